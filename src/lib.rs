@@ -1,0 +1,3 @@
+//! tinynode: a tiny peer-to-peer node.
+
+pub mod stun;

@@ -1,0 +1,11 @@
+//! STUN (RFC 5389): the wire codec, the Binding client that discovers this
+//! node's public address, and the Binding server every node runs.
+
+pub mod attribute;
+pub mod client;
+pub mod fingerprint;
+pub mod message;
+pub mod server;
+
+pub use attribute::{Attribute, ErrorCode};
+pub use message::{Class, DecodeError, Message, MessageEncoder, Method, TransactionId};
