@@ -116,6 +116,9 @@ pub struct ErrorCode<'a> {
 pub struct TypeList<'a>(&'a [u8]);
 
 impl<'a> TypeList<'a> {
+    /// A list with no types.
+    pub const EMPTY: TypeList<'static> = TypeList(&[]);
+
     /// Wraps big-endian type bytes; `None` when the length is odd.
     pub fn from_be_bytes(bytes: &'a [u8]) -> Option<Self> {
         (bytes.len() % 2 == 0).then_some(Self(bytes))
