@@ -1,6 +1,7 @@
 //! tinynode: a tiny peer-to-peer node.
 
 pub mod demux;
+pub mod driver;
 pub mod hex;
 pub mod node;
 pub mod rng;

@@ -1,0 +1,322 @@
+//! Command-line parsing, by hand (no argument-parsing dependency): the
+//! commands, their options and their help texts.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tinynode::driver::resolve::{HostPort, HostPortError};
+
+/// Default STUN port (RFC 5389 §18.4).
+pub const STUN_PORT: u16 = 3478;
+
+/// Default wait per STUN server for `tinynode stun`.
+pub const DEFAULT_STUN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Top-level usage.
+pub const MAIN_HELP: &str = "\
+tinynode: a tiny peer-to-peer node
+
+Usage: tinynode [-v] COMMAND [OPTIONS]
+
+Commands:
+  stun SERVER[:PORT]...   print this host's public address as STUN servers see it
+  serve                   run a node that answers STUN (alias: bootstrap)
+
+Options:
+  -v, --verbose   debug logs on stderr (same as DEBUG=true)
+  -h, --help      this help; COMMAND --help for a command's options
+  -V, --version   print the version
+
+Environment:
+  DEBUG=true      debug logs of every STUN query, answer, retransmit and failure
+";
+
+/// `tinynode stun --help`.
+pub const STUN_HELP: &str = "\
+Usage: tinynode stun SERVER[:PORT]... [--bind ADDR] [--timeout SECS] [--json]
+
+Asks the STUN servers, one after another, for the address this host's
+requests come from. Exits 0 and prints the address when one answers;
+exits 1 naming every server tried when none does.
+
+Arguments:
+  SERVER[:PORT]    host name, IPv4 or [IPv6] address; port 3478 by default
+
+Options:
+  --bind ADDR      local address to send from (default 0.0.0.0:0, or [::]:0
+                   when the servers are IPv6)
+  --timeout SECS   how long to wait for each server before trying the next
+                   (default 5; requests are retransmitted on the RFC 5389
+                   schedule within it)
+  --json           print one JSON object per line on stdout
+  -h, --help       this help
+";
+
+/// `tinynode serve --help`.
+pub const SERVE_HELP: &str = "\
+Usage: tinynode serve [--bind ADDR] [--json]
+       tinynode bootstrap [--bind ADDR] [--json]
+
+Runs a node that answers STUN Binding requests until Ctrl-C (SIGINT) or
+SIGTERM, then exits 0. Prints the address it listens on.
+
+Options:
+  --bind ADDR   address to listen on (default 0.0.0.0:3478)
+  --json        print one JSON object per line on stdout
+  -h, --help    this help
+";
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Print a help text.
+    Help(&'static str),
+    /// Print the version.
+    Version,
+    /// Discover the public address.
+    Stun(StunOptions),
+    /// Answer STUN until stopped.
+    Serve(ServeOptions),
+}
+
+/// Options of `tinynode stun`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StunOptions {
+    /// Servers in the order to try them.
+    pub servers: Vec<HostPort>,
+    /// Local address, if given.
+    pub bind: Option<SocketAddr>,
+    /// Wait per server.
+    pub timeout: Duration,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// Options of `tinynode serve`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeOptions {
+    /// Listening address.
+    pub bind: SocketAddr,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cli {
+    /// `-v` was given.
+    pub verbose: bool,
+    /// The command.
+    pub command: Command,
+}
+
+/// A command line that cannot be run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UsageError {
+    /// No command given.
+    NoCommand,
+    /// Not a known command.
+    UnknownCommand(String),
+    /// Not an option of this command.
+    UnknownOption(String),
+    /// An option that needs a value came last.
+    MissingValue(&'static str),
+    /// An option value that does not parse.
+    BadValue {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A server argument that does not parse.
+    BadServer(HostPortError),
+    /// `stun` without servers.
+    NoServers,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCommand => f.write_str("no command given"),
+            Self::UnknownCommand(command) => write!(f, "unknown command {command:?}"),
+            Self::UnknownOption(option) => write!(f, "unknown option {option:?}"),
+            Self::MissingValue(option) => write!(f, "{option} needs a value"),
+            Self::BadValue { option, value } => write!(f, "invalid value {value:?} for {option}"),
+            Self::BadServer(error) => error.fmt(f),
+            Self::NoServers => f.write_str("stun needs at least one SERVER"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> {
+    let mut verbose = false;
+    let mut rest = Vec::new();
+    for arg in args {
+        match arg.as_str() {
+            "-v" | "--verbose" => verbose = true,
+            _ => rest.push(arg),
+        }
+    }
+    let mut args = rest.into_iter();
+    let command = match args.next().as_deref() {
+        None => return Err(UsageError::NoCommand),
+        Some("-h" | "--help" | "help") => Command::Help(MAIN_HELP),
+        Some("-V" | "--version") => Command::Version,
+        Some("stun") => parse_stun(args)?,
+        Some("serve" | "bootstrap") => parse_serve(args)?,
+        Some(other) => return Err(UsageError::UnknownCommand(other.to_owned())),
+    };
+    Ok(Cli { verbose, command })
+}
+
+fn parse_stun(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = StunOptions {
+        servers: Vec::new(),
+        bind: None,
+        timeout: DEFAULT_STUN_TIMEOUT,
+        json: false,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(STUN_HELP)),
+            "--json" => options.json = true,
+            "--bind" => options.bind = Some(parse_value("--bind", args.next())?),
+            "--timeout" => {
+                let seconds: f64 = parse_value("--timeout", args.next())?;
+                options.timeout = Duration::try_from_secs_f64(seconds)
+                    .ok()
+                    .filter(|timeout| !timeout.is_zero())
+                    .ok_or(UsageError::BadValue {
+                        option: "--timeout",
+                        value: seconds.to_string(),
+                    })?;
+            }
+            option if option.starts_with('-') && option.len() > 1 => {
+                return Err(UsageError::UnknownOption(arg));
+            }
+            server => options
+                .servers
+                .push(HostPort::parse(server, STUN_PORT).map_err(UsageError::BadServer)?),
+        }
+    }
+    if options.servers.is_empty() {
+        return Err(UsageError::NoServers);
+    }
+    Ok(Command::Stun(options))
+}
+
+fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = ServeOptions {
+        bind: SocketAddr::from(([0, 0, 0, 0], STUN_PORT)),
+        json: false,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
+            "--json" => options.json = true,
+            "--bind" => options.bind = parse_value("--bind", args.next())?,
+            _ => return Err(UsageError::UnknownOption(arg)),
+        }
+    }
+    Ok(Command::Serve(options))
+}
+
+fn parse_value<T: std::str::FromStr>(
+    option: &'static str,
+    value: Option<String>,
+) -> Result<T, UsageError> {
+    let value = value.ok_or(UsageError::MissingValue(option))?;
+    value
+        .parse()
+        .map_err(|_| UsageError::BadValue { option, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Cli, UsageError> {
+        parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn stun_with_every_option() {
+        let cli = parse_line(
+            "-v stun 127.0.0.1:3479 [::1] stun.example --bind 0.0.0.0:5000 --timeout 1.5 --json",
+        )
+        .unwrap();
+        assert!(cli.verbose);
+        let Command::Stun(options) = cli.command else {
+            panic!()
+        };
+        assert_eq!(options.servers.len(), 3);
+        assert_eq!(options.servers[1].port, STUN_PORT);
+        assert_eq!(options.bind, Some("0.0.0.0:5000".parse().unwrap()));
+        assert_eq!(options.timeout, Duration::from_millis(1500));
+        assert!(options.json);
+    }
+
+    #[test]
+    fn serve_defaults_and_alias() {
+        let cli = parse_line("bootstrap").unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Serve(ServeOptions {
+                bind: "0.0.0.0:3478".parse().unwrap(),
+                json: false
+            })
+        );
+        assert!(!cli.verbose);
+    }
+
+    #[test]
+    fn help_and_version_everywhere() {
+        assert_eq!(
+            parse_line("--help").unwrap().command,
+            Command::Help(MAIN_HELP)
+        );
+        assert_eq!(
+            parse_line("stun --help").unwrap().command,
+            Command::Help(STUN_HELP)
+        );
+        assert_eq!(
+            parse_line("serve -h").unwrap().command,
+            Command::Help(SERVE_HELP)
+        );
+        assert_eq!(parse_line("--version").unwrap().command, Command::Version);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert_eq!(parse_line(""), Err(UsageError::NoCommand));
+        assert_eq!(
+            parse_line("fly"),
+            Err(UsageError::UnknownCommand("fly".into()))
+        );
+        assert_eq!(parse_line("stun"), Err(UsageError::NoServers));
+        assert_eq!(
+            parse_line("stun a --bind"),
+            Err(UsageError::MissingValue("--bind"))
+        );
+        assert!(matches!(
+            parse_line("stun a --timeout 0"),
+            Err(UsageError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_line("stun a --timeout -1"),
+            Err(UsageError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_line("stun a:99999"),
+            Err(UsageError::BadServer(_))
+        ));
+        assert_eq!(
+            parse_line("serve --nope"),
+            Err(UsageError::UnknownOption("--nope".into()))
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The mio driver: the only code that touches the socket, the clock and the
+//! OS random generator.
+//!
+//! One UDP socket and one `Poll`. The loop hands every input to the
+//! [`Node`], drains its outputs (sending datagrams, passing events to the
+//! caller), then sleeps in `poll` until the node's next deadline, a datagram,
+//! socket writability (only while datagrams are queued) or SIGINT/SIGTERM. An
+//! idle node with no deadline sleeps without a timeout: there is no polling
+//! loop. Reads are drained until `WouldBlock`; writes that would block wait
+//! in a bounded [`SendQueue`].
+
+pub mod resolve;
+pub mod send_queue;
+pub mod signals;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::{debug, warn};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::node::{Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output};
+use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
+use signals::Signals;
+
+const SOCKET: Token = Token(0);
+const SIGNALS: Token = Token(1);
+
+/// What the event callback wants the loop to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep running.
+    Continue,
+    /// Return from [`Driver::run`] with this exit code.
+    Exit(i32),
+}
+
+/// Why [`Driver::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT or SIGTERM arrived.
+    Signal,
+    /// The event callback returned [`Flow::Exit`] with this code.
+    Exit(i32),
+}
+
+/// Why the driver could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Binding the UDP socket failed.
+    Bind(SocketAddr, io::Error),
+    /// Setting up mio or the signal handlers failed.
+    Setup(io::Error),
+    /// The OS random generator failed.
+    Random,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bind(addr, error) => write!(f, "cannot bind UDP socket to {addr}: {error}"),
+            Self::Setup(error) => write!(f, "cannot set up the event loop: {error}"),
+            Self::Random => f.write_str("the operating system's random generator failed"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// One socket, one poll, one node.
+pub struct Driver {
+    poll: Poll,
+    socket: UdpSocket,
+    signals: Signals,
+    queue: SendQueue,
+    writable_interest: bool,
+    wakeups: u64,
+}
+
+impl Driver {
+    /// Binds the socket at `bind`, installs the signal handlers and creates
+    /// the node (seeded from the OS random generator) for `configure`'s
+    /// config, which receives the socket's actual address.
+    pub fn start(
+        bind: SocketAddr,
+        configure: impl FnOnce(SocketAddr) -> NodeConfig,
+    ) -> Result<(Self, Node), StartError> {
+        let mut socket = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
+        let local_addr = socket.local_addr().map_err(StartError::Setup)?;
+        let poll = Poll::new().map_err(StartError::Setup)?;
+        poll.registry()
+            .register(&mut socket, SOCKET, Interest::READABLE)
+            .map_err(StartError::Setup)?;
+        let signals = Signals::install(poll.registry(), SIGNALS).map_err(StartError::Setup)?;
+        let mut seed = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut seed)
+            .map_err(|_| StartError::Random)?;
+        let node = Node::new(configure(local_addr), seed);
+        debug!("bound UDP socket to {local_addr}");
+        let driver = Self {
+            poll,
+            socket,
+            signals,
+            queue: SendQueue::new(SEND_QUEUE_CAPACITY),
+            writable_interest: false,
+            wakeups: 0,
+        };
+        Ok((driver, node))
+    }
+
+    /// Hands the node an input at the current time.
+    pub fn submit(&mut self, node: &mut Node, input: Input<'_>) {
+        node.handle_input(Instant::now(), input);
+    }
+
+    /// How many times `poll` returned so far.
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups
+    }
+
+    /// Runs the loop until a signal arrives or `on_event` asks to exit.
+    pub fn run(
+        &mut self,
+        node: &mut Node,
+        mut on_event: impl FnMut(&Event) -> Flow,
+    ) -> io::Result<Stop> {
+        let mut events = Events::with_capacity(16);
+        // One byte more than accepted, so an oversized datagram is seen as such.
+        let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        loop {
+            let deadline = match self.drain_outputs(node, &mut on_event) {
+                Drained::Stop(stop) => return Ok(stop),
+                Drained::Wait(deadline) => deadline,
+            };
+            self.flush()?;
+            let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            }
+            self.wakeups += 1;
+            for event in events.iter() {
+                match event.token() {
+                    SIGNALS => {
+                        self.signals.drain();
+                        debug!("signal received; node stats: {}", node.stats());
+                        return Ok(Stop::Signal);
+                    }
+                    SOCKET if event.is_readable() => {
+                        if let Some(stop) = self.receive_all(node, &mut buf, &mut on_event) {
+                            return Ok(stop);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|at| now >= at) {
+                node.handle_input(now, Input::Timeout);
+            }
+        }
+    }
+
+    /// Reads datagrams until the socket would block, feeding each to the node
+    /// and draining its outputs after each.
+    fn receive_all(
+        &mut self,
+        node: &mut Node,
+        buf: &mut [u8],
+        on_event: &mut impl FnMut(&Event) -> Flow,
+    ) -> Option<Stop> {
+        loop {
+            match self.socket.recv_from(buf) {
+                Ok((len, source)) => {
+                    let data = buf.get(..len).unwrap_or_default();
+                    node.handle_input(Instant::now(), Input::Receive { source, data });
+                    if let Drained::Stop(stop) = self.drain_outputs(node, on_event) {
+                        return Some(stop);
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    // For example ICMP errors reported on the socket: logged,
+                    // never fatal; the next readiness event retries.
+                    warn!("receive failed: {error}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn drain_outputs(
+        &mut self,
+        node: &mut Node,
+        on_event: &mut impl FnMut(&Event) -> Flow,
+    ) -> Drained {
+        loop {
+            match node.poll_output() {
+                Output::Transmit(transmit) => self.queue.push(transmit),
+                Output::Event(event) => {
+                    if let Flow::Exit(code) = on_event(&event) {
+                        return Drained::Stop(Stop::Exit(code));
+                    }
+                }
+                Output::Wait(deadline) => return Drained::Wait(deadline),
+            }
+        }
+    }
+
+    /// Sends what is queued and asks for writability only while something waits.
+    fn flush(&mut self) -> io::Result<()> {
+        let socket = &self.socket;
+        let blocked = self
+            .queue
+            .flush(|payload, destination| socket.send_to(payload, destination))
+            == Flushed::Blocked;
+        if blocked != self.writable_interest {
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            self.poll
+                .registry()
+                .reregister(&mut self.socket, SOCKET, interest)?;
+            self.writable_interest = blocked;
+        }
+        Ok(())
+    }
+}
+
+enum Drained {
+    Stop(Stop),
+    Wait(Option<std::time::Instant>),
+}

@@ -1,0 +1,162 @@
+//! Datagrams waiting for the socket to accept them.
+//!
+//! UDP sends rarely block, but when the kernel buffer is full `send_to`
+//! returns `WouldBlock`; the datagram then waits here and the driver asks mio
+//! for writability. The queue is bounded: when full, the oldest datagram is
+//! dropped (and counted), because under overload fresh traffic matters more.
+//! Other send errors (unreachable network, refused) drop that one datagram
+//! with a warning and never stop the node.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+use log::warn;
+
+use crate::transmit::Transmit;
+
+/// Most datagrams held while the socket is not writable.
+pub const SEND_QUEUE_CAPACITY: usize = 1024;
+
+/// Whether everything queued was handed to the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// The queue is empty.
+    All,
+    /// The socket would block; datagrams remain.
+    Blocked,
+}
+
+/// A bounded FIFO of datagrams to send.
+pub struct SendQueue {
+    items: VecDeque<Transmit>,
+    capacity: usize,
+    overflowed: u64,
+    failed: u64,
+}
+
+impl SendQueue {
+    /// An empty queue holding at most `capacity` datagrams.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            items: VecDeque::new(),
+            capacity,
+            overflowed: 0,
+            failed: 0,
+        }
+    }
+
+    /// Queues a datagram, dropping the oldest one if the queue is full.
+    pub fn push(&mut self, transmit: Transmit) {
+        if self.items.len() >= self.capacity {
+            self.items.pop_front();
+            self.overflowed += 1;
+            warn!(
+                "send queue full ({} datagrams): dropped the oldest",
+                self.capacity
+            );
+        }
+        self.items.push_back(transmit);
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Datagrams dropped because the queue was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    /// Datagrams dropped because sending failed with an error other than `WouldBlock`.
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// Sends queued datagrams in order with `send` until the queue is empty
+    /// or `send` reports `WouldBlock`.
+    pub fn flush(
+        &mut self,
+        mut send: impl FnMut(&[u8], SocketAddr) -> io::Result<usize>,
+    ) -> Flushed {
+        while let Some(front) = self.items.front() {
+            match send(&front.payload, front.destination) {
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    self.failed += 1;
+                    warn!("send to {} failed: {error}", front.destination);
+                }
+            }
+            self.items.pop_front();
+        }
+        Flushed::All
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transmit(n: u8) -> Transmit {
+        Transmit {
+            destination: SocketAddr::from(([127, 0, 0, 1], 9)),
+            payload: vec![n],
+        }
+    }
+
+    #[test]
+    fn would_block_keeps_the_rest_in_order() {
+        let mut queue = SendQueue::new(8);
+        (1..=4).for_each(|n| queue.push(transmit(n)));
+        let mut sent = Vec::new();
+        let result = queue.flush(|payload, _| {
+            if sent.len() == 2 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            sent.push(payload[0]);
+            Ok(1)
+        });
+        assert_eq!(result, Flushed::Blocked);
+        assert_eq!(sent, [1, 2]);
+        let result = queue.flush(|payload, _| {
+            sent.push(payload[0]);
+            Ok(1)
+        });
+        assert_eq!(result, Flushed::All);
+        assert_eq!(sent, [1, 2, 3, 4]);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn hard_errors_drop_one_datagram_and_go_on() {
+        let mut queue = SendQueue::new(8);
+        (1..=3).for_each(|n| queue.push(transmit(n)));
+        let mut sent = Vec::new();
+        let result = queue.flush(|payload, _| {
+            if payload[0] == 2 {
+                return Err(io::Error::from_raw_os_error(libc::ENETUNREACH));
+            }
+            sent.push(payload[0]);
+            Ok(1)
+        });
+        assert_eq!(result, Flushed::All);
+        assert_eq!(sent, [1, 3]);
+        assert_eq!(queue.failed(), 1);
+    }
+
+    #[test]
+    fn full_queue_drops_the_oldest() {
+        let mut queue = SendQueue::new(2);
+        (1..=3).for_each(|n| queue.push(transmit(n)));
+        assert_eq!(queue.overflowed(), 1);
+        let mut sent = Vec::new();
+        queue.flush(|payload, _| {
+            sent.push(payload[0]);
+            Ok(1)
+        });
+        assert_eq!(sent, [2, 3]);
+    }
+}
