@@ -2,6 +2,7 @@
 
 pub mod demux;
 pub mod driver;
+pub mod fuzzing;
 pub mod hex;
 pub mod node;
 pub mod rng;

@@ -1,0 +1,193 @@
+//! Helpers for tests that run the real `tinynode` binary and real third-party
+//! tools on loopback. Every address used here is 127.0.0.1.
+
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tinynode::stun::message::{Class, Message, MessageEncoder, Method, TransactionId};
+
+/// A `tinynode` command with the test build of the binary.
+pub fn tinynode() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tinynode"))
+}
+
+/// The path of a required external tool. Panics with the way to install it:
+/// a missing dependency must fail the suite, not skip it.
+pub fn require_tool(name: &str, package: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not installed; run .ci/run or `apt-get install -y {package}`")
+        })
+}
+
+/// A loopback UDP port that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// Sends a STUN Binding request to `server` from a fresh loopback socket and
+/// returns the mapped address and the socket's own address, if answered.
+pub fn stun_probe(server: SocketAddr, wait: Duration) -> Option<(SocketAddr, SocketAddr)> {
+    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    socket.set_read_timeout(Some(wait)).ok()?;
+    let id = TransactionId(*b"probe-txid-1");
+    let request = MessageEncoder::new(Class::Request, Method::Binding, id).finish();
+    socket.send_to(&request, server).ok()?;
+    let mut buf = [0u8; 1500];
+    let (len, _) = socket.recv_from(&mut buf).ok()?;
+    let response = Message::decode(&buf[..len]).ok()?;
+    (response.transaction_id() == id).then_some(())?;
+    Some((response.reflexive_address()?, socket.local_addr().ok()?))
+}
+
+/// Waits until a STUN server answers at `server`, for at most `limit`.
+pub fn wait_for_stun(server: SocketAddr, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if stun_probe(server, Duration::from_millis(200)).is_some() {
+            return;
+        }
+    }
+    panic!("no STUN server answered at {server} within {limit:?}");
+}
+
+/// A child process whose output lines arrive on channels; killed on drop.
+pub struct Running {
+    pub child: Child,
+    pub stdout: Receiver<String>,
+    pub stderr: Receiver<String>,
+}
+
+impl Running {
+    /// Starts `command` with piped stdout and stderr.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn process");
+        let stdout = lines(child.stdout.take().expect("stdout"));
+        let stderr = lines(child.stderr.take().expect("stderr"));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The next stdout line, waiting at most `limit`.
+    pub fn next_line(&self, limit: Duration) -> String {
+        self.stdout
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("no stdout line within {limit:?}"))
+    }
+
+    /// Waits for a stderr line containing `needle`, for at most `limit`.
+    pub fn wait_stderr(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no stderr line containing {needle:?} within {limit:?}"),
+            }
+        }
+    }
+
+    /// Sends `signal` (for example `libc::SIGTERM`).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        let result = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(result, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit, for at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process still running after {limit:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Starts `tinynode serve` on an ephemeral loopback port with debug logs and
+/// returns it with the address it printed.
+pub fn start_serve() -> (Running, SocketAddr) {
+    let mut command = tinynode();
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DEBUG", "true");
+    let serve = Running::spawn(command);
+    let line = serve.next_line(Duration::from_secs(10));
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (serve, addr)
+}
+
+/// Starts coturn's `turnserver` as a plain STUN server on loopback.
+pub fn start_coturn() -> (Running, SocketAddr) {
+    let turnserver = require_tool("turnserver", "coturn");
+    let port = free_udp_port();
+    let mut command = Command::new(turnserver);
+    command.args([
+        "-n",
+        "--stun-only",
+        "--no-cli",
+        "--no-tls",
+        "--no-dtls",
+        "--listening-ip",
+        "127.0.0.1",
+        "--listening-port",
+        &port.to_string(),
+        "--log-file",
+        "stdout",
+    ]);
+    let coturn = Running::spawn(command);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_stun(addr, Duration::from_secs(10));
+    (coturn, addr)
+}
