@@ -116,8 +116,10 @@ pub enum DropReason {
     UnknownProtocol,
     /// A protocol tinynode speaks but this node does not handle yet.
     Unhandled,
-    /// STUN bytes that are neither a request nor a valid response.
+    /// STUN bytes that do not form a valid message.
     StunMalformed,
+    /// A valid STUN indication: nothing to answer.
+    StunIgnored,
     /// A STUN response for no outstanding transaction.
     StunUnknownTransaction,
     /// A STUN response from an address the request did not go to.
@@ -130,11 +132,12 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::Unhandled,
         Self::StunMalformed,
+        Self::StunIgnored,
         Self::StunUnknownTransaction,
         Self::StunWrongSource,
         Self::StunBadFingerprint,
@@ -148,6 +151,7 @@ impl DropReason {
             Self::UnknownProtocol => "unknown_protocol",
             Self::Unhandled => "unhandled",
             Self::StunMalformed => "stun_malformed",
+            Self::StunIgnored => "stun_ignored",
             Self::StunUnknownTransaction => "stun_unknown_transaction",
             Self::StunWrongSource => "stun_wrong_source",
             Self::StunBadFingerprint => "stun_bad_fingerprint",
@@ -331,7 +335,8 @@ impl Node {
             Err(silence) => self.drop_datagram(
                 source,
                 match silence {
-                    Silence::NotARequest => DropReason::StunMalformed,
+                    Silence::Malformed => DropReason::StunMalformed,
+                    Silence::NotARequest => DropReason::StunIgnored,
                     Silence::BadFingerprint => DropReason::StunBadFingerprint,
                     Silence::AnswerTooLarge => DropReason::StunAnswerTooLarge,
                 },

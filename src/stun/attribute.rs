@@ -121,7 +121,7 @@ impl<'a> TypeList<'a> {
 
     /// Wraps big-endian type bytes; `None` when the length is odd.
     pub fn from_be_bytes(bytes: &'a [u8]) -> Option<Self> {
-        (bytes.len() % 2 == 0).then_some(Self(bytes))
+        bytes.len().is_multiple_of(2).then_some(Self(bytes))
     }
 
     /// The attribute types in order.

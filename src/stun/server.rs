@@ -43,7 +43,9 @@ pub enum AnswerKind {
 /// Why a datagram got no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Silence {
-    /// Not a request (response or indication, or not a STUN header at all).
+    /// Not even a valid STUN header.
+    Malformed,
+    /// A valid message that is not a request (indication or response).
     NotARequest,
     /// The request's FINGERPRINT does not match.
     BadFingerprint,
@@ -126,7 +128,7 @@ fn bad_request_for_header(
     software: &str,
     budget: usize,
 ) -> Result<(Vec<u8>, AnswerKind), Silence> {
-    let header = Header::parse(datagram).map_err(|_| Silence::NotARequest)?;
+    let header = Header::parse(datagram).map_err(|_| Silence::Malformed)?;
     if header.class != Class::Request {
         return Err(Silence::NotARequest);
     }
@@ -159,10 +161,10 @@ fn build(
     for attribute in mandatory {
         encoder.push(attribute);
     }
-    if let Some(optional) = optional {
-        if encoder.len() + MessageEncoder::encoded_len(&optional) + tail <= budget {
-            encoder.push(&optional);
-        }
+    if let Some(optional) = optional
+        && encoder.len() + MessageEncoder::encoded_len(&optional) + tail <= budget
+    {
+        encoder.push(&optional);
     }
     if with_fingerprint {
         encoder.push_fingerprint();
@@ -284,7 +286,7 @@ mod tests {
         other_method[3] = 1;
         assert_eq!(
             answer(&other_method[..19], source(), "x"),
-            Err(Silence::NotARequest)
+            Err(Silence::Malformed)
         );
 
         let indication = MessageEncoder::new(Class::Indication, Method::Binding, TXID).finish();
