@@ -25,9 +25,12 @@
 //! ```
 
 pub mod demux;
+pub mod dht;
 pub mod driver;
 pub mod fuzzing;
 pub mod hex;
+pub mod identity;
+pub mod meeting;
 pub mod node;
 pub mod rng;
 pub mod stun;

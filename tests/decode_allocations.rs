@@ -28,8 +28,11 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn decoding_allocates_nothing() {
-    let request = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/stun_decode/rfc5769_request"))
-        .expect("RFC 5769 sample in the corpus");
+    let request = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/corpus/stun_decode/rfc5769_request"
+    ))
+    .expect("RFC 5769 sample in the corpus");
     let key = IntegrityKey::short_term("VOkJxbRl1RmTxUk/WvJxBt");
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let message = Message::decode(&request).expect("sample decodes");

@@ -1,0 +1,5 @@
+//! A small Kademlia DHT over the node's UDP socket: IDs, wire format,
+//! routing table, lookups, record store and the engine that ties them.
+
+pub mod id;
+pub mod wire;

@@ -1,0 +1,29 @@
+//! `--identity PATH`: the key file is created owner-only, reloaded as the
+//! same identity, and a file that is not a key is refused.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use ring::rand::SystemRandom;
+use tinynode::identity::{Identity, IdentityError};
+
+#[test]
+fn key_file_is_created_private_and_reloaded() {
+    let dir = std::env::temp_dir().join(format!("tinynode-identity-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("key");
+    let rng = SystemRandom::new();
+    let created = Identity::load_or_create(&path, &rng).unwrap();
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let loaded = Identity::load_or_create(&path, &rng).unwrap();
+    assert_eq!(created.node_id(), loaded.node_id());
+    fs::write(&path, b"not a key").unwrap();
+    assert!(matches!(
+        Identity::load_or_create(&path, &rng),
+        Err(IdentityError::InvalidKey(_))
+    ));
+    fs::remove_dir_all(&dir).unwrap();
+}
