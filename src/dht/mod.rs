@@ -2,4 +2,6 @@
 //! routing table, lookups, record store and the engine that ties them.
 
 pub mod id;
+pub mod lookup;
+pub mod routing;
 pub mod wire;
