@@ -3,5 +3,8 @@
 
 pub mod id;
 pub mod lookup;
+pub mod record;
 pub mod routing;
+pub mod store;
+pub mod token;
 pub mod wire;
