@@ -6,7 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::node::{Input, Node, NodeConfig, Output};
+use crate::demux::{Protocol, classify};
+use crate::dht::wire::decode_frame;
+use crate::identity::Identity;
+use crate::node::{Event, Input, Node, NodeConfig, Output, WallClock};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 use crate::stun::server::AMPLIFICATION_FACTOR;
 
@@ -39,32 +42,45 @@ pub fn check_stun_decode(data: &[u8]) {
     );
 }
 
-/// One datagram into a fresh node: it is accounted for exactly once (answered
-/// or dropped), and any answer goes back to the sender within the
-/// amplification bound.
+/// One datagram into a fresh node: it is accounted for exactly once
+/// (handled or dropped), anything sent goes back to the sender, STUN answers
+/// stay within the amplification bound, and DHT replies decode.
 pub fn check_node_datagram(data: &[u8]) {
     let local: SocketAddr = SocketAddr::from(([10, 0, 0, 1], 3478));
     let source: SocketAddr = SocketAddr::from(([192, 0, 2, 7], 40000));
-    let mut node = Node::new(NodeConfig::new(local), [0; 32]);
-    node.handle_input(Instant::now(), Input::Receive { source, data });
-    let mut answers = 0u64;
+    let now = Instant::now();
+    let clock = WallClock {
+        at: now,
+        unix_ms: 1_800_000_000_000,
+    };
+    let config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
+    let mut node = Node::new(now, config, [0; 32]);
+    node.handle_input(now, Input::Receive { source, data });
     loop {
         match node.poll_output() {
             Output::Transmit(transmit) => {
-                answers += 1;
                 assert_eq!(transmit.destination, source);
-                assert!(transmit.payload.len() <= AMPLIFICATION_FACTOR * data.len());
-                Message::decode(&transmit.payload).expect("answers are valid STUN");
+                match classify(&transmit.payload) {
+                    Protocol::Stun => {
+                        assert!(transmit.payload.len() <= AMPLIFICATION_FACTOR * data.len());
+                        Message::decode(&transmit.payload).expect("STUN answers are valid STUN");
+                    }
+                    Protocol::Dht => {
+                        decode_frame(&transmit.payload).expect("DHT replies decode");
+                    }
+                    other => panic!("sent a {other:?} datagram"),
+                }
             }
+            Output::Event(Event::SignalReceived { .. }) => {}
             Output::Event(event) => panic!("unsolicited datagram raised {event:?}"),
-            Output::Wait(deadline) => {
-                assert_eq!(deadline, None, "an idle node stays idle");
-                break;
-            }
+            Output::Wait(_) => break,
         }
     }
     let stats = node.stats();
     assert_eq!(stats.received, 1);
-    assert_eq!(stats.stun_answers + stats.stun_error_answers, answers);
-    assert_eq!(answers + stats.dropped_total(), 1, "accounted exactly once");
+    assert_eq!(
+        stats.handled() + stats.dropped_total(),
+        1,
+        "accounted exactly once"
+    );
 }

@@ -9,12 +9,14 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use tinynode::node::{Command, Event, Input, Node, NodeConfig, Output};
+//! use tinynode::identity::Identity;
+//! use tinynode::node::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
 //!
-//! let (a_addr, b_addr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
-//! let mut a = Node::new(NodeConfig::new(a_addr), [1; 32]);
-//! let mut b = Node::new(NodeConfig::new(b_addr), [2; 32]);
 //! let now = Instant::now();
+//! let clock = WallClock { at: now, unix_ms: 1_800_000_000_000 };
+//! let (a_addr, b_addr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+//! let mut a = Node::new(now, NodeConfig::new(a_addr, Identity::from_seed([1; 32]), clock), [1; 32]);
+//! let mut b = Node::new(now, NodeConfig::new(b_addr, Identity::from_seed([2; 32]), clock), [2; 32]);
 //! a.handle_input(now, Input::Command(Command::DiscoverPublicAddress { servers: vec![b_addr] }));
 //! let Output::Transmit(request) = a.poll_output() else { panic!() };
 //! b.handle_input(now, Input::Receive { source: a_addr, data: &request.payload });
@@ -26,6 +28,7 @@
 
 pub mod demux;
 pub mod dht;
+pub mod discovery;
 pub mod driver;
 pub mod fuzzing;
 pub mod hex;

@@ -2,12 +2,12 @@
 
 mod cli;
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use cli::args::{self, Command};
-
-/// Exit code for a command line that cannot be run.
-const EXIT_USAGE: u8 = 2;
+use cli::args::{self, Command, EXIT_USAGE};
+use ring::rand::SystemRandom;
+use tinynode::identity::{Identity, IdentityError};
 
 fn main() -> ExitCode {
     let parsed = args::parse(std::env::args().skip(1));
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             eprintln!("tinynode: {error}\n\n{}", args::MAIN_HELP);
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE as u8);
         }
     };
     init_logging(cli.verbose || debug_from_env());
@@ -28,10 +28,31 @@ fn main() -> ExitCode {
             println!("tinynode {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Command::Stun(options) => cli::stun(options),
-        Command::Serve(options) => cli::serve(options),
+        Command::Stun(options) => with_identity(None, |identity| cli::stun(options, identity)),
+        Command::Serve(options) => with_identity(options.identity.clone().as_deref(), |identity| {
+            cli::serve(options, identity)
+        }),
+        Command::Join(options) => with_identity(options.identity.clone().as_deref(), |identity| {
+            cli::join(options, identity)
+        }),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Loads or creates the key at `path`, or makes a fresh one, then runs `run`.
+fn with_identity(path: Option<&Path>, run: impl FnOnce(Identity) -> i32) -> i32 {
+    let rng = SystemRandom::new();
+    let identity: Result<Identity, IdentityError> = match path {
+        Some(path) => Identity::load_or_create(path, &rng),
+        None => Identity::generate(&rng),
+    };
+    match identity {
+        Ok(identity) => run(identity),
+        Err(error) => {
+            eprintln!("tinynode: {error}");
+            cli::EXIT_FAILURE
+        }
+    }
 }
 
 /// `DEBUG=true` (or `1`, any case) asks for debug logs.

@@ -6,22 +6,33 @@
 //! next instant the node must be woken at (or `None` for "only on input").
 //! The node never reads a clock, touches a socket or asks the OS for random
 //! bytes, so the same code runs under the mio driver and in tests with
-//! virtual time.
+//! virtual time; wall-clock time for record timestamps comes from a
+//! [`WallClock`] reading taken by the driver at start.
 //!
-//! Every received datagram goes through [`demux::classify`]; STUN responses
-//! go to the address-discovery client, everything else STUN to the Binding
-//! server. Datagrams nothing here handles are dropped and counted in
-//! [`Stats`], never an error.
+//! Every received datagram goes through [`demux::classify`]: STUN responses
+//! go to the address-discovery client, other STUN to the Binding server, DHT
+//! frames to the [`Dht`] engine. The node turns engine events into
+//! user-facing [`Event`]s: the public address (from STUN or from what DHT
+//! peers observed), bootstrap progress, and meeting members found and lost.
+//! Datagrams nothing handles are dropped and counted in [`Stats`], never an
+//! error.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, info};
 
 use crate::demux::{self, Protocol};
+use crate::dht::engine::{Dht, DhtDrop, DhtEvent, LookupId};
+use crate::dht::id::NodeId;
+use crate::dht::record;
+use crate::dht::wire::decode_frame;
+use crate::discovery::{Discovery, DiscoveryAction, KnownPeer};
 use crate::hex::hex;
+use crate::identity::Identity;
+use crate::meeting::Meeting;
 use crate::rng::Rng;
 use crate::stun::client::{ClientEvent, Rejection, RetransmitConfig, ServerFailure, StunClient};
 use crate::stun::message::{Class, Header, Message};
@@ -31,11 +42,34 @@ use crate::transmit::Transmit;
 /// Largest datagram the node reads; anything longer is dropped unread.
 pub const MAX_DATAGRAM_LEN: usize = 2048;
 
+/// A reading of the wall clock paired with the monotonic instant it was
+/// taken at, so the node can compute Unix time from `now` without a clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallClock {
+    /// The monotonic instant of the reading.
+    pub at: Instant,
+    /// Milliseconds since the Unix epoch at that instant.
+    pub unix_ms: u64,
+}
+
+impl WallClock {
+    /// Unix time in milliseconds at `now`.
+    pub fn unix_ms(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.at).as_millis() as u64;
+        self.unix_ms.saturating_add(since)
+    }
+}
+
 /// What a node needs to know at start.
-#[derive(Clone, Debug)]
 pub struct NodeConfig {
     /// The concrete address the socket is bound to.
     pub local_addr: SocketAddr,
+    /// The node's key and ID.
+    pub identity: Identity,
+    /// The wall clock at start.
+    pub clock: WallClock,
+    /// DHT nodes to bootstrap from.
+    pub bootstrap: Vec<SocketAddr>,
     /// STUN retransmission numbers for address discovery.
     pub retransmit: RetransmitConfig,
     /// SOFTWARE value in STUN answers.
@@ -43,10 +77,14 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// RFC 5389 retransmission defaults and `tinynode VERSION` as SOFTWARE.
-    pub fn new(local_addr: SocketAddr) -> Self {
+    /// A node at `local_addr` with `identity`, no bootstrap nodes, RFC 5389
+    /// retransmission defaults and `tinynode VERSION` as SOFTWARE.
+    pub fn new(local_addr: SocketAddr, identity: Identity, clock: WallClock) -> Self {
         Self {
             local_addr,
+            identity,
+            clock,
+            bootstrap: Vec::new(),
             retransmit: RetransmitConfig::default(),
             software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -70,13 +108,38 @@ pub enum Input<'a> {
 }
 
 /// A request from the user of the node.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Ask these STUN servers, in order, for this socket's public address.
     DiscoverPublicAddress {
         /// Servers to try.
         servers: Vec<SocketAddr>,
     },
+    /// Join a meeting: announce under its topic and find its members.
+    Join(Meeting),
+    /// Look up the nodes closest to a key (reported as [`Event::LookupDone`]).
+    FindNode(NodeId),
+    /// Send an opaque payload to a meeting member through a DHT relay.
+    Signal {
+        /// The member.
+        to: NodeId,
+        /// The payload (sealed by the caller).
+        payload: Vec<u8>,
+    },
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DiscoverPublicAddress { servers } => {
+                write!(f, "DiscoverPublicAddress({servers:?})")
+            }
+            Self::Join(meeting) => write!(f, "Join({})", meeting.topic().short()),
+            Self::FindNode(target) => write!(f, "FindNode({})", target.short()),
+            Self::Signal { to, payload } => {
+                write!(f, "Signal({}, {} bytes)", to.short(), payload.len())
+            }
+        }
+    }
 }
 
 /// What the node wants done next.
@@ -90,24 +153,90 @@ pub enum Output {
     Wait(Option<Instant>),
 }
 
+/// Who told us our public address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressSource {
+    /// A STUN server's Binding response.
+    Stun {
+        /// The server.
+        server: SocketAddr,
+    },
+    /// A DHT peer's response.
+    Dht {
+        /// The peer.
+        by: SocketAddr,
+    },
+}
+
 /// Something that happened, for the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A STUN server reported our public address.
+    /// Our public address, as a STUN server or DHT peers see it.
     PublicAddress {
-        /// The address as the server sees it.
+        /// The address.
         address: SocketAddr,
-        /// The server that said so.
-        server: SocketAddr,
+        /// Who said so.
+        via: AddressSource,
     },
     /// No STUN server gave an address.
     PublicAddressFailed {
         /// Each server tried and why it failed.
         attempts: Vec<ServerFailure>,
     },
+    /// The DHT is joined.
+    Bootstrapped {
+        /// Nodes in the routing table.
+        nodes: usize,
+    },
+    /// No bootstrap node answered; another attempt follows.
+    BootstrapFailed {
+        /// Attempts so far.
+        attempt: u32,
+        /// Wait before the next.
+        retry_in: Duration,
+    },
+    /// A member of our meeting was found.
+    PeerDiscovered {
+        /// Its node ID.
+        peer: NodeId,
+        /// Its preferred address.
+        addr: SocketAddr,
+    },
+    /// A member of our meeting is gone.
+    PeerLost {
+        /// Its node ID.
+        peer: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// A [`Command::FindNode`] lookup finished.
+    LookupDone {
+        /// The key.
+        target: NodeId,
+        /// The closest nodes that answered, nearest first.
+        closest: Vec<NodeId>,
+        /// Depth of the lookup.
+        rounds: u32,
+        /// Requests sent.
+        requests: u32,
+    },
+    /// A signal arrived from another node.
+    SignalReceived {
+        /// Its sender.
+        from: NodeId,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// A signal could not be delivered.
+    SignalFailed {
+        /// Its recipient.
+        to: NodeId,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Why a received datagram was dropped.
+/// Why a received datagram (or record) was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
     /// Longer than [`MAX_DATAGRAM_LEN`].
@@ -128,11 +257,17 @@ pub enum DropReason {
     StunBadFingerprint,
     /// A STUN request whose answer would exceed the amplification bound.
     StunAnswerTooLarge,
+    /// A DHT frame that does not decode.
+    DhtMalformed,
+    /// A DHT response for no request in flight.
+    DhtUnknownTransaction,
+    /// A DHT response from an address the request did not go to.
+    DhtWrongSource,
 }
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 12] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::Unhandled,
@@ -142,6 +277,9 @@ impl DropReason {
         Self::StunWrongSource,
         Self::StunBadFingerprint,
         Self::StunAnswerTooLarge,
+        Self::DhtMalformed,
+        Self::DhtUnknownTransaction,
+        Self::DhtWrongSource,
     ];
 
     /// Short name for logs and stats lines.
@@ -156,6 +294,9 @@ impl DropReason {
             Self::StunWrongSource => "stun_wrong_source",
             Self::StunBadFingerprint => "stun_bad_fingerprint",
             Self::StunAnswerTooLarge => "stun_answer_too_large",
+            Self::DhtMalformed => "dht_malformed",
+            Self::DhtUnknownTransaction => "dht_unknown_transaction",
+            Self::DhtWrongSource => "dht_wrong_source",
         }
     }
 }
@@ -169,6 +310,12 @@ pub struct Stats {
     pub stun_answers: u64,
     /// STUN error answers (400, 420) sent.
     pub stun_error_answers: u64,
+    /// STUN responses accepted by the address-discovery client.
+    pub stun_responses: u64,
+    /// DHT messages handled.
+    pub dht_messages: u64,
+    /// Meeting records rejected (forged, foreign, stale, replayed).
+    pub records_rejected: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -183,6 +330,11 @@ impl Stats {
         self.dropped.iter().sum()
     }
 
+    /// Datagrams that were answered or acted on.
+    pub fn handled(&self) -> u64 {
+        self.stun_answers + self.stun_error_answers + self.stun_responses + self.dht_messages
+    }
+
     fn count_drop(&mut self, reason: DropReason) {
         self.dropped[reason as usize] += 1;
     }
@@ -192,10 +344,14 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "received={} stun_answers={} stun_error_answers={} dropped={}",
+            "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
+             records_rejected={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
+            self.stun_responses,
+            self.dht_messages,
+            self.records_rejected,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {
@@ -208,23 +364,76 @@ impl fmt::Display for Stats {
     }
 }
 
+/// Tracks the public address peers report, switching to a new one only when
+/// two different peers agree on it.
+#[derive(Default)]
+struct ObservedAddress {
+    current: Option<SocketAddr>,
+    candidate: Option<(SocketAddr, SocketAddr)>,
+}
+
+impl ObservedAddress {
+    /// Returns the address to report if it changed.
+    fn observe(&mut self, addr: SocketAddr, by: SocketAddr) -> Option<SocketAddr> {
+        match self.current {
+            None => {
+                self.current = Some(addr);
+                Some(addr)
+            }
+            Some(current) if current == addr => {
+                self.candidate = None;
+                None
+            }
+            Some(_) => match self.candidate {
+                Some((candidate, first_by)) if candidate == addr && first_by != by => {
+                    self.current = Some(addr);
+                    self.candidate = None;
+                    Some(addr)
+                }
+                _ => {
+                    self.candidate = Some((addr, by));
+                    None
+                }
+            },
+        }
+    }
+}
+
 /// A tinynode, without IO.
 pub struct Node {
     config: NodeConfig,
+    rng: Rng,
     stun_client: StunClient,
+    dht: Dht,
+    discovery: Option<Discovery>,
+    public: ObservedAddress,
+    user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
     stats: Stats,
 }
 
 impl Node {
     /// A node whose randomness is derived from `seed` (from the OS in the
-    /// driver, a constant in tests).
-    pub fn new(config: NodeConfig, seed: [u8; 32]) -> Self {
+    /// driver, a constant in tests). It bootstraps the DHT at `now`.
+    pub fn new(now: Instant, config: NodeConfig, seed: [u8; 32]) -> Self {
         let mut rng = Rng::from_seed(seed);
+        let dht = Dht::new(
+            now,
+            config.identity.node_id(),
+            rng.fork(),
+            config.bootstrap.clone(),
+        );
         Self {
             stun_client: StunClient::new(config.retransmit, rng.fork()),
+            dht,
+            rng,
             config,
+            discovery: None,
+            public: ObservedAddress::default(),
+            user_lookups: Vec::new(),
             transmits: VecDeque::new(),
+            events: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -234,20 +443,49 @@ impl Node {
         self.config.local_addr
     }
 
+    /// The node's ID.
+    pub fn node_id(&self) -> NodeId {
+        self.config.identity.node_id()
+    }
+
+    /// The public address, once known.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public.current
+    }
+
     /// What the node has received, answered and dropped so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The DHT engine, for inspection.
+    pub fn dht(&self) -> &Dht {
+        &self.dht
+    }
+
+    /// Members of the joined meeting found so far.
+    pub fn known_peers(&self) -> Vec<KnownPeer> {
+        self.discovery
+            .as_ref()
+            .map(|d| d.known_peers().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Acts on one input at `now`. Drain [`poll_output`](Self::poll_output) afterwards.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         match input {
             Input::Receive { source, data } => self.handle_datagram(now, source, data),
-            Input::Timeout => self.stun_client.handle_timeout(now),
-            Input::Command(Command::DiscoverPublicAddress { servers }) => {
-                self.stun_client.start(now, self.config.local_addr, servers)
+            Input::Timeout => {
+                self.stun_client.handle_timeout(now);
+                self.dht.handle_timeout(now);
+                if let Some(discovery) = self.discovery.as_mut() {
+                    let actions = discovery.handle_timeout(now);
+                    self.apply(now, actions);
+                }
             }
+            Input::Command(command) => self.handle_command(now, command),
         }
+        self.process_events(now);
     }
 
     /// The next thing to do; [`Output::Wait`] when there is nothing left.
@@ -256,18 +494,196 @@ impl Node {
             .transmits
             .pop_front()
             .or_else(|| self.stun_client.poll_transmit())
+            .or_else(|| self.dht.poll_transmit())
         {
             return Output::Transmit(transmit);
         }
-        if let Some(event) = self.stun_client.poll_event() {
-            return Output::Event(match event {
-                ClientEvent::Discovered { address, server } => {
-                    Event::PublicAddress { address, server }
-                }
-                ClientEvent::Failed { attempts } => Event::PublicAddressFailed { attempts },
-            });
+        if let Some(event) = self.events.pop_front() {
+            return Output::Event(event);
         }
-        Output::Wait(self.stun_client.poll_timeout())
+        let deadline = [
+            self.stun_client.poll_timeout(),
+            self.dht.poll_timeout(),
+            self.discovery.as_ref().and_then(Discovery::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        Output::Wait(deadline)
+    }
+
+    fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::DiscoverPublicAddress { servers } => {
+                self.stun_client.start(now, self.config.local_addr, servers)
+            }
+            Command::Join(meeting) => {
+                info!("joining meeting with topic {}", meeting.topic());
+                let mut discovery = Discovery::new(now, meeting, self.node_id());
+                let actions = discovery.handle_timeout(now);
+                self.discovery = Some(discovery);
+                self.apply(now, actions);
+            }
+            Command::FindNode(target) => {
+                let id = self.dht.find_node(now, target);
+                self.user_lookups.push(id);
+            }
+            Command::Signal { to, payload } => {
+                let relay = self
+                    .discovery
+                    .as_ref()
+                    .and_then(|d| d.peer(&to))
+                    .and_then(|peer| peer.relays.last().copied());
+                match relay {
+                    Some(relay) => self.dht.signal(now, relay, to, payload),
+                    None => self.events.push_back(Event::SignalFailed {
+                        to,
+                        reason: "no relay known for this peer".into(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Turns engine events into user events and membership actions.
+    fn process_events(&mut self, now: Instant) {
+        while let Some(event) = self.stun_client.poll_event() {
+            match event {
+                ClientEvent::Discovered { address, server } => {
+                    self.set_public(address);
+                    self.events.push_back(Event::PublicAddress {
+                        address,
+                        via: AddressSource::Stun { server },
+                    });
+                }
+                ClientEvent::Failed { attempts } => self
+                    .events
+                    .push_back(Event::PublicAddressFailed { attempts }),
+            }
+        }
+        while let Some(event) = self.dht.poll_event() {
+            match event {
+                DhtEvent::Observed { addr, by } => {
+                    if let Some(address) = self.public.observe(addr, by) {
+                        debug!("dht: {by} sees us as {address}");
+                        if let Some(discovery) = self.discovery.as_mut() {
+                            discovery.addresses_changed();
+                        }
+                        self.events.push_back(Event::PublicAddress {
+                            address,
+                            via: AddressSource::Dht { by },
+                        });
+                    }
+                }
+                DhtEvent::BootstrapFailed { attempt, retry_in } => self
+                    .events
+                    .push_back(Event::BootstrapFailed { attempt, retry_in }),
+                DhtEvent::Bootstrapped { nodes } => {
+                    self.events.push_back(Event::Bootstrapped { nodes })
+                }
+                DhtEvent::LookupDone {
+                    id,
+                    target,
+                    closest,
+                    tokens,
+                    rounds,
+                    requests,
+                } => {
+                    if let Some(position) = self.user_lookups.iter().position(|l| *l == id) {
+                        self.user_lookups.swap_remove(position);
+                        self.events.push_back(Event::LookupDone {
+                            target,
+                            closest: closest.iter().map(|p| p.id).collect(),
+                            rounds,
+                            requests,
+                        });
+                    }
+                    if let Some(discovery) = self.discovery.as_mut().filter(|d| d.owns_lookup(id)) {
+                        let actions = discovery.lookup_done(now, tokens);
+                        self.apply(now, actions);
+                    }
+                }
+                DhtEvent::Records {
+                    topic,
+                    relay,
+                    records,
+                } => {
+                    let unix_ms = self.config.clock.unix_ms(now);
+                    let Some(discovery) = self
+                        .discovery
+                        .as_mut()
+                        .filter(|d| d.meeting().topic() == topic)
+                    else {
+                        continue;
+                    };
+                    let (actions, rejected) = discovery.on_records(now, unix_ms, relay, &records);
+                    self.stats.records_rejected += rejected.len() as u64;
+                    self.apply(now, actions);
+                }
+                DhtEvent::Delivered { from, payload, .. } => self
+                    .events
+                    .push_back(Event::SignalReceived { from, payload }),
+                DhtEvent::SignalFailed { to, reason } => {
+                    self.events.push_back(Event::SignalFailed {
+                        to,
+                        reason: reason.to_owned(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, now: Instant, actions: Vec<DiscoveryAction>) {
+        for action in actions {
+            match action {
+                DiscoveryAction::LookUp(topic) => {
+                    let id = self.dht.get_peers(now, topic);
+                    if let Some(discovery) = self.discovery.as_mut() {
+                        discovery.lookup_started(id);
+                    }
+                }
+                DiscoveryAction::Announce(targets) => {
+                    let Some(discovery) = self.discovery.as_ref() else {
+                        continue;
+                    };
+                    let blob = record::seal(
+                        discovery.meeting(),
+                        &self.config.identity,
+                        &self.record_addrs(),
+                        self.config.clock.unix_ms(now),
+                        self.rng.bytes(),
+                    );
+                    let topic = discovery.meeting().topic();
+                    self.dht.announce(now, topic, &targets, &blob);
+                }
+                DiscoveryAction::Discovered { peer, addr } => {
+                    self.events.push_back(Event::PeerDiscovered { peer, addr })
+                }
+                DiscoveryAction::Lost { peer, reason } => {
+                    self.events.push_back(Event::PeerLost { peer, reason })
+                }
+            }
+        }
+    }
+
+    /// Addresses to put in our record: the public one, then the local one
+    /// if it is concrete and different.
+    fn record_addrs(&self) -> Vec<SocketAddr> {
+        let local = self.config.local_addr;
+        let mut addrs: Vec<SocketAddr> = self.public.current.into_iter().collect();
+        if !local.ip().is_unspecified() && !addrs.contains(&local) {
+            addrs.push(local);
+        }
+        addrs
+    }
+
+    fn set_public(&mut self, address: SocketAddr) {
+        if self.public.current != Some(address) {
+            self.public.current = Some(address);
+            if let Some(discovery) = self.discovery.as_mut() {
+                discovery.addresses_changed();
+            }
+        }
     }
 
     fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
@@ -277,13 +693,31 @@ impl Node {
         }
         match demux::classify(data) {
             Protocol::Stun => self.handle_stun(now, source, data),
-            Protocol::Dht | Protocol::Dtls => self.drop_datagram(source, DropReason::Unhandled),
+            Protocol::Dht => self.handle_dht(now, source, data),
+            Protocol::Dtls => self.drop_datagram(source, DropReason::Unhandled),
             Protocol::Zrtp
             | Protocol::TurnChannel
             | Protocol::Quic
             | Protocol::Rtp
             | Protocol::Unassigned
             | Protocol::Empty => self.drop_datagram(source, DropReason::UnknownProtocol),
+        }
+    }
+
+    fn handle_dht(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let message = match decode_frame(data) {
+            Ok(message) => message,
+            Err(error) => {
+                debug!("dht: from {source}: {error}");
+                return self.drop_datagram(source, DropReason::DhtMalformed);
+            }
+        };
+        match self.dht.handle_message(now, source, message) {
+            Ok(()) => self.stats.dht_messages += 1,
+            Err(DhtDrop::UnknownTransaction) => {
+                self.drop_datagram(source, DropReason::DhtUnknownTransaction)
+            }
+            Err(DhtDrop::WrongSource) => self.drop_datagram(source, DropReason::DhtWrongSource),
         }
     }
 
@@ -305,8 +739,9 @@ impl Node {
                     Err(DropReason::StunMalformed)
                 }
             };
-            if let Err(reason) = result {
-                self.drop_datagram(source, reason);
+            match result {
+                Ok(()) => self.stats.stun_responses += 1,
+                Err(reason) => self.drop_datagram(source, reason),
             }
             return;
         }
@@ -355,14 +790,21 @@ mod tests {
     use super::*;
     use crate::stun::attribute::Attribute;
     use crate::stun::message::{MessageEncoder, Method, TransactionId};
-    use std::time::Duration;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
 
-    fn node(local: &str) -> Node {
-        Node::new(NodeConfig::new(addr(local)), [0; 32])
+    fn node_at(now: Instant, local: &str, seed: u8) -> Node {
+        let clock = WallClock {
+            at: now,
+            unix_ms: 1_800_000_000_000,
+        };
+        Node::new(
+            now,
+            NodeConfig::new(addr(local), Identity::from_seed([seed; 32]), clock),
+            [seed; 32],
+        )
     }
 
     fn drain(node: &mut Node) -> (Vec<Transmit>, Vec<Event>, Option<Instant>) {
@@ -377,19 +819,21 @@ mod tests {
     }
 
     #[test]
-    fn idle_node_has_no_deadline() {
-        let mut n = node("10.0.0.1:5000");
+    fn idle_node_sleeps_until_its_slow_timers() {
+        let now = Instant::now();
+        let mut n = node_at(now, "10.0.0.1:5000", 1);
         let (transmits, events, deadline) = drain(&mut n);
         assert!(transmits.is_empty() && events.is_empty());
-        assert_eq!(deadline, None);
+        let wait = deadline.expect("DHT maintenance timer") - now;
+        assert!(wait >= Duration::from_secs(60), "woke after {wait:?}");
     }
 
     #[test]
     fn two_nodes_discover_addresses_through_each_other() {
         let now = Instant::now();
         let (a_addr, b_addr) = (addr("10.0.0.1:5000"), addr("10.0.0.2:6000"));
-        let mut a = node("10.0.0.1:5000");
-        let mut b = node("10.0.0.2:6000");
+        let mut a = node_at(now, "10.0.0.1:5000", 1);
+        let mut b = node_at(now, "10.0.0.2:6000", 2);
         a.handle_input(
             now,
             Input::Command(Command::DiscoverPublicAddress {
@@ -419,17 +863,17 @@ mod tests {
             events,
             [Event::PublicAddress {
                 address: a_addr,
-                server: b_addr
+                via: AddressSource::Stun { server: b_addr }
             }]
         );
-        assert_eq!(deadline, None);
+        assert!(deadline.is_some_and(|d| d - now >= Duration::from_secs(60)));
         assert_eq!(b.stats().stun_answers, 1);
     }
 
     #[test]
     fn garbage_is_counted_never_answered() {
         let now = Instant::now();
-        let mut n = node("10.0.0.1:5000");
+        let mut n = node_at(now, "10.0.0.1:5000", 1);
         let source = addr("192.0.2.1:1");
         let oversized = vec![0u8; MAX_DATAGRAM_LEN + 1];
         let stray = {
@@ -441,13 +885,14 @@ mod tests {
             e.push(&Attribute::XorMappedAddress(source));
             e.finish()
         };
-        let inputs: [&[u8]; 6] = [
+        let inputs: [&[u8]; 7] = [
             &[],
             &[0x80, 1, 2],
             &[0x16, 0xfe],
             &[0x00, 0x01],
             &oversized,
             &stray,
+            &[0x0a, 1, 0xff],
         ];
         for data in inputs {
             n.handle_input(now, Input::Receive { source, data });
@@ -455,13 +900,14 @@ mod tests {
         let (transmits, events, _) = drain(&mut n);
         assert!(transmits.is_empty() && events.is_empty());
         let stats = n.stats();
-        assert_eq!(stats.received, 6);
+        assert_eq!(stats.received, 7);
         assert_eq!(stats.dropped(DropReason::UnknownProtocol), 2);
         assert_eq!(stats.dropped(DropReason::Unhandled), 1);
         assert_eq!(stats.dropped(DropReason::StunMalformed), 1);
         assert_eq!(stats.dropped(DropReason::Oversized), 1);
         assert_eq!(stats.dropped(DropReason::StunUnknownTransaction), 1);
-        assert_eq!(stats.dropped_total(), 6);
+        assert_eq!(stats.dropped(DropReason::DhtMalformed), 1);
+        assert_eq!(stats.dropped_total(), 7);
         assert!(stats.to_string().contains("stun_unknown_transaction=1"));
     }
 }

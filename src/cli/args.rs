@@ -3,9 +3,13 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tinynode::driver::resolve::{HostPort, HostPortError};
+
+/// Exit code for a command line that cannot be run.
+pub const EXIT_USAGE: i32 = 2;
 
 /// Default STUN port (RFC 5389 §18.4).
 pub const STUN_PORT: u16 = 3478;
@@ -20,8 +24,9 @@ tinynode: a tiny peer-to-peer node
 Usage: tinynode [-v] COMMAND [OPTIONS]
 
 Commands:
+  join CODE               join a meeting: find the other members through the DHT
+  serve                   run a DHT node that also answers STUN (alias: bootstrap)
   stun SERVER[:PORT]...   print this host's public address as STUN servers see it
-  serve                   run a node that answers STUN (alias: bootstrap)
 
 Options:
   -v, --verbose   debug logs on stderr (same as DEBUG=true)
@@ -29,7 +34,31 @@ Options:
   -V, --version   print the version
 
 Environment:
-  DEBUG=true      debug logs of every STUN query, answer, retransmit and failure
+  DEBUG=true            debug logs: STUN queries, DHT bootstrap, lookups, announces
+  MEETING_CODE=CODE     the meeting code when `join` is given none
+  TINYNODE_BOOTSTRAP    comma-separated bootstrap nodes when none is given
+";
+
+/// `tinynode join --help`.
+pub const JOIN_HELP: &str = "\
+Usage: tinynode join CODE [--bootstrap ADDR]... [--stun ADDR]... [--bind ADDR]
+                          [--identity PATH] [--json]
+
+Joins the meeting CODE (or $MEETING_CODE): bootstraps into the DHT, learns
+the public address (from the STUN servers when given, otherwise from DHT
+peers), announces itself under the meeting's topic and reports the other
+members as it finds them, until Ctrl-C.
+
+Options:
+  --bootstrap ADDR   DHT node to join through, repeatable (default port 3478;
+                     default: $TINYNODE_BOOTSTRAP, comma-separated)
+  --stun ADDR        STUN server for the public address, repeatable
+  --bind ADDR        local UDP address (default 0.0.0.0:0)
+  --identity PATH    key file: loaded, or created (mode 0600) if missing;
+                     without it a fresh identity each run
+  --json             one JSON object per line on stdout (logs stay on stderr):
+                     started, public_address, peer_discovered, peer_lost, error
+  -h, --help         this help
 ";
 
 /// `tinynode stun --help`.
@@ -55,16 +84,19 @@ Options:
 
 /// `tinynode serve --help`.
 pub const SERVE_HELP: &str = "\
-Usage: tinynode serve [--bind ADDR] [--json]
-       tinynode bootstrap [--bind ADDR] [--json]
+Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--json]
+       tinynode bootstrap ...
 
-Runs a node that answers STUN Binding requests until Ctrl-C (SIGINT) or
-SIGTERM, then exits 0. Prints the address it listens on.
+Runs a DHT node that stores meeting records, relays signals and answers
+STUN Binding requests, until Ctrl-C (SIGINT) or SIGTERM, then exits 0.
+Prints its node ID and the address it listens on.
 
 Options:
-  --bind ADDR   address to listen on (default 0.0.0.0:3478)
-  --json        print one JSON object per line on stdout
-  -h, --help    this help
+  --bind ADDR        address to listen on (default 0.0.0.0:3478)
+  --bootstrap ADDR   other DHT node to join through, repeatable
+  --identity PATH    key file, as for join
+  --json             print one JSON object per line on stdout
+  -h, --help         this help
 ";
 
 /// What to do.
@@ -76,8 +108,10 @@ pub enum Command {
     Version,
     /// Discover the public address.
     Stun(StunOptions),
-    /// Answer STUN until stopped.
+    /// Run a DHT node until stopped.
     Serve(ServeOptions),
+    /// Join a meeting.
+    Join(JoinOptions),
 }
 
 /// Options of `tinynode stun`.
@@ -98,6 +132,27 @@ pub struct StunOptions {
 pub struct ServeOptions {
     /// Listening address.
     pub bind: SocketAddr,
+    /// DHT nodes to join through.
+    pub bootstrap: Vec<HostPort>,
+    /// Key file.
+    pub identity: Option<PathBuf>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// Options of `tinynode join`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinOptions {
+    /// The meeting code, if given on the command line.
+    pub code: Option<String>,
+    /// DHT nodes to join through.
+    pub bootstrap: Vec<HostPort>,
+    /// STUN servers.
+    pub stun: Vec<HostPort>,
+    /// Local address.
+    pub bind: SocketAddr,
+    /// Key file.
+    pub identity: Option<PathBuf>,
     /// JSON output.
     pub json: bool,
 }
@@ -168,6 +223,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> 
         Some("-V" | "--version") => Command::Version,
         Some("stun") => parse_stun(args)?,
         Some("serve" | "bootstrap") => parse_serve(args)?,
+        Some("join") => parse_join(args)?,
         Some(other) => return Err(UsageError::UnknownCommand(other.to_owned())),
     };
     Ok(Cli { verbose, command })
@@ -212,6 +268,8 @@ fn parse_stun(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
 fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
     let mut options = ServeOptions {
         bind: SocketAddr::from(([0, 0, 0, 0], STUN_PORT)),
+        bootstrap: Vec::new(),
+        identity: None,
         json: false,
     };
     while let Some(arg) = args.next() {
@@ -219,10 +277,46 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
             "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
             "--json" => options.json = true,
             "--bind" => options.bind = parse_value("--bind", args.next())?,
+            "--bootstrap" => options
+                .bootstrap
+                .push(parse_server("--bootstrap", args.next())?),
+            "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
             _ => return Err(UsageError::UnknownOption(arg)),
         }
     }
     Ok(Command::Serve(options))
+}
+
+fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = JoinOptions {
+        code: None,
+        bootstrap: Vec::new(),
+        stun: Vec::new(),
+        bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+        identity: None,
+        json: false,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(JOIN_HELP)),
+            "--json" => options.json = true,
+            "--bind" => options.bind = parse_value("--bind", args.next())?,
+            "--bootstrap" => options
+                .bootstrap
+                .push(parse_server("--bootstrap", args.next())?),
+            "--stun" => options.stun.push(parse_server("--stun", args.next())?),
+            "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
+            option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
+            _ if options.code.is_none() => options.code = Some(arg),
+            _ => return Err(UsageError::UnknownOption(arg)),
+        }
+    }
+    Ok(Command::Join(options))
+}
+
+fn parse_server(option: &'static str, value: Option<String>) -> Result<HostPort, UsageError> {
+    let value = value.ok_or(UsageError::MissingValue(option))?;
+    HostPort::parse(&value, STUN_PORT).map_err(UsageError::BadServer)
 }
 
 fn parse_value<T: std::str::FromStr>(
@@ -267,10 +361,34 @@ mod tests {
             cli.command,
             Command::Serve(ServeOptions {
                 bind: "0.0.0.0:3478".parse().unwrap(),
+                bootstrap: vec![],
+                identity: None,
                 json: false
             })
         );
         assert!(!cli.verbose);
+    }
+
+    #[test]
+    fn join_with_every_option() {
+        let cli = parse_line(
+            "join blue-fox --bootstrap 127.0.0.1:4000 --bootstrap host --stun [::1]:5 --bind 127.0.0.1:0 --identity /tmp/k --json",
+        )
+        .unwrap();
+        let Command::Join(options) = cli.command else {
+            panic!()
+        };
+        assert_eq!(options.code.as_deref(), Some("blue-fox"));
+        assert_eq!(options.bootstrap.len(), 2);
+        assert_eq!(options.bootstrap[1].port, STUN_PORT);
+        assert_eq!(options.stun[0].port, 5);
+        assert_eq!(options.identity, Some(PathBuf::from("/tmp/k")));
+        assert!(options.json);
+        let Command::Join(options) = parse_line("join").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(options.code, None);
+        assert!(parse_line("join a b").is_err());
     }
 
     #[test]

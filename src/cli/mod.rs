@@ -5,18 +5,24 @@ mod json;
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use log::error;
-use tinynode::driver::resolve::resolve_all;
+use log::{error, warn};
+use tinynode::driver::resolve::{HostPort, resolve_all};
 use tinynode::driver::{Driver, Flow, Stop};
-use tinynode::node::{Command as NodeCommand, Event, Input, NodeConfig};
+use tinynode::identity::Identity;
+use tinynode::meeting::Meeting;
+use tinynode::node::{AddressSource, Command as NodeCommand, Event, Input, Node, NodeConfig};
 use tinynode::stun::client::ServerFailure;
 
-use args::{ServeOptions, StunOptions};
+use args::{JoinOptions, ServeOptions, StunOptions};
 use json::JsonLine;
 
 /// Exit code when the command ran but failed.
 pub const EXIT_FAILURE: i32 = 1;
+
+/// Time allowed for resolving bootstrap and STUN host names at start.
+const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Prints results as text lines or, with `--json`, one JSON object per line.
 struct Printer {
@@ -42,34 +48,80 @@ impl Printer {
             eprintln!("tinynode: {what}");
         }
     }
+
+    /// The events `join` and `serve` report.
+    fn event(&self, event: &Event) {
+        match event {
+            Event::PublicAddress { address, via } => {
+                let (via_name, by) = match via {
+                    AddressSource::Stun { server } => ("stun", server),
+                    AddressSource::Dht { by } => ("dht", by),
+                };
+                self.line(
+                    || format!("public address {address} (via {via_name}, reported by {by})"),
+                    || {
+                        JsonLine::event("public_address")
+                            .display("addr", address)
+                            .str("via", via_name)
+                            .display("by", by)
+                    },
+                );
+            }
+            Event::PublicAddressFailed { attempts } => self.error(&format!(
+                "{}; using the address DHT peers report",
+                no_server_answered(&[], attempts, &[])
+            )),
+            Event::BootstrapFailed { attempt, retry_in } => self.error(&format!(
+                "no bootstrap node answered (attempt {attempt}); retrying in {} s",
+                retry_in.as_secs()
+            )),
+            Event::PeerDiscovered { peer, addr } => self.line(
+                || format!("peer {} discovered at {addr}", peer.short()),
+                || {
+                    JsonLine::event("peer_discovered")
+                        .display("peer", peer)
+                        .display("addr", addr)
+                },
+            ),
+            Event::PeerLost { peer, reason } => self.line(
+                || format!("peer {} lost: {reason}", peer.short()),
+                || {
+                    JsonLine::event("peer_lost")
+                        .display("peer", peer)
+                        .str("reason", reason)
+                },
+            ),
+            Event::Bootstrapped { .. }
+            | Event::LookupDone { .. }
+            | Event::SignalReceived { .. }
+            | Event::SignalFailed { .. } => {}
+        }
+    }
 }
 
-/// `tinynode stun`: exit 0 with the public address, 1 when no server answered.
-pub fn stun(options: StunOptions) -> i32 {
-    let printer = Printer { json: options.json };
-    let resolved = resolve_all(&options.servers, options.timeout);
-    let any_ipv4 = resolved.iter().flatten().flatten().any(SocketAddr::is_ipv4);
-    let bind = options
-        .bind
-        .unwrap_or(if any_ipv4 || resolved.iter().flatten().next().is_none() {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        } else {
-            SocketAddr::from(([0u16; 8], 0))
-        });
+/// Resolves `names` and keeps the addresses of `bind`'s family, with a
+/// description of each name that gave none.
+fn resolve_for(
+    names: &[HostPort],
+    bind: SocketAddr,
+) -> (Vec<SocketAddr>, Vec<(SocketAddr, String)>, Vec<String>) {
     let mut unusable = Vec::new();
-    let mut servers: Vec<SocketAddr> = Vec::new();
-    let mut names: Vec<(SocketAddr, String)> = Vec::new();
-    for (name, result) in options.servers.iter().zip(resolved) {
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut labels = Vec::new();
+    for (name, result) in names.iter().zip(resolve_all(names, RESOLVE_LIMIT)) {
         match result {
-            Ok(addrs) => {
-                let before = servers.len();
-                for addr in addrs.into_iter().filter(|a| a.is_ipv4() == bind.is_ipv4()) {
-                    if !servers.contains(&addr) {
-                        servers.push(addr);
-                        names.push((addr, name.to_string()));
+            Ok(resolved) => {
+                let before = addrs.len();
+                for addr in resolved
+                    .into_iter()
+                    .filter(|a| a.is_ipv4() == bind.is_ipv4())
+                {
+                    if !addrs.contains(&addr) {
+                        addrs.push(addr);
+                        labels.push((addr, name.to_string()));
                     }
                 }
-                if servers.len() == before {
+                if addrs.len() == before {
                     unusable.push(format!(
                         "{name}: no address of the socket's family ({bind})"
                     ));
@@ -78,13 +130,28 @@ pub fn stun(options: StunOptions) -> i32 {
             Err(error) => unusable.push(format!("{name}: {error}")),
         }
     }
+    (addrs, labels, unusable)
+}
+
+/// `tinynode stun`: exit 0 with the public address, 1 when no server answered.
+pub fn stun(options: StunOptions, identity: Identity) -> i32 {
+    let printer = Printer { json: options.json };
+    let resolved = resolve_all(&options.servers, options.timeout);
+    let any_ipv4 = resolved.iter().flatten().flatten().any(SocketAddr::is_ipv4);
+    let any_address = resolved.iter().flatten().next().is_some();
+    let bind = options.bind.unwrap_or(if any_ipv4 || !any_address {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    });
+    let (servers, names, unusable) = resolve_for(&options.servers, bind);
     if servers.is_empty() {
         printer.error(&no_server_answered(&unusable, &[], &names));
         return EXIT_FAILURE;
     }
     let timeout = options.timeout;
-    let (mut driver, mut node) = match Driver::start(bind, |local| {
-        let mut config = NodeConfig::new(local);
+    let (mut driver, mut node) = match Driver::start(bind, |local, clock| {
+        let mut config = NodeConfig::new(local, identity, clock);
         config.retransmit.per_server_limit = Some(timeout);
         config
     }) {
@@ -99,7 +166,10 @@ pub fn stun(options: StunOptions) -> i32 {
         Input::Command(NodeCommand::DiscoverPublicAddress { servers }),
     );
     let result = driver.run(&mut node, |event| match event {
-        Event::PublicAddress { address, server } => {
+        Event::PublicAddress {
+            address,
+            via: AddressSource::Stun { server },
+        } => {
             printer.line(
                 || format!("public address {address} (from STUN server {server})"),
                 || {
@@ -115,27 +185,139 @@ pub fn stun(options: StunOptions) -> i32 {
             printer.error(&no_server_answered(&unusable, attempts, &names));
             Flow::Exit(EXIT_FAILURE)
         }
+        _ => Flow::Continue,
     });
     finish(&printer, result)
 }
 
-/// `tinynode serve`: answer STUN until SIGINT or SIGTERM, then exit 0.
-pub fn serve(options: ServeOptions) -> i32 {
+/// `tinynode serve`: a DHT node until SIGINT or SIGTERM, then exit 0.
+pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     let printer = Printer { json: options.json };
-    let (mut driver, mut node) = match Driver::start(options.bind, NodeConfig::new) {
-        Ok(started) => started,
+    let (bootstrap, _, unusable) = resolve_for(&options.bootstrap, options.bind);
+    for problem in &unusable {
+        printer.error(&format!("bootstrap {problem}"));
+    }
+    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, bootstrap) else {
+        return EXIT_FAILURE;
+    };
+    started(&printer, &node, None);
+    let result = driver.run(&mut node, |event| {
+        printer.event(event);
+        Flow::Continue
+    });
+    finish(&printer, result)
+}
+
+/// `tinynode join`: find the meeting's members until SIGINT or SIGTERM.
+pub fn join(options: JoinOptions, identity: Identity) -> i32 {
+    let printer = Printer { json: options.json };
+    let Some(code) = options
+        .code
+        .clone()
+        .or_else(|| std::env::var("MEETING_CODE").ok())
+    else {
+        printer.error("no meeting code: give one (tinynode join CODE) or set MEETING_CODE");
+        return args::EXIT_USAGE;
+    };
+    let meeting = match Meeting::derive(&code) {
+        Ok(meeting) => meeting,
         Err(error) => {
             printer.error(&error.to_string());
-            return EXIT_FAILURE;
+            return args::EXIT_USAGE;
         }
     };
-    let local = node.local_addr();
-    printer.line(
-        || format!("listening on {local}"),
-        || JsonLine::event("started").display("local_addr", local),
-    );
-    let result = driver.run(&mut node, |_| Flow::Continue);
+    let mut bootstrap_names = options.bootstrap.clone();
+    if bootstrap_names.is_empty() {
+        bootstrap_names = bootstrap_from_env(&printer);
+    }
+    let (bootstrap, _, unusable) = resolve_for(&bootstrap_names, options.bind);
+    for problem in &unusable {
+        printer.error(&format!("bootstrap {problem}"));
+    }
+    if bootstrap.is_empty() {
+        warn!("no bootstrap node: this node can only be found by nodes that bootstrap from it");
+    }
+    let (stun_servers, _, unusable) = resolve_for(&options.stun, options.bind);
+    for problem in &unusable {
+        printer.error(&format!("STUN server {problem}"));
+    }
+    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, bootstrap) else {
+        return EXIT_FAILURE;
+    };
+    started(&printer, &node, Some(&meeting));
+    if !stun_servers.is_empty() {
+        driver.submit(
+            &mut node,
+            Input::Command(NodeCommand::DiscoverPublicAddress {
+                servers: stun_servers,
+            }),
+        );
+    }
+    driver.submit(&mut node, Input::Command(NodeCommand::Join(meeting)));
+    let result = driver.run(&mut node, |event| {
+        printer.event(event);
+        Flow::Continue
+    });
     finish(&printer, result)
+}
+
+fn bootstrap_from_env(printer: &Printer) -> Vec<HostPort> {
+    let Ok(list) = std::env::var("TINYNODE_BOOTSTRAP") else {
+        return Vec::new();
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .filter_map(|item| match HostPort::parse(item, args::STUN_PORT) {
+            Ok(name) => Some(name),
+            Err(error) => {
+                printer.error(&format!("TINYNODE_BOOTSTRAP: {error}"));
+                None
+            }
+        })
+        .collect()
+}
+
+fn start(
+    printer: &Printer,
+    bind: SocketAddr,
+    identity: Identity,
+    bootstrap: Vec<SocketAddr>,
+) -> Option<(Driver, Node)> {
+    let started = Driver::start(bind, |local, clock| {
+        let mut config = NodeConfig::new(local, identity, clock);
+        config.bootstrap = bootstrap;
+        config
+    });
+    match started {
+        Ok(started) => Some(started),
+        Err(error) => {
+            printer.error(&error.to_string());
+            None
+        }
+    }
+}
+
+fn started(printer: &Printer, node: &Node, meeting: Option<&Meeting>) {
+    let (id, local) = (node.node_id(), node.local_addr());
+    printer.line(
+        || match meeting {
+            Some(meeting) => format!(
+                "node {id} on {local}, meeting topic {}",
+                meeting.topic().short()
+            ),
+            None => format!("node {id} listening on {local}"),
+        },
+        || {
+            let line = JsonLine::event("started")
+                .display("node_id", id)
+                .display("local_addr", local);
+            match meeting {
+                Some(meeting) => line.display("topic", meeting.topic()),
+                None => line,
+            }
+        },
+    );
 }
 
 fn finish(printer: &Printer, result: std::io::Result<Stop>) -> i32 {
@@ -172,7 +354,6 @@ fn no_server_answered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use tinynode::stun::client::FailureReason;
 
     #[test]

@@ -1,6 +1,7 @@
 //! A small Kademlia DHT over the node's UDP socket: IDs, wire format,
 //! routing table, lookups, record store and the engine that ties them.
 
+pub mod engine;
 pub mod id;
 pub mod lookup;
 pub mod record;

@@ -15,14 +15,14 @@ pub mod signals;
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, warn};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::node::{Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output};
+use crate::node::{Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output, WallClock};
 use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
 use signals::Signals;
 
@@ -83,10 +83,11 @@ pub struct Driver {
 impl Driver {
     /// Binds the socket at `bind`, installs the signal handlers and creates
     /// the node (seeded from the OS random generator) for `configure`'s
-    /// config, which receives the socket's actual address.
+    /// config, which receives the socket's actual address and a wall-clock
+    /// reading.
     pub fn start(
         bind: SocketAddr,
-        configure: impl FnOnce(SocketAddr) -> NodeConfig,
+        configure: impl FnOnce(SocketAddr, WallClock) -> NodeConfig,
     ) -> Result<(Self, Node), StartError> {
         let mut socket = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
         let local_addr = socket.local_addr().map_err(StartError::Setup)?;
@@ -99,7 +100,12 @@ impl Driver {
         SystemRandom::new()
             .fill(&mut seed)
             .map_err(|_| StartError::Random)?;
-        let node = Node::new(configure(local_addr), seed);
+        let now = Instant::now();
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let clock = WallClock { at: now, unix_ms };
+        let node = Node::new(now, configure(local_addr, clock), seed);
         debug!("bound UDP socket to {local_addr}");
         let driver = Self {
             poll,

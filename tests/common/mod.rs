@@ -162,8 +162,8 @@ pub fn start_serve() -> (Running, SocketAddr) {
     let serve = Running::spawn(command);
     let line = serve.next_line(Duration::from_secs(10));
     let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|addr| addr.parse().ok())
+        .rsplit_once(" listening on ")
+        .and_then(|(_, addr)| addr.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     (serve, addr)
 }
