@@ -437,6 +437,7 @@ impl Dht {
             self.events.push_back(DhtEvent::Bootstrapped {
                 nodes: self.table.len(),
             });
+            self.refresh_far_buckets(now);
         }
         self.events.push_back(DhtEvent::LookupDone {
             id,
@@ -812,6 +813,23 @@ impl Dht {
                 Purpose::Ping { bootstrap: true },
                 Request::Ping,
             );
+        }
+    }
+
+    /// After the self-lookup, looks up a key in every bucket farther than
+    /// the closest neighbour's (Kademlia paper §2.3), so the far buckets hold
+    /// nodes and lookups from here reach every part of the key space.
+    fn refresh_far_buckets(&mut self, now: Instant) {
+        let nearest = self.table.closest(&self.local, 1);
+        let Some(first) = nearest
+            .first()
+            .and_then(|p| self.local.distance(&p.id).bucket_index())
+        else {
+            return;
+        };
+        for index in first + 1..super::id::ID_BITS {
+            let key = self.table.key_in_bucket(index, self.rng.bytes());
+            self.find_node(now, key);
         }
     }
 

@@ -1,0 +1,242 @@
+//! The DHT and meeting discovery in the simulator: many nodes, virtual time,
+//! seeded latency and loss, NATs. Each test prints its seed.
+
+mod sim;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sim::Sim;
+use tinynode::dht::id::NodeId;
+use tinynode::dht::store::RECORD_TTL;
+use tinynode::dht::wire::K;
+use tinynode::meeting::Meeting;
+use tinynode::node::{Command, Event};
+
+/// `count` public hosts that all bootstrap from host 0, added 10 ms apart.
+fn network(sim: &mut Sim, count: usize) {
+    let first = sim.add_host(None, &[]);
+    let bootstrap = [sim.addr(first)];
+    for _ in 1..count {
+        sim.add_host(None, &bootstrap);
+        sim.run_for(Duration::from_millis(10));
+    }
+    sim.run_for(Duration::from_secs(30));
+}
+
+fn true_closest(sim: &Sim, target: &NodeId, alive_only: bool) -> Vec<NodeId> {
+    let mut ids: Vec<NodeId> = (0..sim.hosts.len())
+        .filter(|&i| !alive_only || sim.hosts[i].alive)
+        .map(|i| sim.id(i))
+        .collect();
+    ids.sort_by_key(|id| id.distance(target));
+    ids.truncate(K);
+    ids
+}
+
+#[test]
+fn thousand_nodes_find_the_true_k_closest() {
+    let mut sim = Sim::new(0x7e57_0001);
+    network(&mut sim, 1000);
+    let lookups = 200;
+    let mut exact = 0;
+    let mut rounds = Vec::new();
+    let mut requests = Vec::new();
+    for _ in 0..lookups {
+        let from = sim.rng.below(1000) as usize;
+        let target = NodeId(sim.rng.bytes32());
+        let before = sim.hosts[from].events.len();
+        sim.command(from, Command::FindNode(target));
+        sim.run_for(Duration::from_secs(10));
+        let done = sim.hosts[from].events[before..]
+            .iter()
+            .find_map(|(_, e)| match e {
+                Event::LookupDone {
+                    target: t,
+                    closest,
+                    rounds,
+                    requests,
+                } if *t == target => Some((closest.clone(), *rounds, *requests)),
+                _ => None,
+            });
+        let (closest, r, q) = done.expect("every lookup finishes");
+        // The querying node itself is never in its own result.
+        let expected: Vec<NodeId> = {
+            let me = sim.id(from);
+            let mut ids: Vec<NodeId> = true_closest(&sim, &target, true);
+            if ids.contains(&me) {
+                ids.retain(|id| *id != me);
+                let mut all: Vec<NodeId> = (0..1000)
+                    .map(|i| sim.id(i))
+                    .filter(|id| *id != me)
+                    .collect();
+                all.sort_by_key(|id| id.distance(&target));
+                ids = all.into_iter().take(K).collect();
+            }
+            ids
+        };
+        if closest == expected {
+            exact += 1;
+        }
+        rounds.push(r);
+        requests.push(q);
+    }
+    rounds.sort_unstable();
+    requests.sort_unstable();
+    let rate = exact as f64 / lookups as f64;
+    println!(
+        "1000 nodes, {lookups} lookups: exact k-closest {:.1}%, rounds median {} worst {}, requests median {} worst {}",
+        rate * 100.0,
+        rounds[lookups / 2],
+        rounds[lookups - 1],
+        requests[lookups / 2],
+        requests[lookups - 1]
+    );
+    assert_eq!(exact, lookups, "success rate {rate}");
+}
+
+/// Joins `members` hosts to `meeting` now.
+fn join(sim: &mut Sim, members: &[usize], meeting: &Meeting) {
+    for &member in members {
+        sim.command(member, Command::Join(meeting.clone()));
+    }
+}
+
+fn ids(sim: &Sim, hosts: &[usize]) -> HashSet<NodeId> {
+    hosts.iter().map(|&h| sim.id(h)).collect()
+}
+
+/// Asserts every member sees exactly the other members of its meeting.
+fn assert_meeting(sim: &Sim, members: &[usize]) {
+    let all = ids(sim, members);
+    for &member in members {
+        let mut expected = all.clone();
+        expected.remove(&sim.id(member));
+        assert_eq!(
+            sim.members_seen(member),
+            expected,
+            "member {member} (seed {})",
+            sim.seed
+        );
+    }
+}
+
+#[test]
+fn two_meetings_see_exactly_their_own_members_through_nats() {
+    let mut sim = Sim::new(0x7e57_0002);
+    sim.loss = 0.01;
+    network(&mut sim, 200);
+    let bootstrap = [sim.addr(0)];
+    // Half of each meeting sits behind its own NAT.
+    let add_member = |sim: &mut Sim, i: usize| {
+        let nat = (i % 2 == 0).then(|| sim.add_nat());
+        sim.add_host(nat, &bootstrap)
+    };
+    let red: Vec<usize> = (0..10).map(|i| add_member(&mut sim, i)).collect();
+    let blue: Vec<usize> = (0..10).map(|i| add_member(&mut sim, i)).collect();
+    let (red_meeting, blue_meeting) = (
+        Meeting::derive("red").unwrap(),
+        Meeting::derive("blue").unwrap(),
+    );
+    join(&mut sim, &red, &red_meeting);
+    join(&mut sim, &blue, &blue_meeting);
+    sim.run_for(Duration::from_secs(30));
+    assert_meeting(&sim, &red);
+    assert_meeting(&sim, &blue);
+
+    // A signal reaches a NATed member through a relay that holds its record.
+    let (from, to) = (red[1], red[0]);
+    let to_id = sim.id(to);
+    sim.command(
+        from,
+        Command::Signal {
+            to: to_id,
+            payload: b"offer".to_vec(),
+        },
+    );
+    sim.run_for(Duration::from_secs(5));
+    let from_id = sim.id(from);
+    let received = sim.events(to, |e| match e {
+        Event::SignalReceived { from, payload } => Some((*from, payload.clone())),
+        _ => None,
+    });
+    assert_eq!(received, [(from_id, b"offer".to_vec())]);
+}
+
+#[test]
+fn meetings_survive_the_death_of_30_percent_of_nodes() {
+    let mut sim = Sim::new(0x7e57_0003);
+    network(&mut sim, 300);
+    let bootstrap = [sim.addr(0)];
+    let mut red: Vec<usize> = (0..6).map(|_| sim.add_host(None, &bootstrap)).collect();
+    let meeting = Meeting::derive("survivors").unwrap();
+    join(&mut sim, &red, &meeting);
+    sim.run_for(Duration::from_secs(30));
+    assert_meeting(&sim, &red);
+
+    // Kill 30% of all hosts, never the bootstrap node or a member.
+    let total = sim.hosts.len();
+    let mut killed = 0;
+    while killed < total * 3 / 10 {
+        let victim = sim.rng.below(total as u64) as usize;
+        if victim != 0 && !red.contains(&victim) && sim.hosts[victim].alive {
+            sim.kill(victim);
+            killed += 1;
+        }
+    }
+    // Newcomers join after the deaths; everyone re-announces within the TTL.
+    let newcomers: Vec<usize> = (0..3).map(|_| sim.add_host(None, &bootstrap)).collect();
+    join(&mut sim, &newcomers, &meeting);
+    red.extend(newcomers);
+    sim.run_for(Duration::from_secs(5 * 60));
+    assert_meeting(&sim, &red);
+}
+
+#[test]
+fn a_departed_member_is_lost_after_the_record_ttl() {
+    let mut sim = Sim::new(0x7e57_0004);
+    network(&mut sim, 30);
+    let bootstrap = [sim.addr(0)];
+    let members: Vec<usize> = (0..3).map(|_| sim.add_host(None, &bootstrap)).collect();
+    let meeting = Meeting::derive("ttl").unwrap();
+    join(&mut sim, &members, &meeting);
+    sim.run_for(Duration::from_secs(30));
+    assert_meeting(&sim, &members);
+
+    let departed = members[2];
+    let departed_id = sim.id(departed);
+    sim.kill(departed);
+    let killed_at = sim.now;
+    sim.run_for(RECORD_TTL + Duration::from_secs(60));
+    for &member in &members[..2] {
+        let lost = sim.hosts[member].events.iter().find_map(|(at, e)| match e {
+            Event::PeerLost { peer, reason } if *peer == departed_id => Some((*at, reason.clone())),
+            _ => None,
+        });
+        let (at, reason) = lost.expect("departed member reported lost");
+        assert_eq!(reason, "record expired");
+        assert!(
+            at - killed_at <= RECORD_TTL,
+            "lost after {:?}",
+            at - killed_at
+        );
+    }
+    // A member joining now does not find the departed one: no node stores it.
+    let late = sim.add_host(None, &bootstrap);
+    join(&mut sim, &[late], &meeting);
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.members_seen(late), ids(&sim, &members[..2]));
+}
+
+#[test]
+fn bootstrap_failure_is_reported_and_retried_with_backoff() {
+    let mut sim = Sim::new(0x7e57_0005);
+    let nobody = "100.64.255.255:4000".parse().unwrap();
+    let lonely = sim.add_host(None, &[nobody]);
+    sim.run_for(Duration::from_secs(20));
+    let retries = sim.events(lonely, |e| match e {
+        Event::BootstrapFailed { attempt, retry_in } => Some((*attempt, retry_in.as_secs())),
+        _ => None,
+    });
+    assert_eq!(retries[..4], [(1, 1), (2, 2), (3, 4), (4, 8)]);
+}

@@ -1,0 +1,347 @@
+//! A deterministic network simulator for many [`Node`]s in one process.
+//!
+//! Virtual time only: the clock jumps to the next datagram delivery or node
+//! deadline. One seed drives latency, loss and node seeds, so a failing run
+//! is reproduced by its seed (printed by [`Sim::new`]). Hosts may sit behind
+//! a NAT with endpoint-independent mapping (one public port per private
+//! socket, whatever the destination) and address-dependent filtering
+//! (inbound only from addresses the mapping has sent to), the common
+//! home-router behaviour.
+
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tinynode::dht::id::NodeId;
+use tinynode::identity::Identity;
+use tinynode::node::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
+
+/// xorshift64*: small, fast and good enough for simulation choices.
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A generator for `seed` (zero is replaced).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// 32 random bytes.
+    pub fn bytes32(&mut self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for chunk in out.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out
+    }
+}
+
+struct Nat {
+    public_ip: IpAddr,
+    next_port: u16,
+    /// private socket → public port
+    mappings: HashMap<SocketAddr, u16>,
+    /// public port → (private socket, remotes it has sent to)
+    reverse: HashMap<u16, (SocketAddr, HashSet<SocketAddr>)>,
+}
+
+/// One simulated host.
+pub struct Host {
+    /// The node.
+    pub node: Node,
+    /// Its socket's (private) address.
+    pub addr: SocketAddr,
+    /// False once killed: it receives and sends nothing more.
+    pub alive: bool,
+    /// Every event it raised, with the virtual time.
+    pub events: Vec<(Instant, Event)>,
+    nat: Option<usize>,
+    wake_at: Option<Instant>,
+}
+
+/// The simulated network.
+pub struct Sim {
+    pub seed: u64,
+    pub start: Instant,
+    pub now: Instant,
+    pub rng: SimRng,
+    pub hosts: Vec<Host>,
+    /// Latency is uniform in this range.
+    pub latency: (Duration, Duration),
+    /// Probability (0..=1) that a datagram is lost.
+    pub loss: f64,
+    nats: Vec<Nat>,
+    by_addr: HashMap<SocketAddr, usize>,
+    deliveries: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    in_flight: HashMap<usize, (SocketAddr, SocketAddr, Vec<u8>)>,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    sequence: u64,
+    /// Datagrams delivered so far.
+    pub delivered: u64,
+}
+
+const UNIX_START_MS: u64 = 1_800_000_000_000;
+
+impl Sim {
+    /// An empty network; prints the seed so a failure can be replayed.
+    pub fn new(seed: u64) -> Self {
+        println!("simulation seed {seed}");
+        let start = Instant::now();
+        Self {
+            seed,
+            start,
+            now: start,
+            rng: SimRng::new(seed),
+            hosts: Vec::new(),
+            latency: (Duration::from_millis(10), Duration::from_millis(80)),
+            loss: 0.0,
+            nats: Vec::new(),
+            by_addr: HashMap::new(),
+            deliveries: BinaryHeap::new(),
+            in_flight: HashMap::new(),
+            timers: BinaryHeap::new(),
+            sequence: 0,
+            delivered: 0,
+        }
+    }
+
+    /// Adds a NAT router with its own public IP; returns its index.
+    pub fn add_nat(&mut self) -> usize {
+        let index = self.nats.len();
+        let ip = Ipv4Addr::new(198, 51, (index / 250) as u8, (index % 250) as u8 + 1);
+        self.nats.push(Nat {
+            public_ip: IpAddr::V4(ip),
+            next_port: 20_000,
+            mappings: HashMap::new(),
+            reverse: HashMap::new(),
+        });
+        index
+    }
+
+    /// Adds a host (behind `nat` if given) that bootstraps from `bootstrap`.
+    pub fn add_host(&mut self, nat: Option<usize>, bootstrap: &[SocketAddr]) -> usize {
+        let index = self.hosts.len();
+        let ip = match nat {
+            Some(_) => Ipv4Addr::new(10, (index >> 16) as u8, (index >> 8) as u8, index as u8),
+            None => Ipv4Addr::new(
+                100,
+                (index >> 16) as u8 + 64,
+                (index >> 8) as u8,
+                index as u8,
+            ),
+        };
+        let addr = SocketAddr::new(IpAddr::V4(ip), 4000);
+        let clock = WallClock {
+            at: self.start,
+            unix_ms: UNIX_START_MS,
+        };
+        let mut config = NodeConfig::new(addr, Identity::from_seed(self.rng.bytes32()), clock);
+        config.bootstrap = bootstrap.to_vec();
+        let node = Node::new(self.now, config, self.rng.bytes32());
+        self.hosts.push(Host {
+            node,
+            addr,
+            alive: true,
+            events: Vec::new(),
+            nat,
+            wake_at: None,
+        });
+        if nat.is_none() {
+            self.by_addr.insert(addr, index);
+        }
+        self.drain(index);
+        index
+    }
+
+    /// The address other hosts reach `index` at (its NAT mapping is created
+    /// on first use, so only public hosts can be bootstrap nodes).
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.hosts[index].addr
+    }
+
+    /// The node ID of host `index`.
+    pub fn id(&self, index: usize) -> NodeId {
+        self.hosts[index].node.node_id()
+    }
+
+    /// Gives host `index` a command now.
+    pub fn command(&mut self, index: usize, command: Command) {
+        let now = self.now;
+        self.hosts[index]
+            .node
+            .handle_input(now, Input::Command(command));
+        self.drain(index);
+    }
+
+    /// Stops host `index` for good.
+    pub fn kill(&mut self, index: usize) {
+        self.hosts[index].alive = false;
+    }
+
+    /// Runs until `duration` of virtual time has passed.
+    pub fn run_for(&mut self, duration: Duration) {
+        let until = self.now + duration;
+        loop {
+            let next_delivery = self.deliveries.peek().map(|Reverse((at, _, _))| *at);
+            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+            let next = match (next_delivery, next_timer) {
+                (Some(d), Some(t)) => d.min(t),
+                (Some(d), None) => d,
+                (None, Some(t)) => t,
+                (None, None) => break,
+            };
+            if next > until {
+                break;
+            }
+            self.now = next;
+            if next_delivery == Some(next) {
+                let Some(Reverse((_, id, _))) = self.deliveries.pop() else {
+                    break;
+                };
+                if let Some((source, destination, payload)) = self.in_flight.remove(&(id as usize))
+                {
+                    self.deliver(source, destination, &payload);
+                }
+            } else {
+                let Some(Reverse((at, index))) = self.timers.pop() else {
+                    break;
+                };
+                let host = &mut self.hosts[index];
+                if host.alive && host.wake_at == Some(at) {
+                    host.wake_at = None;
+                    host.node.handle_input(at, Input::Timeout);
+                    self.drain(index);
+                }
+            }
+        }
+        self.now = until;
+    }
+
+    /// Events of host `index` matching `pick`.
+    pub fn events<T>(&self, index: usize, pick: impl Fn(&Event) -> Option<T>) -> Vec<T> {
+        self.hosts[index]
+            .events
+            .iter()
+            .filter_map(|(_, e)| pick(e))
+            .collect()
+    }
+
+    /// Peers host `index` currently considers members: discovered and not lost since.
+    pub fn members_seen(&self, index: usize) -> HashSet<NodeId> {
+        let mut seen = HashSet::new();
+        for (_, event) in &self.hosts[index].events {
+            match event {
+                Event::PeerDiscovered { peer, .. } => {
+                    seen.insert(*peer);
+                }
+                Event::PeerLost { peer, .. } => {
+                    seen.remove(peer);
+                }
+                _ => {}
+            }
+        }
+        seen
+    }
+
+    fn drain(&mut self, index: usize) {
+        loop {
+            let output = self.hosts[index].node.poll_output();
+            match output {
+                Output::Transmit(transmit) => {
+                    self.send(index, transmit.destination, transmit.payload)
+                }
+                Output::Event(event) => self.hosts[index].events.push((self.now, event)),
+                Output::Wait(deadline) => {
+                    let host = &mut self.hosts[index];
+                    host.wake_at = deadline;
+                    if let Some(at) = deadline {
+                        self.timers.push(Reverse((at.max(self.now), index)));
+                        host.wake_at = Some(at.max(self.now));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, index: usize, destination: SocketAddr, payload: Vec<u8>) {
+        if !self.hosts[index].alive {
+            return;
+        }
+        let private = self.hosts[index].addr;
+        let source = match self.hosts[index].nat {
+            None => private,
+            Some(nat_index) => {
+                let nat = &mut self.nats[nat_index];
+                let port = match nat.mappings.get(&private) {
+                    Some(port) => *port,
+                    None => {
+                        let port = nat.next_port;
+                        nat.next_port += 1;
+                        nat.mappings.insert(private, port);
+                        nat.reverse.insert(port, (private, HashSet::new()));
+                        port
+                    }
+                };
+                if let Some((_, permitted)) = nat.reverse.get_mut(&port) {
+                    permitted.insert(destination);
+                }
+                SocketAddr::new(nat.public_ip, port)
+            }
+        };
+        let lost = self.loss > 0.0 && (self.rng.below(1_000_000) as f64) < self.loss * 1_000_000.0;
+        if lost {
+            return;
+        }
+        let (low, high) = self.latency;
+        let spread = (high - low).as_micros() as u64;
+        let delay = low + Duration::from_micros(self.rng.below(spread + 1));
+        self.sequence += 1;
+        let id = self.sequence as usize;
+        self.in_flight.insert(id, (source, destination, payload));
+        self.deliveries
+            .push(Reverse((self.now + delay, self.sequence, id)));
+    }
+
+    fn deliver(&mut self, source: SocketAddr, destination: SocketAddr, payload: &[u8]) {
+        let target = if let Some(&index) = self.by_addr.get(&destination) {
+            Some(index)
+        } else {
+            self.nats
+                .iter()
+                .find(|nat| nat.public_ip == destination.ip())
+                .and_then(|nat| nat.reverse.get(&destination.port()))
+                .filter(|(_, permitted)| permitted.contains(&source))
+                .and_then(|(private, _)| self.hosts.iter().position(|h| h.addr == *private))
+        };
+        let Some(index) = target else { return };
+        if !self.hosts[index].alive {
+            return;
+        }
+        self.delivered += 1;
+        let now = self.now;
+        self.hosts[index].node.handle_input(
+            now,
+            Input::Receive {
+                source,
+                data: payload,
+            },
+        );
+        self.drain(index);
+    }
+}
