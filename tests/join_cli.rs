@@ -1,0 +1,132 @@
+//! `tinynode join` as real processes on loopback: members of one meeting
+//! find exactly each other through a `tinynode serve` node, and members of
+//! another meeting stay invisible.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::{Running, start_serve, tinynode};
+
+/// The value of `"key":"..."` in a one-line JSON object.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let end = line[start..].find('"')? + start;
+    Some(&line[start..end])
+}
+
+fn join(code: &str, bootstrap: &str) -> (Running, String) {
+    let mut command = tinynode();
+    command.args([
+        "join",
+        code,
+        "--bootstrap",
+        bootstrap,
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+    ]);
+    let member = Running::spawn(command);
+    let started = member.next_line(Duration::from_secs(10));
+    assert_eq!(field(&started, "event"), Some("started"), "{started}");
+    let id = field(&started, "node_id").expect("node_id").to_owned();
+    assert_eq!(id.len(), 64);
+    (member, id)
+}
+
+#[test]
+fn members_of_a_meeting_find_exactly_each_other() {
+    let (_serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let alpha: Vec<(Running, String)> = (0..5).map(|_| join("alpha meeting", &bootstrap)).collect();
+    let beta: Vec<(Running, String)> = (0..3).map(|_| join("beta meeting", &bootstrap)).collect();
+    let alpha_ids: HashSet<String> = alpha.iter().map(|(_, id)| id.clone()).collect();
+    let beta_ids: HashSet<String> = beta.iter().map(|(_, id)| id.clone()).collect();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
+    let complete = |seen: &HashMap<String, HashSet<String>>| {
+        alpha
+            .iter()
+            .all(|(_, id)| seen.get(id).is_some_and(|s| s.len() == 4))
+            && beta
+                .iter()
+                .all(|(_, id)| seen.get(id).is_some_and(|s| s.len() == 2))
+    };
+    while !complete(&seen) && Instant::now() < deadline {
+        for (member, id) in alpha.iter().chain(beta.iter()) {
+            while let Ok(line) = member.stdout.try_recv() {
+                if field(&line, "event") == Some("peer_discovered") {
+                    let peer = field(&line, "peer").expect("peer").to_owned();
+                    assert!(
+                        field(&line, "addr").is_some_and(|a| a.starts_with("127.0.0.1:")),
+                        "{line}"
+                    );
+                    seen.entry(id.clone()).or_default().insert(peer);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (_, id) in &alpha {
+        let mut expected = alpha_ids.clone();
+        expected.remove(id);
+        assert_eq!(
+            seen.get(id).cloned().unwrap_or_default(),
+            expected,
+            "alpha member {id}"
+        );
+    }
+    for (_, id) in &beta {
+        let mut expected = beta_ids.clone();
+        expected.remove(id);
+        assert_eq!(
+            seen.get(id).cloned().unwrap_or_default(),
+            expected,
+            "beta member {id}"
+        );
+    }
+}
+
+#[test]
+fn join_reports_its_public_address_and_bootstrap_failures() {
+    let (_serve, addr) = start_serve();
+    let (member, _) = join("address check", &addr.to_string());
+    let line = member.next_line(Duration::from_secs(10));
+    assert_eq!(field(&line, "event"), Some("public_address"), "{line}");
+    assert_eq!(field(&line, "via"), Some("dht"));
+    assert!(field(&line, "addr").is_some_and(|a| a.starts_with("127.0.0.1:")));
+
+    // A bootstrap address where nothing listens: an error event, then retries.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (lonely, _) = join("address check", &dead.local_addr().unwrap().to_string());
+    let line = lonely.next_line(Duration::from_secs(10));
+    assert_eq!(field(&line, "event"), Some("error"), "{line}");
+    assert!(
+        field(&line, "what").is_some_and(|w| w.contains("no bootstrap node answered")),
+        "{line}"
+    );
+}
+
+#[test]
+fn meeting_code_comes_from_the_environment() {
+    let (_serve, addr) = start_serve();
+    let mut command = tinynode();
+    command
+        .args(["join", "--bootstrap", &addr.to_string(), "--json"])
+        .env("MEETING_CODE", "from env");
+    let member = Running::spawn(command);
+    let started = member.next_line(Duration::from_secs(10));
+    let (_second, id) = join("From   ENV", &addr.to_string());
+    assert_eq!(field(&started, "event"), Some("started"));
+    // Normalization makes both codes one meeting: they find each other.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let line = member.next_line(deadline.saturating_duration_since(Instant::now()));
+        if field(&line, "event") == Some("peer_discovered") {
+            assert_eq!(field(&line, "peer"), Some(id.as_str()));
+            break;
+        }
+    }
+}
