@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::demux::{Protocol, classify};
-use crate::dht::wire::decode_frame;
+use crate::dht::record;
+use crate::dht::wire::{decode_frame, encode_frame};
 use crate::identity::Identity;
+use crate::meeting::Meeting;
 use crate::node::{Event, Input, Node, NodeConfig, Output, WallClock};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 use crate::stun::server::AMPLIFICATION_FACTOR;
@@ -83,4 +85,54 @@ pub fn check_node_datagram(data: &[u8]) {
         1,
         "accounted exactly once"
     );
+}
+
+/// DHT frame decode: no panic, and decode → encode → decode agrees.
+pub fn check_dht_frame(data: &[u8]) {
+    let Ok(message) = decode_frame(data) else {
+        return;
+    };
+    let bytes = encode_frame(&message);
+    assert_eq!(
+        decode_frame(&bytes).as_ref(),
+        Ok(&message),
+        "DHT frame round trip"
+    );
+}
+
+/// The meeting whose key the record target uses.
+pub const FUZZ_MEETING_CODE: &str = "fuzz meeting";
+
+/// Opening a sealed record: arbitrary bytes never open (they would need the
+/// meeting key's tag), and a record sealed from fuzzer-chosen addresses and
+/// time opens to exactly what was sealed.
+pub fn check_record_open(data: &[u8]) {
+    thread_local! {
+        static MEETING: Meeting = Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code");
+        static IDENTITY: Identity = Identity::from_seed([7; 32]);
+    }
+    MEETING.with(|meeting| {
+        if record::open(meeting, data).is_ok() {
+            // Only the corpus's genuine sealed records may open.
+            return;
+        }
+        IDENTITY.with(|identity| {
+            let (time, rest) = data
+                .split_first_chunk::<8>()
+                .map_or((0, data), |(t, r)| (u64::from_le_bytes(*t), r));
+            let addrs: Vec<SocketAddr> = rest
+                .chunks_exact(6)
+                .take(record::MAX_RECORD_ADDRS)
+                .map(|c| {
+                    SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]])))
+                })
+                .collect();
+            let blob = record::seal(meeting, identity, &addrs, time, [1; 12]);
+            let opened = record::open(meeting, &blob).expect("a sealed record opens");
+            assert_eq!(
+                (opened.addrs, opened.timestamp_ms, opened.node_id),
+                (addrs, time, identity.node_id())
+            );
+        });
+    });
 }

@@ -31,3 +31,13 @@ fn stun_decode_corpus() {
 fn node_datagram_corpus() {
     replay("node_datagram", tinynode::fuzzing::check_node_datagram);
 }
+
+#[test]
+fn dht_frame_corpus() {
+    replay("dht_frame", tinynode::fuzzing::check_dht_frame);
+}
+
+#[test]
+fn record_open_corpus() {
+    replay("record_open", tinynode::fuzzing::check_record_open);
+}
