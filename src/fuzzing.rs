@@ -44,13 +44,13 @@ pub fn check_stun_decode(data: &[u8]) {
     );
 }
 
-/// One datagram into a fresh node: it is accounted for exactly once
-/// (handled or dropped), anything sent goes back to the sender, STUN answers
-/// stay within the amplification bound, and DHT replies decode.
-pub fn check_node_datagram(data: &[u8]) {
+/// One datagram into a fresh node created at `now`: it is accounted for
+/// exactly once (handled or dropped), anything sent goes back to the
+/// sender, STUN answers stay within the amplification bound, and DHT replies
+/// decode.
+pub fn check_node_datagram(now: Instant, data: &[u8]) {
     let local: SocketAddr = SocketAddr::from(([10, 0, 0, 1], 3478));
     let source: SocketAddr = SocketAddr::from(([192, 0, 2, 7], 40000));
-    let now = Instant::now();
     let clock = WallClock {
         at: now,
         unix_ms: 1_800_000_000_000,

@@ -129,7 +129,7 @@ fn two_meetings_see_exactly_their_own_members_through_nats() {
     let bootstrap = [sim.addr(0)];
     // Half of each meeting sits behind its own NAT.
     let add_member = |sim: &mut Sim, i: usize| {
-        let nat = (i % 2 == 0).then(|| sim.add_nat());
+        let nat = i.is_multiple_of(2).then(|| sim.add_nat());
         sim.add_host(nat, &bootstrap)
     };
     let red: Vec<usize> = (0..10).map(|i| add_member(&mut sim, i)).collect();

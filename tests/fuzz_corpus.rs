@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-fn replay(target: &str, check: fn(&[u8])) {
+fn replay(target: &str, check: impl Fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/corpus")
         .join(target);
@@ -29,7 +29,10 @@ fn stun_decode_corpus() {
 
 #[test]
 fn node_datagram_corpus() {
-    replay("node_datagram", tinynode::fuzzing::check_node_datagram);
+    let now = std::time::Instant::now();
+    replay("node_datagram", |data| {
+        tinynode::fuzzing::check_node_datagram(now, data)
+    });
 }
 
 #[test]
