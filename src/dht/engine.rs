@@ -705,11 +705,11 @@ impl Dht {
                     self.bootstrap.self_lookup = Some(id);
                 }
             }
-            Purpose::Ping { bootstrap: false } | Purpose::Announce => {
-                if let Response::Error(code) = body {
-                    debug!("dht: {source} refused: {code:?}");
-                }
-            }
+            Purpose::Ping { bootstrap: false } => {}
+            Purpose::Announce => match body {
+                Response::Error(code) => debug!("dht: {source} refused the announce: {code:?}"),
+                _ => debug!("dht: announced to {source}"),
+            },
             Purpose::Signal(to) => {
                 if let Response::Error(_) = body {
                     self.events.push_back(DhtEvent::SignalFailed {
