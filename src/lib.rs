@@ -36,5 +36,6 @@ pub mod identity;
 pub mod meeting;
 pub mod node;
 pub mod rng;
+pub mod signal;
 pub mod stun;
 pub mod transmit;
