@@ -11,7 +11,7 @@ use crate::dht::record;
 use crate::dht::wire::{decode_frame, encode_frame};
 use crate::identity::Identity;
 use crate::meeting::Meeting;
-use crate::node::{Event, Input, Node, NodeConfig, Output, WallClock};
+use crate::node::{Input, Node, NodeConfig, Output, WallClock};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 use crate::stun::server::AMPLIFICATION_FACTOR;
 
@@ -73,7 +73,6 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
                     other => panic!("sent a {other:?} datagram"),
                 }
             }
-            Output::Event(Event::SignalReceived { .. }) => {}
             Output::Event(event) => panic!("unsolicited datagram raised {event:?}"),
             Output::Wait(_) => break,
         }

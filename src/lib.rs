@@ -26,6 +26,7 @@
 //! assert_eq!(address, a_addr);
 //! ```
 
+pub mod connections;
 pub mod demux;
 pub mod dht;
 pub mod discovery;

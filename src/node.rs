@@ -17,13 +17,15 @@
 //! Datagrams nothing handles are dropped and counted in [`Stats`], never an
 //! error.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
+use crate::connections::{ConnEvent, Connections, OutgoingSignal};
 use crate::demux::{self, Protocol};
 use crate::dht::engine::{Dht, DhtDrop, DhtEvent, LookupId};
 use crate::dht::id::NodeId;
@@ -34,6 +36,8 @@ use crate::hex::hex;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
 use crate::rng::Rng;
+use crate::signal::{self, Envelope};
+use crate::stun::attribute::Attribute;
 use crate::stun::client::{ClientEvent, Rejection, RetransmitConfig, ServerFailure, StunClient};
 use crate::stun::message::{Class, Header, Message};
 use crate::stun::server::{self, AnswerKind, Silence};
@@ -118,13 +122,10 @@ pub enum Command {
     Join(Meeting),
     /// Look up the nodes closest to a key (reported as [`Event::LookupDone`]).
     FindNode(NodeId),
-    /// Send an opaque payload to a meeting member through a DHT relay.
-    Signal {
-        /// The member.
-        to: NodeId,
-        /// The payload (sealed by the caller).
-        payload: Vec<u8>,
-    },
+    /// Send a line of text to every connected member.
+    Send(String),
+    /// Leave: close every data channel and tell the peers.
+    Leave,
 }
 
 impl fmt::Debug for Command {
@@ -135,9 +136,8 @@ impl fmt::Debug for Command {
             }
             Self::Join(meeting) => write!(f, "Join({})", meeting.topic().short()),
             Self::FindNode(target) => write!(f, "FindNode({})", target.short()),
-            Self::Signal { to, payload } => {
-                write!(f, "Signal({}, {} bytes)", to.short(), payload.len())
-            }
+            Self::Send(text) => write!(f, "Send({} bytes)", text.len()),
+            Self::Leave => f.write_str("Leave"),
         }
     }
 }
@@ -220,17 +220,31 @@ pub enum Event {
         /// Requests sent.
         requests: u32,
     },
-    /// A signal arrived from another node.
-    SignalReceived {
-        /// Its sender.
-        from: NodeId,
-        /// The payload.
-        payload: Vec<u8>,
+    /// The data channel to a member is open.
+    Connected {
+        /// The member.
+        peer: NodeId,
+        /// The address its traffic comes from.
+        addr: SocketAddr,
     },
-    /// A signal could not be delivered.
-    SignalFailed {
-        /// Its recipient.
-        to: NodeId,
+    /// A member sent a message.
+    Message {
+        /// The member.
+        peer: NodeId,
+        /// The text.
+        text: String,
+    },
+    /// An open connection to a member ended.
+    Disconnected {
+        /// The member.
+        peer: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// An attempt to connect to a member failed (it is retried).
+    ConnectFailed {
+        /// The member.
+        peer: NodeId,
         /// Why.
         reason: String,
     },
@@ -243,8 +257,8 @@ pub enum DropReason {
     Oversized,
     /// Empty, or a protocol tinynode does not speak (by first byte).
     UnknownProtocol,
-    /// A protocol tinynode speaks but this node does not handle yet.
-    Unhandled,
+    /// DTLS, or a STUN ICE check, that no WebRTC connection accepted.
+    WebrtcUnmatched,
     /// STUN bytes that do not form a valid message.
     StunMalformed,
     /// A valid STUN indication: nothing to answer.
@@ -270,7 +284,7 @@ impl DropReason {
     pub const ALL: [DropReason; 12] = [
         Self::Oversized,
         Self::UnknownProtocol,
-        Self::Unhandled,
+        Self::WebrtcUnmatched,
         Self::StunMalformed,
         Self::StunIgnored,
         Self::StunUnknownTransaction,
@@ -287,7 +301,7 @@ impl DropReason {
         match self {
             Self::Oversized => "oversized",
             Self::UnknownProtocol => "unknown_protocol",
-            Self::Unhandled => "unhandled",
+            Self::WebrtcUnmatched => "webrtc_unmatched",
             Self::StunMalformed => "stun_malformed",
             Self::StunIgnored => "stun_ignored",
             Self::StunUnknownTransaction => "stun_unknown_transaction",
@@ -316,6 +330,10 @@ pub struct Stats {
     pub dht_messages: u64,
     /// Meeting records rejected (forged, foreign, stale, replayed).
     pub records_rejected: u64,
+    /// Datagrams taken by a WebRTC connection (ICE, DTLS).
+    pub webrtc_datagrams: u64,
+    /// Signals rejected (not sealed for our meeting, forged, stale, replayed).
+    pub signals_rejected: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -332,7 +350,11 @@ impl Stats {
 
     /// Datagrams that were answered or acted on.
     pub fn handled(&self) -> u64 {
-        self.stun_answers + self.stun_error_answers + self.stun_responses + self.dht_messages
+        self.stun_answers
+            + self.stun_error_answers
+            + self.stun_responses
+            + self.dht_messages
+            + self.webrtc_datagrams
     }
 
     fn count_drop(&mut self, reason: DropReason) {
@@ -345,13 +367,15 @@ impl fmt::Display for Stats {
         write!(
             f,
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
-             records_rejected={} dropped={}",
+             webrtc_datagrams={} records_rejected={} signals_rejected={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
             self.stun_responses,
             self.dht_messages,
+            self.webrtc_datagrams,
             self.records_rejected,
+            self.signals_rejected,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {
@@ -399,6 +423,18 @@ impl ObservedAddress {
     }
 }
 
+/// What we know about signaling with one peer.
+#[derive(Clone, Copy, Debug)]
+struct PeerSignaling {
+    /// Highest sequence number accepted from it.
+    last_seq: u64,
+    /// The relay its last signal came through (a path that reaches it).
+    relay: SocketAddr,
+}
+
+/// Peers whose signaling state is remembered.
+pub const MAX_SIGNALING_PEERS: usize = 256;
+
 /// A tinynode, without IO.
 pub struct Node {
     config: NodeConfig,
@@ -406,6 +442,9 @@ pub struct Node {
     stun_client: StunClient,
     dht: Dht,
     discovery: Option<Discovery>,
+    connections: Option<Connections>,
+    signaling: HashMap<NodeId, PeerSignaling>,
+    next_signal_seq: u64,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -427,9 +466,12 @@ impl Node {
         Self {
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
+            next_signal_seq: config.clock.unix_ms(now),
             rng,
             config,
             discovery: None,
+            connections: None,
+            signaling: HashMap::new(),
             public: ObservedAddress::default(),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
@@ -482,6 +524,10 @@ impl Node {
                     let actions = discovery.handle_timeout(now);
                     self.apply(now, actions);
                 }
+                let public = self.public.current;
+                if let Some(connections) = self.connections.as_mut() {
+                    connections.handle_timeout(now, public);
+                }
             }
             Input::Command(command) => self.handle_command(now, command),
         }
@@ -495,6 +541,11 @@ impl Node {
             .pop_front()
             .or_else(|| self.stun_client.poll_transmit())
             .or_else(|| self.dht.poll_transmit())
+            .or_else(|| {
+                self.connections
+                    .as_mut()
+                    .and_then(Connections::poll_transmit)
+            })
         {
             return Output::Transmit(transmit);
         }
@@ -505,6 +556,9 @@ impl Node {
             self.stun_client.poll_timeout(),
             self.dht.poll_timeout(),
             self.discovery.as_ref().and_then(Discovery::poll_timeout),
+            self.connections
+                .as_ref()
+                .and_then(Connections::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -522,24 +576,30 @@ impl Node {
                 let mut discovery = Discovery::new(now, meeting, self.node_id());
                 let actions = discovery.handle_timeout(now);
                 self.discovery = Some(discovery);
+                let crypto = Arc::new(str0m::crypto::from_feature_flags());
+                let first_session = u64::from_be_bytes(self.rng.bytes());
+                self.connections = Some(Connections::new(
+                    crypto,
+                    self.node_id(),
+                    self.config.local_addr,
+                    first_session,
+                ));
                 self.apply(now, actions);
             }
             Command::FindNode(target) => {
                 let id = self.dht.find_node(now, target);
                 self.user_lookups.push(id);
             }
-            Command::Signal { to, payload } => {
-                let relay = self
-                    .discovery
-                    .as_ref()
-                    .and_then(|d| d.peer(&to))
-                    .and_then(|peer| peer.relays.last().copied());
-                match relay {
-                    Some(relay) => self.dht.signal(now, relay, to, payload),
-                    None => self.events.push_back(Event::SignalFailed {
-                        to,
-                        reason: "no relay known for this peer".into(),
-                    }),
+            Command::Send(text) => {
+                let sent = self
+                    .connections
+                    .as_mut()
+                    .map_or(0, |c| c.send_text(now, &text));
+                debug!("sent a message to {sent} peers");
+            }
+            Command::Leave => {
+                if let Some(connections) = self.connections.as_mut() {
+                    connections.close_all(now);
                 }
             }
         }
@@ -620,17 +680,117 @@ impl Node {
                     self.stats.records_rejected += rejected.len() as u64;
                     self.apply(now, actions);
                 }
-                DhtEvent::Delivered { from, payload, .. } => self
-                    .events
-                    .push_back(Event::SignalReceived { from, payload }),
+                DhtEvent::Delivered { relay, payload, .. } => self.on_signal(now, relay, &payload),
                 DhtEvent::SignalFailed { to, reason } => {
-                    self.events.push_back(Event::SignalFailed {
-                        to,
-                        reason: reason.to_owned(),
-                    })
+                    debug!("signal to {} failed: {reason}", to.short());
                 }
             }
         }
+        self.process_connections(now);
+    }
+
+    /// Opens a signal relayed to us and hands it to the connections.
+    fn on_signal(&mut self, now: Instant, relay: SocketAddr, payload: &[u8]) {
+        let unix_ms = self.config.clock.unix_ms(now);
+        let local = self.node_id();
+        let (Some(discovery), Some(connections)) =
+            (self.discovery.as_ref(), self.connections.as_mut())
+        else {
+            self.stats.signals_rejected += 1;
+            return;
+        };
+        let signal = match signal::open(discovery.meeting(), &local, unix_ms, payload) {
+            Ok(signal) => signal,
+            Err(error) => {
+                debug!("signal via {relay} rejected: {error}");
+                self.stats.signals_rejected += 1;
+                return;
+            }
+        };
+        let known = self.signaling.get(&signal.from).copied();
+        if known.is_some_and(|k| signal.seq <= k.last_seq) {
+            debug!(
+                "signal from {} replayed (seq {})",
+                signal.from.short(),
+                signal.seq
+            );
+            self.stats.signals_rejected += 1;
+            return;
+        }
+        if known.is_none() && self.signaling.len() >= MAX_SIGNALING_PEERS {
+            self.stats.signals_rejected += 1;
+            return;
+        }
+        self.signaling.insert(
+            signal.from,
+            PeerSignaling {
+                last_seq: signal.seq,
+                relay,
+            },
+        );
+        connections.on_signal(now, signal, self.public.current);
+        self.process_connections(now);
+    }
+
+    /// Sends the connections' signals and reports their events.
+    fn process_connections(&mut self, now: Instant) {
+        let Some(connections) = self.connections.as_mut() else {
+            return;
+        };
+        let mut outgoing = Vec::new();
+        while let Some(signal) = connections.poll_signal() {
+            outgoing.push(signal);
+        }
+        while let Some(event) = connections.poll_event() {
+            self.events.push_back(match event {
+                ConnEvent::Connected { peer, addr } => Event::Connected { peer, addr },
+                ConnEvent::Message { peer, text } => Event::Message { peer, text },
+                ConnEvent::Disconnected { peer, reason } => Event::Disconnected { peer, reason },
+                ConnEvent::ConnectFailed { peer, reason } => Event::ConnectFailed { peer, reason },
+            });
+        }
+        for signal in outgoing {
+            self.send_signal(now, signal);
+        }
+    }
+
+    /// Seals a signal and sends it through a relay that reaches the peer.
+    fn send_signal(&mut self, now: Instant, outgoing: OutgoingSignal) {
+        let Some(discovery) = self.discovery.as_ref() else {
+            return;
+        };
+        let relay = self
+            .signaling
+            .get(&outgoing.to)
+            .map(|s| s.relay)
+            .or_else(|| {
+                discovery
+                    .peer(&outgoing.to)
+                    .and_then(|p| p.relays.last().copied())
+            });
+        let Some(relay) = relay else {
+            debug!(
+                "no relay known for {}; signal not sent",
+                outgoing.to.short()
+            );
+            return;
+        };
+        let seq = self.next_signal_seq;
+        self.next_signal_seq += 1;
+        let envelope = Envelope {
+            to: outgoing.to,
+            seq,
+            timestamp_ms: self.config.clock.unix_ms(now),
+            session: outgoing.session,
+        };
+        let blob = signal::seal(
+            discovery.meeting(),
+            &self.config.identity,
+            envelope,
+            outgoing.kind,
+            self.rng.bytes(),
+        );
+        self.dht.signal(now, relay, outgoing.to, blob);
     }
 
     fn apply(&mut self, now: Instant, actions: Vec<DiscoveryAction>) {
@@ -657,10 +817,18 @@ impl Node {
                     self.dht.announce(now, topic, &targets, &blob);
                 }
                 DiscoveryAction::Discovered { peer, addr } => {
-                    self.events.push_back(Event::PeerDiscovered { peer, addr })
+                    self.events.push_back(Event::PeerDiscovered { peer, addr });
+                    let public = self.public.current;
+                    if let Some(connections) = self.connections.as_mut() {
+                        connections.add_member(now, peer, public);
+                    }
                 }
                 DiscoveryAction::Lost { peer, reason } => {
-                    self.events.push_back(Event::PeerLost { peer, reason })
+                    self.events.push_back(Event::PeerLost { peer, reason });
+                    self.signaling.remove(&peer);
+                    if let Some(connections) = self.connections.as_mut() {
+                        connections.remove_member(&peer);
+                    }
                 }
             }
         }
@@ -694,13 +862,28 @@ impl Node {
         match demux::classify(data) {
             Protocol::Stun => self.handle_stun(now, source, data),
             Protocol::Dht => self.handle_dht(now, source, data),
-            Protocol::Dtls => self.drop_datagram(source, DropReason::Unhandled),
+            Protocol::Dtls => {
+                let taken = self
+                    .connections
+                    .as_mut()
+                    .is_some_and(|c| c.handle_dtls(now, source, data).is_ok());
+                self.count_webrtc(source, taken);
+            }
             Protocol::Zrtp
             | Protocol::TurnChannel
             | Protocol::Quic
             | Protocol::Rtp
             | Protocol::Unassigned
             | Protocol::Empty => self.drop_datagram(source, DropReason::UnknownProtocol),
+        }
+        self.process_connections(now);
+    }
+
+    fn count_webrtc(&mut self, source: SocketAddr, taken: bool) {
+        if taken {
+            self.stats.webrtc_datagrams += 1;
+        } else {
+            self.drop_datagram(source, DropReason::WebrtcUnmatched);
         }
     }
 
@@ -722,9 +905,10 @@ impl Node {
     }
 
     fn handle_stun(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        let is_response = Header::parse(data)
-            .is_ok_and(|h| matches!(h.class, Class::SuccessResponse | Class::ErrorResponse));
-        if is_response {
+        let Ok(header) = Header::parse(data) else {
+            return self.drop_datagram(source, DropReason::StunMalformed);
+        };
+        if matches!(header.class, Class::SuccessResponse | Class::ErrorResponse) {
             let result = match Message::decode(data) {
                 Ok(response) => self
                     .stun_client
@@ -741,9 +925,34 @@ impl Node {
             };
             match result {
                 Ok(()) => self.stats.stun_responses += 1,
+                Err(DropReason::StunUnknownTransaction) => {
+                    // Not ours: an ICE check response for a WebRTC connection?
+                    let taken = self
+                        .connections
+                        .as_mut()
+                        .is_some_and(|c| c.handle_stun(now, source, data).is_ok());
+                    if taken {
+                        self.stats.webrtc_datagrams += 1;
+                    } else {
+                        self.drop_datagram(source, DropReason::StunUnknownTransaction);
+                    }
+                }
                 Err(reason) => self.drop_datagram(source, reason),
             }
             return;
+        }
+        if self
+            .connections
+            .as_mut()
+            .is_some_and(|c| c.handle_stun(now, source, data).is_ok())
+        {
+            self.stats.webrtc_datagrams += 1;
+            return;
+        }
+        let is_ice_check = Message::decode(data)
+            .is_ok_and(|m| m.attributes().any(|a| matches!(a, Attribute::Username(_))));
+        if is_ice_check {
+            return self.drop_datagram(source, DropReason::WebrtcUnmatched);
         }
         match server::answer(data, source, &self.config.software) {
             Ok((payload, kind)) => {
@@ -902,7 +1111,7 @@ mod tests {
         let stats = n.stats();
         assert_eq!(stats.received, 7);
         assert_eq!(stats.dropped(DropReason::UnknownProtocol), 2);
-        assert_eq!(stats.dropped(DropReason::Unhandled), 1);
+        assert_eq!(stats.dropped(DropReason::WebrtcUnmatched), 1);
         assert_eq!(stats.dropped(DropReason::StunMalformed), 1);
         assert_eq!(stats.dropped(DropReason::Oversized), 1);
         assert_eq!(stats.dropped(DropReason::StunUnknownTransaction), 1);

@@ -42,12 +42,14 @@ Environment:
 /// `tinynode join --help`.
 pub const JOIN_HELP: &str = "\
 Usage: tinynode join CODE [--bootstrap ADDR]... [--stun ADDR]... [--bind ADDR]
-                          [--identity PATH] [--json]
+                          [--identity PATH] [--json] [--no-stdin]
 
 Joins the meeting CODE (or $MEETING_CODE): bootstraps into the DHT, learns
 the public address (from the STUN servers when given, otherwise from DHT
-peers), announces itself under the meeting's topic and reports the other
-members as it finds them, until Ctrl-C.
+peers), announces itself under the meeting's topic, finds the other members
+and opens an encrypted WebRTC data channel to each. Lines typed on stdin go
+to every connected member; their messages are printed as `<peer>: text`.
+Ctrl-C closes the channels and exits 0.
 
 Options:
   --bootstrap ADDR   DHT node to join through, repeatable (default port 3478;
@@ -57,7 +59,9 @@ Options:
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
                      without it a fresh identity each run
   --json             one JSON object per line on stdout (logs stay on stderr):
-                     started, public_address, peer_discovered, peer_lost, error
+                     started, public_address, peer_discovered, peer_lost,
+                     connected, message, disconnected, connect_failed, error
+  --no-stdin         do not read stdin (for scripts that only listen)
   -h, --help         this help
 ";
 
@@ -155,6 +159,8 @@ pub struct JoinOptions {
     pub identity: Option<PathBuf>,
     /// JSON output.
     pub json: bool,
+    /// Do not read stdin.
+    pub no_stdin: bool,
 }
 
 /// A parsed command line.
@@ -295,11 +301,13 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         bind: SocketAddr::from(([0, 0, 0, 0], 0)),
         identity: None,
         json: false,
+        no_stdin: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help(JOIN_HELP)),
             "--json" => options.json = true,
+            "--no-stdin" => options.no_stdin = true,
             "--bind" => options.bind = parse_value("--bind", args.next())?,
             "--bootstrap" => options
                 .bootstrap
@@ -372,7 +380,7 @@ mod tests {
     #[test]
     fn join_with_every_option() {
         let cli = parse_line(
-            "join blue-fox --bootstrap 127.0.0.1:4000 --bootstrap host --stun [::1]:5 --bind 127.0.0.1:0 --identity /tmp/k --json",
+            "join blue-fox --bootstrap 127.0.0.1:4000 --bootstrap host --stun [::1]:5 --bind 127.0.0.1:0 --identity /tmp/k --json --no-stdin",
         )
         .unwrap();
         let Command::Join(options) = cli.command else {
@@ -383,7 +391,7 @@ mod tests {
         assert_eq!(options.bootstrap[1].port, STUN_PORT);
         assert_eq!(options.stun[0].port, 5);
         assert_eq!(options.identity, Some(PathBuf::from("/tmp/k")));
-        assert!(options.json);
+        assert!(options.json && options.no_stdin);
         let Command::Join(options) = parse_line("join").unwrap().command else {
             panic!()
         };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use log::{error, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
-use tinynode::driver::{Driver, Flow, Stop};
+use tinynode::driver::{Driver, Flow, Stop, concrete_local_addr};
 use tinynode::identity::Identity;
 use tinynode::meeting::Meeting;
 use tinynode::node::{AddressSource, Command as NodeCommand, Event, Input, Node, NodeConfig};
@@ -91,10 +91,39 @@ impl Printer {
                         .str("reason", reason)
                 },
             ),
-            Event::Bootstrapped { .. }
-            | Event::LookupDone { .. }
-            | Event::SignalReceived { .. }
-            | Event::SignalFailed { .. } => {}
+            Event::Connected { peer, addr } => self.line(
+                || format!("connected to {} at {addr}", peer.short()),
+                || {
+                    JsonLine::event("connected")
+                        .display("peer", peer)
+                        .display("addr", addr)
+                },
+            ),
+            Event::Message { peer, text } => self.line(
+                || format!("{}: {text}", peer.short()),
+                || {
+                    JsonLine::event("message")
+                        .display("peer", peer)
+                        .str("text", text)
+                },
+            ),
+            Event::Disconnected { peer, reason } => self.line(
+                || format!("disconnected from {}: {reason}", peer.short()),
+                || {
+                    JsonLine::event("disconnected")
+                        .display("peer", peer)
+                        .str("reason", reason)
+                },
+            ),
+            Event::ConnectFailed { peer, reason } => self.line(
+                || format!("could not connect to {}: {reason}; retrying", peer.short()),
+                || {
+                    JsonLine::event("connect_failed")
+                        .display("peer", peer)
+                        .str("reason", reason)
+                },
+            ),
+            Event::Bootstrapped { .. } | Event::LookupDone { .. } => {}
         }
     }
 }
@@ -150,7 +179,7 @@ pub fn stun(options: StunOptions, identity: Identity) -> i32 {
         return EXIT_FAILURE;
     }
     let timeout = options.timeout;
-    let (mut driver, mut node) = match Driver::start(bind, |local, clock| {
+    let (mut driver, mut node) = match Driver::start(bind, false, |local, clock| {
         let mut config = NodeConfig::new(local, identity, clock);
         config.retransmit.per_server_limit = Some(timeout);
         config
@@ -197,7 +226,8 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
-    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, bootstrap) else {
+    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, bootstrap, false)
+    else {
         return EXIT_FAILURE;
     };
     started(&printer, &node, None);
@@ -241,7 +271,13 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     for problem in &unusable {
         printer.error(&format!("STUN server {problem}"));
     }
-    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, bootstrap) else {
+    let Some((mut driver, mut node)) = start(
+        &printer,
+        options.bind,
+        identity,
+        bootstrap,
+        !options.no_stdin,
+    ) else {
         return EXIT_FAILURE;
     };
     started(&printer, &node, Some(&meeting));
@@ -283,8 +319,10 @@ fn start(
     bind: SocketAddr,
     identity: Identity,
     bootstrap: Vec<SocketAddr>,
+    read_stdin: bool,
 ) -> Option<(Driver, Node)> {
-    let started = Driver::start(bind, |local, clock| {
+    let started = Driver::start(bind, read_stdin, |local, clock| {
+        let local = concrete_local_addr(local, &bootstrap);
         let mut config = NodeConfig::new(local, identity, clock);
         config.bootstrap = bootstrap;
         config

@@ -12,6 +12,7 @@
 pub mod resolve;
 pub mod send_queue;
 pub mod signals;
+pub mod stdin;
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,12 +23,14 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::node::{Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output, WallClock};
+use crate::node::{Command, Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output, WallClock};
 use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
 use signals::Signals;
+use stdin::StdinLines;
 
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
+const STDIN: Token = Token(2);
 
 /// What the event callback wants the loop to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,18 +78,21 @@ pub struct Driver {
     poll: Poll,
     socket: UdpSocket,
     signals: Signals,
+    stdin: Option<StdinLines>,
     queue: SendQueue,
     writable_interest: bool,
     wakeups: u64,
 }
 
 impl Driver {
-    /// Binds the socket at `bind`, installs the signal handlers and creates
-    /// the node (seeded from the OS random generator) for `configure`'s
-    /// config, which receives the socket's actual address and a wall-clock
-    /// reading.
+    /// Binds the socket at `bind`, installs the signal handlers, registers
+    /// standard input if `read_stdin` (each line becomes a
+    /// [`Command::Send`]), and creates the node (seeded from the OS random
+    /// generator) for `configure`'s config, which receives the socket's
+    /// actual address and a wall-clock reading.
     pub fn start(
         bind: SocketAddr,
+        read_stdin: bool,
         configure: impl FnOnce(SocketAddr, WallClock) -> NodeConfig,
     ) -> Result<(Self, Node), StartError> {
         let mut socket = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
@@ -96,6 +102,17 @@ impl Driver {
             .register(&mut socket, SOCKET, Interest::READABLE)
             .map_err(StartError::Setup)?;
         let signals = Signals::install(poll.registry(), SIGNALS).map_err(StartError::Setup)?;
+        let stdin = if read_stdin {
+            match StdinLines::register(poll.registry(), STDIN) {
+                Ok(stdin) => Some(stdin),
+                Err(error) => {
+                    warn!("standard input cannot be polled ({error}); typed lines are not sent");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let mut seed = [0u8; 32];
         SystemRandom::new()
             .fill(&mut seed)
@@ -111,6 +128,7 @@ impl Driver {
             poll,
             socket,
             signals,
+            stdin,
             queue: SendQueue::new(SEND_QUEUE_CAPACITY),
             writable_interest: false,
             wakeups: 0,
@@ -155,7 +173,20 @@ impl Driver {
                     SIGNALS => {
                         self.signals.drain();
                         debug!("signal received; node stats: {}", node.stats());
+                        self.leave(node, &mut on_event);
                         return Ok(Stop::Signal);
+                    }
+                    STDIN => {
+                        let lines = match (self.stdin.as_mut(), self.poll.registry()) {
+                            (Some(stdin), registry) => stdin.read_lines(registry),
+                            (None, _) => Vec::new(),
+                        };
+                        for line in lines {
+                            node.handle_input(Instant::now(), Input::Command(Command::Send(line)));
+                            if let Drained::Stop(stop) = self.drain_outputs(node, &mut on_event) {
+                                return Ok(stop);
+                            }
+                        }
                     }
                     SOCKET if event.is_readable() => {
                         if let Some(stop) = self.receive_all(node, &mut buf, &mut on_event) {
@@ -170,6 +201,16 @@ impl Driver {
                 node.handle_input(now, Input::Timeout);
             }
         }
+    }
+
+    /// Tells the node to leave (closing its channels) and sends what that
+    /// produces, without waiting for answers.
+    fn leave(&mut self, node: &mut Node, on_event: &mut impl FnMut(&Event) -> Flow) {
+        node.handle_input(Instant::now(), Input::Command(Command::Leave));
+        let _ = self.drain_outputs(node, on_event);
+        let socket = &self.socket;
+        self.queue
+            .flush(|payload, destination| socket.send_to(payload, destination));
     }
 
     /// Reads datagrams until the socket would block, feeding each to the node
@@ -238,6 +279,27 @@ impl Driver {
             self.writable_interest = blocked;
         }
         Ok(())
+    }
+}
+
+/// `bound` with its wildcard IP replaced by the local IP the OS would use to
+/// reach `toward` (found with a connected UDP socket; nothing is sent). ICE
+/// host candidates must be concrete addresses.
+pub fn concrete_local_addr(bound: SocketAddr, toward: &[SocketAddr]) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let routed = toward
+        .iter()
+        .find(|t| t.is_ipv4() == bound.is_ipv4())
+        .and_then(|target| {
+            let probe = std::net::UdpSocket::bind(SocketAddr::new(bound.ip(), 0)).ok()?;
+            probe.connect(target).ok()?;
+            probe.local_addr().ok()
+        });
+    match routed {
+        Some(local) => SocketAddr::new(local.ip(), bound.port()),
+        None => bound,
     }
 }
 

@@ -1,0 +1,689 @@
+//! WebRTC connections to meeting members: one str0m [`Rtc`] per peer, all on
+//! the node's one socket, driven by the node's time and datagrams.
+//!
+//! Roles follow from node IDs: the lower ID offers, controls ICE and is the
+//! DTLS and SCTP client; the higher ID answers. Offers and answers travel as
+//! [`SignalKind`] payloads through the DHT (see `signal.rs`). Each side
+//! creates the same pre-negotiated, reliable, ordered data channel (SCTP
+//! stream [`CHANNEL_STREAM`]), so no in-band channel negotiation is needed.
+//!
+//! Candidates are the socket's concrete local address (host) and the public
+//! address learned from STUN or DHT peers (server-reflexive, same socket, so
+//! it is the NAT mapping peers saw). str0m has no ICE "failed" state, so a
+//! connection that is not open [`CONNECT_TIMEOUT`] after its offer fails; the
+//! offerer retries with a fresh `Rtc` (fresh credentials and candidates)
+//! after a backoff of [`RETRY_FIRST`] doubling to [`RETRY_MAX`], as long as
+//! the peer is still a known member. A connection whose ICE state becomes
+//! disconnected, or whose channel closes, is dropped and retried the same way.
+//!
+//! str0m draws its own randomness for ICE credentials and DTLS keys; that is
+//! the one source of randomness in the core not derived from the node seed.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use str0m::channel::{ChannelConfig, ChannelId};
+use str0m::crypto::{CryptoProvider, Fingerprint};
+use str0m::net::{Protocol as NetProtocol, Receive};
+use str0m::{
+    Candidate, Event as RtcEvent, IceConnectionState, IceCreds, Input as RtcInput,
+    Output as RtcOutput, Rtc,
+};
+
+use crate::dht::id::NodeId;
+use crate::dht::wire::{Blob, BoundedList, WireAddr};
+use crate::signal::{MAX_CANDIDATES, SessionParams, Signal, SignalKind};
+use crate::transmit::Transmit;
+
+/// Time from an offer to an open data channel before the attempt fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First wait before retrying a failed or lost connection.
+pub const RETRY_FIRST: Duration = Duration::from_secs(2);
+/// Longest wait between retries.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+/// STUN retransmissions before ICE declares a pair dead. str0m's schedule
+/// (250 ms doubling, capped at 3 s) then notices a silent peer after about
+/// 12 s instead of the default 22 s.
+pub const ICE_MAX_RETRANSMITS: usize = 6;
+/// Most simultaneous connections (str0m instances).
+pub const MAX_CONNECTIONS: usize = 32;
+/// SCTP stream of the pre-negotiated data channel.
+pub const CHANNEL_STREAM: u16 = 0;
+/// Label of the data channel.
+pub const CHANNEL_LABEL: &str = "tinynode";
+/// Longest chat message sent or accepted, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+
+/// What happened to a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The data channel to `peer` is open.
+    Connected {
+        /// The peer.
+        peer: NodeId,
+        /// The address its traffic comes from.
+        addr: SocketAddr,
+    },
+    /// A message arrived.
+    Message {
+        /// The sender.
+        peer: NodeId,
+        /// Its text (invalid UTF-8 replaced).
+        text: String,
+    },
+    /// An open connection ended.
+    Disconnected {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// An attempt to connect failed.
+    ConnectFailed {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A signal to send to a peer through the DHT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingSignal {
+    /// The recipient.
+    pub to: NodeId,
+    /// The connection attempt it belongs to.
+    pub session: u64,
+    /// What to say.
+    pub kind: SignalKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    AwaitingAnswer,
+    Connecting,
+    Open,
+}
+
+struct Conn {
+    rtc: Rtc,
+    /// Our candidate addresses, as signaled.
+    candidates: Vec<SocketAddr>,
+    session: u64,
+    phase: Phase,
+    channel: ChannelId,
+    deadline: Instant,
+    wake: Option<Instant>,
+    remote: Option<SocketAddr>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    failures: u32,
+    at: Instant,
+}
+
+/// Why a datagram was not taken by any connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotAccepted;
+
+/// All WebRTC connections of a node.
+pub struct Connections {
+    crypto: Arc<CryptoProvider>,
+    local: NodeId,
+    host: SocketAddr,
+    next_session: u64,
+    conns: HashMap<NodeId, Conn>,
+    by_addr: HashMap<SocketAddr, NodeId>,
+    retries: HashMap<NodeId, Retry>,
+    members: HashMap<NodeId, ()>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<ConnEvent>,
+    signals: VecDeque<OutgoingSignal>,
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connections({} peers)", self.conns.len())
+    }
+}
+
+impl Connections {
+    /// Connections for node `local`, whose socket's concrete address is
+    /// `host`; session numbers start at `first_session`.
+    pub fn new(
+        crypto: Arc<CryptoProvider>,
+        local: NodeId,
+        host: SocketAddr,
+        first_session: u64,
+    ) -> Self {
+        Self {
+            crypto,
+            local,
+            host,
+            next_session: first_session,
+            conns: HashMap::new(),
+            by_addr: HashMap::new(),
+            retries: HashMap::new(),
+            members: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            signals: VecDeque::new(),
+        }
+    }
+
+    /// Number of str0m instances.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when there is no connection.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// True if the channel to `peer` is open.
+    pub fn is_connected(&self, peer: &NodeId) -> bool {
+        self.conns.get(peer).is_some_and(|c| c.phase == Phase::Open)
+    }
+
+    /// `peer` is a member of the meeting: connect to it (if we offer).
+    pub fn add_member(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
+        self.members.insert(peer, ());
+        if self.local < peer && !self.conns.contains_key(&peer) {
+            self.offer(now, peer, public);
+        }
+    }
+
+    /// `peer` is no longer a member: stop retrying, and drop an unopened attempt.
+    pub fn remove_member(&mut self, peer: &NodeId) {
+        self.members.remove(peer);
+        self.retries.remove(peer);
+        if self.conns.get(peer).is_some_and(|c| c.phase != Phase::Open) {
+            self.drop_conn(peer);
+        }
+    }
+
+    /// Acts on a verified signal from a member.
+    pub fn on_signal(&mut self, now: Instant, signal: Signal, public: Option<SocketAddr>) {
+        let peer = signal.from;
+        match signal.kind {
+            SignalKind::Offer(params) => {
+                if self.local < peer {
+                    debug!(
+                        "webrtc: ignoring an offer from {}, which should answer",
+                        peer.short()
+                    );
+                    return;
+                }
+                if self.conns.len() >= MAX_CONNECTIONS && !self.conns.contains_key(&peer) {
+                    warn!(
+                        "webrtc: {MAX_CONNECTIONS} connections; refusing {}",
+                        peer.short()
+                    );
+                    return;
+                }
+                self.drop_conn(&peer);
+                self.members.insert(peer, ());
+                let mut conn = self.new_conn(now, signal.session, public);
+                if let Err(reason) = apply_remote(&mut conn.rtc, &params) {
+                    warn!("webrtc: bad offer from {}: {reason}", peer.short());
+                    return;
+                }
+                conn.rtc.direct_api().set_ice_controlling(false);
+                if let Err(error) = conn.rtc.direct_api().start_dtls(false) {
+                    warn!("webrtc: cannot start DTLS for {}: {error}", peer.short());
+                    return;
+                }
+                conn.rtc.direct_api().start_sctp(false);
+                conn.phase = Phase::Connecting;
+                let answer = local_params(&mut conn.rtc, &conn.candidates);
+                debug!(
+                    "webrtc: answering {} (session {})",
+                    peer.short(),
+                    signal.session
+                );
+                self.signals.push_back(OutgoingSignal {
+                    to: peer,
+                    session: signal.session,
+                    kind: SignalKind::Answer(answer),
+                });
+                self.conns.insert(peer, conn);
+                self.drain(now, peer);
+            }
+            SignalKind::Answer(params) => {
+                let Some(conn) = self.conns.get_mut(&peer) else {
+                    return;
+                };
+                if conn.session != signal.session || conn.phase != Phase::AwaitingAnswer {
+                    debug!("webrtc: stale answer from {}", peer.short());
+                    return;
+                }
+                if let Err(reason) = apply_remote(&mut conn.rtc, &params) {
+                    warn!("webrtc: bad answer from {}: {reason}", peer.short());
+                    return;
+                }
+                if let Err(error) = conn.rtc.direct_api().start_dtls(true) {
+                    warn!("webrtc: cannot start DTLS for {}: {error}", peer.short());
+                    return;
+                }
+                conn.rtc.direct_api().start_sctp(true);
+                conn.phase = Phase::Connecting;
+                debug!("webrtc: {} answered; connecting", peer.short());
+                self.drain(now, peer);
+            }
+            SignalKind::Close => {
+                if self.conns.contains_key(&peer) {
+                    self.lost(now, peer, "peer left".into());
+                }
+            }
+        }
+    }
+
+    /// Offers a STUN datagram to the connections; `Err` if none takes it.
+    pub fn handle_stun(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), NotAccepted> {
+        let receive =
+            Receive::new(NetProtocol::Udp, source, self.host, data).map_err(|_| NotAccepted)?;
+        let input = RtcInput::Receive(now, receive);
+        let peer = self
+            .conns
+            .iter()
+            .find(|(_, conn)| conn.rtc.accepts(&input))
+            .map(|(peer, _)| *peer)
+            .ok_or(NotAccepted)?;
+        self.by_addr.insert(source, peer);
+        self.feed(now, peer, input);
+        Ok(())
+    }
+
+    /// Offers a DTLS datagram, routed by its source address.
+    pub fn handle_dtls(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), NotAccepted> {
+        let receive =
+            Receive::new(NetProtocol::Udp, source, self.host, data).map_err(|_| NotAccepted)?;
+        let input = RtcInput::Receive(now, receive);
+        let peer = match self.by_addr.get(&source) {
+            Some(peer) if self.conns.contains_key(peer) => *peer,
+            _ => self
+                .conns
+                .iter()
+                .find(|(_, conn)| conn.rtc.accepts(&input))
+                .map(|(peer, _)| *peer)
+                .ok_or(NotAccepted)?,
+        };
+        self.feed(now, peer, input);
+        Ok(())
+    }
+
+    /// Sends `text` on every open channel; returns how many peers it went to.
+    pub fn send_text(&mut self, now: Instant, text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let bytes = &bytes[..bytes.len().min(MAX_MESSAGE_LEN)];
+        let open: Vec<NodeId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Open)
+            .map(|(p, _)| *p)
+            .collect();
+        let mut sent = 0;
+        for peer in open {
+            let Some(conn) = self.conns.get_mut(&peer) else {
+                continue;
+            };
+            let written = conn
+                .rtc
+                .channel(conn.channel)
+                .map(|mut channel| channel.write(false, bytes));
+            match written {
+                Some(Ok(true)) => sent += 1,
+                Some(Ok(false)) => warn!(
+                    "webrtc: send buffer to {} full; message dropped",
+                    peer.short()
+                ),
+                Some(Err(error)) => warn!("webrtc: send to {} failed: {error}", peer.short()),
+                None => warn!("webrtc: channel to {} is gone", peer.short()),
+            }
+            self.drain(now, peer);
+        }
+        sent
+    }
+
+    /// Closes every channel (the node is leaving) and tells each peer.
+    pub fn close_all(&mut self, now: Instant) {
+        let peers: Vec<NodeId> = self.conns.keys().copied().collect();
+        for peer in peers {
+            if let Some(conn) = self.conns.get_mut(&peer) {
+                let (session, channel) = (conn.session, conn.channel);
+                conn.rtc.direct_api().close_data_channel(channel);
+                self.signals.push_back(OutgoingSignal {
+                    to: peer,
+                    session,
+                    kind: SignalKind::Close,
+                });
+            }
+            self.drain(now, peer);
+        }
+        self.members.clear();
+        self.retries.clear();
+    }
+
+    /// Advances every connection to `now`: str0m timers, connect deadlines, retries.
+    pub fn handle_timeout(&mut self, now: Instant, public: Option<SocketAddr>) {
+        let due: Vec<NodeId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.wake.is_some_and(|w| now >= w) || now >= c.deadline)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            let timed_out = self
+                .conns
+                .get(&peer)
+                .is_some_and(|c| c.phase != Phase::Open && now >= c.deadline);
+            if timed_out {
+                let reason = match self.conns.get(&peer).map(|c| c.phase) {
+                    Some(Phase::AwaitingAnswer) => "no answer to the offer",
+                    _ => "no data channel: ICE or DTLS did not complete",
+                };
+                info!("webrtc: connecting to {} failed: {reason}", peer.short());
+                self.fail(now, peer, reason.into());
+                continue;
+            }
+            self.feed(now, peer, RtcInput::Timeout(now));
+        }
+        let retry_now: Vec<NodeId> = self
+            .retries
+            .iter()
+            .filter(|(peer, r)| now >= r.at && !self.conns.contains_key(*peer))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in retry_now {
+            if self.members.contains_key(&peer) && self.local < peer {
+                self.offer(now, peer, public);
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next signal to send through the DHT.
+    pub fn poll_signal(&mut self) -> Option<OutgoingSignal> {
+        self.signals.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().flat_map(|c| {
+            let deadline = (c.phase != Phase::Open).then_some(c.deadline);
+            [c.wake, deadline]
+        });
+        let retries = self
+            .retries
+            .iter()
+            .filter(|(peer, _)| !self.conns.contains_key(*peer) && self.local < **peer)
+            .map(|(_, r)| Some(r.at));
+        conns.chain(retries).flatten().min()
+    }
+
+    fn offer(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            warn!(
+                "webrtc: {MAX_CONNECTIONS} connections; not connecting to {}",
+                peer.short()
+            );
+            return;
+        }
+        let session = self.next_session;
+        self.next_session += 1;
+        let mut conn = self.new_conn(now, session, public);
+        conn.rtc.direct_api().set_ice_controlling(true);
+        let offer = local_params(&mut conn.rtc, &conn.candidates);
+        debug!("webrtc: offering to {} (session {session})", peer.short());
+        self.signals.push_back(OutgoingSignal {
+            to: peer,
+            session,
+            kind: SignalKind::Offer(offer),
+        });
+        self.conns.insert(peer, conn);
+        self.drain(now, peer);
+    }
+
+    fn new_conn(&self, now: Instant, session: u64, public: Option<SocketAddr>) -> Conn {
+        let mut config = Rtc::builder().set_crypto_provider(Arc::clone(&self.crypto));
+        config.set_max_stun_retransmits(ICE_MAX_RETRANSMITS);
+        let mut rtc = config.build(now);
+        let mut candidates = Vec::new();
+        if let Ok(host) = Candidate::host(self.host, "udp") {
+            rtc.add_local_candidate(host);
+            candidates.push(self.host);
+        }
+        if let Some(public) =
+            public.filter(|p| *p != self.host && p.is_ipv4() == self.host.is_ipv4())
+        {
+            if let Ok(reflexive) = Candidate::server_reflexive(public, self.host, "udp") {
+                rtc.add_local_candidate(reflexive);
+                candidates.push(public);
+            }
+        }
+        let channel = rtc.direct_api().create_data_channel(ChannelConfig {
+            label: CHANNEL_LABEL.into(),
+            negotiated: Some(CHANNEL_STREAM),
+            ..Default::default()
+        });
+        Conn {
+            rtc,
+            candidates,
+            session,
+            phase: Phase::AwaitingAnswer,
+            channel,
+            deadline: now + CONNECT_TIMEOUT,
+            wake: Some(now),
+            remote: None,
+        }
+    }
+
+    fn feed(&mut self, now: Instant, peer: NodeId, input: RtcInput<'_>) {
+        let Some(conn) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        if let Err(error) = conn.rtc.handle_input(input) {
+            debug!("webrtc: {} rejected input: {error}", peer.short());
+        }
+        self.drain(now, peer);
+    }
+
+    /// Drains the peer's `Rtc` until it asks to be woken.
+    fn drain(&mut self, now: Instant, peer: NodeId) {
+        let mut happened = Vec::new();
+        let Some(conn) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        loop {
+            match conn.rtc.poll_output() {
+                Ok(RtcOutput::Timeout(at)) => {
+                    conn.wake = Some(at);
+                    break;
+                }
+                Ok(RtcOutput::Transmit(transmit)) => {
+                    conn.remote.get_or_insert(transmit.destination);
+                    self.by_addr.insert(transmit.destination, peer);
+                    self.transmits.push_back(Transmit {
+                        destination: transmit.destination,
+                        payload: transmit.contents.to_vec(),
+                    });
+                }
+                Ok(RtcOutput::Event(event)) => match event {
+                    RtcEvent::ChannelOpen(..) => {
+                        conn.phase = Phase::Open;
+                        let addr = conn.remote.unwrap_or(self.host);
+                        info!("webrtc: connected to {} at {addr}", peer.short());
+                        happened.push(ConnEvent::Connected { peer, addr });
+                    }
+                    RtcEvent::ChannelData(data) => {
+                        let end = data.data.len().min(MAX_MESSAGE_LEN);
+                        let text = String::from_utf8_lossy(&data.data[..end]).into_owned();
+                        happened.push(ConnEvent::Message { peer, text });
+                    }
+                    RtcEvent::ChannelClose(_) => {
+                        happened.push(ConnEvent::Disconnected {
+                            peer,
+                            reason: "data channel closed".into(),
+                        });
+                    }
+                    RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected)
+                        if conn.phase == Phase::Open =>
+                    {
+                        happened.push(ConnEvent::Disconnected {
+                            peer,
+                            reason: "ICE connection lost".into(),
+                        });
+                    }
+                    _ => {}
+                },
+                Err(error) => {
+                    debug!("webrtc: {} failed: {error}", peer.short());
+                    happened.push(ConnEvent::ConnectFailed {
+                        peer,
+                        reason: format!("WebRTC error: {error}"),
+                    });
+                    break;
+                }
+            }
+        }
+        for event in happened {
+            match event {
+                ConnEvent::Disconnected { peer, reason } => self.lost(now, peer, reason),
+                ConnEvent::ConnectFailed { peer, reason } => self.fail(now, peer, reason),
+                other => self.events.push_back(other),
+            }
+        }
+    }
+
+    /// An open connection ended: report, drop, retry later.
+    fn lost(&mut self, now: Instant, peer: NodeId, reason: String) {
+        if !self.conns.contains_key(&peer) {
+            return;
+        }
+        let was_open = self
+            .conns
+            .get(&peer)
+            .is_some_and(|c| c.phase == Phase::Open);
+        info!("webrtc: {} disconnected: {reason}", peer.short());
+        if was_open {
+            self.events
+                .push_back(ConnEvent::Disconnected { peer, reason });
+        } else {
+            self.events
+                .push_back(ConnEvent::ConnectFailed { peer, reason });
+        }
+        self.drop_conn(&peer);
+        self.schedule_retry(now, peer, false);
+    }
+
+    /// An attempt failed: report, drop, retry later.
+    fn fail(&mut self, now: Instant, peer: NodeId, reason: String) {
+        if !self.conns.contains_key(&peer) {
+            return;
+        }
+        self.events
+            .push_back(ConnEvent::ConnectFailed { peer, reason });
+        self.drop_conn(&peer);
+        self.schedule_retry(now, peer, true);
+    }
+
+    fn schedule_retry(&mut self, now: Instant, peer: NodeId, failed: bool) {
+        let failures = self.retries.get(&peer).map_or(0, |r| r.failures) + u32::from(failed);
+        let wait = RETRY_FIRST
+            .saturating_mul(1 << failures.min(16).saturating_sub(1))
+            .min(RETRY_MAX);
+        if self.local < peer && self.members.contains_key(&peer) {
+            debug!(
+                "webrtc: retrying {} in {:.0} s",
+                peer.short(),
+                wait.as_secs_f64()
+            );
+        }
+        self.retries.insert(
+            peer,
+            Retry {
+                failures,
+                at: now + wait,
+            },
+        );
+    }
+
+    fn drop_conn(&mut self, peer: &NodeId) {
+        if let Some(mut conn) = self.conns.remove(peer) {
+            conn.rtc.disconnect();
+            if conn.phase == Phase::Open {
+                self.retries.remove(peer);
+            }
+        }
+        self.by_addr.retain(|_, p| p != peer);
+    }
+}
+
+/// Our ICE credentials, DTLS fingerprint and candidates.
+fn local_params(rtc: &mut Rtc, candidates: &[SocketAddr]) -> SessionParams {
+    let api = rtc.direct_api();
+    let creds = api.local_ice_credentials();
+    let fingerprint = api.local_dtls_fingerprint().clone();
+    let candidates = candidates
+        .iter()
+        .map(|a| WireAddr::from(*a))
+        .take(MAX_CANDIDATES)
+        .collect();
+    SessionParams {
+        ice_ufrag: Blob(creds.ufrag.into_bytes()),
+        ice_pwd: Blob(creds.pass.into_bytes()),
+        fingerprint_hash: Blob(fingerprint.hash_func.into_bytes()),
+        fingerprint: Blob(fingerprint.bytes),
+        candidates: BoundedList(candidates),
+    }
+}
+
+/// Applies the peer's credentials, fingerprint and candidates.
+fn apply_remote(rtc: &mut Rtc, params: &SessionParams) -> Result<(), &'static str> {
+    let text = |blob: &Blob<{ crate::signal::MAX_TEXT }>| {
+        String::from_utf8(blob.0.clone()).map_err(|_| "not UTF-8")
+    };
+    let creds = IceCreds {
+        ufrag: text(&params.ice_ufrag)?,
+        pass: text(&params.ice_pwd)?,
+    };
+    let fingerprint = Fingerprint {
+        hash_func: text(&params.fingerprint_hash)?,
+        bytes: params.fingerprint.0.clone(),
+    };
+    let mut api = rtc.direct_api();
+    api.set_remote_ice_credentials(creds);
+    api.set_remote_fingerprint(fingerprint);
+    for addr in params.candidate_addrs() {
+        match Candidate::host(addr, "udp") {
+            Ok(candidate) => rtc.add_remote_candidate(candidate),
+            Err(_) => debug!("webrtc: skipping unusable remote candidate {addr}"),
+        }
+    }
+    Ok(())
+}
