@@ -2,7 +2,10 @@
 //!
 //! Virtual time only: the clock jumps to the next datagram delivery or node
 //! deadline. One seed drives latency, loss and node seeds, so a failing run
-//! is reproduced by its seed (printed by [`Sim::new`]). Hosts may sit behind
+//! is reproduced by its seed (printed by [`Sim::new`]); the exception is
+//! str0m, which draws its own ICE credentials and DTLS keys, so WebRTC
+//! timings vary slightly between runs and tests wait for outcomes rather
+//! than assume exact times. Hosts may sit behind
 //! a NAT with endpoint-independent mapping (one public port per private
 //! socket, whatever the destination) and address-dependent filtering
 //! (inbound only from addresses the mapping has sent to), the common
