@@ -73,10 +73,15 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `command` with piped stdout and stderr.
+    /// Starts `command` with piped stdout and stderr and no stdin.
     pub fn spawn(mut command: Command) -> Self {
+        command.stdin(Stdio::null());
+        Self::spawn_with_stdin(command)
+    }
+
+    /// Starts `command` with piped stdout and stderr, keeping the stdin it was given.
+    pub fn spawn_with_stdin(mut command: Command) -> Self {
         let mut child = command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

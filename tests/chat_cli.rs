@@ -1,0 +1,151 @@
+//! `tinynode join` end to end as real processes on loopback: data channels
+//! between members, chat over stdin, meetings kept apart, departures seen.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Running, start_serve, tinynode};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The value of `"key":"..."` in a one-line JSON object.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let end = line[start..].find('"')? + start;
+    Some(&line[start..end])
+}
+
+struct Member {
+    process: Running,
+    id: String,
+    lines: Vec<String>,
+}
+
+impl Member {
+    fn join(code: &str, bootstrap: &str) -> Self {
+        let mut command = tinynode();
+        command
+            .args(["join", code, "--bootstrap", bootstrap, "--json"])
+            .stdin(Stdio::piped());
+        let process = Running::spawn_with_stdin(command);
+        let started = process.next_line(Duration::from_secs(10));
+        let id = field(&started, "node_id").expect("started event").to_owned();
+        Self {
+            process,
+            id,
+            lines: vec![started],
+        }
+    }
+
+    /// Reads output until `done` holds for what was read so far, or panics after `WAIT`.
+    fn wait_until(&mut self, what: &str, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done(&self.lines) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.process.stdout.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                Err(_) => panic!("{} never saw {what}; output: {:#?}", self.id, self.lines),
+            }
+        }
+    }
+
+    fn peers_with(&self, event: &str) -> HashSet<String> {
+        self.lines
+            .iter()
+            .filter(|l| field(l, "event") == Some(event))
+            .filter_map(|l| field(l, "peer").map(str::to_owned))
+            .collect()
+    }
+
+    fn say(&mut self, text: &str) {
+        let stdin = self.process.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{text}").and_then(|()| stdin.flush()).expect("write to stdin");
+    }
+}
+
+#[test]
+fn three_members_connect_chat_and_notice_a_departure() {
+    let (_serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let mut members: Vec<Member> = (0..3).map(|_| Member::join("tea party", &bootstrap)).collect();
+    let mut outsider = Member::join("another party", &bootstrap);
+    let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+
+    for member in &mut members {
+        let others: HashSet<String> = ids.iter().filter(|id| **id != member.id).cloned().collect();
+        member.wait_until("both others connected", |lines| {
+            let connected: HashSet<String> = lines
+                .iter()
+                .filter(|l| field(l, "event") == Some("connected"))
+                .filter_map(|l| field(l, "peer").map(str::to_owned))
+                .collect();
+            connected == others
+        });
+        assert!(
+            member
+                .lines
+                .iter()
+                .filter(|l| field(l, "event") == Some("connected"))
+                .all(|l| field(l, "addr").is_some_and(|a| a.starts_with("127.0.0.1:")))
+        );
+    }
+
+    members[0].say("hello from the first member");
+    for member in &mut members[1..] {
+        member.wait_until("the message", |lines| {
+            lines.iter().any(|l| {
+                field(l, "event") == Some("message") && field(l, "text") == Some("hello from the first member")
+            })
+        });
+        let sender = members_message_sender(&member.lines);
+        assert_eq!(sender.as_deref(), Some(ids[0].as_str()));
+    }
+
+    // The outsider, in another meeting, connected to nobody and heard nothing.
+    while let Ok(line) = outsider.process.stdout.try_recv() {
+        outsider.lines.push(line);
+    }
+    assert!(outsider.peers_with("connected").is_empty(), "{:#?}", outsider.lines);
+    assert!(outsider.peers_with("message").is_empty());
+
+    // A member killed without warning is reported disconnected by the others.
+    let mut gone = members.pop().expect("three members");
+    gone.process.child.kill().expect("kill");
+    for member in &mut members {
+        member.wait_until("the departure", |lines| {
+            lines
+                .iter()
+                .any(|l| field(l, "event") == Some("disconnected") && field(l, "peer") == Some(gone.id.as_str()))
+        });
+    }
+    let _ = gone.process.child.wait();
+}
+
+fn members_message_sender(lines: &[String]) -> Option<String> {
+    lines
+        .iter()
+        .find(|l| field(l, "event") == Some("message"))
+        .and_then(|l| field(l, "peer").map(str::to_owned))
+}
+
+#[test]
+fn ctrl_c_closes_channels_and_exits_zero() {
+    let (_serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let mut a = Member::join("goodbyes", &bootstrap);
+    let mut b = Member::join("goodbyes", &bootstrap);
+    let b_id = b.id.clone();
+    a.wait_until("a connection", |lines| lines.iter().any(|l| field(l, "event") == Some("connected")));
+    b.wait_until("a connection", |lines| lines.iter().any(|l| field(l, "event") == Some("connected")));
+    b.process.signal(libc::SIGINT);
+    assert_eq!(b.process.wait(WAIT).code(), Some(0));
+    a.wait_until("the goodbye", |lines| {
+        lines
+            .iter()
+            .any(|l| field(l, "event") == Some("disconnected") && field(l, "peer") == Some(b_id.as_str()))
+    });
+}
