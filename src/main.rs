@@ -35,8 +35,22 @@ fn main() -> ExitCode {
         Command::Join(options) => with_identity(options.identity.clone().as_deref(), |identity| {
             cli::join(options, identity)
         }),
+        Command::Demo { nodes } => match random_code() {
+            Some(code) => cli::demo::run(nodes, &code),
+            None => {
+                eprintln!("tinynode: the random generator failed");
+                cli::EXIT_FAILURE
+            }
+        },
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// A fresh meeting code for the demo: "demo-" and 12 random hex digits.
+fn random_code() -> Option<String> {
+    let mut bytes = [0u8; 6];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).ok()?;
+    Some(format!("demo-{}", tinynode::hex::hex(&bytes)))
 }
 
 /// Loads or creates the key at `path`, or makes a fresh one, then runs `run`.

@@ -33,7 +33,9 @@ impl Member {
             .stdin(Stdio::piped());
         let process = Running::spawn_with_stdin(command);
         let started = process.next_line(Duration::from_secs(10));
-        let id = field(&started, "node_id").expect("started event").to_owned();
+        let id = field(&started, "node_id")
+            .expect("started event")
+            .to_owned();
         Self {
             process,
             id,
@@ -63,7 +65,9 @@ impl Member {
 
     fn say(&mut self, text: &str) {
         let stdin = self.process.child.stdin.as_mut().expect("piped stdin");
-        writeln!(stdin, "{text}").and_then(|()| stdin.flush()).expect("write to stdin");
+        writeln!(stdin, "{text}")
+            .and_then(|()| stdin.flush())
+            .expect("write to stdin");
     }
 }
 
@@ -71,7 +75,9 @@ impl Member {
 fn three_members_connect_chat_and_notice_a_departure() {
     let (_serve, addr) = start_serve();
     let bootstrap = addr.to_string();
-    let mut members: Vec<Member> = (0..3).map(|_| Member::join("tea party", &bootstrap)).collect();
+    let mut members: Vec<Member> = (0..3)
+        .map(|_| Member::join("tea party", &bootstrap))
+        .collect();
     let mut outsider = Member::join("another party", &bootstrap);
     let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
 
@@ -98,7 +104,8 @@ fn three_members_connect_chat_and_notice_a_departure() {
     for member in &mut members[1..] {
         member.wait_until("the message", |lines| {
             lines.iter().any(|l| {
-                field(l, "event") == Some("message") && field(l, "text") == Some("hello from the first member")
+                field(l, "event") == Some("message")
+                    && field(l, "text") == Some("hello from the first member")
             })
         });
         let sender = members_message_sender(&member.lines);
@@ -109,7 +116,11 @@ fn three_members_connect_chat_and_notice_a_departure() {
     while let Ok(line) = outsider.process.stdout.try_recv() {
         outsider.lines.push(line);
     }
-    assert!(outsider.peers_with("connected").is_empty(), "{:#?}", outsider.lines);
+    assert!(
+        outsider.peers_with("connected").is_empty(),
+        "{:#?}",
+        outsider.lines
+    );
     assert!(outsider.peers_with("message").is_empty());
 
     // A member killed without warning is reported disconnected by the others.
@@ -117,9 +128,10 @@ fn three_members_connect_chat_and_notice_a_departure() {
     gone.process.child.kill().expect("kill");
     for member in &mut members {
         member.wait_until("the departure", |lines| {
-            lines
-                .iter()
-                .any(|l| field(l, "event") == Some("disconnected") && field(l, "peer") == Some(gone.id.as_str()))
+            lines.iter().any(|l| {
+                field(l, "event") == Some("disconnected")
+                    && field(l, "peer") == Some(gone.id.as_str())
+            })
         });
     }
     let _ = gone.process.child.wait();
@@ -139,13 +151,34 @@ fn ctrl_c_closes_channels_and_exits_zero() {
     let mut a = Member::join("goodbyes", &bootstrap);
     let mut b = Member::join("goodbyes", &bootstrap);
     let b_id = b.id.clone();
-    a.wait_until("a connection", |lines| lines.iter().any(|l| field(l, "event") == Some("connected")));
-    b.wait_until("a connection", |lines| lines.iter().any(|l| field(l, "event") == Some("connected")));
+    a.wait_until("a connection", |lines| {
+        lines.iter().any(|l| field(l, "event") == Some("connected"))
+    });
+    b.wait_until("a connection", |lines| {
+        lines.iter().any(|l| field(l, "event") == Some("connected"))
+    });
     b.process.signal(libc::SIGINT);
     assert_eq!(b.process.wait(WAIT).code(), Some(0));
     a.wait_until("the goodbye", |lines| {
-        lines
-            .iter()
-            .any(|l| field(l, "event") == Some("disconnected") && field(l, "peer") == Some(b_id.as_str()))
+        lines.iter().any(|l| {
+            field(l, "event") == Some("disconnected") && field(l, "peer") == Some(b_id.as_str())
+        })
     });
+}
+
+#[test]
+fn demo_builds_a_full_mesh_of_eight_and_delivers_every_message() {
+    let output = tinynode()
+        .args(["demo", "--nodes", "8"])
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("full mesh: 56 channels open"), "{stdout}");
+    assert!(stdout.contains("messages delivered      56/56"), "{stdout}");
 }

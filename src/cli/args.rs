@@ -24,7 +24,8 @@ tinynode: a tiny peer-to-peer node
 Usage: tinynode [-v] COMMAND [OPTIONS]
 
 Commands:
-  join CODE               join a meeting: find the other members through the DHT
+  demo                    run a small network on this machine and show it working
+  join CODE               join a meeting: find the other members and chat with them
   serve                   run a DHT node that also answers STUN (alias: bootstrap)
   stun SERVER[:PORT]...   print this host's public address as STUN servers see it
 
@@ -86,6 +87,24 @@ Options:
   -h, --help       this help
 ";
 
+/// `tinynode demo --help`.
+pub const DEMO_HELP: &str = "\
+Usage: tinynode demo [--nodes N]
+
+Starts a serve node and N members (default 3, at most 16) with a random
+meeting code on 127.0.0.1, as child processes; shows discovery and
+connections as they happen, sends a message across every pair, prints a
+summary, and exits 0 on success or 1 with the reason. Needs no outside
+servers.
+
+Options:
+  --nodes N     members to start (2..=16, default 3)
+  -h, --help    this help
+";
+
+/// Default and largest member count of `tinynode demo`.
+pub const DEMO_NODES: (usize, usize) = (3, 16);
+
 /// `tinynode serve --help`.
 pub const SERVE_HELP: &str = "\
 Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--json]
@@ -116,6 +135,11 @@ pub enum Command {
     Serve(ServeOptions),
     /// Join a meeting.
     Join(JoinOptions),
+    /// Run the local demo with this many members.
+    Demo {
+        /// Members to start.
+        nodes: usize,
+    },
 }
 
 /// Options of `tinynode stun`.
@@ -230,6 +254,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> 
         Some("stun") => parse_stun(args)?,
         Some("serve" | "bootstrap") => parse_serve(args)?,
         Some("join") => parse_join(args)?,
+        Some("demo") => parse_demo(args)?,
         Some(other) => return Err(UsageError::UnknownCommand(other.to_owned())),
     };
     Ok(Cli { verbose, command })
@@ -322,6 +347,28 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
     Ok(Command::Join(options))
 }
 
+fn parse_demo(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut nodes = DEMO_NODES.0;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(DEMO_HELP)),
+            "--nodes" => {
+                let value = args.next().ok_or(UsageError::MissingValue("--nodes"))?;
+                nodes = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (2..=DEMO_NODES.1).contains(n))
+                    .ok_or(UsageError::BadValue {
+                        option: "--nodes",
+                        value,
+                    })?;
+            }
+            _ => return Err(UsageError::UnknownOption(arg)),
+        }
+    }
+    Ok(Command::Demo { nodes })
+}
+
 fn parse_server(option: &'static str, value: Option<String>) -> Result<HostPort, UsageError> {
     let value = value.ok_or(UsageError::MissingValue(option))?;
     HostPort::parse(&value, STUN_PORT).map_err(UsageError::BadServer)
@@ -397,6 +444,24 @@ mod tests {
         };
         assert_eq!(options.code, None);
         assert!(parse_line("join a b").is_err());
+    }
+
+    #[test]
+    fn demo_node_counts() {
+        assert_eq!(
+            parse_line("demo").unwrap().command,
+            Command::Demo { nodes: 3 }
+        );
+        assert_eq!(
+            parse_line("demo --nodes 8").unwrap().command,
+            Command::Demo { nodes: 8 }
+        );
+        assert!(parse_line("demo --nodes 1").is_err());
+        assert!(parse_line("demo --nodes 17").is_err());
+        assert_eq!(
+            parse_line("demo --help").unwrap().command,
+            Command::Help(DEMO_HELP)
+        );
     }
 
     #[test]

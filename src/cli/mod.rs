@@ -1,6 +1,7 @@
 //! The `tinynode` commands: parse, set up the driver, print what happens.
 
 pub mod args;
+pub mod demo;
 mod json;
 
 use std::io::Write;
@@ -126,6 +127,14 @@ impl Printer {
             Event::Bootstrapped { .. } | Event::LookupDone { .. } => {}
         }
     }
+}
+
+/// The value of `"key":"..."` in a one-line JSON object this program printed
+/// (string values without escaped quotes, which is all it prints there).
+pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let end = line[start..].find('"')? + start;
+    Some(&line[start..end])
 }
 
 /// Resolves `names` and keeps the addresses of `bind`'s family, with a
