@@ -301,6 +301,7 @@ impl Connections {
             .map(|(peer, _)| *peer)
             .ok_or(NotAccepted)?;
         self.by_addr.insert(source, peer);
+        self.received_from(peer, source);
         self.feed(now, peer, input);
         Ok(())
     }
@@ -324,8 +325,17 @@ impl Connections {
                 .map(|(peer, _)| *peer)
                 .ok_or(NotAccepted)?,
         };
+        self.received_from(peer, source);
         self.feed(now, peer, input);
         Ok(())
+    }
+
+    /// Remembers where `peer`'s traffic last came from: the address reported
+    /// when its channel opens (the working path, not a candidate tried first).
+    fn received_from(&mut self, peer: NodeId, source: SocketAddr) {
+        if let Some(conn) = self.conns.get_mut(&peer) {
+            conn.remote = Some(source);
+        }
     }
 
     /// Sends `text` on every open channel; returns how many peers it went to.
@@ -526,7 +536,6 @@ impl Connections {
                     break;
                 }
                 Ok(RtcOutput::Transmit(transmit)) => {
-                    conn.remote.get_or_insert(transmit.destination);
                     self.by_addr.insert(transmit.destination, peer);
                     self.transmits.push_back(Transmit {
                         destination: transmit.destination,

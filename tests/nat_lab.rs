@@ -1,0 +1,330 @@
+//! Members behind NATs, in network namespaces this test builds itself:
+//!
+//! ```text
+//!                 pub 198.18.0.1  (serve node)    bridge br0
+//!                /                \
+//!   nat1 198.18.0.11 | 10.1.0.1    nat2 198.18.0.12 | 10.2.0.1   MASQUERADE routers
+//!               |                     |                          that drop unsolicited inbound
+//!   a 10.1.0.2 (member)            b 10.2.0.2 (member)
+//! ```
+//!
+//! With endpoint-independent mapping (plain MASQUERADE) the members punch
+//! through and exchange a message. With one router in random-port mode
+//! (`MASQUERADE --random-fully`, a "symmetric" NAT) they report
+//! `connect_failed` within a bounded time and keep running.
+//!
+//! Needs root, `ip` (iproute2) and `iptables`. A missing tool fails the test;
+//! a kernel that refuses network namespaces skips it with the reason. All
+//! traffic stays inside the namespaces (198.18.0.0/15 is the benchmarking
+//! range, 10/8 private).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Running, require_tool};
+
+const SERVE_ADDR: &str = "198.18.0.1:3478";
+
+/// The namespaces of one lab; deleted (with their processes) on drop.
+struct Lab {
+    prefix: String,
+}
+
+impl Lab {
+    fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Runs `ip netns exec NS args...`, panicking with its output on failure.
+    fn exec(&self, ns: &str, args: &[&str]) {
+        let ns = self.ns(ns);
+        let mut full = vec!["netns", "exec", ns.as_str()];
+        full.extend_from_slice(args);
+        run("ip", &full);
+    }
+
+    fn ip(&self, ns: &str, args: &str) {
+        let ns = self.ns(ns);
+        let mut full = vec!["-n", ns.as_str()];
+        full.extend(args.split_whitespace());
+        run("ip", &full);
+    }
+
+    /// Builds the topology, or returns why the kernel refused.
+    fn build() -> Result<Lab, String> {
+        require_tool("ip", "iproute2");
+        require_tool("iptables", "iptables");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not running as root, so network namespaces cannot be created".into());
+        }
+        let prefix = format!("tn{}", std::process::id() % 100_000);
+        let probe = Command::new("ip")
+            .args(["netns", "add", &format!("{prefix}pub")])
+            .output();
+        match probe {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => {
+                return Err(format!(
+                    "the kernel refused a network namespace: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            Err(error) => return Err(format!("cannot run ip: {error}")),
+        }
+        let lab = Lab { prefix };
+        for ns in ["nat1", "nat2", "a", "b"] {
+            run("ip", &["netns", "add", &lab.ns(ns)]);
+        }
+        for ns in ["pub", "nat1", "nat2", "a", "b"] {
+            lab.ip(ns, "link set lo up");
+        }
+        lab.ip("pub", "link add br0 type bridge");
+        lab.ip("pub", "addr add 198.18.0.1/24 dev br0");
+        lab.ip("pub", "link set br0 up");
+        for (i, host) in [(1, "a"), (2, "b")] {
+            let router = format!("nat{i}");
+            lab.ip(
+                &router,
+                &format!(
+                    "link add wan type veth peer name nat{i} netns {}",
+                    lab.ns("pub")
+                ),
+            );
+            lab.ip("pub", &format!("link set nat{i} master br0 up"));
+            lab.ip(&router, &format!("addr add 198.18.0.1{i}/24 dev wan"));
+            lab.ip(&router, "link set wan up");
+            lab.ip(
+                &router,
+                &format!(
+                    "link add lan type veth peer name eth0 netns {}",
+                    lab.ns(host)
+                ),
+            );
+            lab.ip(&router, &format!("addr add 10.{i}.0.1/24 dev lan"));
+            lab.ip(&router, "link set lan up");
+            lab.ip(host, &format!("addr add 10.{i}.0.2/24 dev eth0"));
+            lab.ip(host, "link set eth0 up");
+            lab.ip(host, &format!("route add default via 10.{i}.0.1"));
+            lab.exec(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            lab.nat(&router, false);
+        }
+        Ok(lab)
+    }
+
+    /// A home-router firewall and MASQUERADE on `router`; `random_ports`
+    /// picks a new public port per destination (`--random-fully`).
+    fn nat(&self, router: &str, random_ports: bool) {
+        let rules: [&[&str]; 7] = [
+            &["iptables", "-F"],
+            &["iptables", "-t", "nat", "-F"],
+            &["iptables", "-P", "FORWARD", "DROP"],
+            &[
+                "iptables", "-A", "FORWARD", "-i", "lan", "-o", "wan", "-j", "ACCEPT",
+            ],
+            &[
+                "iptables",
+                "-A",
+                "FORWARD",
+                "-i",
+                "wan",
+                "-o",
+                "lan",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "ESTABLISHED,RELATED",
+                "-j",
+                "ACCEPT",
+            ],
+            &[
+                "iptables",
+                "-A",
+                "INPUT",
+                "-i",
+                "wan",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "ESTABLISHED,RELATED",
+                "-j",
+                "ACCEPT",
+            ],
+            &["iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP"],
+        ];
+        for rule in rules {
+            self.exec(router, rule);
+        }
+        let mut masquerade = vec![
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "wan",
+            "-j",
+            "MASQUERADE",
+        ];
+        if random_ports {
+            masquerade.push("--random-fully");
+        }
+        self.exec(router, &masquerade);
+    }
+
+    fn spawn(&self, ns: &str, args: &[&str], stdin: bool) -> Running {
+        let mut command = Command::new("ip");
+        command
+            .args([
+                "netns",
+                "exec",
+                &self.ns(ns),
+                env!("CARGO_BIN_EXE_tinynode"),
+            ])
+            .args(args);
+        if stdin {
+            command.stdin(Stdio::piped());
+            Running::spawn_with_stdin(command)
+        } else {
+            Running::spawn(command)
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in ["a", "b", "nat1", "nat2", "pub"] {
+            let name = self.ns(ns);
+            if let Ok(output) = Command::new("ip").args(["netns", "pids", &name]).output() {
+                for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                    let _ = Command::new("kill").arg(pid).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The value of `"key":"..."` in a one-line JSON object.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let end = line[start..].find('"')? + start;
+    Some(&line[start..end])
+}
+
+/// Reads `member`'s events until one named `event` arrives; returns it.
+fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match member.stdout.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if field(&line, "event") == Some(event) {
+                    return line;
+                }
+            }
+            Err(_) => panic!("no {event} event within {limit:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
+    let bind = format!("{ip}:0");
+    lab.spawn(
+        ns,
+        &[
+            "join",
+            code,
+            "--bootstrap",
+            SERVE_ADDR,
+            "--bind",
+            &bind,
+            "--json",
+        ],
+        true,
+    )
+}
+
+#[test]
+fn members_behind_nats_connect_or_fail_cleanly() {
+    let lab = match Lab::build() {
+        Ok(lab) => lab,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let serve = lab.spawn("pub", &["serve", "--bind", SERVE_ADDR, "--json"], false);
+    serve.next_line(Duration::from_secs(10));
+
+    // Endpoint-independent mapping: the members punch through.
+    let mut a = join(&lab, "a", "10.1.0.2", "behind nats");
+    let b = join(&lab, "b", "10.2.0.2", "behind nats");
+    let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+    let public_a = wait_for(&a, "public_address", Duration::from_secs(10), &mut seen_a);
+    assert_eq!(
+        field(&public_a, "addr").map(|a| a.starts_with("198.18.0.11:")),
+        Some(true),
+        "{public_a}"
+    );
+    let connected = wait_for(&a, "connected", Duration::from_secs(30), &mut seen_a);
+    assert!(
+        field(&connected, "addr").is_some_and(|addr| addr.starts_with("198.18.0.12:")),
+        "{connected}"
+    );
+    wait_for(&b, "connected", Duration::from_secs(30), &mut seen_b);
+    let stdin = a.child.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "through two NATs")
+        .and_then(|()| stdin.flush())
+        .expect("write");
+    let message = wait_for(&b, "message", Duration::from_secs(10), &mut seen_b);
+    assert_eq!(field(&message, "text"), Some("through two NATs"));
+    drop((a, b));
+
+    // Random ports on one router: no path; both report it and keep running.
+    lab.nat("nat2", true);
+    let mut c = join(&lab, "a", "10.1.0.2", "symmetric trouble");
+    let mut d = join(&lab, "b", "10.2.0.2", "symmetric trouble");
+    let (mut seen_c, mut seen_d) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for (member, seen) in [(&c, &mut seen_c), (&d, &mut seen_d)] {
+        let failed = wait_for(member, "connect_failed", Duration::from_secs(40), seen);
+        assert!(
+            field(&failed, "reason").is_some_and(|r| !r.is_empty()),
+            "{failed}"
+        );
+    }
+    println!(
+        "connect_failed reported {:?} after joining",
+        started.elapsed()
+    );
+    assert!(
+        !seen_c
+            .iter()
+            .chain(&seen_d)
+            .any(|l| field(l, "event") == Some("connected"))
+    );
+    for member in [&mut c, &mut d] {
+        assert!(
+            member.child.try_wait().expect("try_wait").is_none(),
+            "the member kept running"
+        );
+    }
+}
