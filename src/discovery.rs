@@ -51,8 +51,10 @@ pub const MAX_PEERS: usize = 256;
 /// Where a discovered peer stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerStatus {
-    /// Found in the DHT; no connection attempted.
+    /// Found in the DHT; no open data channel.
     Discovered,
+    /// A data channel to it is open.
+    Connected,
 }
 
 /// A member of the meeting found in the DHT.

@@ -31,7 +31,7 @@ use crate::dht::engine::{Dht, DhtDrop, DhtEvent, LookupId};
 use crate::dht::id::NodeId;
 use crate::dht::record;
 use crate::dht::wire::decode_frame;
-use crate::discovery::{Discovery, DiscoveryAction, KnownPeer};
+use crate::discovery::{Discovery, DiscoveryAction, KnownPeer, PeerStatus};
 use crate::hex::hex;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
@@ -507,10 +507,23 @@ impl Node {
 
     /// Members of the joined meeting found so far.
     pub fn known_peers(&self) -> Vec<KnownPeer> {
-        self.discovery
-            .as_ref()
-            .map(|d| d.known_peers().cloned().collect())
-            .unwrap_or_default()
+        let Some(discovery) = self.discovery.as_ref() else {
+            return Vec::new();
+        };
+        discovery
+            .known_peers()
+            .map(|peer| {
+                let mut peer = peer.clone();
+                if self
+                    .connections
+                    .as_ref()
+                    .is_some_and(|c| c.is_connected(&peer.node_id))
+                {
+                    peer.status = PeerStatus::Connected;
+                }
+                peer
+            })
+            .collect()
     }
 
     /// Acts on one input at `now`. Drain [`poll_output`](Self::poll_output) afterwards.
