@@ -7,11 +7,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::demux::{Protocol, classify};
+use crate::dht::id::NodeId;
 use crate::dht::record;
-use crate::dht::wire::{decode_frame, encode_frame};
+use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
 use crate::identity::Identity;
 use crate::meeting::Meeting;
 use crate::node::{Input, Node, NodeConfig, Output, WallClock};
+use crate::signal::{self, Envelope, SessionParams, SignalKind};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 use crate::stun::server::AMPLIFICATION_FACTOR;
 
@@ -132,6 +134,60 @@ pub fn check_record_open(data: &[u8]) {
                 (opened.addrs, opened.timestamp_ms, opened.node_id),
                 (addrs, time, identity.node_id())
             );
+        });
+    });
+}
+
+/// Unix time (ms) at which the signal target reads, and its seeds.
+pub const FUZZ_SIGNAL_TIME_MS: u64 = 1_800_000_000_000;
+
+/// Opening signals: arbitrary bytes never open, and a signal sealed by a
+/// member for us opens to exactly what was sent (sequence, session, kind).
+pub fn check_signal_open(data: &[u8]) {
+    thread_local! {
+        static MEETING: Meeting = Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code");
+        static SENDER: Identity = Identity::from_seed([7; 32]);
+        static RECEIVER: Identity = Identity::from_seed([8; 32]);
+    }
+    MEETING.with(|meeting| {
+        RECEIVER.with(|receiver| {
+            let local = receiver.node_id();
+            if signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, data).is_ok() {
+                // Only the corpus's genuine signals may open.
+                return;
+            }
+            SENDER.with(|sender| {
+                let (seq, rest) = data
+                    .split_first_chunk::<8>()
+                    .map_or((0, data), |(s, r)| (u64::from_le_bytes(*s), r));
+                let envelope = Envelope {
+                    to: local,
+                    seq,
+                    timestamp_ms: FUZZ_SIGNAL_TIME_MS,
+                    session: seq.rotate_left(7),
+                };
+                let kind = match rest.first() {
+                    Some(b) if b % 2 == 0 => SignalKind::Close,
+                    _ => SignalKind::Offer(SessionParams {
+                        ice_ufrag: Blob(rest.iter().take(32).copied().collect()),
+                        ice_pwd: Blob(rest.iter().skip(32).take(64).copied().collect()),
+                        fingerprint_hash: Blob(b"sha-256".to_vec()),
+                        fingerprint: Blob(vec![0xab; 32]),
+                        candidates: BoundedList(Vec::new()),
+                    }),
+                };
+                let blob = signal::seal(meeting, sender, envelope, kind.clone(), [2; 12]);
+                let opened = signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, &blob)
+                    .expect("a sealed signal opens");
+                assert_eq!(opened.from, sender.node_id());
+                assert_eq!(
+                    (opened.seq, opened.session, opened.kind),
+                    (seq, envelope.session, kind)
+                );
+                assert!(
+                    signal::open(meeting, &NodeId([0; 32]), FUZZ_SIGNAL_TIME_MS, &blob).is_err()
+                );
+            });
         });
     });
 }

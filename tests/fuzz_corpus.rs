@@ -44,3 +44,8 @@ fn dht_frame_corpus() {
 fn record_open_corpus() {
     replay("record_open", tinynode::fuzzing::check_record_open);
 }
+
+#[test]
+fn signal_open_corpus() {
+    replay("signal_open", tinynode::fuzzing::check_signal_open);
+}
