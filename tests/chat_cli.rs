@@ -182,3 +182,59 @@ fn demo_builds_a_full_mesh_of_eight_and_delivers_every_message() {
     assert!(stdout.contains("full mesh: 56 channels open"), "{stdout}");
     assert!(stdout.contains("messages delivered      56/56"), "{stdout}");
 }
+
+#[test]
+fn a_member_that_comes_back_is_reconnected() {
+    let (_serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let key = std::env::temp_dir().join(format!("tinynode-comeback-{}.key", std::process::id()));
+    let _ = std::fs::remove_file(&key);
+    let rejoin = || {
+        let mut command = tinynode();
+        command
+            .args([
+                "join",
+                "comebacks",
+                "--bootstrap",
+                &bootstrap,
+                "--json",
+                "--no-stdin",
+                "--identity",
+            ])
+            .arg(&key);
+        let process = Running::spawn(command);
+        let started = process.next_line(Duration::from_secs(10));
+        let id = field(&started, "node_id").expect("started").to_owned();
+        Member {
+            process,
+            id,
+            lines: vec![started],
+        }
+    };
+    let mut stayer = Member::join("comebacks", &bootstrap);
+    let mut leaver = rejoin();
+    let leaver_id = leaver.id.clone();
+    let connections_to = |lines: &[String], event: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                field(l, "event") == Some(event) && field(l, "peer") == Some(leaver_id.as_str())
+            })
+            .count()
+    };
+    stayer.wait_until("the first connection", |lines| {
+        connections_to(lines, "connected") == 1
+    });
+    leaver.process.child.kill().expect("kill");
+    let _ = leaver.process.child.wait();
+    stayer.wait_until("the departure", |lines| {
+        connections_to(lines, "disconnected") == 1
+    });
+
+    let back = rejoin();
+    assert_eq!(back.id, leaver_id, "same identity after the restart");
+    stayer.wait_until("the reconnection", |lines| {
+        connections_to(lines, "connected") == 2
+    });
+    let _ = std::fs::remove_file(&key);
+}

@@ -572,31 +572,30 @@ impl Dht {
                             }
                             Response::Announced
                         }
-                        Err(Refused::Full | Refused::Owned) => {
-                            Response::Error(ErrorCode::StoreFull)
-                        }
+                        Err(Refused::Full) => Response::Error(ErrorCode::StoreFull),
                     }
                 }
             }
             Request::Signal { to, payload } => {
-                let target = self
-                    .store
-                    .source_of(now, &to)
-                    .or_else(|| self.table.address_of(&to));
-                match target {
-                    Some(addr) => {
-                        let deliver = Message::Deliver {
-                            sender: self.local,
-                            from: sender,
-                            payload,
-                        };
+                let mut targets = self.store.sources_of(now, &to);
+                if targets.is_empty() {
+                    targets.extend(self.table.address_of(&to));
+                }
+                if targets.is_empty() {
+                    Response::Error(ErrorCode::UnknownTarget)
+                } else {
+                    let deliver = encode_frame(&Message::Deliver {
+                        sender: self.local,
+                        from: sender,
+                        payload,
+                    });
+                    for addr in targets {
                         self.transmits.push_back(Transmit {
                             destination: addr,
-                            payload: encode_frame(&deliver),
+                            payload: deliver.clone(),
                         });
-                        Response::Relayed
                     }
-                    None => Response::Error(ErrorCode::UnknownTarget),
+                    Response::Relayed
                 }
             }
         };

@@ -1,13 +1,17 @@
 //! Records stored for others: sealed blobs under a topic, keyed by the
-//! announcing node's ID.
+//! announcing node's ID and the address the announce came from.
 //!
 //! Each record expires [`RECORD_TTL`] after its last announce. Memory is
 //! bounded whatever arrives: at most [`MAX_PER_TOPIC`] records per topic,
 //! [`MAX_PER_SOURCE_IP`] per announcing IP address, [`MAX_TOTAL`] in all, and
 //! [`MAX_TOPICS`] topics. An announce that would exceed a cap is refused
-//! (existing records are never evicted by newcomers, so a flood cannot push
-//! out a meeting's members). A record can be replaced only by an announce
-//! from the same source address, or after it expired.
+//! (existing records are never evicted by other announcers, so a flood
+//! cannot push out a meeting's members). One announcer may have records from
+//! up to [`MAX_SOURCES_PER_ANNOUNCER`] addresses (a node that restarted on a
+//! new port is reachable before its old record expires); a further address
+//! replaces that announcer's oldest one. The storing node cannot check who
+//! an announcer is (records are sealed), so readers keep the newest record
+//! per node and relays deliver signals to every stored address.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +29,8 @@ pub const MAX_PER_SOURCE_IP: usize = 16;
 pub const MAX_TOTAL: usize = 4096;
 /// Distinct topics.
 pub const MAX_TOPICS: usize = 1024;
+/// Source addresses kept per announcer and topic.
+pub const MAX_SOURCES_PER_ANNOUNCER: usize = 2;
 
 /// One stored record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +39,8 @@ pub struct Stored {
     pub record: Vec<u8>,
     /// The address the announce came from (the path to the announcer).
     pub source: SocketAddr,
+    /// When it was last announced.
+    pub announced_at: Instant,
     /// When it expires.
     pub expires_at: Instant,
 }
@@ -40,9 +48,9 @@ pub struct Stored {
 /// What storing did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Put {
-    /// A new announcer for this topic.
+    /// A record from a new announcer, or from a new address of one.
     New,
-    /// An existing announcer refreshed its record.
+    /// An existing record was refreshed.
     Refreshed,
 }
 
@@ -51,20 +59,20 @@ pub enum Put {
 pub enum Refused {
     /// A cap was reached.
     Full,
-    /// Another address owns this announcer's live record.
-    Owned,
 }
+
+type Key = (NodeId, SocketAddr);
 
 /// The records this node stores for others.
 #[derive(Default)]
 pub struct Store {
-    topics: HashMap<NodeId, HashMap<NodeId, Stored>>,
+    topics: HashMap<NodeId, HashMap<Key, Stored>>,
     per_ip: HashMap<IpAddr, usize>,
     total: usize,
 }
 
 impl Store {
-    /// Stores or refreshes `announcer`'s record under `topic`.
+    /// Stores or refreshes `announcer`'s record from `source` under `topic`.
     pub fn put(
         &mut self,
         now: Instant,
@@ -74,45 +82,56 @@ impl Store {
         record: Vec<u8>,
     ) -> Result<Put, Refused> {
         self.expire(now);
-        let expires_at = now + RECORD_TTL;
+        let stored = Stored {
+            record,
+            source,
+            announced_at: now,
+            expires_at: now + RECORD_TTL,
+        };
         if let Some(existing) = self
             .topics
             .get_mut(&topic)
-            .and_then(|t| t.get_mut(&announcer))
+            .and_then(|t| t.get_mut(&(announcer, source)))
         {
-            if existing.source != source {
-                return Err(Refused::Owned);
-            }
-            *existing = Stored {
-                record,
-                source,
-                expires_at,
-            };
+            *existing = stored;
             return Ok(Put::Refreshed);
         }
-        let topic_len = self.topics.get(&topic).map_or(0, HashMap::len);
-        let new_topic = topic_len == 0;
-        if self.total >= MAX_TOTAL
+        let records = self.topics.get(&topic);
+        let topic_len = records.map_or(0, HashMap::len);
+        let oldest_of_announcer = records.and_then(|records| {
+            let mine: Vec<(&Key, &Stored)> = records
+                .iter()
+                .filter(|((id, _), _)| *id == announcer)
+                .collect();
+            (mine.len() >= MAX_SOURCES_PER_ANNOUNCER)
+                .then(|| {
+                    mine.into_iter()
+                        .min_by_key(|(_, s)| s.announced_at)
+                        .map(|(key, _)| *key)
+                })
+                .flatten()
+        });
+        if self.per_ip.get(&source.ip()).copied().unwrap_or(0) >= MAX_PER_SOURCE_IP {
+            return Err(Refused::Full);
+        }
+        if let Some(key) = oldest_of_announcer {
+            self.remove(&topic, &key);
+        } else if self.total >= MAX_TOTAL
             || topic_len >= MAX_PER_TOPIC
-            || self.per_ip.get(&source.ip()).copied().unwrap_or(0) >= MAX_PER_SOURCE_IP
-            || (new_topic && self.topics.len() >= MAX_TOPICS)
+            || (topic_len == 0 && self.topics.len() >= MAX_TOPICS)
         {
             return Err(Refused::Full);
         }
-        self.topics.entry(topic).or_default().insert(
-            announcer,
-            Stored {
-                record,
-                source,
-                expires_at,
-            },
-        );
+        self.topics
+            .entry(topic)
+            .or_default()
+            .insert((announcer, source), stored);
         *self.per_ip.entry(source.ip()).or_default() += 1;
         self.total += 1;
         Ok(Put::New)
     }
 
-    /// Live records under `topic` (announcer and record).
+    /// Live records under `topic`, with their announcers.
     pub fn get(&self, now: Instant, topic: &NodeId) -> Vec<(NodeId, &Stored)> {
         self.topics
             .get(topic)
@@ -120,19 +139,48 @@ impl Store {
                 records
                     .iter()
                     .filter(|(_, stored)| stored.expires_at > now)
-                    .map(|(id, stored)| (*id, stored))
+                    .map(|((id, _), stored)| (*id, stored))
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// The address `announcer` last announced from, under any topic.
-    pub fn source_of(&self, now: Instant, announcer: &NodeId) -> Option<SocketAddr> {
-        self.topics
+    /// Every address `announcer` has a live record from, under any topic,
+    /// most recently announced first.
+    pub fn sources_of(&self, now: Instant, announcer: &NodeId) -> Vec<SocketAddr> {
+        let mut found: Vec<(Instant, SocketAddr)> = self
+            .topics
             .values()
-            .filter_map(|records| records.get(announcer))
-            .find(|stored| stored.expires_at > now)
-            .map(|stored| stored.source)
+            .flat_map(|records| records.iter())
+            .filter(|((id, _), stored)| id == announcer && stored.expires_at > now)
+            .map(|(_, stored)| (stored.announced_at, stored.source))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut sources: Vec<SocketAddr> = Vec::new();
+        for (_, source) in found {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        sources
+    }
+
+    fn remove(&mut self, topic: &NodeId, key: &Key) {
+        let Some(records) = self.topics.get_mut(topic) else {
+            return;
+        };
+        if let Some(stored) = records.remove(key) {
+            self.total -= 1;
+            if let Some(count) = self.per_ip.get_mut(&stored.source.ip()) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_ip.remove(&stored.source.ip());
+                }
+            }
+        }
+        if records.is_empty() {
+            self.topics.remove(topic);
+        }
     }
 
     /// Number of live and not-yet-removed records.
@@ -200,12 +248,8 @@ mod tests {
             store.put(now, id(1), id(2), addr(1, 1), vec![2]),
             Ok(Put::Refreshed)
         );
-        assert_eq!(
-            store.put(now, id(1), id(2), addr(9, 1), vec![3]),
-            Err(Refused::Owned)
-        );
         assert_eq!(store.get(now, &id(1))[0].1.record, vec![2]);
-        assert_eq!(store.source_of(now, &id(2)), Some(addr(1, 1)));
+        assert_eq!(store.sources_of(now, &id(2)), [addr(1, 1)]);
         assert_eq!(store.next_expiry(), Some(now + RECORD_TTL));
         store.expire(now + RECORD_TTL);
         assert!(store.get(now + RECORD_TTL, &id(1)).is_empty());
@@ -214,6 +258,29 @@ mod tests {
             store.put(now + RECORD_TTL, id(1), id(2), addr(9, 1), vec![3]),
             Ok(Put::New)
         );
+    }
+
+    #[test]
+    fn an_announcer_on_a_new_address_replaces_its_oldest() {
+        let t0 = Instant::now();
+        let mut store = Store::default();
+        let t1 = t0 + Duration::from_secs(1);
+        let t2 = t0 + Duration::from_secs(2);
+        assert_eq!(
+            store.put(t0, id(1), id(2), addr(1, 1), vec![1]),
+            Ok(Put::New)
+        );
+        assert_eq!(
+            store.put(t1, id(1), id(2), addr(1, 2), vec![2]),
+            Ok(Put::New)
+        );
+        assert_eq!(store.sources_of(t1, &id(2)), [addr(1, 2), addr(1, 1)]);
+        assert_eq!(
+            store.put(t2, id(1), id(2), addr(1, 3), vec![3]),
+            Ok(Put::New)
+        );
+        assert_eq!(store.sources_of(t2, &id(2)), [addr(1, 3), addr(1, 2)]);
+        assert_eq!(store.len(), MAX_SOURCES_PER_ANNOUNCER);
     }
 
     #[test]
