@@ -284,47 +284,52 @@ impl Connections {
         }
     }
 
-    /// Offers a STUN datagram to the connections; `Err` if none takes it.
+    /// Offers a STUN datagram (an ICE check or its response) to the
+    /// connections; `Err` if none takes it.
     pub fn handle_stun(
         &mut self,
         now: Instant,
         source: SocketAddr,
         data: &[u8],
     ) -> Result<(), NotAccepted> {
-        let receive =
-            Receive::new(NetProtocol::Udp, source, self.host, data).map_err(|_| NotAccepted)?;
-        let input = RtcInput::Receive(now, receive);
-        let peer = self
-            .conns
-            .iter()
-            .find(|(_, conn)| conn.rtc.accepts(&input))
-            .map(|(peer, _)| *peer)
-            .ok_or(NotAccepted)?;
-        self.by_addr.insert(source, peer);
-        self.received_from(peer, source);
-        self.feed(now, peer, input);
-        Ok(())
+        self.route(now, source, data, false)
     }
 
-    /// Offers a DTLS datagram, routed by its source address.
+    /// Offers a DTLS datagram, routed by its source address first: a peer's
+    /// first ClientHello can arrive before this side's ICE pair is confirmed.
     pub fn handle_dtls(
         &mut self,
         now: Instant,
         source: SocketAddr,
         data: &[u8],
     ) -> Result<(), NotAccepted> {
+        self.route(now, source, data, true)
+    }
+
+    fn route(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        data: &[u8],
+        by_source: bool,
+    ) -> Result<(), NotAccepted> {
         let receive =
             Receive::new(NetProtocol::Udp, source, self.host, data).map_err(|_| NotAccepted)?;
         let input = RtcInput::Receive(now, receive);
-        let peer = match self.by_addr.get(&source) {
-            Some(peer) if self.conns.contains_key(peer) => *peer,
-            _ => self
+        let known = by_source
+            .then(|| self.by_addr.get(&source).copied())
+            .flatten()
+            .filter(|peer| self.conns.contains_key(peer));
+        let peer = match known {
+            Some(peer) => peer,
+            None => self
                 .conns
                 .iter()
                 .find(|(_, conn)| conn.rtc.accepts(&input))
                 .map(|(peer, _)| *peer)
                 .ok_or(NotAccepted)?,
         };
+        self.by_addr.insert(source, peer);
         self.received_from(peer, source);
         self.feed(now, peer, input);
         Ok(())

@@ -90,6 +90,7 @@ pub mod identity;
 pub mod meeting;
 pub mod node;
 pub mod rng;
+pub mod sealed;
 pub mod signal;
 pub mod stun;
 pub mod transmit;

@@ -7,16 +7,10 @@
 //! offers, controls ICE, is the DTLS client and the SCTP client). That keeps
 //! signals small (one datagram) and avoids generating and parsing SDP.
 //!
-//! A signal is signed by its sender and sealed with the meeting key, so the
-//! relaying DHT node learns nothing and nobody without the code can forge
-//! one:
-//!
-//! ```text
-//! body      = bincode(SignalBody { from, public_key, to, seq, timestamp_ms, session, kind })
-//! signature = Ed25519(key, SIGNAL_LABEL || topic || body)
-//! blob      = seal(meeting key, nonce, aad = SIGNAL_LABEL || topic,
-//!                  bincode(SignedSignal { body, signature }))
-//! ```
+//! A signal (`SignalBody { from, public_key, to, seq, timestamp_ms, session,
+//! kind }`) is signed by its sender and sealed with the meeting key under
+//! [`SIGNAL_LABEL`] (see `sealed.rs`), so the relaying DHT node learns
+//! nothing and nobody without the code can forge one.
 //!
 //! The reader checks the seal, the signature, that `from` is SHA-256 of
 //! `public_key`, that `to` is itself, that the time stamp is within
@@ -30,9 +24,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::dht::id::NodeId;
-use crate::dht::wire::{Blob, BoundedList, WireAddr, decode_value, encode_value};
-use crate::identity::{self, Identity, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::dht::wire::{Blob, BoundedList, WireAddr};
+use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use crate::meeting::{Meeting, NONCE_LEN};
+use crate::sealed::{self, OpenError, SignedBody};
 
 /// Domain-separation label of signals.
 pub const SIGNAL_LABEL: &[u8] = b"tinynode signal v1";
@@ -80,10 +75,10 @@ struct SignalBody {
     kind: SignalKind,
 }
 
-#[derive(Serialize, Deserialize)]
-struct SignedSignal {
-    body: SignalBody,
-    signature: Blob<SIGNATURE_LEN>,
+impl SignedBody for SignalBody {
+    fn signer(&self) -> (NodeId, [u8; PUBLIC_KEY_LEN]) {
+        (self.from, self.public_key)
+    }
 }
 
 /// An opened, verified signal.
@@ -115,14 +110,8 @@ pub struct Envelope {
 /// Why a sealed signal was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignalError {
-    /// Not sealed with this meeting's key.
-    NotSealedForMeeting,
-    /// The plaintext does not decode.
-    Malformed,
-    /// The signature does not verify.
-    BadSignature,
-    /// The sender ID is not the hash of its key.
-    IdMismatch,
+    /// It did not open or verify.
+    Invalid(OpenError),
     /// Addressed to another node.
     NotForUs,
     /// Time stamp too far from our clock.
@@ -131,22 +120,15 @@ pub enum SignalError {
 
 impl fmt::Display for SignalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NotSealedForMeeting => "not sealed with this meeting's key",
-            Self::Malformed => "malformed signal",
-            Self::BadSignature => "bad signature",
-            Self::IdMismatch => "sender ID does not match its key",
-            Self::NotForUs => "addressed to another node",
-            Self::Stale => "time stamp too far from our clock",
-        })
+        match self {
+            Self::Invalid(error) => error.fmt(f),
+            Self::NotForUs => f.write_str("addressed to another node"),
+            Self::Stale => f.write_str("time stamp too far from our clock"),
+        }
     }
 }
 
 impl std::error::Error for SignalError {}
-
-fn label_and_topic(topic: &NodeId) -> Vec<u8> {
-    [SIGNAL_LABEL, &topic.0].concat()
-}
 
 /// Seals `kind` from `identity` for `envelope.to` in `meeting`.
 pub fn seal(
@@ -165,17 +147,7 @@ pub fn seal(
         session: envelope.session,
         kind,
     };
-    let aad = label_and_topic(&meeting.topic());
-    let signature = Blob(
-        identity
-            .sign(&[aad.as_slice(), &encode_value(&body)].concat())
-            .to_vec(),
-    );
-    meeting.seal(
-        nonce,
-        &aad,
-        &encode_value(&SignedSignal { body, signature }),
-    )
+    sealed::seal(meeting, identity, SIGNAL_LABEL, body, nonce)
 }
 
 /// Opens a sealed signal addressed to `local`, read at Unix time `unix_ms`.
@@ -185,22 +157,8 @@ pub fn open(
     unix_ms: u64,
     blob: &[u8],
 ) -> Result<Signal, SignalError> {
-    let aad = label_and_topic(&meeting.topic());
-    let plaintext = meeting
-        .open(&aad, blob)
-        .ok_or(SignalError::NotSealedForMeeting)?;
-    let signed: SignedSignal = decode_value(&plaintext).map_err(|_| SignalError::Malformed)?;
-    let body = signed.body;
-    if !identity::verify(
-        &body.public_key,
-        &[aad.as_slice(), &encode_value(&body)].concat(),
-        &signed.signature.0,
-    ) {
-        return Err(SignalError::BadSignature);
-    }
-    if identity::node_id_of(&body.public_key) != body.from {
-        return Err(SignalError::IdMismatch);
-    }
+    let body: SignalBody =
+        sealed::open(meeting, SIGNAL_LABEL, blob).map_err(SignalError::Invalid)?;
     if body.to != *local {
         return Err(SignalError::NotForUs);
     }
@@ -292,7 +250,7 @@ mod tests {
         );
         assert_eq!(
             open(&meeting, &b.node_id(), NOW_MS, &forged),
-            Err(SignalError::NotSealedForMeeting)
+            Err(SignalError::Invalid(OpenError::NotSealedForMeeting))
         );
         let to_c = seal(
             &meeting,
@@ -326,7 +284,7 @@ mod tests {
         tampered[15] ^= 1;
         assert_eq!(
             open(&meeting, &b.node_id(), NOW_MS, &tampered),
-            Err(SignalError::NotSealedForMeeting)
+            Err(SignalError::Invalid(OpenError::NotSealedForMeeting))
         );
     }
 }

@@ -8,16 +8,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Running, start_serve, tinynode};
+use common::{Running, field, start_serve, tinynode};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The value of `"key":"..."` in a one-line JSON object.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
-    let end = line[start..].find('"')? + start;
-    Some(&line[start..end])
-}
 
 struct Member {
     process: Running,

@@ -7,14 +7,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{Running, start_serve, tinynode};
-
-/// The value of `"key":"..."` in a one-line JSON object.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
-    let end = line[start..].find('"')? + start;
-    Some(&line[start..end])
-}
+use common::{Running, field, start_serve, tinynode};
 
 fn join(code: &str, bootstrap: &str) -> (Running, String) {
     let mut command = tinynode();

@@ -24,7 +24,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, require_tool};
+use common::{Running, field, require_tool};
 
 const SERVE_ADDR: &str = "198.18.0.1:3478";
 
@@ -118,61 +118,26 @@ impl Lab {
     /// A home-router firewall and MASQUERADE on `router`; `random_ports`
     /// picks a new public port per destination (`--random-fully`).
     fn nat(&self, router: &str, random_ports: bool) {
-        let rules: [&[&str]; 7] = [
-            &["iptables", "-F"],
-            &["iptables", "-t", "nat", "-F"],
-            &["iptables", "-P", "FORWARD", "DROP"],
-            &[
-                "iptables", "-A", "FORWARD", "-i", "lan", "-o", "wan", "-j", "ACCEPT",
-            ],
-            &[
-                "iptables",
-                "-A",
-                "FORWARD",
-                "-i",
-                "wan",
-                "-o",
-                "lan",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "ESTABLISHED,RELATED",
-                "-j",
-                "ACCEPT",
-            ],
-            &[
-                "iptables",
-                "-A",
-                "INPUT",
-                "-i",
-                "wan",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "ESTABLISHED,RELATED",
-                "-j",
-                "ACCEPT",
-            ],
-            &["iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP"],
+        let masquerade = if random_ports {
+            "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully"
+        } else {
+            "-t nat -A POSTROUTING -o wan -j MASQUERADE"
+        };
+        let rules = [
+            "-F",
+            "-t nat -F",
+            "-P FORWARD DROP",
+            "-A FORWARD -i lan -o wan -j ACCEPT",
+            "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            "-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            "-A INPUT -i wan -j DROP",
+            masquerade,
         ];
         for rule in rules {
-            self.exec(router, rule);
+            let mut args = vec!["iptables"];
+            args.extend(rule.split_whitespace());
+            self.exec(router, &args);
         }
-        let mut masquerade = vec![
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-o",
-            "wan",
-            "-j",
-            "MASQUERADE",
-        ];
-        if random_ports {
-            masquerade.push("--random-fully");
-        }
-        self.exec(router, &masquerade);
     }
 
     fn spawn(&self, ns: &str, args: &[&str], stdin: bool) -> Running {
@@ -219,13 +184,6 @@ fn run(program: &str, args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// The value of `"key":"..."` in a one-line JSON object.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
-    let end = line[start..].find('"')? + start;
-    Some(&line[start..end])
 }
 
 /// Reads `member`'s events until one named `event` arrives; returns it.

@@ -155,7 +155,7 @@ impl Store {
             .filter(|((id, _), stored)| id == announcer && stored.expires_at > now)
             .map(|(_, stored)| (stored.announced_at, stored.source))
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|(announced_at, _)| std::cmp::Reverse(*announced_at));
         let mut sources: Vec<SocketAddr> = Vec::new();
         for (_, source) in found {
             if !sources.contains(&source) {

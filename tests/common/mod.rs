@@ -196,3 +196,10 @@ pub fn start_coturn() -> (Running, SocketAddr) {
     wait_for_stun(addr, Duration::from_secs(10));
     (coturn, addr)
 }
+
+/// The value of `"key":"..."` in a one-line JSON object printed by tinynode.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let end = line[start..].find('"')? + start;
+    Some(&line[start..end])
+}
