@@ -89,6 +89,7 @@ pub mod hex;
 pub mod identity;
 pub mod meeting;
 pub mod node;
+pub mod ratelimit;
 pub mod rng;
 pub mod sealed;
 pub mod signal;

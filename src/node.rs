@@ -30,11 +30,12 @@ use crate::demux::{self, Protocol};
 use crate::dht::engine::{Dht, DhtDrop, DhtEvent, LookupId};
 use crate::dht::id::NodeId;
 use crate::dht::record;
-use crate::dht::wire::decode_frame;
+use crate::dht::wire::{Message as DhtMessage, Request, decode_frame};
 use crate::discovery::{Discovery, DiscoveryAction, KnownPeer, PeerStatus};
 use crate::hex::hex;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
+use crate::ratelimit::RateLimiter;
 use crate::rng::Rng;
 use crate::signal::{self, Envelope};
 use crate::stun::attribute::Attribute;
@@ -259,6 +260,8 @@ pub enum DropReason {
     UnknownProtocol,
     /// DTLS, or a STUN ICE check, that no WebRTC connection accepted.
     WebrtcUnmatched,
+    /// A request from a source over its rate limit.
+    RateLimited,
     /// STUN bytes that do not form a valid message.
     StunMalformed,
     /// A valid STUN indication: nothing to answer.
@@ -281,10 +284,11 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
+        Self::RateLimited,
         Self::StunMalformed,
         Self::StunIgnored,
         Self::StunUnknownTransaction,
@@ -302,6 +306,7 @@ impl DropReason {
             Self::Oversized => "oversized",
             Self::UnknownProtocol => "unknown_protocol",
             Self::WebrtcUnmatched => "webrtc_unmatched",
+            Self::RateLimited => "rate_limited",
             Self::StunMalformed => "stun_malformed",
             Self::StunIgnored => "stun_ignored",
             Self::StunUnknownTransaction => "stun_unknown_transaction",
@@ -445,6 +450,7 @@ pub struct Node {
     connections: Option<Connections>,
     signaling: HashMap<NodeId, PeerSignaling>,
     next_signal_seq: u64,
+    limiter: RateLimiter,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -472,6 +478,7 @@ impl Node {
             discovery: None,
             connections: None,
             signaling: HashMap::new(),
+            limiter: RateLimiter::default(),
             public: ObservedAddress::default(),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
@@ -908,7 +915,20 @@ impl Node {
                 return self.drop_datagram(source, DropReason::DhtMalformed);
             }
         };
-        match self.dht.handle_message(now, source, message) {
+        let cost = match &message {
+            DhtMessage::Request {
+                body: Request::Signal { .. },
+                ..
+            } => Some(2),
+            DhtMessage::Request { .. } | DhtMessage::Deliver { .. } | DhtMessage::Push { .. } => {
+                Some(1)
+            }
+            DhtMessage::Response { .. } => None,
+        };
+        if cost.is_some_and(|cost| !self.limiter.allow(now, source.ip(), cost)) {
+            return self.drop_datagram(source, DropReason::RateLimited);
+        }
+        match self.dht.handle_message(now, source, data.len(), message) {
             Ok(()) => self.stats.dht_messages += 1,
             Err(DhtDrop::UnknownTransaction) => {
                 self.drop_datagram(source, DropReason::DhtUnknownTransaction)
@@ -961,6 +981,9 @@ impl Node {
         {
             self.stats.webrtc_datagrams += 1;
             return;
+        }
+        if !self.limiter.allow(now, source.ip(), 1) {
+            return self.drop_datagram(source, DropReason::RateLimited);
         }
         let is_ice_check = Message::decode(data)
             .is_ok_and(|m| m.attributes().any(|a| matches!(a, Attribute::Username(_))));

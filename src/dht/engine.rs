@@ -32,6 +32,23 @@ use crate::transmit::Transmit;
 
 /// Requests in flight at once; further requests are not sent.
 pub const MAX_PENDING: usize = 512;
+/// Lookups under way at once; further lookups finish at once, empty.
+pub const MAX_LOOKUPS: usize = 64;
+/// Answers to an address that has not proved it receives there are at most
+/// this many times the request's size.
+pub const AMPLIFICATION_FACTOR: usize = 3;
+/// Addresses remembered as proven (they answered one of our requests).
+pub const MAX_VERIFIED: usize = 1024;
+/// `FindNode` requests are padded to this size, so that 3 × it covers a
+/// full answer (8 IPv6 contacts) and a verification ping.
+pub const FIND_NODE_REQUEST_LEN: usize = 176;
+/// `GetPeers` requests are padded to this size, so that 3 × it covers a
+/// full answer (800 bytes of records, 8 IPv6 contacts) and a ping.
+pub const GET_PEERS_REQUEST_LEN: usize = 480;
+/// Size of a `Ping` request datagram.
+const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
+/// Size of the smallest response datagram (`Pong` to an IPv6 address).
+const MIN_RESPONSE_LEN: usize = 2 + 1 + 8 + 32 + 1 + 16 + 3 + 1;
 /// First wait before retrying a bootstrap that got no answer; it doubles.
 pub const BOOTSTRAP_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between bootstrap attempts.
@@ -43,6 +60,30 @@ pub const BUCKET_STALE: Duration = Duration::from_secs(15 * 60);
 /// Bytes of sealed records in one `Peers` reply, so it fits one 1,280-byte
 /// IPv6 minimum-MTU packet with the contacts.
 pub const RECORD_BYTES_PER_REPLY: usize = 800;
+
+/// The most recent addresses that answered our requests, bounded.
+#[derive(Default)]
+struct VerifiedAddresses {
+    order: VecDeque<SocketAddr>,
+    set: std::collections::HashSet<SocketAddr>,
+}
+
+impl VerifiedAddresses {
+    fn insert(&mut self, addr: SocketAddr) {
+        if self.set.insert(addr) {
+            self.order.push_back(addr);
+            if self.order.len() > MAX_VERIFIED {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, addr: &SocketAddr) -> bool {
+        self.set.contains(addr)
+    }
+}
 
 /// Identifies one lookup started by the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,6 +211,7 @@ pub struct Dht {
     pending: HashMap<TxId, Pending>,
     lookups: HashMap<LookupId, LookupState>,
     next_lookup: u64,
+    verified: VerifiedAddresses,
     bootstrap: Bootstrap,
     next_refresh: Instant,
     transmits: VecDeque<Transmit>,
@@ -190,6 +232,7 @@ impl Dht {
             pending: HashMap::new(),
             lookups: HashMap::new(),
             next_lookup: 0,
+            verified: VerifiedAddresses::default(),
             bootstrap: Bootstrap {
                 addrs: bootstrap,
                 attempt: 0,
@@ -229,16 +272,20 @@ impl Dht {
         self.lookups.len()
     }
 
-    /// Acts on a decoded DHT message from `source`.
+    /// Acts on a decoded DHT message from `source` that arrived in a
+    /// datagram of `datagram_len` bytes.
     pub fn handle_message(
         &mut self,
         now: Instant,
         source: SocketAddr,
+        datagram_len: usize,
         message: Message,
     ) -> Result<(), DhtDrop> {
         match message {
-            Message::Request { txid, sender, body } => {
-                self.answer(now, source, txid, sender, body);
+            Message::Request {
+                txid, sender, body, ..
+            } => {
+                self.answer(now, source, datagram_len, txid, sender, body);
                 Ok(())
             }
             Message::Response {
@@ -366,6 +413,21 @@ impl Dht {
     fn start_lookup(&mut self, now: Instant, target: NodeId, kind: LookupKind) -> LookupId {
         let id = LookupId(self.next_lookup);
         self.next_lookup += 1;
+        if self.lookups.len() >= MAX_LOOKUPS {
+            warn!(
+                "dht: {MAX_LOOKUPS} lookups under way; lookup of {} not started",
+                target.short()
+            );
+            self.events.push_back(DhtEvent::LookupDone {
+                id,
+                target,
+                closest: Vec::new(),
+                tokens: Vec::new(),
+                rounds: 0,
+                requests: 0,
+            });
+            return id;
+        }
         self.table.touch(now, &target);
         let seeds = self.table.closest(&target, K);
         debug!(
@@ -471,11 +533,22 @@ impl Dht {
             return;
         }
         let txid: TxId = self.rng.bytes();
-        let message = Message::Request {
+        let padded_len = match body {
+            Request::FindNode { .. } => FIND_NODE_REQUEST_LEN,
+            Request::GetPeers { .. } => GET_PEERS_REQUEST_LEN,
+            Request::Ping | Request::Announce { .. } | Request::Signal { .. } => 0,
+        };
+        let mut message = Message::Request {
             txid,
             sender: self.local,
             body,
+            padding: Blob::default(),
         };
+        let unpadded = encode_frame(&message).len();
+        if let Message::Request { padding, .. } = &mut message {
+            // The padding's own length prefix takes one byte.
+            padding.0 = vec![0; padded_len.saturating_sub(unpadded + 1)];
+        }
         self.transmits.push_back(Transmit {
             destination: to,
             payload: encode_frame(&message),
@@ -491,31 +564,63 @@ impl Dht {
         );
     }
 
-    fn respond(&mut self, to: SocketAddr, txid: TxId, body: Response) {
-        let message = Message::Response {
-            txid,
-            sender: self.local,
-            observed: WireAddr::from(to),
-            body,
+    /// Sends `body` to `to`, first shortening its lists so the datagram
+    /// fits `limit` bytes when one is given.
+    fn respond(&mut self, to: SocketAddr, txid: TxId, mut body: Response, limit: Option<usize>) {
+        let frame = |body: Response| {
+            encode_frame(&Message::Response {
+                txid,
+                sender: self.local,
+                observed: WireAddr::from(to),
+                body,
+            })
         };
+        let mut payload = frame(body.clone());
+        while limit.is_some_and(|limit| payload.len() > limit) {
+            let shortened = match &mut body {
+                Response::Nodes { nodes } => nodes.0.pop().is_some(),
+                Response::Peers { records, nodes, .. } => {
+                    records.0.pop().is_some() || nodes.0.pop().is_some()
+                }
+                _ => false,
+            };
+            if !shortened {
+                break;
+            }
+            payload = frame(body.clone());
+        }
         self.transmits.push_back(Transmit {
             destination: to,
-            payload: encode_frame(&message),
+            payload,
         });
+    }
+
+    /// True if `source` has shown it receives at its address: it answered
+    /// one of our requests, or sits in the routing table there.
+    fn is_proven(&self, source: SocketAddr, sender: &NodeId) -> bool {
+        self.verified.contains(&source) || self.table.address_of(sender) == Some(source)
     }
 
     fn answer(
         &mut self,
         now: Instant,
         source: SocketAddr,
+        request_len: usize,
         txid: TxId,
         sender: NodeId,
         body: Request,
     ) {
+        // An address that has not proved it receives gets at most
+        // AMPLIFICATION_FACTOR times the request's size back, the
+        // verification ping included.
+        let mut budget = (!self.is_proven(source, &sender))
+            .then(|| request_len.saturating_mul(AMPLIFICATION_FACTOR));
         if sender != self.local && self.table.address_of(&sender) != Some(source) {
             // Unknown requester: it becomes an entry only if it answers a ping.
             let verifying = self.pending.values().any(|p| p.to == source);
-            if !verifying {
+            let ping_len = PING_FRAME_LEN;
+            let affordable = budget.is_none_or(|b| b >= ping_len + MIN_RESPONSE_LEN);
+            if !verifying && affordable {
                 self.request(
                     now,
                     source,
@@ -523,6 +628,7 @@ impl Dht {
                     Purpose::Ping { bootstrap: false },
                     Request::Ping,
                 );
+                budget = budget.map(|b| b - ping_len);
             }
         }
         let response = match body {
@@ -599,7 +705,7 @@ impl Dht {
                 }
             }
         };
-        self.respond(source, txid, response);
+        self.respond(source, txid, response, budget);
     }
 
     /// Tells the other announcers under `topic` about a new member's record.
@@ -669,6 +775,7 @@ impl Dht {
             self.on_request_failed(now, pending);
             return Ok(());
         }
+        self.verified.insert(source);
         self.events.push_back(DhtEvent::Observed {
             addr: SocketAddr::from(observed),
             by: source,

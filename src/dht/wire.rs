@@ -33,6 +33,8 @@ pub const MAX_RECORD_LEN: usize = 400;
 pub const MAX_SIGNAL_LEN: usize = 1200;
 /// Length of an announce token.
 pub const TOKEN_LEN: usize = 16;
+/// Most padding bytes in a request.
+pub const MAX_PADDING: usize = 512;
 
 /// A transaction ID pairing a reply with its request.
 pub type TxId = [u8; 8];
@@ -238,6 +240,10 @@ pub enum Message {
         sender: NodeId,
         /// What is asked.
         body: Request,
+        /// Zero bytes that make the request large enough to earn a full
+        /// answer from a node that has not yet seen this address answer
+        /// (answers to unproven addresses are at most 3 × the request).
+        padding: Blob<MAX_PADDING>,
     },
     /// The response to a request.
     Response {
@@ -353,6 +359,7 @@ mod tests {
                 txid: [1; 8],
                 sender,
                 body: Request::Ping,
+                padding: Blob::default(),
             },
             Message::Request {
                 txid: [2; 8],
@@ -360,6 +367,7 @@ mod tests {
                 body: Request::FindNode {
                     target: NodeId([3; 32]),
                 },
+                padding: Blob::default(),
             },
             Message::Request {
                 txid: [2; 8],
@@ -367,6 +375,7 @@ mod tests {
                 body: Request::GetPeers {
                     topic: NodeId([4; 32]),
                 },
+                padding: Blob::default(),
             },
             Message::Request {
                 txid: [3; 8],
@@ -376,6 +385,7 @@ mod tests {
                     token: [5; 16],
                     record: Blob(vec![6; 200]),
                 },
+                padding: Blob::default(),
             },
             Message::Request {
                 txid: [4; 8],
@@ -384,6 +394,7 @@ mod tests {
                     to: NodeId([7; 32]),
                     payload: Blob(vec![8; 1000]),
                 },
+                padding: Blob::default(),
             },
             Message::Response {
                 txid: [5; 8],
@@ -425,6 +436,7 @@ mod tests {
             txid: [1; 8],
             sender: NodeId([0; 32]),
             body: Request::Ping,
+            padding: Blob::default(),
         };
         let mut frame = encode_frame(&ping);
         frame.push(0);
