@@ -12,7 +12,7 @@ use crate::dht::record;
 use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
 use crate::identity::Identity;
 use crate::meeting::Meeting;
-use crate::node::{Input, Node, NodeConfig, Output, WallClock};
+use crate::node::{Command, Input, Node, NodeConfig, Output, WallClock};
 use crate::signal::{self, Envelope, SessionParams, SignalKind};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 use crate::stun::server::AMPLIFICATION_FACTOR;
@@ -190,4 +190,55 @@ pub fn check_signal_open(data: &[u8]) {
             });
         });
     });
+}
+
+/// Sources the sequence target picks from (a few, so state accumulates).
+const SEQUENCE_SOURCES: [([u8; 4], u16); 4] = [
+    ([192, 0, 2, 1], 3478),
+    ([192, 0, 2, 2], 4000),
+    ([198, 51, 100, 7], 5000),
+    ([203, 0, 113, 9], 6000),
+];
+
+/// Whole node: a sequence of (time step, source, datagram) into a node that
+/// has joined a meeting; no panic, and its state stays within its limits.
+/// Each step is `dt (1 byte, ×10 ms) | source (1 byte) | length (2 bytes,
+/// little-endian) | that many bytes` (the last step takes what is left).
+pub fn check_node_sequence(start: Instant, data: &[u8]) {
+    thread_local! {
+        static MEETING: Meeting = Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code");
+    }
+    let local = SocketAddr::from(([10, 0, 0, 1], 3478));
+    let clock = WallClock {
+        at: start,
+        unix_ms: FUZZ_SIGNAL_TIME_MS,
+    };
+    let mut config = NodeConfig::new(local, Identity::from_seed([8; 32]), clock);
+    config.bootstrap = vec![SocketAddr::from(SEQUENCE_SOURCES[0])];
+    let mut node = Node::new(start, config, [8; 32]);
+    MEETING
+        .with(|meeting| node.handle_input(start, Input::Command(Command::Join(meeting.clone()))));
+    let mut now = start;
+    let mut rest = data;
+    while let [dt, source, len_low, len_high, tail @ ..] = rest {
+        let take = usize::from(u16::from_le_bytes([*len_low, *len_high])).min(tail.len());
+        let (datagram, after) = tail.split_at(take);
+        rest = after;
+        let (ip, port) = SEQUENCE_SOURCES[usize::from(*source) % SEQUENCE_SOURCES.len()];
+        let source = SocketAddr::from((ip, port.wrapping_add(u16::from(*source >> 2))));
+        if *dt > 0 {
+            now += std::time::Duration::from_millis(u64::from(*dt) * 10);
+            node.handle_input(now, Input::Timeout);
+        }
+        node.handle_input(
+            now,
+            Input::Receive {
+                source,
+                data: datagram,
+            },
+        );
+        while !matches!(node.poll_output(), Output::Wait(_)) {}
+        let sizes = node.sizes();
+        assert!(sizes.within_limits(), "state over its limits: {sizes:?}");
+    }
 }

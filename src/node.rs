@@ -393,6 +393,55 @@ impl fmt::Display for Stats {
     }
 }
 
+/// How much state a node holds, by kind; each is bounded (see
+/// [`Sizes::LIMITS`] and `protocol-spec.md` §7.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Routing-table entries.
+    pub routing: usize,
+    /// Records stored for others.
+    pub stored_records: usize,
+    /// DHT requests in flight.
+    pub pending_requests: usize,
+    /// Lookups under way.
+    pub lookups: usize,
+    /// Members of the meeting known.
+    pub peers: usize,
+    /// Peers with signaling state.
+    pub signaling: usize,
+    /// WebRTC connections.
+    pub connections: usize,
+    /// Sources tracked by the rate limiter.
+    pub rate_limited_sources: usize,
+}
+
+impl Sizes {
+    /// The most each may reach.
+    pub const LIMITS: Sizes = Sizes {
+        routing: crate::dht::id::ID_BITS * crate::dht::wire::K,
+        stored_records: crate::dht::store::MAX_TOTAL,
+        pending_requests: crate::dht::engine::MAX_PENDING,
+        lookups: crate::dht::engine::MAX_LOOKUPS,
+        peers: crate::discovery::MAX_PEERS,
+        signaling: MAX_SIGNALING_PEERS,
+        connections: crate::connections::MAX_CONNECTIONS,
+        rate_limited_sources: crate::ratelimit::MAX_SOURCES,
+    };
+
+    /// True if every count is within [`Sizes::LIMITS`].
+    pub fn within_limits(&self) -> bool {
+        let limits = Self::LIMITS;
+        self.routing <= limits.routing
+            && self.stored_records <= limits.stored_records
+            && self.pending_requests <= limits.pending_requests
+            && self.lookups <= limits.lookups
+            && self.peers <= limits.peers
+            && self.signaling <= limits.signaling
+            && self.connections <= limits.connections
+            && self.rate_limited_sources <= limits.rate_limited_sources
+    }
+}
+
 /// Tracks the public address peers report, switching to a new one only when
 /// two different peers agree on it.
 #[derive(Default)]
@@ -505,6 +554,23 @@ impl Node {
     /// What the node has received, answered and dropped so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// How much state the node holds.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            routing: self.dht.routing_len(),
+            stored_records: self.dht.store_len(),
+            pending_requests: self.dht.pending_len(),
+            lookups: self.dht.lookups_len(),
+            peers: self
+                .discovery
+                .as_ref()
+                .map_or(0, |d| d.known_peers().count()),
+            signaling: self.signaling.len(),
+            connections: self.connections.as_ref().map_or(0, Connections::len),
+            rate_limited_sources: self.limiter.len(),
+        }
     }
 
     /// The DHT engine, for inspection.

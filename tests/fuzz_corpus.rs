@@ -49,3 +49,11 @@ fn record_open_corpus() {
 fn signal_open_corpus() {
     replay("signal_open", tinynode::fuzzing::check_signal_open);
 }
+
+#[test]
+fn node_sequence_corpus() {
+    let now = std::time::Instant::now();
+    replay("node_sequence", |data| {
+        tinynode::fuzzing::check_node_sequence(now, data)
+    });
+}
