@@ -96,6 +96,8 @@ pub struct Sim {
     sequence: u64,
     /// Datagrams delivered so far.
     pub delivered: u64,
+    /// Datagrams that arrived at watched addresses with no host (attackers).
+    pub sink: HashMap<SocketAddr, Vec<Vec<u8>>>,
 }
 
 const UNIX_START_MS: u64 = 1_800_000_000_000;
@@ -120,6 +122,7 @@ impl Sim {
             timers: BinaryHeap::new(),
             sequence: 0,
             delivered: 0,
+            sink: HashMap::new(),
         }
     }
 
@@ -189,6 +192,24 @@ impl Sim {
             .node
             .handle_input(now, Input::Command(command));
         self.drain(index);
+    }
+
+    /// Sends `payload` from `source` (any address, host or not) to
+    /// `destination`, with the usual latency and loss.
+    pub fn inject(&mut self, source: SocketAddr, destination: SocketAddr, payload: Vec<u8>) {
+        let (low, high) = self.latency;
+        let spread = (high - low).as_micros() as u64;
+        let delay = low + Duration::from_micros(self.rng.below(spread + 1));
+        self.sequence += 1;
+        let id = self.sequence as usize;
+        self.in_flight.insert(id, (source, destination, payload));
+        self.deliveries
+            .push(Reverse((self.now + delay, self.sequence, id)));
+    }
+
+    /// Collects what is sent to `addr` (where no host lives) in [`Sim::sink`].
+    pub fn watch(&mut self, addr: SocketAddr) {
+        self.sink.entry(addr).or_default();
     }
 
     /// Stops host `index` for good.
@@ -332,7 +353,12 @@ impl Sim {
                 .filter(|(_, permitted)| permitted.contains(&source))
                 .and_then(|(private, _)| self.hosts.iter().position(|h| h.addr == *private))
         };
-        let Some(index) = target else { return };
+        let Some(index) = target else {
+            if let Some(received) = self.sink.get_mut(&destination) {
+                received.push(payload.to_vec());
+            }
+            return;
+        };
         if !self.hosts[index].alive {
             return;
         }

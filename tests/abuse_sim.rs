@@ -1,0 +1,308 @@
+//! Hostile input in the simulator: amplification attempts, an announce
+//! flood from thousands of addresses, and an outsider who knows a meeting's
+//! topic but not its code. Each test prints its seed.
+
+mod sim;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sim::Sim;
+use tinynode::dht::id::NodeId;
+use tinynode::dht::record;
+use tinynode::dht::store::MAX_PER_TOPIC;
+use tinynode::dht::wire::{Blob, Message, Request, Response, decode_frame, encode_frame};
+use tinynode::identity::Identity;
+use tinynode::meeting::Meeting;
+use tinynode::node::{Command, Event};
+use tinynode::signal::{self, Envelope, SignalKind};
+use tinynode::stun::message::{Class, MessageEncoder, Method, TransactionId};
+
+const UNIX_MS: u64 = 1_800_000_000_000;
+
+/// `count` public hosts bootstrapping from host 0, then `members` of `meeting`.
+fn network_with_meeting(
+    sim: &mut Sim,
+    count: usize,
+    members: usize,
+    meeting: &Meeting,
+) -> Vec<usize> {
+    let first = sim.add_host(None, &[]);
+    let bootstrap = [sim.addr(first)];
+    for _ in 1..count {
+        sim.add_host(None, &bootstrap);
+        sim.run_for(Duration::from_millis(10));
+    }
+    sim.run_for(Duration::from_secs(10));
+    let members: Vec<usize> = (0..members)
+        .map(|_| sim.add_host(None, &bootstrap))
+        .collect();
+    for &member in &members {
+        sim.command(member, Command::Join(meeting.clone()));
+    }
+    sim.run_for(Duration::from_secs(30));
+    members
+}
+
+fn request(sender: NodeId, body: Request) -> Vec<u8> {
+    padded_request(sender, body, 0)
+}
+
+/// A request with `padding` zero bytes, as a client that wants full answers sends.
+fn padded_request(sender: NodeId, body: Request, padding: usize) -> Vec<u8> {
+    encode_frame(&Message::Request {
+        txid: [7; 8],
+        sender,
+        body,
+        padding: Blob(vec![0; padding]),
+    })
+}
+
+fn all_ids(sim: &Sim, hosts: &[usize]) -> HashSet<NodeId> {
+    hosts.iter().map(|&h| sim.id(h)).collect()
+}
+
+fn assert_members_see_each_other(sim: &Sim, members: &[usize]) {
+    for &member in members {
+        let mut expected = all_ids(sim, members);
+        expected.remove(&sim.id(member));
+        assert_eq!(
+            sim.members_seen(member),
+            expected,
+            "member {member} (seed {})",
+            sim.seed
+        );
+    }
+}
+
+#[test]
+fn answers_to_unproven_addresses_stay_within_three_times_the_request() {
+    let mut sim = Sim::new(0xab05_0001);
+    let meeting = Meeting::derive("amplification").unwrap();
+    let members = network_with_meeting(&mut sim, 40, 5, &meeting);
+    let victim: SocketAddr = "203.0.113.66:9".parse().unwrap();
+    sim.watch(victim);
+    let claimed = NodeId([0x42; 32]);
+    let stun =
+        MessageEncoder::new(Class::Request, Method::Binding, TransactionId([1; 12])).finish();
+    let requests = [
+        stun,
+        request(claimed, Request::Ping),
+        request(
+            claimed,
+            Request::FindNode {
+                target: NodeId([0; 32]),
+            },
+        ),
+        request(
+            claimed,
+            Request::GetPeers {
+                topic: meeting.topic(),
+            },
+        ),
+        request(
+            claimed,
+            Request::Signal {
+                to: sim.id(members[0]),
+                payload: Blob(vec![0; 64]),
+            },
+        ),
+    ];
+    let mut worst: f64 = 0.0;
+    for host in 0..sim.hosts.len() {
+        for payload in &requests {
+            let before: usize = sim.sink[&victim].iter().map(Vec::len).sum();
+            let destination = sim.addr(host);
+            sim.inject(victim, destination, payload.clone());
+            sim.run_for(Duration::from_millis(300));
+            let sent: usize = sim.sink[&victim].iter().map(Vec::len).sum::<usize>() - before;
+            let ratio = sent as f64 / payload.len() as f64;
+            worst = worst.max(ratio);
+            assert!(
+                ratio <= 3.0,
+                "host {host} sent {sent} bytes for a {}-byte request",
+                payload.len()
+            );
+        }
+    }
+    println!("worst amplification to an unproven address: {worst:.2}x");
+}
+
+#[test]
+fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
+    let mut sim = Sim::new(0xab05_0002);
+    let meeting = Meeting::derive("flooded").unwrap();
+    let members = network_with_meeting(&mut sim, 40, 5, &meeting);
+    assert_members_see_each_other(&sim, &members);
+
+    // The storing nodes: the hosts closest to the topic.
+    let topic = meeting.topic();
+    let mut storers: Vec<usize> = (0..sim.hosts.len()).collect();
+    storers.sort_by_key(|&h| sim.id(h).distance(&topic));
+    storers.truncate(8);
+
+    // 3,000 attacker addresses each fetch a token and announce junk.
+    let attackers: Vec<SocketAddr> = (0..3000u32)
+        .map(|i| SocketAddr::from(([198, 18, (i / 250) as u8, (i % 250) as u8 + 1], 7000)))
+        .collect();
+    for attacker in &attackers {
+        sim.watch(*attacker);
+    }
+    for (i, attacker) in attackers.iter().enumerate() {
+        let sender = NodeId(sim.rng.bytes32());
+        let target = sim.addr(storers[i % storers.len()]);
+        sim.inject(
+            *attacker,
+            target,
+            request(sender, Request::GetPeers { topic }),
+        );
+        sim.run_for(Duration::from_millis(200));
+        let token = sim.sink[attacker]
+            .iter()
+            .find_map(|datagram| match decode_frame(datagram) {
+                Ok(Message::Response {
+                    body: Response::Peers { token, .. },
+                    ..
+                }) => Some(token),
+                _ => None,
+            });
+        let Some(token) = token else { continue };
+        let junk = Blob(vec![i as u8; 200]);
+        sim.inject(
+            *attacker,
+            target,
+            request(
+                sender,
+                Request::Announce {
+                    topic,
+                    token,
+                    record: junk,
+                },
+            ),
+        );
+    }
+    sim.run_for(Duration::from_secs(5));
+    for &storer in &storers {
+        let sizes = sim.hosts[storer].node.sizes();
+        assert!(sizes.within_limits(), "{sizes:?}");
+        assert!(sizes.stored_records <= MAX_PER_TOPIC, "{sizes:?}");
+    }
+    // Well past the record TTL, the members still see each other: their
+    // re-announces refresh records the flood could not evict.
+    sim.run_for(Duration::from_secs(15 * 60));
+    assert_members_see_each_other(&sim, &members);
+    for &member in &members {
+        let lost = sim.events(member, |e| {
+            matches!(e, Event::PeerLost { .. }).then_some(())
+        });
+        assert!(
+            lost.is_empty(),
+            "member {member} lost a peer during the flood"
+        );
+        assert!(
+            sim.hosts[member].node.stats().records_rejected > 0,
+            "junk was seen and rejected"
+        );
+    }
+}
+
+#[test]
+fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
+    let mut sim = Sim::new(0xab05_0003);
+    let meeting = Meeting::derive("private club").unwrap();
+    let members = network_with_meeting(&mut sim, 30, 4, &meeting);
+    let topic = meeting.topic();
+    let guess = Meeting::derive("public club").unwrap();
+    let outsider: SocketAddr = "198.18.200.1:7000".parse().unwrap();
+    sim.watch(outsider);
+    let outsider_identity = Identity::from_seed([0xee; 32]);
+    let sender = outsider_identity.node_id();
+
+    // It can fetch the sealed records, but not read them.
+    let mut storers: Vec<usize> = (0..sim.hosts.len()).collect();
+    storers.sort_by_key(|&h| sim.id(h).distance(&topic));
+    let storer = sim.addr(storers[0]);
+    sim.inject(
+        outsider,
+        storer,
+        padded_request(sender, Request::GetPeers { topic }, 400),
+    );
+    sim.run_for(Duration::from_millis(300));
+    let (token, records) = sim.sink[&outsider]
+        .iter()
+        .find_map(|d| match decode_frame(d) {
+            Ok(Message::Response {
+                body: Response::Peers { token, records, .. },
+                ..
+            }) => Some((token, records.0)),
+            _ => None,
+        })
+        .expect("a Peers answer");
+    assert!(!records.is_empty(), "the storer holds the members' records");
+    assert!(records.iter().all(|r| record::open(&guess, &r.0).is_err()));
+
+    // It cannot inject itself as a member: its record is sealed with the wrong key.
+    let fake = record::seal(&guess, &outsider_identity, &[outsider], UNIX_MS, [1; 12]);
+    sim.inject(
+        outsider,
+        storer,
+        request(
+            sender,
+            Request::Announce {
+                topic,
+                token,
+                record: Blob(fake),
+            },
+        ),
+    );
+    // Nor get a data channel: an offer sealed with the wrong key is rejected.
+    let offer = signal::seal(
+        &guess,
+        &outsider_identity,
+        Envelope {
+            to: sim.id(members[0]),
+            seq: 1,
+            timestamp_ms: UNIX_MS,
+            session: 1,
+        },
+        SignalKind::Close,
+        [2; 12],
+    );
+    sim.inject(
+        outsider,
+        storer,
+        request(
+            sender,
+            Request::Signal {
+                to: sim.id(members[0]),
+                payload: Blob(offer),
+            },
+        ),
+    );
+    sim.run_for(Duration::from_secs(60));
+    for &member in &members {
+        assert!(
+            !sim.members_seen(member).contains(&sender),
+            "the outsider became a member"
+        );
+        let connected_to_outsider = sim.events(member, |e| match e {
+            Event::Connected { peer, .. } => Some(*peer),
+            _ => None,
+        });
+        assert!(!connected_to_outsider.contains(&sender));
+    }
+    let rejected: u64 = members
+        .iter()
+        .map(|&m| sim.hosts[m].node.stats().records_rejected)
+        .sum();
+    assert!(
+        rejected > 0,
+        "the fake record reached members and was rejected"
+    );
+    assert!(
+        sim.hosts[members[0]].node.stats().signals_rejected > 0,
+        "the fake offer was rejected"
+    );
+    assert_members_see_each_other(&sim, &members);
+}
