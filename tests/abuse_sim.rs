@@ -12,7 +12,9 @@ use sim::Sim;
 use tinynode::dht::id::NodeId;
 use tinynode::dht::record;
 use tinynode::dht::store::MAX_PER_TOPIC;
-use tinynode::dht::wire::{Blob, Message, Request, Response, decode_frame, encode_frame};
+use tinynode::dht::wire::{
+    Blob, BoundedList, Contact, Message, Request, Response, WireAddr, decode_frame, encode_frame,
+};
 use tinynode::identity::Identity;
 use tinynode::meeting::Meeting;
 use tinynode::node::{Command, Event};
@@ -112,11 +114,15 @@ fn answers_to_unproven_addresses_stay_within_three_times_the_request() {
     let mut worst: f64 = 0.0;
     for host in 0..sim.hosts.len() {
         for payload in &requests {
-            let before: usize = sim.sink[&victim].iter().map(Vec::len).sum();
+            let before: usize = sim.sink[&victim].iter().map(|(_, d)| d.len()).sum();
             let destination = sim.addr(host);
             sim.inject(victim, destination, payload.clone());
             sim.run_for(Duration::from_millis(300));
-            let sent: usize = sim.sink[&victim].iter().map(Vec::len).sum::<usize>() - before;
+            let sent: usize = sim.sink[&victim]
+                .iter()
+                .map(|(_, d)| d.len())
+                .sum::<usize>()
+                - before;
             let ratio = sent as f64 / payload.len() as f64;
             worst = worst.max(ratio);
             assert!(
@@ -158,15 +164,16 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
             request(sender, Request::GetPeers { topic }),
         );
         sim.run_for(Duration::from_millis(200));
-        let token = sim.sink[attacker]
-            .iter()
-            .find_map(|datagram| match decode_frame(datagram) {
-                Ok(Message::Response {
-                    body: Response::Peers { token, .. },
-                    ..
-                }) => Some(token),
-                _ => None,
-            });
+        let token =
+            sim.sink[attacker]
+                .iter()
+                .find_map(|(_, datagram)| match decode_frame(datagram) {
+                    Ok(Message::Response {
+                        body: Response::Peers { token, .. },
+                        ..
+                    }) => Some(token),
+                    _ => None,
+                });
         let Some(token) = token else { continue };
         let junk = Blob(vec![i as u8; 200]);
         sim.inject(
@@ -231,7 +238,7 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
     sim.run_for(Duration::from_millis(300));
     let (token, records) = sim.sink[&outsider]
         .iter()
-        .find_map(|d| match decode_frame(d) {
+        .find_map(|(_, d)| match decode_frame(d) {
             Ok(Message::Response {
                 body: Response::Peers { token, records, .. },
                 ..
@@ -305,4 +312,139 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         "the fake offer was rejected"
     );
     assert_members_see_each_other(&sim, &members);
+}
+
+/// Answers every request that reached an adversary's address: pings
+/// honestly (so honest nodes keep it in their tables), lookups with contacts
+/// that look closer than anyone but lead nowhere, or are far away.
+fn serve_adversaries(sim: &mut Sim, adversaries: &[(SocketAddr, NodeId)]) {
+    for &(addr, id) in adversaries {
+        let received = std::mem::take(sim.sink.get_mut(&addr).expect("watched"));
+        for (source, datagram) in received {
+            let Ok(Message::Request { txid, body, .. }) = decode_frame(&datagram) else {
+                continue;
+            };
+            let bogus = |target: NodeId, sim: &mut Sim| {
+                let nodes = (0..8u8)
+                    .map(|i| {
+                        let mut fake = target.0;
+                        fake[31] ^= i + 1;
+                        let near = sim.rng.below(2) == 0;
+                        Contact {
+                            id: if near {
+                                NodeId(fake)
+                            } else {
+                                NodeId(sim.rng.bytes32())
+                            },
+                            addr: WireAddr::V4([192, 0, 2, i], 9),
+                        }
+                    })
+                    .collect();
+                BoundedList(nodes)
+            };
+            let response = match body {
+                Request::FindNode { target } => Response::Nodes {
+                    nodes: bogus(target, sim),
+                },
+                Request::GetPeers { topic } => Response::Peers {
+                    token: [0; 16],
+                    records: BoundedList(Vec::new()),
+                    nodes: bogus(topic, sim),
+                },
+                _ => Response::Pong,
+            };
+            let reply = encode_frame(&Message::Response {
+                txid,
+                sender: id,
+                observed: WireAddr::from(source),
+                body: response,
+            });
+            sim.inject(addr, source, reply);
+        }
+    }
+}
+
+#[test]
+fn lookups_find_the_true_closest_despite_lying_nodes() {
+    let mut sim = Sim::new(0xab05_0004);
+    let first = sim.add_host(None, &[]);
+    let bootstrap = sim.addr(first);
+    // 10% of the network lies: it introduces itself to the bootstrap node,
+    // then answers every lookup with bogus contacts.
+    let adversaries: Vec<(SocketAddr, NodeId)> = (0..20u8)
+        .map(|i| {
+            (
+                SocketAddr::from(([100, 127, 0, i + 1], 4000)),
+                NodeId(sim.rng.bytes32()),
+            )
+        })
+        .collect();
+    for &(addr, id) in &adversaries {
+        sim.watch(addr);
+        sim.inject(
+            addr,
+            bootstrap,
+            request(id, Request::FindNode { target: id }),
+        );
+    }
+    for _ in 1..200 {
+        sim.add_host(None, &[bootstrap]);
+        sim.run_for(Duration::from_millis(10));
+        serve_adversaries(&mut sim, &adversaries);
+    }
+    for _ in 0..600 {
+        sim.run_for(Duration::from_millis(50));
+        serve_adversaries(&mut sim, &adversaries);
+    }
+    let participants: Vec<NodeId> = (0..sim.hosts.len())
+        .map(|h| sim.id(h))
+        .chain(adversaries.iter().map(|(_, id)| *id))
+        .collect();
+    let lookups = 60;
+    let mut exact = 0;
+    for _ in 0..lookups {
+        let from = 1 + sim.rng.below(sim.hosts.len() as u64 - 1) as usize;
+        let target = NodeId(sim.rng.bytes32());
+        let before = sim.hosts[from].events.len();
+        sim.command(from, Command::FindNode(target));
+        for _ in 0..200 {
+            sim.run_for(Duration::from_millis(50));
+            serve_adversaries(&mut sim, &adversaries);
+        }
+        let closest = sim.hosts[from].events[before..]
+            .iter()
+            .find_map(|(_, e)| match e {
+                Event::LookupDone {
+                    target: t, closest, ..
+                } if *t == target => Some(closest.clone()),
+                _ => None,
+            })
+            .expect("the lookup finishes despite the lies");
+        // Every honest node among the true k closest of all participants is
+        // found; a liar may or may not be (it only introduced itself to one node).
+        let me = sim.id(from);
+        let mut expected: Vec<NodeId> = participants
+            .iter()
+            .copied()
+            .filter(|id| *id != me)
+            .collect();
+        expected.sort_by_key(|id| id.distance(&target));
+        expected.truncate(tinynode::dht::wire::K);
+        assert!(
+            closest.iter().all(|id| participants.contains(id)),
+            "a bogus contact was reported as answering"
+        );
+        let liars: Vec<NodeId> = adversaries.iter().map(|(_, id)| *id).collect();
+        if expected
+            .iter()
+            .filter(|id| !liars.contains(id))
+            .all(|id| closest.contains(id))
+        {
+            exact += 1;
+        }
+    }
+    println!(
+        "lookups with 10% lying nodes: {exact}/{lookups} found every honest node of the true k closest"
+    );
+    assert_eq!(exact, lookups, "seed {}", sim.seed);
 }

@@ -96,8 +96,9 @@ pub struct Sim {
     sequence: u64,
     /// Datagrams delivered so far.
     pub delivered: u64,
-    /// Datagrams that arrived at watched addresses with no host (attackers).
-    pub sink: HashMap<SocketAddr, Vec<Vec<u8>>>,
+    /// Datagrams (source, bytes) that arrived at watched addresses with no
+    /// host: what an attacker there receives.
+    pub sink: HashMap<SocketAddr, Vec<(SocketAddr, Vec<u8>)>>,
 }
 
 const UNIX_START_MS: u64 = 1_800_000_000_000;
@@ -355,7 +356,7 @@ impl Sim {
         };
         let Some(index) = target else {
             if let Some(received) = self.sink.get_mut(&destination) {
-                received.push(payload.to_vec());
+                received.push((source, payload.to_vec()));
             }
             return;
         };
