@@ -231,3 +231,42 @@ fn a_member_that_comes_back_is_reconnected() {
     });
     let _ = std::fs::remove_file(&key);
 }
+
+#[test]
+fn members_carry_on_after_the_bootstrap_node_is_gone() {
+    let (mut serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let mut a = Member::join("no server needed", &bootstrap);
+    let mut b = Member::join("no server needed", &bootstrap);
+    let (a_id, b_id) = (a.id.clone(), b.id.clone());
+    let connected_to = |id: String| {
+        move |lines: &[String]| {
+            lines.iter().any(|l| {
+                field(l, "event") == Some("connected") && field(l, "peer") == Some(id.as_str())
+            })
+        }
+    };
+    a.wait_until("b", connected_to(b_id.clone()));
+    serve.child.kill().expect("kill the serve node");
+    let _ = serve.child.wait();
+
+    // A newcomer bootstraps from member a instead: members are DHT nodes too.
+    let a_addr = field(&a.lines[0], "local_addr")
+        .expect("local_addr")
+        .to_owned();
+    let mut c = Member::join("no server needed", &a_addr);
+    c.wait_until("a", connected_to(a_id.clone()));
+    c.wait_until("b", connected_to(b_id.clone()));
+    c.say("hello without a server");
+    for member in [&mut a, &mut b] {
+        member.wait_until("the newcomer's message", |lines| {
+            lines
+                .iter()
+                .any(|l| field(l, "text") == Some("hello without a server"))
+        });
+    }
+    assert!(
+        a.process.child.try_wait().expect("try_wait").is_none(),
+        "a kept running"
+    );
+}

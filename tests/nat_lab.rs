@@ -254,6 +254,40 @@ fn members_behind_nats_connect_or_fail_cleanly() {
         .expect("write");
     let message = wait_for(&b, "message", Duration::from_secs(10), &mut seen_b);
     assert_eq!(field(&message, "text"), Some("through two NATs"));
+
+    // A's network goes away for a few seconds (sends fail with ENETUNREACH):
+    // it keeps running and, once the network is back, messages flow again.
+    lab.ip("a", "link set eth0 down");
+    let logged = a.wait_stderr("unreachable", Duration::from_secs(20));
+    println!("during the outage a logged: {logged}");
+    assert!(
+        a.child.try_wait().expect("try_wait").is_none(),
+        "a survived the outage"
+    );
+    lab.ip("a", "link set eth0 up");
+    lab.ip("a", "route add default via 10.1.0.1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delivered = false;
+    while !delivered && Instant::now() < deadline {
+        let stdin = a.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "back online")
+            .and_then(|()| stdin.flush())
+            .expect("write");
+        let until = Instant::now() + Duration::from_secs(3);
+        while let Ok(line) = b
+            .stdout
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            if field(&line, "text") == Some("back online") {
+                delivered = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        delivered,
+        "no message got through after the network came back"
+    );
     drop((a, b));
 
     // Random ports on one router: no path; both report it and keep running.
