@@ -19,7 +19,7 @@
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -140,7 +140,7 @@ pub struct Connections {
     conns: HashMap<NodeId, Conn>,
     by_addr: HashMap<SocketAddr, NodeId>,
     retries: HashMap<NodeId, Retry>,
-    members: HashMap<NodeId, ()>,
+    members: HashSet<NodeId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<ConnEvent>,
     signals: VecDeque<OutgoingSignal>,
@@ -169,7 +169,7 @@ impl Connections {
             conns: HashMap::new(),
             by_addr: HashMap::new(),
             retries: HashMap::new(),
-            members: HashMap::new(),
+            members: HashSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             signals: VecDeque::new(),
@@ -193,7 +193,7 @@ impl Connections {
 
     /// `peer` is a member of the meeting: connect to it (if we offer).
     pub fn add_member(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
-        self.members.insert(peer, ());
+        self.members.insert(peer);
         if self.local < peer && !self.conns.contains_key(&peer) {
             self.offer(now, peer, public);
         }
@@ -228,7 +228,7 @@ impl Connections {
                     return;
                 }
                 self.drop_conn(&peer);
-                self.members.insert(peer, ());
+                self.members.insert(peer);
                 let mut conn = self.new_conn(now, signal.session, public);
                 if let Err(reason) = apply_remote(&mut conn.rtc, &params) {
                     warn!("webrtc: bad offer from {}: {reason}", peer.short());
@@ -426,7 +426,7 @@ impl Connections {
             .map(|(p, _)| *p)
             .collect();
         for peer in retry_now {
-            if self.members.contains_key(&peer) && self.local < peer {
+            if self.members.contains(&peer) && self.local < peer {
                 self.offer(now, peer, public);
             }
         }
@@ -596,21 +596,15 @@ impl Connections {
 
     /// An open connection ended: report, drop, retry later.
     fn lost(&mut self, now: Instant, peer: NodeId, reason: String) {
-        if !self.conns.contains_key(&peer) {
+        let Some(conn) = self.conns.get(&peer) else {
             return;
+        };
+        if conn.phase != Phase::Open {
+            return self.fail(now, peer, reason);
         }
-        let was_open = self
-            .conns
-            .get(&peer)
-            .is_some_and(|c| c.phase == Phase::Open);
         info!("webrtc: {} disconnected: {reason}", peer.short());
-        if was_open {
-            self.events
-                .push_back(ConnEvent::Disconnected { peer, reason });
-        } else {
-            self.events
-                .push_back(ConnEvent::ConnectFailed { peer, reason });
-        }
+        self.events
+            .push_back(ConnEvent::Disconnected { peer, reason });
         self.drop_conn(&peer);
         self.schedule_retry(now, peer, false);
     }
@@ -631,7 +625,7 @@ impl Connections {
         let wait = RETRY_FIRST
             .saturating_mul(1 << failures.min(16).saturating_sub(1))
             .min(RETRY_MAX);
-        if self.local < peer && self.members.contains_key(&peer) {
+        if self.local < peer && self.members.contains(&peer) {
             debug!(
                 "webrtc: retrying {} in {:.0} s",
                 peer.short(),
