@@ -312,6 +312,84 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         "the fake offer was rejected"
     );
     assert_members_see_each_other(&sim, &members);
+
+    // Replaying the members' records, captured earlier, after they have
+    // re-announced newer ones: readers reject the old ones, nobody is lost.
+    sim.run_for(Duration::from_secs(5 * 60));
+    let rejected_before: u64 = members
+        .iter()
+        .map(|&m| sim.hosts[m].node.stats().records_rejected)
+        .sum();
+    let newest_before: Vec<Vec<(NodeId, u64)>> = members
+        .iter()
+        .map(|&m| {
+            sim.hosts[m]
+                .node
+                .known_peers()
+                .iter()
+                .map(|p| (p.node_id, p.record_ms))
+                .collect()
+        })
+        .collect();
+    sim.sink.get_mut(&outsider).expect("watched").clear();
+    sim.inject(
+        outsider,
+        storer,
+        padded_request(sender, Request::GetPeers { topic }, 400),
+    );
+    sim.run_for(Duration::from_millis(300));
+    let fresh_token = sim.sink[&outsider]
+        .iter()
+        .find_map(|(_, d)| match decode_frame(d) {
+            Ok(Message::Response {
+                body: Response::Peers { token, .. },
+                ..
+            }) => Some(token),
+            _ => None,
+        })
+        .expect("a fresh token");
+    for old in &records {
+        let replay = Request::Announce {
+            topic,
+            token: fresh_token,
+            record: old.clone(),
+        };
+        let claimed = NodeId(sim.rng.bytes32());
+        sim.inject(outsider, storer, request(claimed, replay));
+    }
+    sim.run_for(Duration::from_secs(60));
+    // Each member was pushed every replayed record and rejected all but its own.
+    let rejected_after: u64 = members
+        .iter()
+        .map(|&m| sim.hosts[m].node.stats().records_rejected)
+        .sum();
+    let expected = (members.len() * (records.len() - 1)) as u64;
+    assert!(
+        rejected_after - rejected_before >= expected,
+        "{rejected_before} -> {rejected_after}, expected +{expected}"
+    );
+    // Nobody's view went back to an older record.
+    for (index, &member) in members.iter().enumerate() {
+        let now_known = sim.hosts[member].node.known_peers();
+        for (peer, before_ms) in &newest_before[index] {
+            let after_ms = now_known
+                .iter()
+                .find(|p| p.node_id == *peer)
+                .map(|p| p.record_ms);
+            assert!(
+                after_ms.is_some_and(|ms| ms >= *before_ms),
+                "member {member} went back to a replayed record"
+            );
+        }
+    }
+    assert_members_see_each_other(&sim, &members);
+    for &member in &members {
+        assert!(
+            sim.events(member, |e| matches!(e, Event::PeerLost { .. })
+                .then_some(()))
+                .is_empty()
+        );
+    }
 }
 
 /// Answers every request that reached an adversary's address: pings
