@@ -1,4 +1,4 @@
-//! The benchmark table: `cargo bench --bench bench [ROW]...` runs the named
+//! The benchmark table: `cargo bench --bench bench -- [ROW]...` runs the named
 //! rows (all light rows when none is named) and prints one table. Figures
 //! are medians of repeated runs where a row repeats; compare ratios, not
 //! absolute numbers, on noisy machines.

@@ -1,9 +1,9 @@
 //! Meeting membership: finding the other members of one meeting through the
 //! DHT and keeping the table of discovered peers.
 //!
-//! After joining, the topic is looked up right away and again after 1, 2, 4,
-//! 8 and 16 s (so members who join at the same moment meet quickly), then
-//! every [`LOOKUP_INTERVAL`]. After a lookup, the node announces its record
+//! After joining, the topic is looked up right away, again as soon as the
+//! DHT bootstrap completes, then after 1, 2, 4, 8 and 16 s (so members who
+//! join at the same moment meet quickly), then every [`LOOKUP_INTERVAL`]. After a lookup, the node announces its record
 //! to the closest nodes that answered with a token, when it never announced,
 //! when its addresses changed, or when the last announce is older than
 //! [`REANNOUNCE_INTERVAL`].
@@ -156,6 +156,14 @@ impl Discovery {
     /// A peer by ID.
     pub fn peer(&self, id: &NodeId) -> Option<&KnownPeer> {
         self.peers.get(id)
+    }
+
+    /// The DHT just became usable: look the topic up now rather than at the
+    /// next scheduled time, unless a lookup is under way.
+    pub fn lookup_now(&mut self, now: Instant) {
+        if self.lookup.is_none() {
+            self.next_lookup_at = Some(now);
+        }
     }
 
     /// Our addresses changed: the next lookup re-announces.

@@ -725,7 +725,12 @@ impl Node {
                     .events
                     .push_back(Event::BootstrapFailed { attempt, retry_in }),
                 DhtEvent::Bootstrapped { nodes } => {
-                    self.events.push_back(Event::Bootstrapped { nodes })
+                    self.events.push_back(Event::Bootstrapped { nodes });
+                    if let Some(discovery) = self.discovery.as_mut() {
+                        discovery.lookup_now(now);
+                        let actions = discovery.handle_timeout(now);
+                        self.apply(now, actions);
+                    }
                 }
                 DhtEvent::LookupDone {
                     id,
