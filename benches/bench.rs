@@ -3,8 +3,8 @@
 //! are medians of repeated runs where a row repeats; compare ratios, not
 //! absolute numbers, on noisy machines.
 //!
-//! Rows: `size`, `stun`, `dht-1000`, `dht-10000` (heavy), `idle` (heavy, a
-//! minute of wall time).
+//! Rows: `size`, `stun`, `connect`, `dht-1000`, `dht-10000` (heavy), `idle`
+//! (heavy, a minute of wall time).
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
@@ -347,12 +347,155 @@ fn idle() -> Vec<Row> {
     ]
 }
 
+/// The reference: a bare str0m pair with in-memory signaling and an
+/// in-memory network, from building the two `Rtc`s to both channels open.
+fn str0m_pair_connect() -> Duration {
+    use std::sync::Arc;
+    use str0m::channel::ChannelConfig;
+    use str0m::net::{Protocol, Receive};
+    use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
+
+    let start = Instant::now();
+    let crypto = Arc::new(str0m::crypto::from_feature_flags());
+    let addrs: [std::net::SocketAddr; 2] = [
+        "127.0.0.1:41000".parse().expect("a"),
+        "127.0.0.1:41001".parse().expect("b"),
+    ];
+    let mut rtcs: Vec<Rtc> = (0..2)
+        .map(|_| {
+            Rtc::builder()
+                .set_crypto_provider(Arc::clone(&crypto))
+                .build(Instant::now())
+        })
+        .collect();
+    for (i, rtc) in rtcs.iter_mut().enumerate() {
+        rtc.add_local_candidate(Candidate::host(addrs[i], "udp").expect("candidate"));
+        rtc.add_remote_candidate(Candidate::host(addrs[1 - i], "udp").expect("candidate"));
+    }
+    let (creds, fingerprints): (Vec<_>, Vec<_>) = rtcs
+        .iter_mut()
+        .map(|r| {
+            (
+                r.direct_api().local_ice_credentials(),
+                r.direct_api().local_dtls_fingerprint().clone(),
+            )
+        })
+        .unzip();
+    for (i, rtc) in rtcs.iter_mut().enumerate() {
+        let mut api = rtc.direct_api();
+        api.set_remote_ice_credentials(creds[1 - i].clone());
+        api.set_remote_fingerprint(fingerprints[1 - i].clone());
+        api.set_ice_controlling(i == 0);
+        api.start_dtls(i == 0).expect("dtls");
+        api.start_sctp(i == 0);
+        api.create_data_channel(ChannelConfig {
+            negotiated: Some(0),
+            label: "bench".into(),
+            ..Default::default()
+        });
+    }
+    let mut open = [false, false];
+    let mut wire: Vec<(usize, std::net::SocketAddr, Vec<u8>)> = Vec::new();
+    while !(open[0] && open[1]) && start.elapsed() < Duration::from_secs(10) {
+        let now = Instant::now();
+        for (i, rtc) in rtcs.iter_mut().enumerate() {
+            let _ = rtc.handle_input(Input::Timeout(now));
+            loop {
+                match rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => wire.push((1 - i, addrs[i], t.contents.to_vec())),
+                    Ok(Output::Event(RtcEvent::ChannelOpen(..))) => open[i] = true,
+                    Ok(Output::Event(_)) => {}
+                    Ok(Output::Timeout(_)) | Err(_) => break,
+                }
+            }
+        }
+        for (to, from, bytes) in wire.drain(..) {
+            if let Ok(receive) = Receive::new(Protocol::Udp, from, addrs[to], &bytes) {
+                let _ = rtcs[to].handle_input(Input::Receive(Instant::now(), receive));
+            }
+        }
+    }
+    start.elapsed()
+}
+
+/// tinynode: a second member's `join` until it reports `connected`, on
+/// loopback with a serve node and a first member already running.
+fn join_to_connected() -> Option<Duration> {
+    let exe = env!("CARGO_BIN_EXE_tinynode");
+    let spawn = |args: &[&str]| {
+        Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+    };
+    let mut serve = spawn(&["serve", "--bind", "127.0.0.1:0", "--json"])?;
+    let line = serve
+        .stdout
+        .take()
+        .and_then(|out| BufReader::new(out).lines().next()?.ok())?;
+    let addr = line
+        .split("\"local_addr\":\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .to_owned();
+    let code = format!(
+        "bench-connect-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let mut first = spawn(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
+    std::thread::sleep(Duration::from_secs(2));
+    let start = Instant::now();
+    let mut second = spawn(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
+    let connected = wait_line(&mut second, "\"connected\"", Duration::from_secs(30));
+    let took = start.elapsed();
+    for child in [&mut first, &mut second, &mut serve] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    connected.then_some(took)
+}
+
+fn connect() -> Vec<Row> {
+    let reference = median(
+        (0..5)
+            .map(|_| str0m_pair_connect().as_secs_f64() * 1000.0)
+            .collect(),
+    );
+    let ours: Vec<f64> = (0..5)
+        .filter_map(|_| join_to_connected())
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    if ours.is_empty() {
+        return vec![Row {
+            figure: "second member join → connected".into(),
+            value: "did not connect".into(),
+            target: "≤ 3 × the bare str0m pair".into(),
+            met: Some(false),
+        }];
+    }
+    let ours = median(ours);
+    vec![Row {
+        figure: "second member join → connected (loopback, serve running)".into(),
+        value: format!(
+            "{ours:.0} ms vs bare str0m pair {reference:.0} ms: {:.1}×",
+            ours / reference
+        ),
+        target: "≤ 3 × the bare str0m pair".into(),
+        met: Some(ours <= 3.0 * reference),
+    }]
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let light = ["size", "stun", "dht-1000"];
+    let light = ["size", "stun", "connect", "dht-1000"];
     let wanted = |name: &str| {
         if asked.is_empty() {
             light.contains(&name)
@@ -366,6 +509,9 @@ fn main() {
     }
     if wanted("stun") {
         rows.extend(stun());
+    }
+    if wanted("connect") {
+        rows.extend(connect());
     }
     if wanted("dht-1000") {
         rows.extend(dht(1000));
