@@ -3,10 +3,11 @@
 //!
 //! After joining, the topic is looked up right away, again as soon as the
 //! DHT bootstrap completes, then after 1, 2, 4, 8 and 16 s (so members who
-//! join at the same moment meet quickly), then every [`LOOKUP_INTERVAL`]. After a lookup, the node announces its record
-//! to the closest nodes that answered with a token, when it never announced,
-//! when its addresses changed, or when the last announce is older than
-//! [`REANNOUNCE_INTERVAL`].
+//! join at the same moment meet quickly), then every [`LOOKUP_INTERVAL`].
+//! After a lookup, the node announces its record to the closest nodes that
+//! answered with a token, when it never announced, when one of them has not
+//! had its record yet, when its addresses changed, or when the last announce
+//! is older than [`REANNOUNCE_INTERVAL`].
 //!
 //! Records from `Peers` replies and pushes are opened with the meeting key
 //! and verified ([`record::open`]); then dropped if they are our own, stale
@@ -15,7 +16,7 @@
 //! same peer (a replay). A peer whose newest record has expired is lost.
 //! Sans-IO: every method takes `now` and the current Unix time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -124,6 +125,7 @@ pub struct Discovery {
     next_lookup_at: Option<Instant>,
     lookups_done: usize,
     last_announce: Option<Instant>,
+    announced_to: HashSet<NodeId>,
     addresses_changed: bool,
     peers: HashMap<NodeId, KnownPeer>,
 }
@@ -138,6 +140,7 @@ impl Discovery {
             next_lookup_at: Some(now),
             lookups_done: 0,
             last_announce: None,
+            announced_to: HashSet::new(),
             addresses_changed: false,
             peers: HashMap::new(),
         }
@@ -219,7 +222,13 @@ impl Discovery {
             .unwrap_or(LOOKUP_INTERVAL);
         self.lookups_done += 1;
         self.next_lookup_at = Some(now + wait);
+        // Storing nodes that have not had our record (the closest set moved,
+        // for example because earlier storers died) get it now.
+        let new_storers = tokens
+            .iter()
+            .any(|(peer, _)| !self.announced_to.contains(&peer.id));
         let due = self.addresses_changed
+            || new_storers
             || self
                 .last_announce
                 .is_none_or(|at| now.saturating_duration_since(at) >= REANNOUNCE_INTERVAL);
@@ -231,6 +240,7 @@ impl Discovery {
         }
         self.last_announce = Some(now);
         self.addresses_changed = false;
+        self.announced_to = tokens.iter().map(|(peer, _)| peer.id).collect();
         debug!("meeting: announcing to {} nodes", tokens.len());
         vec![DiscoveryAction::Announce(tokens)]
     }

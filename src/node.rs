@@ -771,6 +771,22 @@ impl Node {
                     self.stats.records_rejected += rejected.len() as u64;
                     self.apply(now, actions);
                 }
+                DhtEvent::Stored { topic, record } => {
+                    // We store it, so we are a relay towards its announcer:
+                    // signals for it can go through our own socket.
+                    let unix_ms = self.config.clock.unix_ms(now);
+                    let local = self.config.local_addr;
+                    let Some(discovery) = self
+                        .discovery
+                        .as_mut()
+                        .filter(|d| d.meeting().topic() == topic)
+                    else {
+                        continue;
+                    };
+                    let (actions, rejected) = discovery.on_records(now, unix_ms, local, &[record]);
+                    self.stats.records_rejected += rejected.len() as u64;
+                    self.apply(now, actions);
+                }
                 DhtEvent::Delivered { relay, payload, .. } => self.on_signal(now, relay, &payload),
                 DhtEvent::SignalFailed { to, reason } => {
                     debug!("signal to {} failed: {reason}", to.short());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{Running, field, start_serve, tinynode};
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(60);
 
 struct Member {
     process: Running,

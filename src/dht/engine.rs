@@ -144,6 +144,14 @@ pub enum DhtEvent {
         /// The sealed records.
         records: Vec<Vec<u8>>,
     },
+    /// A record from a new announcer (or a new address of one) was stored
+    /// here; a member of that meeting reads it like a pushed record.
+    Stored {
+        /// The topic.
+        topic: NodeId,
+        /// The sealed record.
+        record: Vec<u8>,
+    },
     /// A signal addressed to us arrived through `relay`.
     Delivered {
         /// Who sent it.
@@ -675,6 +683,10 @@ impl Dht {
                         Ok(put) => {
                             if put == Put::New {
                                 self.push_to_members(now, topic, sender, &record);
+                                self.events.push_back(DhtEvent::Stored {
+                                    topic,
+                                    record: record.0.clone(),
+                                });
                             }
                             Response::Announced
                         }
