@@ -758,34 +758,12 @@ impl Node {
                     topic,
                     relay,
                     records,
-                } => {
-                    let unix_ms = self.config.clock.unix_ms(now);
-                    let Some(discovery) = self
-                        .discovery
-                        .as_mut()
-                        .filter(|d| d.meeting().topic() == topic)
-                    else {
-                        continue;
-                    };
-                    let (actions, rejected) = discovery.on_records(now, unix_ms, relay, &records);
-                    self.stats.records_rejected += rejected.len() as u64;
-                    self.apply(now, actions);
-                }
+                } => self.take_records(now, topic, relay, &records),
                 DhtEvent::Stored { topic, record } => {
                     // We store it, so we are a relay towards its announcer:
                     // signals for it can go through our own socket.
-                    let unix_ms = self.config.clock.unix_ms(now);
                     let local = self.config.local_addr;
-                    let Some(discovery) = self
-                        .discovery
-                        .as_mut()
-                        .filter(|d| d.meeting().topic() == topic)
-                    else {
-                        continue;
-                    };
-                    let (actions, rejected) = discovery.on_records(now, unix_ms, local, &[record]);
-                    self.stats.records_rejected += rejected.len() as u64;
-                    self.apply(now, actions);
+                    self.take_records(now, topic, local, &[record]);
                 }
                 DhtEvent::Delivered { relay, payload, .. } => self.on_signal(now, relay, &payload),
                 DhtEvent::SignalFailed { to, reason } => {
@@ -794,6 +772,28 @@ impl Node {
             }
         }
         self.process_connections(now);
+    }
+
+    /// Hands sealed records under `topic`, held by `relay`, to the meeting
+    /// with that topic, if we are in it.
+    fn take_records(
+        &mut self,
+        now: Instant,
+        topic: NodeId,
+        relay: SocketAddr,
+        records: &[Vec<u8>],
+    ) {
+        let unix_ms = self.config.clock.unix_ms(now);
+        let Some(discovery) = self
+            .discovery
+            .as_mut()
+            .filter(|d| d.meeting().topic() == topic)
+        else {
+            return;
+        };
+        let (actions, rejected) = discovery.on_records(now, unix_ms, relay, records);
+        self.stats.records_rejected += rejected.len() as u64;
+        self.apply(now, actions);
     }
 
     /// Opens a signal relayed to us and hands it to the connections.

@@ -198,6 +198,10 @@ impl Sim {
     /// Sends `payload` from `source` (any address, host or not) to
     /// `destination`, with the usual latency and loss.
     pub fn inject(&mut self, source: SocketAddr, destination: SocketAddr, payload: Vec<u8>) {
+        let lost = self.loss > 0.0 && (self.rng.below(1_000_000) as f64) < self.loss * 1_000_000.0;
+        if lost {
+            return;
+        }
         let (low, high) = self.latency;
         let spread = (high - low).as_micros() as u64;
         let delay = low + Duration::from_micros(self.rng.below(spread + 1));
@@ -329,18 +333,7 @@ impl Sim {
                 SocketAddr::new(nat.public_ip, port)
             }
         };
-        let lost = self.loss > 0.0 && (self.rng.below(1_000_000) as f64) < self.loss * 1_000_000.0;
-        if lost {
-            return;
-        }
-        let (low, high) = self.latency;
-        let spread = (high - low).as_micros() as u64;
-        let delay = low + Duration::from_micros(self.rng.below(spread + 1));
-        self.sequence += 1;
-        let id = self.sequence as usize;
-        self.in_flight.insert(id, (source, destination, payload));
-        self.deliveries
-            .push(Reverse((self.now + delay, self.sequence, id)));
+        self.inject(source, destination, payload);
     }
 
     fn deliver(&mut self, source: SocketAddr, destination: SocketAddr, payload: &[u8]) {
