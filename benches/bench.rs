@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use sim::Sim;
 use tinynode::dht::id::NodeId;
 use tinynode::dht::wire::K;
-use tinynode::node::{Command as NodeCommand, Event};
 use tinynode::stun::attribute::Attribute;
 use tinynode::stun::message::{Class, Message, MessageEncoder, Method, TransactionId};
 
@@ -171,44 +170,16 @@ fn stun() -> Vec<Row> {
 
 fn dht(nodes: usize) -> Vec<Row> {
     let mut sim = Sim::new(0xbe9c_0000 + nodes as u64);
-    let first = sim.add_host(None, &[]);
-    let bootstrap = [sim.addr(first)];
-    for _ in 1..nodes {
-        sim.add_host(None, &bootstrap);
-        sim.run_for(Duration::from_millis(5));
-    }
-    sim.run_for(Duration::from_secs(30));
+    sim.grow(nodes, Duration::from_millis(5), Duration::from_secs(30));
     let lookups = 100;
     let (mut exact, mut rounds, mut requests) = (0, Vec::new(), Vec::new());
     for _ in 0..lookups {
         let from = sim.rng.below(nodes as u64) as usize;
         let target = NodeId(sim.rng.bytes32());
-        let before = sim.hosts[from].events.len();
-        sim.command(from, NodeCommand::FindNode(target));
-        sim.run_for(Duration::from_secs(10));
-        let Some((closest, r, q)) =
-            sim.hosts[from].events[before..]
-                .iter()
-                .find_map(|(_, e)| match e {
-                    Event::LookupDone {
-                        target: t,
-                        closest,
-                        rounds,
-                        requests,
-                    } if *t == target => Some((closest.clone(), *rounds, *requests)),
-                    _ => None,
-                })
-        else {
+        let Some((closest, r, q)) = sim.find_node(from, target, Duration::from_secs(10)) else {
             continue;
         };
-        let me = sim.id(from);
-        let mut all: Vec<NodeId> = (0..nodes)
-            .map(|i| sim.id(i))
-            .filter(|id| *id != me)
-            .collect();
-        all.sort_by_key(|id| id.distance(&target));
-        all.truncate(K);
-        if closest == all {
+        if closest == sim.true_closest(&target, K, &sim.id(from)) {
             exact += 1;
         }
         rounds.push(f64::from(r));

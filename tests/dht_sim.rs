@@ -15,23 +15,7 @@ use tinynode::node::{Command, Event};
 
 /// `count` public hosts that all bootstrap from host 0, added 10 ms apart.
 fn network(sim: &mut Sim, count: usize) {
-    let first = sim.add_host(None, &[]);
-    let bootstrap = [sim.addr(first)];
-    for _ in 1..count {
-        sim.add_host(None, &bootstrap);
-        sim.run_for(Duration::from_millis(10));
-    }
-    sim.run_for(Duration::from_secs(30));
-}
-
-fn true_closest(sim: &Sim, target: &NodeId, alive_only: bool) -> Vec<NodeId> {
-    let mut ids: Vec<NodeId> = (0..sim.hosts.len())
-        .filter(|&i| !alive_only || sim.hosts[i].alive)
-        .map(|i| sim.id(i))
-        .collect();
-    ids.sort_by_key(|id| id.distance(target));
-    ids.truncate(K);
-    ids
+    sim.grow(count, Duration::from_millis(10), Duration::from_secs(30));
 }
 
 #[test]
@@ -45,37 +29,11 @@ fn thousand_nodes_find_the_true_k_closest() {
     for _ in 0..lookups {
         let from = sim.rng.below(1000) as usize;
         let target = NodeId(sim.rng.bytes32());
-        let before = sim.hosts[from].events.len();
-        sim.command(from, Command::FindNode(target));
-        sim.run_for(Duration::from_secs(10));
-        let done = sim.hosts[from].events[before..]
-            .iter()
-            .find_map(|(_, e)| match e {
-                Event::LookupDone {
-                    target: t,
-                    closest,
-                    rounds,
-                    requests,
-                } if *t == target => Some((closest.clone(), *rounds, *requests)),
-                _ => None,
-            });
-        let (closest, r, q) = done.expect("every lookup finishes");
+        let (closest, r, q) = sim
+            .find_node(from, target, Duration::from_secs(10))
+            .expect("every lookup finishes");
         // The querying node itself is never in its own result.
-        let expected: Vec<NodeId> = {
-            let me = sim.id(from);
-            let mut ids: Vec<NodeId> = true_closest(&sim, &target, true);
-            if ids.contains(&me) {
-                ids.retain(|id| *id != me);
-                let mut all: Vec<NodeId> = (0..1000)
-                    .map(|i| sim.id(i))
-                    .filter(|id| *id != me)
-                    .collect();
-                all.sort_by_key(|id| id.distance(&target));
-                ids = all.into_iter().take(K).collect();
-            }
-            ids
-        };
-        if closest == expected {
+        if closest == sim.true_closest(&target, K, &sim.id(from)) {
             exact += 1;
         }
         rounds.push(r);

@@ -261,6 +261,53 @@ impl Sim {
         self.now = until;
     }
 
+    /// Adds `count` public hosts, the first alone and the others
+    /// bootstrapping from it, `gap` apart; then runs for `settle`.
+    pub fn grow(&mut self, count: usize, gap: Duration, settle: Duration) {
+        let first = self.add_host(None, &[]);
+        let bootstrap = [self.addr(first)];
+        for _ in 1..count {
+            self.add_host(None, &bootstrap);
+            self.run_for(gap);
+        }
+        self.run_for(settle);
+    }
+
+    /// Looks up `target` from host `from`, running up to `limit`; the
+    /// closest nodes found, the rounds and the requests it took.
+    pub fn find_node(
+        &mut self,
+        from: usize,
+        target: NodeId,
+        limit: Duration,
+    ) -> Option<(Vec<NodeId>, u32, u32)> {
+        let before = self.hosts[from].events.len();
+        self.command(from, Command::FindNode(target));
+        self.run_for(limit);
+        self.hosts[from].events[before..]
+            .iter()
+            .find_map(|(_, e)| match e {
+                Event::LookupDone {
+                    target: t,
+                    closest,
+                    rounds,
+                    requests,
+                } if *t == target => Some((closest.clone(), *rounds, *requests)),
+                _ => None,
+            })
+    }
+
+    /// The `count` host IDs closest to `target`, leaving out `except`.
+    pub fn true_closest(&self, target: &NodeId, count: usize, except: &NodeId) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = (0..self.hosts.len())
+            .map(|i| self.id(i))
+            .filter(|id| id != except)
+            .collect();
+        ids.sort_by_key(|id| id.distance(target));
+        ids.truncate(count);
+        ids
+    }
+
     /// Events of host `index` matching `pick`.
     pub fn events<T>(&self, index: usize, pick: impl Fn(&Event) -> Option<T>) -> Vec<T> {
         self.hosts[index]
