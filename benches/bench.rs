@@ -277,7 +277,9 @@ fn idle() -> Vec<Row> {
     let watched = members.remove(0);
     let mut watched = watched;
     let connected = wait_line(&mut watched, "\"connected\"", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_secs(5));
+    // Idle means after the joining phase: the back-off topic lookups (after
+    // 1, 2, 4, 8 and 16 s) are over 31 s after joining.
+    std::thread::sleep(Duration::from_secs(35));
     let pid = watched.id();
     let (switches, ticks) = (
         proc_field(pid, "status", "voluntary_ctxt_switches:"),
