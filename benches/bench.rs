@@ -32,17 +32,64 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The reference program (`benches/str0m_reference.rs`), built next to this
+/// benchmark by `cargo bench --no-run`.
+fn reference_exe() -> Option<std::path::PathBuf> {
+    let dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("str0m_reference-") && path.extension().is_none()
+        })
+        .max_by_key(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())
+}
+
 fn size() -> Vec<Row> {
     let bytes = std::fs::metadata(env!("CARGO_BIN_EXE_tinynode"))
         .map(|m| m.len())
         .unwrap_or(0);
     let mib = bytes as f64 / (1024.0 * 1024.0);
+    let reference = reference_exe()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
+    let (value, met) = match reference {
+        Some(reference) => {
+            let ratio = bytes as f64 / reference as f64;
+            let reference_mib = reference as f64 / (1024.0 * 1024.0);
+            (
+                format!(
+                    "{mib:.2} MiB vs minimal str0m program {reference_mib:.2} MiB: {ratio:.2}×"
+                ),
+                mib <= 4.0 && ratio <= 1.2,
+            )
+        }
+        None => (
+            format!("{mib:.2} MiB (reference not built: run `cargo bench --no-run`)"),
+            false,
+        ),
+    };
     vec![Row {
         figure: "stripped release binary".into(),
-        value: format!("{mib:.2} MiB ({bytes} bytes)"),
-        target: "≤ 4 MiB".into(),
-        met: Some(mib <= 4.0),
+        value,
+        target: "≤ 1.2 × the str0m program, ≤ 4 MiB".into(),
+        met: Some(met),
     }]
+}
+
+/// Peak RSS of the reference program while connected and idle.
+fn reference_rss_kb() -> Option<u64> {
+    let mut child = Command::new(reference_exe()?)
+        .args(["idle", "5"])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_secs(4));
+    let rss = proc_field(child.id(), "status", "VmHWM:");
+    let _ = child.wait();
+    Some(rss)
 }
 
 /// Nanoseconds per call of `exchange`, median of 9 runs of `rounds` calls.
@@ -313,7 +360,17 @@ fn idle() -> Vec<Row> {
         },
         Row {
             figure: "peak RSS of that member".into(),
-            value: format!("{:.1} MB", rss_kb as f64 / 1024.0),
+            value: match reference_rss_kb() {
+                Some(reference) => format!(
+                    "{:.1} MB vs str0m pair program {:.1} MB",
+                    rss_kb as f64 / 1024.0,
+                    reference as f64 / 1024.0
+                ),
+                None => format!(
+                    "{:.1} MB (reference not built: run `cargo bench --no-run`)",
+                    rss_kb as f64 / 1024.0
+                ),
+            },
             target: "≤ 10 MB".into(),
             met: Some(rss_kb <= 10 * 1024),
         },
