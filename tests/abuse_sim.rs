@@ -4,7 +4,6 @@
 
 mod sim;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,13 +29,8 @@ fn network_with_meeting(
     members: usize,
     meeting: &Meeting,
 ) -> Vec<usize> {
-    let first = sim.add_host(None, &[]);
-    let bootstrap = [sim.addr(first)];
-    for _ in 1..count {
-        sim.add_host(None, &bootstrap);
-        sim.run_for(Duration::from_millis(10));
-    }
-    sim.run_for(Duration::from_secs(10));
+    sim.grow(count, Duration::from_millis(10), Duration::from_secs(10));
+    let bootstrap = [sim.addr(0)];
     let members: Vec<usize> = (0..members)
         .map(|_| sim.add_host(None, &bootstrap))
         .collect();
@@ -59,23 +53,6 @@ fn padded_request(sender: NodeId, body: Request, padding: usize) -> Vec<u8> {
         body,
         padding: Blob(vec![0; padding]),
     })
-}
-
-fn all_ids(sim: &Sim, hosts: &[usize]) -> HashSet<NodeId> {
-    hosts.iter().map(|&h| sim.id(h)).collect()
-}
-
-fn assert_members_see_each_other(sim: &Sim, members: &[usize]) {
-    for &member in members {
-        let mut expected = all_ids(sim, members);
-        expected.remove(&sim.id(member));
-        assert_eq!(
-            sim.members_seen(member),
-            expected,
-            "member {member} (seed {})",
-            sim.seed
-        );
-    }
 }
 
 #[test]
@@ -140,7 +117,7 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
     let mut sim = Sim::new(0xab05_0002);
     let meeting = Meeting::derive("flooded").unwrap();
     let members = network_with_meeting(&mut sim, 40, 5, &meeting);
-    assert_members_see_each_other(&sim, &members);
+    sim.assert_meeting(&members);
 
     // The storing nodes: the hosts closest to the topic.
     let topic = meeting.topic();
@@ -198,7 +175,7 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
     // Well past the record TTL, the members still see each other: their
     // re-announces refresh records the flood could not evict.
     sim.run_for(Duration::from_secs(15 * 60));
-    assert_members_see_each_other(&sim, &members);
+    sim.assert_meeting(&members);
     for &member in &members {
         let lost = sim.events(member, |e| {
             matches!(e, Event::PeerLost { .. }).then_some(())
@@ -311,7 +288,7 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         sim.hosts[members[0]].node.stats().signals_rejected > 0,
         "the fake offer was rejected"
     );
-    assert_members_see_each_other(&sim, &members);
+    sim.assert_meeting(&members);
 
     // Replaying the members' records, captured earlier, after they have
     // re-announced newer ones: readers reject the old ones, nobody is lost.
@@ -382,7 +359,7 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
             );
         }
     }
-    assert_members_see_each_other(&sim, &members);
+    sim.assert_meeting(&members);
     for &member in &members {
         assert!(
             sim.events(member, |e| matches!(e, Event::PeerLost { .. })

@@ -60,25 +60,6 @@ fn join(sim: &mut Sim, members: &[usize], meeting: &Meeting) {
     }
 }
 
-fn ids(sim: &Sim, hosts: &[usize]) -> HashSet<NodeId> {
-    hosts.iter().map(|&h| sim.id(h)).collect()
-}
-
-/// Asserts every member sees exactly the other members of its meeting.
-fn assert_meeting(sim: &Sim, members: &[usize]) {
-    let all = ids(sim, members);
-    for &member in members {
-        let mut expected = all.clone();
-        expected.remove(&sim.id(member));
-        assert_eq!(
-            sim.members_seen(member),
-            expected,
-            "member {member} (seed {})",
-            sim.seed
-        );
-    }
-}
-
 #[test]
 fn two_meetings_find_and_connect_to_exactly_their_own_members_through_nats() {
     let mut sim = Sim::new(0x7e57_0002);
@@ -99,8 +80,8 @@ fn two_meetings_find_and_connect_to_exactly_their_own_members_through_nats() {
     join(&mut sim, &red, &red_meeting);
     join(&mut sim, &blue, &blue_meeting);
     sim.run_for(Duration::from_secs(30));
-    assert_meeting(&sim, &red);
-    assert_meeting(&sim, &blue);
+    sim.assert_meeting(&red);
+    sim.assert_meeting(&blue);
 
     // Every pair opens a WebRTC data channel (signaled through DHT relays,
     // hole-punched through the NATs); lost signals cost a retry, so allow
@@ -172,7 +153,7 @@ fn meetings_survive_the_death_of_30_percent_of_nodes() {
     let meeting = Meeting::derive("survivors").unwrap();
     join(&mut sim, &red, &meeting);
     sim.run_for(Duration::from_secs(30));
-    assert_meeting(&sim, &red);
+    sim.assert_meeting(&red);
 
     // Kill 30% of all hosts, never the bootstrap node or a member.
     let total = sim.hosts.len();
@@ -189,7 +170,7 @@ fn meetings_survive_the_death_of_30_percent_of_nodes() {
     join(&mut sim, &newcomers, &meeting);
     red.extend(newcomers);
     sim.run_for(Duration::from_secs(5 * 60));
-    assert_meeting(&sim, &red);
+    sim.assert_meeting(&red);
 }
 
 #[test]
@@ -201,7 +182,7 @@ fn a_departed_member_is_lost_after_the_record_ttl() {
     let meeting = Meeting::derive("ttl").unwrap();
     join(&mut sim, &members, &meeting);
     sim.run_for(Duration::from_secs(30));
-    assert_meeting(&sim, &members);
+    sim.assert_meeting(&members);
 
     let departed = members[2];
     let departed_id = sim.id(departed);
@@ -225,7 +206,7 @@ fn a_departed_member_is_lost_after_the_record_ttl() {
     let late = sim.add_host(None, &bootstrap);
     join(&mut sim, &[late], &meeting);
     sim.run_for(Duration::from_secs(30));
-    assert_eq!(sim.members_seen(late), ids(&sim, &members[..2]));
+    assert_eq!(sim.members_seen(late), sim.ids(&members[..2]));
 }
 
 #[test]

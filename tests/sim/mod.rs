@@ -308,6 +308,26 @@ impl Sim {
         ids
     }
 
+    /// The node IDs of `hosts`.
+    pub fn ids(&self, hosts: &[usize]) -> HashSet<NodeId> {
+        hosts.iter().map(|&h| self.id(h)).collect()
+    }
+
+    /// Asserts every one of `members` sees exactly the others as members.
+    pub fn assert_meeting(&self, members: &[usize]) {
+        let all = self.ids(members);
+        for &member in members {
+            let mut expected = all.clone();
+            expected.remove(&self.id(member));
+            assert_eq!(
+                self.members_seen(member),
+                expected,
+                "member {member} (seed {})",
+                self.seed
+            );
+        }
+    }
+
     /// Events of host `index` matching `pick`.
     pub fn events<T>(&self, index: usize, pick: impl Fn(&Event) -> Option<T>) -> Vec<T> {
         self.hosts[index]
