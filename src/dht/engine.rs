@@ -694,6 +694,16 @@ impl Dht {
                     }
                 }
             }
+            Request::Signal { to, payload } if to == self.local => {
+                // We are the recipient: the requester is its own relay's
+                // other end (we relayed to it, or it stores our record).
+                self.events.push_back(DhtEvent::Delivered {
+                    from: sender,
+                    relay: source,
+                    payload: payload.0,
+                });
+                Response::Relayed
+            }
             Request::Signal { to, payload } => {
                 let mut targets = self.store.sources_of(now, &to);
                 if targets.is_empty() {
