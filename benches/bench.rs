@@ -294,32 +294,14 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn idle() -> Vec<Row> {
-    let exe = env!("CARGO_BIN_EXE_tinynode");
-    let spawn = |args: &[&str]| {
-        Command::new(exe)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-    };
-    let Ok(mut serve) = spawn(&["serve", "--bind", "127.0.0.1:0", "--json"]) else {
+    let Some((mut serve, addr)) = start_serve() else {
         return Vec::new();
     };
-    let line = serve
-        .stdout
-        .take()
-        .and_then(|out| BufReader::new(out).lines().next()?.ok())
-        .unwrap_or_default();
-    let addr = line
-        .split("\"local_addr\":\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or("")
-        .to_owned();
     let code = format!("bench-idle-{}", std::process::id());
     let mut members: Vec<Child> = (0..3)
-        .filter_map(|_| spawn(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"]).ok())
+        .filter_map(|_| {
+            spawn_tinynode(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])
+        })
         .collect();
     let watched = members.remove(0);
     let mut watched = watched;
@@ -377,91 +359,38 @@ fn idle() -> Vec<Row> {
     ]
 }
 
-/// The reference: a bare str0m pair with in-memory signaling and an
-/// in-memory network, from building the two `Rtc`s to both channels open.
-fn str0m_pair_connect() -> Duration {
-    use std::sync::Arc;
-    use str0m::channel::ChannelConfig;
-    use str0m::net::{Protocol, Receive};
-    use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
-
-    let start = Instant::now();
-    let crypto = Arc::new(str0m::crypto::from_feature_flags());
-    let addrs: [std::net::SocketAddr; 2] = [
-        "127.0.0.1:41000".parse().expect("a"),
-        "127.0.0.1:41001".parse().expect("b"),
-    ];
-    let mut rtcs: Vec<Rtc> = (0..2)
-        .map(|_| {
-            Rtc::builder()
-                .set_crypto_provider(Arc::clone(&crypto))
-                .build(Instant::now())
-        })
-        .collect();
-    for (i, rtc) in rtcs.iter_mut().enumerate() {
-        rtc.add_local_candidate(Candidate::host(addrs[i], "udp").expect("candidate"));
-        rtc.add_remote_candidate(Candidate::host(addrs[1 - i], "udp").expect("candidate"));
-    }
-    let (creds, fingerprints): (Vec<_>, Vec<_>) = rtcs
-        .iter_mut()
-        .map(|r| {
-            (
-                r.direct_api().local_ice_credentials(),
-                r.direct_api().local_dtls_fingerprint().clone(),
-            )
-        })
-        .unzip();
-    for (i, rtc) in rtcs.iter_mut().enumerate() {
-        let mut api = rtc.direct_api();
-        api.set_remote_ice_credentials(creds[1 - i].clone());
-        api.set_remote_fingerprint(fingerprints[1 - i].clone());
-        api.set_ice_controlling(i == 0);
-        api.start_dtls(i == 0).expect("dtls");
-        api.start_sctp(i == 0);
-        api.create_data_channel(ChannelConfig {
-            negotiated: Some(0),
-            label: "bench".into(),
-            ..Default::default()
-        });
-    }
-    let mut open = [false, false];
-    let mut wire: Vec<(usize, std::net::SocketAddr, Vec<u8>)> = Vec::new();
-    while !(open[0] && open[1]) && start.elapsed() < Duration::from_secs(10) {
-        let now = Instant::now();
-        for (i, rtc) in rtcs.iter_mut().enumerate() {
-            let _ = rtc.handle_input(Input::Timeout(now));
-            loop {
-                match rtc.poll_output() {
-                    Ok(Output::Transmit(t)) => wire.push((1 - i, addrs[i], t.contents.to_vec())),
-                    Ok(Output::Event(RtcEvent::ChannelOpen(..))) => open[i] = true,
-                    Ok(Output::Event(_)) => {}
-                    Ok(Output::Timeout(_)) | Err(_) => break,
-                }
-            }
-        }
-        for (to, from, bytes) in wire.drain(..) {
-            if let Ok(receive) = Receive::new(Protocol::Udp, from, addrs[to], &bytes) {
-                let _ = rtcs[to].handle_input(Input::Receive(Instant::now(), receive));
-            }
-        }
-    }
-    start.elapsed()
+/// The reference: the str0m pair program (in-memory signaling, loopback
+/// sockets), from building the two `Rtc`s to both channels open.
+fn str0m_pair_connect() -> Option<Duration> {
+    let output = Command::new(reference_exe()?)
+        .args(["idle", "0"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let ms: f64 = text
+        .strip_prefix("channel open after ")?
+        .trim()
+        .strip_suffix("ms")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64(ms / 1000.0))
 }
 
-/// tinynode: a second member's `join` until it reports `connected`, on
-/// loopback with a serve node and a first member already running.
-fn join_to_connected() -> Option<Duration> {
-    let exe = env!("CARGO_BIN_EXE_tinynode");
-    let spawn = |args: &[&str]| {
-        Command::new(exe)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()
-    };
-    let mut serve = spawn(&["serve", "--bind", "127.0.0.1:0", "--json"])?;
+/// Starts a `tinynode` with piped stdout and no stdin.
+fn spawn_tinynode(args: &[&str]) -> Option<Child> {
+    Command::new(env!("CARGO_BIN_EXE_tinynode"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// Starts a serve node on loopback; returns it and the address it printed.
+fn start_serve() -> Option<(Child, String)> {
+    let mut serve = spawn_tinynode(&["serve", "--bind", "127.0.0.1:0", "--json"])?;
     let line = serve
         .stdout
         .take()
@@ -472,15 +401,23 @@ fn join_to_connected() -> Option<Duration> {
         .split('"')
         .next()?
         .to_owned();
+    Some((serve, addr))
+}
+
+/// tinynode: a second member's `join` until it reports `connected`, on
+/// loopback with a serve node and a first member already running.
+fn join_to_connected() -> Option<Duration> {
+    let (mut serve, addr) = start_serve()?;
     let code = format!(
         "bench-connect-{}-{}",
         std::process::id(),
         Instant::now().elapsed().as_nanos()
     );
-    let mut first = spawn(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
+    let mut first = spawn_tinynode(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
-    let mut second = spawn(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
+    let mut second =
+        spawn_tinynode(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
     let connected = wait_line(&mut second, "\"connected\"", Duration::from_secs(30));
     let took = start.elapsed();
     for child in [&mut first, &mut second, &mut serve] {
@@ -491,11 +428,19 @@ fn join_to_connected() -> Option<Duration> {
 }
 
 fn connect() -> Vec<Row> {
-    let reference = median(
-        (0..5)
-            .map(|_| str0m_pair_connect().as_secs_f64() * 1000.0)
-            .collect(),
-    );
+    let reference: Vec<f64> = (0..5)
+        .filter_map(|_| str0m_pair_connect())
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    if reference.is_empty() {
+        return vec![Row {
+            figure: "second member join → connected".into(),
+            value: "reference not built: run `cargo bench --no-run`".into(),
+            target: "≤ 3 × the bare str0m pair".into(),
+            met: None,
+        }];
+    }
+    let reference = median(reference);
     let ours: Vec<f64> = (0..5)
         .filter_map(|_| join_to_connected())
         .map(|d| d.as_secs_f64() * 1000.0)

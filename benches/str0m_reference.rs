@@ -1,8 +1,10 @@
 //! The reference program for the benchmark table: a minimal two-peer str0m
 //! data-channel program (two `Rtc`s on two loopback UDP sockets, str0m's
 //! direct API, in-process signaling), built with the same profile as
-//! tinynode. `str0m_reference idle SECS` connects, then stays connected and
-//! idle for SECS seconds, so its binary size and memory can be compared.
+//! tinynode. `str0m_reference idle SECS` connects, prints the time from
+//! building the peers to both channels open, then stays connected and idle
+//! for SECS seconds, so its connect time, binary size and memory can be
+//! compared.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ fn main() {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let start = Instant::now();
     let crypto = Arc::new(str0m::crypto::from_feature_flags());
     let sockets: Vec<UdpSocket> = (0..2)
         .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind"))
@@ -61,7 +64,6 @@ fn main() {
             ..Default::default()
         });
     }
-    let start = Instant::now();
     let mut open = [false, false];
     let mut opened_at = None;
     let mut buf = vec![0u8; 2048];
@@ -87,7 +89,10 @@ fn main() {
         }
         if open[0] && open[1] && opened_at.is_none() {
             opened_at = Some(start.elapsed());
-            println!("channel open after {} ms", start.elapsed().as_millis());
+            println!(
+                "channel open after {:.3} ms",
+                start.elapsed().as_secs_f64() * 1000.0
+            );
         }
         if opened_at.is_some_and(|at| start.elapsed() >= at + Duration::from_secs(idle_secs)) {
             return;
