@@ -482,8 +482,9 @@ impl ObservedAddress {
 struct PeerSignaling {
     /// Highest sequence number accepted from it.
     last_seq: u64,
-    /// The relay its last signal came through (a path that reaches it).
-    relay: SocketAddr,
+    /// The relay its last signal came through (a path that reaches it),
+    /// until a signal sent through it fails.
+    relay: Option<SocketAddr>,
 }
 
 /// Peers whose signaling state is remembered.
@@ -768,6 +769,12 @@ impl Node {
                 DhtEvent::Delivered { relay, payload, .. } => self.on_signal(now, relay, &payload),
                 DhtEvent::SignalFailed { to, reason } => {
                     debug!("signal to {} failed: {reason}", to.short());
+                    // The remembered path may lead to where the peer used
+                    // to be (a restarted member relayed through itself):
+                    // later signals go through the relays discovery knows.
+                    if let Some(signaling) = self.signaling.get_mut(&to) {
+                        signaling.relay = None;
+                    }
                 }
             }
         }
@@ -832,7 +839,7 @@ impl Node {
             signal.from,
             PeerSignaling {
                 last_seq: signal.seq,
-                relay,
+                relay: Some(relay),
             },
         );
         connections.on_signal(now, signal, self.public.current);
@@ -869,7 +876,7 @@ impl Node {
         let relay = self
             .signaling
             .get(&outgoing.to)
-            .map(|s| s.relay)
+            .and_then(|s| s.relay)
             .or_else(|| {
                 discovery
                     .peer(&outgoing.to)

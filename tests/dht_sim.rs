@@ -209,6 +209,61 @@ fn a_departed_member_is_lost_after_the_record_ttl() {
     assert_eq!(sim.members_seen(late), sim.ids(&members[..2]));
 }
 
+/// Connections `member` opened to `peer` so far.
+fn connections_to(sim: &Sim, member: usize, peer: NodeId) -> usize {
+    sim.events(member, |e| match e {
+        Event::Connected { peer: p, .. } if *p == peer => Some(()),
+        _ => None,
+    })
+    .len()
+}
+
+#[test]
+fn a_member_restarted_at_a_new_address_is_reconnected() {
+    // Three DHT nodes, as in a small meeting: each stores every record, so
+    // signals are often relayed by a member itself, and the offerer's
+    // remembered relay for the restarted member may be its old address.
+    for seed in 0..4 {
+        let mut sim = Sim::new(0x7e57_0010 + seed);
+        network(&mut sim, 1);
+        let bootstrap = [sim.addr(0)];
+        let seeds = [sim.rng.bytes32(), sim.rng.bytes32()];
+        let hosts = [
+            sim.add_host_with_identity(None, &bootstrap, seeds[0]),
+            sim.add_host_with_identity(None, &bootstrap, seeds[1]),
+        ];
+        // The one that stays offers (lower ID); the one that restarts answers.
+        let (stayer, leaver, leaver_seed) = if sim.id(hosts[0]) < sim.id(hosts[1]) {
+            (hosts[0], hosts[1], seeds[1])
+        } else {
+            (hosts[1], hosts[0], seeds[0])
+        };
+        let leaver_id = sim.id(leaver);
+        let meeting = Meeting::derive("comebacks").unwrap();
+        join(&mut sim, &[stayer, leaver], &meeting);
+        sim.run_for(Duration::from_secs(20));
+        assert_eq!(
+            connections_to(&sim, stayer, leaver_id),
+            1,
+            "seed {}",
+            sim.seed
+        );
+
+        sim.kill(leaver);
+        sim.run_for(Duration::from_secs(20));
+        let back = sim.add_host_with_identity(None, &bootstrap, leaver_seed);
+        assert_eq!(sim.id(back), leaver_id);
+        join(&mut sim, &[back], &meeting);
+        sim.run_for(Duration::from_secs(60));
+        assert_eq!(
+            connections_to(&sim, stayer, leaver_id),
+            2,
+            "not reconnected (seed {})",
+            sim.seed
+        );
+    }
+}
+
 #[test]
 fn bootstrap_failure_is_reported_and_retried_with_backoff() {
     let mut sim = Sim::new(0x7e57_0005);

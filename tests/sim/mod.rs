@@ -142,6 +142,18 @@ impl Sim {
 
     /// Adds a host (behind `nat` if given) that bootstraps from `bootstrap`.
     pub fn add_host(&mut self, nat: Option<usize>, bootstrap: &[SocketAddr]) -> usize {
+        let identity = self.rng.bytes32();
+        self.add_host_with_identity(nat, bootstrap, identity)
+    }
+
+    /// Adds a host whose identity key comes from `identity_seed`: the same
+    /// seed again is the same node restarted (at a new address).
+    pub fn add_host_with_identity(
+        &mut self,
+        nat: Option<usize>,
+        bootstrap: &[SocketAddr],
+        identity_seed: [u8; 32],
+    ) -> usize {
         let index = self.hosts.len();
         let ip = match nat {
             Some(_) => Ipv4Addr::new(10, (index >> 16) as u8, (index >> 8) as u8, index as u8),
@@ -157,7 +169,7 @@ impl Sim {
             at: self.start,
             unix_ms: UNIX_START_MS,
         };
-        let mut config = NodeConfig::new(addr, Identity::from_seed(self.rng.bytes32()), clock);
+        let mut config = NodeConfig::new(addr, Identity::from_seed(identity_seed), clock);
         config.bootstrap = bootstrap.to_vec();
         let node = Node::new(self.now, config, self.rng.bytes32());
         self.hosts.push(Host {
