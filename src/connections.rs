@@ -57,6 +57,13 @@ pub const CHANNEL_STREAM: u16 = 0;
 pub const CHANNEL_LABEL: &str = "tinynode";
 /// Longest chat message sent or accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+/// Bytes of messages queued for one peer above which the connections stop
+/// being [`ready to send`](Connections::ready_to_send): the caller pauses
+/// its input (standard input) until the peer's channel drains.
+pub const OUTBOX_PAUSE: usize = 64 * 1024;
+/// Most bytes queued for one peer; a message that would exceed it is dropped
+/// for that peer (only a caller that ignores readiness gets there).
+pub const OUTBOX_LIMIT: usize = 256 * 1024;
 
 /// What happened to a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +126,47 @@ struct Conn {
     deadline: Instant,
     wake: Option<Instant>,
     remote: Option<SocketAddr>,
+    /// Messages waiting for room in the channel's SCTP send buffer.
+    outbox: Outbox,
+}
+
+/// Messages for one peer that str0m's send buffer has no room for yet, in
+/// order, bounded by [`OUTBOX_LIMIT`] bytes.
+#[derive(Default)]
+struct Outbox {
+    messages: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// Messages refused since the last one accepted.
+    dropped: u64,
+}
+
+impl Outbox {
+    /// Queues `message`; false (and nothing queued) when it would exceed the limit.
+    fn push(&mut self, message: &[u8]) -> bool {
+        if self.bytes + message.len() > OUTBOX_LIMIT {
+            self.dropped += 1;
+            return false;
+        }
+        self.dropped = 0;
+        self.bytes += message.len();
+        self.messages.push_back(message.to_vec());
+        true
+    }
+
+    /// Hands messages to `write` in order until it refuses one (returns
+    /// false); returns how many it took.
+    fn flush(&mut self, mut write: impl FnMut(&[u8]) -> bool) -> usize {
+        let mut taken = 0;
+        while let Some(message) = self.messages.front() {
+            if !write(message) {
+                break;
+            }
+            self.bytes -= message.len();
+            self.messages.pop_front();
+            taken += 1;
+        }
+        taken
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -343,7 +391,9 @@ impl Connections {
         }
     }
 
-    /// Sends `text` on every open channel; returns how many peers it went to.
+    /// Queues `text` for every open channel and sends what the channels
+    /// have room for; returns how many peers it was queued for. A peer whose
+    /// outbox is full (see [`OUTBOX_LIMIT`]) misses the message, with a warning.
     pub fn send_text(&mut self, now: Instant, text: &str) -> usize {
         let bytes = text.as_bytes();
         let bytes = &bytes[..bytes.len().min(MAX_MESSAGE_LEN)];
@@ -353,27 +403,59 @@ impl Connections {
             .filter(|(_, c)| c.phase == Phase::Open)
             .map(|(p, _)| *p)
             .collect();
-        let mut sent = 0;
+        let mut queued = 0;
         for peer in open {
             let Some(conn) = self.conns.get_mut(&peer) else {
                 continue;
             };
-            let written = conn
-                .rtc
-                .channel(conn.channel)
-                .map(|mut channel| channel.write(false, bytes));
-            match written {
-                Some(Ok(true)) => sent += 1,
-                Some(Ok(false)) => warn!(
-                    "webrtc: send buffer to {} full; message dropped",
+            if conn.outbox.push(bytes) {
+                queued += 1;
+            } else if conn.outbox.dropped == 1 {
+                warn!(
+                    "webrtc: {OUTBOX_LIMIT} bytes already queued for {}; dropping messages until it drains",
                     peer.short()
-                ),
-                Some(Err(error)) => warn!("webrtc: send to {} failed: {error}", peer.short()),
-                None => warn!("webrtc: channel to {} is gone", peer.short()),
+                );
             }
-            self.drain(now, peer);
+            if self.flush_outbox(peer) > 0 {
+                self.drain(now, peer);
+            }
         }
-        sent
+        queued
+    }
+
+    /// True while every open channel has fewer than [`OUTBOX_PAUSE`] bytes
+    /// queued: the caller may hand over more messages.
+    pub fn ready_to_send(&self) -> bool {
+        self.conns
+            .values()
+            .all(|c| c.phase != Phase::Open || c.outbox.bytes < OUTBOX_PAUSE)
+    }
+
+    /// Moves queued messages into the peer's SCTP send buffer while it has
+    /// room; returns how many.
+    fn flush_outbox(&mut self, peer: NodeId) -> usize {
+        let Some(conn) = self.conns.get_mut(&peer) else {
+            return 0;
+        };
+        if conn.phase != Phase::Open || conn.outbox.messages.is_empty() {
+            return 0;
+        }
+        let Conn {
+            rtc,
+            channel,
+            outbox,
+            ..
+        } = conn;
+        let Some(mut channel) = rtc.channel(*channel) else {
+            return 0;
+        };
+        outbox.flush(|message| match channel.write(false, message) {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!("webrtc: send to {} failed: {error}", peer.short());
+                false
+            }
+        })
     }
 
     /// Closes every channel (the node is leaving) and tells each peer.
@@ -515,6 +597,7 @@ impl Connections {
             deadline: now + CONNECT_TIMEOUT,
             wake: Some(now),
             remote: None,
+            outbox: Outbox::default(),
         }
     }
 
@@ -525,6 +608,8 @@ impl Connections {
         if let Err(error) = conn.rtc.handle_input(input) {
             debug!("webrtc: {} rejected input: {error}", peer.short());
         }
+        // Acknowledgements and timers free send-buffer room.
+        let _ = self.flush_outbox(peer);
         self.drain(now, peer);
     }
 
@@ -694,4 +779,44 @@ fn apply_remote(rtc: &mut Rtc, params: &SessionParams) -> Result<(), &'static st
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_flushes_in_order_until_the_writer_refuses() {
+        let mut outbox = Outbox::default();
+        for message in [&b"one"[..], b"two", b"three"] {
+            assert!(outbox.push(message));
+        }
+        let mut written = Vec::new();
+        let taken = outbox.flush(|message| {
+            if written.len() == 2 {
+                return false;
+            }
+            written.push(message.to_vec());
+            true
+        });
+        assert_eq!(taken, 2);
+        assert_eq!(written, [b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(outbox.bytes, 5, "\"three\" waits");
+        assert_eq!(outbox.flush(|_| true), 1);
+        assert_eq!(outbox.bytes, 0);
+    }
+
+    #[test]
+    fn outbox_refuses_what_would_exceed_its_limit() {
+        let mut outbox = Outbox::default();
+        let message = vec![b'x'; MAX_MESSAGE_LEN];
+        let fits = OUTBOX_LIMIT / MAX_MESSAGE_LEN;
+        for _ in 0..fits {
+            assert!(outbox.push(&message));
+        }
+        assert!(!outbox.push(&message));
+        assert!(!outbox.push(b"y"), "the limit counts bytes, not messages");
+        assert_eq!(outbox.bytes, fits * MAX_MESSAGE_LEN);
+        assert_eq!(outbox.messages.len(), fits);
+    }
 }

@@ -552,6 +552,17 @@ impl Node {
         self.public.current
     }
 
+    /// True while the node takes more [`Command::Send`] messages without
+    /// queueing more than [`OUTBOX_PAUSE`](crate::connections::OUTBOX_PAUSE)
+    /// bytes for any connected member. A driver reading a stream (standard
+    /// input) pauses while this is false, so a fast source is slowed to the
+    /// slowest member instead of losing messages.
+    pub fn ready_to_send(&self) -> bool {
+        self.connections
+            .as_ref()
+            .is_none_or(Connections::ready_to_send)
+    }
+
     /// What the node has received, answered and dropped so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -682,7 +693,7 @@ impl Node {
                     .connections
                     .as_mut()
                     .map_or(0, |c| c.send_text(now, &text));
-                debug!("sent a message to {sent} peers");
+                debug!("queued a message for {sent} peers");
             }
             Command::Leave => {
                 if let Some(connections) = self.connections.as_mut() {

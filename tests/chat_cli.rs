@@ -138,6 +138,52 @@ fn members_message_sender(lines: &[String]) -> Option<String> {
 }
 
 #[test]
+fn piped_input_faster_than_the_channel_arrives_complete_and_in_order() {
+    // 8 MB in one write: far more than the pipe, the node's outbox and
+    // str0m's send buffer hold, so only backpressure (reading stdin no
+    // faster than the channel drains) gets every line through.
+    const LINES: usize = 8_000;
+    let (_serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let mut sender = Member::join("bulk", &bootstrap);
+    let mut receiver = Member::join("bulk", &bootstrap);
+    let sender_id = sender.id.clone();
+    for member in [&mut sender, &mut receiver] {
+        member.wait_until("a connection", |lines| {
+            lines.iter().any(|l| field(l, "event") == Some("connected"))
+        });
+    }
+    let line = |i: usize| format!("{i:05} {}", "x".repeat(1000));
+    let mut input = String::new();
+    for i in 0..LINES {
+        input.push_str(&line(i));
+        input.push('\n');
+    }
+    let mut stdin = sender.process.child.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let messages = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| field(l, "event") == Some("message"))
+            .count()
+    };
+    receiver.wait_until("every line", |lines| messages(lines) >= LINES);
+    writer.join().expect("writer").expect("write to stdin");
+    let texts: Vec<&String> = receiver
+        .lines
+        .iter()
+        .filter(|l| field(l, "event") == Some("message"))
+        .inspect(|l| assert_eq!(field(l, "peer"), Some(sender_id.as_str())))
+        .collect();
+    for (i, text) in texts.iter().enumerate() {
+        assert!(
+            text.contains(&format!("\"text\":\"{}\"", line(i))),
+            "message {i} is not line {i}: {text:.60}"
+        );
+    }
+}
+
+#[test]
 fn ctrl_c_closes_channels_and_exits_zero() {
     let (_serve, addr) = start_serve();
     let bootstrap = addr.to_string();

@@ -4,13 +4,14 @@ pub mod args;
 pub mod demo;
 mod json;
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use log::{error, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
-use tinynode::driver::{Driver, Flow, Stop, concrete_local_addr};
+use tinynode::driver::{Driver, Flow, Handler, Stop, concrete_local_addr};
 use tinynode::identity::Identity;
 use tinynode::meeting::Meeting;
 use tinynode::node::{AddressSource, Command as NodeCommand, Event, Input, Node, NodeConfig};
@@ -25,18 +26,54 @@ pub const EXIT_FAILURE: i32 = 1;
 /// Time allowed for resolving bootstrap and STUN host names at start.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
 
+/// Output buffered beyond this many bytes is written at once.
+const OUTPUT_BATCH: usize = 64 * 1024;
+
 /// Prints results as text lines or, with `--json`, one JSON object per line.
+///
+/// Lines are collected and written when the event loop is about to sleep
+/// ([`Handler::before_sleep`]), when [`OUTPUT_BATCH`] bytes wait, and on
+/// drop: a burst of messages costs one write, and nothing waits longer than
+/// the loop is busy.
 struct Printer {
     json: bool,
+    pending: RefCell<String>,
 }
 
 impl Printer {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            pending: RefCell::new(String::new()),
+        }
+    }
+
     fn line(&self, human: impl FnOnce() -> String, json: impl FnOnce() -> JsonLine) {
         let text = if self.json { json().finish() } else { human() };
+        let full = {
+            let mut pending = self.pending.borrow_mut();
+            pending.push_str(&text);
+            pending.push('\n');
+            pending.len() >= OUTPUT_BATCH
+        };
+        if full {
+            self.flush();
+        }
+    }
+
+    /// Writes the collected lines.
+    fn flush(&self) {
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
+            return;
+        }
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (for example a pipe whose reader left) must not
         // stop the node; there is no one left to tell.
-        let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+        let _ = stdout
+            .write_all(pending.as_bytes())
+            .and_then(|()| stdout.flush());
+        pending.clear();
     }
 
     /// A failure the user must see: an `error` event with `--json` (and a
@@ -46,8 +83,14 @@ impl Printer {
             error!("{what}");
             self.line(String::new, || JsonLine::event("error").str("what", what));
         } else {
+            self.flush();
             eprintln!("tinynode: {what}");
         }
+    }
+
+    /// Prints every event of `join` and `serve`.
+    fn events(&self) -> PrintEvents<'_> {
+        PrintEvents(self)
     }
 
     /// The events `join` and `serve` report.
@@ -129,6 +172,26 @@ impl Printer {
     }
 }
 
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// The driver handler of `join` and `serve`: print each event, flush before sleeping.
+struct PrintEvents<'a>(&'a Printer);
+
+impl Handler for PrintEvents<'_> {
+    fn on_event(&mut self, event: &Event) -> Flow {
+        self.0.event(event);
+        Flow::Continue
+    }
+
+    fn before_sleep(&mut self) {
+        self.0.flush();
+    }
+}
+
 /// The value of `"key":"..."` in a one-line JSON object this program printed
 /// (string values without escaped quotes, which is all it prints there).
 pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -173,7 +236,7 @@ fn resolve_for(
 
 /// `tinynode stun`: exit 0 with the public address, 1 when no server answered.
 pub fn stun(options: StunOptions, identity: Identity) -> i32 {
-    let printer = Printer { json: options.json };
+    let printer = Printer::new(options.json);
     let resolved = resolve_all(&options.servers, options.timeout);
     let any_ipv4 = resolved.iter().flatten().flatten().any(SocketAddr::is_ipv4);
     let any_address = resolved.iter().flatten().next().is_some();
@@ -203,7 +266,7 @@ pub fn stun(options: StunOptions, identity: Identity) -> i32 {
         &mut node,
         Input::Command(NodeCommand::DiscoverPublicAddress { servers }),
     );
-    let result = driver.run(&mut node, |event| match event {
+    let result = driver.run(&mut node, |event: &Event| match event {
         Event::PublicAddress {
             address,
             via: AddressSource::Stun { server },
@@ -230,7 +293,7 @@ pub fn stun(options: StunOptions, identity: Identity) -> i32 {
 
 /// `tinynode serve`: a DHT node until SIGINT or SIGTERM, then exit 0.
 pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
-    let printer = Printer { json: options.json };
+    let printer = Printer::new(options.json);
     let (bootstrap, _, unusable) = resolve_for(&options.bootstrap, options.bind);
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
@@ -240,16 +303,13 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
         return EXIT_FAILURE;
     };
     started(&printer, &node, None);
-    let result = driver.run(&mut node, |event| {
-        printer.event(event);
-        Flow::Continue
-    });
+    let result = driver.run(&mut node, printer.events());
     finish(&printer, result)
 }
 
 /// `tinynode join`: find the meeting's members until SIGINT or SIGTERM.
 pub fn join(options: JoinOptions, identity: Identity) -> i32 {
-    let printer = Printer { json: options.json };
+    let printer = Printer::new(options.json);
     let Some(code) = options
         .code
         .clone()
@@ -299,10 +359,7 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         );
     }
     driver.submit(&mut node, Input::Command(NodeCommand::Join(meeting)));
-    let result = driver.run(&mut node, |event| {
-        printer.event(event);
-        Flow::Continue
-    });
+    let result = driver.run(&mut node, printer.events());
     finish(&printer, result)
 }
 

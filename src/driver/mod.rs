@@ -16,6 +16,7 @@ pub mod stdin;
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, warn};
@@ -26,7 +27,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::node::{Command, Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output, WallClock};
 use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
 use signals::Signals;
-use stdin::StdinLines;
+use stdin::{More, StdinLines};
 
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -39,6 +40,22 @@ pub enum Flow {
     Continue,
     /// Return from [`Driver::run`] with this exit code.
     Exit(i32),
+}
+
+/// What the loop tells its user: each event, and when it is about to sleep.
+pub trait Handler {
+    /// An event from the node; the answer says whether to keep running.
+    fn on_event(&mut self, event: &Event) -> Flow;
+
+    /// The loop has handled everything pending and is about to wait: the
+    /// moment to flush buffered output.
+    fn before_sleep(&mut self) {}
+}
+
+impl<F: FnMut(&Event) -> Flow> Handler for F {
+    fn on_event(&mut self, event: &Event) -> Flow {
+        self(event)
+    }
 }
 
 /// Why [`Driver::run`] returned.
@@ -79,6 +96,9 @@ pub struct Driver {
     socket: UdpSocket,
     signals: Signals,
     stdin: Option<StdinLines>,
+    /// Standard input signaled readable and has not been read to the end of
+    /// what is available (reading pauses while the node is not ready to send).
+    stdin_readable: bool,
     queue: SendQueue,
     writable_interest: bool,
     wakeups: u64,
@@ -97,6 +117,7 @@ impl Driver {
     ) -> Result<(Self, Node), StartError> {
         let mut socket = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
         let local_addr = socket.local_addr().map_err(StartError::Setup)?;
+        enlarge_buffers(&socket);
         let poll = Poll::new().map_err(StartError::Setup)?;
         poll.registry()
             .register(&mut socket, SOCKET, Interest::READABLE)
@@ -129,6 +150,7 @@ impl Driver {
             socket,
             signals,
             stdin,
+            stdin_readable: false,
             queue: SendQueue::new(SEND_QUEUE_CAPACITY),
             writable_interest: false,
             wakeups: 0,
@@ -146,21 +168,18 @@ impl Driver {
         self.wakeups
     }
 
-    /// Runs the loop until a signal arrives or `on_event` asks to exit.
-    pub fn run(
-        &mut self,
-        node: &mut Node,
-        mut on_event: impl FnMut(&Event) -> Flow,
-    ) -> io::Result<Stop> {
+    /// Runs the loop until a signal arrives or `handler` asks to exit.
+    pub fn run(&mut self, node: &mut Node, mut handler: impl Handler) -> io::Result<Stop> {
         let mut events = Events::with_capacity(16);
         // One byte more than accepted, so an oversized datagram is seen as such.
         let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
         loop {
-            let deadline = match self.drain_outputs(node, &mut on_event) {
+            let deadline = match self.drain_outputs(node, &mut handler) {
                 Drained::Stop(stop) => return Ok(stop),
                 Drained::Wait(deadline) => deadline,
             };
             self.flush()?;
+            handler.before_sleep();
             let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -173,23 +192,12 @@ impl Driver {
                     SIGNALS => {
                         self.signals.drain();
                         debug!("signal received; node stats: {}", node.stats());
-                        self.leave(node, &mut on_event);
+                        self.leave(node, &mut handler);
                         return Ok(Stop::Signal);
                     }
-                    STDIN => {
-                        let lines = match (self.stdin.as_mut(), self.poll.registry()) {
-                            (Some(stdin), registry) => stdin.read_lines(registry),
-                            (None, _) => Vec::new(),
-                        };
-                        for line in lines {
-                            node.handle_input(Instant::now(), Input::Command(Command::Send(line)));
-                            if let Drained::Stop(stop) = self.drain_outputs(node, &mut on_event) {
-                                return Ok(stop);
-                            }
-                        }
-                    }
+                    STDIN => self.stdin_readable = true,
                     SOCKET if event.is_readable() => {
-                        if let Some(stop) = self.receive_all(node, &mut buf, &mut on_event) {
+                        if let Some(stop) = self.receive_all(node, &mut buf, &mut handler) {
                             return Ok(stop);
                         }
                     }
@@ -200,14 +208,42 @@ impl Driver {
             if deadline.is_some_and(|at| now >= at) {
                 node.handle_input(now, Input::Timeout);
             }
+            if let Some(stop) = self.read_stdin(node, &mut handler) {
+                return Ok(stop);
+            }
         }
+    }
+
+    /// Hands standard input's lines to the node as [`Command::Send`] while
+    /// there is input and the node is ready to send. When the node is not
+    /// ready, reading stops until a later wakeup (acknowledgements from
+    /// peers) finds it ready again; the unread input waits in the pipe.
+    fn read_stdin(&mut self, node: &mut Node, handler: &mut impl Handler) -> Option<Stop> {
+        while self.stdin_readable && node.ready_to_send() {
+            let Some(stdin) = self.stdin.as_mut() else {
+                self.stdin_readable = false;
+                break;
+            };
+            let (lines, more) = stdin.read_lines(self.poll.registry());
+            self.stdin_readable = more == More::Maybe;
+            for line in lines {
+                node.handle_input(Instant::now(), Input::Command(Command::Send(line)));
+                if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
+                    return Some(stop);
+                }
+            }
+            if let Err(error) = self.flush() {
+                warn!("sending failed: {error}");
+            }
+        }
+        None
     }
 
     /// Tells the node to leave (closing its channels) and sends what that
     /// produces, without waiting for answers.
-    fn leave(&mut self, node: &mut Node, on_event: &mut impl FnMut(&Event) -> Flow) {
+    fn leave(&mut self, node: &mut Node, handler: &mut impl Handler) {
         node.handle_input(Instant::now(), Input::Command(Command::Leave));
-        let _ = self.drain_outputs(node, on_event);
+        let _ = self.drain_outputs(node, handler);
         let socket = &self.socket;
         self.queue
             .flush(|payload, destination| socket.send_to(payload, destination));
@@ -219,14 +255,14 @@ impl Driver {
         &mut self,
         node: &mut Node,
         buf: &mut [u8],
-        on_event: &mut impl FnMut(&Event) -> Flow,
+        handler: &mut impl Handler,
     ) -> Option<Stop> {
         loop {
             match self.socket.recv_from(buf) {
                 Ok((len, source)) => {
                     let data = buf.get(..len).unwrap_or_default();
                     node.handle_input(Instant::now(), Input::Receive { source, data });
-                    if let Drained::Stop(stop) = self.drain_outputs(node, on_event) {
+                    if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
                         return Some(stop);
                     }
                 }
@@ -242,20 +278,24 @@ impl Driver {
         }
     }
 
-    fn drain_outputs(
-        &mut self,
-        node: &mut Node,
-        on_event: &mut impl FnMut(&Event) -> Flow,
-    ) -> Drained {
+    fn drain_outputs(&mut self, node: &mut Node, handler: &mut impl Handler) -> Drained {
         loop {
             match node.poll_output() {
                 Output::Transmit(transmit) => self.queue.push(transmit),
                 Output::Event(event) => {
-                    if let Flow::Exit(code) = on_event(&event) {
+                    if let Flow::Exit(code) = handler.on_event(&event) {
                         return Drained::Stop(Stop::Exit(code));
                     }
                 }
-                Output::Wait(deadline) => return Drained::Wait(deadline),
+                Output::Wait(deadline) => {
+                    // Sent right away, not after the socket is read dry: an
+                    // acknowledgement that waits for a whole burst to be
+                    // read lets the peer's next burst overflow the buffers.
+                    let socket = &self.socket;
+                    self.queue
+                        .flush(|payload, destination| socket.send_to(payload, destination));
+                    return Drained::Wait(deadline);
+                }
             }
         }
     }
@@ -279,6 +319,38 @@ impl Driver {
             self.writable_interest = blocked;
         }
         Ok(())
+    }
+}
+
+/// Socket buffer size asked for in each direction (the kernel caps it at
+/// `net.core.rmem_max` / `wmem_max`).
+pub const SOCKET_BUFFER: usize = 1024 * 1024;
+
+/// Asks for [`SOCKET_BUFFER`]-byte receive and send buffers. The one socket
+/// carries every connection; the default (about 200 KiB, some 90 full-size
+/// datagrams) overflows when a peer's SCTP window arrives while the loop is
+/// busy, and each overflow costs the sender a retransmission timeout.
+/// Failure only costs that, so it is logged, not returned.
+pub fn enlarge_buffers(socket: &impl AsRawFd) {
+    let fd = socket.as_raw_fd();
+    let size = libc::c_int::try_from(SOCKET_BUFFER).unwrap_or(libc::c_int::MAX);
+    for (option, name) in [(libc::SO_RCVBUF, "receive"), (libc::SO_SNDBUF, "send")] {
+        // SAFETY: setsockopt on an open socket with a valid c_int and its size.
+        let result = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                std::ptr::from_ref(&size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result != 0 {
+            debug!(
+                "cannot set the socket's {name} buffer: {}",
+                io::Error::last_os_error()
+            );
+        }
     }
 }
 
@@ -306,4 +378,37 @@ pub fn concrete_local_addr(bound: SocketAddr, toward: &[SocketAddr]) -> SocketAd
 enum Drained {
     Stop(Stop),
     Wait(Option<std::time::Instant>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receive_buffer(socket: &std::net::UdpSocket) -> libc::c_int {
+        let mut size: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt on an open socket into a c_int of the given size.
+        let result = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                std::ptr::from_mut(&mut size).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(result, 0, "getsockopt");
+        size
+    }
+
+    #[test]
+    fn socket_buffers_grow_beyond_the_default() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let before = receive_buffer(&socket);
+        enlarge_buffers(&socket);
+        assert!(
+            receive_buffer(&socket) > before,
+            "receive buffer stayed at {before} bytes"
+        );
+    }
 }
