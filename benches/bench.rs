@@ -3,13 +3,13 @@
 //! are medians of repeated runs where a row repeats; compare ratios, not
 //! absolute numbers, on noisy machines.
 //!
-//! Rows: `size`, `stun`, `connect`, `dht-1000`, `dht-10000` (heavy), `idle`
+//! Rows: `size`, `stun`, `connect`, `throughput`, `dht-1000`, `dht-10000` (heavy), `idle`
 //! (heavy, a minute of wall time).
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -465,12 +465,148 @@ fn connect() -> Vec<Row> {
     }]
 }
 
+/// Messages and their length (bytes, without the newline) for the
+/// throughput row: 16 MiB in 1 KiB text messages.
+const BULK_COUNT: usize = 16_384;
+const BULK_LEN: usize = 1024;
+
+/// The reference: the str0m pair program sending the same messages between
+/// its two threads over loopback sockets; MB/s.
+fn str0m_pair_throughput() -> Option<f64> {
+    let output = Command::new(reference_exe()?)
+        .args(["throughput", &BULK_COUNT.to_string(), &BULK_LEN.to_string()])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("throughput "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// tinynode: two members of a meeting on loopback; the first's standard
+/// input gets the messages as lines (written in one go, as `cat file |`
+/// would), the second writes them as `message` events to a file, so no
+/// reader process competes for the CPU. MB/s from the first line written to
+/// the end marker (sent after the messages, on the same ordered channel)
+/// reaching the file.
+fn members_throughput() -> Option<f64> {
+    let (mut serve, addr) = start_serve()?;
+    let code = format!("bench-throughput-{}", std::process::id());
+    let output = std::env::temp_dir().join(format!("tinynode-bench-{}.jsonl", std::process::id()));
+    let mut receiver = Command::new(env!("CARGO_BIN_EXE_tinynode"))
+        .args(["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])
+        .stdout(std::fs::File::create(&output).ok()?)
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut sender = Command::new(env!("CARGO_BIN_EXE_tinynode"))
+        .args(["join", &code, "--bootstrap", &addr, "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let file_has = |needle: &str, limit: Duration, poll: Duration| {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if tail(&output, 4096).contains(needle) {
+                return true;
+            }
+            std::thread::sleep(poll);
+        }
+        false
+    };
+    let connected = wait_line(&mut sender, "\"connected\"", Duration::from_secs(30))
+        && file_has(
+            "\"connected\"",
+            Duration::from_secs(30),
+            Duration::from_millis(10),
+        );
+    let mut rate = None;
+    if let (true, Some(mut input)) = (connected, sender.stdin.take()) {
+        let mut bulk = Vec::with_capacity(BULK_COUNT * (BULK_LEN + 1) + 4);
+        for _ in 0..BULK_COUNT {
+            bulk.extend(std::iter::repeat_n(b'x', BULK_LEN));
+            bulk.push(b'\n');
+        }
+        bulk.extend_from_slice(b"END\n");
+        let start = Instant::now();
+        std::thread::spawn(move || input.write_all(&bulk));
+        if file_has(
+            "\"text\":\"END\"",
+            Duration::from_secs(60),
+            Duration::from_millis(1),
+        ) {
+            let took = start.elapsed().as_secs_f64();
+            let lines = std::fs::read_to_string(&output).unwrap_or_default();
+            let messages = lines.matches("\"event\":\"message\"").count();
+            rate =
+                (messages == BULK_COUNT + 1).then(|| (BULK_COUNT * BULK_LEN) as f64 / took / 1e6);
+        }
+    }
+    for child in [&mut sender, &mut receiver, &mut serve] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_file(&output);
+    rate
+}
+
+/// The last `len` bytes of a file (empty if it cannot be read).
+fn tail(path: &std::path::Path, len: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut text = String::new();
+    let _ = file
+        .seek(SeekFrom::Start(size.saturating_sub(len)))
+        .and_then(|_| file.read_to_string(&mut text));
+    text
+}
+
+fn throughput() -> Vec<Row> {
+    let figure = format!(
+        "data-channel throughput between two members, loopback ({BULK_COUNT} messages of {BULK_LEN} bytes)"
+    );
+    let target = "≥ 0.9 × the bare str0m pair".to_string();
+    let reference: Vec<f64> = (0..3).filter_map(|_| str0m_pair_throughput()).collect();
+    let ours: Vec<f64> = (0..3).filter_map(|_| members_throughput()).collect();
+    let (value, met) = match (reference.is_empty(), ours.is_empty()) {
+        (true, _) => (
+            "reference not built: run `cargo bench --no-run`".to_string(),
+            None,
+        ),
+        (false, true) => ("not every message arrived".to_string(), Some(false)),
+        (false, false) => {
+            let (ours, reference) = (median(ours), median(reference));
+            (
+                format!(
+                    "{ours:.1} MB/s vs bare str0m pair {reference:.1} MB/s: {:.2}×",
+                    ours / reference
+                ),
+                Some(ours >= 0.9 * reference),
+            )
+        }
+    };
+    vec![Row {
+        figure,
+        value,
+        target,
+        met,
+    }]
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let light = ["size", "stun", "connect", "dht-1000"];
+    let light = ["size", "stun", "connect", "throughput", "dht-1000"];
     let wanted = |name: &str| {
         if asked.is_empty() {
             light.contains(&name)
@@ -487,6 +623,9 @@ fn main() {
     }
     if wanted("connect") {
         rows.extend(connect());
+    }
+    if wanted("throughput") {
+        rows.extend(throughput());
     }
     if wanted("dht-1000") {
         rows.extend(dht(1000));
