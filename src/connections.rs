@@ -45,10 +45,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RETRY_FIRST: Duration = Duration::from_secs(2);
 /// Longest wait between retries.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
-/// STUN retransmissions before ICE declares a pair dead. str0m's schedule
-/// (250 ms doubling, capped at 3 s) then notices a silent peer after about
-/// 12 s instead of the default 22 s.
-pub const ICE_MAX_RETRANSMITS: usize = 6;
+/// STUN retransmissions before ICE declares a pair dead. With str0m's
+/// schedule (250 ms doubling, capped at [`ICE_KEEPALIVE`]) a silent peer is
+/// noticed 12 to 16 s after it went quiet, instead of str0m's default 30 s.
+pub const ICE_MAX_RETRANSMITS: usize = 5;
+/// Interval of the ICE consent checks on an open connection: str0m's
+/// largest STUN retransmission timeout, which its schedule reaches after
+/// [`ICE_MAX_RETRANSMITS`] doublings. str0m's default is 3 s; each check
+/// wakes both peers twice (request and response), so this interval sets most
+/// of an idle member's wakeups. RFC 7675 asks for about 5 s.
+pub const ICE_KEEPALIVE: Duration = Duration::from_secs(4);
 /// Most simultaneous connections (str0m instances).
 pub const MAX_CONNECTIONS: usize = 32;
 /// SCTP stream of the pre-negotiated data channel.
@@ -569,6 +575,7 @@ impl Connections {
     fn new_conn(&self, now: Instant, session: u64, public: Option<SocketAddr>) -> Conn {
         let mut config = Rtc::builder().set_crypto_provider(Arc::clone(&self.crypto));
         config.set_max_stun_retransmits(ICE_MAX_RETRANSMITS);
+        config.set_max_stun_rto(ICE_KEEPALIVE);
         let mut rtc = config.build(now);
         let mut candidates = Vec::new();
         if let Ok(host) = Candidate::host(self.host, "udp") {

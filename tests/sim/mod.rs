@@ -73,6 +73,9 @@ pub struct Host {
     pub alive: bool,
     /// Every event it raised, with the virtual time.
     pub events: Vec<(Instant, Event)>,
+    /// Inputs it was woken for: datagrams delivered and timers fired (what
+    /// a real process would wake up for, at most).
+    pub wakeups: u64,
     nat: Option<usize>,
     wake_at: Option<Instant>,
 }
@@ -177,6 +180,7 @@ impl Sim {
             addr,
             alive: true,
             events: Vec::new(),
+            wakeups: 0,
             nat,
             wake_at: None,
         });
@@ -265,6 +269,7 @@ impl Sim {
                 let host = &mut self.hosts[index];
                 if host.alive && host.wake_at == Some(at) {
                     host.wake_at = None;
+                    host.wakeups += 1;
                     host.node.handle_input(at, Input::Timeout);
                     self.drain(index);
                 }
@@ -436,6 +441,7 @@ impl Sim {
             return;
         }
         self.delivered += 1;
+        self.hosts[index].wakeups += 1;
         let now = self.now;
         self.hosts[index].node.handle_input(
             now,
