@@ -184,6 +184,33 @@ fn piped_input_faster_than_the_channel_arrives_complete_and_in_order() {
 }
 
 #[test]
+fn an_endless_producer_on_stdin_does_not_starve_the_network() {
+    // `yes` writes faster than a node can read; the node must still take
+    // its turns at the socket: bootstrap, discover, connect, deliver.
+    let (_serve, addr) = start_serve();
+    let bootstrap = addr.to_string();
+    let mut producer = std::process::Command::new("yes")
+        .arg("endless")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn yes");
+    let mut command = tinynode();
+    command
+        .args(["join", "firehose", "--bootstrap", &bootstrap, "--json"])
+        .stdin(Stdio::from(producer.stdout.take().expect("yes stdout")));
+    let flooded = Running::spawn_with_stdin(command);
+    let mut listener = Member::join("firehose", &bootstrap);
+    listener.wait_until("a message from the flooded member", |lines| {
+        lines
+            .iter()
+            .any(|l| field(l, "event") == Some("message") && field(l, "text") == Some("endless"))
+    });
+    drop(flooded);
+    let _ = producer.kill();
+    let _ = producer.wait();
+}
+
+#[test]
 fn ctrl_c_closes_channels_and_exits_zero() {
     let (_serve, addr) = start_serve();
     let bootstrap = addr.to_string();

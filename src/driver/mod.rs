@@ -29,6 +29,10 @@ use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
 use signals::Signals;
 use stdin::{More, StdinLines};
 
+/// Most reads of standard input (each up to 64 KiB) between two looks at
+/// the socket.
+pub const STDIN_READS_PER_WAKEUP: usize = 4;
+
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const STDIN: Token = Token(2);
@@ -180,7 +184,12 @@ impl Driver {
             };
             self.flush()?;
             handler.before_sleep();
-            let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            let timeout = if self.stdin_readable && node.ready_to_send() {
+                // Input left unread to let the socket have its turn.
+                Some(std::time::Duration::ZERO)
+            } else {
+                deadline.map(|at| at.saturating_duration_since(Instant::now()))
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -215,11 +224,16 @@ impl Driver {
     }
 
     /// Hands standard input's lines to the node as [`Command::Send`] while
-    /// there is input and the node is ready to send. When the node is not
-    /// ready, reading stops until a later wakeup (acknowledgements from
-    /// peers) finds it ready again; the unread input waits in the pipe.
+    /// there is input and the node is ready to send, at most
+    /// [`STDIN_READS_PER_WAKEUP`] reads, so a producer faster than the node
+    /// cannot keep the socket waiting. When the node is not ready, reading
+    /// stops until a later wakeup (acknowledgements from peers) finds it
+    /// ready again; the unread input waits in the pipe.
     fn read_stdin(&mut self, node: &mut Node, handler: &mut impl Handler) -> Option<Stop> {
-        while self.stdin_readable && node.ready_to_send() {
+        for _ in 0..STDIN_READS_PER_WAKEUP {
+            if !(self.stdin_readable && node.ready_to_send()) {
+                break;
+            }
             let Some(stdin) = self.stdin.as_mut() else {
                 self.stdin_readable = false;
                 break;
