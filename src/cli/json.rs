@@ -42,7 +42,10 @@ impl JsonLine {
 
 fn push_string(out: &mut String, value: &str) {
     out.push('"');
-    for c in value.chars() {
+    let mut rest = value;
+    // Runs of characters that need no escape are copied at once.
+    while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+        out.push_str(&rest[..at]);
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -50,13 +53,19 @@ fn push_string(out: &mut String, value: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             // Writing to a String cannot fail.
-            c if u32::from(c) < 0x20 => {
+            c => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
-            c => out.push(c),
         }
+        rest = &rest[at + c.len_utf8()..];
     }
+    out.push_str(rest);
     out.push('"');
+}
+
+/// Characters RFC 8259 requires escaped in a string.
+fn needs_escape(c: char) -> bool {
+    c == '"' || c == '\\' || u32::from(c) < 0x20
 }
 
 #[cfg(test)]
@@ -66,8 +75,19 @@ mod tests {
     #[test]
     fn escapes_control_characters_and_quotes() {
         let line = JsonLine::event("error")
-            .str("what", "a \"b\"\\\n\u{1}é")
+            .str("what", "a \"b\"\\\n\u{1}é\r\t\u{1f}z")
             .finish();
-        assert_eq!(line, r#"{"event":"error","what":"a \"b\"\\\n\u0001é"}"#);
+        assert_eq!(
+            line,
+            r#"{"event":"error","what":"a \"b\"\\\n\u0001é\r\t\u001fz"}"#
+        );
+    }
+
+    #[test]
+    fn plain_text_and_escapes_at_the_edges() {
+        let line = |text: &str| JsonLine::event("m").str("t", text).finish();
+        assert_eq!(line("plain"), r#"{"event":"m","t":"plain"}"#);
+        assert_eq!(line("\"x\""), r#"{"event":"m","t":"\"x\""}"#);
+        assert_eq!(line(""), r#"{"event":"m","t":""}"#);
     }
 }
