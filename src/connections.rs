@@ -397,36 +397,42 @@ impl Connections {
         }
     }
 
-    /// Queues `text` for every open channel and sends what the channels
-    /// have room for; returns how many peers it was queued for. A peer whose
-    /// outbox is full (see [`OUTBOX_LIMIT`]) misses the message, with a warning.
-    pub fn send_text(&mut self, now: Instant, text: &str) -> usize {
-        let bytes = text.as_bytes();
-        let bytes = &bytes[..bytes.len().min(MAX_MESSAGE_LEN)];
+    /// Queues `texts`, in order, for every open channel and sends what the
+    /// channels have room for; returns how many peers got at least one of
+    /// them. A peer whose outbox is full (see [`OUTBOX_LIMIT`]) misses the
+    /// messages that do not fit, with a warning. str0m is polled once per
+    /// peer for the whole batch: each poll walks SCTP's in-flight queue, so
+    /// polling after every message costs more than the messages.
+    pub fn send_texts<T: AsRef<str>>(&mut self, now: Instant, texts: &[T]) -> usize {
         let open: Vec<NodeId> = self
             .conns
             .iter()
             .filter(|(_, c)| c.phase == Phase::Open)
             .map(|(p, _)| *p)
             .collect();
-        let mut queued = 0;
+        let mut reached = 0;
         for peer in open {
             let Some(conn) = self.conns.get_mut(&peer) else {
                 continue;
             };
-            if conn.outbox.push(bytes) {
-                queued += 1;
-            } else if conn.outbox.dropped == 1 {
-                warn!(
-                    "webrtc: {OUTBOX_LIMIT} bytes already queued for {}; dropping messages until it drains",
-                    peer.short()
-                );
+            let mut queued = 0;
+            for text in texts {
+                let bytes = text.as_ref().as_bytes();
+                if conn.outbox.push(&bytes[..bytes.len().min(MAX_MESSAGE_LEN)]) {
+                    queued += 1;
+                } else if conn.outbox.dropped == 1 {
+                    warn!(
+                        "webrtc: {OUTBOX_LIMIT} bytes already queued for {}; dropping messages until it drains",
+                        peer.short()
+                    );
+                }
             }
+            reached += usize::from(queued > 0);
             if self.flush_outbox(peer) > 0 {
                 self.drain(now, peer);
             }
         }
-        queued
+        reached
     }
 
     /// True while every open channel has fewer than [`OUTBOX_PAUSE`] bytes

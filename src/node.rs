@@ -125,6 +125,9 @@ pub enum Command {
     FindNode(NodeId),
     /// Send a line of text to every connected member.
     Send(String),
+    /// Send several lines, in order, to every connected member: the same as
+    /// a [`Command::Send`] for each, with one round of output for all.
+    SendMany(Vec<String>),
     /// Leave: close every data channel and tell the peers.
     Leave,
 }
@@ -138,6 +141,7 @@ impl fmt::Debug for Command {
             Self::Join(meeting) => write!(f, "Join({})", meeting.topic().short()),
             Self::FindNode(target) => write!(f, "FindNode({})", target.short()),
             Self::Send(text) => write!(f, "Send({} bytes)", text.len()),
+            Self::SendMany(texts) => write!(f, "SendMany({} lines)", texts.len()),
             Self::Leave => f.write_str("Leave"),
         }
     }
@@ -688,19 +692,23 @@ impl Node {
                 let id = self.dht.find_node(now, target);
                 self.user_lookups.push(id);
             }
-            Command::Send(text) => {
-                let sent = self
-                    .connections
-                    .as_mut()
-                    .map_or(0, |c| c.send_text(now, &text));
-                debug!("queued a message for {sent} peers");
-            }
+            Command::Send(text) => self.send(now, &[text]),
+            Command::SendMany(texts) => self.send(now, &texts),
             Command::Leave => {
                 if let Some(connections) = self.connections.as_mut() {
                     connections.close_all(now);
                 }
             }
         }
+    }
+
+    /// Queues messages for every connected member.
+    fn send(&mut self, now: Instant, texts: &[String]) {
+        let reached = self
+            .connections
+            .as_mut()
+            .map_or(0, |c| c.send_texts(now, texts));
+        debug!("queued {} messages for {reached} peers", texts.len());
     }
 
     /// Turns engine events into user events and membership actions.

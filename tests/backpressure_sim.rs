@@ -56,15 +56,23 @@ fn received(sim: &Sim, member: usize) -> Vec<String> {
     })
 }
 
-#[test]
-fn a_sender_that_waits_until_ready_delivers_a_burst_complete_and_in_order() {
-    let (mut sim, sender, receiver) = connected_pair(0x7e57_00b1);
+/// Sends the burst while the sender is ready, `batch` messages per command
+/// (`Send` for one, `SendMany` for more), and checks that it all arrives
+/// in order.
+fn burst_paced_by_readiness(seed: u64, batch: usize) {
+    let (mut sim, sender, receiver) = connected_pair(seed);
     let mut next = 0;
     let mut pauses = 0;
     for _ in 0..6_000 {
         while next < BURST && sim.hosts[sender].node.ready_to_send() {
-            sim.command(sender, Command::Send(message(next)));
-            next += 1;
+            let end = (next + batch).min(BURST);
+            let command = if batch == 1 {
+                Command::Send(message(next))
+            } else {
+                Command::SendMany((next..end).map(message).collect())
+            };
+            sim.command(sender, command);
+            next = end;
         }
         if next == BURST {
             break;
@@ -78,6 +86,16 @@ fn a_sender_that_waits_until_ready_delivers_a_burst_complete_and_in_order() {
     let expected: Vec<String> = (0..BURST).map(message).collect();
     assert_eq!(received(&sim, receiver), expected);
     assert!(sim.hosts[sender].node.ready_to_send());
+}
+
+#[test]
+fn a_sender_that_waits_until_ready_delivers_a_burst_complete_and_in_order() {
+    burst_paced_by_readiness(0x7e57_00b1, 1);
+}
+
+#[test]
+fn batches_of_lines_arrive_like_single_lines() {
+    burst_paced_by_readiness(0x7e57_00b3, 64);
 }
 
 #[test]

@@ -110,8 +110,8 @@ pub struct Driver {
 
 impl Driver {
     /// Binds the socket at `bind`, installs the signal handlers, registers
-    /// standard input if `read_stdin` (each line becomes a
-    /// [`Command::Send`]), and creates the node (seeded from the OS random
+    /// standard input if `read_stdin` (its lines become
+    /// [`Command::SendMany`]s), and creates the node (seeded from the OS random
     /// generator) for `configure`'s config, which receives the socket's
     /// actual address and a wall-clock reading.
     pub fn start(
@@ -223,7 +223,8 @@ impl Driver {
         }
     }
 
-    /// Hands standard input's lines to the node as [`Command::Send`] while
+    /// Hands standard input's lines to the node, a read at a time as one
+    /// [`Command::SendMany`], while
     /// there is input and the node is ready to send, at most
     /// [`STDIN_READS_PER_WAKEUP`] reads, so a producer faster than the node
     /// cannot keep the socket waiting. When the node is not ready, reading
@@ -240,8 +241,8 @@ impl Driver {
             };
             let (lines, more) = stdin.read_lines(self.poll.registry());
             self.stdin_readable = more == More::Maybe;
-            for line in lines {
-                node.handle_input(Instant::now(), Input::Command(Command::Send(line)));
+            if !lines.is_empty() {
+                node.handle_input(Instant::now(), Input::Command(Command::SendMany(lines)));
                 if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
                     return Some(stop);
                 }
