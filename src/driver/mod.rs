@@ -223,13 +223,12 @@ impl Driver {
         }
     }
 
-    /// Hands standard input's lines to the node, a read at a time as one
-    /// [`Command::SendMany`], while
-    /// there is input and the node is ready to send, at most
-    /// [`STDIN_READS_PER_WAKEUP`] reads, so a producer faster than the node
-    /// cannot keep the socket waiting. When the node is not ready, reading
-    /// stops until a later wakeup (acknowledgements from peers) finds it
-    /// ready again; the unread input waits in the pipe.
+    /// Hands standard input's lines to the node, each read's lines as one
+    /// [`Command::SendMany`], while there is input and the node is ready to
+    /// send, for at most [`STDIN_READS_PER_WAKEUP`] reads, so a producer
+    /// faster than the node cannot keep the socket waiting. When the node is
+    /// not ready, reading stops until a later wakeup (acknowledgements from
+    /// peers) finds it ready again; the unread input waits in the pipe.
     fn read_stdin(&mut self, node: &mut Node, handler: &mut impl Handler) -> Option<Stop> {
         for _ in 0..STDIN_READS_PER_WAKEUP {
             if !(self.stdin_readable && node.ready_to_send()) {
@@ -246,9 +245,6 @@ impl Driver {
                 if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
                     return Some(stop);
                 }
-            }
-            if let Err(error) = self.flush() {
-                warn!("sending failed: {error}");
             }
         }
         None

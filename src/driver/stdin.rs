@@ -5,8 +5,9 @@
 //! terminal is left as it was found. Complete lines are handed out; a
 //! partial line waits for its newline. A line longer than [`MAX_LINE`] is cut
 //! there. Input is read a chunk at a time, so the driver can stop reading
-//! while the node is not ready to send. Sources that cannot be polled (regular files,
-//! `/dev/null`) are reported by [`StdinLines::register`] failing.
+//! while the node is not ready to send. Sources that cannot be polled
+//! (regular files, `/dev/null`) are reported by [`StdinLines::register`]
+//! failing.
 
 use std::io::{self, Read};
 use std::os::fd::RawFd;
