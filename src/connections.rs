@@ -36,6 +36,7 @@ use str0m::{
 
 use crate::dht::id::NodeId;
 use crate::dht::wire::{Blob, BoundedList, WireAddr};
+use crate::node::Event;
 use crate::signal::{MAX_CANDIDATES, SessionParams, Signal, SignalKind};
 use crate::transmit::Transmit;
 
@@ -70,39 +71,6 @@ pub const OUTBOX_PAUSE: usize = 64 * 1024;
 /// Most bytes queued for one peer; a message that would exceed it is dropped
 /// for that peer (only a caller that ignores readiness gets there).
 pub const OUTBOX_LIMIT: usize = 256 * 1024;
-
-/// What happened to a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConnEvent {
-    /// The data channel to `peer` is open.
-    Connected {
-        /// The peer.
-        peer: NodeId,
-        /// The address its traffic comes from.
-        addr: SocketAddr,
-    },
-    /// A message arrived.
-    Message {
-        /// The sender.
-        peer: NodeId,
-        /// Its text (invalid UTF-8 replaced).
-        text: String,
-    },
-    /// An open connection ended.
-    Disconnected {
-        /// The peer.
-        peer: NodeId,
-        /// Why.
-        reason: String,
-    },
-    /// An attempt to connect failed.
-    ConnectFailed {
-        /// The peer.
-        peer: NodeId,
-        /// Why.
-        reason: String,
-    },
-}
 
 /// A signal to send to a peer through the DHT.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +164,7 @@ pub struct Connections {
     retries: HashMap<NodeId, Retry>,
     members: HashSet<NodeId>,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<ConnEvent>,
+    events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
 }
 
@@ -531,8 +499,9 @@ impl Connections {
         self.transmits.pop_front()
     }
 
-    /// The next event.
-    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+    /// The next event: [`Event::Connected`], [`Event::Message`],
+    /// [`Event::Disconnected`] or [`Event::ConnectFailed`].
+    pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
@@ -650,15 +619,15 @@ impl Connections {
                         conn.phase = Phase::Open;
                         let addr = conn.remote.unwrap_or(self.host);
                         info!("webrtc: connected to {} at {addr}", peer.short());
-                        happened.push(ConnEvent::Connected { peer, addr });
+                        happened.push(Event::Connected { peer, addr });
                     }
                     RtcEvent::ChannelData(data) => {
                         let end = data.data.len().min(MAX_MESSAGE_LEN);
                         let text = String::from_utf8_lossy(&data.data[..end]).into_owned();
-                        happened.push(ConnEvent::Message { peer, text });
+                        happened.push(Event::Message { peer, text });
                     }
                     RtcEvent::ChannelClose(_) => {
-                        happened.push(ConnEvent::Disconnected {
+                        happened.push(Event::Disconnected {
                             peer,
                             reason: "data channel closed".into(),
                         });
@@ -666,7 +635,7 @@ impl Connections {
                     RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected)
                         if conn.phase == Phase::Open =>
                     {
-                        happened.push(ConnEvent::Disconnected {
+                        happened.push(Event::Disconnected {
                             peer,
                             reason: "ICE connection lost".into(),
                         });
@@ -675,7 +644,7 @@ impl Connections {
                 },
                 Err(error) => {
                     debug!("webrtc: {} failed: {error}", peer.short());
-                    happened.push(ConnEvent::ConnectFailed {
+                    happened.push(Event::ConnectFailed {
                         peer,
                         reason: format!("WebRTC error: {error}"),
                     });
@@ -685,8 +654,8 @@ impl Connections {
         }
         for event in happened {
             match event {
-                ConnEvent::Disconnected { peer, reason } => self.lost(now, peer, reason),
-                ConnEvent::ConnectFailed { peer, reason } => self.fail(now, peer, reason),
+                Event::Disconnected { peer, reason } => self.lost(now, peer, reason),
+                Event::ConnectFailed { peer, reason } => self.fail(now, peer, reason),
                 other => self.events.push_back(other),
             }
         }
@@ -701,8 +670,7 @@ impl Connections {
             return self.fail(now, peer, reason);
         }
         info!("webrtc: {} disconnected: {reason}", peer.short());
-        self.events
-            .push_back(ConnEvent::Disconnected { peer, reason });
+        self.events.push_back(Event::Disconnected { peer, reason });
         self.drop_conn(&peer);
         self.schedule_retry(now, peer, false);
     }
@@ -712,8 +680,7 @@ impl Connections {
         if !self.conns.contains_key(&peer) {
             return;
         }
-        self.events
-            .push_back(ConnEvent::ConnectFailed { peer, reason });
+        self.events.push_back(Event::ConnectFailed { peer, reason });
         self.drop_conn(&peer);
         self.schedule_retry(now, peer, true);
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
-use crate::connections::{ConnEvent, Connections, OutgoingSignal};
+use crate::connections::{Connections, OutgoingSignal};
 use crate::demux::{self, Protocol};
 use crate::dht::engine::{Dht, DhtDrop, DhtEvent, LookupId};
 use crate::dht::id::NodeId;
@@ -236,7 +236,7 @@ pub enum Event {
     Message {
         /// The member.
         peer: NodeId,
-        /// The text.
+        /// The text (invalid UTF-8 replaced).
         text: String,
     },
     /// An open connection to a member ended.
@@ -875,12 +875,7 @@ impl Node {
             outgoing.push(signal);
         }
         while let Some(event) = connections.poll_event() {
-            self.events.push_back(match event {
-                ConnEvent::Connected { peer, addr } => Event::Connected { peer, addr },
-                ConnEvent::Message { peer, text } => Event::Message { peer, text },
-                ConnEvent::Disconnected { peer, reason } => Event::Disconnected { peer, reason },
-                ConnEvent::ConnectFailed { peer, reason } => Event::ConnectFailed { peer, reason },
-            });
+            self.events.push_back(event);
         }
         for signal in outgoing {
             self.send_signal(now, signal);
