@@ -3,7 +3,6 @@
 
 mod sim;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use sim::Sim;
@@ -87,26 +86,11 @@ fn two_meetings_find_and_connect_to_exactly_their_own_members_through_nats() {
     // hole-punched through the NATs); lost signals cost a retry, so allow
     // a few connect timeouts.
     let members: Vec<usize> = red.iter().chain(&blue).copied().collect();
-    let connected_to = |sim: &Sim, member: usize| -> HashSet<NodeId> {
-        let mut open = HashSet::new();
-        for (_, event) in &sim.hosts[member].events {
-            match event {
-                Event::Connected { peer, .. } => {
-                    open.insert(*peer);
-                }
-                Event::Disconnected { peer, .. } => {
-                    open.remove(peer);
-                }
-                _ => {}
-            }
-        }
-        open
-    };
     let mut waited = Duration::ZERO;
     while waited < Duration::from_secs(90)
         && !members
             .iter()
-            .all(|&m| connected_to(&sim, m) == sim.members_seen(m))
+            .all(|&m| sim.open_connections(m) == sim.members_seen(m))
     {
         sim.run_for(Duration::from_secs(1));
         waited += Duration::from_secs(1);
@@ -114,7 +98,7 @@ fn two_meetings_find_and_connect_to_exactly_their_own_members_through_nats() {
     println!("full mesh of both meetings {waited:?} after discovery");
     for &member in &members {
         assert_eq!(
-            connected_to(&sim, member),
+            sim.open_connections(member),
             sim.members_seen(member),
             "member {member} (seed {})",
             sim.seed

@@ -354,21 +354,44 @@ impl Sim {
             .collect()
     }
 
+    /// Peers host `index` has an open channel to: connected and not disconnected since.
+    pub fn open_connections(&self, index: usize) -> HashSet<NodeId> {
+        self.current(index, |event| match event {
+            Event::Connected { peer, .. } => Some((*peer, true)),
+            Event::Disconnected { peer, .. } => Some((*peer, false)),
+            _ => None,
+        })
+    }
+
     /// Peers host `index` currently considers members: discovered and not lost since.
     pub fn members_seen(&self, index: usize) -> HashSet<NodeId> {
-        let mut seen = HashSet::new();
-        for (_, event) in &self.hosts[index].events {
-            match event {
-                Event::PeerDiscovered { peer, .. } => {
-                    seen.insert(*peer);
-                }
-                Event::PeerLost { peer, .. } => {
-                    seen.remove(peer);
-                }
-                _ => {}
+        self.current(index, |event| match event {
+            Event::PeerDiscovered { peer, .. } => Some((*peer, true)),
+            Event::PeerLost { peer, .. } => Some((*peer, false)),
+            _ => None,
+        })
+    }
+
+    /// The peers in host `index`'s events that `change` last added (true)
+    /// and did not remove (false) since.
+    fn current(
+        &self,
+        index: usize,
+        change: impl Fn(&Event) -> Option<(NodeId, bool)>,
+    ) -> HashSet<NodeId> {
+        let mut peers = HashSet::new();
+        for (peer, added) in self.hosts[index]
+            .events
+            .iter()
+            .filter_map(|(_, e)| change(e))
+        {
+            if added {
+                peers.insert(peer);
+            } else {
+                peers.remove(&peer);
             }
         }
-        seen
+        peers
     }
 
     fn drain(&mut self, index: usize) {
