@@ -19,7 +19,7 @@
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -159,10 +159,10 @@ pub struct Connections {
     local: NodeId,
     host: SocketAddr,
     next_session: u64,
-    conns: HashMap<NodeId, Conn>,
-    by_addr: HashMap<SocketAddr, NodeId>,
-    retries: HashMap<NodeId, Retry>,
-    members: HashSet<NodeId>,
+    conns: BTreeMap<NodeId, Conn>,
+    by_addr: BTreeMap<SocketAddr, NodeId>,
+    retries: BTreeMap<NodeId, Retry>,
+    members: BTreeSet<NodeId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
@@ -188,10 +188,10 @@ impl Connections {
             local,
             host,
             next_session: first_session,
-            conns: HashMap::new(),
-            by_addr: HashMap::new(),
-            retries: HashMap::new(),
-            members: HashSet::new(),
+            conns: BTreeMap::new(),
+            by_addr: BTreeMap::new(),
+            retries: BTreeMap::new(),
+            members: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             signals: VecDeque::new(),

@@ -16,7 +16,7 @@
 //! same peer (a replay). A peer whose newest record has expired is lost.
 //! Sans-IO: every method takes `now` and the current Unix time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -125,9 +125,9 @@ pub struct Discovery {
     next_lookup_at: Option<Instant>,
     lookups_done: usize,
     last_announce: Option<Instant>,
-    announced_to: HashSet<NodeId>,
+    announced_to: BTreeSet<NodeId>,
     addresses_changed: bool,
-    peers: HashMap<NodeId, KnownPeer>,
+    peers: BTreeMap<NodeId, KnownPeer>,
 }
 
 impl Discovery {
@@ -140,9 +140,9 @@ impl Discovery {
             next_lookup_at: Some(now),
             lookups_done: 0,
             last_announce: None,
-            announced_to: HashSet::new(),
+            announced_to: BTreeSet::new(),
             addresses_changed: false,
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
         }
     }
 

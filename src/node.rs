@@ -17,7 +17,7 @@
 //! Datagrams nothing handles are dropped and counted in [`Stats`], never an
 //! error.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -502,7 +502,7 @@ pub struct Node {
     dht: Dht,
     discovery: Option<Discovery>,
     connections: Option<Connections>,
-    signaling: HashMap<NodeId, PeerSignaling>,
+    signaling: BTreeMap<NodeId, PeerSignaling>,
     next_signal_seq: u64,
     limiter: RateLimiter,
     public: ObservedAddress,
@@ -531,7 +531,7 @@ impl Node {
             config,
             discovery: None,
             connections: None,
-            signaling: HashMap::new(),
+            signaling: BTreeMap::new(),
             limiter: RateLimiter::default(),
             public: ObservedAddress::default(),
             user_lookups: Vec::new(),

@@ -4,13 +4,14 @@
 //! second, at most [`BURST`] saved up; each request spends its cost. State
 //! is bounded: at most [`MAX_SOURCES`] buckets; when full, buckets that have
 //! refilled completely (idle sources) are dropped, and if that frees too
-//! little, an arbitrary quarter of the buckets goes (a flood from many
-//! addresses then resets some sources to a full bucket, which is what they
-//! would have with a larger table; the cost stays amortized O(1) per check).
-//! Arithmetic is integer milli-tokens, so a check costs a hash lookup and a
-//! few multiplications.
+//! little, the least recently used quarter of the buckets goes (a flood
+//! from many addresses then resets some sources to a full bucket, which is
+//! what they would have with a larger table; the cost stays amortized
+//! O(log n) per check). Buckets live in a `BTreeMap`, so which ones are
+//! evicted never depends on an OS-seeded hash. Arithmetic is integer
+//! milli-tokens, so a check costs a map lookup and a few multiplications.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -32,7 +33,7 @@ struct Bucket {
 /// Token buckets by source IP.
 #[derive(Default)]
 pub struct RateLimiter {
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: BTreeMap<IpAddr, Bucket>,
 }
 
 impl RateLimiter {
@@ -75,8 +76,13 @@ impl RateLimiter {
             idle_ms < full_after_ms
         });
         if self.buckets.len() > MAX_SOURCES * 3 / 4 {
-            let evict: Vec<IpAddr> = self.buckets.keys().take(MAX_SOURCES / 4).copied().collect();
-            for ip in evict {
+            let mut by_age: Vec<(Instant, IpAddr)> = self
+                .buckets
+                .iter()
+                .map(|(ip, b)| (b.touched, *ip))
+                .collect();
+            by_age.sort_unstable();
+            for (_, ip) in by_age.into_iter().take(MAX_SOURCES / 4) {
                 self.buckets.remove(&ip);
             }
         }

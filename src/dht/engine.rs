@@ -12,7 +12,7 @@
 //! all state is bounded (routing table, store caps, lookup candidate caps,
 //! [`MAX_PENDING`] requests in flight).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ pub const RECORD_BYTES_PER_REPLY: usize = 800;
 #[derive(Default)]
 struct VerifiedAddresses {
     order: VecDeque<SocketAddr>,
-    set: std::collections::HashSet<SocketAddr>,
+    set: std::collections::BTreeSet<SocketAddr>,
 }
 
 impl VerifiedAddresses {
@@ -86,7 +86,7 @@ impl VerifiedAddresses {
 }
 
 /// Identifies one lookup started by the node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LookupId(pub u64);
 
 /// What a lookup is for.
@@ -216,8 +216,8 @@ pub struct Dht {
     table: RoutingTable,
     store: Store,
     tokens: Tokens,
-    pending: HashMap<TxId, Pending>,
-    lookups: HashMap<LookupId, LookupState>,
+    pending: BTreeMap<TxId, Pending>,
+    lookups: BTreeMap<LookupId, LookupState>,
     next_lookup: u64,
     verified: VerifiedAddresses,
     bootstrap: Bootstrap,
@@ -237,8 +237,8 @@ impl Dht {
             table: RoutingTable::new(local),
             store: Store::default(),
             tokens,
-            pending: HashMap::new(),
-            lookups: HashMap::new(),
+            pending: BTreeMap::new(),
+            lookups: BTreeMap::new(),
             next_lookup: 0,
             verified: VerifiedAddresses::default(),
             bootstrap: Bootstrap {

@@ -13,7 +13,7 @@
 //! an announcer is (records are sealed), so readers keep the newest record
 //! per node and relays deliver signals to every stored address.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -66,8 +66,8 @@ type Key = (NodeId, SocketAddr);
 /// The records this node stores for others.
 #[derive(Default)]
 pub struct Store {
-    topics: HashMap<NodeId, HashMap<Key, Stored>>,
-    per_ip: HashMap<IpAddr, usize>,
+    topics: BTreeMap<NodeId, BTreeMap<Key, Stored>>,
+    per_ip: BTreeMap<IpAddr, usize>,
     total: usize,
 }
 
@@ -97,7 +97,7 @@ impl Store {
             return Ok(Put::Refreshed);
         }
         let records = self.topics.get(&topic);
-        let topic_len = records.map_or(0, HashMap::len);
+        let topic_len = records.map_or(0, BTreeMap::len);
         let oldest_of_announcer = records.and_then(|records| {
             let mine: Vec<(&Key, &Stored)> = records
                 .iter()

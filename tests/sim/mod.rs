@@ -15,6 +15,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,10 @@ pub struct Sim {
     sequence: u64,
     /// Datagrams delivered so far.
     pub delivered: u64,
+    /// A running hash of every delivered datagram: (virtual time since the
+    /// start, source, destination, bytes). `DefaultHasher::new()` has fixed
+    /// keys, so equal runs give equal hashes.
+    trace: DefaultHasher,
     /// Datagrams (source, bytes) that arrived at watched addresses with no
     /// host: what an attacker there receives.
     pub sink: HashMap<SocketAddr, Vec<(SocketAddr, Vec<u8>)>>,
@@ -126,6 +131,7 @@ impl Sim {
             timers: BinaryHeap::new(),
             sequence: 0,
             delivered: 0,
+            trace: DefaultHasher::new(),
             sink: HashMap::new(),
         }
     }
@@ -226,6 +232,11 @@ impl Sim {
         self.in_flight.insert(id, (source, destination, payload));
         self.deliveries
             .push(Reverse((self.now + delay, self.sequence, id)));
+    }
+
+    /// The hash of every datagram delivered so far (see [`Sim::trace`]).
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.finish()
     }
 
     /// Collects what is sent to `addr` (where no host lives) in [`Sim::sink`].
@@ -464,6 +475,7 @@ impl Sim {
             return;
         }
         self.delivered += 1;
+        (self.now - self.start, source, destination, payload).hash(&mut self.trace);
         self.hosts[index].wakeups += 1;
         let now = self.now;
         self.hosts[index].node.handle_input(
