@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sim::Sim;
-use tinynode::dht::id::NodeId;
 use tinynode::dht::wire::K;
+use tinynode::id::NodeId;
 use tinynode::stun::attribute::Attribute;
 use tinynode::stun::message::{Class, Message, MessageEncoder, Method, TransactionId};
 

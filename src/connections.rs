@@ -34,8 +34,8 @@ use str0m::{
     Output as RtcOutput, Rtc,
 };
 
-use crate::dht::id::NodeId;
-use crate::dht::wire::{Blob, BoundedList, WireAddr};
+use crate::codec::{Blob, BoundedList, WireAddr};
+use crate::id::NodeId;
 use crate::node::Event;
 use crate::signal::{MAX_CANDIDATES, SessionParams, Signal, SignalKind};
 use crate::transmit::Transmit;

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use crate::dht::engine::LookupId;
-use crate::dht::id::NodeId;
-use crate::dht::record::{self, RecordError};
 use crate::dht::routing::Peer;
 use crate::dht::store::RECORD_TTL;
 use crate::dht::wire::TOKEN_LEN;
+use crate::id::NodeId;
 use crate::meeting::Meeting;
+use crate::record::{self, RecordError};
 
 /// Waits between the first topic lookups after joining.
 pub const LOOKUP_BACKOFF: [Duration; 5] = [

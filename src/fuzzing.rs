@@ -7,15 +7,15 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::demux::{Protocol, classify};
-use crate::dht::id::NodeId;
-use crate::dht::record;
 use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
+use crate::id::NodeId;
 use crate::identity::Identity;
+use crate::limits::AMPLIFICATION_FACTOR;
 use crate::meeting::Meeting;
 use crate::node::{Command, Input, Node, NodeConfig, Output, WallClock};
+use crate::record;
 use crate::signal::{self, Envelope, SessionParams, SignalKind};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
-use crate::stun::server::AMPLIFICATION_FACTOR;
 
 /// Decode → encode → decode must agree, and the checks on a decoded message
 /// must not panic.

@@ -15,7 +15,7 @@ use ring::digest::{SHA256, digest};
 use ring::rand::SecureRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
-use crate::dht::id::NodeId;
+use crate::id::NodeId;
 
 /// Length of an Ed25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;

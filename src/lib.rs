@@ -79,6 +79,7 @@
 //! assert!(connected(&nodes[1], &nodes[2]) || connected(&nodes[2], &nodes[1]));
 //! ```
 
+pub mod codec;
 pub mod connections;
 pub mod demux;
 pub mod dht;
@@ -86,10 +87,13 @@ pub mod discovery;
 pub mod driver;
 pub mod fuzzing;
 pub mod hex;
+pub mod id;
 pub mod identity;
+pub mod limits;
 pub mod meeting;
 pub mod node;
 pub mod ratelimit;
+pub mod record;
 pub mod rng;
 pub mod sealed;
 pub mod signal;

@@ -19,7 +19,7 @@ use std::num::NonZeroU32;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use ring::{hkdf, pbkdf2};
 
-use crate::dht::id::NodeId;
+use crate::id::NodeId;
 
 /// PBKDF2 salt: fixed, so every member derives the same values.
 pub const PBKDF2_SALT: &[u8] = b"tinynode/meeting/pbkdf2/v1";

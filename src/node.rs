@@ -28,14 +28,14 @@ use log::{debug, info};
 use crate::connections::{Connections, OutgoingSignal};
 use crate::demux::{self, Protocol};
 use crate::dht::engine::{Dht, DhtDrop, DhtEvent, LookupId};
-use crate::dht::id::NodeId;
-use crate::dht::record;
 use crate::dht::wire::{Message as DhtMessage, Request, decode_frame};
 use crate::discovery::{Discovery, DiscoveryAction, KnownPeer, PeerStatus};
 use crate::hex::hex;
+use crate::id::NodeId;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
 use crate::ratelimit::RateLimiter;
+use crate::record;
 use crate::rng::Rng;
 use crate::signal::{self, Envelope};
 use crate::stun::attribute::Attribute;
@@ -44,8 +44,7 @@ use crate::stun::message::{Class, Header, Message};
 use crate::stun::server::{self, AnswerKind, Silence};
 use crate::transmit::Transmit;
 
-/// Largest datagram the node reads; anything longer is dropped unread.
-pub const MAX_DATAGRAM_LEN: usize = 2048;
+pub use crate::limits::MAX_DATAGRAM_LEN;
 
 /// A reading of the wall clock paired with the monotonic instant it was
 /// taken at, so the node can compute Unix time from `now` without a clock.
@@ -422,7 +421,7 @@ pub struct Sizes {
 impl Sizes {
     /// The most each may reach.
     pub const LIMITS: Sizes = Sizes {
-        routing: crate::dht::id::ID_BITS * crate::dht::wire::K,
+        routing: crate::id::ID_BITS * crate::dht::wire::K,
         stored_records: crate::dht::store::MAX_TOTAL,
         pending_requests: crate::dht::engine::MAX_PENDING,
         lookups: crate::dht::engine::MAX_LOOKUPS,

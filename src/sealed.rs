@@ -17,8 +17,8 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::dht::id::NodeId;
-use crate::dht::wire::{Blob, decode_value, encode_value};
+use crate::codec::{Blob, decode_value, encode_value};
+use crate::id::NodeId;
 use crate::identity::{self, Identity, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::meeting::{Meeting, NONCE_LEN};
 
@@ -88,7 +88,8 @@ pub fn open<B: SignedBody>(meeting: &Meeting, label: &[u8], blob: &[u8]) -> Resu
     let plaintext = meeting
         .open(&aad, blob)
         .ok_or(OpenError::NotSealedForMeeting)?;
-    let signed: Signed<B> = decode_value(&plaintext).map_err(|_| OpenError::Malformed)?;
+    let signed: Signed<B> =
+        decode_value(&plaintext, plaintext.len()).map_err(|_| OpenError::Malformed)?;
     let (node_id, public_key) = signed.body.signer();
     let signed_bytes = [aad.as_slice(), &encode_value(&signed.body)].concat();
     if !identity::verify(&public_key, &signed_bytes, &signed.signature.0) {

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dht::id::NodeId;
-use crate::dht::wire::{Blob, BoundedList, WireAddr};
+use crate::codec::{Blob, BoundedList, WireAddr};
+use crate::id::NodeId;
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use crate::meeting::{Meeting, NONCE_LEN};
 use crate::sealed::{self, OpenError, SignedBody};

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use common::{start_serve, stun_probe};
-use tinynode::dht::id::NodeId;
 use tinynode::dht::wire::{Blob, Message, Request, Response, decode_frame, encode_frame};
+use tinynode::id::NodeId;
 
 /// Peak resident memory a serve node may reach under the burst.
 const RSS_BOUND_KB: u64 = 32 * 1024;

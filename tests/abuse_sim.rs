@@ -8,15 +8,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::dht::id::NodeId;
-use tinynode::dht::record;
 use tinynode::dht::store::MAX_PER_TOPIC;
 use tinynode::dht::wire::{
     Blob, BoundedList, Contact, Message, Request, Response, WireAddr, decode_frame, encode_frame,
 };
+use tinynode::id::NodeId;
 use tinynode::identity::Identity;
 use tinynode::meeting::Meeting;
 use tinynode::node::{Command, Event};
+use tinynode::record;
 use tinynode::signal::{self, Envelope, SignalKind};
 use tinynode::stun::message::{Class, MessageEncoder, Method, TransactionId};
 

@@ -14,7 +14,7 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::dht::id::NodeId;
+use tinynode::id::NodeId;
 use tinynode::meeting::Meeting;
 use tinynode::node::{Command, Event};
 

@@ -6,9 +6,9 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::dht::id::NodeId;
 use tinynode::dht::store::RECORD_TTL;
 use tinynode::dht::wire::K;
+use tinynode::id::NodeId;
 use tinynode::meeting::Meeting;
 use tinynode::node::{Command, Event};
 

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use super::id::NodeId;
 use super::lookup::{Lookup, REQUEST_TIMEOUT};
 use super::routing::{Offer, Peer, RoutingTable};
 use super::store::{Put, Refused, Store};
@@ -27,6 +26,8 @@ use super::wire::{
     Blob, BoundedList, Contact, ErrorCode, K, MAX_RECORDS_PER_REPLY, Message, Request, Response,
     TOKEN_LEN, TxId, WireAddr, encode_frame,
 };
+use crate::id::NodeId;
+use crate::limits::AMPLIFICATION_FACTOR;
 use crate::rng::Rng;
 use crate::transmit::Transmit;
 
@@ -34,9 +35,6 @@ use crate::transmit::Transmit;
 pub const MAX_PENDING: usize = 512;
 /// Lookups under way at once; further lookups finish at once, empty.
 pub const MAX_LOOKUPS: usize = 64;
-/// Answers to an address that has not proved it receives there are at most
-/// this many times the request's size.
-pub const AMPLIFICATION_FACTOR: usize = 3;
 /// Addresses remembered as proven (they answered one of our requests).
 pub const MAX_VERIFIED: usize = 1024;
 /// `FindNode` requests are padded to this size, so that 3 × it covers a
@@ -955,7 +953,7 @@ impl Dht {
         else {
             return;
         };
-        for index in first + 1..super::id::ID_BITS {
+        for index in first + 1..crate::id::ID_BITS {
             let key = self.table.key_in_bucket(index, self.rng.bytes());
             self.find_node(now, key);
         }

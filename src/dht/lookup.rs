@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::id::{Distance, NodeId};
 use super::routing::Peer;
 use super::wire::K;
+use crate::id::{Distance, NodeId};
 
 /// Requests in flight per lookup.
 pub const ALPHA: usize = 3;

@@ -2,9 +2,7 @@
 //! routing table, lookups, record store and the engine that ties them.
 
 pub mod engine;
-pub mod id;
 pub mod lookup;
-pub mod record;
 pub mod routing;
 pub mod store;
 pub mod token;

@@ -13,8 +13,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::id::{ID_BITS, NodeId};
 use super::wire::K;
+use crate::id::{ID_BITS, NodeId};
 
 /// Consecutive failed requests after which an entry is removed.
 pub const MAX_FAILURES: u32 = 2;

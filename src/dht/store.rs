@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::id::NodeId;
+use crate::id::NodeId;
 
 /// Lifetime of a stored record after its last announce.
 pub const RECORD_TTL: Duration = Duration::from_secs(10 * 60);

@@ -10,16 +10,14 @@
 //! from a length on the wire.
 
 use std::fmt;
-use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::id::NodeId;
+pub use crate::codec::{Blob, BoundedList, WireAddr};
+use crate::codec::{CodecError, decode_value, encode_value};
 use crate::demux::DHT_FRAME_TAG;
-use crate::node::MAX_DATAGRAM_LEN;
+use crate::id::NodeId;
+use crate::limits::MAX_DATAGRAM_LEN;
 
 /// Version byte after the tag; frames with another version are dropped.
 pub const WIRE_VERSION: u8 = 1;
@@ -39,33 +37,6 @@ pub const MAX_PADDING: usize = 512;
 /// A transaction ID pairing a reply with its request.
 pub type TxId = [u8; 8];
 
-/// A UDP endpoint on the wire: IPv4 or IPv6 address bytes and a port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum WireAddr {
-    /// IPv4 address (4 bytes) and port.
-    V4([u8; 4], u16),
-    /// IPv6 address (16 bytes) and port.
-    V6([u8; 16], u16),
-}
-
-impl From<SocketAddr> for WireAddr {
-    fn from(addr: SocketAddr) -> Self {
-        match addr.ip() {
-            IpAddr::V4(ip) => Self::V4(ip.octets(), addr.port()),
-            IpAddr::V6(ip) => Self::V6(ip.octets(), addr.port()),
-        }
-    }
-}
-
-impl From<WireAddr> for SocketAddr {
-    fn from(addr: WireAddr) -> Self {
-        match addr {
-            WireAddr::V4(ip, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port),
-            WireAddr::V6(ip, port) => SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port),
-        }
-    }
-}
-
 /// A DHT node: its ID and the address it was seen at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
@@ -73,88 +44,6 @@ pub struct Contact {
     pub id: NodeId,
     /// Where it answers.
     pub addr: WireAddr,
-}
-
-/// An opaque byte string of at most `MAX` bytes.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Blob<const MAX: usize>(pub Vec<u8>);
-
-impl<const MAX: usize> fmt::Debug for Blob<MAX> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Blob({} bytes)", self.0.len())
-    }
-}
-
-impl<const MAX: usize> Serialize for Blob<MAX> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de, const MAX: usize> Deserialize<'de> for Blob<MAX> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BlobVisitor<const MAX: usize>;
-        impl<const MAX: usize> Visitor<'_> for BlobVisitor<MAX> {
-            type Value = Blob<MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "at most {MAX} bytes")
-            }
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
-                if bytes.len() > MAX {
-                    return Err(E::invalid_length(bytes.len(), &self));
-                }
-                Ok(Blob(bytes.to_vec()))
-            }
-        }
-        deserializer.deserialize_bytes(BlobVisitor::<MAX>)
-    }
-}
-
-/// A list of at most `MAX` items; decoding fails past the cap and never
-/// reserves room for more than `MAX` items.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BoundedList<T, const MAX: usize>(pub Vec<T>);
-
-impl<T, const MAX: usize> Default for BoundedList<T, MAX> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
-
-impl<T: Serialize, const MAX: usize> Serialize for BoundedList<T, MAX> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for item in &self.0 {
-            seq.serialize_element(item)?;
-        }
-        seq.end()
-    }
-}
-
-impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedList<T, MAX> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ListVisitor<T, const MAX: usize>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for ListVisitor<T, MAX> {
-            type Value = BoundedList<T, MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a list of at most {MAX} items")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                if let Some(claimed) = seq.size_hint().filter(|&n| n > MAX) {
-                    return Err(de::Error::invalid_length(claimed, &self));
-                }
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    if items.len() == MAX {
-                        return Err(de::Error::invalid_length(MAX + 1, &self));
-                    }
-                    items.push(item);
-                }
-                Ok(BoundedList(items))
-            }
-        }
-        deserializer.deserialize_seq(ListVisitor::<T, MAX>(PhantomData))
-    }
 }
 
 /// A request; the reply echoes its transaction ID.
@@ -278,16 +167,14 @@ pub enum Message {
 }
 
 /// Why a datagram is not a valid DHT frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// Shorter than the two-byte prefix, or not starting with the tag.
     NotDht,
     /// A version this node does not speak.
     UnknownVersion(u8),
     /// The bincode body did not decode.
-    Body(String),
-    /// Bytes left after the message.
-    TrailingBytes(usize),
+    Body(CodecError),
 }
 
 impl fmt::Display for FrameError {
@@ -296,33 +183,11 @@ impl fmt::Display for FrameError {
             Self::NotDht => f.write_str("not a DHT frame"),
             Self::UnknownVersion(version) => write!(f, "unknown DHT wire version {version}"),
             Self::Body(error) => write!(f, "bad DHT message: {error}"),
-            Self::TrailingBytes(n) => write!(f, "{n} bytes after the DHT message"),
         }
     }
 }
 
 impl std::error::Error for FrameError {}
-
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_DATAGRAM_LEN>()
-}
-
-/// Encodes any serde value with the DHT's bincode configuration.
-pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
-    // Encoding into a Vec fails only past the size limit, which no message
-    // this node builds reaches (lists and blobs are capped far below it).
-    bincode::serde::encode_to_vec(value, config()).unwrap_or_default()
-}
-
-/// Decodes a serde value that must fill `bytes` exactly.
-pub fn decode_value<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, FrameError> {
-    let (value, used) = bincode::serde::borrow_decode_from_slice(bytes, config())
-        .map_err(|error| FrameError::Body(error.to_string()))?;
-    match bytes.len() - used {
-        0 => Ok(value),
-        extra => Err(FrameError::TrailingBytes(extra)),
-    }
-}
 
 /// The datagram for `message`.
 pub fn encode_frame(message: &Message) -> Vec<u8> {
@@ -334,7 +199,9 @@ pub fn encode_frame(message: &Message) -> Vec<u8> {
 /// The message in a datagram.
 pub fn decode_frame(datagram: &[u8]) -> Result<Message, FrameError> {
     match datagram {
-        [DHT_FRAME_TAG, WIRE_VERSION, body @ ..] => decode_value(body),
+        [DHT_FRAME_TAG, WIRE_VERSION, body @ ..] => {
+            decode_value(body, MAX_DATAGRAM_LEN).map_err(FrameError::Body)
+        }
         [DHT_FRAME_TAG, version, ..] => Err(FrameError::UnknownVersion(*version)),
         _ => Err(FrameError::NotDht),
     }
@@ -440,7 +307,10 @@ mod tests {
         };
         let mut frame = encode_frame(&ping);
         frame.push(0);
-        assert_eq!(decode_frame(&frame), Err(FrameError::TrailingBytes(1)));
+        assert_eq!(
+            decode_frame(&frame),
+            Err(FrameError::Body(CodecError::TrailingBytes(1)))
+        );
         assert_eq!(
             decode_frame(&[DHT_FRAME_TAG, 9, 0]),
             Err(FrameError::UnknownVersion(9))
@@ -450,25 +320,6 @@ mod tests {
 
         let too_many = BoundedList::<Contact, 9>((0..9).map(contact).collect());
         let bytes = encode_value(&too_many);
-        assert!(decode_value::<BoundedList<Contact, K>>(&bytes).is_err());
-        let too_long = Blob::<500>(vec![0; 401]);
-        assert!(decode_value::<Blob<MAX_RECORD_LEN>>(&encode_value(&too_long)).is_err());
-    }
-
-    #[test]
-    fn a_huge_claimed_length_fails_without_allocating_it() {
-        // Nodes list claiming u32::MAX entries (varint marker 252 + 4 bytes).
-        let bytes = [252, 0xff, 0xff, 0xff, 0xff];
-        assert!(decode_value::<BoundedList<Contact, K>>(&bytes).is_err());
-        let bytes = [252, 0xff, 0xff, 0xff, 0x00];
-        assert!(decode_value::<Blob<MAX_RECORD_LEN>>(&bytes).is_err());
-    }
-
-    #[test]
-    fn addresses_convert_both_ways() {
-        for text in ["192.0.2.1:5", "[2001:db8::1]:65535"] {
-            let addr: SocketAddr = text.parse().unwrap();
-            assert_eq!(SocketAddr::from(WireAddr::from(addr)), addr);
-        }
+        assert!(decode_value::<BoundedList<Contact, K>>(&bytes, MAX_DATAGRAM_LEN).is_err());
     }
 }

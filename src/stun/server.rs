@@ -22,9 +22,7 @@ use std::net::SocketAddr;
 
 use super::attribute::{Attribute, ErrorCode, TypeList};
 use super::message::{Class, FingerprintStatus, Header, Message, MessageEncoder, Method};
-
-/// An answer is at most this many times the size of the request.
-pub const AMPLIFICATION_FACTOR: usize = 3;
+use crate::limits::AMPLIFICATION_FACTOR;
 
 /// Most attribute types listed in one UNKNOWN-ATTRIBUTES answer.
 pub const MAX_UNKNOWN_LISTED: usize = 16;

@@ -19,7 +19,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tinynode::dht::id::NodeId;
+use tinynode::id::NodeId;
 use tinynode::identity::Identity;
 use tinynode::node::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
 

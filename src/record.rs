@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::id::NodeId;
-use super::wire::{BoundedList, WireAddr};
+use crate::codec::{BoundedList, WireAddr};
+use crate::id::NodeId;
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use crate::meeting::{Meeting, NONCE_LEN};
 use crate::sealed::{self, OpenError, SignedBody};
