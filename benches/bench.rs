@@ -14,10 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sim::Sim;
-use tinynode::dht::wire::K;
-use tinynode::id::NodeId;
-use tinynode::stun::attribute::Attribute;
-use tinynode::stun::message::{Class, Message, MessageEncoder, Method, TransactionId};
+use tinynode::NodeId;
+use tinynode::wire::dht::K;
+use tinynode::wire::stun::Attribute;
+use tinynode::wire::stun::{Class, Message, MessageEncoder, Method, TransactionId};
 
 /// One line of the table.
 struct Row {

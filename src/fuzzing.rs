@@ -4,15 +4,17 @@
 //! breaks; that is how a fuzzer reports a finding.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::api::{Command, Input, NodeConfig, Output, WallClock};
 use crate::demux::{Protocol, classify};
 use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
 use crate::id::NodeId;
 use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
 use crate::meeting::Meeting;
-use crate::node::{Command, Input, Node, NodeConfig, Output, WallClock};
+use crate::node::Node;
 use crate::record;
 use crate::signal::{self, Envelope, SessionParams, SignalKind};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
@@ -59,11 +61,20 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
     };
     let config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
     let mut node = Node::new(now, config, [0; 32]);
-    node.handle_input(now, Input::Receive { source, data });
-    loop {
-        match node.poll_output() {
+    let destination = local;
+    node.handle_input(
+        now,
+        Input::Receive {
+            source,
+            destination,
+            data,
+        },
+    );
+    for output in node.drain() {
+        match output {
             Output::Transmit(transmit) => {
                 assert_eq!(transmit.destination, source);
+                assert_eq!(transmit.source, local, "answered from where it arrived");
                 match classify(&transmit.payload) {
                     Protocol::Stun => {
                         assert!(transmit.payload.len() <= AMPLIFICATION_FACTOR * data.len());
@@ -76,7 +87,7 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
                 }
             }
             Output::Event(event) => panic!("unsolicited datagram raised {event:?}"),
-            Output::Wait(_) => break,
+            other => panic!("drain yielded {other:?}"),
         }
     }
     let stats = node.stats();
@@ -104,38 +115,37 @@ pub fn check_dht_frame(data: &[u8]) {
 /// The meeting whose key the record target uses.
 pub const FUZZ_MEETING_CODE: &str = "fuzz meeting";
 
+/// The meeting of [`FUZZ_MEETING_CODE`], derived once (PBKDF2 is slow by
+/// design).
+fn fuzz_meeting() -> &'static Meeting {
+    static MEETING: OnceLock<Meeting> = OnceLock::new();
+    MEETING.get_or_init(|| Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code"))
+}
+
 /// Opening a sealed record: arbitrary bytes never open (they would need the
 /// meeting key's tag), and a record sealed from fuzzer-chosen addresses and
 /// time opens to exactly what was sealed.
 pub fn check_record_open(data: &[u8]) {
-    thread_local! {
-        static MEETING: Meeting = Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code");
-        static IDENTITY: Identity = Identity::from_seed([7; 32]);
+    let meeting = fuzz_meeting();
+    if record::open(meeting, data).is_ok() {
+        // Only the corpus's genuine sealed records may open.
+        return;
     }
-    MEETING.with(|meeting| {
-        if record::open(meeting, data).is_ok() {
-            // Only the corpus's genuine sealed records may open.
-            return;
-        }
-        IDENTITY.with(|identity| {
-            let (time, rest) = data
-                .split_first_chunk::<8>()
-                .map_or((0, data), |(t, r)| (u64::from_le_bytes(*t), r));
-            let addrs: Vec<SocketAddr> = rest
-                .chunks_exact(6)
-                .take(record::MAX_RECORD_ADDRS)
-                .map(|c| {
-                    SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]])))
-                })
-                .collect();
-            let blob = record::seal(meeting, identity, &addrs, time, [1; 12]);
-            let opened = record::open(meeting, &blob).expect("a sealed record opens");
-            assert_eq!(
-                (opened.addrs, opened.timestamp_ms, opened.node_id),
-                (addrs, time, identity.node_id())
-            );
-        });
-    });
+    let identity = Identity::from_seed([7; 32]);
+    let (time, rest) = data
+        .split_first_chunk::<8>()
+        .map_or((0, data), |(t, r)| (u64::from_le_bytes(*t), r));
+    let addrs: Vec<SocketAddr> = rest
+        .chunks_exact(6)
+        .take(record::MAX_RECORD_ADDRS)
+        .map(|c| SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]]))))
+        .collect();
+    let blob = record::seal(meeting, &identity, &addrs, time, [1; 12]);
+    let opened = record::open(meeting, &blob).expect("a sealed record opens");
+    assert_eq!(
+        (opened.addrs, opened.timestamp_ms, opened.node_id),
+        (addrs, time, identity.node_id())
+    );
 }
 
 /// Unix time (ms) at which the signal target reads, and its seeds.
@@ -144,52 +154,41 @@ pub const FUZZ_SIGNAL_TIME_MS: u64 = 1_800_000_000_000;
 /// Opening signals: arbitrary bytes never open, and a signal sealed by a
 /// member for us opens to exactly what was sent (sequence, session, kind).
 pub fn check_signal_open(data: &[u8]) {
-    thread_local! {
-        static MEETING: Meeting = Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code");
-        static SENDER: Identity = Identity::from_seed([7; 32]);
-        static RECEIVER: Identity = Identity::from_seed([8; 32]);
+    let meeting = fuzz_meeting();
+    let local = Identity::from_seed([8; 32]).node_id();
+    if signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, data).is_ok() {
+        // Only the corpus's genuine signals may open.
+        return;
     }
-    MEETING.with(|meeting| {
-        RECEIVER.with(|receiver| {
-            let local = receiver.node_id();
-            if signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, data).is_ok() {
-                // Only the corpus's genuine signals may open.
-                return;
-            }
-            SENDER.with(|sender| {
-                let (seq, rest) = data
-                    .split_first_chunk::<8>()
-                    .map_or((0, data), |(s, r)| (u64::from_le_bytes(*s), r));
-                let envelope = Envelope {
-                    to: local,
-                    seq,
-                    timestamp_ms: FUZZ_SIGNAL_TIME_MS,
-                    session: seq.rotate_left(7),
-                };
-                let kind = match rest.first() {
-                    Some(b) if b % 2 == 0 => SignalKind::Close,
-                    _ => SignalKind::Offer(SessionParams {
-                        ice_ufrag: Blob(rest.iter().take(32).copied().collect()),
-                        ice_pwd: Blob(rest.iter().skip(32).take(64).copied().collect()),
-                        fingerprint_hash: Blob(b"sha-256".to_vec()),
-                        fingerprint: Blob(vec![0xab; 32]),
-                        candidates: BoundedList(Vec::new()),
-                    }),
-                };
-                let blob = signal::seal(meeting, sender, envelope, kind.clone(), [2; 12]);
-                let opened = signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, &blob)
-                    .expect("a sealed signal opens");
-                assert_eq!(opened.from, sender.node_id());
-                assert_eq!(
-                    (opened.seq, opened.session, opened.kind),
-                    (seq, envelope.session, kind)
-                );
-                assert!(
-                    signal::open(meeting, &NodeId([0; 32]), FUZZ_SIGNAL_TIME_MS, &blob).is_err()
-                );
-            });
-        });
-    });
+    let sender = Identity::from_seed([7; 32]);
+    let (seq, rest) = data
+        .split_first_chunk::<8>()
+        .map_or((0, data), |(s, r)| (u64::from_le_bytes(*s), r));
+    let envelope = Envelope {
+        to: local,
+        seq,
+        timestamp_ms: FUZZ_SIGNAL_TIME_MS,
+        session: seq.rotate_left(7),
+    };
+    let kind = match rest.first() {
+        Some(b) if b % 2 == 0 => SignalKind::Close,
+        _ => SignalKind::Offer(SessionParams {
+            ice_ufrag: Blob(rest.iter().take(32).copied().collect()),
+            ice_pwd: Blob(rest.iter().skip(32).take(64).copied().collect()),
+            fingerprint_hash: Blob(b"sha-256".to_vec()),
+            fingerprint: Blob(vec![0xab; 32]),
+            candidates: BoundedList(Vec::new()),
+        }),
+    };
+    let blob = signal::seal(meeting, &sender, envelope, kind.clone(), [2; 12]);
+    let opened =
+        signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, &blob).expect("a sealed signal opens");
+    assert_eq!(opened.from, sender.node_id());
+    assert_eq!(
+        (opened.seq, opened.session, opened.kind),
+        (seq, envelope.session, kind)
+    );
+    assert!(signal::open(meeting, &NodeId([0; 32]), FUZZ_SIGNAL_TIME_MS, &blob).is_err());
 }
 
 /// Sources the sequence target picks from (a few, so state accumulates).
@@ -205,9 +204,6 @@ const SEQUENCE_SOURCES: [([u8; 4], u16); 4] = [
 /// Each step is `dt (1 byte, ×10 ms) | source (1 byte) | length (2 bytes,
 /// little-endian) | that many bytes` (the last step takes what is left).
 pub fn check_node_sequence(start: Instant, data: &[u8]) {
-    thread_local! {
-        static MEETING: Meeting = Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code");
-    }
     let local = SocketAddr::from(([10, 0, 0, 1], 3478));
     let clock = WallClock {
         at: start,
@@ -216,8 +212,7 @@ pub fn check_node_sequence(start: Instant, data: &[u8]) {
     let mut config = NodeConfig::new(local, Identity::from_seed([8; 32]), clock);
     config.bootstrap = vec![SocketAddr::from(SEQUENCE_SOURCES[0])];
     let mut node = Node::new(start, config, [8; 32]);
-    MEETING
-        .with(|meeting| node.handle_input(start, Input::Command(Command::Join(meeting.clone()))));
+    node.handle_input(start, Input::Command(Command::Join(fuzz_meeting().clone())));
     let mut now = start;
     let mut rest = data;
     while let [dt, source, len_low, len_high, tail @ ..] = rest {
@@ -234,10 +229,11 @@ pub fn check_node_sequence(start: Instant, data: &[u8]) {
             now,
             Input::Receive {
                 source,
+                destination: local,
                 data: datagram,
             },
         );
-        while !matches!(node.poll_output(), Output::Wait(_)) {}
+        node.drain().for_each(drop);
         let sizes = node.sizes();
         assert!(sizes.within_limits(), "state over its limits: {sizes:?}");
     }

@@ -2,12 +2,13 @@
 //!
 //! Members of a *meeting* (everyone who joins with the same code) find each
 //! other through a small Kademlia DHT and talk over direct, encrypted WebRTC
-//! data channels, all on one UDP socket. The protocol logic is a sans-IO
-//! [`node::Node`]: it takes `(now, input)` and yields datagrams to send,
-//! events and its next deadline, so it runs the same under the mio
-//! [`driver`] and in tests with virtual time. Only the driver touches
-//! sockets, the clock and OS randomness. `protocol-spec.md` is the wire
-//! contract.
+//! data channels, all on one UDP socket per address family. The protocol
+//! logic is a sans-IO [`Node`]: it takes `(now, input)` and yields datagrams
+//! to send, events and its next deadline, so it runs the same under the mio
+//! driver (the default `driver` feature) and in tests with virtual time.
+//! Only the driver touches sockets, the clock and OS randomness.
+//! `protocol-spec.md` is the wire contract; [`wire`] exposes the codecs for
+//! tools and tests.
 //!
 //! Three nodes in memory: a bootstrap node and two members who find each
 //! other, connect (the connection is automatic once a member is found),
@@ -16,10 +17,7 @@
 //! ```
 //! use std::net::SocketAddr;
 //! use std::time::{Duration, Instant};
-//! use tinynode::discovery::PeerStatus;
-//! use tinynode::identity::Identity;
-//! use tinynode::meeting::Meeting;
-//! use tinynode::node::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
+//! use tinynode::{Command, Event, Identity, Input, Meeting, Node, NodeConfig, Output, PeerStatus, WallClock};
 //!
 //! let start = Instant::now();
 //! let clock = WallClock { at: start, unix_ms: 1_800_000_000_000 };
@@ -43,30 +41,31 @@
 //! let mut heard = None;
 //! while heard.is_none() && now < start + Duration::from_secs(30) {
 //!     now += Duration::from_millis(10);
-//!     let mut wire: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
+//!     let mut wire = Vec::new();
 //!     for node in &mut nodes {
 //!         node.handle_input(now, Input::Timeout);
 //!     }
 //!     loop {
 //!         for (i, node) in nodes.iter_mut().enumerate() {
-//!             loop {
-//!                 match node.poll_output() {
-//!                     Output::Transmit(t) => wire.push((addrs[i], t.destination, t.payload)),
+//!             let outputs: Vec<Output> = node.drain().collect();
+//!             for output in outputs {
+//!                 match output {
+//!                     Output::Transmit(t) => wire.push(t),
 //!                     Output::Event(Event::Connected { .. }) if i == 1 => {
 //!                         node.handle_input(now, Input::Command(Command::Send("hello".into())))
 //!                     }
 //!                     Output::Event(Event::Message { text, .. }) => heard = Some(text),
-//!                     Output::Event(_) => {}
-//!                     Output::Wait(_) => break,
+//!                     _ => {}
 //!                 }
 //!             }
 //!         }
 //!         if wire.is_empty() {
 //!             break;
 //!         }
-//!         for (source, destination, payload) in wire.drain(..) {
-//!             if let Some(to) = addrs.iter().position(|a| *a == destination) {
-//!                 nodes[to].handle_input(now, Input::Receive { source, data: &payload });
+//!         for t in wire.drain(..) {
+//!             if let Some(to) = addrs.iter().position(|a| *a == t.destination) {
+//!                 let input = Input::Receive { source: t.source, destination: t.destination, data: &t.payload };
+//!                 nodes[to].handle_input(now, input);
 //!             }
 //!         }
 //!     }
@@ -78,24 +77,100 @@
 //! };
 //! assert!(connected(&nodes[1], &nodes[2]) || connected(&nodes[2], &nodes[1]));
 //! ```
+//!
+//! # Layers
+//!
+//! Top to bottom; a module imports only from modules below it (or beside
+//! it inside its own directory), never from one that imports it:
+//!
+//! | layer | modules |
+//! |---|---|
+//! | driver (feature `driver`), fuzz helpers (feature `fuzzing`) | `driver/`, `fuzzing` |
+//! | the node: routing and glue | `node/` |
+//! | connections, membership, member sources | `rtc/`, `membership`, `sources/` |
+//! | the public vocabulary | `api` (`Input`, `Output`, `Command`, `Event`, reasons) |
+//! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `ratelimit`, `record`, `signal` |
+//! | signed-then-sealed payloads | `sealed` |
+//! | keys and meetings | `identity`, `meeting` |
+//! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex` |
 
-pub mod codec;
-pub mod connections;
-pub mod demux;
-pub mod dht;
-pub mod discovery;
+#![deny(unsafe_code)]
+
+mod api;
+mod backoff;
+mod codec;
+mod demux;
+mod dht;
+mod hex;
+mod id;
+mod identity;
+mod limits;
+mod meeting;
+mod membership;
+mod node;
+mod ratelimit;
+mod record;
+mod rng;
+mod rtc;
+mod sealed;
+mod signal;
+mod sources;
+mod stun;
+mod transmit;
+
+#[cfg(feature = "driver")]
+#[allow(unsafe_code)]
 pub mod driver;
+#[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
-pub mod hex;
-pub mod id;
-pub mod identity;
-pub mod limits;
-pub mod meeting;
-pub mod node;
-pub mod ratelimit;
-pub mod record;
-pub mod rng;
-pub mod sealed;
-pub mod signal;
-pub mod stun;
-pub mod transmit;
+
+pub use api::{
+    AddressSource, Command, ConnectionReason, Event, Input, LostReason, NodeConfig, Output, Via,
+    WallClock,
+};
+pub use id::NodeId;
+pub use identity::{Identity, IdentityError};
+pub use meeting::Meeting;
+pub use membership::{KnownPeer, PeerStatus, SignalPath};
+pub use node::{Drain, DropReason, Node, Sizes, Stats};
+pub use rtc::{MAX_MESSAGE_LEN, OUTBOX_LIMIT, OUTBOX_PAUSE};
+pub use stun::client::{FailureReason, RetransmitConfig, ServerFailure};
+pub use transmit::Transmit;
+
+/// The wire formats, for tools and tests that speak tinynode's protocols
+/// byte for byte (`protocol-spec.md`): the shared codec, the first-byte
+/// demultiplexer, STUN, DHT frames, sealed records and signals.
+pub mod wire {
+    pub use crate::codec::{Blob, BoundedList, CodecError, WireAddr};
+    pub use crate::demux::{DHT_FRAME_TAG, Protocol, classify};
+    pub use crate::hex::hex;
+    pub use crate::limits::{AMPLIFICATION_FACTOR, MAX_DATAGRAM_LEN};
+
+    /// STUN messages (RFC 5389) and the Binding server's answers.
+    pub mod stun {
+        pub use crate::stun::attribute::{Attribute, ErrorCode};
+        pub use crate::stun::message::{
+            Class, DecodeError, Header, IntegrityKey, Message, MessageEncoder, Method,
+            TransactionId,
+        };
+        pub use crate::stun::server::answer;
+    }
+
+    /// tinynode DHT frames and the limits a storing node applies.
+    pub mod dht {
+        pub use crate::dht::RECORD_BYTES_PER_REPLY;
+        pub use crate::dht::rpc::{FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN};
+        pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL};
+        pub use crate::dht::wire::*;
+    }
+
+    /// Sealed meeting records.
+    pub mod record {
+        pub use crate::record::{PeerRecord, RECORD_TTL, RecordError, open, seal};
+    }
+
+    /// Sealed signals (offers, answers, closes).
+    pub mod signal {
+        pub use crate::signal::{Envelope, SessionParams, Signal, SignalKind, open, seal};
+    }
+}

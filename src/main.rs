@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use cli::args::{self, Command, EXIT_USAGE};
 use ring::rand::SystemRandom;
-use tinynode::identity::{Identity, IdentityError};
+use tinynode::{Identity, IdentityError};
 
 fn main() -> ExitCode {
     let parsed = args::parse(std::env::args().skip(1));
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
 fn random_code() -> Option<String> {
     let mut bytes = [0u8; 6];
     ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).ok()?;
-    Some(format!("demo-{}", tinynode::hex::hex(&bytes)))
+    Some(format!("demo-{}", tinynode::wire::hex(&bytes)))
 }
 
 /// Loads or creates the key at `path`, or makes a fresh one, then runs `run`.

@@ -78,7 +78,7 @@ pub fn normalize(code: &str) -> String {
 }
 
 impl Meeting {
-    /// Derives topic and key from `code` (costs [`PBKDF2_ITERATIONS`] rounds).
+    /// Derives topic and key from `code` (costs PBKDF2_ITERATIONS rounds, `protocol-spec.md` §4.2).
     pub fn derive(code: &str) -> Result<Self, MeetingError> {
         let normalized = normalize(code);
         if normalized.is_empty() {

@@ -64,11 +64,6 @@ impl RateLimiter {
         self.buckets.len()
     }
 
-    /// True when no source is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
-    }
-
     fn make_room(&mut self, now: Instant) {
         let full_after_ms = BURST * MILLI / RATE_PER_SECOND;
         self.buckets.retain(|_, bucket| {

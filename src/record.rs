@@ -8,6 +8,7 @@
 //! reader, which knows the time and what it saw before.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,10 @@ use crate::sealed::{self, OpenError, SignedBody};
 pub const RECORD_LABEL: &[u8] = b"tinynode record v1";
 /// Addresses in one record.
 pub const MAX_RECORD_ADDRS: usize = 4;
+/// A record is valid for this long after its timestamp; readers drop older
+/// ones. Storing nodes keep a record for the same time after its announce
+/// (`protocol-spec.md` §5.4).
+pub const RECORD_TTL: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Serialize, Deserialize)]
 struct RecordBody {

@@ -8,17 +8,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::dht::store::MAX_PER_TOPIC;
-use tinynode::dht::wire::{
+use tinynode::Identity;
+use tinynode::Meeting;
+use tinynode::NodeId;
+use tinynode::wire::dht::MAX_PER_TOPIC;
+use tinynode::wire::dht::{
     Blob, BoundedList, Contact, Message, Request, Response, WireAddr, decode_frame, encode_frame,
 };
-use tinynode::id::NodeId;
-use tinynode::identity::Identity;
-use tinynode::meeting::Meeting;
-use tinynode::node::{Command, Event};
-use tinynode::record;
-use tinynode::signal::{self, Envelope, SignalKind};
-use tinynode::stun::message::{Class, MessageEncoder, Method, TransactionId};
+use tinynode::wire::record;
+use tinynode::wire::signal::{self, Envelope, SignalKind};
+use tinynode::wire::stun::{Class, MessageEncoder, Method, TransactionId};
+use tinynode::{Command, Event};
 
 const UNIX_MS: u64 = 1_800_000_000_000;
 
@@ -484,7 +484,7 @@ fn lookups_find_the_true_closest_despite_lying_nodes() {
             .filter(|id| *id != me)
             .collect();
         expected.sort_by_key(|id| id.distance(&target));
-        expected.truncate(tinynode::dht::wire::K);
+        expected.truncate(tinynode::wire::dht::K);
         assert!(
             closest.iter().all(|id| participants.contains(id)),
             "a bogus contact was reported as answering"

@@ -8,9 +8,9 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::connections::OUTBOX_LIMIT;
-use tinynode::meeting::Meeting;
-use tinynode::node::{Command, Event};
+use tinynode::Meeting;
+use tinynode::OUTBOX_LIMIT;
+use tinynode::{Command, Event};
 
 /// Messages in a burst: 1 MB, several times what the outbox and str0m's
 /// send buffer hold together.

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tinynode::stun::message::{IntegrityKey, Message};
+use tinynode::wire::stun::{IntegrityKey, Message};
 
 struct Counting;
 

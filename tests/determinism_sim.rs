@@ -14,9 +14,9 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::id::NodeId;
-use tinynode::meeting::Meeting;
-use tinynode::node::{Command, Event};
+use tinynode::Meeting;
+use tinynode::NodeId;
+use tinynode::{Command, Event};
 
 /// A 100-node DHT, then 20 lookups of random keys from random nodes;
 /// returns the hash of every delivered datagram and how many there were.

@@ -6,11 +6,11 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::dht::store::RECORD_TTL;
-use tinynode::dht::wire::K;
-use tinynode::id::NodeId;
-use tinynode::meeting::Meeting;
-use tinynode::node::{Command, Event};
+use tinynode::Meeting;
+use tinynode::NodeId;
+use tinynode::wire::dht::K;
+use tinynode::wire::dht::RECORD_TTL;
+use tinynode::{Command, Event, LostReason};
 
 /// `count` public hosts that all bootstrap from host 0, added 10 ms apart.
 fn network(sim: &mut Sim, count: usize) {
@@ -175,11 +175,12 @@ fn a_departed_member_is_lost_after_the_record_ttl() {
     sim.run_for(RECORD_TTL + Duration::from_secs(60));
     for &member in &members[..2] {
         let lost = sim.hosts[member].events.iter().find_map(|(at, e)| match e {
-            Event::PeerLost { peer, reason } if *peer == departed_id => Some((*at, reason.clone())),
+            Event::PeerLost { peer, reason } if *peer == departed_id => Some((*at, *reason)),
             _ => None,
         });
         let (at, reason) = lost.expect("departed member reported lost");
-        assert_eq!(reason, "record expired");
+        assert_eq!(reason, LostReason::RecordExpired);
+        assert_eq!(reason.to_string(), "record expired");
         assert!(
             at - killed_at <= RECORD_TTL,
             "lost after {:?}",

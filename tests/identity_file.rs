@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use ring::rand::SystemRandom;
-use tinynode::identity::{Identity, IdentityError};
+use tinynode::{Identity, IdentityError};
 
 #[test]
 fn key_file_is_created_private_and_reloaded() {

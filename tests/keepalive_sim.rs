@@ -8,8 +8,8 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::meeting::Meeting;
-use tinynode::node::{Command, Event};
+use tinynode::Meeting;
+use tinynode::{Command, Event};
 
 /// A network of one DHT node and `count` members of one meeting that have
 /// joined `settle` ago.

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use log::{error, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
-use tinynode::driver::{Driver, Flow, Handler, Stop, concrete_local_addr};
-use tinynode::identity::Identity;
-use tinynode::meeting::Meeting;
-use tinynode::node::{AddressSource, Command as NodeCommand, Event, Input, Node, NodeConfig};
-use tinynode::stun::client::ServerFailure;
+use tinynode::driver::signals::Signals;
+use tinynode::driver::{Driver, Flow, Handler, StartError, Stop, concrete_local_addr};
+use tinynode::wire::hex;
+use tinynode::{
+    AddressSource, Command as NodeCommand, Event, Identity, Input, Meeting, Node, NodeConfig,
+    ServerFailure, WallClock,
+};
 
 use args::{JoinOptions, ServeOptions, StunOptions};
 use json::JsonLine;
@@ -97,10 +99,7 @@ impl Printer {
     fn event(&self, event: &Event) {
         match event {
             Event::PublicAddress { address, via } => {
-                let (via_name, by) = match via {
-                    AddressSource::Stun { server } => ("stun", server),
-                    AddressSource::Dht { by } => ("dht", by),
-                };
+                let (via_name, by) = (via.name(), via.reporter());
                 self.line(
                     || format!("public address {address} (via {via_name}, reported by {by})"),
                     || {
@@ -119,12 +118,13 @@ impl Printer {
                 "no bootstrap node answered (attempt {attempt}); retrying in {} s",
                 retry_in.as_secs()
             )),
-            Event::PeerDiscovered { peer, addr } => self.line(
-                || format!("peer {} discovered at {addr}", peer.short()),
+            Event::PeerDiscovered { peer, addr, via } => self.line(
+                || format!("peer {} discovered at {addr} (via {via})", peer.short()),
                 || {
                     JsonLine::event("peer_discovered")
                         .display("peer", peer)
                         .display("addr", addr)
+                        .display("via", via)
                 },
             ),
             Event::PeerLost { peer, reason } => self.line(
@@ -132,7 +132,7 @@ impl Printer {
                 || {
                     JsonLine::event("peer_lost")
                         .display("peer", peer)
-                        .str("reason", reason)
+                        .display("reason", reason)
                 },
             ),
             Event::Connected { peer, addr } => self.line(
@@ -144,7 +144,7 @@ impl Printer {
                 },
             ),
             Event::Message { peer, text } => self.line(
-                || format!("{}: {text}", peer.short()),
+                || format!("{}: {}", peer.short(), escape_controls(text)),
                 || {
                     JsonLine::event("message")
                         .display("peer", peer)
@@ -156,7 +156,7 @@ impl Printer {
                 || {
                     JsonLine::event("disconnected")
                         .display("peer", peer)
-                        .str("reason", reason)
+                        .display("reason", reason)
                 },
             ),
             Event::ConnectFailed { peer, reason } => self.line(
@@ -164,10 +164,25 @@ impl Printer {
                 || {
                     JsonLine::event("connect_failed")
                         .display("peer", peer)
-                        .str("reason", reason)
+                        .display("reason", reason)
                 },
             ),
-            Event::Bootstrapped { .. } | Event::LookupDone { .. } => {}
+            Event::Data { peer, bytes } => self.line(
+                || {
+                    format!(
+                        "{} sent {} bytes: {}",
+                        peer.short(),
+                        bytes.len(),
+                        hex(bytes)
+                    )
+                },
+                || {
+                    JsonLine::event("data")
+                        .display("peer", peer)
+                        .str("hex", &hex(bytes))
+                },
+            ),
+            _ => {}
         }
     }
 }
@@ -190,6 +205,24 @@ impl Handler for PrintEvents<'_> {
     fn before_sleep(&mut self) {
         self.0.flush();
     }
+}
+
+/// `text` with every control character (escape sequences, line breaks,
+/// carriage returns) written as a Rust escape, so a peer cannot move the
+/// terminal's cursor, recolour it or forge extra lines.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped.into()
 }
 
 /// The value of `"key":"..."` in a one-line JSON object this program printed
@@ -251,7 +284,7 @@ pub fn stun(options: StunOptions, identity: Identity) -> i32 {
         return EXIT_FAILURE;
     }
     let timeout = options.timeout;
-    let (mut driver, mut node) = match Driver::start(bind, false, |local, clock| {
+    let (mut driver, mut node) = match start_driver(bind, false, |local, clock| {
         let mut config = NodeConfig::new(local, identity, clock);
         config.retransmit.per_server_limit = Some(timeout);
         config
@@ -387,7 +420,7 @@ fn start(
     bootstrap: Vec<SocketAddr>,
     read_stdin: bool,
 ) -> Option<(Driver, Node)> {
-    let started = Driver::start(bind, read_stdin, |local, clock| {
+    let started = start_driver(bind, read_stdin, |local, clock| {
         let local = concrete_local_addr(local, &bootstrap);
         let mut config = NodeConfig::new(local, identity, clock);
         config.bootstrap = bootstrap;
@@ -400,6 +433,21 @@ fn start(
             None
         }
     }
+}
+
+/// The driver on one socket at `bind`, stopped by SIGINT and SIGTERM (the
+/// handlers are the program's, installed here, not by the library).
+fn start_driver(
+    bind: SocketAddr,
+    read_stdin: bool,
+    configure: impl FnOnce(SocketAddr, WallClock) -> NodeConfig,
+) -> Result<(Driver, Node), StartError> {
+    let (mut driver, node) = Driver::start(&[bind], read_stdin, |bound, clock| {
+        configure(bound.first().copied().unwrap_or(bind), clock)
+    })?;
+    let signals = Signals::install().map_err(StartError::Setup)?;
+    driver.stop_on_signals(signals).map_err(StartError::Setup)?;
+    Ok((driver, node))
 }
 
 fn started(printer: &Printer, node: &Node, meeting: Option<&Meeting>) {
@@ -458,7 +506,24 @@ fn no_server_answered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinynode::stun::client::FailureReason;
+    use tinynode::FailureReason;
+
+    #[test]
+    fn peer_text_cannot_steer_the_terminal_or_forge_lines() {
+        assert_eq!(
+            escape_controls("plain text, ünïcode"),
+            "plain text, ünïcode"
+        );
+        assert_eq!(
+            escape_controls("hi\x1b[31mred\nabc: forged\r"),
+            "hi\\u{1b}[31mred\\nabc: forged\\r"
+        );
+        assert!(
+            !escape_controls("\u{7}\u{9b}x")
+                .chars()
+                .any(char::is_control)
+        );
+    }
 
     #[test]
     fn failure_message_names_every_server() {

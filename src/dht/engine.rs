@@ -1,16 +1,17 @@
-//! The DHT engine: Kademlia RPCs over the node's socket, sans-IO.
+//! The DHT engine: Kademlia RPCs over the node's sockets, sans-IO.
 //!
-//! It answers requests (ping, find_node, get_peers, announce, signal), runs
-//! lookups for the node, keeps the routing table and the record store, and
-//! bootstraps from configured addresses with exponential backoff. Every
-//! response it sends tells the requester the address its request came from.
+//! It ties the parts together: requests and their matching ([`super::rpc`]),
+//! the answering side ([`super::server`]), joining ([`super::bootstrap`]),
+//! lookups ([`super::lookup`]), the routing table and the record store. It
+//! runs lookups for the node and refreshes stale buckets. Every response it
+//! sends tells the requester the address its request came from.
 //!
 //! Invariants: a node enters the routing table only after answering one of
-//! our requests (requesters we do not know are pinged first); every request
-//! we send has a transaction ID, a destination and a deadline, and a
-//! response counts only if it echoes the ID and comes from that destination;
-//! all state is bounded (routing table, store caps, lookup candidate caps,
-//! [`MAX_PENDING`] requests in flight).
+//! our requests (requesters we do not know are pinged first); a response
+//! counts only if it echoes a transaction in flight and comes from its
+//! destination; all state is bounded (routing table, store caps, lookup
+//! candidate caps, [`MAX_PENDING`](super::rpc::MAX_PENDING) requests in
+//! flight, [`MAX_LOOKUPS`] lookups).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -18,70 +19,30 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use super::lookup::{Lookup, REQUEST_TIMEOUT};
+use super::bootstrap::Bootstrap;
+use super::lookup::Lookup;
 use super::routing::{Offer, Peer, RoutingTable};
-use super::store::{Put, Refused, Store};
+use super::rpc::{Pending, Purpose, Rpc};
+use super::server::{Server, response_frame};
+use super::store::Store;
 use super::token::Tokens;
-use super::wire::{
-    Blob, BoundedList, Contact, ErrorCode, K, MAX_RECORDS_PER_REPLY, Message, Request, Response,
-    TOKEN_LEN, TxId, WireAddr, encode_frame,
-};
-use crate::id::NodeId;
+use super::verified::VerifiedAddresses;
+use super::wire::{Blob, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr};
+use crate::id::{ID_BITS, NodeId};
 use crate::limits::AMPLIFICATION_FACTOR;
 use crate::rng::Rng;
-use crate::transmit::Transmit;
+use crate::transmit::{LocalAddrs, Transmit};
 
-/// Requests in flight at once; further requests are not sent.
-pub const MAX_PENDING: usize = 512;
 /// Lookups under way at once; further lookups finish at once, empty.
 pub const MAX_LOOKUPS: usize = 64;
-/// Addresses remembered as proven (they answered one of our requests).
-pub const MAX_VERIFIED: usize = 1024;
-/// `FindNode` requests are padded to this size, so that 3 × it covers a
-/// full answer (8 IPv6 contacts) and a verification ping.
-pub const FIND_NODE_REQUEST_LEN: usize = 176;
-/// `GetPeers` requests are padded to this size, so that 3 × it covers a
-/// full answer (800 bytes of records, 8 IPv6 contacts) and a ping.
-pub const GET_PEERS_REQUEST_LEN: usize = 480;
 /// Size of a `Ping` request datagram.
-const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
+pub const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
 /// Size of the smallest response datagram (`Pong` to an IPv6 address).
-const MIN_RESPONSE_LEN: usize = 2 + 1 + 8 + 32 + 1 + 16 + 3 + 1;
-/// First wait before retrying a bootstrap that got no answer; it doubles.
-pub const BOOTSTRAP_RETRY_FIRST: Duration = Duration::from_secs(1);
-/// Longest wait between bootstrap attempts.
-pub const BOOTSTRAP_RETRY_MAX: Duration = Duration::from_secs(60);
+pub const MIN_RESPONSE_LEN: usize = 2 + 1 + 8 + 32 + 1 + 16 + 3 + 1;
 /// How often buckets are checked for staleness.
 pub const REFRESH_CHECK: Duration = Duration::from_secs(5 * 60);
 /// A bucket with no activity for this long is refreshed by a lookup.
 pub const BUCKET_STALE: Duration = Duration::from_secs(15 * 60);
-/// Bytes of sealed records in one `Peers` reply, so it fits one 1,280-byte
-/// IPv6 minimum-MTU packet with the contacts.
-pub const RECORD_BYTES_PER_REPLY: usize = 800;
-
-/// The most recent addresses that answered our requests, bounded.
-#[derive(Default)]
-struct VerifiedAddresses {
-    order: VecDeque<SocketAddr>,
-    set: std::collections::BTreeSet<SocketAddr>,
-}
-
-impl VerifiedAddresses {
-    fn insert(&mut self, addr: SocketAddr) {
-        if self.set.insert(addr) {
-            self.order.push_back(addr);
-            if self.order.len() > MAX_VERIFIED {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-
-    fn contains(&self, addr: &SocketAddr) -> bool {
-        self.set.contains(addr)
-    }
-}
 
 /// Identifies one lookup started by the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,12 +111,15 @@ pub enum DhtEvent {
         /// The sealed record.
         record: Vec<u8>,
     },
-    /// A signal addressed to us arrived through `relay`.
+    /// A signal addressed to us arrived.
     Delivered {
         /// Who sent it.
         from: NodeId,
-        /// Through which node.
+        /// The address it came from.
         relay: SocketAddr,
+        /// True when `relay` is the sender itself (it sent its `Signal`
+        /// request straight to us); false for a relay's `Deliver`.
+        direct: bool,
         /// The sealed payload.
         payload: Vec<u8>,
     },
@@ -163,6 +127,8 @@ pub enum DhtEvent {
     SignalFailed {
         /// The intended recipient.
         to: NodeId,
+        /// Where it was sent.
+        via: SocketAddr,
         /// Why.
         reason: &'static str,
     },
@@ -177,85 +143,59 @@ pub enum DhtDrop {
     WrongSource,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Purpose {
-    Ping { bootstrap: bool },
-    Lookup(LookupId),
-    Announce,
-    Signal(NodeId),
-}
-
-struct Pending {
-    to: SocketAddr,
-    id: Option<NodeId>,
-    purpose: Purpose,
-    deadline: Instant,
-}
-
 struct LookupState {
     lookup: Lookup,
     kind: LookupKind,
     tokens: Vec<(Peer, [u8; TOKEN_LEN])>,
 }
 
-struct Bootstrap {
-    addrs: Vec<SocketAddr>,
-    attempt: u32,
-    next_at: Option<Instant>,
-    outstanding: usize,
-    answered: bool,
-    self_lookup: Option<LookupId>,
-}
-
 /// The Kademlia node.
 pub struct Dht {
     local: NodeId,
+    locals: LocalAddrs,
     rng: Rng,
     table: RoutingTable,
     store: Store,
     tokens: Tokens,
-    pending: BTreeMap<TxId, Pending>,
+    rpc: Rpc,
     lookups: BTreeMap<LookupId, LookupState>,
     next_lookup: u64,
     verified: VerifiedAddresses,
     bootstrap: Bootstrap,
+    self_lookup: Option<LookupId>,
     next_refresh: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DhtEvent>,
 }
 
 impl Dht {
-    /// A DHT node with ID `local` that bootstraps from `bootstrap` at once.
-    pub fn new(now: Instant, local: NodeId, mut rng: Rng, bootstrap: Vec<SocketAddr>) -> Self {
+    /// A DHT node with ID `local` on sockets at `locals` that bootstraps
+    /// from `bootstrap` at once.
+    pub fn new(
+        now: Instant,
+        local: NodeId,
+        locals: LocalAddrs,
+        mut rng: Rng,
+        bootstrap: Vec<SocketAddr>,
+    ) -> Self {
         let tokens = Tokens::new(now, rng.bytes(), rng.bytes());
-        let next_at = (!bootstrap.is_empty()).then_some(now);
         Self {
             local,
+            locals,
             rng,
             table: RoutingTable::new(local),
             store: Store::default(),
             tokens,
-            pending: BTreeMap::new(),
+            rpc: Rpc::default(),
             lookups: BTreeMap::new(),
             next_lookup: 0,
             verified: VerifiedAddresses::default(),
-            bootstrap: Bootstrap {
-                addrs: bootstrap,
-                attempt: 0,
-                next_at,
-                outstanding: 0,
-                answered: false,
-                self_lookup: None,
-            },
+            bootstrap: Bootstrap::new(now, bootstrap),
+            self_lookup: None,
             next_refresh: now + REFRESH_CHECK,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
-    }
-
-    /// Our node ID.
-    pub fn local(&self) -> NodeId {
-        self.local
     }
 
     /// Entries in the routing table.
@@ -270,7 +210,7 @@ impl Dht {
 
     /// Requests in flight.
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.rpc.len()
     }
 
     /// Lookups under way.
@@ -305,6 +245,7 @@ impl Dht {
                 self.events.push_back(DhtEvent::Delivered {
                     from,
                     relay: source,
+                    direct: false,
                     payload: payload.0,
                 });
                 Ok(())
@@ -324,19 +265,17 @@ impl Dht {
     /// bootstrap, refreshes stale buckets, rotates token secrets and expires
     /// stored records.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<TxId> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now >= p.deadline)
-            .map(|(txid, _)| *txid)
-            .collect();
-        for txid in expired {
-            if let Some(pending) = self.pending.remove(&txid) {
-                self.on_request_failed(now, pending);
-            }
+        for pending in self.rpc.take_expired(now) {
+            self.on_request_failed(now, pending);
         }
-        if self.bootstrap.next_at.is_some_and(|at| now >= at) {
-            self.start_bootstrap(now);
+        if let Some(addrs) = self.bootstrap.due(now) {
+            debug!(
+                "dht: bootstrap attempt {} via {addrs:?}",
+                self.bootstrap.attempt()
+            );
+            for addr in addrs {
+                self.ping(now, addr, None, true);
+            }
         }
         if now >= self.next_refresh {
             self.next_refresh = now + REFRESH_CHECK;
@@ -383,13 +322,14 @@ impl Dht {
         }
     }
 
-    /// Asks the node at `relay` to forward `payload` to `to`.
-    pub fn signal(&mut self, now: Instant, relay: SocketAddr, to: NodeId, payload: Vec<u8>) {
+    /// Asks the node at `via` to forward `payload` to `to` (or, when `via`
+    /// is `to` itself, hands it over directly).
+    pub fn signal(&mut self, now: Instant, via: SocketAddr, to: NodeId, payload: Vec<u8>) {
         let body = Request::Signal {
             to,
             payload: Blob(payload),
         };
-        self.request(now, relay, None, Purpose::Signal(to), body);
+        self.request(now, via, None, Purpose::Signal(to), body);
     }
 
     /// The next datagram to send.
@@ -405,8 +345,8 @@ impl Dht {
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.pending.values().map(|p| p.deadline).min(),
-            self.bootstrap.next_at,
+            self.rpc.poll_timeout(),
+            self.bootstrap.poll_timeout(),
             Some(self.next_refresh),
             Some(self.tokens.rotate_at()),
             self.store.next_expiry(),
@@ -461,22 +401,18 @@ impl Dht {
         };
         let target = state.lookup.target();
         let kind = state.kind;
-        let next = state.lookup.next_requests(now);
-        for peer in next {
+        for peer in state.lookup.next_requests(now) {
             let body = match kind {
                 LookupKind::FindNode => Request::FindNode { target },
                 LookupKind::GetPeers => Request::GetPeers { topic: target },
             };
             self.request(now, peer.addr, Some(peer.id), Purpose::Lookup(id), body);
         }
-        let Some(state) = self.lookups.get(&id) else {
-            return;
-        };
-        let in_flight = self
-            .pending
-            .values()
-            .any(|p| matches!(p.purpose, Purpose::Lookup(l) if l == id));
-        if !state.lookup.is_finished() && in_flight {
+        let finished = self
+            .lookups
+            .get(&id)
+            .is_some_and(|s| s.lookup.is_finished() || !self.rpc.lookup_in_flight(id));
+        if !finished {
             return;
         }
         let Some(state) = self.lookups.remove(&id) else {
@@ -496,8 +432,8 @@ impl Dht {
             state.lookup.rounds(),
             state.lookup.requests()
         );
-        if self.bootstrap.self_lookup == Some(id) {
-            self.bootstrap.self_lookup = None;
+        if self.self_lookup == Some(id) {
+            self.self_lookup = None;
             info!(
                 "dht: bootstrapped, {} nodes in the routing table",
                 self.table.len()
@@ -517,6 +453,10 @@ impl Dht {
         });
     }
 
+    fn ping(&mut self, now: Instant, to: SocketAddr, id: Option<NodeId>, bootstrap: bool) {
+        self.request(now, to, id, Purpose::Ping { bootstrap }, Request::Ping);
+    }
+
     fn request(
         &mut self,
         now: Instant,
@@ -525,80 +465,20 @@ impl Dht {
         purpose: Purpose,
         body: Request,
     ) {
-        if self.pending.len() >= MAX_PENDING {
-            warn!("dht: {MAX_PENDING} requests in flight; not sending to {to}");
-            self.on_request_failed(
-                now,
-                Pending {
-                    to,
-                    id,
-                    purpose,
-                    deadline: now,
-                },
-            );
-            return;
-        }
         let txid: TxId = self.rng.bytes();
-        let padded_len = match body {
-            Request::FindNode { .. } => FIND_NODE_REQUEST_LEN,
-            Request::GetPeers { .. } => GET_PEERS_REQUEST_LEN,
-            Request::Ping | Request::Announce { .. } | Request::Signal { .. } => 0,
+        let pending = Pending {
+            to,
+            id,
+            purpose,
+            deadline: now,
         };
-        let mut message = Message::Request {
-            txid,
-            sender: self.local,
-            body,
-            padding: Blob::default(),
-        };
-        let unpadded = encode_frame(&message).len();
-        if let Message::Request { padding, .. } = &mut message {
-            // The padding's own length prefix takes one byte.
-            padding.0 = vec![0; padded_len.saturating_sub(unpadded + 1)];
-        }
-        self.transmits.push_back(Transmit {
-            destination: to,
-            payload: encode_frame(&message),
-        });
-        self.pending.insert(
-            txid,
-            Pending {
-                to,
-                id,
-                purpose,
-                deadline: now + REQUEST_TIMEOUT,
-            },
-        );
-    }
-
-    /// Sends `body` to `to`, first shortening its lists so the datagram
-    /// fits `limit` bytes when one is given.
-    fn respond(&mut self, to: SocketAddr, txid: TxId, mut body: Response, limit: Option<usize>) {
-        let frame = |body: Response| {
-            encode_frame(&Message::Response {
-                txid,
-                sender: self.local,
-                observed: WireAddr::from(to),
-                body,
-            })
-        };
-        let mut payload = frame(body.clone());
-        while limit.is_some_and(|limit| payload.len() > limit) {
-            let shortened = match &mut body {
-                Response::Nodes { nodes } => nodes.0.pop().is_some(),
-                Response::Peers { records, nodes, .. } => {
-                    records.0.pop().is_some() || nodes.0.pop().is_some()
-                }
-                _ => false,
-            };
-            if !shortened {
-                break;
+        match self.rpc.request(now, txid, self.local, pending, body) {
+            Some(frame) => self.transmits.push_back(self.locals.transmit(to, frame)),
+            None => {
+                warn!("dht: too many requests in flight; not sending to {to}");
+                self.on_request_failed(now, pending);
             }
-            payload = frame(body.clone());
         }
-        self.transmits.push_back(Transmit {
-            destination: to,
-            payload,
-        });
     }
 
     /// True if `source` has shown it receives at its address: it answered
@@ -623,152 +503,29 @@ impl Dht {
             .then(|| request_len.saturating_mul(AMPLIFICATION_FACTOR));
         if sender != self.local && self.table.address_of(&sender) != Some(source) {
             // Unknown requester: it becomes an entry only if it answers a ping.
-            let verifying = self.pending.values().any(|p| p.to == source);
-            let ping_len = PING_FRAME_LEN;
-            let affordable = budget.is_none_or(|b| b >= ping_len + MIN_RESPONSE_LEN);
-            if !verifying && affordable {
-                self.request(
-                    now,
-                    source,
-                    Some(sender),
-                    Purpose::Ping { bootstrap: false },
-                    Request::Ping,
-                );
-                budget = budget.map(|b| b - ping_len);
+            let affordable = budget.is_none_or(|b| b >= PING_FRAME_LEN + MIN_RESPONSE_LEN);
+            if !self.rpc.awaits(source) && affordable {
+                self.ping(now, source, Some(sender), false);
+                budget = budget.map(|b| b - PING_FRAME_LEN);
             }
         }
-        let response = match body {
-            Request::Ping => Response::Pong,
-            Request::FindNode { target } => Response::Nodes {
-                nodes: self.contacts_near(&target, &sender),
-            },
-            Request::GetPeers { topic } => {
-                let mut stored: Vec<Vec<u8>> = self
-                    .store
-                    .get(now, &topic)
-                    .into_iter()
-                    .filter(|(announcer, _)| *announcer != sender)
-                    .map(|(_, s)| s.record.clone())
-                    .collect();
-                self.shuffle(&mut stored);
-                let mut budget = RECORD_BYTES_PER_REPLY;
-                let records: Vec<Blob<_>> = stored
-                    .into_iter()
-                    .filter(|r| {
-                        let fits = r.len() <= budget;
-                        budget = budget.saturating_sub(r.len());
-                        fits
-                    })
-                    .take(MAX_RECORDS_PER_REPLY)
-                    .map(Blob)
-                    .collect();
-                Response::Peers {
-                    token: self.tokens.issue(source),
-                    records: BoundedList(records),
-                    nodes: self.contacts_near(&topic, &sender),
-                }
-            }
-            Request::Announce {
-                topic,
-                token,
-                record,
-            } => {
-                if !self.tokens.check(source, &token) {
-                    debug!("dht: announce from {source} with a bad token");
-                    Response::Error(ErrorCode::BadToken)
-                } else {
-                    match self.store.put(now, topic, sender, source, record.0.clone()) {
-                        Ok(put) => {
-                            if put == Put::New {
-                                self.push_to_members(now, topic, sender, &record);
-                                self.events.push_back(DhtEvent::Stored {
-                                    topic,
-                                    record: record.0.clone(),
-                                });
-                            }
-                            Response::Announced
-                        }
-                        Err(Refused::Full) => Response::Error(ErrorCode::StoreFull),
-                    }
-                }
-            }
-            Request::Signal { to, payload } if to == self.local => {
-                // We are the recipient: the requester is its own relay's
-                // other end (we relayed to it, or it stores our record).
-                self.events.push_back(DhtEvent::Delivered {
-                    from: sender,
-                    relay: source,
-                    payload: payload.0,
-                });
-                Response::Relayed
-            }
-            Request::Signal { to, payload } => {
-                let mut targets = self.store.sources_of(now, &to);
-                if targets.is_empty() {
-                    targets.extend(self.table.address_of(&to));
-                }
-                if targets.is_empty() {
-                    Response::Error(ErrorCode::UnknownTarget)
-                } else {
-                    let deliver = encode_frame(&Message::Deliver {
-                        sender: self.local,
-                        from: sender,
-                        payload,
-                    });
-                    for addr in targets {
-                        self.transmits.push_back(Transmit {
-                            destination: addr,
-                            payload: deliver.clone(),
-                        });
-                    }
-                    Response::Relayed
-                }
-            }
-        };
-        self.respond(source, txid, response, budget);
-    }
-
-    /// Tells the other announcers under `topic` about a new member's record.
-    fn push_to_members(
-        &mut self,
-        now: Instant,
-        topic: NodeId,
-        newcomer: NodeId,
-        record: &Blob<{ super::wire::MAX_RECORD_LEN }>,
-    ) {
-        let members: Vec<SocketAddr> = self
-            .store
-            .get(now, &topic)
-            .into_iter()
-            .filter(|(announcer, _)| *announcer != newcomer)
-            .map(|(_, stored)| stored.source)
-            .collect();
-        for member in members {
-            let push = Message::Push {
-                sender: self.local,
-                topic,
-                record: record.clone(),
-            };
-            self.transmits.push_back(Transmit {
-                destination: member,
-                payload: encode_frame(&push),
-            });
+        let answer = Server {
+            local: self.local,
+            table: &self.table,
+            store: &mut self.store,
+            tokens: &self.tokens,
+            rng: &mut self.rng,
         }
-    }
-
-    fn contacts_near(&self, target: &NodeId, exclude: &NodeId) -> BoundedList<Contact, K> {
-        BoundedList(
-            self.table
-                .closest(target, K + 1)
-                .into_iter()
-                .filter(|p| p.id != *exclude)
-                .take(K)
-                .map(|p| Contact {
-                    id: p.id,
-                    addr: WireAddr::from(p.addr),
-                })
-                .collect(),
-        )
+        .answer(now, source, sender, body);
+        self.events.extend(answer.events);
+        for (to, frame) in answer.sends {
+            self.transmits.push_back(self.locals.transmit(to, frame));
+        }
+        if let Some(response) = answer.response {
+            let frame = response_frame(self.local, source, txid, response, budget);
+            self.transmits
+                .push_back(self.locals.transmit(source, frame));
+        }
     }
 
     fn on_response(
@@ -780,13 +537,7 @@ impl Dht {
         observed: WireAddr,
         body: Response,
     ) -> Result<(), DhtDrop> {
-        let pending = self.pending.get(&txid).ok_or(DhtDrop::UnknownTransaction)?;
-        if pending.to != source {
-            return Err(DhtDrop::WrongSource);
-        }
-        let Some(pending) = self.pending.remove(&txid) else {
-            return Err(DhtDrop::UnknownTransaction);
-        };
+        let pending = self.rpc.take_answered(&txid, source)?;
         if pending.id.is_some_and(|expected| expected != sender) {
             debug!(
                 "dht: {source} answered as {} instead of the expected node",
@@ -800,35 +551,20 @@ impl Dht {
             addr: SocketAddr::from(observed),
             by: source,
         });
-        if sender != self.local {
-            if let Offer::Probe(oldest) = self.table.on_answered(
-                now,
-                Peer {
-                    id: sender,
-                    addr: source,
-                },
-            ) {
-                self.request(
-                    now,
-                    oldest.addr,
-                    Some(oldest.id),
-                    Purpose::Ping { bootstrap: false },
-                    Request::Ping,
-                );
-            }
-        }
         let peer = Peer {
             id: sender,
             addr: source,
         };
+        if sender != self.local
+            && let Offer::Probe(oldest) = self.table.on_answered(now, peer)
+        {
+            self.ping(now, oldest.addr, Some(oldest.id), false);
+        }
         match pending.purpose {
             Purpose::Ping { bootstrap: true } => {
-                self.bootstrap.outstanding = self.bootstrap.outstanding.saturating_sub(1);
-                if !self.bootstrap.answered {
-                    self.bootstrap.answered = true;
-                    self.bootstrap.attempt = 0;
+                if self.bootstrap.on_answer() {
                     let id = self.find_node(now, self.local);
-                    self.bootstrap.self_lookup = Some(id);
+                    self.self_lookup = Some(id);
                 }
             }
             Purpose::Ping { bootstrap: false } => {}
@@ -840,44 +576,50 @@ impl Dht {
                 if let Response::Error(_) = body {
                     self.events.push_back(DhtEvent::SignalFailed {
                         to,
+                        via: source,
                         reason: "the relay does not know the recipient",
                     });
                 }
             }
-            Purpose::Lookup(id) => {
-                let (nodes, token, records) = match body {
-                    Response::Nodes { nodes } => (nodes.0, None, Vec::new()),
-                    Response::Peers {
-                        token,
-                        records,
-                        nodes,
-                    } => (nodes.0, Some(token), records.0),
-                    _ => (Vec::new(), None, Vec::new()),
-                };
-                let closer: Vec<Peer> = nodes
-                    .into_iter()
-                    .map(|c| Peer {
-                        id: c.id,
-                        addr: SocketAddr::from(c.addr),
-                    })
-                    .collect();
-                if let Some(state) = self.lookups.get_mut(&id) {
-                    state.lookup.on_answer(&sender, &closer);
-                    if let Some(token) = token {
-                        state.tokens.push((peer, token));
-                    }
-                    if !records.is_empty() {
-                        self.events.push_back(DhtEvent::Records {
-                            topic: state.lookup.target(),
-                            relay: source,
-                            records: records.into_iter().map(|b| b.0).collect(),
-                        });
-                    }
-                }
-                self.advance(now, id);
-            }
+            Purpose::Lookup(id) => self.on_lookup_answer(now, id, peer, body),
         }
         Ok(())
+    }
+
+    /// A lookup step answered: closer nodes, a token and records, if any.
+    /// A mismatched body (say `Pong` to a `FindNode`) counts as an answer
+    /// with nothing in it.
+    fn on_lookup_answer(&mut self, now: Instant, id: LookupId, peer: Peer, body: Response) {
+        let (nodes, token, records) = match body {
+            Response::Nodes { nodes } => (nodes.0, None, Vec::new()),
+            Response::Peers {
+                token,
+                records,
+                nodes,
+            } => (nodes.0, Some(token), records.0),
+            _ => (Vec::new(), None, Vec::new()),
+        };
+        let closer: Vec<Peer> = nodes
+            .into_iter()
+            .map(|c| Peer {
+                id: c.id,
+                addr: SocketAddr::from(c.addr),
+            })
+            .collect();
+        if let Some(state) = self.lookups.get_mut(&id) {
+            state.lookup.on_answer(&peer.id, &closer);
+            if let Some(token) = token {
+                state.tokens.push((peer, token));
+            }
+            if !records.is_empty() {
+                self.events.push_back(DhtEvent::Records {
+                    topic: state.lookup.target(),
+                    relay: peer.addr,
+                    records: records.into_iter().map(|b| b.0).collect(),
+                });
+            }
+        }
+        self.advance(now, id);
     }
 
     fn on_request_failed(&mut self, now: Instant, pending: Pending) {
@@ -886,21 +628,15 @@ impl Dht {
         }
         match pending.purpose {
             Purpose::Ping { bootstrap: true } => {
-                self.bootstrap.outstanding = self.bootstrap.outstanding.saturating_sub(1);
-                if self.bootstrap.outstanding == 0 && !self.bootstrap.answered {
-                    self.bootstrap.attempt += 1;
-                    let retry_in = BOOTSTRAP_RETRY_FIRST
-                        .saturating_mul(1 << self.bootstrap.attempt.saturating_sub(1).min(16))
-                        .min(BOOTSTRAP_RETRY_MAX);
+                if let Some(failed) = self.bootstrap.on_failure(now) {
                     warn!(
                         "dht: no bootstrap node answered (attempt {}); retrying in {:.0} s",
-                        self.bootstrap.attempt,
-                        retry_in.as_secs_f64()
+                        failed.attempt,
+                        failed.retry_in.as_secs_f64()
                     );
-                    self.bootstrap.next_at = Some(now + retry_in);
                     self.events.push_back(DhtEvent::BootstrapFailed {
-                        attempt: self.bootstrap.attempt,
-                        retry_in,
+                        attempt: failed.attempt,
+                        retry_in: failed.retry_in,
                     });
                 }
             }
@@ -912,33 +648,13 @@ impl Dht {
             }
             Purpose::Signal(to) => self.events.push_back(DhtEvent::SignalFailed {
                 to,
+                via: pending.to,
                 reason: "the relay did not answer",
             }),
             Purpose::Ping { bootstrap: false } | Purpose::Announce => {}
         }
-        if self.table.is_empty() && self.bootstrap.answered && !self.bootstrap.addrs.is_empty() {
+        if self.table.is_empty() && self.bootstrap.restart(now) {
             info!("dht: routing table empty; bootstrapping again");
-            self.bootstrap.answered = false;
-            self.bootstrap.next_at = Some(now);
-        }
-    }
-
-    fn start_bootstrap(&mut self, now: Instant) {
-        self.bootstrap.next_at = None;
-        let addrs = self.bootstrap.addrs.clone();
-        debug!(
-            "dht: bootstrap attempt {} via {addrs:?}",
-            self.bootstrap.attempt + 1
-        );
-        self.bootstrap.outstanding = addrs.len();
-        for addr in addrs {
-            self.request(
-                now,
-                addr,
-                None,
-                Purpose::Ping { bootstrap: true },
-                Request::Ping,
-            );
         }
     }
 
@@ -953,7 +669,7 @@ impl Dht {
         else {
             return;
         };
-        for index in first + 1..crate::id::ID_BITS {
+        for index in first + 1..ID_BITS {
             let key = self.table.key_in_bucket(index, self.rng.bytes());
             self.find_node(now, key);
         }
@@ -966,13 +682,6 @@ impl Dht {
         for index in stale {
             let key = self.table.key_in_bucket(index, self.rng.bytes());
             self.find_node(now, key);
-        }
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (u64::from_be_bytes(self.rng.bytes()) % (i as u64 + 1)) as usize;
-            items.swap(i, j);
         }
     }
 }

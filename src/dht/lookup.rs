@@ -124,6 +124,7 @@ impl Lookup {
             .all(|c| c.state == State::Answered)
     }
 
+    #[cfg(test)]
     /// The earliest deadline of a request in flight.
     pub fn deadline(&self) -> Option<Instant> {
         self.candidates

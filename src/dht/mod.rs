@@ -1,9 +1,18 @@
-//! A small Kademlia DHT over the node's UDP socket: IDs, wire format,
-//! routing table, lookups, record store and the engine that ties them.
+//! A small Kademlia DHT over the node's sockets: the wire format, the
+//! routing table, lookups, the record store, announce tokens, and the
+//! engine that ties them (requests in `rpc`, answers in `server`, joining
+//! in `bootstrap`). DHT nodes store and forward opaque blobs: nothing here
+//! knows what a meeting record or a signal says.
 
+mod bootstrap;
 pub mod engine;
 pub mod lookup;
 pub mod routing;
+pub mod rpc;
+mod server;
 pub mod store;
 pub mod token;
+mod verified;
 pub mod wire;
+
+pub use server::RECORD_BYTES_PER_REPLY;

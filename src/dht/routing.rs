@@ -71,6 +71,7 @@ impl RoutingTable {
         }
     }
 
+    #[cfg(test)]
     /// The local ID.
     pub fn local(&self) -> NodeId {
         self.local

@@ -188,11 +188,6 @@ impl Store {
         self.total
     }
 
-    /// True when nothing is stored.
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
-    }
-
     /// The earliest expiry, for the node's next deadline.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.topics
@@ -253,7 +248,7 @@ mod tests {
         assert_eq!(store.next_expiry(), Some(now + RECORD_TTL));
         store.expire(now + RECORD_TTL);
         assert!(store.get(now + RECORD_TTL, &id(1)).is_empty());
-        assert!(store.is_empty());
+        assert_eq!(store.len(), 0);
         assert_eq!(
             store.put(now + RECORD_TTL, id(1), id(2), addr(9, 1), vec![3]),
             Ok(Put::New)

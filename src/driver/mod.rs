@@ -1,13 +1,16 @@
-//! The mio driver: the only code that touches the socket, the clock and the
+//! The mio driver: the only code that touches sockets, the clock and the
 //! OS random generator.
 //!
-//! One UDP socket and one `Poll`. The loop hands every input to the
-//! [`Node`], drains its outputs (sending datagrams, passing events to the
-//! caller), then sleeps in `poll` until the node's next deadline, a datagram,
-//! socket writability (only while datagrams are queued) or SIGINT/SIGTERM. An
-//! idle node with no deadline sleeps without a timeout: there is no polling
-//! loop. Reads are drained until `WouldBlock`; writes that would block wait
-//! in a bounded [`SendQueue`].
+//! One UDP socket per bound address (one per address family) and one
+//! `Poll`. The loop hands every input to the [`Node`], drains its outputs
+//! (sending each datagram from the socket its [`Transmit::source`] names,
+//! passing events to the caller), then sleeps in `poll` until the node's
+//! next deadline, a datagram, socket writability (only while datagrams are
+//! queued), a line on standard input or SIGINT/SIGTERM. An idle node with
+//! no deadline sleeps without a timeout: there is no polling loop. Reads
+//! are drained until `WouldBlock` (mio is edge-triggered), an unexpected
+//! receive error is logged and reading goes on; writes that would block
+//! wait in a bounded [`SendQueue`].
 
 pub mod resolve;
 pub mod send_queue;
@@ -17,25 +20,33 @@ pub mod stdin;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, warn};
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::node::{Command, Event, Input, MAX_DATAGRAM_LEN, Node, NodeConfig, Output, WallClock};
+use crate::api::{Command, Event, Input, NodeConfig, Output, WallClock};
+use crate::limits::MAX_DATAGRAM_LEN;
+use crate::node::Node;
+use crate::transmit::Transmit;
 use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
 use signals::Signals;
-use stdin::{More, StdinLines};
+use stdin::{StdinLines, Taken};
 
-/// Most reads of standard input (each up to 64 KiB) between two looks at
-/// the socket.
+/// Most batches of standard input (each one read of up to 64 KiB) taken
+/// between two looks at the sockets.
 pub const STDIN_READS_PER_WAKEUP: usize = 4;
+/// Most receive errors in a row on one socket before the loop leaves it
+/// until its next readiness event (a socket that only errors must not spin).
+pub const MAX_RECEIVE_ERRORS: usize = 64;
 
-const SOCKET: Token = Token(0);
-const SIGNALS: Token = Token(1);
-const STDIN: Token = Token(2);
+const SIGNALS: Token = Token(0);
+const STDIN: Token = Token(1);
+/// Socket `i` is registered as `Token(FIRST_SOCKET + i)`.
+const FIRST_SOCKET: usize = 2;
 
 /// What the event callback wants the loop to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,12 +85,15 @@ pub enum Stop {
 /// Why the driver could not start.
 #[derive(Debug)]
 pub enum StartError {
-    /// Binding the UDP socket failed.
+    /// Binding a UDP socket failed.
     Bind(SocketAddr, io::Error),
-    /// Setting up mio or the signal handlers failed.
+    /// Setting up mio or the standard input reader failed.
     Setup(io::Error),
     /// The OS random generator failed.
     Random,
+    /// The configuration names a different number of local addresses than
+    /// there are sockets.
+    Addresses,
 }
 
 impl std::fmt::Display for StartError {
@@ -88,53 +102,72 @@ impl std::fmt::Display for StartError {
             Self::Bind(addr, error) => write!(f, "cannot bind UDP socket to {addr}: {error}"),
             Self::Setup(error) => write!(f, "cannot set up the event loop: {error}"),
             Self::Random => f.write_str("the operating system's random generator failed"),
+            Self::Addresses => f.write_str("one local address per socket is needed"),
         }
     }
 }
 
 impl std::error::Error for StartError {}
 
-/// One socket, one poll, one node.
+/// One bound socket and the address the node knows it by (the bound
+/// address with a wildcard IP made concrete).
+struct Socket {
+    udp: UdpSocket,
+    bound: SocketAddr,
+    local: SocketAddr,
+    writable_interest: bool,
+}
+
+/// The sockets, the poll and the node's IO.
 pub struct Driver {
     poll: Poll,
-    socket: UdpSocket,
-    signals: Signals,
+    sockets: Vec<Socket>,
+    signals: Option<Signals>,
     stdin: Option<StdinLines>,
-    /// Standard input signaled readable and has not been read to the end of
-    /// what is available (reading pauses while the node is not ready to send).
-    stdin_readable: bool,
+    /// Standard input woke the loop and may have a batch waiting (taking
+    /// pauses while the node is not ready to send).
+    stdin_pending: bool,
     queue: SendQueue,
-    writable_interest: bool,
     wakeups: u64,
 }
 
 impl Driver {
-    /// Binds the socket at `bind`, installs the signal handlers, registers
-    /// standard input if `read_stdin` (its lines become
-    /// [`Command::SendMany`]s), and creates the node (seeded from the OS random
-    /// generator) for `configure`'s config, which receives the socket's
-    /// actual address and a wall-clock reading.
+    /// Binds a socket at each of `binds`, starts the standard input reader
+    /// if `read_stdin` (its lines become [`Command::SendMany`]s), and
+    /// creates the node (seeded from the OS random generator) for
+    /// `configure`'s config, which receives the sockets' actual addresses
+    /// and a wall-clock reading and must list one local address per socket,
+    /// in the same order.
     pub fn start(
-        bind: SocketAddr,
+        binds: &[SocketAddr],
         read_stdin: bool,
-        configure: impl FnOnce(SocketAddr, WallClock) -> NodeConfig,
+        configure: impl FnOnce(&[SocketAddr], WallClock) -> NodeConfig,
     ) -> Result<(Self, Node), StartError> {
-        let mut socket = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
-        let local_addr = socket.local_addr().map_err(StartError::Setup)?;
-        enlarge_buffers(&socket);
+        if binds.is_empty() {
+            return Err(StartError::Addresses);
+        }
         let poll = Poll::new().map_err(StartError::Setup)?;
-        poll.registry()
-            .register(&mut socket, SOCKET, Interest::READABLE)
-            .map_err(StartError::Setup)?;
-        let signals = Signals::install(poll.registry(), SIGNALS).map_err(StartError::Setup)?;
+        let mut sockets = Vec::new();
+        let mut bound = Vec::new();
+        for (i, &bind) in binds.iter().enumerate() {
+            let mut udp = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
+            let addr = udp.local_addr().map_err(StartError::Setup)?;
+            enlarge_buffers(&udp);
+            poll.registry()
+                .register(&mut udp, Token(FIRST_SOCKET + i), Interest::READABLE)
+                .map_err(StartError::Setup)?;
+            debug!("bound UDP socket to {addr}");
+            bound.push(addr);
+            sockets.push(Socket {
+                udp,
+                bound: addr,
+                local: addr,
+                writable_interest: false,
+            });
+        }
         let stdin = if read_stdin {
-            match StdinLines::register(poll.registry(), STDIN) {
-                Ok(stdin) => Some(stdin),
-                Err(error) => {
-                    warn!("standard input cannot be polled ({error}); typed lines are not sent");
-                    None
-                }
-            }
+            let waker = Waker::new(poll.registry(), STDIN).map_err(StartError::Setup)?;
+            Some(StdinLines::spawn(Arc::new(waker)).map_err(StartError::Setup)?)
         } else {
             None
         };
@@ -147,19 +180,32 @@ impl Driver {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
         let clock = WallClock { at: now, unix_ms };
-        let node = Node::new(now, configure(local_addr, clock), seed);
-        debug!("bound UDP socket to {local_addr}");
+        let config = configure(&bound, clock);
+        if config.local_addrs.len() != sockets.len() {
+            return Err(StartError::Addresses);
+        }
+        for (socket, local) in sockets.iter_mut().zip(&config.local_addrs) {
+            socket.local = *local;
+        }
+        let node = Node::new(now, config, seed);
         let driver = Self {
             poll,
-            socket,
-            signals,
+            sockets,
+            signals: None,
             stdin,
-            stdin_readable: false,
+            stdin_pending: false,
             queue: SendQueue::new(SEND_QUEUE_CAPACITY),
-            writable_interest: false,
             wakeups: 0,
         };
         Ok((driver, node))
+    }
+
+    /// Makes [`run`](Self::run) leave (closing the node's channels) and
+    /// return [`Stop::Signal`] when SIGINT or SIGTERM arrives.
+    pub fn stop_on_signals(&mut self, mut signals: Signals) -> io::Result<()> {
+        signals.register(self.poll.registry(), SIGNALS)?;
+        self.signals = Some(signals);
+        Ok(())
     }
 
     /// Hands the node an input at the current time.
@@ -184,8 +230,8 @@ impl Driver {
             };
             self.flush()?;
             handler.before_sleep();
-            let timeout = if self.stdin_readable && node.ready_to_send() {
-                // Input left unread to let the socket have its turn.
+            let timeout = if self.stdin_pending && node.ready_to_send() {
+                // Input left untaken to let the sockets have their turn.
                 Some(std::time::Duration::ZERO)
             } else {
                 deadline.map(|at| at.saturating_duration_since(Instant::now()))
@@ -199,14 +245,17 @@ impl Driver {
             for event in events.iter() {
                 match event.token() {
                     SIGNALS => {
-                        self.signals.drain();
+                        if let Some(signals) = self.signals.as_mut() {
+                            signals.drain();
+                        }
                         debug!("signal received; node stats: {}", node.stats());
                         self.leave(node, &mut handler);
                         return Ok(Stop::Signal);
                     }
-                    STDIN => self.stdin_readable = true,
-                    SOCKET if event.is_readable() => {
-                        if let Some(stop) = self.receive_all(node, &mut buf, &mut handler) {
+                    STDIN => self.stdin_pending = true,
+                    Token(n) if event.is_readable() && n >= FIRST_SOCKET => {
+                        let index = n - FIRST_SOCKET;
+                        if let Some(stop) = self.receive_all(index, node, &mut buf, &mut handler) {
                             return Ok(stop);
                         }
                     }
@@ -224,26 +273,31 @@ impl Driver {
     }
 
     /// Hands standard input's lines to the node, each read's lines as one
-    /// [`Command::SendMany`], while there is input and the node is ready to
-    /// send, for at most [`STDIN_READS_PER_WAKEUP`] reads, so a producer
-    /// faster than the node cannot keep the socket waiting. When the node is
-    /// not ready, reading stops until a later wakeup (acknowledgements from
-    /// peers) finds it ready again; the unread input waits in the pipe.
+    /// [`Command::SendMany`], while batches wait and the node is ready to
+    /// send, for at most [`STDIN_READS_PER_WAKEUP`] batches, so a producer
+    /// faster than the node cannot keep the sockets waiting. When the node
+    /// is not ready, taking stops until a later wakeup (acknowledgements from
+    /// peers) finds it ready again; the reader thread waits meanwhile.
     fn read_stdin(&mut self, node: &mut Node, handler: &mut impl Handler) -> Option<Stop> {
         for _ in 0..STDIN_READS_PER_WAKEUP {
-            if !(self.stdin_readable && node.ready_to_send()) {
+            if !(self.stdin_pending && node.ready_to_send()) {
                 break;
             }
-            let Some(stdin) = self.stdin.as_mut() else {
-                self.stdin_readable = false;
+            let Some(stdin) = self.stdin.as_ref() else {
+                self.stdin_pending = false;
                 break;
             };
-            let (lines, more) = stdin.read_lines(self.poll.registry());
-            self.stdin_readable = more == More::Maybe;
-            if !lines.is_empty() {
-                node.handle_input(Instant::now(), Input::Command(Command::SendMany(lines)));
-                if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
-                    return Some(stop);
+            match stdin.take() {
+                Taken::Lines(lines) => {
+                    node.handle_input(Instant::now(), Input::Command(Command::SendMany(lines)));
+                    if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
+                        return Some(stop);
+                    }
+                }
+                Taken::Empty => self.stdin_pending = false,
+                Taken::Closed => {
+                    self.stdin = None;
+                    self.stdin_pending = false;
                 }
             }
         }
@@ -255,24 +309,30 @@ impl Driver {
     fn leave(&mut self, node: &mut Node, handler: &mut impl Handler) {
         node.handle_input(Instant::now(), Input::Command(Command::Leave));
         let _ = self.drain_outputs(node, handler);
-        let socket = &self.socket;
-        self.queue
-            .flush(|payload, destination| socket.send_to(payload, destination));
     }
 
-    /// Reads datagrams until the socket would block, feeding each to the node
-    /// and draining its outputs after each.
+    /// Reads datagrams from socket `index` until it would block, feeding
+    /// each to the node and draining its outputs after each.
     fn receive_all(
         &mut self,
+        index: usize,
         node: &mut Node,
         buf: &mut [u8],
         handler: &mut impl Handler,
     ) -> Option<Stop> {
+        let mut errors = 0;
         loop {
-            match self.socket.recv_from(buf) {
+            let socket = self.sockets.get(index)?;
+            let destination = socket.local;
+            match socket.udp.recv_from(buf) {
                 Ok((len, source)) => {
                     let data = buf.get(..len).unwrap_or_default();
-                    node.handle_input(Instant::now(), Input::Receive { source, data });
+                    let input = Input::Receive {
+                        source,
+                        destination,
+                        data,
+                    };
+                    node.handle_input(Instant::now(), input);
                     if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
                         return Some(stop);
                     }
@@ -280,57 +340,84 @@ impl Driver {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
-                    // For example ICMP errors reported on the socket: logged,
-                    // never fatal; the next readiness event retries.
-                    warn!("receive failed: {error}");
-                    return None;
+                    // For example an ICMP error reported on the socket:
+                    // logged, never fatal; what is queued behind it is read.
+                    warn!("receive on {destination} failed: {error}");
+                    errors += 1;
+                    if errors >= MAX_RECEIVE_ERRORS {
+                        return None;
+                    }
                 }
             }
         }
     }
 
     fn drain_outputs(&mut self, node: &mut Node, handler: &mut impl Handler) -> Drained {
-        loop {
-            match node.poll_output() {
+        let mut outputs = node.drain();
+        for output in &mut outputs {
+            match output {
                 Output::Transmit(transmit) => self.queue.push(transmit),
                 Output::Event(event) => {
                     if let Flow::Exit(code) = handler.on_event(&event) {
                         return Drained::Stop(Stop::Exit(code));
                     }
                 }
-                Output::Wait(deadline) => {
-                    // Sent right away, not after the socket is read dry: an
-                    // acknowledgement that waits for a whole burst to be
-                    // read lets the peer's next burst overflow the buffers.
-                    let socket = &self.socket;
-                    self.queue
-                        .flush(|payload, destination| socket.send_to(payload, destination));
-                    return Drained::Wait(deadline);
-                }
+                _ => {}
             }
         }
+        let deadline = outputs.deadline();
+        // Sent right away, not after the socket is read dry: an
+        // acknowledgement that waits for a whole burst to be read lets the
+        // peer's next burst overflow the buffers.
+        self.send_queued();
+        Drained::Wait(deadline)
+    }
+
+    /// Sends what is queued, each datagram from its source's socket.
+    fn send_queued(&mut self) -> Flushed {
+        let sockets = &self.sockets;
+        self.queue
+            .flush(|transmit| match socket_for(sockets, transmit) {
+                Some(socket) => socket.udp.send_to(&transmit.payload, transmit.destination),
+                None => Err(io::ErrorKind::AddrNotAvailable.into()),
+            })
     }
 
     /// Sends what is queued and asks for writability only while something waits.
     fn flush(&mut self) -> io::Result<()> {
-        let socket = &self.socket;
-        let blocked = self
-            .queue
-            .flush(|payload, destination| socket.send_to(payload, destination))
-            == Flushed::Blocked;
-        if blocked != self.writable_interest {
-            let interest = if blocked {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            self.poll
-                .registry()
-                .reregister(&mut self.socket, SOCKET, interest)?;
-            self.writable_interest = blocked;
+        let blocked = self.send_queued() == Flushed::Blocked;
+        for (i, socket) in self.sockets.iter_mut().enumerate() {
+            if blocked != socket.writable_interest {
+                let interest = if blocked {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                self.poll.registry().reregister(
+                    &mut socket.udp,
+                    Token(FIRST_SOCKET + i),
+                    interest,
+                )?;
+                socket.writable_interest = blocked;
+            }
         }
         Ok(())
     }
+}
+
+/// The socket to send `transmit` from: the one the node knows by its
+/// source address, else the one bound there, else the first of its family.
+fn socket_for<'a>(sockets: &'a [Socket], transmit: &Transmit) -> Option<&'a Socket> {
+    let source = transmit.source;
+    sockets
+        .iter()
+        .find(|s| s.local == source || s.bound == source)
+        .or_else(|| {
+            sockets
+                .iter()
+                .find(|s| s.local.is_ipv4() == source.is_ipv4())
+        })
+        .or_else(|| sockets.first())
 }
 
 /// Socket buffer size asked for in each direction (the kernel caps it at

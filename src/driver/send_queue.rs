@@ -9,7 +9,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 
 use log::warn;
 
@@ -76,12 +75,9 @@ impl SendQueue {
 
     /// Sends queued datagrams in order with `send` until the queue is empty
     /// or `send` reports `WouldBlock`.
-    pub fn flush(
-        &mut self,
-        mut send: impl FnMut(&[u8], SocketAddr) -> io::Result<usize>,
-    ) -> Flushed {
+    pub fn flush(&mut self, mut send: impl FnMut(&Transmit) -> io::Result<usize>) -> Flushed {
         while let Some(front) = self.items.front() {
-            match send(&front.payload, front.destination) {
+            match send(front) {
                 Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -102,7 +98,8 @@ mod tests {
 
     fn transmit(n: u8) -> Transmit {
         Transmit {
-            destination: SocketAddr::from(([127, 0, 0, 1], 9)),
+            source: std::net::SocketAddr::from(([127, 0, 0, 1], 8)),
+            destination: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
             payload: vec![n],
         }
     }
@@ -112,17 +109,17 @@ mod tests {
         let mut queue = SendQueue::new(8);
         (1..=4).for_each(|n| queue.push(transmit(n)));
         let mut sent = Vec::new();
-        let result = queue.flush(|payload, _| {
+        let result = queue.flush(|t| {
             if sent.len() == 2 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            sent.push(payload[0]);
+            sent.push(t.payload[0]);
             Ok(1)
         });
         assert_eq!(result, Flushed::Blocked);
         assert_eq!(sent, [1, 2]);
-        let result = queue.flush(|payload, _| {
-            sent.push(payload[0]);
+        let result = queue.flush(|t| {
+            sent.push(t.payload[0]);
             Ok(1)
         });
         assert_eq!(result, Flushed::All);
@@ -135,11 +132,11 @@ mod tests {
         let mut queue = SendQueue::new(8);
         (1..=3).for_each(|n| queue.push(transmit(n)));
         let mut sent = Vec::new();
-        let result = queue.flush(|payload, _| {
-            if payload[0] == 2 {
+        let result = queue.flush(|t| {
+            if t.payload[0] == 2 {
                 return Err(io::Error::from_raw_os_error(libc::ENETUNREACH));
             }
-            sent.push(payload[0]);
+            sent.push(t.payload[0]);
             Ok(1)
         });
         assert_eq!(result, Flushed::All);
@@ -153,8 +150,8 @@ mod tests {
         (1..=3).for_each(|n| queue.push(transmit(n)));
         assert_eq!(queue.overflowed(), 1);
         let mut sent = Vec::new();
-        queue.flush(|payload, _| {
-            sent.push(payload[0]);
+        queue.flush(|t| {
+            sent.push(t.payload[0]);
             Ok(1)
         });
         assert_eq!(sent, [2, 3]);

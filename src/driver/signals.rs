@@ -3,7 +3,9 @@
 //! The handler only writes one byte to a non-blocking socket pair (`write`
 //! is async-signal-safe); the event loop sees the other end become readable
 //! and stops cleanly. Installing replaces the default handlers, dropping
-//! restores them.
+//! restores them. Process-wide state, so the library never installs them
+//! itself: the program's `main` does and hands them to
+//! [`Driver::stop_on_signals`](super::Driver::stop_on_signals).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -36,10 +38,9 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Installs the handlers and registers the readable end under `token`.
-    pub fn install(registry: &Registry, token: Token) -> io::Result<Self> {
-        let (sender, mut receiver) = UnixStream::pair()?;
-        registry.register(&mut receiver, token, Interest::READABLE)?;
+    /// Installs the handlers.
+    pub fn install() -> io::Result<Self> {
+        let (sender, receiver) = UnixStream::pair()?;
         SIGNAL_PIPE.store(sender.as_raw_fd(), Ordering::Relaxed);
         for signal in HANDLED {
             set_handler(signal, on_signal as *const () as libc::sighandler_t)?;
@@ -48,6 +49,11 @@ impl Signals {
             receiver,
             _sender: sender,
         })
+    }
+
+    /// Registers the readable end under `token`.
+    pub(super) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut self.receiver, token, Interest::READABLE)
     }
 
     /// Empties the pipe after a wake-up.

@@ -1,88 +1,92 @@
-//! Lines typed on standard input, read without blocking the event loop.
+//! Lines typed or piped on standard input, read on a helper thread so the
+//! event loop never blocks and standard input is never made non-blocking.
 //!
-//! Standard input is made non-blocking and registered with mio (pipes and
-//! terminals can be polled); its original flags are restored on drop so the
-//! terminal is left as it was found. Complete lines are handed out; a
-//! partial line waits for its newline. A line longer than [`MAX_LINE`] is cut
-//! there. Input is read a chunk at a time, so the driver can stop reading
-//! while the node is not ready to send. Sources that cannot be polled
-//! (regular files, `/dev/null`) are reported by [`StdinLines::register`]
-//! failing.
+//! Setting `O_NONBLOCK` on fd 0 would change the terminal's open file
+//! description, which the parent shell shares; a crash or `kill -9` would
+//! leave the shell's input non-blocking. Instead a thread does blocking
+//! reads of at most [`READ_CHUNK`] bytes, splits complete lines (a partial
+//! line waits for its newline; a line longer than [`MAX_LINE`] is cut
+//! there) and hands each read's lines through a channel of one batch,
+//! waking the event loop through a [`mio::Waker`]. The channel being full
+//! blocks the thread, so input the node is not ready for waits in the pipe
+//! or terminal, not in memory: flow control is the same as reading on
+//! demand. At end of input the thread ends and [`StdinLines::take`] says so.
 
 use std::io::{self, Read};
-use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread;
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use log::debug;
+use mio::Waker;
 
 /// Longest line handed out, in bytes.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Most bytes taken from standard input per read.
 pub const READ_CHUNK: usize = 64 * 1024;
 
-const STDIN: RawFd = 0;
-
-/// Non-blocking, line-splitting standard input.
+/// Standard input as batches of lines.
 pub struct StdinLines {
-    original_flags: libc::c_int,
-    chunk: Vec<u8>,
-    pending: Vec<u8>,
-    closed: bool,
+    batches: Receiver<Vec<String>>,
+}
+
+/// What [`StdinLines::take`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// One read's lines.
+    Lines(Vec<String>),
+    /// Nothing yet.
+    Empty,
+    /// End of input (or a read error): no more lines ever.
+    Closed,
 }
 
 impl StdinLines {
-    /// Makes stdin non-blocking and registers it under `token`.
-    pub fn register(registry: &Registry, token: Token) -> io::Result<Self> {
-        // SAFETY: fcntl on fd 0 with F_GETFL/F_SETFL has no memory effects.
-        let original_flags = unsafe { libc::fcntl(STDIN, libc::F_GETFL) };
-        if original_flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        registry.register(&mut SourceFd(&STDIN), token, Interest::READABLE)?;
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(STDIN, libc::F_SETFL, original_flags | libc::O_NONBLOCK) } < 0 {
-            let error = io::Error::last_os_error();
-            let _ = registry.deregister(&mut SourceFd(&STDIN));
-            return Err(error);
-        }
-        Ok(Self {
-            original_flags,
-            chunk: vec![0; READ_CHUNK],
-            pending: Vec::new(),
-            closed: false,
-        })
+    /// Starts the reader thread; it wakes the loop through `waker` after
+    /// each batch and at end of input.
+    pub fn spawn(waker: Arc<Waker>) -> io::Result<Self> {
+        let (sender, batches) = mpsc::sync_channel(1);
+        thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || read_loop(io::stdin().lock(), &sender, &waker))?;
+        Ok(Self { batches })
     }
 
-    /// Reads at most one chunk of [`READ_CHUNK`] bytes and returns the
-    /// complete lines it finished (without their line endings), and whether
-    /// more may be waiting. Reading a chunk at a time lets the caller stop
-    /// when its consumer is busy: standard input then backs up into the pipe
-    /// or terminal instead of into memory. After end of input, stdin is
-    /// deregistered.
-    pub fn read_lines(&mut self, registry: &Registry) -> (Vec<String>, More) {
-        let more = loop {
-            if self.closed {
-                break More::No;
+    /// The next batch, without waiting.
+    pub fn take(&self) -> Taken {
+        match self.batches.try_recv() {
+            Ok(lines) => Taken::Lines(lines),
+            Err(TryRecvError::Empty) => Taken::Empty,
+            Err(TryRecvError::Disconnected) => Taken::Closed,
+        }
+    }
+}
+
+/// Reads `input` to its end, sending each read's complete lines.
+fn read_loop(mut input: impl Read, sender: &SyncSender<Vec<String>>, waker: &Waker) {
+    let mut chunk = vec![0; READ_CHUNK];
+    let mut pending = Vec::new();
+    loop {
+        let closed = match input.read(&mut chunk) {
+            Ok(0) => true,
+            Ok(n) => {
+                pending.extend_from_slice(&chunk[..n]);
+                false
             }
-            match io::stdin().lock().read(&mut self.chunk) {
-                Ok(0) => {
-                    self.closed = true;
-                    let _ = registry.deregister(&mut SourceFd(&STDIN));
-                }
-                Ok(n) => {
-                    self.pending.extend_from_slice(&self.chunk[..n]);
-                    break More::Maybe;
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break More::No,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                debug!("standard input: {error}");
+                true
             }
         };
-        (self.take_lines(), more)
-    }
-
-    /// Splits off what [`split_lines`] finds complete.
-    fn take_lines(&mut self) -> Vec<String> {
-        split_lines(&mut self.pending, self.closed)
+        let lines = split_lines(&mut pending, closed);
+        if !lines.is_empty() && sender.send(lines).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+        if closed {
+            return;
+        }
     }
 }
 
@@ -105,15 +109,6 @@ fn split_lines(pending: &mut Vec<u8>, closed: bool) -> Vec<String> {
     lines
 }
 
-/// Whether standard input may have more to read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum More {
-    /// A read returned data; the next one may too.
-    Maybe,
-    /// Nothing to read until the next readiness event (or ever, after end of input).
-    No,
-}
-
 /// A line's text: cut at [`MAX_LINE`] bytes, invalid UTF-8 replaced, a
 /// trailing carriage return removed.
 fn line_text(line: &[u8]) -> String {
@@ -121,15 +116,6 @@ fn line_text(line: &[u8]) -> String {
     String::from_utf8_lossy(line)
         .trim_end_matches(['\n', '\r'])
         .to_owned()
-}
-
-impl Drop for StdinLines {
-    fn drop(&mut self) {
-        // SAFETY: restores the flags read in `register`.
-        unsafe {
-            libc::fcntl(STDIN, libc::F_SETFL, self.original_flags);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -167,5 +153,38 @@ mod tests {
     fn invalid_utf8_is_replaced_not_dropped() {
         let mut pending = b"caf\xe9\n".to_vec();
         assert_eq!(split_lines(&mut pending, false), ["caf\u{fffd}"]);
+    }
+
+    #[test]
+    fn the_reader_blocks_while_its_batch_is_not_taken() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (sender, batches) = mpsc::sync_channel(1);
+        let input: Vec<u8> = (0..3)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        // A reader that returns one line per read.
+        struct OneLine(std::io::Cursor<Vec<u8>>);
+        impl Read for OneLine {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(7);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let reader = thread::spawn({
+            let waker = Arc::clone(&waker);
+            move || read_loop(OneLine(std::io::Cursor::new(input)), &sender, &waker)
+        });
+        let lines = StdinLines { batches };
+        let mut got = Vec::new();
+        loop {
+            match lines.take() {
+                Taken::Lines(batch) => got.extend(batch),
+                Taken::Empty => thread::yield_now(),
+                Taken::Closed => break,
+            }
+        }
+        reader.join().unwrap();
+        assert_eq!(got, ["line 0", "line 1", "line 2"]);
     }
 }

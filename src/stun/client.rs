@@ -225,6 +225,13 @@ impl StunClient {
         self.start_next(now);
     }
 
+    /// True if `id` is the outstanding transaction's: a response with it
+    /// is ours, not an ICE check's.
+    pub fn owns(&self, id: &TransactionId) -> bool {
+        self.current.as_ref().is_some_and(|t| t.id == *id)
+    }
+
+    #[cfg(test)]
     /// True while a discovery is under way.
     pub fn is_active(&self) -> bool {
         self.current.is_some()
@@ -301,6 +308,7 @@ impl StunClient {
                 hex(&transaction.id.0)
             );
             self.transmits.push_back(Transmit {
+                source: self.local,
                 destination: transaction.server,
                 payload: transaction.request.clone(),
             });
@@ -340,6 +348,7 @@ impl StunClient {
             let request = encoder.finish();
             debug!("stun: Binding request to {server} (txid {})", hex(&id.0));
             self.transmits.push_back(Transmit {
+                source: self.local,
                 destination: server,
                 payload: request.clone(),
             });

@@ -6,6 +6,3 @@ pub mod client;
 pub mod fingerprint;
 pub mod message;
 pub mod server;
-
-pub use attribute::{Attribute, ErrorCode};
-pub use message::{Class, DecodeError, Message, MessageEncoder, Method, TransactionId};

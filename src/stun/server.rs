@@ -52,16 +52,29 @@ pub enum Silence {
 }
 
 /// The answer to a datagram received from `source`, and what kind it is.
+/// Decodes the datagram; the node, which has decoded it already, calls
+/// `answer_request` or `answer_malformed` instead.
 pub fn answer(
     datagram: &[u8],
     source: SocketAddr,
     software: &str,
 ) -> Result<(Vec<u8>, AnswerKind), Silence> {
-    let budget = datagram.len().saturating_mul(AMPLIFICATION_FACTOR);
-    let request = match Message::decode(datagram) {
-        Ok(message) => message,
-        Err(_) => return bad_request_for_header(datagram, software, budget),
-    };
+    match Message::decode(datagram) {
+        Ok(request) => answer_request(&request, source, software),
+        Err(_) => {
+            let header = Header::parse(datagram).map_err(|_| Silence::Malformed)?;
+            answer_malformed(&header, datagram.len(), software)
+        }
+    }
+}
+
+/// The answer to a decoded message received from `source`.
+pub fn answer_request(
+    request: &Message<'_>,
+    source: SocketAddr,
+    software: &str,
+) -> Result<(Vec<u8>, AnswerKind), Silence> {
+    let budget = request.len().saturating_mul(AMPLIFICATION_FACTOR);
     if request.class() != Class::Request {
         return Err(Silence::NotARequest);
     }
@@ -120,13 +133,14 @@ fn bad_request() -> Attribute<'static> {
     })
 }
 
-/// 400 for a datagram whose header is a STUN request but whose body is not valid.
-fn bad_request_for_header(
-    datagram: &[u8],
+/// 400 for a datagram of `datagram_len` bytes whose header is a STUN
+/// request but whose body is not valid.
+pub fn answer_malformed(
+    header: &Header,
+    datagram_len: usize,
     software: &str,
-    budget: usize,
 ) -> Result<(Vec<u8>, AnswerKind), Silence> {
-    let header = Header::parse(datagram).map_err(|_| Silence::Malformed)?;
+    let budget = datagram_len.saturating_mul(AMPLIFICATION_FACTOR);
     if header.class != Class::Request {
         return Err(Silence::NotARequest);
     }

@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tinynode::stun::message::{Class, Message, MessageEncoder, Method, TransactionId};
+use tinynode::wire::stun::{Class, Message, MessageEncoder, Method, TransactionId};
 
 /// A `tinynode` command with the test build of the binary.
 pub fn tinynode() -> Command {

@@ -19,9 +19,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tinynode::id::NodeId;
-use tinynode::identity::Identity;
-use tinynode::node::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
+use tinynode::Identity;
+use tinynode::NodeId;
+use tinynode::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
 
 /// xorshift64*: small, fast and good enough for simulation choices.
 pub struct SimRng(u64);
@@ -406,23 +406,27 @@ impl Sim {
     }
 
     fn drain(&mut self, index: usize) {
-        loop {
-            let output = self.hosts[index].node.poll_output();
+        let mut outputs = self.hosts[index].node.drain();
+        let drained: Vec<Output> = outputs.by_ref().collect();
+        let deadline = outputs.deadline();
+        for output in drained {
             match output {
                 Output::Transmit(transmit) => {
+                    assert_eq!(
+                        transmit.source, self.hosts[index].addr,
+                        "sent from its socket"
+                    );
                     self.send(index, transmit.destination, transmit.payload)
                 }
                 Output::Event(event) => self.hosts[index].events.push((self.now, event)),
-                Output::Wait(deadline) => {
-                    let host = &mut self.hosts[index];
-                    host.wake_at = deadline;
-                    if let Some(at) = deadline {
-                        self.timers.push(Reverse((at.max(self.now), index)));
-                        host.wake_at = Some(at.max(self.now));
-                    }
-                    return;
-                }
+                other => panic!("drain yielded {other:?}"),
             }
+        }
+        let host = &mut self.hosts[index];
+        host.wake_at = deadline;
+        if let Some(at) = deadline {
+            self.timers.push(Reverse((at.max(self.now), index)));
+            host.wake_at = Some(at.max(self.now));
         }
     }
 
@@ -478,10 +482,12 @@ impl Sim {
         (self.now - self.start, source, destination, payload).hash(&mut self.trace);
         self.hosts[index].wakeups += 1;
         let now = self.now;
-        self.hosts[index].node.handle_input(
+        let host = &mut self.hosts[index];
+        host.node.handle_input(
             now,
             Input::Receive {
                 source,
+                destination: host.addr,
                 data: payload,
             },
         );

@@ -1,0 +1,348 @@
+//! The node's public vocabulary: what goes in ([`Input`], [`Command`]),
+//! what comes out ([`Output`], [`Event`]) and why things end (small reason
+//! enums with `Display`).
+//!
+//! A leaf for the layers that report to the user: the connections and
+//! membership build [`Event`]s from here without importing the node, as
+//! quinn-proto's endpoint and connections share only `shared.rs`. Every
+//! public enum is `#[non_exhaustive]`, so new events, commands and reasons
+//! are additions, not breaking changes.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::id::NodeId;
+use crate::identity::Identity;
+use crate::meeting::Meeting;
+use crate::stun::client::{RetransmitConfig, ServerFailure};
+pub use crate::transmit::Transmit;
+
+/// A reading of the wall clock paired with the monotonic instant it was
+/// taken at, so the node can compute Unix time from `now` without a clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallClock {
+    /// The monotonic instant of the reading.
+    pub at: Instant,
+    /// Milliseconds since the Unix epoch at that instant.
+    pub unix_ms: u64,
+}
+
+impl WallClock {
+    /// Unix time in milliseconds at `now`.
+    pub fn unix_ms(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.at).as_millis() as u64;
+        self.unix_ms.saturating_add(since)
+    }
+}
+
+/// What a node needs to know at start.
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// The concrete addresses of the node's sockets (one per address
+    /// family; never a wildcard, since str0m must know its host candidates).
+    /// Datagrams arrive on one of them ([`Input::Receive::destination`]) and
+    /// leave from one of them ([`Transmit::source`]).
+    pub local_addrs: Vec<SocketAddr>,
+    /// The node's key and ID.
+    pub identity: Identity,
+    /// The wall clock at start.
+    pub clock: WallClock,
+    /// DHT nodes to bootstrap from.
+    pub bootstrap: Vec<SocketAddr>,
+    /// STUN retransmission numbers for address discovery.
+    pub retransmit: RetransmitConfig,
+    /// SOFTWARE value in STUN answers.
+    pub software: String,
+}
+
+impl NodeConfig {
+    /// A node with one socket at `local_addr`, `identity`, no bootstrap
+    /// nodes, RFC 5389 retransmission defaults and `tinynode VERSION` as
+    /// SOFTWARE.
+    pub fn new(local_addr: SocketAddr, identity: Identity, clock: WallClock) -> Self {
+        Self {
+            local_addrs: vec![local_addr],
+            identity,
+            clock,
+            bootstrap: Vec::new(),
+            retransmit: RetransmitConfig::default(),
+            software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// Something for the node to act on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// A datagram arrived on one of the node's sockets.
+    Receive {
+        /// Who sent it.
+        source: SocketAddr,
+        /// The local address it arrived on (one of
+        /// [`NodeConfig::local_addrs`]).
+        destination: SocketAddr,
+        /// Its bytes.
+        data: &'a [u8],
+    },
+    /// The deadline from the last [`Output::Wait`] has passed (early calls are harmless).
+    Timeout,
+    /// The user asked for something.
+    Command(Command),
+}
+
+/// A request from the user of the node.
+#[non_exhaustive]
+pub enum Command {
+    /// Ask these STUN servers, in order, for this socket's public address.
+    DiscoverPublicAddress {
+        /// Servers to try.
+        servers: Vec<SocketAddr>,
+    },
+    /// Join a meeting: announce under its topic and find its members.
+    Join(Meeting),
+    /// Look up the nodes closest to a key (reported as [`Event::LookupDone`]).
+    FindNode(NodeId),
+    /// Send a line of text to every connected member.
+    Send(String),
+    /// Send several lines, in order, to every connected member: the same as
+    /// a [`Command::Send`] for each, with one round of output for all.
+    SendMany(Vec<String>),
+    /// Send bytes to one connected member (it gets [`Event::Data`]).
+    SendTo {
+        /// The member.
+        peer: NodeId,
+        /// The bytes, at most
+        /// [`MAX_MESSAGE_LEN`](crate::rtc::MAX_MESSAGE_LEN).
+        bytes: Vec<u8>,
+    },
+    /// Leave: close every data channel and tell the peers.
+    Leave,
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DiscoverPublicAddress { servers } => {
+                write!(f, "DiscoverPublicAddress({servers:?})")
+            }
+            Self::Join(meeting) => write!(f, "Join({})", meeting.topic().short()),
+            Self::FindNode(target) => write!(f, "FindNode({})", target.short()),
+            Self::Send(text) => write!(f, "Send({} bytes)", text.len()),
+            Self::SendMany(texts) => write!(f, "SendMany({} lines)", texts.len()),
+            Self::SendTo { peer, bytes } => {
+                write!(f, "SendTo({}, {} bytes)", peer.short(), bytes.len())
+            }
+            Self::Leave => f.write_str("Leave"),
+        }
+    }
+}
+
+/// What the node wants done next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send this datagram.
+    Transmit(Transmit),
+    /// Report this to the user.
+    Event(Event),
+    /// Nothing more for now: wake the node at this instant, or on input only.
+    Wait(Option<Instant>),
+}
+
+/// Who told us our public address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressSource {
+    /// A STUN server's Binding response.
+    Stun {
+        /// The server.
+        server: SocketAddr,
+    },
+    /// A DHT peer's response.
+    Dht {
+        /// The peer.
+        by: SocketAddr,
+    },
+}
+
+impl AddressSource {
+    /// The name used in logs and JSON (`"via":"stun"`, `"via":"dht"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Stun { .. } => "stun",
+            Self::Dht { .. } => "dht",
+        }
+    }
+
+    /// Who reported the address.
+    pub fn reporter(&self) -> SocketAddr {
+        match self {
+            Self::Stun { server } => *server,
+            Self::Dht { by } => *by,
+        }
+    }
+}
+
+/// Where a member was found: the member source whose record revealed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Via {
+    /// tinynode's own DHT: a `Peers` reply, a push or a stored announce.
+    Dht,
+}
+
+impl Via {
+    /// The name used in logs and JSON (`"via":"dht"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dht => "dht",
+        }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a member is no longer a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostReason {
+    /// Its newest record expired and no fresher one arrived.
+    RecordExpired,
+}
+
+impl fmt::Display for LostReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::RecordExpired => "record expired",
+        })
+    }
+}
+
+/// Why a connection attempt failed or an open connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionReason {
+    /// The offer got no answer before the connect timeout.
+    NoAnswer,
+    /// Answered, but ICE or DTLS did not complete before the connect timeout.
+    NotEstablished,
+    /// The data channel closed.
+    ChannelClosed,
+    /// ICE consent checks stopped getting answers.
+    IceLost,
+    /// The peer said it is leaving.
+    PeerLeft,
+    /// str0m reported an error (logged at debug level).
+    WebRtcError,
+}
+
+impl fmt::Display for ConnectionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoAnswer => "no answer to the offer",
+            Self::NotEstablished => "no data channel: ICE or DTLS did not complete",
+            Self::ChannelClosed => "data channel closed",
+            Self::IceLost => "ICE connection lost",
+            Self::PeerLeft => "peer left",
+            Self::WebRtcError => "WebRTC error",
+        })
+    }
+}
+
+/// Something that happened, for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Our public address, as a STUN server or DHT peers see it.
+    PublicAddress {
+        /// The address.
+        address: SocketAddr,
+        /// Who said so.
+        via: AddressSource,
+    },
+    /// No STUN server gave an address.
+    PublicAddressFailed {
+        /// Each server tried and why it failed.
+        attempts: Vec<ServerFailure>,
+    },
+    /// The DHT is joined.
+    Bootstrapped {
+        /// Nodes in the routing table.
+        nodes: usize,
+    },
+    /// No bootstrap node answered; another attempt follows.
+    BootstrapFailed {
+        /// Attempts so far.
+        attempt: u32,
+        /// Wait before the next.
+        retry_in: Duration,
+    },
+    /// A member of our meeting was found.
+    PeerDiscovered {
+        /// Its node ID.
+        peer: NodeId,
+        /// Its preferred address.
+        addr: SocketAddr,
+        /// The source that found it.
+        via: Via,
+    },
+    /// A member of our meeting is gone.
+    PeerLost {
+        /// Its node ID.
+        peer: NodeId,
+        /// Why.
+        reason: LostReason,
+    },
+    /// A [`Command::FindNode`] lookup finished.
+    LookupDone {
+        /// The key.
+        target: NodeId,
+        /// The closest nodes that answered, nearest first.
+        closest: Vec<NodeId>,
+        /// Depth of the lookup.
+        rounds: u32,
+        /// Requests sent.
+        requests: u32,
+    },
+    /// The data channel to a member is open.
+    Connected {
+        /// The member.
+        peer: NodeId,
+        /// The address its traffic comes from.
+        addr: SocketAddr,
+    },
+    /// A member sent a line of text ([`Command::Send`]).
+    Message {
+        /// The member.
+        peer: NodeId,
+        /// The text (invalid UTF-8 replaced).
+        text: String,
+    },
+    /// A member sent bytes to us alone ([`Command::SendTo`]).
+    Data {
+        /// The member.
+        peer: NodeId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// An open connection to a member ended.
+    Disconnected {
+        /// The member.
+        peer: NodeId,
+        /// Why.
+        reason: ConnectionReason,
+    },
+    /// An attempt to connect to a member failed (it is retried).
+    ConnectFailed {
+        /// The member.
+        peer: NodeId,
+        /// Why.
+        reason: ConnectionReason,
+    },
+}

@@ -1,0 +1,301 @@
+//! Requests we send and the matching of their responses: transaction IDs,
+//! destinations, deadlines, and the padding that earns a full answer.
+//!
+//! Every request has a random transaction ID, a destination and a deadline
+//! ([`REQUEST_TIMEOUT`]); a response counts only if it echoes an ID in
+//! flight and comes from that destination. At most [`MAX_PENDING`] requests
+//! are in flight. `FindNode` and `GetPeers` are padded with zero bytes so
+//! that [`AMPLIFICATION_FACTOR`](crate::limits::AMPLIFICATION_FACTOR) times
+//! their size covers a full answer to an address the responder has not yet
+//! seen answer (`protocol-spec.md` §5.3).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::engine::{DhtDrop, LookupId};
+use super::lookup::REQUEST_TIMEOUT;
+use super::wire::{Blob, Message, Request, TxId, encode_frame};
+use crate::id::NodeId;
+
+/// Requests in flight at once; further requests are not sent.
+pub const MAX_PENDING: usize = 512;
+/// `FindNode` requests are padded to this size, so that 3 × it covers a
+/// full answer (8 IPv6 contacts) and a verification ping.
+pub const FIND_NODE_REQUEST_LEN: usize = 176;
+/// `GetPeers` requests are padded to this size, so that 3 × it covers a
+/// full answer (800 bytes of records, 8 IPv6 contacts) and a ping.
+pub const GET_PEERS_REQUEST_LEN: usize = 480;
+
+/// Why we sent a request: what its answer or failure feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A ping: to a bootstrap node, or to check a node before it becomes
+    /// an entry.
+    Ping {
+        /// To a bootstrap node.
+        bootstrap: bool,
+    },
+    /// A step of a lookup.
+    Lookup(LookupId),
+    /// An announce of our record.
+    Announce,
+    /// A signal for this recipient.
+    Signal(NodeId),
+}
+
+/// A request in flight.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pending {
+    /// Where it went.
+    pub(super) to: SocketAddr,
+    /// The node we expect to answer, if we know it.
+    pub(super) id: Option<NodeId>,
+    /// What it is for.
+    pub(super) purpose: Purpose,
+    /// When it fails unanswered.
+    pub(super) deadline: Instant,
+}
+
+/// The requests in flight, by transaction ID.
+#[derive(Default)]
+pub(super) struct Rpc {
+    pending: BTreeMap<TxId, Pending>,
+}
+
+impl Rpc {
+    /// Requests in flight.
+    pub(super) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True if a request to `addr` is in flight.
+    pub(super) fn awaits(&self, addr: SocketAddr) -> bool {
+        self.pending.values().any(|p| p.to == addr)
+    }
+
+    /// True if a request of lookup `id` is in flight.
+    pub(super) fn lookup_in_flight(&self, id: LookupId) -> bool {
+        self.pending
+            .values()
+            .any(|p| p.purpose == Purpose::Lookup(id))
+    }
+
+    /// The frame for `body` from `sender` under `txid`, remembered as in
+    /// flight; `None` (a failure to report) when [`MAX_PENDING`] requests
+    /// are already out.
+    pub(super) fn request(
+        &mut self,
+        now: Instant,
+        txid: TxId,
+        sender: NodeId,
+        pending: Pending,
+        body: Request,
+    ) -> Option<Vec<u8>> {
+        if self.pending.len() >= MAX_PENDING {
+            return None;
+        }
+        let frame = padded_frame(txid, sender, body);
+        self.pending.insert(
+            txid,
+            Pending {
+                deadline: now + REQUEST_TIMEOUT,
+                ..pending
+            },
+        );
+        Some(frame)
+    }
+
+    /// The request a response from `source` under `txid` answers, taken out
+    /// of flight.
+    pub(super) fn take_answered(
+        &mut self,
+        txid: &TxId,
+        source: SocketAddr,
+    ) -> Result<Pending, DhtDrop> {
+        let pending = self.pending.get(txid).ok_or(DhtDrop::UnknownTransaction)?;
+        if pending.to != source {
+            return Err(DhtDrop::WrongSource);
+        }
+        self.pending.remove(txid).ok_or(DhtDrop::UnknownTransaction)
+    }
+
+    /// Requests past their deadline at `now`, taken out of flight in
+    /// transaction-ID order.
+    pub(super) fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
+        let expired: Vec<TxId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(txid, _)| *txid)
+            .collect();
+        expired
+            .iter()
+            .filter_map(|txid| self.pending.remove(txid))
+            .collect()
+    }
+
+    /// The earliest deadline in flight.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+}
+
+/// The request frame, padded for `FindNode` and `GetPeers`.
+fn padded_frame(txid: TxId, sender: NodeId, body: Request) -> Vec<u8> {
+    let padded_len = match body {
+        Request::FindNode { .. } => FIND_NODE_REQUEST_LEN,
+        Request::GetPeers { .. } => GET_PEERS_REQUEST_LEN,
+        Request::Ping | Request::Announce { .. } | Request::Signal { .. } => 0,
+    };
+    let mut message = Message::Request {
+        txid,
+        sender,
+        body,
+        padding: Blob::default(),
+    };
+    // The unpadded frame holds the empty padding's one-byte length prefix;
+    // a padding of 251 bytes or more takes a three-byte prefix (bincode
+    // varint), so pick the length whose prefix makes the sum exact.
+    let base = encode_frame(&message).len() - 1;
+    let padding_len = [1, 3]
+        .into_iter()
+        .filter_map(|prefix| padded_len.checked_sub(base + prefix))
+        .find(|&n| varint_len(n) + n + base == padded_len)
+        .unwrap_or(0);
+    if let Message::Request { padding, .. } = &mut message {
+        padding.0 = vec![0; padding_len];
+    }
+    encode_frame(&message)
+}
+
+/// Bytes of bincode's varint encoding of a length below 2^16.
+fn varint_len(n: usize) -> usize {
+    if n < 251 { 1 } else { 3 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::wire::decode_frame;
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, last], 4000))
+    }
+
+    fn ping_to(to: SocketAddr) -> Pending {
+        Pending {
+            to,
+            id: None,
+            purpose: Purpose::Ping { bootstrap: false },
+            deadline: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn responses_match_by_id_and_source_once() {
+        let now = Instant::now();
+        let mut rpc = Rpc::default();
+        let frame = rpc
+            .request(
+                now,
+                [1; 8],
+                NodeId([2; 32]),
+                ping_to(addr(1)),
+                Request::Ping,
+            )
+            .unwrap();
+        assert!(matches!(
+            decode_frame(&frame),
+            Ok(Message::Request {
+                txid: [1, 1, 1, 1, 1, 1, 1, 1],
+                body: Request::Ping,
+                ..
+            })
+        ));
+        assert!(rpc.awaits(addr(1)));
+        assert_eq!(rpc.poll_timeout(), Some(now + REQUEST_TIMEOUT));
+        assert_eq!(
+            rpc.take_answered(&[9; 8], addr(1)).unwrap_err(),
+            DhtDrop::UnknownTransaction
+        );
+        assert_eq!(
+            rpc.take_answered(&[1; 8], addr(2)).unwrap_err(),
+            DhtDrop::WrongSource
+        );
+        assert_eq!(rpc.take_answered(&[1; 8], addr(1)).unwrap().to, addr(1));
+        assert_eq!(
+            rpc.take_answered(&[1; 8], addr(1)).unwrap_err(),
+            DhtDrop::UnknownTransaction
+        );
+    }
+
+    #[test]
+    fn unanswered_requests_expire_at_their_deadline() {
+        let now = Instant::now();
+        let mut rpc = Rpc::default();
+        for i in 0..3u8 {
+            rpc.request(
+                now,
+                [i; 8],
+                NodeId([0; 32]),
+                ping_to(addr(i)),
+                Request::Ping,
+            )
+            .unwrap();
+        }
+        assert!(rpc.take_expired(now).is_empty());
+        let expired = rpc.take_expired(now + REQUEST_TIMEOUT);
+        assert_eq!(
+            expired.iter().map(|p| p.to).collect::<Vec<_>>(),
+            [addr(0), addr(1), addr(2)]
+        );
+        assert_eq!(rpc.len(), 0);
+    }
+
+    #[test]
+    fn in_flight_requests_are_capped() {
+        let now = Instant::now();
+        let mut rpc = Rpc::default();
+        for i in 0..MAX_PENDING {
+            let txid = (i as u64).to_be_bytes();
+            assert!(
+                rpc.request(now, txid, NodeId([0; 32]), ping_to(addr(1)), Request::Ping)
+                    .is_some()
+            );
+        }
+        let refused = rpc.request(
+            now,
+            [0xff; 8],
+            NodeId([0; 32]),
+            ping_to(addr(9)),
+            Request::Ping,
+        );
+        assert!(refused.is_none());
+        assert!(!rpc.awaits(addr(9)));
+    }
+
+    #[test]
+    fn lookup_requests_are_padded() {
+        let find = padded_frame(
+            [0; 8],
+            NodeId([0; 32]),
+            Request::FindNode {
+                target: NodeId([1; 32]),
+            },
+        );
+        let get = padded_frame(
+            [0; 8],
+            NodeId([0; 32]),
+            Request::GetPeers {
+                topic: NodeId([1; 32]),
+            },
+        );
+        assert_eq!(
+            (find.len(), get.len()),
+            (FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN)
+        );
+        let ping = padded_frame([0; 8], NodeId([0; 32]), Request::Ping);
+        assert_eq!(ping.len(), super::super::engine::PING_FRAME_LEN);
+    }
+}

@@ -1,0 +1,499 @@
+//! The answering side of the DHT: what a node says to each request, as
+//! functions of its routing table, store and tokens, with no transaction
+//! state, so they are unit-tested on encoded frames below.
+//!
+//! - `Ping` → `Pong`; `FindNode` → the k closest contacts (the requester
+//!   left out).
+//! - `GetPeers` → a token for the source address, up to
+//!   [`RECORD_BYTES_PER_REPLY`] bytes of stored records in a seeded random
+//!   order (the requester's own left out), and the k closest contacts.
+//! - `Announce` → stored (`Announced`) if the token is valid for the source
+//!   address; a new announcer's record is pushed to the other announcers of
+//!   the topic and reported as [`DhtEvent::Stored`].
+//! - `Signal` to us → [`DhtEvent::Delivered`] (the requester is the signal's
+//!   sender, reaching us directly); to an announcer we store or a node we
+//!   know → `Deliver` to its addresses; otherwise `UnknownTarget`.
+//!
+//! [`response_frame`] then shortens the lists until the answer fits the
+//! amplification budget of a requester that has not proved its address.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::debug;
+
+use super::engine::DhtEvent;
+use super::routing::RoutingTable;
+use super::store::{Put, Refused, Store};
+use super::token::Tokens;
+use super::wire::{
+    Blob, BoundedList, Contact, ErrorCode, K, MAX_RECORD_LEN, MAX_RECORDS_PER_REPLY, Message,
+    Request, Response, TxId, WireAddr, encode_frame,
+};
+use crate::id::NodeId;
+use crate::rng::Rng;
+
+/// Bytes of sealed records in one `Peers` reply, so it fits one 1,280-byte
+/// IPv6 minimum-MTU packet with the contacts.
+pub const RECORD_BYTES_PER_REPLY: usize = 800;
+
+/// What answering a request produced.
+#[derive(Debug, Default)]
+pub(super) struct Answer {
+    /// The response to the requester (none for a request we cannot parse
+    /// the meaning of; every request today gets one).
+    pub(super) response: Option<Response>,
+    /// Frames for third parties: `Deliver` to a signal's recipient, `Push`
+    /// to a topic's other announcers.
+    pub(super) sends: Vec<(SocketAddr, Vec<u8>)>,
+    /// What the engine reports.
+    pub(super) events: Vec<DhtEvent>,
+}
+
+/// The state a node answers from.
+pub(super) struct Server<'a> {
+    /// Our node ID.
+    pub(super) local: NodeId,
+    /// The routing table, for contacts and known addresses.
+    pub(super) table: &'a RoutingTable,
+    /// The records we store.
+    pub(super) store: &'a mut Store,
+    /// Announce tokens.
+    pub(super) tokens: &'a Tokens,
+    /// Randomness for the order of records.
+    pub(super) rng: &'a mut Rng,
+}
+
+impl Server<'_> {
+    /// The answer to `body` from `sender` at `source`.
+    pub(super) fn answer(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        sender: NodeId,
+        body: Request,
+    ) -> Answer {
+        let mut answer = Answer::default();
+        let response = match body {
+            Request::Ping => Response::Pong,
+            Request::FindNode { target } => Response::Nodes {
+                nodes: self.contacts_near(&target, &sender),
+            },
+            Request::GetPeers { topic } => Response::Peers {
+                token: self.tokens.issue(source),
+                records: self.records_for(now, &topic, &sender),
+                nodes: self.contacts_near(&topic, &sender),
+            },
+            Request::Announce {
+                topic,
+                token,
+                record,
+            } => self.store_announce(now, source, sender, topic, &token, record, &mut answer),
+            Request::Signal { to, payload } if to == self.local => {
+                // We are the recipient, and the requester reached us directly.
+                answer.events.push(DhtEvent::Delivered {
+                    from: sender,
+                    relay: source,
+                    direct: true,
+                    payload: payload.0,
+                });
+                Response::Relayed
+            }
+            Request::Signal { to, payload } => {
+                let mut targets = self.store.sources_of(now, &to);
+                if targets.is_empty() {
+                    targets.extend(self.table.address_of(&to));
+                }
+                if targets.is_empty() {
+                    Response::Error(ErrorCode::UnknownTarget)
+                } else {
+                    let deliver = encode_frame(&Message::Deliver {
+                        sender: self.local,
+                        from: sender,
+                        payload,
+                    });
+                    answer
+                        .sends
+                        .extend(targets.into_iter().map(|addr| (addr, deliver.clone())));
+                    Response::Relayed
+                }
+            }
+        };
+        answer.response = Some(response);
+        answer
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_announce(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        sender: NodeId,
+        topic: NodeId,
+        token: &[u8; super::wire::TOKEN_LEN],
+        record: Blob<MAX_RECORD_LEN>,
+        answer: &mut Answer,
+    ) -> Response {
+        if !self.tokens.check(source, token) {
+            debug!("dht: announce from {source} with a bad token");
+            return Response::Error(ErrorCode::BadToken);
+        }
+        match self.store.put(now, topic, sender, source, record.0.clone()) {
+            Ok(Put::New) => {
+                self.push_to_members(now, topic, sender, &record, answer);
+                answer.events.push(DhtEvent::Stored {
+                    topic,
+                    record: record.0,
+                });
+                Response::Announced
+            }
+            Ok(Put::Refreshed) => Response::Announced,
+            Err(Refused::Full) => Response::Error(ErrorCode::StoreFull),
+        }
+    }
+
+    /// Stored records under `topic` except `requester`'s, shuffled, within
+    /// the reply's byte and count budgets.
+    fn records_for(
+        &mut self,
+        now: Instant,
+        topic: &NodeId,
+        requester: &NodeId,
+    ) -> BoundedList<Blob<MAX_RECORD_LEN>, MAX_RECORDS_PER_REPLY> {
+        let mut stored: Vec<Vec<u8>> = self
+            .store
+            .get(now, topic)
+            .into_iter()
+            .filter(|(announcer, _)| announcer != requester)
+            .map(|(_, s)| s.record.clone())
+            .collect();
+        shuffle(self.rng, &mut stored);
+        let mut budget = RECORD_BYTES_PER_REPLY;
+        BoundedList(
+            stored
+                .into_iter()
+                .filter(|r| {
+                    let fits = r.len() <= budget;
+                    budget = budget.saturating_sub(r.len());
+                    fits
+                })
+                .take(MAX_RECORDS_PER_REPLY)
+                .map(Blob)
+                .collect(),
+        )
+    }
+
+    /// Tells the other announcers under `topic` about a new member's record.
+    fn push_to_members(
+        &self,
+        now: Instant,
+        topic: NodeId,
+        newcomer: NodeId,
+        record: &Blob<MAX_RECORD_LEN>,
+        answer: &mut Answer,
+    ) {
+        let push = encode_frame(&Message::Push {
+            sender: self.local,
+            topic,
+            record: record.clone(),
+        });
+        answer.sends.extend(
+            self.store
+                .get(now, &topic)
+                .into_iter()
+                .filter(|(announcer, _)| *announcer != newcomer)
+                .map(|(_, stored)| (stored.source, push.clone())),
+        );
+    }
+
+    fn contacts_near(&self, target: &NodeId, exclude: &NodeId) -> BoundedList<Contact, K> {
+        BoundedList(
+            self.table
+                .closest(target, K + 1)
+                .into_iter()
+                .filter(|p| p.id != *exclude)
+                .take(K)
+                .map(|p| Contact {
+                    id: p.id,
+                    addr: WireAddr::from(p.addr),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The response datagram from `local` to `to`, its lists shortened (records
+/// first, then contacts) until it fits `limit` bytes when one is given.
+pub(super) fn response_frame(
+    local: NodeId,
+    to: SocketAddr,
+    txid: TxId,
+    mut body: Response,
+    limit: Option<usize>,
+) -> Vec<u8> {
+    let frame = |body: &Response| {
+        encode_frame(&Message::Response {
+            txid,
+            sender: local,
+            observed: WireAddr::from(to),
+            body: body.clone(),
+        })
+    };
+    let mut payload = frame(&body);
+    while limit.is_some_and(|limit| payload.len() > limit) {
+        let shortened = match &mut body {
+            Response::Nodes { nodes } => nodes.0.pop().is_some(),
+            Response::Peers { records, nodes, .. } => {
+                records.0.pop().is_some() || nodes.0.pop().is_some()
+            }
+            _ => false,
+        };
+        if !shortened {
+            break;
+        }
+        payload = frame(&body);
+    }
+    payload
+}
+
+/// Fisher–Yates with the node's seeded generator.
+fn shuffle<T>(rng: &mut Rng, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = (u64::from_be_bytes(rng.bytes()) % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::routing::Peer;
+    use crate::dht::wire::decode_frame;
+
+    const LOCAL: NodeId = NodeId([0x80; 32]);
+
+    struct World {
+        now: Instant,
+        table: RoutingTable,
+        store: Store,
+        tokens: Tokens,
+        rng: Rng,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let now = Instant::now();
+            let mut table = RoutingTable::new(LOCAL);
+            for i in 1..=12u8 {
+                table.on_answered(
+                    now,
+                    Peer {
+                        id: node(i),
+                        addr: addr(i),
+                    },
+                );
+            }
+            Self {
+                now,
+                table,
+                store: Store::default(),
+                tokens: Tokens::new(now, [1; 32], [2; 32]),
+                rng: Rng::from_seed([3; 32]),
+            }
+        }
+
+        /// Answers the request in `frame` (bytes, as received) from `source`.
+        fn answer(&mut self, source: SocketAddr, frame: &[u8]) -> Answer {
+            let Ok(Message::Request { sender, body, .. }) = decode_frame(frame) else {
+                panic!("not a request frame");
+            };
+            Server {
+                local: LOCAL,
+                table: &self.table,
+                store: &mut self.store,
+                tokens: &self.tokens,
+                rng: &mut self.rng,
+            }
+            .answer(self.now, source, sender, body)
+        }
+    }
+
+    /// Node `i`: close to us in the low bits, so twelve of them fit the
+    /// routing table's buckets.
+    fn node(i: u8) -> NodeId {
+        let mut bytes = LOCAL.0;
+        bytes[31] ^= i;
+        NodeId(bytes)
+    }
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, last], 4000))
+    }
+
+    fn request(sender: u8, body: Request) -> Vec<u8> {
+        encode_frame(&Message::Request {
+            txid: [sender; 8],
+            sender: node(sender),
+            body,
+            padding: Blob::default(),
+        })
+    }
+
+    fn announce(world: &mut World, sender: u8, record: &[u8]) -> Answer {
+        let token = world.tokens.issue(addr(sender));
+        let frame = request(
+            sender,
+            Request::Announce {
+                topic: NodeId([9; 32]),
+                token,
+                record: Blob(record.to_vec()),
+            },
+        );
+        world.answer(addr(sender), &frame)
+    }
+
+    #[test]
+    fn find_node_answers_the_k_closest_without_the_requester() {
+        let mut world = World::new();
+        let frame = request(3, Request::FindNode { target: node(3) });
+        let Some(Response::Nodes { nodes }) = world.answer(addr(3), &frame).response else {
+            panic!("expected Nodes");
+        };
+        assert_eq!(nodes.0.len(), K);
+        assert!(nodes.0.iter().all(|c| c.id != node(3)));
+        let ids: Vec<NodeId> = nodes.0.iter().map(|c| c.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_by_key(|id| id.distance(&node(3)));
+        assert_eq!(ids, sorted, "nearest first");
+    }
+
+    #[test]
+    fn announces_need_the_token_of_their_source_and_push_to_members() {
+        let mut world = World::new();
+        let forged = request(
+            4,
+            Request::Announce {
+                topic: NodeId([9; 32]),
+                token: world.tokens.issue(addr(5)),
+                record: Blob(vec![1]),
+            },
+        );
+        assert_eq!(
+            world.answer(addr(4), &forged).response,
+            Some(Response::Error(ErrorCode::BadToken))
+        );
+        let first = announce(&mut world, 4, b"first");
+        assert_eq!(first.response, Some(Response::Announced));
+        assert!(first.sends.is_empty(), "nobody to tell yet");
+        assert!(
+            matches!(&first.events[..], [DhtEvent::Stored { record, .. }] if record == b"first")
+        );
+        let second = announce(&mut world, 5, b"second");
+        assert_eq!(second.sends.len(), 1);
+        let (to, push) = &second.sends[0];
+        assert_eq!(*to, addr(4));
+        assert!(matches!(
+            decode_frame(push),
+            Ok(Message::Push { record, .. }) if record.0 == b"second"
+        ));
+        let again = announce(&mut world, 5, b"second");
+        assert!(
+            again.sends.is_empty() && again.events.is_empty(),
+            "a refresh is quiet"
+        );
+    }
+
+    #[test]
+    fn get_peers_returns_others_records_and_a_token_for_the_source() {
+        let mut world = World::new();
+        announce(&mut world, 4, b"four");
+        announce(&mut world, 5, b"five");
+        let frame = request(
+            4,
+            Request::GetPeers {
+                topic: NodeId([9; 32]),
+            },
+        );
+        let Some(Response::Peers { token, records, .. }) = world.answer(addr(4), &frame).response
+        else {
+            panic!("expected Peers");
+        };
+        assert!(world.tokens.check(addr(4), &token));
+        assert_eq!(
+            records.0,
+            [Blob(b"five".to_vec())],
+            "not the requester's own"
+        );
+    }
+
+    #[test]
+    fn signals_are_delivered_here_forwarded_or_refused() {
+        let mut world = World::new();
+        announce(&mut world, 4, b"four");
+        let to_us = request(
+            6,
+            Request::Signal {
+                to: LOCAL,
+                payload: Blob(vec![7]),
+            },
+        );
+        let answer = world.answer(addr(6), &to_us);
+        assert_eq!(answer.response, Some(Response::Relayed));
+        assert!(matches!(
+            &answer.events[..],
+            [DhtEvent::Delivered { direct: true, relay, .. }] if *relay == addr(6)
+        ));
+        let to_member = request(
+            6,
+            Request::Signal {
+                to: node(4),
+                payload: Blob(vec![8]),
+            },
+        );
+        let answer = world.answer(addr(6), &to_member);
+        assert_eq!(answer.response, Some(Response::Relayed));
+        let [(to, deliver)] = &answer.sends[..] else {
+            panic!("one Deliver");
+        };
+        assert_eq!(*to, addr(4));
+        assert!(matches!(
+            decode_frame(deliver),
+            Ok(Message::Deliver { from, payload, .. }) if from == node(6) && payload.0 == [8]
+        ));
+        let to_stranger = request(
+            6,
+            Request::Signal {
+                to: NodeId([0x55; 32]),
+                payload: Blob(vec![9]),
+            },
+        );
+        assert_eq!(
+            world.answer(addr(6), &to_stranger).response,
+            Some(Response::Error(ErrorCode::UnknownTarget))
+        );
+    }
+
+    #[test]
+    fn answers_shrink_to_the_amplification_budget() {
+        let mut world = World::new();
+        let frame = request(3, Request::FindNode { target: node(3) });
+        let body = world.answer(addr(3), &frame).response.unwrap();
+        let full = response_frame(LOCAL, addr(3), [3; 8], body.clone(), None);
+        let limited = response_frame(LOCAL, addr(3), [3; 8], body, Some(full.len() - 1));
+        assert!(limited.len() < full.len());
+        let Ok(Message::Response {
+            body: Response::Nodes { nodes },
+            observed,
+            ..
+        }) = decode_frame(&limited)
+        else {
+            panic!("expected Nodes");
+        };
+        assert_eq!(nodes.0.len(), K - 1, "one contact fewer");
+        assert_eq!(
+            observed,
+            WireAddr::from(addr(3)),
+            "the requester learns its address"
+        );
+    }
+}

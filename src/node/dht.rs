@@ -1,0 +1,181 @@
+//! tinynode's DHT on the node: frames in, engine events out, and the DHT
+//! as a member source (topic lookups and announces for the joined meeting;
+//! records it returns, pushes and announces stored here go to membership).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::debug;
+
+use super::Node;
+use super::stats::DropReason;
+use crate::api::{AddressSource, Event, Via};
+use crate::dht::engine::{DhtDrop, DhtEvent};
+use crate::dht::wire::decode_frame;
+use crate::id::NodeId;
+use crate::membership::{Found, SignalPath};
+use crate::record;
+use crate::sources::dht::Action;
+
+impl Node {
+    /// A datagram that starts with the DHT tag (already rate-limited).
+    pub(super) fn on_dht_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let message = match decode_frame(data) {
+            Ok(message) => message,
+            Err(error) => {
+                debug!("dht: from {source}: {error}");
+                return self.drop_datagram(source, DropReason::DhtMalformed);
+            }
+        };
+        match self.dht.handle_message(now, source, data.len(), message) {
+            Ok(()) => self.stats.dht_messages += 1,
+            Err(DhtDrop::UnknownTransaction) => {
+                self.drop_datagram(source, DropReason::DhtUnknownTransaction)
+            }
+            Err(DhtDrop::WrongSource) => self.drop_datagram(source, DropReason::DhtWrongSource),
+        }
+    }
+
+    /// Turns the engine's events into user events, membership input and
+    /// signals.
+    pub(super) fn process_dht_events(&mut self, now: Instant) {
+        while let Some(event) = self.dht.poll_event() {
+            match event {
+                DhtEvent::Observed { addr, by } => {
+                    if let Some(address) = self.public.observe(addr, by) {
+                        debug!("dht: {by} sees us as {address}");
+                        self.addresses_changed();
+                        self.events.push_back(Event::PublicAddress {
+                            address,
+                            via: AddressSource::Dht { by },
+                        });
+                    }
+                }
+                DhtEvent::BootstrapFailed { attempt, retry_in } => self
+                    .events
+                    .push_back(Event::BootstrapFailed { attempt, retry_in }),
+                DhtEvent::Bootstrapped { nodes } => {
+                    self.events.push_back(Event::Bootstrapped { nodes });
+                    if let Some(joined) = self.joined.as_mut() {
+                        joined.dht_source.lookup_now(now);
+                        self.dht_source_timeout(now);
+                    }
+                }
+                DhtEvent::LookupDone {
+                    id,
+                    target,
+                    closest,
+                    tokens,
+                    rounds,
+                    requests,
+                } => {
+                    if let Some(position) = self.user_lookups.iter().position(|l| *l == id) {
+                        self.user_lookups.swap_remove(position);
+                        self.events.push_back(Event::LookupDone {
+                            target,
+                            closest: closest.iter().map(|p| p.id).collect(),
+                            rounds,
+                            requests,
+                        });
+                    }
+                    let action = self
+                        .joined
+                        .as_mut()
+                        .filter(|j| j.dht_source.owns_lookup(id))
+                        .and_then(|j| j.dht_source.lookup_done(now, tokens));
+                    self.apply_dht_action(now, action);
+                }
+                DhtEvent::Records {
+                    topic,
+                    relay,
+                    records,
+                } => self.take_dht_records(now, topic, relay, &records),
+                DhtEvent::Stored { topic, record } => {
+                    // We store it, so we are a relay towards its announcer:
+                    // signals for it can go through our own socket.
+                    let local = self.locals.primary();
+                    self.take_dht_records(now, topic, local, &[record]);
+                }
+                DhtEvent::Delivered {
+                    relay,
+                    direct,
+                    payload,
+                    ..
+                } => {
+                    let path = if direct {
+                        SignalPath::Direct(relay)
+                    } else {
+                        SignalPath::DhtRelay(relay)
+                    };
+                    self.on_signal(now, path, &payload);
+                }
+                DhtEvent::SignalFailed { to, via, reason } => {
+                    debug!("signal to {} via {via} failed: {reason}", to.short());
+                    self.signaling.path_failed(&to, via);
+                }
+            }
+        }
+    }
+
+    /// Runs the DHT source's schedule.
+    pub(super) fn dht_source_timeout(&mut self, now: Instant) {
+        let action = self
+            .joined
+            .as_mut()
+            .and_then(|j| j.dht_source.handle_timeout(now));
+        self.apply_dht_action(now, action);
+    }
+
+    fn apply_dht_action(&mut self, now: Instant, action: Option<Action>) {
+        match action {
+            None => {}
+            Some(Action::LookUp(topic)) => {
+                let id = self.dht.get_peers(now, topic);
+                if let Some(joined) = self.joined.as_mut() {
+                    joined.dht_source.lookup_started(id);
+                }
+            }
+            Some(Action::Announce(storers)) => {
+                let Some(joined) = self.joined.as_ref() else {
+                    return;
+                };
+                let blob = record::seal(
+                    joined.membership.meeting(),
+                    &self.config.identity,
+                    &self.record_addrs(),
+                    self.config.clock.unix_ms(now),
+                    self.rng.bytes(),
+                );
+                let topic = joined.membership.meeting().topic();
+                self.dht.announce(now, topic, &storers, &blob);
+            }
+        }
+    }
+
+    /// Hands sealed records under `topic`, held by the DHT node at `relay`,
+    /// to the meeting with that topic, if we are in it.
+    fn take_dht_records(
+        &mut self,
+        now: Instant,
+        topic: NodeId,
+        relay: SocketAddr,
+        records: &[Vec<u8>],
+    ) {
+        let in_meeting = self
+            .joined
+            .as_ref()
+            .is_some_and(|j| j.membership.meeting().topic() == topic);
+        if !in_meeting {
+            return;
+        }
+        let found: Vec<Found<'_>> = records
+            .iter()
+            .map(|blob| Found {
+                blob,
+                via: Via::Dht,
+                path: SignalPath::DhtRelay(relay),
+            })
+            .collect();
+        self.take_records(now, &found);
+    }
+}

@@ -1,0 +1,136 @@
+//! The joined meeting on the node: membership, the member sources that
+//! feed it and the connections it drives.
+//!
+//! Records from any source arrive here as [`Found`]; a new member is
+//! reported and handed to the connections, a lost one is dropped from them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::info;
+
+use super::Node;
+use crate::api::Event;
+use crate::meeting::Meeting;
+use crate::membership::{Change, Found, Membership};
+use crate::rtc::Connections;
+use crate::sources::dht::DhtSource;
+
+/// Everything that exists only while the node is in a meeting.
+pub(super) struct Joined {
+    /// Who is in it.
+    pub(super) membership: Membership,
+    /// The DHT as a member source.
+    pub(super) dht_source: DhtSource,
+    /// A connection per member.
+    pub(super) connections: Connections,
+}
+
+impl Joined {
+    /// The earliest deadline of the meeting's parts.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.membership.poll_timeout(),
+            self.dht_source.poll_timeout(),
+            self.connections.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+impl Node {
+    /// Joins `meeting`, replacing any meeting joined before.
+    pub(super) fn join(&mut self, now: Instant, meeting: Meeting) {
+        info!("joining meeting with topic {}", meeting.topic());
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let first_session = u64::from_be_bytes(self.rng.bytes());
+        self.joined = Some(Joined {
+            dht_source: DhtSource::new(now, meeting.topic()),
+            membership: Membership::new(meeting, self.node_id()),
+            connections: Connections::new(
+                crypto,
+                self.node_id(),
+                self.locals.clone(),
+                first_session,
+            ),
+        });
+        self.dht_source_timeout(now);
+    }
+
+    /// Timers of the meeting: expired members, source schedules, connections.
+    pub(super) fn meeting_timeout(&mut self, now: Instant) {
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let changes = joined.membership.handle_timeout(now);
+        self.apply_changes(now, changes);
+        self.dht_source_timeout(now);
+        let public = self.public.current;
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.handle_timeout(now, public);
+        }
+    }
+
+    /// Records a member source found.
+    pub(super) fn take_records(&mut self, now: Instant, found: &[Found<'_>]) {
+        let unix_ms = self.config.clock.unix_ms(now);
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let (changes, rejected) = joined.membership.on_records(now, unix_ms, found);
+        self.stats.records_rejected += rejected.len() as u64;
+        self.apply_changes(now, changes);
+    }
+
+    fn apply_changes(&mut self, now: Instant, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::Discovered { peer, addr, via } => {
+                    self.events
+                        .push_back(Event::PeerDiscovered { peer, addr, via });
+                    let public = self.public.current;
+                    if let Some(joined) = self.joined.as_mut() {
+                        joined.connections.add_member(now, peer, public);
+                    }
+                }
+                Change::Lost { peer, reason } => {
+                    self.events.push_back(Event::PeerLost { peer, reason });
+                    self.signaling.forget(&peer);
+                    if let Some(joined) = self.joined.as_mut() {
+                        joined.connections.remove_member(&peer);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Addresses to put in our record: the public one, then each local
+    /// one that is concrete and different.
+    pub(super) fn record_addrs(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = self.public.current.into_iter().collect();
+        for &local in self.locals.all() {
+            if !local.ip().is_unspecified() && !addrs.contains(&local) {
+                addrs.push(local);
+            }
+        }
+        addrs
+    }
+
+    /// A STUN server told us our public address.
+    pub(super) fn set_public(&mut self, address: SocketAddr) {
+        if self.public.current != Some(address) {
+            self.public.current = Some(address);
+            self.addresses_changed();
+        }
+    }
+
+    /// Our addresses changed: the sources re-announce.
+    pub(super) fn addresses_changed(&mut self) {
+        if let Some(joined) = self.joined.as_mut() {
+            joined.dht_source.addresses_changed();
+        }
+    }
+}

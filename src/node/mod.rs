@@ -1,0 +1,479 @@
+//! The sans-IO node: everything tinynode does, driven by `(now, input)`.
+//!
+//! The driver feeds a [`Node`] with received datagrams, timeouts and user
+//! commands through [`Node::handle_input`], then drains
+//! [`Node::poll_output`] (or [`Node::drain`]) until it returns
+//! [`Output::Wait`], which carries the next instant the node must be woken
+//! at (or `None` for "only on input"). The node never reads a clock,
+//! touches a socket or asks the OS for random bytes, so the same code runs
+//! under the mio driver and in tests with virtual time; wall-clock time for
+//! record timestamps comes from a [`WallClock`](crate::WallClock) reading taken by the driver
+//! at start.
+//!
+//! One file per job, as smoltcp splits its interface by protocol:
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | the node, its inputs and outputs, commands |
+//! | `route.rs` | the one decision per datagram, and the rate-limit cost |
+//! | `stun.rs` | our STUN client's responses and the Binding server |
+//! | `dht.rs` | DHT frames, DHT events, the DHT member source |
+//! | `members.rs` | the joined meeting: membership and its changes |
+//! | `signaling.rs` | sealing, sending and opening signals; signal paths |
+//! | `rtc.rs` | datagrams and events of the WebRTC connections |
+//! | `address.rs` | our public address as others report it |
+//! | `stats.rs` | counters and state sizes |
+
+mod address;
+mod dht;
+mod members;
+mod route;
+mod rtc;
+mod signaling;
+mod stats;
+mod stun;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::debug;
+
+use crate::api::{Command, Event, Input, NodeConfig, Output};
+use crate::dht::engine::{Dht, LookupId};
+use crate::id::NodeId;
+use crate::limits::MAX_DATAGRAM_LEN;
+use crate::membership::{KnownPeer, PeerStatus};
+use crate::ratelimit::RateLimiter;
+use crate::rng::Rng;
+use crate::stun::client::StunClient;
+use crate::transmit::{LocalAddrs, Transmit};
+use address::ObservedAddress;
+use members::Joined;
+use route::Route;
+use signaling::Signaling;
+pub use stats::{DropReason, Sizes, Stats};
+
+/// A tinynode, without IO.
+pub struct Node {
+    config: NodeConfig,
+    locals: LocalAddrs,
+    rng: Rng,
+    stun_client: StunClient,
+    dht: Dht,
+    joined: Option<Joined>,
+    signaling: Signaling,
+    limiter: RateLimiter,
+    public: ObservedAddress,
+    user_lookups: Vec<LookupId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Node {
+    /// A node whose randomness is derived from `seed` (from the OS in the
+    /// driver, a constant in tests). It bootstraps the DHT at `now`.
+    pub fn new(now: Instant, config: NodeConfig, seed: [u8; 32]) -> Self {
+        let mut rng = Rng::from_seed(seed);
+        let locals = LocalAddrs::new(config.local_addrs.clone());
+        let dht = Dht::new(
+            now,
+            config.identity.node_id(),
+            locals.clone(),
+            rng.fork(),
+            config.bootstrap.clone(),
+        );
+        Self {
+            stun_client: StunClient::new(config.retransmit, rng.fork()),
+            dht,
+            signaling: Signaling::new(config.clock.unix_ms(now)),
+            locals,
+            rng,
+            config,
+            joined: None,
+            limiter: RateLimiter::default(),
+            public: ObservedAddress::default(),
+            user_lookups: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The address of the node's first socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.locals.primary()
+    }
+
+    /// The addresses of all the node's sockets.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        self.locals.all()
+    }
+
+    /// The node's ID.
+    pub fn node_id(&self) -> NodeId {
+        self.config.identity.node_id()
+    }
+
+    /// The public address, once known.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public.current
+    }
+
+    /// True while the node takes more [`Command::Send`] messages without
+    /// queueing more than [`OUTBOX_PAUSE`](crate::rtc::OUTBOX_PAUSE)
+    /// bytes for any connected member. A driver reading a stream (standard
+    /// input) pauses while this is false, so a fast source is slowed to the
+    /// slowest member instead of losing messages.
+    pub fn ready_to_send(&self) -> bool {
+        self.joined
+            .as_ref()
+            .is_none_or(|j| j.connections.ready_to_send())
+    }
+
+    /// What the node has received, answered and dropped so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How much state the node holds.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            routing: self.dht.routing_len(),
+            stored_records: self.dht.store_len(),
+            pending_requests: self.dht.pending_len(),
+            lookups: self.dht.lookups_len(),
+            peers: self.joined.as_ref().map_or(0, |j| j.membership.len()),
+            signaling: self.signaling.len(),
+            connections: self.joined.as_ref().map_or(0, |j| j.connections.len()),
+            rate_limited_sources: self.limiter.len(),
+        }
+    }
+
+    /// Members of the joined meeting found so far, by node ID.
+    pub fn known_peers(&self) -> Vec<KnownPeer> {
+        let Some(joined) = self.joined.as_ref() else {
+            return Vec::new();
+        };
+        joined
+            .membership
+            .known_peers()
+            .map(|peer| {
+                let mut peer = peer.clone();
+                if joined.connections.is_connected(&peer.node_id) {
+                    peer.status = PeerStatus::Connected;
+                }
+                peer
+            })
+            .collect()
+    }
+
+    /// Acts on one input at `now`. Drain [`poll_output`](Self::poll_output) afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Receive {
+                source,
+                destination,
+                data,
+            } => self.handle_datagram(now, source, destination, data),
+            Input::Timeout => {
+                self.stun_client.handle_timeout(now);
+                self.dht.handle_timeout(now);
+                self.meeting_timeout(now);
+            }
+            Input::Command(command) => self.handle_command(now, command),
+        }
+        self.process_events(now);
+    }
+
+    /// The next thing to do; [`Output::Wait`] when there is nothing left.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(transmit) = self
+            .transmits
+            .pop_front()
+            .or_else(|| self.stun_client.poll_transmit())
+            .or_else(|| self.dht.poll_transmit())
+            .or_else(|| {
+                self.joined
+                    .as_mut()
+                    .and_then(|j| j.connections.poll_transmit())
+            })
+        {
+            return Output::Transmit(transmit);
+        }
+        if let Some(event) = self.events.pop_front() {
+            return Output::Event(event);
+        }
+        let deadline = [
+            self.stun_client.poll_timeout(),
+            self.dht.poll_timeout(),
+            self.joined.as_ref().and_then(Joined::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        Output::Wait(deadline)
+    }
+
+    /// Everything the node has to say until it waits: an iterator over
+    /// [`Output::Transmit`] and [`Output::Event`], whose
+    /// [`deadline`](Drain::deadline) afterwards is the wait's. str0m's rule
+    /// "drain after every mutation" applied to the whole node, written once.
+    pub fn drain(&mut self) -> Drain<'_> {
+        Drain {
+            node: self,
+            deadline: None,
+        }
+    }
+
+    fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::DiscoverPublicAddress { servers } => {
+                let local = servers
+                    .first()
+                    .map_or(self.locals.primary(), |s| self.locals.toward(*s));
+                self.stun_client.start(now, local, servers)
+            }
+            Command::Join(meeting) => self.join(now, meeting),
+            Command::FindNode(target) => {
+                let id = self.dht.find_node(now, target);
+                self.user_lookups.push(id);
+            }
+            Command::Send(text) => self.send_texts(now, &[text]),
+            Command::SendMany(texts) => self.send_texts(now, &texts),
+            Command::SendTo { peer, bytes } => self.send_to(now, peer, &bytes),
+            Command::Leave => {
+                if let Some(joined) = self.joined.as_mut() {
+                    joined.connections.close_all(now);
+                }
+            }
+        }
+    }
+
+    /// Turns engine events into user events and membership actions.
+    fn process_events(&mut self, now: Instant) {
+        self.process_stun_events();
+        self.process_dht_events(now);
+        self.process_connections(now);
+    }
+
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        self.stats.received += 1;
+        if data.len() > MAX_DATAGRAM_LEN {
+            return self.drop_datagram(source, DropReason::Oversized);
+        }
+        let cost = route::cost(data, source, &self.known());
+        if cost > 0 && !self.limiter.allow(now, source.ip(), cost) {
+            return self.drop_datagram(source, DropReason::RateLimited);
+        }
+        let route = route::route(data, source, &self.known());
+        match route {
+            Route::StunResponse(response) => self.on_stun_response(now, source, &response),
+            Route::BindingRequest(request) => self.answer_binding(source, destination, &request),
+            Route::MalformedRequest(header) => {
+                self.answer_malformed(source, destination, &header, data.len())
+            }
+            Route::Ice(peer) | Route::Dtls(peer) => {
+                self.deliver_to_connection(now, peer, source, destination, data)
+            }
+            Route::Dht => self.on_dht_datagram(now, source, data),
+            Route::Drop(reason) => self.drop_datagram(source, reason),
+        }
+        self.process_connections(now);
+    }
+
+    fn drop_datagram(&mut self, source: SocketAddr, reason: DropReason) {
+        debug!("dropped datagram from {source}: {}", reason.name());
+        self.stats.count_drop(reason);
+    }
+}
+
+/// The outputs of a [`Node`] until it waits; see [`Node::drain`].
+pub struct Drain<'a> {
+    node: &'a mut Node,
+    deadline: Option<Option<Instant>>,
+}
+
+impl Drain<'_> {
+    /// When the node wants to be woken (`None`: only on input); valid once
+    /// the iterator has ended.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.flatten()
+    }
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Output;
+
+    fn next(&mut self) -> Option<Output> {
+        if self.deadline.is_some() {
+            return None;
+        }
+        match self.node.poll_output() {
+            Output::Wait(deadline) => {
+                self.deadline = Some(deadline);
+                None
+            }
+            output => Some(output),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::api::{AddressSource, WallClock};
+    use crate::identity::Identity;
+    use crate::stun::attribute::Attribute;
+    use crate::stun::message::{Class, MessageEncoder, Method, TransactionId};
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn node_at(now: Instant, local: &str, seed: u8) -> Node {
+        let clock = WallClock {
+            at: now,
+            unix_ms: 1_800_000_000_000,
+        };
+        Node::new(
+            now,
+            NodeConfig::new(addr(local), Identity::from_seed([seed; 32]), clock),
+            [seed; 32],
+        )
+    }
+
+    fn drain(node: &mut Node) -> (Vec<Transmit>, Vec<Event>, Option<Instant>) {
+        let (mut transmits, mut events) = (Vec::new(), Vec::new());
+        let mut outputs = node.drain();
+        for output in &mut outputs {
+            match output {
+                Output::Transmit(t) => transmits.push(t),
+                Output::Event(e) => events.push(e),
+                Output::Wait(_) => unreachable!("drain ends at Wait"),
+            }
+        }
+        (transmits, events, outputs.deadline())
+    }
+
+    fn receive(node: &mut Node, now: Instant, source: SocketAddr, data: &[u8]) {
+        let destination = node.local_addr();
+        node.handle_input(
+            now,
+            Input::Receive {
+                source,
+                destination,
+                data,
+            },
+        );
+    }
+
+    #[test]
+    fn idle_node_sleeps_until_its_slow_timers() {
+        let now = Instant::now();
+        let mut n = node_at(now, "10.0.0.1:5000", 1);
+        let (transmits, events, deadline) = drain(&mut n);
+        assert!(transmits.is_empty() && events.is_empty());
+        let wait = deadline.expect("DHT maintenance timer") - now;
+        assert!(wait >= Duration::from_secs(60), "woke after {wait:?}");
+    }
+
+    #[test]
+    fn two_nodes_discover_addresses_through_each_other() {
+        let now = Instant::now();
+        let (a_addr, b_addr) = (addr("10.0.0.1:5000"), addr("10.0.0.2:6000"));
+        let mut a = node_at(now, "10.0.0.1:5000", 1);
+        let mut b = node_at(now, "10.0.0.2:6000", 2);
+        a.handle_input(
+            now,
+            Input::Command(Command::DiscoverPublicAddress {
+                servers: vec![b_addr],
+            }),
+        );
+        let (requests, _, deadline) = drain(&mut a);
+        assert_eq!(deadline, Some(now + Duration::from_millis(500)));
+        assert_eq!(requests[0].source, a_addr);
+        receive(&mut b, now, a_addr, &requests[0].payload);
+        let (answers, _, _) = drain(&mut b);
+        assert_eq!(answers[0].destination, a_addr);
+        assert_eq!(answers[0].source, b_addr, "answered from where it arrived");
+        receive(&mut a, now, b_addr, &answers[0].payload);
+        let (_, events, deadline) = drain(&mut a);
+        assert_eq!(
+            events,
+            [Event::PublicAddress {
+                address: a_addr,
+                via: AddressSource::Stun { server: b_addr }
+            }]
+        );
+        assert!(deadline.is_some_and(|d| d - now >= Duration::from_secs(60)));
+        assert_eq!(b.stats().stun_answers, 1);
+    }
+
+    #[test]
+    fn garbage_is_counted_never_answered() {
+        let now = Instant::now();
+        let mut n = node_at(now, "10.0.0.1:5000", 1);
+        let source = addr("192.0.2.1:1");
+        let oversized = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        let stray = {
+            let mut e = MessageEncoder::new(
+                Class::SuccessResponse,
+                Method::Binding,
+                TransactionId([1; 12]),
+            );
+            e.push(&Attribute::XorMappedAddress(source));
+            e.finish()
+        };
+        let inputs: [&[u8]; 7] = [
+            &[],
+            &[0x80, 1, 2],
+            &[0x16, 0xfe],
+            &[0x00, 0x01],
+            &oversized,
+            &stray,
+            &[0x0a, 1, 0xff],
+        ];
+        for data in inputs {
+            receive(&mut n, now, source, data);
+        }
+        let (transmits, events, _) = drain(&mut n);
+        assert!(transmits.is_empty() && events.is_empty());
+        let stats = n.stats();
+        assert_eq!(stats.received, 7);
+        assert_eq!(stats.dropped(DropReason::UnknownProtocol), 2);
+        assert_eq!(stats.dropped(DropReason::WebrtcUnmatched), 1);
+        assert_eq!(stats.dropped(DropReason::StunMalformed), 1);
+        assert_eq!(stats.dropped(DropReason::Oversized), 1);
+        assert_eq!(stats.dropped(DropReason::StunUnknownTransaction), 1);
+        assert_eq!(stats.dropped(DropReason::DhtMalformed), 1);
+        assert_eq!(stats.dropped_total(), 7);
+        assert!(stats.to_string().contains("stun_unknown_transaction=1"));
+    }
+
+    #[test]
+    fn requests_are_rate_limited_before_they_are_parsed() {
+        let now = Instant::now();
+        let mut n = node_at(now, "10.0.0.1:5000", 1);
+        let source = addr("192.0.2.1:1");
+        // Malformed DHT requests: each still costs a token.
+        for _ in 0..crate::ratelimit::BURST + 10 {
+            receive(&mut n, now, source, &[0x0a, 1, 0, 0xff]);
+        }
+        let stats = n.stats();
+        assert_eq!(
+            stats.dropped(DropReason::DhtMalformed),
+            crate::ratelimit::BURST
+        );
+        assert_eq!(stats.dropped(DropReason::RateLimited), 10);
+    }
+}

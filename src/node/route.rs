@@ -1,0 +1,362 @@
+//! One datagram, one decision: [`route`] says what a received datagram is
+//! and who handles it, and [`cost`] what it costs the sender's rate limit
+//! before anything is parsed.
+//!
+//! Both are pure functions of the bytes, the source and what the node
+//! knows ([`Known`]: our STUN transactions and the connections' index by
+//! address and by ICE username fragment), so they are unit-tested on byte
+//! arrays below. The first byte picks the protocol (`demux`, RFC 7983);
+//! [`cost`] then reads only fixed offsets (the STUN class bits, the DHT
+//! message and request variants), so the one rate-limit point runs before
+//! any decoding (`protocol-spec.md` §7.2). A STUN datagram is decoded once,
+//! here, and the decoded view goes to its handler:
+//!
+//! | datagram | route |
+//! |---|---|
+//! | STUN response to one of our transactions | [`Route::StunResponse`] |
+//! | other STUN response from a connection's address | [`Route::Ice`] |
+//! | STUN request whose USERNAME starts with a connection's ufrag | [`Route::Ice`] |
+//! | STUN request without USERNAME | [`Route::BindingRequest`] |
+//! | STUN request whose body does not decode | [`Route::MalformedRequest`] (400) |
+//! | DHT frame | [`Route::Dht`] (decoded by the DHT handler) |
+//! | DTLS from a connection's address | [`Route::Dtls`] |
+//! | anything else | [`Route::Drop`] with the reason |
+
+use std::net::SocketAddr;
+
+use super::stats::DropReason;
+use crate::demux::{self, Protocol};
+use crate::id::NodeId;
+use crate::limits::MAX_DATAGRAM_LEN;
+use crate::stun::attribute::Attribute;
+use crate::stun::message::{Class, Header, Message, TransactionId};
+
+/// What the node knows that routing depends on.
+pub trait Known {
+    /// True if our STUN client has a transaction with this ID outstanding.
+    fn our_stun_transaction(&self, txid: &TransactionId) -> bool;
+    /// The connection that sends to or receives from `addr`.
+    fn peer_at(&self, addr: SocketAddr) -> Option<NodeId>;
+    /// The connection whose local ICE username fragment is `ufrag`.
+    fn peer_with_ufrag(&self, ufrag: &str) -> Option<NodeId>;
+}
+
+/// Where a datagram goes.
+#[derive(Debug)]
+pub enum Route<'a> {
+    /// A response to our STUN client.
+    StunResponse(Message<'a>),
+    /// An ICE check, or a check's response, for the connection to this peer.
+    Ice(NodeId),
+    /// A Binding request for our STUN server.
+    BindingRequest(Message<'a>),
+    /// A STUN request whose body does not decode: the server answers 400.
+    MalformedRequest(Header),
+    /// A DHT frame.
+    Dht,
+    /// DTLS for the connection to this peer.
+    Dtls(NodeId),
+    /// Nobody's: drop and count.
+    Drop(DropReason),
+}
+
+/// Rate-limit tokens the datagram costs its source, read from fixed
+/// offsets only: requests that cost work or bytes cost 1 (a DHT `Signal`,
+/// which makes us send to a third party, 2); responses, and STUN from an
+/// address a connection uses, are free.
+pub fn cost(data: &[u8], source: SocketAddr, known: &impl Known) -> u64 {
+    match demux::classify(data) {
+        Protocol::Stun => match stun_class(data) {
+            Some(Class::Request | Class::Indication) if known.peer_at(source).is_none() => 1,
+            _ => 0,
+        },
+        Protocol::Dht => dht_cost(data),
+        _ => 0,
+    }
+}
+
+/// Offset of the DHT message variant: after the tag and version bytes.
+const DHT_MESSAGE_VARIANT: usize = 2;
+/// Offset of a request's body variant: after the message variant, the
+/// 8-byte transaction ID and the 32-byte sender ID.
+const DHT_REQUEST_VARIANT: usize = DHT_MESSAGE_VARIANT + 1 + 8 + 32;
+/// `Message::Response` (`protocol-spec.md` §5.1).
+const DHT_RESPONSE: u8 = 1;
+/// `Message::Request`.
+const DHT_REQUEST: u8 = 0;
+/// `Request::Signal`.
+const DHT_SIGNAL: u8 = 4;
+
+fn dht_cost(data: &[u8]) -> u64 {
+    match data.get(DHT_MESSAGE_VARIANT) {
+        Some(&DHT_RESPONSE) => 0,
+        Some(&DHT_REQUEST) if data.get(DHT_REQUEST_VARIANT) == Some(&DHT_SIGNAL) => 2,
+        _ => 1,
+    }
+}
+
+/// The class bits of a STUN message type (RFC 5389 §6), if the header is there.
+fn stun_class(data: &[u8]) -> Option<Class> {
+    let [high, low] = *data.first_chunk::<2>()?;
+    let kind = u16::from_be_bytes([high, low]);
+    Some(match ((kind >> 7) & 0b10) | ((kind >> 4) & 0b01) {
+        0 => Class::Request,
+        1 => Class::Indication,
+        2 => Class::SuccessResponse,
+        _ => Class::ErrorResponse,
+    })
+}
+
+/// Decides what `data` from `source` is.
+pub fn route<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Route<'a> {
+    if data.len() > MAX_DATAGRAM_LEN {
+        return Route::Drop(DropReason::Oversized);
+    }
+    match demux::classify(data) {
+        Protocol::Stun => route_stun(data, source, known),
+        Protocol::Dht => Route::Dht,
+        Protocol::Dtls => match known.peer_at(source) {
+            Some(peer) => Route::Dtls(peer),
+            None => Route::Drop(DropReason::WebrtcUnmatched),
+        },
+        Protocol::Zrtp
+        | Protocol::TurnChannel
+        | Protocol::Quic
+        | Protocol::Rtp
+        | Protocol::Unassigned
+        | Protocol::Empty => Route::Drop(DropReason::UnknownProtocol),
+    }
+}
+
+fn route_stun<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Route<'a> {
+    let Ok(header) = Header::parse(data) else {
+        return Route::Drop(DropReason::StunMalformed);
+    };
+    let message = match Message::decode(data) {
+        Ok(message) => message,
+        Err(_) if header.class == Class::Request => return Route::MalformedRequest(header),
+        Err(_) => return Route::Drop(DropReason::StunMalformed),
+    };
+    match message.class() {
+        Class::SuccessResponse | Class::ErrorResponse => {
+            if known.our_stun_transaction(&message.transaction_id()) {
+                Route::StunResponse(message)
+            } else if let Some(peer) = known.peer_at(source) {
+                Route::Ice(peer)
+            } else {
+                Route::Drop(DropReason::StunUnknownTransaction)
+            }
+        }
+        Class::Request => {
+            let username = message.attributes().find_map(|a| match a {
+                Attribute::Username(name) => Some(name),
+                _ => None,
+            });
+            match username {
+                None => Route::BindingRequest(message),
+                // RFC 8445 §7.2.2: USERNAME is "receiver's ufrag:sender's ufrag".
+                Some(name) => match known.peer_with_ufrag(name.split(':').next().unwrap_or("")) {
+                    Some(peer) => Route::Ice(peer),
+                    None => Route::Drop(DropReason::WebrtcUnmatched),
+                },
+            }
+        }
+        Class::Indication => Route::Drop(DropReason::StunIgnored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::wire::{Blob, Message as DhtMessage, Request, encode_frame};
+    use crate::stun::message::{MessageEncoder, Method};
+
+    struct Fake {
+        txid: TransactionId,
+        peer_addr: SocketAddr,
+        ufrag: &'static str,
+    }
+
+    const PEER: NodeId = NodeId([7; 32]);
+
+    impl Known for Fake {
+        fn our_stun_transaction(&self, txid: &TransactionId) -> bool {
+            *txid == self.txid
+        }
+        fn peer_at(&self, addr: SocketAddr) -> Option<NodeId> {
+            (addr == self.peer_addr).then_some(PEER)
+        }
+        fn peer_with_ufrag(&self, ufrag: &str) -> Option<NodeId> {
+            (ufrag == self.ufrag).then_some(PEER)
+        }
+    }
+
+    fn fake() -> Fake {
+        Fake {
+            txid: TransactionId([1; 12]),
+            peer_addr: "192.0.2.7:5000".parse().unwrap(),
+            ufrag: "mine",
+        }
+    }
+
+    fn stranger() -> SocketAddr {
+        "198.51.100.1:6000".parse().unwrap()
+    }
+
+    fn stun(class: Class, txid: u8, username: Option<&str>) -> Vec<u8> {
+        let mut encoder = MessageEncoder::new(class, Method::Binding, TransactionId([txid; 12]));
+        if let Some(name) = username {
+            encoder.push(&Attribute::Username(name));
+        }
+        encoder.finish()
+    }
+
+    fn request(body: Request) -> Vec<u8> {
+        encode_frame(&DhtMessage::Request {
+            txid: [0; 8],
+            sender: NodeId([3; 32]),
+            body,
+            padding: Blob::default(),
+        })
+    }
+
+    #[test]
+    fn stun_goes_to_the_client_a_connection_or_the_server() {
+        let known = fake();
+        let ours = stun(Class::SuccessResponse, 1, None);
+        assert!(matches!(
+            route(&ours, stranger(), &known),
+            Route::StunResponse(_)
+        ));
+        let ice_response = stun(Class::SuccessResponse, 2, None);
+        assert!(matches!(
+            route(&ice_response, known.peer_addr, &known),
+            Route::Ice(PEER)
+        ));
+        assert!(matches!(
+            route(&ice_response, stranger(), &known),
+            Route::Drop(DropReason::StunUnknownTransaction)
+        ));
+        let check = stun(Class::Request, 3, Some("mine:theirs"));
+        assert!(matches!(
+            route(&check, stranger(), &known),
+            Route::Ice(PEER)
+        ));
+        let foreign_check = stun(Class::Request, 3, Some("other:theirs"));
+        assert!(matches!(
+            route(&foreign_check, stranger(), &known),
+            Route::Drop(DropReason::WebrtcUnmatched)
+        ));
+        let binding = stun(Class::Request, 4, None);
+        assert!(matches!(
+            route(&binding, stranger(), &known),
+            Route::BindingRequest(_)
+        ));
+        let indication = stun(Class::Indication, 5, None);
+        assert!(matches!(
+            route(&indication, stranger(), &known),
+            Route::Drop(DropReason::StunIgnored)
+        ));
+    }
+
+    #[test]
+    fn malformed_stun_is_answered_only_when_it_is_a_request() {
+        let known = fake();
+        let mut bad_request = stun(Class::Request, 6, None);
+        // Claim a 4-byte attribute that is not there.
+        bad_request[3] = 4;
+        bad_request.extend_from_slice(&[0x80, 0x22, 0x00, 0x09]);
+        assert!(matches!(
+            route(&bad_request, stranger(), &known),
+            Route::MalformedRequest(h) if h.class == Class::Request
+        ));
+        let mut bad_response = stun(Class::SuccessResponse, 6, None);
+        bad_response[3] = 4;
+        bad_response.extend_from_slice(&[0x80, 0x22, 0x00, 0x09]);
+        assert!(matches!(
+            route(&bad_response, stranger(), &known),
+            Route::Drop(DropReason::StunMalformed)
+        ));
+        assert!(matches!(
+            route(&[0x00, 0x01], stranger(), &known),
+            Route::Drop(DropReason::StunMalformed)
+        ));
+    }
+
+    #[test]
+    fn dtls_goes_by_source_and_the_rest_is_dropped() {
+        let known = fake();
+        let dtls = [0x16, 0xfe, 0xfd, 0, 0];
+        assert!(matches!(
+            route(&dtls, known.peer_addr, &known),
+            Route::Dtls(PEER)
+        ));
+        assert!(matches!(
+            route(&dtls, stranger(), &known),
+            Route::Drop(DropReason::WebrtcUnmatched)
+        ));
+        for (data, reason) in [
+            (&[][..], DropReason::UnknownProtocol),
+            (&[0x80, 1, 2][..], DropReason::UnknownProtocol),
+            (&[0x05, 1][..], DropReason::UnknownProtocol),
+            (&[0x40, 0, 0, 0][..], DropReason::UnknownProtocol),
+        ] {
+            assert!(
+                matches!(route(data, stranger(), &known), Route::Drop(r) if r == reason),
+                "{data:?}"
+            );
+        }
+        let oversized = vec![0x0a; MAX_DATAGRAM_LEN + 1];
+        assert!(matches!(
+            route(&oversized, stranger(), &known),
+            Route::Drop(DropReason::Oversized)
+        ));
+        assert!(matches!(
+            route(&request(Request::Ping), stranger(), &known),
+            Route::Dht
+        ));
+    }
+
+    #[test]
+    fn costs_are_read_from_fixed_offsets() {
+        let known = fake();
+        assert_eq!(cost(&request(Request::Ping), stranger(), &known), 1);
+        let signal = request(Request::Signal {
+            to: NodeId([1; 32]),
+            payload: Blob(vec![0; 10]),
+        });
+        assert_eq!(cost(&signal, stranger(), &known), 2);
+        let response = encode_frame(&DhtMessage::Response {
+            txid: [0; 8],
+            sender: NodeId([3; 32]),
+            observed: crate::codec::WireAddr::V4([1; 4], 1),
+            body: crate::dht::wire::Response::Pong,
+        });
+        assert_eq!(cost(&response, stranger(), &known), 0);
+        let push = encode_frame(&DhtMessage::Push {
+            sender: NodeId([3; 32]),
+            topic: NodeId([4; 32]),
+            record: Blob(vec![1]),
+        });
+        assert_eq!(cost(&push, stranger(), &known), 1);
+        assert_eq!(
+            cost(&[0x0a, 1], stranger(), &known),
+            1,
+            "truncated frames pay"
+        );
+        let binding = stun(Class::Request, 4, None);
+        assert_eq!(cost(&binding, stranger(), &known), 1);
+        assert_eq!(
+            cost(&binding, known.peer_addr, &known),
+            0,
+            "a connection's checks"
+        );
+        let indication = stun(Class::Indication, 4, None);
+        assert_eq!(cost(&indication, stranger(), &known), 1);
+        assert_eq!(
+            cost(&stun(Class::SuccessResponse, 1, None), stranger(), &known),
+            0
+        );
+        assert_eq!(cost(&[0x16, 0xfe], stranger(), &known), 0);
+    }
+}

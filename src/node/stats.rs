@@ -1,0 +1,201 @@
+//! What a node counts ([`Stats`], with [`DropReason`] for every datagram
+//! it drops) and how much state it holds ([`Sizes`], each bounded by
+//! [`Sizes::LIMITS`], `protocol-spec.md` §7.1).
+
+use std::fmt;
+
+use super::signaling::MAX_SIGNALING_PEERS;
+#[cfg(doc)]
+use crate::limits::MAX_DATAGRAM_LEN;
+
+/// Why a received datagram (or record) was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Longer than [`MAX_DATAGRAM_LEN`].
+    Oversized,
+    /// Empty, or a protocol tinynode does not speak (by first byte).
+    UnknownProtocol,
+    /// DTLS, or a STUN ICE check, that no WebRTC connection accepted.
+    WebrtcUnmatched,
+    /// A request from a source over its rate limit.
+    RateLimited,
+    /// STUN bytes that do not form a valid message.
+    StunMalformed,
+    /// A valid STUN indication: nothing to answer.
+    StunIgnored,
+    /// A STUN response for no outstanding transaction.
+    StunUnknownTransaction,
+    /// A STUN response from an address the request did not go to.
+    StunWrongSource,
+    /// A STUN message whose FINGERPRINT does not match.
+    StunBadFingerprint,
+    /// A STUN request whose answer would exceed the amplification bound.
+    StunAnswerTooLarge,
+    /// A DHT frame that does not decode.
+    DhtMalformed,
+    /// A DHT response for no request in flight.
+    DhtUnknownTransaction,
+    /// A DHT response from an address the request did not go to.
+    DhtWrongSource,
+}
+
+impl DropReason {
+    /// Every reason, in the order stats are printed.
+    pub const ALL: [DropReason; 13] = [
+        Self::Oversized,
+        Self::UnknownProtocol,
+        Self::WebrtcUnmatched,
+        Self::RateLimited,
+        Self::StunMalformed,
+        Self::StunIgnored,
+        Self::StunUnknownTransaction,
+        Self::StunWrongSource,
+        Self::StunBadFingerprint,
+        Self::StunAnswerTooLarge,
+        Self::DhtMalformed,
+        Self::DhtUnknownTransaction,
+        Self::DhtWrongSource,
+    ];
+
+    /// Short name for logs and stats lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oversized => "oversized",
+            Self::UnknownProtocol => "unknown_protocol",
+            Self::WebrtcUnmatched => "webrtc_unmatched",
+            Self::RateLimited => "rate_limited",
+            Self::StunMalformed => "stun_malformed",
+            Self::StunIgnored => "stun_ignored",
+            Self::StunUnknownTransaction => "stun_unknown_transaction",
+            Self::StunWrongSource => "stun_wrong_source",
+            Self::StunBadFingerprint => "stun_bad_fingerprint",
+            Self::StunAnswerTooLarge => "stun_answer_too_large",
+            Self::DhtMalformed => "dht_malformed",
+            Self::DhtUnknownTransaction => "dht_unknown_transaction",
+            Self::DhtWrongSource => "dht_wrong_source",
+        }
+    }
+}
+
+/// Counters of what the node received, answered and dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams offered to the node.
+    pub received: u64,
+    /// STUN success answers sent.
+    pub stun_answers: u64,
+    /// STUN error answers (400, 420) sent.
+    pub stun_error_answers: u64,
+    /// STUN responses accepted by the address-discovery client.
+    pub stun_responses: u64,
+    /// DHT messages handled.
+    pub dht_messages: u64,
+    /// Meeting records rejected (forged, foreign, stale, replayed).
+    pub records_rejected: u64,
+    /// Datagrams taken by a WebRTC connection (ICE, DTLS).
+    pub webrtc_datagrams: u64,
+    /// Signals rejected (not sealed for our meeting, forged, stale, replayed).
+    pub signals_rejected: u64,
+    dropped: [u64; DropReason::ALL.len()],
+}
+
+impl Stats {
+    /// Datagrams dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize]
+    }
+
+    /// Datagrams dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Datagrams that were answered or acted on.
+    pub fn handled(&self) -> u64 {
+        self.stun_answers
+            + self.stun_error_answers
+            + self.stun_responses
+            + self.dht_messages
+            + self.webrtc_datagrams
+    }
+
+    pub(super) fn count_drop(&mut self, reason: DropReason) {
+        self.dropped[reason as usize] += 1;
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
+             webrtc_datagrams={} records_rejected={} signals_rejected={} dropped={}",
+            self.received,
+            self.stun_answers,
+            self.stun_error_answers,
+            self.stun_responses,
+            self.dht_messages,
+            self.webrtc_datagrams,
+            self.records_rejected,
+            self.signals_rejected,
+            self.dropped_total()
+        )?;
+        for reason in DropReason::ALL {
+            let count = self.dropped(reason);
+            if count > 0 {
+                write!(f, " {}={count}", reason.name())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How much state a node holds, by kind; each is bounded (see
+/// [`Sizes::LIMITS`] and `protocol-spec.md` §7.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Routing-table entries.
+    pub routing: usize,
+    /// Records stored for others.
+    pub stored_records: usize,
+    /// DHT requests in flight.
+    pub pending_requests: usize,
+    /// Lookups under way.
+    pub lookups: usize,
+    /// Members of the meeting known.
+    pub peers: usize,
+    /// Peers with signaling state.
+    pub signaling: usize,
+    /// WebRTC connections.
+    pub connections: usize,
+    /// Sources tracked by the rate limiter.
+    pub rate_limited_sources: usize,
+}
+
+impl Sizes {
+    /// The most each may reach.
+    pub const LIMITS: Sizes = Sizes {
+        routing: crate::id::ID_BITS * crate::dht::wire::K,
+        stored_records: crate::dht::store::MAX_TOTAL,
+        pending_requests: crate::dht::rpc::MAX_PENDING,
+        lookups: crate::dht::engine::MAX_LOOKUPS,
+        peers: crate::membership::MAX_PEERS,
+        signaling: MAX_SIGNALING_PEERS,
+        connections: crate::rtc::MAX_CONNECTIONS,
+        rate_limited_sources: crate::ratelimit::MAX_SOURCES,
+    };
+
+    /// True if every count is within [`Sizes::LIMITS`].
+    pub fn within_limits(&self) -> bool {
+        let limits = Self::LIMITS;
+        self.routing <= limits.routing
+            && self.stored_records <= limits.stored_records
+            && self.pending_requests <= limits.pending_requests
+            && self.lookups <= limits.lookups
+            && self.peers <= limits.peers
+            && self.signaling <= limits.signaling
+            && self.connections <= limits.connections
+            && self.rate_limited_sources <= limits.rate_limited_sources
+    }
+}

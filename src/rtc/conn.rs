@@ -1,0 +1,512 @@
+//! One WebRTC connection: a str0m [`Rtc`] with its pre-negotiated data
+//! channel, the phase machine around it and its connect deadline.
+//!
+//! ```text
+//! offerer:  new(controlling) → local_params ─offer─▶ … ─answer─▶ start(client) → Connecting → Open
+//! answerer: new(controlled) → start(offer, server) → local_params ─answer─▶ Connecting → Open
+//! ```
+//!
+//! A connection not open [`CONNECT_TIMEOUT`] after it was created ends with
+//! [`ConnectionReason::NoAnswer`] or [`ConnectionReason::NotEstablished`]
+//! (str0m has no ICE "failed" state). Every input is followed by a drain of
+//! str0m's output into [`ConnEvent`]s, str0m's rule "poll after each
+//! mutation", written once here. Sans-IO like the rest of the core; the
+//! registry (`rtc/mod.rs`) owns the connections and their index.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use str0m::channel::{ChannelConfig, ChannelId};
+use str0m::crypto::CryptoProvider;
+use str0m::net::{Protocol as NetProtocol, Receive};
+use str0m::{
+    Candidate, Event as RtcEvent, IceConnectionState, Input as RtcInput, Output as RtcOutput, Rtc,
+};
+
+use super::outbox::Outbox;
+use super::params::{ParamsError, apply_remote, local_params};
+use super::{CHANNEL_LABEL, CHANNEL_STREAM, MAX_MESSAGE_LEN};
+use crate::api::ConnectionReason;
+use crate::signal::SessionParams;
+use crate::transmit::{LocalAddrs, Transmit};
+
+/// Time from creating a connection (the offer) to an open data channel
+/// before the attempt fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// STUN retransmissions before ICE declares a pair dead. With str0m's
+/// schedule (250 ms doubling, capped at [`ICE_KEEPALIVE`]) a silent peer is
+/// noticed 12 to 16 s after it went quiet, instead of str0m's default 30 s.
+pub const ICE_MAX_RETRANSMITS: usize = 5;
+/// Interval of the ICE consent checks on an open connection: str0m's
+/// largest STUN retransmission timeout, which its schedule reaches after
+/// [`ICE_MAX_RETRANSMITS`] doublings. str0m's default is 3 s; each check
+/// wakes both peers twice (request and response), so this interval sets most
+/// of an idle member's wakeups. RFC 7675 asks for about 5 s.
+pub const ICE_KEEPALIVE: Duration = Duration::from_secs(4);
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Offered; waiting for the answer.
+    AwaitingAnswer,
+    /// Both sides' parameters applied: ICE, DTLS and SCTP under way.
+    Connecting,
+    /// The data channel is open.
+    Open,
+}
+
+/// What a connection reports after an input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// Send this datagram.
+    Transmit(Transmit),
+    /// The data channel opened; the peer's traffic comes from `addr`.
+    Opened {
+        /// The working path's remote address.
+        addr: SocketAddr,
+    },
+    /// A text message arrived (a chat line).
+    Text(String),
+    /// A binary message arrived (bytes for us alone).
+    Bytes(Vec<u8>),
+    /// The connection ended, or the attempt failed.
+    Ended(ConnectionReason),
+}
+
+/// Why a connection could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// The peer's parameters are unusable.
+    Params(ParamsError),
+    /// str0m refused to start DTLS.
+    Dtls,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Params(error) => error.fmt(f),
+            Self::Dtls => f.write_str("DTLS did not start"),
+        }
+    }
+}
+
+/// One connection.
+pub struct Conn {
+    rtc: Rtc,
+    /// Our candidate addresses, as signaled.
+    candidates: Vec<SocketAddr>,
+    ufrag: String,
+    session: u64,
+    phase: Phase,
+    channel: ChannelId,
+    deadline: Instant,
+    wake: Option<Instant>,
+    remote: Option<SocketAddr>,
+    host: SocketAddr,
+    outbox: Outbox,
+    out: VecDeque<ConnEvent>,
+}
+
+impl Conn {
+    /// A connection for attempt `session`, with a host candidate for each
+    /// local address and a server-reflexive one for `public`; the offerer
+    /// controls ICE.
+    pub fn new(
+        now: Instant,
+        crypto: &Arc<CryptoProvider>,
+        locals: &LocalAddrs,
+        public: Option<SocketAddr>,
+        session: u64,
+        controlling: bool,
+    ) -> Self {
+        let mut config = Rtc::builder().set_crypto_provider(Arc::clone(crypto));
+        config.set_max_stun_retransmits(ICE_MAX_RETRANSMITS);
+        config.set_max_stun_rto(ICE_KEEPALIVE);
+        let mut rtc = config.build(now);
+        let mut candidates = Vec::new();
+        for &host in locals.all() {
+            if let Ok(candidate) = Candidate::host(host, "udp") {
+                rtc.add_local_candidate(candidate);
+                candidates.push(host);
+            }
+        }
+        if let Some(public) = public.filter(|p| !locals.all().contains(p)) {
+            let base = locals.toward(public);
+            if base.is_ipv4() == public.is_ipv4()
+                && let Ok(reflexive) = Candidate::server_reflexive(public, base, "udp")
+            {
+                rtc.add_local_candidate(reflexive);
+                candidates.push(public);
+            }
+        }
+        let channel = rtc.direct_api().create_data_channel(ChannelConfig {
+            label: CHANNEL_LABEL.into(),
+            negotiated: Some(CHANNEL_STREAM),
+            ..Default::default()
+        });
+        rtc.direct_api().set_ice_controlling(controlling);
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        Self {
+            rtc,
+            candidates,
+            ufrag,
+            session,
+            phase: Phase::AwaitingAnswer,
+            channel,
+            deadline: now + CONNECT_TIMEOUT,
+            wake: Some(now),
+            remote: None,
+            host: locals.primary(),
+            outbox: Outbox::default(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Our parameters, to signal to the peer.
+    pub fn local_params(&mut self) -> SessionParams {
+        local_params(&mut self.rtc, &self.candidates)
+    }
+
+    /// Our ICE username fragment: the first half of the USERNAME in the
+    /// peer's checks, by which they are routed here.
+    pub fn ufrag(&self) -> &str {
+        &self.ufrag
+    }
+
+    /// The attempt this connection belongs to.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Where it is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Bytes waiting for room in the channel.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.bytes()
+    }
+
+    /// Applies the peer's parameters and starts DTLS and SCTP, as client
+    /// (the offerer) or server (the answerer).
+    pub fn start(
+        &mut self,
+        now: Instant,
+        remote: &SessionParams,
+        client: bool,
+    ) -> Result<(), StartError> {
+        apply_remote(&mut self.rtc, remote).map_err(StartError::Params)?;
+        self.rtc
+            .direct_api()
+            .start_dtls(client)
+            .map_err(|_| StartError::Dtls)?;
+        self.rtc.direct_api().start_sctp(client);
+        self.phase = Phase::Connecting;
+        self.drain(now);
+        Ok(())
+    }
+
+    /// A datagram str0m handles (an ICE check or response, DTLS) from
+    /// `source`, received on our `destination`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        self.remote = Some(source);
+        match Receive::new(NetProtocol::Udp, source, destination, data) {
+            Ok(receive) => self.feed(now, RtcInput::Receive(now, receive)),
+            Err(error) => debug!("webrtc: unusable datagram from {source}: {error}"),
+        }
+    }
+
+    /// Advances timers; ends the attempt when it is past its deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase != Phase::Open && now >= self.deadline {
+            let reason = match self.phase {
+                Phase::AwaitingAnswer => ConnectionReason::NoAnswer,
+                _ => ConnectionReason::NotEstablished,
+            };
+            self.out.push_back(ConnEvent::Ended(reason));
+            return;
+        }
+        if self.wake.is_some_and(|w| now >= w) {
+            self.feed(now, RtcInput::Timeout(now));
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let deadline = (self.phase != Phase::Open).then_some(self.deadline);
+        [self.wake, deadline].into_iter().flatten().min()
+    }
+
+    /// The next thing the connection reports.
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.out.pop_front()
+    }
+
+    /// Queues a message (text or binary, cut at [`MAX_MESSAGE_LEN`]) for an
+    /// open channel; false when the outbox is full.
+    pub fn queue(&mut self, binary: bool, message: &[u8]) -> bool {
+        self.outbox
+            .push(binary, &message[..message.len().min(MAX_MESSAGE_LEN)])
+    }
+
+    /// Messages refused since the last one accepted.
+    pub fn refused(&self) -> u64 {
+        self.outbox.dropped
+    }
+
+    /// Moves queued messages into str0m while the channel has room, then
+    /// drains.
+    pub fn flush(&mut self, now: Instant) {
+        if self.flush_outbox() > 0 {
+            self.drain(now);
+        }
+    }
+
+    /// Closes the data channel (we are leaving).
+    pub fn close(&mut self, now: Instant) {
+        self.rtc.direct_api().close_data_channel(self.channel);
+        self.drain(now);
+    }
+
+    /// Stops str0m for good.
+    pub fn disconnect(&mut self) {
+        self.rtc.disconnect();
+    }
+
+    fn flush_outbox(&mut self) -> usize {
+        if self.phase != Phase::Open || self.outbox.is_empty() {
+            return 0;
+        }
+        let Some(mut channel) = self.rtc.channel(self.channel) else {
+            return 0;
+        };
+        self.outbox.flush(
+            |message| match channel.write(message.binary, &message.bytes) {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    warn!("webrtc: send failed: {error}");
+                    false
+                }
+            },
+        )
+    }
+
+    fn feed(&mut self, now: Instant, input: RtcInput<'_>) {
+        if let Err(error) = self.rtc.handle_input(input) {
+            debug!("webrtc: input rejected: {error}");
+        }
+        // Acknowledgements and timers free send-buffer room.
+        self.flush_outbox();
+        self.drain(now);
+    }
+
+    /// Polls str0m until it asks to be woken.
+    fn drain(&mut self, _now: Instant) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(RtcOutput::Timeout(at)) => {
+                    self.wake = Some(at);
+                    return;
+                }
+                Ok(RtcOutput::Transmit(transmit)) => {
+                    self.out.push_back(ConnEvent::Transmit(Transmit {
+                        source: transmit.source,
+                        destination: transmit.destination,
+                        payload: transmit.contents.to_vec(),
+                    }));
+                }
+                Ok(RtcOutput::Event(event)) => match event {
+                    RtcEvent::ChannelOpen(..) => {
+                        self.phase = Phase::Open;
+                        let addr = self.remote.unwrap_or(self.host);
+                        info!("webrtc: channel open to {addr}");
+                        self.out.push_back(ConnEvent::Opened { addr });
+                    }
+                    RtcEvent::ChannelData(data) => {
+                        let end = data.data.len().min(MAX_MESSAGE_LEN);
+                        let bytes = &data.data[..end];
+                        self.out.push_back(if data.binary {
+                            ConnEvent::Bytes(bytes.to_vec())
+                        } else {
+                            ConnEvent::Text(String::from_utf8_lossy(bytes).into_owned())
+                        });
+                    }
+                    RtcEvent::ChannelClose(_) => self
+                        .out
+                        .push_back(ConnEvent::Ended(ConnectionReason::ChannelClosed)),
+                    RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected)
+                        if self.phase == Phase::Open =>
+                    {
+                        self.out
+                            .push_back(ConnEvent::Ended(ConnectionReason::IceLost))
+                    }
+                    _ => {}
+                },
+                Err(error) => {
+                    debug!("webrtc: failed: {error}");
+                    self.wake = None;
+                    self.out
+                        .push_back(ConnEvent::Ended(ConnectionReason::WebRtcError));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two connections wired back to back, clock jumping to the next
+    /// deadline, as quinn-proto's tests pair endpoints.
+    struct Pair {
+        now: Instant,
+        a: Conn,
+        b: Conn,
+        a_addr: SocketAddr,
+        b_addr: SocketAddr,
+        heard: Vec<(char, ConnEvent)>,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            let now = Instant::now();
+            let crypto = Arc::new(str0m::crypto::from_feature_flags());
+            let a_addr: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+            let b_addr: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+            let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![a_addr]), None, 1, true);
+            let mut b = Conn::new(now, &crypto, &LocalAddrs::new(vec![b_addr]), None, 1, false);
+            let offer = a.local_params();
+            b.start(now, &offer, false).unwrap();
+            let answer = b.local_params();
+            a.start(now, &answer, true).unwrap();
+            Self {
+                now,
+                a,
+                b,
+                a_addr,
+                b_addr,
+                heard: Vec::new(),
+            }
+        }
+
+        /// Moves datagrams until both are quiet, then jumps to the next deadline.
+        fn step(&mut self) {
+            loop {
+                let mut moved = false;
+                while let Some(event) = self.a.poll_event() {
+                    moved = true;
+                    match event {
+                        ConnEvent::Transmit(t) => {
+                            assert_eq!(t.destination, self.b_addr);
+                            self.b
+                                .receive(self.now, self.a_addr, self.b_addr, &t.payload);
+                        }
+                        other => self.heard.push(('a', other)),
+                    }
+                }
+                while let Some(event) = self.b.poll_event() {
+                    moved = true;
+                    match event {
+                        ConnEvent::Transmit(t) => {
+                            self.a
+                                .receive(self.now, self.b_addr, self.a_addr, &t.payload);
+                        }
+                        other => self.heard.push(('b', other)),
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a connection always has a timer");
+            self.now = next.max(self.now);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+        }
+    }
+
+    #[test]
+    fn a_pair_opens_and_carries_text_and_bytes() {
+        let mut pair = Pair::new();
+        let start = pair.now;
+        for _ in 0..500 {
+            if pair.a.phase() == Phase::Open && pair.b.phase() == Phase::Open {
+                break;
+            }
+            pair.step();
+        }
+        assert_eq!((pair.a.phase(), pair.b.phase()), (Phase::Open, Phase::Open));
+        assert!(
+            pair.now - start < CONNECT_TIMEOUT,
+            "opened in {:?}",
+            pair.now - start
+        );
+        assert!(
+            pair.heard
+                .contains(&('a', ConnEvent::Opened { addr: pair.b_addr }))
+        );
+        assert!(
+            pair.heard
+                .contains(&('b', ConnEvent::Opened { addr: pair.a_addr }))
+        );
+
+        assert!(pair.a.queue(false, b"hello"));
+        assert!(pair.a.queue(true, &[0, 159, 146, 150]));
+        pair.a.flush(pair.now);
+        for _ in 0..50 {
+            pair.step();
+        }
+        let received: Vec<&ConnEvent> = pair
+            .heard
+            .iter()
+            .filter(|(who, e)| *who == 'b' && !matches!(e, ConnEvent::Opened { .. }))
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(
+            received,
+            [
+                &ConnEvent::Text("hello".into()),
+                &ConnEvent::Bytes(vec![0, 159, 146, 150])
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unanswered_offer_ends_at_its_deadline() {
+        let now = Instant::now();
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
+        let mut conn = Conn::new(now, &crypto, &locals, None, 7, true);
+        let _offer = conn.local_params();
+        let mut at = now;
+        let mut ended = None;
+        while ended.is_none() && at <= now + CONNECT_TIMEOUT {
+            at = conn.poll_timeout().unwrap().max(at);
+            conn.handle_timeout(at);
+            while let Some(event) = conn.poll_event() {
+                if let ConnEvent::Ended(reason) = event {
+                    ended = Some(reason);
+                }
+            }
+        }
+        assert_eq!(ended, Some(ConnectionReason::NoAnswer));
+        assert_eq!(at, now + CONNECT_TIMEOUT);
+    }
+}

@@ -1,0 +1,493 @@
+//! WebRTC connections to meeting members: a registry of per-peer
+//! [`Conn`]s, all on the node's sockets, with an index by remote address
+//! and by local ICE username fragment so that the node's router sends each
+//! datagram to its connection without asking every one.
+//!
+//! Roles follow from node IDs: the lower ID offers, controls ICE and is the
+//! DTLS and SCTP client; the higher ID answers. Offers and answers travel as
+//! [`SignalKind`] payloads along a signal path (see `node/signaling.rs`).
+//! Each side creates the same pre-negotiated, reliable, ordered data
+//! channel (SCTP stream [`CHANNEL_STREAM`]), so no in-band channel
+//! negotiation is needed. Chat lines are text messages, bytes for one peer
+//! binary ones (WebRTC string and binary PPIDs).
+//!
+//! A connection is one per peer, keyed by node ID, however many addresses
+//! it is reached at. Candidates are every local address (host) and the
+//! public address learned from STUN or DHT peers (server-reflexive, same
+//! socket, so it is the NAT mapping peers saw). An attempt that fails, and
+//! an open connection that ends, is retried by the offerer with a fresh
+//! [`Conn`] after [`RETRY_BACKOFF`], as long as the peer is still a member.
+//!
+//! str0m draws its own randomness for ICE credentials and DTLS keys; that is
+//! the one source of randomness in the core not derived from the node seed.
+
+mod conn;
+mod outbox;
+mod params;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use str0m::crypto::CryptoProvider;
+
+use conn::Phase;
+use conn::{Conn, ConnEvent};
+pub use outbox::OUTBOX_LIMIT;
+
+use crate::api::{ConnectionReason, Event};
+use crate::backoff::Backoff;
+use crate::id::NodeId;
+use crate::signal::{Signal, SignalKind};
+use crate::transmit::{LocalAddrs, Transmit};
+
+/// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.
+pub const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+/// Most simultaneous connections (str0m instances).
+pub const MAX_CONNECTIONS: usize = 32;
+/// SCTP stream of the pre-negotiated data channel.
+pub const CHANNEL_STREAM: u16 = 0;
+/// Label of the data channel.
+pub const CHANNEL_LABEL: &str = "tinynode";
+/// Longest message sent or accepted, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+/// Bytes of messages queued for one peer above which the connections stop
+/// ready to send ([`Node::ready_to_send`](crate::Node::ready_to_send)): the caller pauses
+/// its input (standard input) until the peer's channel drains.
+pub const OUTBOX_PAUSE: usize = 64 * 1024;
+
+/// A signal to send to a peer along a signal path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingSignal {
+    /// The recipient.
+    pub to: NodeId,
+    /// The connection attempt it belongs to.
+    pub session: u64,
+    /// What to say.
+    pub kind: SignalKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    failures: u32,
+    at: Instant,
+}
+
+/// Which connection a remote address or a local ICE username fragment
+/// belongs to.
+#[derive(Default)]
+struct ConnIndex {
+    by_addr: BTreeMap<SocketAddr, NodeId>,
+    by_ufrag: BTreeMap<String, NodeId>,
+}
+
+impl ConnIndex {
+    fn forget(&mut self, peer: &NodeId) {
+        self.by_addr.retain(|_, p| p != peer);
+        self.by_ufrag.retain(|_, p| p != peer);
+    }
+}
+
+/// All WebRTC connections of a node.
+pub struct Connections {
+    crypto: Arc<CryptoProvider>,
+    local: NodeId,
+    locals: LocalAddrs,
+    next_session: u64,
+    conns: BTreeMap<NodeId, Conn>,
+    index: ConnIndex,
+    retries: BTreeMap<NodeId, Retry>,
+    members: BTreeSet<NodeId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    signals: VecDeque<OutgoingSignal>,
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connections({} peers)", self.conns.len())
+    }
+}
+
+impl Connections {
+    /// Connections for node `local`, whose sockets are at `locals`; session
+    /// numbers start at `first_session`.
+    pub fn new(
+        crypto: Arc<CryptoProvider>,
+        local: NodeId,
+        locals: LocalAddrs,
+        first_session: u64,
+    ) -> Self {
+        Self {
+            crypto,
+            local,
+            locals,
+            next_session: first_session,
+            conns: BTreeMap::new(),
+            index: ConnIndex::default(),
+            retries: BTreeMap::new(),
+            members: BTreeSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            signals: VecDeque::new(),
+        }
+    }
+
+    /// Number of str0m instances.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True if the channel to `peer` is open.
+    pub fn is_connected(&self, peer: &NodeId) -> bool {
+        self.conns
+            .get(peer)
+            .is_some_and(|c| c.phase() == Phase::Open)
+    }
+
+    /// The connection that sends to or receives from `addr`.
+    pub fn peer_at(&self, addr: SocketAddr) -> Option<NodeId> {
+        self.index.by_addr.get(&addr).copied()
+    }
+
+    /// The connection whose local ICE username fragment is `ufrag`.
+    pub fn peer_with_ufrag(&self, ufrag: &str) -> Option<NodeId> {
+        self.index.by_ufrag.get(ufrag).copied()
+    }
+
+    /// `peer` is a member of the meeting: connect to it (if we offer).
+    pub fn add_member(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
+        self.members.insert(peer);
+        if self.local < peer && !self.conns.contains_key(&peer) {
+            self.offer(now, peer, public);
+        }
+    }
+
+    /// `peer` is no longer a member: stop retrying, and drop an unopened attempt.
+    pub fn remove_member(&mut self, peer: &NodeId) {
+        self.members.remove(peer);
+        self.retries.remove(peer);
+        if self
+            .conns
+            .get(peer)
+            .is_some_and(|c| c.phase() != Phase::Open)
+        {
+            self.drop_conn(peer);
+        }
+    }
+
+    /// Acts on a verified signal from a member.
+    pub fn on_signal(&mut self, now: Instant, signal: Signal, public: Option<SocketAddr>) {
+        let peer = signal.from;
+        match signal.kind {
+            SignalKind::Offer(params) => {
+                if self.local < peer {
+                    debug!(
+                        "webrtc: ignoring an offer from {}, which should answer",
+                        peer.short()
+                    );
+                    return;
+                }
+                if self.conns.len() >= MAX_CONNECTIONS && !self.conns.contains_key(&peer) {
+                    warn!(
+                        "webrtc: {MAX_CONNECTIONS} connections; refusing {}",
+                        peer.short()
+                    );
+                    return;
+                }
+                self.drop_conn(&peer);
+                self.members.insert(peer);
+                let mut conn = Conn::new(
+                    now,
+                    &self.crypto,
+                    &self.locals,
+                    public,
+                    signal.session,
+                    false,
+                );
+                if let Err(error) = conn.start(now, &params, false) {
+                    warn!("webrtc: bad offer from {}: {error}", peer.short());
+                    return;
+                }
+                let answer = conn.local_params();
+                debug!(
+                    "webrtc: answering {} (session {})",
+                    peer.short(),
+                    signal.session
+                );
+                self.signals.push_back(OutgoingSignal {
+                    to: peer,
+                    session: signal.session,
+                    kind: SignalKind::Answer(answer),
+                });
+                self.insert(peer, conn);
+            }
+            SignalKind::Answer(params) => {
+                let Some(conn) = self.conns.get_mut(&peer) else {
+                    return;
+                };
+                if conn.session() != signal.session || conn.phase() != Phase::AwaitingAnswer {
+                    debug!("webrtc: stale answer from {}", peer.short());
+                    return;
+                }
+                if let Err(error) = conn.start(now, &params, true) {
+                    warn!("webrtc: bad answer from {}: {error}", peer.short());
+                    return;
+                }
+                debug!("webrtc: {} answered; connecting", peer.short());
+                self.collect(now, peer);
+            }
+            SignalKind::Close => {
+                if self.conns.contains_key(&peer) {
+                    self.end(now, peer, ConnectionReason::PeerLeft);
+                }
+            }
+        }
+    }
+
+    /// A datagram the router gave to `peer`'s connection (ICE or DTLS)
+    /// from `source`, received on our `destination`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        let Some(conn) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        conn.receive(now, source, destination, data);
+        self.index.by_addr.insert(source, peer);
+        self.collect(now, peer);
+    }
+
+    /// Queues `texts`, in order, for every open channel and sends what the
+    /// channels have room for; returns how many peers got at least one of
+    /// them. A peer whose outbox is full (see [`OUTBOX_LIMIT`]) misses the
+    /// messages that do not fit, with a warning. str0m is polled once per
+    /// peer for the whole batch: each poll walks SCTP's in-flight queue, so
+    /// polling after every message costs more than the messages.
+    pub fn send_texts<T: AsRef<str>>(&mut self, now: Instant, texts: &[T]) -> usize {
+        let open: Vec<NodeId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase() == Phase::Open)
+            .map(|(p, _)| *p)
+            .collect();
+        let mut reached = 0;
+        for peer in open {
+            let messages = texts.iter().map(|t| t.as_ref().as_bytes());
+            reached += usize::from(self.queue(now, peer, false, messages) > 0);
+        }
+        reached
+    }
+
+    /// Queues `bytes` for `peer` alone; false if its channel is not open or
+    /// its outbox is full.
+    pub fn send_to(&mut self, now: Instant, peer: NodeId, bytes: &[u8]) -> bool {
+        self.is_connected(&peer) && self.queue(now, peer, true, [bytes]) == 1
+    }
+
+    fn queue<'a>(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        binary: bool,
+        messages: impl IntoIterator<Item = &'a [u8]>,
+    ) -> usize {
+        let Some(conn) = self.conns.get_mut(&peer) else {
+            return 0;
+        };
+        let mut queued = 0;
+        for message in messages {
+            if conn.queue(binary, message) {
+                queued += 1;
+            } else if conn.refused() == 1 {
+                warn!(
+                    "webrtc: {OUTBOX_LIMIT} bytes already queued for {}; dropping messages until it drains",
+                    peer.short()
+                );
+            }
+        }
+        conn.flush(now);
+        self.collect(now, peer);
+        queued
+    }
+
+    /// True while every open channel has fewer than [`OUTBOX_PAUSE`] bytes
+    /// queued: the caller may hand over more messages.
+    pub fn ready_to_send(&self) -> bool {
+        self.conns
+            .values()
+            .all(|c| c.phase() != Phase::Open || c.queued_bytes() < OUTBOX_PAUSE)
+    }
+
+    /// Closes every channel (the node is leaving) and tells each peer.
+    pub fn close_all(&mut self, now: Instant) {
+        let peers: Vec<NodeId> = self.conns.keys().copied().collect();
+        for peer in peers {
+            if let Some(conn) = self.conns.get_mut(&peer) {
+                conn.close(now);
+                self.signals.push_back(OutgoingSignal {
+                    to: peer,
+                    session: conn.session(),
+                    kind: SignalKind::Close,
+                });
+            }
+            self.collect(now, peer);
+        }
+        self.members.clear();
+        self.retries.clear();
+    }
+
+    /// Advances every connection to `now`: str0m timers, connect deadlines, retries.
+    pub fn handle_timeout(&mut self, now: Instant, public: Option<SocketAddr>) {
+        let due: Vec<NodeId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.poll_timeout().is_some_and(|at| now >= at))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            if let Some(conn) = self.conns.get_mut(&peer) {
+                conn.handle_timeout(now);
+            }
+            self.collect(now, peer);
+        }
+        let retry_now: Vec<NodeId> = self
+            .retries
+            .iter()
+            .filter(|(peer, r)| now >= r.at && !self.conns.contains_key(*peer))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in retry_now {
+            if self.members.contains(&peer) && self.local < peer {
+                self.offer(now, peer, public);
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event: [`Event::Connected`], [`Event::Message`],
+    /// [`Event::Data`], [`Event::Disconnected`] or [`Event::ConnectFailed`].
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next signal to send.
+    pub fn poll_signal(&mut self) -> Option<OutgoingSignal> {
+        self.signals.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().map(Conn::poll_timeout);
+        let retries = self
+            .retries
+            .iter()
+            .filter(|(peer, _)| !self.conns.contains_key(*peer) && self.local < **peer)
+            .map(|(_, r)| Some(r.at));
+        conns.chain(retries).flatten().min()
+    }
+
+    fn offer(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            warn!(
+                "webrtc: {MAX_CONNECTIONS} connections; not connecting to {}",
+                peer.short()
+            );
+            return;
+        }
+        let session = self.next_session;
+        self.next_session = self.next_session.wrapping_add(1);
+        let mut conn = Conn::new(now, &self.crypto, &self.locals, public, session, true);
+        let offer = conn.local_params();
+        debug!("webrtc: offering to {} (session {session})", peer.short());
+        self.signals.push_back(OutgoingSignal {
+            to: peer,
+            session,
+            kind: SignalKind::Offer(offer),
+        });
+        self.insert(peer, conn);
+        self.collect(now, peer);
+    }
+
+    fn insert(&mut self, peer: NodeId, conn: Conn) {
+        self.index.by_ufrag.insert(conn.ufrag().to_owned(), peer);
+        self.conns.insert(peer, conn);
+    }
+
+    /// Takes what `peer`'s connection reported: datagrams (indexed by
+    /// destination), user events, and its end.
+    fn collect(&mut self, now: Instant, peer: NodeId) {
+        while let Some(event) = self.conns.get_mut(&peer).and_then(Conn::poll_event) {
+            match event {
+                ConnEvent::Transmit(transmit) => {
+                    self.index.by_addr.insert(transmit.destination, peer);
+                    self.transmits.push_back(transmit);
+                }
+                ConnEvent::Opened { addr } => {
+                    info!("webrtc: connected to {} at {addr}", peer.short());
+                    self.retries.remove(&peer);
+                    self.events.push_back(Event::Connected { peer, addr });
+                }
+                ConnEvent::Text(text) => self.events.push_back(Event::Message { peer, text }),
+                ConnEvent::Bytes(bytes) => self.events.push_back(Event::Data { peer, bytes }),
+                ConnEvent::Ended(reason) => self.end(now, peer, reason),
+            }
+        }
+    }
+
+    /// The connection to `peer` ended (open) or failed (not yet open):
+    /// report, drop, retry later.
+    fn end(&mut self, now: Instant, peer: NodeId, reason: ConnectionReason) {
+        let Some(conn) = self.conns.get(&peer) else {
+            return;
+        };
+        let was_open = conn.phase() == Phase::Open;
+        if was_open {
+            info!("webrtc: {} disconnected: {reason}", peer.short());
+            self.events.push_back(Event::Disconnected { peer, reason });
+        } else {
+            info!("webrtc: connecting to {} failed: {reason}", peer.short());
+            self.events.push_back(Event::ConnectFailed { peer, reason });
+        }
+        self.drop_conn(&peer);
+        self.schedule_retry(now, peer, !was_open);
+    }
+
+    fn schedule_retry(&mut self, now: Instant, peer: NodeId, failed: bool) {
+        let failures = self.retries.get(&peer).map_or(0, |r| r.failures) + u32::from(failed);
+        let wait = RETRY_BACKOFF.delay(failures.saturating_sub(1));
+        if self.local < peer && self.members.contains(&peer) {
+            debug!(
+                "webrtc: retrying {} in {:.0} s",
+                peer.short(),
+                wait.as_secs_f64()
+            );
+        }
+        self.retries.insert(
+            peer,
+            Retry {
+                failures,
+                at: now + wait,
+            },
+        );
+    }
+
+    fn drop_conn(&mut self, peer: &NodeId) {
+        if let Some(mut conn) = self.conns.remove(peer) {
+            conn.disconnect();
+        }
+        self.index.forget(peer);
+    }
+}
