@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::bootstrap::Bootstrap;
+pub use super::event::{DhtDrop, DhtEvent, LookupId, LookupKind};
 use super::lookup::Lookup;
 use super::routing::{Offer, Peer, RoutingTable};
-use super::rpc::{Pending, Purpose, Rpc};
+use super::rpc::{PING_FRAME_LEN, Pending, Purpose, Rpc};
 use super::server::{Server, response_frame};
 use super::store::Store;
 use super::token::Tokens;
@@ -35,113 +36,12 @@ use crate::transmit::{LocalAddrs, Transmit};
 
 /// Lookups under way at once; further lookups finish at once, empty.
 pub const MAX_LOOKUPS: usize = 64;
-/// Size of a `Ping` request datagram.
-pub const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
 /// Size of the smallest response datagram (`Pong` to an IPv6 address).
 pub const MIN_RESPONSE_LEN: usize = 2 + 1 + 8 + 32 + 1 + 16 + 3 + 1;
 /// How often buckets are checked for staleness.
 pub const REFRESH_CHECK: Duration = Duration::from_secs(5 * 60);
 /// A bucket with no activity for this long is refreshed by a lookup.
 pub const BUCKET_STALE: Duration = Duration::from_secs(15 * 60);
-
-/// Identifies one lookup started by the node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LookupId(pub u64);
-
-/// What a lookup is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LookupKind {
-    /// Find the nodes closest to a key.
-    FindNode,
-    /// Find the records under a topic and the nodes that store them.
-    GetPeers,
-}
-
-/// Something the engine reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DhtEvent {
-    /// `by` saw our request come from `addr`.
-    Observed {
-        /// Our address as seen by `by`.
-        addr: SocketAddr,
-        /// The responder.
-        by: SocketAddr,
-    },
-    /// No bootstrap node answered; the next attempt is in `retry_in`.
-    BootstrapFailed {
-        /// Attempts so far.
-        attempt: u32,
-        /// Wait before the next one.
-        retry_in: Duration,
-    },
-    /// A bootstrap node answered and the self-lookup finished.
-    Bootstrapped {
-        /// Entries in the routing table.
-        nodes: usize,
-    },
-    /// A lookup finished.
-    LookupDone {
-        /// Which.
-        id: LookupId,
-        /// The key looked up.
-        target: NodeId,
-        /// Closest nodes that answered, nearest first.
-        closest: Vec<Peer>,
-        /// For get_peers: the announce token each of them gave.
-        tokens: Vec<(Peer, [u8; TOKEN_LEN])>,
-        /// Depth of the lookup.
-        rounds: u32,
-        /// Requests it sent.
-        requests: u32,
-    },
-    /// Sealed records under `topic`, from a `Peers` reply or a `Push`.
-    Records {
-        /// The topic.
-        topic: NodeId,
-        /// The node that holds them (a relay towards their announcers).
-        relay: SocketAddr,
-        /// The sealed records.
-        records: Vec<Vec<u8>>,
-    },
-    /// A record from a new announcer (or a new address of one) was stored
-    /// here; a member of that meeting reads it like a pushed record.
-    Stored {
-        /// The topic.
-        topic: NodeId,
-        /// The sealed record.
-        record: Vec<u8>,
-    },
-    /// A signal addressed to us arrived.
-    Delivered {
-        /// Who sent it.
-        from: NodeId,
-        /// The address it came from.
-        relay: SocketAddr,
-        /// True when `relay` is the sender itself (it sent its `Signal`
-        /// request straight to us); false for a relay's `Deliver`.
-        direct: bool,
-        /// The sealed payload.
-        payload: Vec<u8>,
-    },
-    /// A signal we sent could not be relayed.
-    SignalFailed {
-        /// The intended recipient.
-        to: NodeId,
-        /// Where it was sent.
-        via: SocketAddr,
-        /// Why.
-        reason: &'static str,
-    },
-}
-
-/// Why a DHT datagram was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DhtDrop {
-    /// A response for no request in flight.
-    UnknownTransaction,
-    /// A response from an address the request did not go to.
-    WrongSource,
-}
 
 struct LookupState {
     lookup: Lookup,

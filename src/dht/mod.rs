@@ -6,6 +6,7 @@
 
 mod bootstrap;
 pub mod engine;
+mod event;
 pub mod lookup;
 pub mod routing;
 pub mod rpc;

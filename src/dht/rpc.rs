@@ -13,13 +13,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::engine::{DhtDrop, LookupId};
+use super::event::{DhtDrop, LookupId};
 use super::lookup::REQUEST_TIMEOUT;
 use super::wire::{Blob, Message, Request, TxId, encode_frame};
 use crate::id::NodeId;
 
 /// Requests in flight at once; further requests are not sent.
 pub const MAX_PENDING: usize = 512;
+/// Size of a `Ping` request datagram.
+pub const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
 /// `FindNode` requests are padded to this size, so that 3 × it covers a
 /// full answer (8 IPv6 contacts) and a verification ping.
 pub const FIND_NODE_REQUEST_LEN: usize = 176;
@@ -296,6 +298,6 @@ mod tests {
             (FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN)
         );
         let ping = padded_frame([0; 8], NodeId([0; 32]), Request::Ping);
-        assert_eq!(ping.len(), super::super::engine::PING_FRAME_LEN);
+        assert_eq!(ping.len(), PING_FRAME_LEN);
     }
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use log::debug;
 
-use super::engine::DhtEvent;
+use super::event::DhtEvent;
 use super::routing::RoutingTable;
 use super::store::{Put, Refused, Store};
 use super::token::Tokens;

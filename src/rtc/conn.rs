@@ -28,7 +28,6 @@ use str0m::{
 
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
-use super::{CHANNEL_LABEL, CHANNEL_STREAM, MAX_MESSAGE_LEN};
 use crate::api::ConnectionReason;
 use crate::signal::SessionParams;
 use crate::transmit::{LocalAddrs, Transmit};
@@ -46,6 +45,13 @@ pub const ICE_MAX_RETRANSMITS: usize = 5;
 /// wakes both peers twice (request and response), so this interval sets most
 /// of an idle member's wakeups. RFC 7675 asks for about 5 s.
 pub const ICE_KEEPALIVE: Duration = Duration::from_secs(4);
+
+/// SCTP stream of the pre-negotiated data channel.
+pub const CHANNEL_STREAM: u16 = 0;
+/// Label of the data channel.
+pub const CHANNEL_LABEL: &str = "tinynode";
+/// Longest message sent or accepted, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! DTLS and SCTP client; the higher ID answers. Offers and answers travel as
 //! [`SignalKind`] payloads along a signal path (see `node/signaling.rs`).
 //! Each side creates the same pre-negotiated, reliable, ordered data
-//! channel (SCTP stream [`CHANNEL_STREAM`]), so no in-band channel
+//! channel (SCTP stream [`CHANNEL_STREAM`](conn::CHANNEL_STREAM)), so no in-band channel
 //! negotiation is needed. Chat lines are text messages, bytes for one peer
 //! binary ones (WebRTC string and binary PPIDs).
 //!
@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use str0m::crypto::CryptoProvider;
 
+pub use conn::MAX_MESSAGE_LEN;
 use conn::Phase;
 use conn::{Conn, ConnEvent};
 pub use outbox::OUTBOX_LIMIT;
@@ -48,12 +49,6 @@ use crate::transmit::{LocalAddrs, Transmit};
 pub const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
 /// Most simultaneous connections (str0m instances).
 pub const MAX_CONNECTIONS: usize = 32;
-/// SCTP stream of the pre-negotiated data channel.
-pub const CHANNEL_STREAM: u16 = 0;
-/// Label of the data channel.
-pub const CHANNEL_LABEL: &str = "tinynode";
-/// Longest message sent or accepted, in bytes.
-pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 /// Bytes of messages queued for one peer above which the connections stop
 /// ready to send ([`Node::ready_to_send`](crate::Node::ready_to_send)): the caller pauses
 /// its input (standard input) until the peer's channel drains.

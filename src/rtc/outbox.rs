@@ -69,7 +69,9 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtc::MAX_MESSAGE_LEN;
+
+    /// The size of the largest data-channel message.
+    const MAX_MESSAGE_LEN: usize = 16 * 1024;
 
     #[test]
     fn outbox_flushes_in_order_until_the_writer_refuses() {

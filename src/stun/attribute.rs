@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::message::{MAGIC_COOKIE, TransactionId};
+use super::ids::{MAGIC_COOKIE, TransactionId};
 
 /// MAPPED-ADDRESS (§15.1).
 pub const MAPPED_ADDRESS: u16 = 0x0001;

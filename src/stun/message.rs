@@ -18,9 +18,8 @@ use ring::hmac;
 
 use super::attribute::{self, Attribute, AttributeError, INTEGRITY_LEN};
 use super::fingerprint::fingerprint;
+pub use super::ids::{MAGIC_COOKIE, TransactionId};
 
-/// The fixed value in bytes 4..8 of every RFC 5389 message.
-pub const MAGIC_COOKIE: u32 = 0x2112_A442;
 /// Length of the message header.
 pub const HEADER_LEN: usize = 20;
 /// Length of an attribute's type and length fields.
@@ -29,10 +28,6 @@ const ATTRIBUTE_HEADER_LEN: usize = 4;
 const INTEGRITY_ATTRIBUTE_LEN: usize = ATTRIBUTE_HEADER_LEN + INTEGRITY_LEN;
 /// Size of a whole FINGERPRINT attribute.
 const FINGERPRINT_ATTRIBUTE_LEN: usize = ATTRIBUTE_HEADER_LEN + 4;
-
-/// The 96-bit transaction ID that pairs a response with its request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TransactionId(pub [u8; 12]);
 
 /// Message class (§6): the two class bits of the message type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,5 +4,6 @@
 pub mod attribute;
 pub mod client;
 pub mod fingerprint;
+pub mod ids;
 pub mod message;
 pub mod server;
