@@ -123,3 +123,47 @@ fn meeting_code_comes_from_the_environment() {
         }
     }
 }
+
+/// The O_NONBLOCK flag of an open file description.
+fn nonblocking(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: fcntl(F_GETFL) on a descriptor this test owns.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(flags >= 0, "fcntl failed");
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// Standard input's open file description is shared with the shell that
+/// started the member (here: the test holds the pipe's read end too). A
+/// member must never make it non-blocking, or a crash or `kill -9` would
+/// leave the shell's input broken; it reads on a blocking thread instead.
+#[test]
+fn standard_input_is_never_made_non_blocking_even_by_a_killed_member() {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let reader = OwnedFd::from(reader);
+    let ours = reader.try_clone().expect("dup");
+    let mut command = tinynode();
+    command
+        .args(["join", "stdin check", "--bind", "127.0.0.1:0", "--json"])
+        .env("DEBUG", "true")
+        .stdin(std::process::Stdio::from(reader));
+    let mut member = Running::spawn_with_stdin(command);
+    let started = member.next_line(Duration::from_secs(10));
+    assert_eq!(field(&started, "event"), Some("started"), "{started}");
+    let mut writer = writer;
+    writeln!(writer, "a line nobody hears").expect("write");
+    // The member is reading; its reader thread may have taken the line.
+    member.wait_stderr("queued 1 messages", Duration::from_secs(10));
+    assert!(
+        !nonblocking(ours.as_raw_fd()),
+        "made non-blocking while running"
+    );
+    member.signal(libc::SIGKILL);
+    member.wait(Duration::from_secs(10));
+    assert!(
+        !nonblocking(ours.as_raw_fd()),
+        "left non-blocking after kill -9"
+    );
+}
