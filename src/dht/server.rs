@@ -38,11 +38,10 @@ use crate::rng::Rng;
 pub const RECORD_BYTES_PER_REPLY: usize = 800;
 
 /// What answering a request produced.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Answer {
-    /// The response to the requester (none for a request we cannot parse
-    /// the meaning of; every request today gets one).
-    pub(super) response: Option<Response>,
+    /// The response to the requester.
+    pub(super) response: Response,
     /// Frames for third parties: `Deliver` to a signal's recipient, `Push`
     /// to a topic's other announcers.
     pub(super) sends: Vec<(SocketAddr, Vec<u8>)>,
@@ -73,8 +72,12 @@ impl Server<'_> {
         sender: NodeId,
         body: Request,
     ) -> Answer {
-        let mut answer = Answer::default();
-        let response = match body {
+        let mut answer = Answer {
+            response: Response::Pong,
+            sends: Vec::new(),
+            events: Vec::new(),
+        };
+        answer.response = match body {
             Request::Ping => Response::Pong,
             Request::FindNode { target } => Response::Nodes {
                 nodes: self.contacts_near(&target, &sender),
@@ -119,7 +122,6 @@ impl Server<'_> {
                 }
             }
         };
-        answer.response = Some(response);
         answer
     }
 
@@ -356,7 +358,7 @@ mod tests {
     fn find_node_answers_the_k_closest_without_the_requester() {
         let mut world = World::new();
         let frame = request(3, Request::FindNode { target: node(3) });
-        let Some(Response::Nodes { nodes }) = world.answer(addr(3), &frame).response else {
+        let Response::Nodes { nodes } = world.answer(addr(3), &frame).response else {
             panic!("expected Nodes");
         };
         assert_eq!(nodes.0.len(), K);
@@ -380,10 +382,10 @@ mod tests {
         );
         assert_eq!(
             world.answer(addr(4), &forged).response,
-            Some(Response::Error(ErrorCode::BadToken))
+            Response::Error(ErrorCode::BadToken)
         );
         let first = announce(&mut world, 4, b"first");
-        assert_eq!(first.response, Some(Response::Announced));
+        assert_eq!(first.response, Response::Announced);
         assert!(first.sends.is_empty(), "nobody to tell yet");
         assert!(
             matches!(&first.events[..], [DhtEvent::Stored { record, .. }] if record == b"first")
@@ -414,8 +416,7 @@ mod tests {
                 topic: NodeId([9; 32]),
             },
         );
-        let Some(Response::Peers { token, records, .. }) = world.answer(addr(4), &frame).response
-        else {
+        let Response::Peers { token, records, .. } = world.answer(addr(4), &frame).response else {
             panic!("expected Peers");
         };
         assert!(world.tokens.check(addr(4), &token));
@@ -438,7 +439,7 @@ mod tests {
             },
         );
         let answer = world.answer(addr(6), &to_us);
-        assert_eq!(answer.response, Some(Response::Relayed));
+        assert_eq!(answer.response, Response::Relayed);
         assert!(matches!(
             &answer.events[..],
             [DhtEvent::Delivered { direct: true, relay, .. }] if *relay == addr(6)
@@ -451,7 +452,7 @@ mod tests {
             },
         );
         let answer = world.answer(addr(6), &to_member);
-        assert_eq!(answer.response, Some(Response::Relayed));
+        assert_eq!(answer.response, Response::Relayed);
         let [(to, deliver)] = &answer.sends[..] else {
             panic!("one Deliver");
         };
@@ -469,7 +470,7 @@ mod tests {
         );
         assert_eq!(
             world.answer(addr(6), &to_stranger).response,
-            Some(Response::Error(ErrorCode::UnknownTarget))
+            Response::Error(ErrorCode::UnknownTarget)
         );
     }
 
@@ -477,7 +478,7 @@ mod tests {
     fn answers_shrink_to_the_amplification_budget() {
         let mut world = World::new();
         let frame = request(3, Request::FindNode { target: node(3) });
-        let body = world.answer(addr(3), &frame).response.unwrap();
+        let body = world.answer(addr(3), &frame).response;
         let full = response_frame(LOCAL, addr(3), [3; 8], body.clone(), None);
         let limited = response_frame(LOCAL, addr(3), [3; 8], body, Some(full.len() - 1));
         assert!(limited.len() < full.len());

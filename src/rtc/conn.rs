@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, warn};
 use str0m::channel::{ChannelConfig, ChannelId};
 use str0m::crypto::CryptoProvider;
 use str0m::net::{Protocol as NetProtocol, Receive};
@@ -200,12 +200,7 @@ impl Conn {
 
     /// Applies the peer's parameters and starts DTLS and SCTP, as client
     /// (the offerer) or server (the answerer).
-    pub fn start(
-        &mut self,
-        now: Instant,
-        remote: &SessionParams,
-        client: bool,
-    ) -> Result<(), StartError> {
+    pub fn start(&mut self, remote: &SessionParams, client: bool) -> Result<(), StartError> {
         apply_remote(&mut self.rtc, remote).map_err(StartError::Params)?;
         self.rtc
             .direct_api()
@@ -213,7 +208,7 @@ impl Conn {
             .map_err(|_| StartError::Dtls)?;
         self.rtc.direct_api().start_sctp(client);
         self.phase = Phase::Connecting;
-        self.drain(now);
+        self.drain();
         Ok(())
     }
 
@@ -228,7 +223,7 @@ impl Conn {
     ) {
         self.remote = Some(source);
         match Receive::new(NetProtocol::Udp, source, destination, data) {
-            Ok(receive) => self.feed(now, RtcInput::Receive(now, receive)),
+            Ok(receive) => self.feed(RtcInput::Receive(now, receive)),
             Err(error) => debug!("webrtc: unusable datagram from {source}: {error}"),
         }
     }
@@ -244,7 +239,7 @@ impl Conn {
             return;
         }
         if self.wake.is_some_and(|w| now >= w) {
-            self.feed(now, RtcInput::Timeout(now));
+            self.feed(RtcInput::Timeout(now));
         }
     }
 
@@ -273,16 +268,16 @@ impl Conn {
 
     /// Moves queued messages into str0m while the channel has room, then
     /// drains.
-    pub fn flush(&mut self, now: Instant) {
+    pub fn flush(&mut self) {
         if self.flush_outbox() > 0 {
-            self.drain(now);
+            self.drain();
         }
     }
 
     /// Closes the data channel (we are leaving).
-    pub fn close(&mut self, now: Instant) {
+    pub fn close(&mut self) {
         self.rtc.direct_api().close_data_channel(self.channel);
-        self.drain(now);
+        self.drain();
     }
 
     /// Stops str0m for good.
@@ -308,17 +303,17 @@ impl Conn {
         )
     }
 
-    fn feed(&mut self, now: Instant, input: RtcInput<'_>) {
+    fn feed(&mut self, input: RtcInput<'_>) {
         if let Err(error) = self.rtc.handle_input(input) {
             debug!("webrtc: input rejected: {error}");
         }
         // Acknowledgements and timers free send-buffer room.
         self.flush_outbox();
-        self.drain(now);
+        self.drain();
     }
 
     /// Polls str0m until it asks to be woken.
-    fn drain(&mut self, _now: Instant) {
+    fn drain(&mut self) {
         loop {
             match self.rtc.poll_output() {
                 Ok(RtcOutput::Timeout(at)) => {
@@ -336,7 +331,7 @@ impl Conn {
                     RtcEvent::ChannelOpen(..) => {
                         self.phase = Phase::Open;
                         let addr = self.remote.unwrap_or(self.host);
-                        info!("webrtc: channel open to {addr}");
+                        debug!("webrtc: channel open to {addr}");
                         self.out.push_back(ConnEvent::Opened { addr });
                     }
                     RtcEvent::ChannelData(data) => {
@@ -395,9 +390,9 @@ mod tests {
             let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![a_addr]), None, 1, true);
             let mut b = Conn::new(now, &crypto, &LocalAddrs::new(vec![b_addr]), None, 1, false);
             let offer = a.local_params();
-            b.start(now, &offer, false).unwrap();
+            b.start(&offer, false).unwrap();
             let answer = b.local_params();
-            a.start(now, &answer, true).unwrap();
+            a.start(&answer, true).unwrap();
             Self {
                 now,
                 a,
@@ -475,7 +470,7 @@ mod tests {
 
         assert!(pair.a.queue(false, b"hello"));
         assert!(pair.a.queue(true, &[0, 159, 146, 150]));
-        pair.a.flush(pair.now);
+        pair.a.flush();
         for _ in 0..50 {
             pair.step();
         }

@@ -203,7 +203,7 @@ impl Connections {
                     signal.session,
                     false,
                 );
-                if let Err(error) = conn.start(now, &params, false) {
+                if let Err(error) = conn.start(&params, false) {
                     warn!("webrtc: bad offer from {}: {error}", peer.short());
                     return;
                 }
@@ -228,7 +228,7 @@ impl Connections {
                     debug!("webrtc: stale answer from {}", peer.short());
                     return;
                 }
-                if let Err(error) = conn.start(now, &params, true) {
+                if let Err(error) = conn.start(&params, true) {
                     warn!("webrtc: bad answer from {}: {error}", peer.short());
                     return;
                 }
@@ -309,7 +309,7 @@ impl Connections {
                 );
             }
         }
-        conn.flush(now);
+        conn.flush();
         self.collect(now, peer);
         queued
     }
@@ -327,7 +327,7 @@ impl Connections {
         let peers: Vec<NodeId> = self.conns.keys().copied().collect();
         for peer in peers {
             if let Some(conn) = self.conns.get_mut(&peer) {
-                conn.close(now);
+                conn.close();
                 self.signals.push_back(OutgoingSignal {
                     to: peer,
                     session: conn.session(),

@@ -23,6 +23,7 @@ use log::debug;
 
 use super::attribute::Attribute;
 use super::message::{Class, FingerprintStatus, Message, MessageEncoder, Method, TransactionId};
+use crate::backoff::Backoff;
 use crate::hex::hex;
 use crate::rng::Rng;
 use crate::transmit::Transmit;
@@ -56,9 +57,12 @@ impl RetransmitConfig {
     /// Time from the first request to the moment of sending request number
     /// `index` (0-based), when `index < max_sends`.
     fn send_offset(&self, index: u32) -> Duration {
-        // RTO × (2^index − 1): the doubling gaps summed.
-        let factor = 2u32.saturating_pow(index).saturating_sub(1);
-        self.initial_rto.saturating_mul(factor)
+        // The gaps double from the RTO (RFC 5389 §7.2.1): RTO × (2^index − 1)
+        // in all.
+        let gaps = Backoff::new(self.initial_rto, Duration::MAX);
+        (0..index.min(64)).fold(Duration::ZERO, |sum, gap| {
+            sum.saturating_add(gaps.delay(gap))
+        })
     }
 
     /// Time from the first request until the transaction is given up.
