@@ -99,17 +99,18 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
     );
 }
 
-/// DHT frame decode: no panic, and decode → encode → decode agrees.
+/// DHT frame decode: no panic; decode → encode → decode agrees; encoding
+/// is idempotent and never longer than what was decoded (the encoder
+/// writes the shortest form).
 pub fn check_dht_frame(data: &[u8]) {
     let Ok(message) = decode_frame(data) else {
         return;
     };
     let bytes = encode_frame(&message);
-    assert_eq!(
-        decode_frame(&bytes).as_ref(),
-        Ok(&message),
-        "DHT frame round trip"
-    );
+    assert!(bytes.len() <= data.len(), "re-encoding grew the frame");
+    let again = decode_frame(&bytes).expect("a re-encoded frame decodes");
+    assert_eq!(again, message, "DHT frame round trip");
+    assert_eq!(encode_frame(&again), bytes, "encoding is idempotent");
 }
 
 /// The meeting whose key the record target uses.
@@ -122,16 +123,33 @@ fn fuzz_meeting() -> &'static Meeting {
     MEETING.get_or_init(|| Meeting::derive(FUZZ_MEETING_CODE).expect("non-empty code"))
 }
 
-/// Opening a sealed record: arbitrary bytes never open (they would need the
-/// meeting key's tag), and a record sealed from fuzzer-chosen addresses and
-/// time opens to exactly what was sealed.
+/// Opening a sealed record: bytes that open are a genuine seal by the fuzz
+/// identity (re-sealing the opened fields with the blob's own nonce gives
+/// the blob back byte for byte, since Ed25519 signing is deterministic;
+/// anything else is a forgery), and a record sealed from fuzzer-chosen
+/// addresses and time opens to exactly what was sealed.
 pub fn check_record_open(data: &[u8]) {
     let meeting = fuzz_meeting();
-    if record::open(meeting, data).is_ok() {
-        // Only the corpus's genuine sealed records may open.
+    let identity = Identity::from_seed([7; 32]);
+    if let Ok(opened) = record::open(meeting, data) {
+        assert_eq!(
+            opened.node_id,
+            identity.node_id(),
+            "opened a record of an unknown key"
+        );
+        let nonce = *data
+            .first_chunk::<12>()
+            .expect("an opened blob has its nonce");
+        let again = record::seal(
+            meeting,
+            &identity,
+            &opened.addrs,
+            opened.timestamp_ms,
+            nonce,
+        );
+        assert_eq!(again, data, "a blob that opens must be a genuine seal");
         return;
     }
-    let identity = Identity::from_seed([7; 32]);
     let (time, rest) = data
         .split_first_chunk::<8>()
         .map_or((0, data), |(t, r)| (u64::from_le_bytes(*t), r));
@@ -151,16 +169,33 @@ pub fn check_record_open(data: &[u8]) {
 /// Unix time (ms) at which the signal target reads, and its seeds.
 pub const FUZZ_SIGNAL_TIME_MS: u64 = 1_800_000_000_000;
 
-/// Opening signals: arbitrary bytes never open, and a signal sealed by a
-/// member for us opens to exactly what was sent (sequence, session, kind).
+/// Opening signals: bytes that open are a genuine seal by the fuzz sender
+/// (re-sealing the opened fields with the blob's own nonce gives the blob
+/// back byte for byte; anything else is a forgery), and a signal sealed by
+/// a member for us opens to exactly what was sent (sequence, session, kind).
 pub fn check_signal_open(data: &[u8]) {
     let meeting = fuzz_meeting();
     let local = Identity::from_seed([8; 32]).node_id();
-    if signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, data).is_ok() {
-        // Only the corpus's genuine signals may open.
+    let sender = Identity::from_seed([7; 32]);
+    if let Ok(opened) = signal::open(meeting, &local, FUZZ_SIGNAL_TIME_MS, data) {
+        assert_eq!(
+            opened.from,
+            sender.node_id(),
+            "opened a signal of an unknown key"
+        );
+        let nonce = *data
+            .first_chunk::<12>()
+            .expect("an opened blob has its nonce");
+        let envelope = Envelope {
+            to: local,
+            seq: opened.seq,
+            timestamp_ms: opened.timestamp_ms,
+            session: opened.session,
+        };
+        let again = signal::seal(meeting, &sender, envelope, opened.kind, nonce);
+        assert_eq!(again, data, "a blob that opens must be a genuine seal");
         return;
     }
-    let sender = Identity::from_seed([7; 32]);
     let (seq, rest) = data
         .split_first_chunk::<8>()
         .map_or((0, data), |(s, r)| (u64::from_le_bytes(*s), r));
@@ -200,7 +235,8 @@ const SEQUENCE_SOURCES: [([u8; 4], u16); 4] = [
 ];
 
 /// Whole node: a sequence of (time step, source, datagram) into a node that
-/// has joined a meeting; no panic, and its state stays within its limits.
+/// has joined a meeting; no panic, every datagram is accounted for exactly
+/// once (handled or dropped), and its state stays within its limits.
 /// Each step is `dt (1 byte, ×10 ms) | source (1 byte) | length (2 bytes,
 /// little-endian) | that many bytes` (the last step takes what is left).
 pub fn check_node_sequence(start: Instant, data: &[u8]) {
@@ -225,6 +261,7 @@ pub fn check_node_sequence(start: Instant, data: &[u8]) {
             now += std::time::Duration::from_millis(u64::from(*dt) * 10);
             node.handle_input(now, Input::Timeout);
         }
+        let before = node.stats().clone();
         node.handle_input(
             now,
             Input::Receive {
@@ -234,6 +271,13 @@ pub fn check_node_sequence(start: Instant, data: &[u8]) {
             },
         );
         node.drain().for_each(drop);
+        let stats = node.stats();
+        assert_eq!(stats.received, before.received + 1);
+        assert_eq!(
+            stats.handled() + stats.dropped_total(),
+            before.handled() + before.dropped_total() + 1,
+            "each datagram accounted for exactly once"
+        );
         let sizes = node.sizes();
         assert!(sizes.within_limits(), "state over its limits: {sizes:?}");
     }

@@ -90,6 +90,8 @@ pub struct Signal {
     pub seq: u64,
     /// Which connection attempt it belongs to.
     pub session: u64,
+    /// When the sender made it (Unix time in milliseconds).
+    pub timestamp_ms: u64,
     /// What it says.
     pub kind: SignalKind,
 }
@@ -169,6 +171,7 @@ pub fn open(
         from: body.from,
         seq: body.seq,
         session: body.session,
+        timestamp_ms: body.timestamp_ms,
         kind: body.kind,
     })
 }

@@ -57,3 +57,20 @@ fn node_sequence_corpus() {
         tinynode::fuzzing::check_node_sequence(now, data)
     });
 }
+
+/// The open-branch checks can fail: a blob that opens but is not what the
+/// fuzz identity seals (here, a genuine record of another member, as a
+/// forgery found by the fuzzer would be) makes `check_record_open` panic,
+/// and a genuine seal of the fuzz identity passes.
+#[test]
+fn a_record_that_opens_but_is_no_genuine_seal_fails_the_check() {
+    use tinynode::wire::record;
+    use tinynode::{Identity, Meeting};
+    let meeting = Meeting::derive(tinynode::fuzzing::FUZZ_MEETING_CODE).unwrap();
+    let addr = "192.0.2.1:4000".parse().unwrap();
+    let genuine = record::seal(&meeting, &Identity::from_seed([7; 32]), &[addr], 5, [3; 12]);
+    tinynode::fuzzing::check_record_open(&genuine);
+    let stranger = record::seal(&meeting, &Identity::from_seed([9; 32]), &[addr], 5, [3; 12]);
+    let caught = std::panic::catch_unwind(|| tinynode::fuzzing::check_record_open(&stranger));
+    assert!(caught.is_err(), "an unexpected opener must fail the check");
+}
