@@ -159,6 +159,7 @@ pub mod wire {
     /// tinynode DHT frames and the limits a storing node applies.
     pub mod dht {
         pub use crate::dht::RECORD_BYTES_PER_REPLY;
+        pub use crate::dht::announce::{ANNOUNCE_LABEL, signed_announce, signing_input};
         pub use crate::dht::rpc::{FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN};
         pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL};
         pub use crate::dht::wire::*;

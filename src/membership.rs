@@ -173,6 +173,15 @@ impl Membership {
         self.peers.get(id)
     }
 
+    /// A signal to `peer` sent to `addr` failed or went unanswered: stop
+    /// using paths through that address until a record arrives along one
+    /// again.
+    pub fn forget_path(&mut self, peer: &NodeId, addr: SocketAddr) {
+        if let Some(known) = self.peers.get_mut(peer) {
+            known.paths.retain(|p| p.addr() != addr);
+        }
+    }
+
     /// Opens and judges records a source found; `unix_ms` is now's Unix time.
     pub fn on_records(
         &mut self,
@@ -388,6 +397,9 @@ mod tests {
         }
         let known = membership.peer(&peer.node_id()).unwrap();
         assert_eq!(known.paths, paths[2..]);
+        membership.forget_path(&peer.node_id(), paths[3].addr());
+        let known = membership.peer(&peer.node_id()).unwrap();
+        assert_eq!(known.paths, [paths[2], paths[4], paths[5]]);
         assert_eq!(known.addrs, [], "no address: the first path stands in");
     }
 }

@@ -11,10 +11,10 @@ use sim::Sim;
 use tinynode::Identity;
 use tinynode::Meeting;
 use tinynode::NodeId;
-use tinynode::wire::dht::MAX_PER_TOPIC;
 use tinynode::wire::dht::{
     Blob, BoundedList, Contact, Message, Request, Response, WireAddr, decode_frame, encode_frame,
 };
+use tinynode::wire::dht::{MAX_PER_TOPIC, signed_announce};
 use tinynode::wire::record;
 use tinynode::wire::signal::{self, Envelope, SignalKind};
 use tinynode::wire::stun::{Class, MessageEncoder, Method, TransactionId};
@@ -22,44 +22,20 @@ use tinynode::{Command, Event};
 
 const UNIX_MS: u64 = 1_800_000_000_000;
 
-/// `count` public hosts bootstrapping from host 0, then `members` of `meeting`.
-fn network_with_meeting(
-    sim: &mut Sim,
-    count: usize,
-    members: usize,
-    meeting: &Meeting,
-) -> Vec<usize> {
-    sim.grow(count, Duration::from_millis(10), Duration::from_secs(10));
-    let bootstrap = [sim.addr(0)];
-    let members: Vec<usize> = (0..members)
-        .map(|_| sim.add_host(None, &bootstrap))
-        .collect();
-    for &member in &members {
-        sim.command(member, Command::Join(meeting.clone()));
-    }
-    sim.run_for(Duration::from_secs(30));
-    members
-}
-
 fn request(sender: NodeId, body: Request) -> Vec<u8> {
-    padded_request(sender, body, 0)
+    sim::request_frame([7; 8], sender, body, 0)
 }
 
 /// A request with `padding` zero bytes, as a client that wants full answers sends.
 fn padded_request(sender: NodeId, body: Request, padding: usize) -> Vec<u8> {
-    encode_frame(&Message::Request {
-        txid: [7; 8],
-        sender,
-        body,
-        padding: Blob(vec![0; padding]),
-    })
+    sim::request_frame([7; 8], sender, body, padding)
 }
 
 #[test]
 fn answers_to_unproven_addresses_stay_within_three_times_the_request() {
     let mut sim = Sim::new(0xab05_0001);
     let meeting = Meeting::derive("amplification").unwrap();
-    let members = network_with_meeting(&mut sim, 40, 5, &meeting);
+    let members = sim.network_with_meeting(40, 5, &meeting);
     let victim: SocketAddr = "203.0.113.66:9".parse().unwrap();
     sim.watch(victim);
     let claimed = NodeId([0x42; 32]);
@@ -116,14 +92,12 @@ fn answers_to_unproven_addresses_stay_within_three_times_the_request() {
 fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
     let mut sim = Sim::new(0xab05_0002);
     let meeting = Meeting::derive("flooded").unwrap();
-    let members = network_with_meeting(&mut sim, 40, 5, &meeting);
+    let members = sim.network_with_meeting(40, 5, &meeting);
     sim.assert_meeting(&members);
 
     // The storing nodes: the hosts closest to the topic.
     let topic = meeting.topic();
-    let mut storers: Vec<usize> = (0..sim.hosts.len()).collect();
-    storers.sort_by_key(|&h| sim.id(h).distance(&topic));
-    storers.truncate(8);
+    let storers = sim.closest_hosts(&topic, 8);
 
     // 3,000 attacker addresses each fetch a token and announce junk.
     let attackers: Vec<SocketAddr> = (0..3000u32)
@@ -133,7 +107,9 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
         sim.watch(*attacker);
     }
     for (i, attacker) in attackers.iter().enumerate() {
-        let sender = NodeId(sim.rng.bytes32());
+        // Each has a key of its own: a genuine, signed announce of junk.
+        let key = Identity::from_seed(sim.rng.bytes32());
+        let sender = key.node_id();
         let target = sim.addr(storers[i % storers.len()]);
         sim.inject(
             *attacker,
@@ -152,18 +128,11 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
                     _ => None,
                 });
         let Some(token) = token else { continue };
-        let junk = Blob(vec![i as u8; 200]);
+        let junk = vec![i as u8; 200];
         sim.inject(
             *attacker,
             target,
-            request(
-                sender,
-                Request::Announce {
-                    topic,
-                    token,
-                    record: junk,
-                },
-            ),
+            request(sender, signed_announce(&key, topic, token, &junk)),
         );
     }
     sim.run_for(Duration::from_secs(5));
@@ -195,7 +164,7 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
 fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
     let mut sim = Sim::new(0xab05_0003);
     let meeting = Meeting::derive("private club").unwrap();
-    let members = network_with_meeting(&mut sim, 30, 4, &meeting);
+    let members = sim.network_with_meeting(30, 4, &meeting);
     let topic = meeting.topic();
     let guess = Meeting::derive("public club").unwrap();
     let outsider: SocketAddr = "198.18.200.1:7000".parse().unwrap();
@@ -204,8 +173,7 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
     let sender = outsider_identity.node_id();
 
     // It can fetch the sealed records, but not read them.
-    let mut storers: Vec<usize> = (0..sim.hosts.len()).collect();
-    storers.sort_by_key(|&h| sim.id(h).distance(&topic));
+    let storers = sim.closest_hosts(&topic, 1);
     let storer = sim.addr(storers[0]);
     sim.inject(
         outsider,
@@ -233,11 +201,7 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         storer,
         request(
             sender,
-            Request::Announce {
-                topic,
-                token,
-                record: Blob(fake),
-            },
+            signed_announce(&outsider_identity, topic, token, &fake),
         ),
     );
     // Nor get a data channel: an offer sealed with the wrong key is rejected.
@@ -326,13 +290,11 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         })
         .expect("a fresh token");
     for old in &records {
-        let replay = Request::Announce {
-            topic,
-            token: fresh_token,
-            record: old.clone(),
-        };
-        let claimed = NodeId(sim.rng.bytes32());
-        sim.inject(outsider, storer, request(claimed, replay));
+        // Each replay under a fresh key: the storing node takes each for a
+        // new announcer and pushes it to the members.
+        let key = Identity::from_seed(sim.rng.bytes32());
+        let replay = signed_announce(&key, topic, fresh_token, &old.0);
+        sim.inject(outsider, storer, request(key.node_id(), replay));
     }
     sim.run_for(Duration::from_secs(60));
     // Each member was pushed every replayed record and rejected all but its own.

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
+use super::announce;
 use super::bootstrap::Bootstrap;
 pub use super::event::{DhtDrop, DhtEvent, LookupId, LookupKind};
 use super::lookup::Lookup;
@@ -32,8 +33,11 @@ use super::server::{Server, response_frame};
 use super::store::Store;
 use super::token::Tokens;
 use super::verified::VerifiedAddresses;
-use super::wire::{Blob, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr};
+use super::wire::{
+    ErrorCode, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr, unknown_request_variant,
+};
 use crate::id::{ID_BITS, NodeId};
+use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
 use crate::rng::Rng;
 use crate::transmit::{LocalAddrs, Transmit};
@@ -134,10 +138,7 @@ impl Dht {
         match message {
             Message::Request {
                 txid, sender, body, ..
-            } => {
-                self.answer(now, source, datagram_len, txid, sender, body);
-                Ok(())
-            }
+            } => self.answer(now, source, datagram_len, txid, sender, body),
             Message::Response {
                 txid,
                 sender,
@@ -208,22 +209,38 @@ impl Dht {
         self.start_lookup(now, topic, LookupKind::GetPeers)
     }
 
-    /// Announces `record` under `topic` to each node with the token it gave.
+    /// Announces `record` under `topic` to each node with the token it
+    /// gave, signed by `identity` (whose node ID this engine runs as).
     pub fn announce(
         &mut self,
         now: Instant,
+        identity: &Identity,
         topic: NodeId,
         targets: &[(Peer, [u8; TOKEN_LEN])],
         record: &[u8],
     ) {
         for (peer, token) in targets {
-            let body = Request::Announce {
-                topic,
-                token: *token,
-                record: Blob(record.to_vec()),
-            };
+            let body = announce::signed_announce(identity, topic, *token, record);
             self.request(now, peer.addr, Some(peer.id), Purpose::Announce, body);
         }
+    }
+
+    /// Answers a request frame of a variant this version does not know
+    /// ([`unknown_request_variant`]) with `Error(Unsupported)`, within the
+    /// amplification budget of an unproven source; true if it was one.
+    pub fn answer_unsupported(&mut self, source: SocketAddr, datagram: &[u8]) -> bool {
+        let Some(txid) = unknown_request_variant(datagram) else {
+            return false;
+        };
+        let budget = (!self.verified.contains(&source))
+            .then(|| datagram.len().saturating_mul(AMPLIFICATION_FACTOR));
+        let body = Response::Error(ErrorCode::Unsupported);
+        let frame = response_frame(self.local, source, txid, body, None);
+        if budget.is_none_or(|b| frame.len() <= b) {
+            self.transmits
+                .push_back(self.locals.transmit(source, frame));
+        }
+        true
     }
 
     /// Asks the node at `via` to forward `payload` to `to` (or, when `via`
@@ -231,7 +248,7 @@ impl Dht {
     pub fn signal(&mut self, now: Instant, via: SocketAddr, to: NodeId, payload: Vec<u8>) {
         let body = Request::Signal {
             to,
-            payload: Blob(payload),
+            payload: super::wire::Blob(payload),
         };
         self.request(now, via, None, Purpose::Signal(to), body);
     }
@@ -399,7 +416,15 @@ impl Dht {
         txid: TxId,
         sender: NodeId,
         body: Request,
-    ) {
+    ) -> Result<(), DhtDrop> {
+        let answer = Server {
+            local: self.local,
+            table: &self.table,
+            store: &mut self.store,
+            tokens: &self.tokens,
+            rng: &mut self.rng,
+        }
+        .answer(now, source, sender, body)?;
         // An address that has not proved it receives gets at most
         // AMPLIFICATION_FACTOR times the request's size back, the
         // verification ping included.
@@ -413,14 +438,6 @@ impl Dht {
                 budget = budget.map(|b| b - PING_FRAME_LEN);
             }
         }
-        let answer = Server {
-            local: self.local,
-            table: &self.table,
-            store: &mut self.store,
-            tokens: &self.tokens,
-            rng: &mut self.rng,
-        }
-        .answer(now, source, sender, body);
         self.events.extend(answer.events);
         for (to, frame) in answer.sends {
             self.transmits.push_back(self.locals.transmit(to, frame));
@@ -428,6 +445,7 @@ impl Dht {
         let frame = response_frame(self.local, source, txid, answer.response, budget);
         self.transmits
             .push_back(self.locals.transmit(source, frame));
+        Ok(())
     }
 
     fn on_response(

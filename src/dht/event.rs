@@ -58,7 +58,9 @@ pub enum DhtEvent {
         /// Requests it sent.
         requests: u32,
     },
-    /// Sealed records under `topic`, from a `Peers` reply or a `Push`.
+    /// Sealed records under `topic`: in a `Peers` answer to one of our own
+    /// lookups, or in a `Push` (which the node accepts only from the nodes
+    /// it announced to, before the engine sees it).
     Records {
         /// The topic.
         topic: NodeId,
@@ -105,4 +107,7 @@ pub enum DhtDrop {
     UnknownTransaction,
     /// A response from an address the request did not go to.
     WrongSource,
+    /// A `SignedAnnounce` whose key does not hash to its sender ID, or
+    /// whose signature does not verify.
+    ForgedAnnounce,
 }

@@ -4,6 +4,7 @@
 //! in `bootstrap`). DHT nodes store and forward opaque blobs: nothing here
 //! knows what a meeting record or a signal says.
 
+pub mod announce;
 mod bootstrap;
 pub mod engine;
 mod event;

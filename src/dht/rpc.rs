@@ -148,7 +148,10 @@ fn padded_frame(txid: TxId, sender: NodeId, body: Request) -> Vec<u8> {
     let padded_len = match body {
         Request::FindNode { .. } => FIND_NODE_REQUEST_LEN,
         Request::GetPeers { .. } => GET_PEERS_REQUEST_LEN,
-        Request::Ping | Request::Announce { .. } | Request::Signal { .. } => 0,
+        Request::Ping
+        | Request::Announce { .. }
+        | Request::Signal { .. }
+        | Request::SignedAnnounce { .. } => 0,
     };
     let mut message = Message::Request {
         txid,

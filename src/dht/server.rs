@@ -7,9 +7,12 @@
 //! - `GetPeers` → a token for the source address, up to
 //!   [`RECORD_BYTES_PER_REPLY`] bytes of stored records in a seeded random
 //!   order (the requester's own left out), and the k closest contacts.
-//! - `Announce` → stored (`Announced`) if the token is valid for the source
-//!   address; a new announcer's record is pushed to the other announcers of
-//!   the topic and reported as [`DhtEvent::Stored`].
+//! - `SignedAnnounce` → dropped unheard ([`DhtDrop::ForgedAnnounce`]) unless
+//!   the sender ID is SHA-256 of the key and the signature verifies
+//!   ([`super::announce`]); then stored (`Announced`) if the token is valid
+//!   for the source address. A new announcer's record is pushed to the other
+//!   announcers of the topic and reported as [`DhtEvent::Stored`].
+//! - the retired unauthenticated `Announce` → `Error(Unsupported)`.
 //! - `Signal` to us → [`DhtEvent::Delivered`] (the requester is the signal's
 //!   sender, reaching us directly); to an announcer we store or a node we
 //!   know → `Deliver` to its addresses; otherwise `UnknownTarget`.
@@ -22,7 +25,8 @@ use std::time::Instant;
 
 use log::debug;
 
-use super::event::DhtEvent;
+use super::announce;
+use super::event::{DhtDrop, DhtEvent};
 use super::routing::RoutingTable;
 use super::store::{Put, Refused, Store};
 use super::token::Tokens;
@@ -64,14 +68,15 @@ pub(super) struct Server<'a> {
 }
 
 impl Server<'_> {
-    /// The answer to `body` from `sender` at `source`.
+    /// The answer to `body` from `sender` at `source`, or why the request
+    /// is dropped without one.
     pub(super) fn answer(
         &mut self,
         now: Instant,
         source: SocketAddr,
         sender: NodeId,
         body: Request,
-    ) -> Answer {
+    ) -> Result<Answer, DhtDrop> {
         let mut answer = Answer {
             response: Response::Pong,
             sends: Vec::new(),
@@ -87,11 +92,30 @@ impl Server<'_> {
                 records: self.records_for(now, &topic, &sender),
                 nodes: self.contacts_near(&topic, &sender),
             },
-            Request::Announce {
+            Request::Announce { .. } => Response::Error(ErrorCode::Unsupported),
+            Request::SignedAnnounce {
                 topic,
                 token,
                 record,
-            } => self.store_announce(now, source, sender, topic, &token, record, &mut answer),
+                public_key,
+                signature,
+            } => {
+                if !announce::is_genuine(
+                    &sender,
+                    &topic,
+                    &token,
+                    &record.0,
+                    &public_key,
+                    &signature.0,
+                ) {
+                    debug!(
+                        "dht: announce from {source} does not prove it is {}",
+                        sender.short()
+                    );
+                    return Err(DhtDrop::ForgedAnnounce);
+                }
+                self.store_announce(now, source, sender, topic, &token, record, &mut answer)
+            }
             Request::Signal { to, payload } if to == self.local => {
                 // We are the recipient, and the requester reached us directly.
                 answer.events.push(DhtEvent::Delivered {
@@ -122,7 +146,7 @@ impl Server<'_> {
                 }
             }
         };
-        answer
+        Ok(answer)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -271,6 +295,7 @@ mod tests {
     use super::*;
     use crate::dht::routing::Peer;
     use crate::dht::wire::decode_frame;
+    use crate::identity::Identity;
 
     const LOCAL: NodeId = NodeId([0x80; 32]);
 
@@ -306,6 +331,10 @@ mod tests {
 
         /// Answers the request in `frame` (bytes, as received) from `source`.
         fn answer(&mut self, source: SocketAddr, frame: &[u8]) -> Answer {
+            self.try_answer(source, frame).expect("answered")
+        }
+
+        fn try_answer(&mut self, source: SocketAddr, frame: &[u8]) -> Result<Answer, DhtDrop> {
             let Ok(Message::Request { sender, body, .. }) = decode_frame(frame) else {
                 panic!("not a request frame");
             };
@@ -341,17 +370,24 @@ mod tests {
         })
     }
 
-    fn announce(world: &mut World, sender: u8, record: &[u8]) -> Answer {
-        let token = world.tokens.issue(addr(sender));
-        let frame = request(
+    /// Announcer `i`'s key; it announces from `addr(i)`.
+    fn member(i: u8) -> Identity {
+        Identity::from_seed([i; 32])
+    }
+
+    fn signed_request(sender: NodeId, body: Request) -> Vec<u8> {
+        encode_frame(&Message::Request {
+            txid: [1; 8],
             sender,
-            Request::Announce {
-                topic: NodeId([9; 32]),
-                token,
-                record: Blob(record.to_vec()),
-            },
-        );
-        world.answer(addr(sender), &frame)
+            body,
+            padding: Blob::default(),
+        })
+    }
+
+    fn announce(world: &mut World, i: u8, record: &[u8]) -> Answer {
+        let token = world.tokens.issue(addr(i));
+        let body = announce::signed_announce(&member(i), NodeId([9; 32]), token, record);
+        world.answer(addr(i), &signed_request(member(i).node_id(), body))
     }
 
     #[test]
@@ -370,18 +406,47 @@ mod tests {
     }
 
     #[test]
-    fn announces_need_the_token_of_their_source_and_push_to_members() {
+    fn announces_must_prove_their_sender_and_the_old_form_is_unsupported() {
         let mut world = World::new();
-        let forged = request(
-            4,
+        let token = world.tokens.issue(addr(6));
+        let topic = NodeId([9; 32]);
+        // Mallory (6) signs with its own key but claims Alice's (4) ID.
+        let forged = signed_request(
+            member(4).node_id(),
+            announce::signed_announce(&member(6), topic, token, b"evil"),
+        );
+        assert_eq!(
+            world.try_answer(addr(6), &forged).err(),
+            Some(DhtDrop::ForgedAnnounce)
+        );
+        let unsigned = signed_request(
+            member(4).node_id(),
             Request::Announce {
-                topic: NodeId([9; 32]),
-                token: world.tokens.issue(addr(5)),
-                record: Blob(vec![1]),
+                topic,
+                token,
+                record: Blob(b"evil".to_vec()),
             },
         );
         assert_eq!(
-            world.answer(addr(4), &forged).response,
+            world.answer(addr(6), &unsigned).response,
+            Response::Error(ErrorCode::Unsupported)
+        );
+        assert_eq!(world.store.len(), 0, "nothing stored");
+    }
+
+    #[test]
+    fn announces_need_the_token_of_their_source_and_push_to_members() {
+        let mut world = World::new();
+        let body = announce::signed_announce(
+            &member(4),
+            NodeId([9; 32]),
+            world.tokens.issue(addr(5)),
+            b"1",
+        );
+        assert_eq!(
+            world
+                .answer(addr(4), &signed_request(member(4).node_id(), body))
+                .response,
             Response::Error(ErrorCode::BadToken)
         );
         let first = announce(&mut world, 4, b"first");
@@ -410,8 +475,8 @@ mod tests {
         let mut world = World::new();
         announce(&mut world, 4, b"four");
         announce(&mut world, 5, b"five");
-        let frame = request(
-            4,
+        let frame = signed_request(
+            member(4).node_id(),
             Request::GetPeers {
                 topic: NodeId([9; 32]),
             },
@@ -447,7 +512,7 @@ mod tests {
         let to_member = request(
             6,
             Request::Signal {
-                to: node(4),
+                to: member(4).node_id(),
                 payload: Blob(vec![8]),
             },
         );

@@ -17,6 +17,7 @@ pub use crate::codec::{Blob, BoundedList, WireAddr};
 use crate::codec::{CodecError, decode_value, encode_value};
 use crate::demux::DHT_FRAME_TAG;
 use crate::id::NodeId;
+use crate::identity::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::limits::MAX_DATAGRAM_LEN;
 
 /// Version byte after the tag; frames with another version are dropped.
@@ -62,7 +63,9 @@ pub enum Request {
         /// The meeting topic.
         topic: NodeId,
     },
-    /// Store `record` under `topic` for the sender.
+    /// The unauthenticated announce of wire version 1's first release:
+    /// still decoded, always answered `Error(Unsupported)` and never stored
+    /// (anyone could announce under anyone's ID with it).
     Announce {
         /// The meeting topic.
         topic: NodeId,
@@ -78,7 +81,27 @@ pub enum Request {
         /// Sealed signaling payload, opaque to the relay.
         payload: Blob<MAX_SIGNAL_LEN>,
     },
+    /// Store `record` under `topic` for the sender, who proves it owns its
+    /// node ID: the ID is SHA-256 of `public_key`, and `signature` is that
+    /// key's Ed25519 signature over the announce's signing input
+    /// ([`super::announce`]).
+    SignedAnnounce {
+        /// The meeting topic.
+        topic: NodeId,
+        /// Token from a recent `Peers` reply to this source address.
+        token: [u8; TOKEN_LEN],
+        /// The sealed record.
+        record: Blob<MAX_RECORD_LEN>,
+        /// The announcer's Ed25519 public key.
+        public_key: [u8; PUBLIC_KEY_LEN],
+        /// Its signature; anything but 64 bytes fails to verify.
+        signature: Blob<SIGNATURE_LEN>,
+    },
 }
+
+/// Discriminant of the last [`Request`] variant this version knows; a
+/// request with a higher one is answered `Error(Unsupported)`.
+pub const LAST_REQUEST_VARIANT: u32 = 5;
 
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +112,9 @@ pub enum ErrorCode {
     UnknownTarget,
     /// A storage cap was reached.
     StoreFull,
+    /// The request is of a kind this node does not serve: a variant it does
+    /// not know, or the retired unauthenticated `Announce`.
+    Unsupported,
 }
 
 /// A reply to a [`Request`].
@@ -207,6 +233,38 @@ pub fn decode_frame(datagram: &[u8]) -> Result<Message, FrameError> {
     }
 }
 
+/// The transaction ID of a request frame whose body is a [`Request`]
+/// variant after [`LAST_REQUEST_VARIANT`] (from a newer version), so it can
+/// be answered `Error(Unsupported)` rather than left to time out; `None` for
+/// any other datagram. A request frame is `[tag, version, 0x00, txid (8),
+/// sender (32), body variant (varint), …]`.
+pub fn unknown_request_variant(datagram: &[u8]) -> Option<TxId> {
+    let [DHT_FRAME_TAG, WIRE_VERSION, 0x00, rest @ ..] = datagram else {
+        return None;
+    };
+    let txid: TxId = rest.get(..8)?.try_into().ok()?;
+    let variant = read_varint(rest.get(8 + 32..)?)?;
+    (variant > u64::from(LAST_REQUEST_VARIANT)).then_some(txid)
+}
+
+/// A bincode varint at the start of `bytes`: one byte below 251, else a
+/// marker (251, 252, 253) and a little-endian u16, u32 or u64.
+fn read_varint(bytes: &[u8]) -> Option<u64> {
+    let (&first, rest) = bytes.split_first()?;
+    let wide = |n: usize| -> Option<u64> {
+        let mut buf = [0u8; 8];
+        buf[..n].copy_from_slice(rest.get(..n)?);
+        Some(u64::from_le_bytes(buf))
+    };
+    match first {
+        0..=250 => Some(u64::from(first)),
+        251 => wide(2),
+        252 => wide(4),
+        253 => wide(8),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +379,31 @@ mod tests {
         let too_many = BoundedList::<Contact, 9>((0..9).map(contact).collect());
         let bytes = encode_value(&too_many);
         assert!(decode_value::<BoundedList<Contact, K>>(&bytes, MAX_DATAGRAM_LEN).is_err());
+    }
+
+    #[test]
+    fn requests_of_unknown_variants_are_recognised_by_their_discriminant() {
+        let known = encode_frame(&Message::Request {
+            txid: [7; 8],
+            sender: NodeId([1; 32]),
+            body: Request::Ping,
+            padding: Blob::default(),
+        });
+        assert_eq!(unknown_request_variant(&known), None);
+        let mut newer = known[..2 + 1 + 8 + 32].to_vec();
+        newer.push(6);
+        assert_eq!(unknown_request_variant(&newer), Some([7; 8]));
+        assert!(decode_frame(&newer).is_err());
+        let mut wide = newer[..43].to_vec();
+        wide.extend_from_slice(&[251, 0x00, 0x01]);
+        assert_eq!(unknown_request_variant(&wide), Some([7; 8]));
+        let mut last_known = newer[..43].to_vec();
+        last_known.push(LAST_REQUEST_VARIANT as u8);
+        assert_eq!(unknown_request_variant(&last_known), None);
+        assert_eq!(unknown_request_variant(&newer[..42]), None);
+        assert_eq!(
+            unknown_request_variant(&[DHT_FRAME_TAG, WIRE_VERSION, 0x01]),
+            None
+        );
     }
 }

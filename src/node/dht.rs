@@ -1,6 +1,7 @@
 //! tinynode's DHT on the node: frames in, engine events out, and the DHT
 //! as a member source (topic lookups and announces for the joined meeting;
-//! records it returns, pushes and announces stored here go to membership).
+//! records it returns, pushes from the nodes we announced to and announces
+//! stored here go to membership).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use super::Node;
 use super::stats::DropReason;
 use crate::api::{AddressSource, Event, Via};
 use crate::dht::engine::{DhtDrop, DhtEvent};
-use crate::dht::wire::decode_frame;
+use crate::dht::wire::{Message, decode_frame};
 use crate::id::NodeId;
 use crate::membership::{Found, SignalPath};
 use crate::record;
@@ -22,17 +23,35 @@ impl Node {
     pub(super) fn on_dht_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         let message = match decode_frame(data) {
             Ok(message) => message,
+            Err(_) if self.dht.answer_unsupported(source, data) => {
+                debug!("dht: {source} sent a request of a newer kind; answered Unsupported");
+                self.stats.dht_messages += 1;
+                return;
+            }
             Err(error) => {
                 debug!("dht: from {source}: {error}");
                 return self.drop_datagram(source, DropReason::DhtMalformed);
             }
         };
+        if let Message::Push { .. } = message {
+            let solicited = self
+                .joined
+                .as_ref()
+                .is_some_and(|j| j.dht_source.announced_to(source));
+            if !solicited {
+                debug!("dht: push from {source}, which we did not announce to; dropped");
+                return self.drop_datagram(source, DropReason::DhtUnsolicitedPush);
+            }
+        }
         match self.dht.handle_message(now, source, data.len(), message) {
             Ok(()) => self.stats.dht_messages += 1,
             Err(DhtDrop::UnknownTransaction) => {
                 self.drop_datagram(source, DropReason::DhtUnknownTransaction)
             }
             Err(DhtDrop::WrongSource) => self.drop_datagram(source, DropReason::DhtWrongSource),
+            Err(DhtDrop::ForgedAnnounce) => {
+                self.drop_datagram(source, DropReason::DhtForgedAnnounce)
+            }
         }
     }
 
@@ -112,6 +131,9 @@ impl Node {
                 DhtEvent::SignalFailed { to, via, reason } => {
                     debug!("signal to {} via {via} failed: {reason}", to.short());
                     self.signaling.path_failed(&to, via);
+                    if let Some(joined) = self.joined.as_mut() {
+                        joined.membership.forget_path(&to, via);
+                    }
                 }
             }
         }
@@ -147,7 +169,8 @@ impl Node {
                     self.rng.bytes(),
                 );
                 let topic = joined.membership.meeting().topic();
-                self.dht.announce(now, topic, &storers, &blob);
+                self.dht
+                    .announce(now, &self.config.identity, topic, &storers, &blob);
             }
         }
     }

@@ -4,11 +4,15 @@
 //!
 //! A signal to a member goes along the path its last signal to us came
 //! (it reached us from there, so that path reaches it), else along the
-//! newest path its records came (membership's paths). A path whose signal
-//! failed is forgotten. Sequence numbers are one counter per node, started
-//! at the Unix time in milliseconds, so a restarted node's signals are
-//! newer; a signal whose number is not above the last one accepted from
-//! its sender is a replay.
+//! newest path its records came (membership's paths). An offer also goes,
+//! sealed once, along a second path when there is one, so one relay that
+//! swallows signals cannot keep two members apart. A path whose signal
+//! failed (the relay refused or did not answer, or an offer along it got no
+//! answer in time) is forgotten. Sequence numbers are one counter per node,
+//! started at the Unix time in milliseconds, so a restarted node's signals
+//! are newer; a signal whose number is below the last one accepted from its
+//! sender is a replay, and one equal to it is the same signal arriving
+//! along a second path (ignored, counted apart).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,25 +24,32 @@ use super::Node;
 use crate::id::NodeId;
 use crate::membership::SignalPath;
 use crate::rtc::OutgoingSignal;
-use crate::signal::{self, Envelope};
+use crate::signal::{self, Envelope, SignalKind};
 
 /// Peers whose signaling state is remembered.
 pub const MAX_SIGNALING_PEERS: usize = 256;
 
+/// Paths one offer is sent along.
+pub const OFFER_PATHS: usize = 2;
+
 /// What we know about signaling with one peer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, Default)]
 struct PeerSignaling {
-    /// Highest sequence number accepted from it.
-    last_seq: u64,
+    /// Highest sequence number accepted from it, once one was.
+    last_seq: Option<u64>,
     /// The path its last signal came along, until a signal sent along it fails.
     path: Option<SignalPath>,
+    /// The paths our latest unanswered offer to it went along.
+    offered_via: Vec<SignalPath>,
 }
 
 /// Why a signal was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Refused {
-    /// Its sequence number is not newer than the last one accepted.
+    /// Its sequence number is below the last one accepted.
     Replayed,
+    /// The signal accepted last, again: it was sent along two paths.
+    Duplicate,
     /// [`MAX_SIGNALING_PEERS`] peers are remembered already.
     Full,
 }
@@ -77,20 +88,46 @@ impl Signaling {
         }
     }
 
+    /// Our offer to `peer` went unanswered: the paths it went along, which
+    /// are failed paths now.
+    pub(super) fn offer_unanswered(&mut self, peer: &NodeId) -> Vec<SignalPath> {
+        let Some(state) = self.peers.get_mut(peer) else {
+            return Vec::new();
+        };
+        let failed = std::mem::take(&mut state.offered_via);
+        if state.path.is_some_and(|p| failed.contains(&p)) {
+            state.path = None;
+        }
+        failed
+    }
+
     fn accept(&mut self, from: NodeId, seq: u64, path: SignalPath) -> Result<(), Refused> {
-        match self.peers.get(&from) {
-            Some(known) if seq <= known.last_seq => return Err(Refused::Replayed),
-            None if self.peers.len() >= MAX_SIGNALING_PEERS => return Err(Refused::Full),
+        let state = self.entry(from).ok_or(Refused::Full)?;
+        match state.last_seq {
+            Some(last) if seq < last => return Err(Refused::Replayed),
+            Some(last) if seq == last => return Err(Refused::Duplicate),
             _ => {}
         }
-        self.peers.insert(
-            from,
-            PeerSignaling {
-                last_seq: seq,
-                path: Some(path),
-            },
-        );
+        state.last_seq = Some(seq);
+        state.path = Some(path);
+        // It signalled us, so some path works: the offer is not unanswered.
+        state.offered_via.clear();
         Ok(())
+    }
+
+    /// An offer to `to` is going along `paths`.
+    fn offered(&mut self, to: NodeId, paths: &[SignalPath]) {
+        if let Some(state) = self.entry(to) {
+            state.offered_via = paths.to_vec();
+        }
+    }
+
+    /// `peer`'s state, created if there is room for it.
+    fn entry(&mut self, peer: NodeId) -> Option<&mut PeerSignaling> {
+        if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_SIGNALING_PEERS {
+            return None;
+        }
+        Some(self.peers.entry(peer).or_default())
     }
 
     fn take_seq(&mut self) -> u64 {
@@ -104,9 +141,23 @@ impl Signaling {
     }
 }
 
-/// The path to send along: the remembered one, else the newest known.
-fn choose_path(remembered: Option<SignalPath>, known: &[SignalPath]) -> Option<SignalPath> {
-    remembered.or_else(|| known.last().copied())
+/// The paths to send along, at most `count`: the remembered one, else the
+/// newest known; then the newest known ones to other addresses.
+fn choose_paths(
+    remembered: Option<SignalPath>,
+    known: &[SignalPath],
+    count: usize,
+) -> Vec<SignalPath> {
+    let mut chosen: Vec<SignalPath> = Vec::with_capacity(count);
+    for path in remembered.into_iter().chain(known.iter().rev().copied()) {
+        if chosen.len() == count {
+            break;
+        }
+        if chosen.iter().all(|c| c.addr() != path.addr()) {
+            chosen.push(path);
+        }
+    }
+    chosen
 }
 
 impl Node {
@@ -127,6 +178,10 @@ impl Node {
             }
         };
         if let Err(refused) = self.signaling.accept(signal.from, signal.seq, path) {
+            if refused == Refused::Duplicate {
+                self.stats.signals_duplicate += 1;
+                return;
+            }
             debug!(
                 "signal from {} (seq {}) refused: {refused:?}",
                 signal.from.short(),
@@ -141,7 +196,22 @@ impl Node {
         self.process_connections(now);
     }
 
-    /// Seals a signal and sends it along a path that reaches the peer.
+    /// Our offer to `peer` got no answer in time: forget the paths it went
+    /// along (a later record along one brings it back).
+    pub(super) fn offer_unanswered(&mut self, peer: &NodeId) {
+        let failed = self.signaling.offer_unanswered(peer);
+        if let Some(joined) = self.joined.as_mut() {
+            for path in failed {
+                debug!(
+                    "offer to {} via {path:?} unanswered; path forgotten",
+                    peer.short()
+                );
+                joined.membership.forget_path(peer, path.addr());
+            }
+        }
+    }
+
+    /// Seals a signal and sends it along the paths that reach the peer.
     pub(super) fn send_signal(&mut self, now: Instant, outgoing: OutgoingSignal) {
         let Some(joined) = self.joined.as_ref() else {
             return;
@@ -150,10 +220,13 @@ impl Node {
             .membership
             .peer(&outgoing.to)
             .map_or(&[][..], |p| &p.paths[..]);
-        let Some(path) = choose_path(self.signaling.remembered(&outgoing.to), known) else {
+        let is_offer = matches!(outgoing.kind, SignalKind::Offer(_));
+        let count = if is_offer { OFFER_PATHS } else { 1 };
+        let paths = choose_paths(self.signaling.remembered(&outgoing.to), known, count);
+        if paths.is_empty() {
             debug!("no signal path to {}; signal not sent", outgoing.to.short());
             return;
-        };
+        }
         let envelope = Envelope {
             to: outgoing.to,
             seq: self.signaling.take_seq(),
@@ -167,11 +240,16 @@ impl Node {
             outgoing.kind,
             self.rng.bytes(),
         );
-        // Both paths carry a DHT `Signal` request: to a relay, or to the
-        // member itself, which takes a signal addressed to it as delivered.
-        match path {
-            SignalPath::DhtRelay(addr) | SignalPath::Direct(addr) => {
-                self.dht.signal(now, addr, outgoing.to, blob)
+        if is_offer {
+            self.signaling.offered(outgoing.to, &paths);
+        }
+        // Both kinds of path carry a DHT `Signal` request: to a relay, or to
+        // the member itself, which takes a signal addressed to it as delivered.
+        for path in paths {
+            match path {
+                SignalPath::DhtRelay(addr) | SignalPath::Direct(addr) => {
+                    self.dht.signal(now, addr, outgoing.to, blob.clone())
+                }
             }
         }
     }
@@ -190,15 +268,12 @@ mod tests {
         let peer = NodeId([1; 32]);
         let direct = SignalPath::Direct("198.51.100.1:5000".parse().unwrap());
         let mut signaling = Signaling::new(100);
-        assert_eq!(
-            choose_path(signaling.remembered(&peer), &[relay(1), relay(2)]),
-            Some(relay(2))
-        );
+        let first = |s: &Signaling, known: &[SignalPath]| {
+            choose_paths(s.remembered(&peer), known, 1).first().copied()
+        };
+        assert_eq!(first(&signaling, &[relay(1), relay(2)]), Some(relay(2)));
         signaling.accept(peer, 7, direct).unwrap();
-        assert_eq!(
-            choose_path(signaling.remembered(&peer), &[relay(1)]),
-            Some(direct)
-        );
+        assert_eq!(first(&signaling, &[relay(1)]), Some(direct));
         signaling.path_failed(&peer, relay(1).addr());
         assert_eq!(
             signaling.remembered(&peer),
@@ -206,11 +281,37 @@ mod tests {
             "another path failed"
         );
         signaling.path_failed(&peer, direct.addr());
+        assert_eq!(first(&signaling, &[relay(1)]), Some(relay(1)));
+        assert_eq!(choose_paths(None, &[], 2), []);
+    }
+
+    #[test]
+    fn offers_take_two_distinct_paths_and_an_unanswered_one_fails_both() {
+        let peer = NodeId([1; 32]);
+        let direct = SignalPath::Direct(relay(2).addr());
         assert_eq!(
-            choose_path(signaling.remembered(&peer), &[relay(1)]),
-            Some(relay(1))
+            choose_paths(None, &[relay(1), relay(2), relay(3)], OFFER_PATHS),
+            [relay(3), relay(2)],
+            "the two newest"
         );
-        assert_eq!(choose_path(None, &[]), None);
+        assert_eq!(
+            choose_paths(Some(direct), &[relay(1), relay(2)], OFFER_PATHS),
+            [direct, relay(1)],
+            "the remembered path, then the newest to another address"
+        );
+        assert_eq!(choose_paths(None, &[relay(1)], OFFER_PATHS), [relay(1)]);
+
+        let mut signaling = Signaling::new(100);
+        signaling.offered(peer, &[relay(3), relay(2)]);
+        assert_eq!(signaling.offer_unanswered(&peer), [relay(3), relay(2)]);
+        assert_eq!(signaling.offer_unanswered(&peer), [], "reported once");
+        signaling.offered(peer, &[relay(3)]);
+        signaling.accept(peer, 9, relay(3)).unwrap();
+        assert_eq!(
+            signaling.offer_unanswered(&peer),
+            [],
+            "it signalled us: the offer was not lost"
+        );
     }
 
     #[test]
@@ -218,7 +319,7 @@ mod tests {
         let mut signaling = Signaling::new(100);
         let peer = NodeId([1; 32]);
         assert_eq!(signaling.accept(peer, 5, relay(1)), Ok(()));
-        assert_eq!(signaling.accept(peer, 5, relay(1)), Err(Refused::Replayed));
+        assert_eq!(signaling.accept(peer, 5, relay(2)), Err(Refused::Duplicate));
         assert_eq!(signaling.accept(peer, 4, relay(1)), Err(Refused::Replayed));
         assert_eq!(signaling.accept(peer, 6, relay(1)), Ok(()));
         for i in 1..MAX_SIGNALING_PEERS {

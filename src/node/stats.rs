@@ -38,11 +38,15 @@ pub enum DropReason {
     DhtUnknownTransaction,
     /// A DHT response from an address the request did not go to.
     DhtWrongSource,
+    /// A DHT announce whose key or signature does not prove its sender ID.
+    DhtForgedAnnounce,
+    /// A DHT `Push` from a node we did not announce to.
+    DhtUnsolicitedPush,
 }
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 15] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -56,6 +60,8 @@ impl DropReason {
         Self::DhtMalformed,
         Self::DhtUnknownTransaction,
         Self::DhtWrongSource,
+        Self::DhtForgedAnnounce,
+        Self::DhtUnsolicitedPush,
     ];
 
     /// Short name for logs and stats lines.
@@ -74,6 +80,8 @@ impl DropReason {
             Self::DhtMalformed => "dht_malformed",
             Self::DhtUnknownTransaction => "dht_unknown_transaction",
             Self::DhtWrongSource => "dht_wrong_source",
+            Self::DhtForgedAnnounce => "dht_forged_announce",
+            Self::DhtUnsolicitedPush => "dht_unsolicited_push",
         }
     }
 }
@@ -97,6 +105,9 @@ pub struct Stats {
     pub webrtc_datagrams: u64,
     /// Signals rejected (not sealed for our meeting, forged, stale, replayed).
     pub signals_rejected: u64,
+    /// Signals that arrived a second time, along a second path (offers are
+    /// sent along two), and were ignored.
+    pub signals_duplicate: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -130,7 +141,8 @@ impl fmt::Display for Stats {
         write!(
             f,
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
-             webrtc_datagrams={} records_rejected={} signals_rejected={} dropped={}",
+             webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
+             dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -139,6 +151,7 @@ impl fmt::Display for Stats {
             self.webrtc_datagrams,
             self.records_rejected,
             self.signals_rejected,
+            self.signals_duplicate,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {

@@ -11,7 +11,8 @@
 //! [`REANNOUNCE_INTERVAL`]. The records themselves arrive as DHT events and
 //! go to membership (`node/dht.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -46,7 +47,9 @@ pub struct DhtSource {
     next_lookup_at: Option<Instant>,
     lookups_done: u32,
     last_announce: Option<Instant>,
-    announced_to: BTreeSet<NodeId>,
+    /// The storing nodes of the last announce, by ID: the only nodes whose
+    /// pushes are accepted.
+    announced_to: BTreeMap<NodeId, SocketAddr>,
     addresses_changed: bool,
 }
 
@@ -59,7 +62,7 @@ impl DhtSource {
             next_lookup_at: Some(now),
             lookups_done: 0,
             last_announce: None,
-            announced_to: BTreeSet::new(),
+            announced_to: BTreeMap::new(),
             addresses_changed: false,
         }
     }
@@ -111,7 +114,7 @@ impl DhtSource {
         // for example because earlier storers died) get it now.
         let new_storers = storers
             .iter()
-            .any(|(peer, _)| !self.announced_to.contains(&peer.id));
+            .any(|(peer, _)| !self.announced_to.contains_key(&peer.id));
         let due = self.addresses_changed
             || new_storers
             || self
@@ -122,9 +125,19 @@ impl DhtSource {
         }
         self.last_announce = Some(now);
         self.addresses_changed = false;
-        self.announced_to = storers.iter().map(|(peer, _)| peer.id).collect();
+        self.announced_to = storers
+            .iter()
+            .map(|(peer, _)| (peer.id, peer.addr))
+            .collect();
         debug!("meeting: announcing to {} nodes", storers.len());
         Some(Action::Announce(storers))
+    }
+
+    /// True if the node at `addr` is one our last announce went to: it
+    /// stores our record, so its pushes of newcomers' records are wanted
+    /// (anyone else's are unsolicited).
+    pub fn announced_to(&self, addr: SocketAddr) -> bool {
+        self.announced_to.values().any(|a| *a == addr)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
@@ -162,6 +175,8 @@ mod tests {
             t = next;
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        assert!(source.announced_to(storer.0.addr));
+        assert!(!source.announced_to("192.0.2.10:4000".parse().unwrap()));
         source.addresses_changed();
         assert!(source.lookup_done(t, vec![storer]).is_some());
         let moved = (
@@ -175,5 +190,6 @@ mod tests {
             source.lookup_done(t, vec![moved]).is_some(),
             "a storer that has not had the record gets it"
         );
+        assert!(source.announced_to(moved.0.addr) && !source.announced_to(storer.0.addr));
     }
 }

@@ -19,9 +19,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tinynode::Identity;
 use tinynode::NodeId;
+use tinynode::wire::dht::{
+    Blob, Message, Request, Response, TOKEN_LEN, decode_frame, encode_frame,
+};
 use tinynode::{Command, Event, Input, Node, NodeConfig, Output, WallClock};
+use tinynode::{Identity, Meeting};
 
 /// xorshift64*: small, fast and good enough for simulation choices.
 pub struct SimRng(u64);
@@ -110,6 +113,33 @@ pub struct Sim {
 }
 
 const UNIX_START_MS: u64 = 1_800_000_000_000;
+
+/// A DHT request frame from `sender` with `padding` zero bytes (a client
+/// that wants full answers from a node that does not know it pads).
+pub fn request_frame(txid: [u8; 8], sender: NodeId, body: Request, padding: usize) -> Vec<u8> {
+    encode_frame(&Message::Request {
+        txid,
+        sender,
+        body,
+        padding: Blob(vec![0; padding]),
+    })
+}
+
+/// The `Peers` answers (token, sealed records) among datagrams received.
+pub fn peers_answers(
+    received: &[(SocketAddr, Vec<u8>)],
+) -> Vec<(SocketAddr, [u8; TOKEN_LEN], Vec<Vec<u8>>)> {
+    received
+        .iter()
+        .filter_map(|(from, datagram)| match decode_frame(datagram) {
+            Ok(Message::Response {
+                body: Response::Peers { token, records, .. },
+                ..
+            }) => Some((*from, token, records.0.into_iter().map(|r| r.0).collect())),
+            _ => None,
+        })
+        .collect()
+}
 
 impl Sim {
     /// An empty network; prints the seed so a failure can be replayed.
@@ -299,6 +329,35 @@ impl Sim {
             self.run_for(gap);
         }
         self.run_for(settle);
+    }
+
+    /// `count` public hosts (see [`Sim::grow`]), then `members` more that
+    /// bootstrap from the first and join `meeting`; runs 30 s.
+    pub fn network_with_meeting(
+        &mut self,
+        count: usize,
+        members: usize,
+        meeting: &Meeting,
+    ) -> Vec<usize> {
+        self.grow(count, Duration::from_millis(10), Duration::from_secs(10));
+        let bootstrap = [self.addr(0)];
+        let members: Vec<usize> = (0..members)
+            .map(|_| self.add_host(None, &bootstrap))
+            .collect();
+        for &member in &members {
+            self.command(member, Command::Join(meeting.clone()));
+        }
+        self.run_for(Duration::from_secs(30));
+        members
+    }
+
+    /// The `count` hosts whose IDs are closest to `key`: the nodes that
+    /// store records under it.
+    pub fn closest_hosts(&self, key: &NodeId, count: usize) -> Vec<usize> {
+        let mut hosts: Vec<usize> = (0..self.hosts.len()).collect();
+        hosts.sort_by_key(|&h| self.id(h).distance(key));
+        hosts.truncate(count);
+        hosts
     }
 
     /// Looks up `target` from host `from`, running up to `limit`; the
