@@ -145,6 +145,7 @@ pub mod wire {
     pub use crate::demux::{DHT_FRAME_TAG, Protocol, classify};
     pub use crate::hex::hex;
     pub use crate::limits::{AMPLIFICATION_FACTOR, MAX_DATAGRAM_LEN};
+    pub use crate::meeting::normalize as normalize_meeting_code;
 
     /// STUN messages (RFC 5389) and the Binding server's answers.
     pub mod stun {

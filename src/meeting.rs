@@ -68,8 +68,11 @@ impl hkdf::KeyType for Len32 {
     }
 }
 
-/// The normalized form of a code: trimmed, inner whitespace collapsed to one
-/// space, lower case.
+/// The normalized form of a code (`protocol-spec.md` §4.2): split on
+/// Unicode `White_Space`, joined with one space, then Unicode full
+/// lower-casing (with the final-sigma rule) as of [`char::UNICODE_VERSION`].
+/// No normalization form is applied: composed and decomposed characters are
+/// different codes.
 pub fn normalize(code: &str) -> String {
     code.split_whitespace()
         .collect::<Vec<_>>()
@@ -162,6 +165,24 @@ impl Meeting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalization_is_pinned_to_one_unicode_version() {
+        // A toolchain with another Unicode version may lower-case other
+        // characters: that changes which codes meet, so the spec must say so.
+        assert_eq!(char::UNICODE_VERSION, (17, 0, 0));
+        assert_eq!(
+            normalize("ΣΑΣ\u{3000}ΟΔΟΣ"),
+            "σας οδος",
+            "final sigma, ideographic space"
+        );
+        assert_eq!(normalize("İ"), "i\u{307}", "full mapping, not simple");
+        assert_ne!(
+            normalize("caf\u{e9}"),
+            normalize("cafe\u{301}"),
+            "no NFC: composed and decomposed are different meetings"
+        );
+    }
 
     #[test]
     fn normalization_ignores_spacing_and_case() {

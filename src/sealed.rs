@@ -8,9 +8,13 @@
 //! ```
 //!
 //! Opening checks, in order: the seal (only members hold the key), the
-//! decoding (no trailing bytes), the signature with the public key the body
-//! names, and that the body's node ID is SHA-256 of that key. A member can
-//! therefore speak only as itself, and outsiders cannot speak at all.
+//! decoding (no trailing bytes, and canonical: re-encoding the decoded
+//! value gives the plaintext back byte for byte), the signature with the
+//! public key the body names, and that the body's node ID is SHA-256 of
+//! that key. A member can therefore speak only as itself, and outsiders
+//! cannot speak at all. Because only the canonical encoding is accepted,
+//! the bytes the signature was checked over are exactly the bytes received,
+//! and every body has one accepted encoding (no malleable copies).
 
 use std::fmt;
 
@@ -42,6 +46,9 @@ pub enum OpenError {
     NotSealedForMeeting,
     /// The plaintext does not decode.
     Malformed,
+    /// The plaintext decodes but is not the canonical encoding of what it
+    /// decodes to (a varint longer than it needs to be, for example).
+    NonCanonical,
     /// The signature does not verify.
     BadSignature,
     /// The node ID is not the hash of the public key.
@@ -53,6 +60,7 @@ impl fmt::Display for OpenError {
         f.write_str(match self {
             Self::NotSealedForMeeting => "not sealed with this meeting's key",
             Self::Malformed => "malformed payload",
+            Self::NonCanonical => "payload not in canonical encoding",
             Self::BadSignature => "bad signature",
             Self::IdMismatch => "node ID does not match the key",
         })
@@ -90,6 +98,9 @@ pub fn open<B: SignedBody>(meeting: &Meeting, label: &[u8], blob: &[u8]) -> Resu
         .ok_or(OpenError::NotSealedForMeeting)?;
     let signed: Signed<B> =
         decode_value(&plaintext, plaintext.len()).map_err(|_| OpenError::Malformed)?;
+    if encode_value(&signed) != plaintext {
+        return Err(OpenError::NonCanonical);
+    }
     let (node_id, public_key) = signed.body.signer();
     let signed_bytes = [aad.as_slice(), &encode_value(&signed.body)].concat();
     if !identity::verify(&public_key, &signed_bytes, &signed.signature.0) {
@@ -161,6 +172,31 @@ mod tests {
         assert_eq!(
             open::<Note>(&outsider, b"label", &genuine),
             Err(OpenError::NotSealedForMeeting)
+        );
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_opens() {
+        let meeting = Meeting::derive("sealed test").unwrap();
+        let alice = Identity::from_seed([1; 32]);
+        let body = note(&alice, &alice);
+        let aad = label_and_topic(b"label", &meeting);
+        let signature = alice.sign(&[aad.as_slice(), &encode_value(&body)].concat());
+        let canonical = encode_value(&Signed {
+            body,
+            signature: Blob(signature.to_vec()),
+        });
+        // The text's length, 2, as a three-byte varint: same value, same
+        // signature, another encoding.
+        assert_eq!(canonical[64], 2);
+        let mut long_form = canonical[..64].to_vec();
+        long_form.extend_from_slice(&[251, 2, 0]);
+        long_form.extend_from_slice(&canonical[65..]);
+        let sealed = |plaintext: &[u8]| meeting.seal([3; 12], &aad, plaintext);
+        assert!(open::<Note>(&meeting, b"label", &sealed(&canonical)).is_ok());
+        assert_eq!(
+            open::<Note>(&meeting, b"label", &sealed(&long_form)),
+            Err(OpenError::NonCanonical)
         );
     }
 }

@@ -26,7 +26,8 @@ pub const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
 /// full answer (8 IPv6 contacts) and a verification ping.
 pub const FIND_NODE_REQUEST_LEN: usize = 176;
 /// `GetPeers` requests are padded to this size, so that 3 × it covers a
-/// full answer (800 bytes of records, 8 IPv6 contacts) and a ping.
+/// full answer ([`RECORD_BYTES_PER_REPLY`](super::RECORD_BYTES_PER_REPLY)
+/// of records, 8 IPv6 contacts) and a ping.
 pub const GET_PEERS_REQUEST_LEN: usize = 480;
 
 /// Why we sent a request: what its answer or failure feeds.

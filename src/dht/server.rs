@@ -37,9 +37,10 @@ use super::wire::{
 use crate::id::NodeId;
 use crate::rng::Rng;
 
-/// Bytes of sealed records in one `Peers` reply, so it fits one 1,280-byte
-/// IPv6 minimum-MTU packet with the contacts.
-pub const RECORD_BYTES_PER_REPLY: usize = 800;
+/// Bytes of sealed records in one `Peers` reply: with the token and eight
+/// IPv6 contacts the answer to an IPv6 address stays within 1,232 bytes,
+/// the UDP payload of one 1,280-byte IPv6 minimum-MTU packet.
+pub const RECORD_BYTES_PER_REPLY: usize = 720;
 
 /// What answering a request produced.
 #[derive(Debug)]
@@ -560,6 +561,66 @@ mod tests {
             observed,
             WireAddr::from(addr(3)),
             "the requester learns its address"
+        );
+    }
+
+    #[test]
+    fn length_constants_match_the_real_encoding() {
+        use crate::dht::engine::MIN_RESPONSE_LEN;
+        use crate::dht::rpc::{FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, PING_FRAME_LEN};
+        use crate::limits::AMPLIFICATION_FACTOR;
+        let v6: SocketAddr = "[2001:db8::1]:4000".parse().unwrap();
+        let pong = response_frame(LOCAL, v6, [0; 8], Response::Pong, None);
+        assert_eq!(pong.len(), MIN_RESPONSE_LEN, "the largest Pong");
+        let v4_low_port = SocketAddr::from(([192, 0, 2, 1], 9));
+        assert!(
+            response_frame(LOCAL, v4_low_port, [0; 8], Response::Pong, None).len() < pong.len()
+        );
+
+        // The worst case a padded request must pay for: the verification
+        // ping plus a full answer of eight IPv6 contacts to an IPv6 address.
+        let contacts = || {
+            BoundedList(
+                (0..K as u8)
+                    .map(|i| Contact {
+                        id: NodeId([i; 32]),
+                        addr: WireAddr::V6([i; 16], 65535),
+                    })
+                    .collect(),
+            )
+        };
+        let nodes = response_frame(
+            LOCAL,
+            v6,
+            [0; 8],
+            Response::Nodes { nodes: contacts() },
+            None,
+        );
+        assert!(PING_FRAME_LEN + nodes.len() <= AMPLIFICATION_FACTOR * FIND_NODE_REQUEST_LEN);
+        assert!(
+            PING_FRAME_LEN + nodes.len() + AMPLIFICATION_FACTOR
+                > AMPLIFICATION_FACTOR * FIND_NODE_REQUEST_LEN,
+            "the padding is the least that pays for it ({} + {})",
+            PING_FRAME_LEN,
+            nodes.len()
+        );
+        // Records within the reply's byte budget, in the most length
+        // prefixes that budget allows (eight records, the most per reply).
+        let records = BoundedList(
+            (0..MAX_RECORDS_PER_REPLY)
+                .map(|_| Blob(vec![0; RECORD_BYTES_PER_REPLY / MAX_RECORDS_PER_REPLY]))
+                .collect(),
+        );
+        let peers = Response::Peers {
+            token: [0; 16],
+            records,
+            nodes: contacts(),
+        };
+        let peers = response_frame(LOCAL, v6, [0; 8], peers, None);
+        assert!(PING_FRAME_LEN + peers.len() <= AMPLIFICATION_FACTOR * GET_PEERS_REQUEST_LEN);
+        assert!(
+            peers.len() <= 1280 - 48,
+            "a full Peers answer fits one minimum-MTU IPv6 packet"
         );
     }
 }

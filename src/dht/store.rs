@@ -9,9 +9,11 @@
 //! cannot push out a meeting's members). One announcer may have records from
 //! up to [`MAX_SOURCES_PER_ANNOUNCER`] addresses (a node that restarted on a
 //! new port is reachable before its old record expires); a further address
-//! replaces that announcer's oldest one. The storing node cannot check who
-//! an announcer is (records are sealed), so readers keep the newest record
-//! per node and relays deliver signals to every stored address.
+//! replaces that announcer's oldest one. Announcers are authenticated
+//! before a record gets here (a `SignedAnnounce` proves the sender ID), so
+//! only a member itself can replace its records; what the records say is
+//! sealed, so readers keep the newest record per node, and relays deliver
+//! signals to every stored address.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

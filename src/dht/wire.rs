@@ -84,7 +84,7 @@ pub enum Request {
     /// Store `record` under `topic` for the sender, who proves it owns its
     /// node ID: the ID is SHA-256 of `public_key`, and `signature` is that
     /// key's Ed25519 signature over the announce's signing input
-    /// ([`super::announce`]).
+    /// (`protocol-spec.md` §5.3).
     SignedAnnounce {
         /// The meeting topic.
         topic: NodeId,
@@ -337,6 +337,24 @@ mod tests {
                 observed: WireAddr::V4([1; 4], 2),
                 body: Response::Error(ErrorCode::BadToken),
             },
+            Message::Request {
+                txid: [4; 8],
+                sender,
+                body: Request::SignedAnnounce {
+                    topic: NodeId([4; 32]),
+                    token: [5; 16],
+                    record: Blob(vec![6; 200]),
+                    public_key: [7; 32],
+                    signature: Blob(vec![8; 64]),
+                },
+                padding: Blob::default(),
+            },
+            Message::Response {
+                txid: [6; 8],
+                sender,
+                observed: WireAddr::V4([1; 4], 2),
+                body: Response::Error(ErrorCode::Unsupported),
+            },
             Message::Deliver {
                 sender,
                 from: NodeId([1; 32]),
@@ -379,6 +397,24 @@ mod tests {
         let too_many = BoundedList::<Contact, 9>((0..9).map(contact).collect());
         let bytes = encode_value(&too_many);
         assert!(decode_value::<BoundedList<Contact, K>>(&bytes, MAX_DATAGRAM_LEN).is_err());
+    }
+
+    #[test]
+    fn longer_varints_are_accepted_and_re_encode_shorter() {
+        let ping = Message::Request {
+            txid: [1; 8],
+            sender: NodeId([0; 32]),
+            body: Request::Ping,
+            padding: Blob::default(),
+        };
+        let canonical = encode_frame(&ping);
+        // The Ping variant index, 0, as a three-byte varint.
+        let mut long_form = canonical[..43].to_vec();
+        long_form.extend_from_slice(&[251, 0, 0]);
+        long_form.extend_from_slice(&canonical[44..]);
+        let decoded = decode_frame(&long_form).expect("accepted");
+        assert_eq!(decoded, ping);
+        assert!(encode_frame(&decoded).len() < long_form.len());
     }
 
     #[test]

@@ -461,6 +461,37 @@ mod tests {
     }
 
     #[test]
+    fn a_request_of_a_newer_kind_is_answered_unsupported() {
+        use crate::dht::wire::{ErrorCode, Message, Response, decode_frame};
+        let now = Instant::now();
+        let mut n = node_at(now, "10.0.0.1:5000", 1);
+        let source = addr("192.0.2.1:1");
+        // Tag, version, Request, txid, sender, then variant 9 and a body
+        // this version cannot read.
+        let mut frame = vec![0x0a, 1, 0];
+        frame.extend_from_slice(&[7; 8]);
+        frame.extend_from_slice(&[1; 32]);
+        frame.extend_from_slice(&[9, 1, 2, 3]);
+        receive(&mut n, now, source, &frame);
+        let (transmits, _, _) = drain(&mut n);
+        let [answer] = &transmits[..] else {
+            panic!("one answer, got {transmits:?}");
+        };
+        assert_eq!(answer.destination, source);
+        assert!(answer.payload.len() <= 3 * frame.len());
+        assert!(matches!(
+            decode_frame(&answer.payload),
+            Ok(Message::Response {
+                txid,
+                body: Response::Error(ErrorCode::Unsupported),
+                ..
+            }) if txid == [7; 8]
+        ));
+        assert_eq!(n.stats().dht_messages, 1);
+        assert_eq!(n.stats().dropped_total(), 0);
+    }
+
+    #[test]
     fn requests_are_rate_limited_before_they_are_parsed() {
         let now = Instant::now();
         let mut n = node_at(now, "10.0.0.1:5000", 1);

@@ -1,0 +1,354 @@
+//! The test vectors of `protocol-spec.md` (Appendix A), rebuilt from their
+//! fixed inputs and compared with the hex dumps in the spec, so spec and
+//! code cannot drift. The meeting derivation and the seal are recomputed
+//! here with ring's primitives directly, as an implementer following the
+//! spec would, and checked against the crate's.
+//!
+//! After an intended wire change, `TINYNODE_PRINT_VECTORS=1 cargo test
+//! --test spec_vectors -- --nocapture` prints the appendix's blocks.
+
+use std::net::SocketAddr;
+
+use ring::{aead, hkdf, pbkdf2};
+use tinynode::wire::dht::{
+    Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, Request, Response,
+    WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
+};
+use tinynode::wire::record;
+use tinynode::wire::signal::{self, Envelope, SessionParams, SignalKind};
+use tinynode::wire::{hex, normalize_meeting_code};
+use tinynode::{Identity, Meeting, NodeId};
+
+const CODE: &str = "  Test   VECTORS ";
+const UNIX_MS: u64 = 1_800_000_000_000;
+const NONCE: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const TXID: [u8; 8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+const TOKEN: [u8; 16] = [0x70; 16];
+
+/// Alice: Ed25519 seed 00 01 02 … 1f.
+fn alice() -> Identity {
+    Identity::from_seed(std::array::from_fn(|i| i as u8))
+}
+
+/// Bob: Ed25519 seed 20 21 … 3f.
+fn bob() -> Identity {
+    Identity::from_seed(std::array::from_fn(|i| 0x20 + i as u8))
+}
+
+fn addr_v4() -> SocketAddr {
+    "203.0.113.7:4000".parse().unwrap()
+}
+
+fn addr_v6() -> SocketAddr {
+    "[2001:db8::7]:51000".parse().unwrap()
+}
+
+/// The meeting secret S, topic and sealing key, computed from the spec's
+/// §4.2 with ring's PBKDF2 and HKDF.
+fn derive_by_hand(normalized: &str) -> ([u8; 32], [u8; 32], [u8; 32]) {
+    let mut stretched = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(30_000).unwrap(),
+        b"tinynode/meeting/pbkdf2/v1",
+        normalized.as_bytes(),
+        &mut stretched,
+    );
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tinynode/meeting/hkdf/v1").extract(&stretched);
+    let expand = |info: &[u8]| {
+        let mut out = [0u8; 32];
+        prk.expand(&[info], hkdf::HKDF_SHA256)
+            .unwrap()
+            .fill(&mut out)
+            .unwrap();
+        out
+    };
+    (
+        stretched,
+        expand(b"tinynode topic v1"),
+        expand(b"tinynode seal v1"),
+    )
+}
+
+/// Opens a sealed blob by hand (ChaCha20-Poly1305, nonce first).
+fn open_by_hand(key: &[u8; 32], aad: &[u8], blob: &[u8]) -> Vec<u8> {
+    let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::CHACHA20_POLY1305, key).unwrap());
+    let nonce = aead::Nonce::try_assume_unique_for_key(&blob[..12]).unwrap();
+    let mut in_out = blob[12..].to_vec();
+    let plaintext = key
+        .open_in_place(nonce, aead::Aad::from(aad), &mut in_out)
+        .expect("the seal opens by hand");
+    plaintext.to_vec()
+}
+
+fn request(body: Request, padding: usize) -> Vec<u8> {
+    encode_frame(&Message::Request {
+        txid: TXID,
+        sender: alice().node_id(),
+        body,
+        padding: Blob(vec![0; padding]),
+    })
+}
+
+fn response(body: Response) -> Vec<u8> {
+    encode_frame(&Message::Response {
+        txid: TXID,
+        sender: bob().node_id(),
+        observed: WireAddr::from(addr_v4()),
+        body,
+    })
+}
+
+fn contacts() -> BoundedList<Contact, 8> {
+    BoundedList(vec![
+        Contact {
+            id: alice().node_id(),
+            addr: WireAddr::from(addr_v4()),
+        },
+        Contact {
+            id: bob().node_id(),
+            addr: WireAddr::from(addr_v6()),
+        },
+    ])
+}
+
+/// Every vector, by the name the spec gives it, in the spec's order.
+fn vectors() -> Vec<(&'static str, Vec<u8>)> {
+    let normalized = normalize_meeting_code(CODE);
+    assert_eq!(normalized, "test vectors");
+    let meeting = Meeting::derive(CODE).unwrap();
+    let (stretched, topic, key) = derive_by_hand(&normalized);
+    assert_eq!(meeting.topic().0, topic, "the crate derives the same topic");
+    let record = record::seal(&meeting, &alice(), &[addr_v4(), addr_v6()], UNIX_MS, NONCE);
+    let record_aad = [&b"tinynode record v1"[..], &topic].concat();
+    let record_plaintext = open_by_hand(&key, &record_aad, &record);
+    let params = SessionParams {
+        ice_ufrag: Blob(b"ufrg".to_vec()),
+        ice_pwd: Blob(b"0123456789abcdefghijkl".to_vec()),
+        fingerprint_hash: Blob(b"sha-256".to_vec()),
+        fingerprint: Blob(vec![0xaa; 32]),
+        candidates: BoundedList(vec![WireAddr::from(addr_v4())]),
+    };
+    let signal = signal::seal(
+        &meeting,
+        &alice(),
+        Envelope {
+            to: bob().node_id(),
+            seq: UNIX_MS,
+            timestamp_ms: UNIX_MS,
+            session: 7,
+        },
+        SignalKind::Offer(params),
+        NONCE,
+    );
+    let signal_aad = [&b"tinynode signal v1"[..], &topic].concat();
+    let signal_plaintext = open_by_hand(&key, &signal_aad, &signal);
+    let short_record = Blob(record[..8].to_vec());
+    let topic = NodeId(topic);
+    // The unpadded frame holds the empty padding's one-byte length; padding
+    // up to 250 bytes keeps that one byte.
+    let unpadded = request(Request::FindNode { target: topic }, 0).len();
+    let find_node_padded = request(
+        Request::FindNode { target: topic },
+        FIND_NODE_REQUEST_LEN - unpadded,
+    );
+    assert_eq!(find_node_padded.len(), FIND_NODE_REQUEST_LEN);
+    vec![
+        ("alice-public-key", alice().public_key().to_vec()),
+        ("alice-node-id", alice().node_id().0.to_vec()),
+        ("bob-node-id", bob().node_id().0.to_vec()),
+        ("meeting-stretched", stretched.to_vec()),
+        ("meeting-topic", topic.0.to_vec()),
+        ("meeting-key", key.to_vec()),
+        ("record-plaintext", record_plaintext),
+        ("record-blob", record.clone()),
+        ("signal-plaintext", signal_plaintext),
+        ("signal-blob", signal.clone()),
+        ("request-ping", request(Request::Ping, 0)),
+        ("request-find-node-padded", find_node_padded),
+        ("request-get-peers", request(Request::GetPeers { topic }, 0)),
+        (
+            "request-announce-retired",
+            request(
+                Request::Announce {
+                    topic,
+                    token: TOKEN,
+                    record: short_record.clone(),
+                },
+                0,
+            ),
+        ),
+        (
+            "request-signal",
+            request(
+                Request::Signal {
+                    to: bob().node_id(),
+                    payload: Blob(signal[..8].to_vec()),
+                },
+                0,
+            ),
+        ),
+        (
+            "announce-signing-input",
+            signing_input(&topic, &TOKEN, &record),
+        ),
+        (
+            "request-signed-announce",
+            request(signed_announce(&alice(), topic, TOKEN, &record), 0),
+        ),
+        ("response-pong", response(Response::Pong)),
+        (
+            "response-nodes",
+            response(Response::Nodes { nodes: contacts() }),
+        ),
+        (
+            "response-peers",
+            response(Response::Peers {
+                token: TOKEN,
+                records: BoundedList(vec![short_record.clone()]),
+                nodes: contacts(),
+            }),
+        ),
+        ("response-announced", response(Response::Announced)),
+        ("response-relayed", response(Response::Relayed)),
+        (
+            "response-error-unsupported",
+            response(Response::Error(ErrorCode::Unsupported)),
+        ),
+        (
+            "deliver",
+            encode_frame(&Message::Deliver {
+                sender: bob().node_id(),
+                from: alice().node_id(),
+                payload: Blob(signal[..8].to_vec()),
+            }),
+        ),
+        (
+            "push",
+            encode_frame(&Message::Push {
+                sender: bob().node_id(),
+                topic,
+                record: short_record,
+            }),
+        ),
+    ]
+}
+
+/// `bytes` as the spec prints them: 32 bytes per line, lower-case hex.
+fn block(bytes: &[u8]) -> String {
+    bytes.chunks(32).map(hex).collect::<Vec<_>>().join("\n")
+}
+
+/// The vectors in the spec: name → bytes of the text block after each
+/// `<!-- vector NAME -->` marker.
+fn vectors_in_spec() -> Vec<(String, Vec<u8>)> {
+    let spec = include_str!("../protocol-spec.md");
+    let mut found = Vec::new();
+    let mut lines = spec.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("<!-- vector ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        assert_eq!(
+            lines.next(),
+            Some("```text"),
+            "vector {name}: a text block follows"
+        );
+        let hex_digits: String = lines
+            .by_ref()
+            .take_while(|l| *l != "```")
+            .flat_map(|l| l.chars())
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let bytes = (0..hex_digits.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex_digits[i..i + 2], 16).expect("hex"))
+            .collect();
+        found.push((name.to_string(), bytes));
+    }
+    found
+}
+
+#[test]
+fn the_spec_vectors_are_what_the_code_produces() {
+    let vectors = vectors();
+    if std::env::var_os("TINYNODE_PRINT_VECTORS").is_some() {
+        for (name, bytes) in &vectors {
+            println!("<!-- vector {name} -->\n```text\n{}\n```\n", block(bytes));
+        }
+    }
+    let in_spec = vectors_in_spec();
+    let names: Vec<&str> = in_spec.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: Vec<&str> = vectors.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, expected, "the spec lists every vector, in order");
+    for ((name, bytes), (_, spec_bytes)) in vectors.iter().zip(&in_spec) {
+        assert_eq!(
+            hex(spec_bytes),
+            hex(bytes),
+            "vector {name} differs; the code gives:\n{}",
+            block(bytes)
+        );
+    }
+}
+
+#[test]
+fn every_frame_vector_decodes_and_the_sealed_ones_open() {
+    let vectors = vectors();
+    let frames: Vec<&(&str, Vec<u8>)> = vectors
+        .iter()
+        .filter(|(name, _)| name.starts_with("request") || name.starts_with("response"))
+        .chain(
+            vectors
+                .iter()
+                .filter(|(n, _)| *n == "deliver" || *n == "push"),
+        )
+        .collect();
+    assert_eq!(frames.len(), 14);
+    for (name, bytes) in frames {
+        let message = decode_frame(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(&encode_frame(&message), bytes, "{name} is canonical");
+    }
+    let meeting = Meeting::derive(CODE).unwrap();
+    let get = |wanted: &str| {
+        vectors
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, b)| b.clone())
+            .unwrap()
+    };
+    let opened = record::open(&meeting, &get("record-blob")).unwrap();
+    assert_eq!(opened.addrs, [addr_v4(), addr_v6()]);
+    assert_eq!(opened.timestamp_ms, UNIX_MS);
+    let offer = signal::open(&meeting, &bob().node_id(), UNIX_MS, &get("signal-blob")).unwrap();
+    assert_eq!(offer.from, alice().node_id());
+}
+
+#[test]
+fn the_spec_names_exactly_the_counters_the_code_keeps() {
+    let spec = include_str!("../protocol-spec.md");
+    let start = spec.find("## 8. Counters").expect("§8");
+    let end = spec[start..]
+        .find("\n## Appendix")
+        .map_or(spec.len(), |e| start + e);
+    let documented: std::collections::BTreeSet<&str> = spec[start..end]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|word| !word.contains(' '))
+        .filter(|word| *word != "DEBUG=true")
+        .collect();
+    let stats = tinynode::Stats::default().to_string();
+    let mut counted: std::collections::BTreeSet<&str> = stats
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('=').map(|(name, _)| name))
+        .filter(|name| *name != "dropped")
+        .collect();
+    counted.extend(tinynode::DropReason::ALL.iter().map(|r| r.name()));
+    assert_eq!(
+        documented, counted,
+        "§8 lists every counter, and only those"
+    );
+}
