@@ -117,17 +117,10 @@ fn an_announce_flood_neither_evicts_members_nor_breaks_the_caps() {
             request(sender, Request::GetPeers { topic }),
         );
         sim.run_for(Duration::from_millis(200));
-        let token =
-            sim.sink[attacker]
-                .iter()
-                .find_map(|(_, datagram)| match decode_frame(datagram) {
-                    Ok(Message::Response {
-                        body: Response::Peers { token, .. },
-                        ..
-                    }) => Some(token),
-                    _ => None,
-                });
-        let Some(token) = token else { continue };
+        let answers = sim::peers_answers(&sim.sink[attacker]);
+        let Some(&(_, token, _)) = answers.first() else {
+            continue;
+        };
         let junk = vec![i as u8; 200];
         sim.inject(
             *attacker,
@@ -181,18 +174,12 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         padded_request(sender, Request::GetPeers { topic }, 400),
     );
     sim.run_for(Duration::from_millis(300));
-    let (token, records) = sim.sink[&outsider]
-        .iter()
-        .find_map(|(_, d)| match decode_frame(d) {
-            Ok(Message::Response {
-                body: Response::Peers { token, records, .. },
-                ..
-            }) => Some((token, records.0)),
-            _ => None,
-        })
+    let (_, token, records) = sim::peers_answers(&sim.sink[&outsider])
+        .into_iter()
+        .next()
         .expect("a Peers answer");
     assert!(!records.is_empty(), "the storer holds the members' records");
-    assert!(records.iter().all(|r| record::open(&guess, &r.0).is_err()));
+    assert!(records.iter().all(|r| record::open(&guess, r).is_err()));
 
     // It cannot inject itself as a member: its record is sealed with the wrong key.
     let fake = record::seal(&guess, &outsider_identity, &[outsider], UNIX_MS, [1; 12]);
@@ -279,21 +266,15 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         padded_request(sender, Request::GetPeers { topic }, 400),
     );
     sim.run_for(Duration::from_millis(300));
-    let fresh_token = sim.sink[&outsider]
-        .iter()
-        .find_map(|(_, d)| match decode_frame(d) {
-            Ok(Message::Response {
-                body: Response::Peers { token, .. },
-                ..
-            }) => Some(token),
-            _ => None,
-        })
+    let (_, fresh_token, _) = sim::peers_answers(&sim.sink[&outsider])
+        .into_iter()
+        .next()
         .expect("a fresh token");
     for old in &records {
         // Each replay under a fresh key: the storing node takes each for a
         // new announcer and pushes it to the members.
         let key = Identity::from_seed(sim.rng.bytes32());
-        let replay = signed_announce(&key, topic, fresh_token, &old.0);
+        let replay = signed_announce(&key, topic, fresh_token, old);
         sim.inject(outsider, storer, request(key.node_id(), replay));
     }
     sim.run_for(Duration::from_secs(60));

@@ -105,15 +105,7 @@ fn announcing_under_a_members_id_from_two_addresses_evicts_nothing() {
     let mut everyone = members.clone();
     everyone.extend(late_joiners.iter().map(|(joiner, _)| *joiner));
     sim.assert_meeting(&everyone);
-    let forged: u64 = storers
-        .iter()
-        .map(|&s| {
-            sim.hosts[s]
-                .node
-                .stats()
-                .dropped(DropReason::DhtForgedAnnounce)
-        })
-        .sum();
+    let forged = sim.dropped(&storers, DropReason::DhtForgedAnnounce);
     assert!(
         forged > 0,
         "signed forgeries reached the storers and were dropped"
@@ -196,15 +188,7 @@ fn time_to_full_mesh(seed: u64, attack: bool) -> Option<Duration> {
         });
         if meshed {
             if attack {
-                let unsolicited: u64 = members
-                    .iter()
-                    .map(|&m| {
-                        sim.hosts[m]
-                            .node
-                            .stats()
-                            .dropped(DropReason::DhtUnsolicitedPush)
-                    })
-                    .sum();
+                let unsolicited = sim.dropped(&members, DropReason::DhtUnsolicitedPush);
                 println!(
                     "seed {seed}: {unsolicited} pushes dropped, {swallowed} signals swallowed"
                 );

@@ -82,68 +82,23 @@ mod tests {
         let mallory = Identity::from_seed([2; 32]);
         let request = signed_announce(&alice, NodeId([3; 32]), [4; TOKEN_LEN], b"sealed");
         let (topic, token, record, key, signature) = fields(&request);
-        assert!(is_genuine(
-            &alice.node_id(),
-            topic,
-            token,
-            record,
-            key,
-            signature
-        ));
+        let as_alice =
+            |topic: &NodeId, token: &[u8; TOKEN_LEN], record: &[u8], key: &[u8], sig: &[u8]| {
+                is_genuine(&alice.node_id(), topic, token, record, key, sig)
+            };
+        assert!(as_alice(topic, token, record, key, signature));
         // Mallory claiming Alice's ID with its own key and signature.
         let forged = signed_announce(&mallory, NodeId([3; 32]), [4; TOKEN_LEN], b"sealed");
         let (_, _, _, mkey, msig) = fields(&forged);
-        assert!(!is_genuine(
-            &alice.node_id(),
-            topic,
-            token,
-            record,
-            mkey,
-            msig
-        ));
+        assert!(!as_alice(topic, token, record, mkey, msig));
         // Alice's key with Mallory's signature.
-        assert!(!is_genuine(
-            &alice.node_id(),
-            topic,
-            token,
-            record,
-            key,
-            msig
-        ));
+        assert!(!as_alice(topic, token, record, key, msig));
         // Any signed field changed.
-        assert!(!is_genuine(
-            &alice.node_id(),
-            &NodeId([9; 32]),
-            token,
-            record,
-            key,
-            signature
-        ));
-        assert!(!is_genuine(
-            &alice.node_id(),
-            topic,
-            &[5; TOKEN_LEN],
-            record,
-            key,
-            signature
-        ));
-        assert!(!is_genuine(
-            &alice.node_id(),
-            topic,
-            token,
-            b"sealeD",
-            key,
-            signature
-        ));
+        assert!(!as_alice(&NodeId([9; 32]), token, record, key, signature));
+        assert!(!as_alice(topic, &[5; TOKEN_LEN], record, key, signature));
+        assert!(!as_alice(topic, token, b"sealeD", key, signature));
         // A truncated signature.
-        assert!(!is_genuine(
-            &alice.node_id(),
-            topic,
-            token,
-            record,
-            key,
-            &signature[..63]
-        ));
+        assert!(!as_alice(topic, token, record, key, &signature[..63]));
     }
 
     #[test]

@@ -34,7 +34,8 @@ use super::store::Store;
 use super::token::Tokens;
 use super::verified::VerifiedAddresses;
 use super::wire::{
-    ErrorCode, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr, unknown_request_variant,
+    Blob, ErrorCode, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr,
+    unknown_request_variant,
 };
 use crate::id::{ID_BITS, NodeId};
 use crate::identity::Identity;
@@ -248,7 +249,7 @@ impl Dht {
     pub fn signal(&mut self, now: Instant, via: SocketAddr, to: NodeId, payload: Vec<u8>) {
         let body = Request::Signal {
             to,
-            payload: super::wire::Blob(payload),
+            payload: Blob(payload),
         };
         self.request(now, via, None, Purpose::Signal(to), body);
     }

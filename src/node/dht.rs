@@ -130,10 +130,7 @@ impl Node {
                 }
                 DhtEvent::SignalFailed { to, via, reason } => {
                     debug!("signal to {} via {via} failed: {reason}", to.short());
-                    self.signaling.path_failed(&to, via);
-                    if let Some(joined) = self.joined.as_mut() {
-                        joined.membership.forget_path(&to, via);
-                    }
+                    self.signal_path_failed(&to, via);
                 }
             }
         }

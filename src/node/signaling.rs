@@ -91,14 +91,10 @@ impl Signaling {
     /// Our offer to `peer` went unanswered: the paths it went along, which
     /// are failed paths now.
     pub(super) fn offer_unanswered(&mut self, peer: &NodeId) -> Vec<SignalPath> {
-        let Some(state) = self.peers.get_mut(peer) else {
-            return Vec::new();
-        };
-        let failed = std::mem::take(&mut state.offered_via);
-        if state.path.is_some_and(|p| failed.contains(&p)) {
-            state.path = None;
-        }
-        failed
+        self.peers
+            .get_mut(peer)
+            .map(|state| std::mem::take(&mut state.offered_via))
+            .unwrap_or_default()
     }
 
     fn accept(&mut self, from: NodeId, seq: u64, path: SignalPath) -> Result<(), Refused> {
@@ -199,15 +195,19 @@ impl Node {
     /// Our offer to `peer` got no answer in time: forget the paths it went
     /// along (a later record along one brings it back).
     pub(super) fn offer_unanswered(&mut self, peer: &NodeId) {
-        let failed = self.signaling.offer_unanswered(peer);
+        for path in self.signaling.offer_unanswered(peer) {
+            debug!("offer to {} via {path:?} unanswered", peer.short());
+            self.signal_path_failed(peer, path.addr());
+        }
+    }
+
+    /// A signal to `peer` sent to `via` failed or went unanswered: neither
+    /// the remembered path nor a record path through `via` is used again
+    /// until a record arrives along it.
+    pub(super) fn signal_path_failed(&mut self, peer: &NodeId, via: SocketAddr) {
+        self.signaling.path_failed(peer, via);
         if let Some(joined) = self.joined.as_mut() {
-            for path in failed {
-                debug!(
-                    "offer to {} via {path:?} unanswered; path forgotten",
-                    peer.short()
-                );
-                joined.membership.forget_path(peer, path.addr());
-            }
+            joined.membership.forget_path(peer, via);
         }
     }
 

@@ -351,6 +351,14 @@ impl Sim {
         members
     }
 
+    /// Datagrams `hosts` together dropped for `reason`.
+    pub fn dropped(&self, hosts: &[usize], reason: tinynode::DropReason) -> u64 {
+        hosts
+            .iter()
+            .map(|&h| self.hosts[h].node.stats().dropped(reason))
+            .sum()
+    }
+
     /// The `count` hosts whose IDs are closest to `key`: the nodes that
     /// store records under it.
     pub fn closest_hosts(&self, key: &NodeId, count: usize) -> Vec<usize> {
