@@ -7,7 +7,9 @@
 //! then expanded with HKDF-SHA256 (salt [`HKDF_SALT`]) into two independent
 //! values: the DHT topic (info [`TOPIC_INFO`]), which storing nodes see, and
 //! the ChaCha20-Poly1305 sealing key (info [`SEAL_INFO`]), which only members
-//! can compute. Different codes give different topics (SHA-256 collisions
+//! can compute, and the key of the Mainline DHT infohashes (info
+//! [`MAINLINE_INFO`]; [`Meeting::infohash`] per UTC hour), which shares
+//! nothing with the topic, so a Mainline crawler cannot link the two. Different codes give different topics (SHA-256 collisions
 //! aside) and different keys.
 //!
 //! Sealed blobs are `nonce (12) || ciphertext || tag (16)`; the associated
@@ -33,6 +35,11 @@ pub const HKDF_SALT: &[u8] = b"tinynode/meeting/hkdf/v1";
 pub const TOPIC_INFO: &[u8] = b"tinynode topic v1";
 /// HKDF info for the 32-byte ChaCha20-Poly1305 key.
 pub const SEAL_INFO: &[u8] = b"tinynode seal v1";
+/// HKDF info for the 32-byte key of the Mainline infohashes.
+pub const MAINLINE_INFO: &[u8] = b"tinynode mainline v1";
+/// HMAC label before the window number in [`Meeting::infohash`].
+pub const INFOHASH_LABEL: &[u8] = b"tinynode mainline infohash v1";
+
 /// Length of the nonce prefixed to a sealed blob.
 pub const NONCE_LEN: usize = 12;
 /// Length of the authentication tag at the end of a sealed blob.
@@ -43,6 +50,7 @@ pub const TAG_LEN: usize = 16;
 pub struct Meeting {
     topic: NodeId,
     key: [u8; 32],
+    mainline_key: [u8; 32],
 }
 
 /// Why a code cannot be used.
@@ -107,7 +115,22 @@ impl Meeting {
         Ok(Self {
             topic: NodeId(expand(TOPIC_INFO)),
             key: expand(SEAL_INFO),
+            mainline_key: expand(MAINLINE_INFO),
         })
+    }
+
+    /// The Mainline DHT infohash of time window `window` (⌊Unix seconds /
+    /// 3600⌋): the first 20 bytes of HMAC-SHA256(mainline key,
+    /// [`INFOHASH_LABEL`] || u64be(window)), `protocol-spec.md` §9.2.
+    pub fn infohash(&self, window: u64) -> [u8; 20] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.mainline_key);
+        let mut context = ring::hmac::Context::with_key(&key);
+        context.update(INFOHASH_LABEL);
+        context.update(&window.to_be_bytes());
+        let tag = context.sign();
+        let mut out = [0u8; 20];
+        out.copy_from_slice(&tag.as_ref()[..20]);
+        out
     }
 
     /// The DHT key members announce under.
@@ -194,6 +217,21 @@ mod tests {
             Meeting::derive(" \n"),
             Err(MeetingError::EmptyCode)
         ));
+    }
+
+    #[test]
+    fn infohashes_match_the_independent_vectors() {
+        // Computed with Python's hashlib/hmac from the spec (MAINLINE.md §3.2).
+        let m = Meeting::derive(" Blue   Fox ").unwrap();
+        let hex = |w| crate::hex::hex(&m.infohash(w));
+        assert_eq!(hex(0), "6cabb2df89bff38ca0e50ef807852cec67c735c2");
+        assert_eq!(hex(1), "5b1df5ebd55eeeba04151ded58f3fa55282590ea");
+        assert_eq!(hex(493_000), "eccdda41585137210ee035a46b6041b3c14fc2d0");
+        assert_eq!(
+            m.topic().0,
+            *b"\x3d\xe1\xad\xbc\x71\x54\x67\x83\x9d\x5c\x33\xe9\xf7\xe4\x8a\x0f\x70\xa1\x46\x69\x3e\x25\xf8\xda\x9c\x09\x09\xd8\x0a\x42\x25\xa4",
+            "the same derivation pins the topic"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Per-source rate limiting for requests that cost work or bytes.
+//! Per-source rate limiting: for requests that cost work or bytes (by
+//! source IP, [`INBOUND`]), and for the pace of our own Mainline queries
+//! (by destination IP, with its own [`Limits`]).
 //!
-//! A token bucket per source IP address: [`RATE_PER_SECOND`] tokens a
-//! second, at most [`BURST`] saved up; each request spends its cost. State
-//! is bounded: at most [`MAX_SOURCES`] buckets; when full, buckets that have
+//! A token bucket per key: `rate_per_second` tokens a second, at most
+//! `burst` saved up; each request spends its cost. State is bounded: at
+//! most `max_sources` buckets; when full, buckets that have
 //! refilled completely (idle sources) are dropped, and if that frees too
 //! little, the least recently used quarter of the buckets goes (a flood
 //! from many addresses then resets some sources to a full bucket, which is
@@ -15,12 +17,29 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-/// Tokens added per second and source.
+/// Tokens added per second and source for inbound requests.
 pub const RATE_PER_SECOND: u64 = 50;
-/// Most tokens a source can save up.
+/// Most tokens a source can save up for inbound requests.
 pub const BURST: u64 = 100;
-/// Most sources tracked.
+/// Most inbound sources tracked.
 pub const MAX_SOURCES: usize = 4096;
+/// The limits on inbound requests per source IP (`protocol-spec.md` §7.2).
+pub const INBOUND: Limits = Limits {
+    rate_per_second: RATE_PER_SECOND,
+    burst: BURST,
+    max_sources: MAX_SOURCES,
+};
+
+/// The numbers of one limiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Tokens added per second and key.
+    pub rate_per_second: u64,
+    /// Most tokens a key can save up.
+    pub burst: u64,
+    /// Most keys tracked.
+    pub max_sources: usize,
+}
 
 const MILLI: u64 = 1000;
 
@@ -30,26 +49,45 @@ struct Bucket {
     touched: Instant,
 }
 
-/// Token buckets by source IP.
-#[derive(Default)]
-pub struct RateLimiter {
-    buckets: BTreeMap<IpAddr, Bucket>,
+/// Token buckets by key (a source IP unless said otherwise).
+pub struct RateLimiter<K = IpAddr> {
+    limits: Limits,
+    buckets: BTreeMap<K, Bucket>,
 }
 
-impl RateLimiter {
+impl Default for RateLimiter<IpAddr> {
+    fn default() -> Self {
+        Self::new(INBOUND)
+    }
+}
+
+impl<K: Ord + Copy> RateLimiter<K> {
+    /// An empty limiter with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            buckets: BTreeMap::new(),
+        }
+    }
+
     /// Spends `cost` tokens of `source` at `now`; false (and nothing spent)
     /// when it has too few.
-    pub fn allow(&mut self, now: Instant, source: IpAddr, cost: u64) -> bool {
-        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
+    pub fn allow(&mut self, now: Instant, source: K, cost: u64) -> bool {
+        let Limits {
+            rate_per_second,
+            burst,
+            max_sources,
+        } = self.limits;
+        if !self.buckets.contains_key(&source) && self.buckets.len() >= max_sources {
             self.make_room(now);
         }
         let bucket = self.buckets.entry(source).or_insert(Bucket {
-            milli_tokens: BURST * MILLI,
+            milli_tokens: burst * MILLI,
             touched: now,
         });
         let elapsed_ms = now.saturating_duration_since(bucket.touched).as_millis() as u64;
         bucket.milli_tokens =
-            (bucket.milli_tokens + elapsed_ms.saturating_mul(RATE_PER_SECOND)).min(BURST * MILLI);
+            (bucket.milli_tokens + elapsed_ms.saturating_mul(rate_per_second)).min(burst * MILLI);
         bucket.touched = now;
         let price = cost * MILLI;
         if bucket.milli_tokens < price {
@@ -65,19 +103,24 @@ impl RateLimiter {
     }
 
     fn make_room(&mut self, now: Instant) {
-        let full_after_ms = BURST * MILLI / RATE_PER_SECOND;
+        let Limits {
+            rate_per_second,
+            burst,
+            max_sources,
+        } = self.limits;
+        let full_after_ms = burst * MILLI / rate_per_second.max(1);
         self.buckets.retain(|_, bucket| {
             let idle_ms = now.saturating_duration_since(bucket.touched).as_millis() as u64;
             idle_ms < full_after_ms
         });
-        if self.buckets.len() > MAX_SOURCES * 3 / 4 {
-            let mut by_age: Vec<(Instant, IpAddr)> = self
+        if self.buckets.len() > max_sources * 3 / 4 {
+            let mut by_age: Vec<(Instant, K)> = self
                 .buckets
                 .iter()
                 .map(|(ip, b)| (b.touched, *ip))
                 .collect();
             by_age.sort_unstable();
-            for (_, ip) in by_age.into_iter().take(MAX_SOURCES / 4) {
+            for (_, ip) in by_age.into_iter().take(max_sources / 4) {
                 self.buckets.remove(&ip);
             }
         }

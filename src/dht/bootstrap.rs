@@ -2,7 +2,8 @@
 //! starts the self-lookup; when every ping of an attempt failed, try again
 //! after [`BOOTSTRAP_BACKOFF`]; when the routing table empties later, start
 //! over. A small state machine of its own; the engine sends the pings and
-//! runs the lookup.
+//! runs the lookup. The Mainline client (`mainline/engine.rs`) joins the
+//! same way.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ pub const BOOTSTRAP_BACKOFF: Backoff =
     Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// The bootstrap's state.
-pub(super) struct Bootstrap {
+pub(crate) struct Bootstrap {
     addrs: Vec<SocketAddr>,
     attempt: u32,
     next_at: Option<Instant>,
@@ -24,16 +25,16 @@ pub(super) struct Bootstrap {
 
 /// An attempt that failed as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Failed {
+pub(crate) struct Failed {
     /// Attempts so far.
-    pub(super) attempt: u32,
+    pub(crate) attempt: u32,
     /// Wait before the next.
-    pub(super) retry_in: Duration,
+    pub(crate) retry_in: Duration,
 }
 
 impl Bootstrap {
     /// Bootstraps from `addrs`, the first attempt at `now` (none without addresses).
-    pub(super) fn new(now: Instant, addrs: Vec<SocketAddr>) -> Self {
+    pub(crate) fn new(now: Instant, addrs: Vec<SocketAddr>) -> Self {
         let next_at = (!addrs.is_empty()).then_some(now);
         Self {
             addrs,
@@ -45,7 +46,7 @@ impl Bootstrap {
     }
 
     /// The addresses to ping when an attempt is due at `now`.
-    pub(super) fn due(&mut self, now: Instant) -> Option<Vec<SocketAddr>> {
+    pub(crate) fn due(&mut self, now: Instant) -> Option<Vec<SocketAddr>> {
         if self.next_at.is_none_or(|at| now < at) {
             return None;
         }
@@ -55,13 +56,13 @@ impl Bootstrap {
     }
 
     /// Which attempt is under way (1-based).
-    pub(super) fn attempt(&self) -> u32 {
+    pub(crate) fn attempt(&self) -> u32 {
         self.attempt + 1
     }
 
     /// A bootstrap node answered; true for the first answer, which starts
     /// the self-lookup.
-    pub(super) fn on_answer(&mut self) -> bool {
+    pub(crate) fn on_answer(&mut self) -> bool {
         self.outstanding = self.outstanding.saturating_sub(1);
         if self.answered {
             return false;
@@ -72,7 +73,7 @@ impl Bootstrap {
     }
 
     /// A bootstrap ping failed; the attempt's failure once all have.
-    pub(super) fn on_failure(&mut self, now: Instant) -> Option<Failed> {
+    pub(crate) fn on_failure(&mut self, now: Instant) -> Option<Failed> {
         self.outstanding = self.outstanding.saturating_sub(1);
         if self.outstanding > 0 || self.answered {
             return None;
@@ -88,7 +89,7 @@ impl Bootstrap {
 
     /// The routing table emptied: start over now; false when there is
     /// nothing to start over from.
-    pub(super) fn restart(&mut self, now: Instant) -> bool {
+    pub(crate) fn restart(&mut self, now: Instant) -> bool {
         if !self.answered || self.addrs.is_empty() {
             return false;
         }
@@ -98,7 +99,7 @@ impl Bootstrap {
     }
 
     /// When [`due`](Self::due) must next be asked.
-    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.next_at
     }
 }

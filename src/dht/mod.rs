@@ -5,7 +5,7 @@
 //! knows what a meeting record or a signal says.
 
 pub mod announce;
-mod bootstrap;
+pub mod bootstrap;
 pub mod engine;
 mod event;
 pub mod lookup;

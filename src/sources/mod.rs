@@ -10,5 +10,8 @@
 //!
 //! - [`dht`]: tinynode's own Kademlia DHT (`--bootstrap`): topic lookups on
 //!   a backing-off schedule and announces to the closest nodes.
+//! - [`mainline`]: the BitTorrent Mainline DHT: hourly infohashes looked up
+//!   and announced, and hellos to the addresses they list.
 
 pub mod dht;
+pub mod mainline;

@@ -1,0 +1,796 @@
+//! A read-only Mainline DHT client, sans-IO: bootstrap, iterative
+//! `find_node` and `get_peers` lookups, `announce_peer` with tokens.
+//!
+//! It reuses tinynode's Kademlia pieces rather than a second copy: a
+//! 160-bit Mainline ID is padded with zero bytes to a 256-bit
+//! [`NodeId`], which keeps XOR order (the padding XORs to zero), so the
+//! same [`Lookup`], [`RoutingTable`] and [`Bootstrap`] run over it.
+//!
+//! Rules it keeps (`protocol-spec.md` §9): every query has its own
+//! [`QUERY_TIMEOUT`] and is never retried on the same node (a lookup moves
+//! on); at most [`MAX_PENDING`] queries are out and [`MAX_LOOKUPS`]
+//! lookups run; queries to one IP are paced by [`PACING`] (libtorrent bans
+//! above 5/s); an error answer ends the query without penalty; responses
+//! are matched by transaction ID *and* source address; queries to us are
+//! dropped (we are read-only, BEP 43). The `ip` of answers (BEP 42) is
+//! reported as [`MainlineEvent::Observed`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use super::krpc::{self, CompactNode, ID_LEN, Id, Message, Query, Response, TXID_LEN};
+use crate::dht::bootstrap::Bootstrap;
+use crate::dht::lookup::Lookup;
+use crate::dht::routing::{Offer, Peer, RoutingTable};
+use crate::dht::wire::K;
+use crate::id::NodeId;
+use crate::ratelimit::{Limits, RateLimiter};
+use crate::rng::Rng;
+use crate::transmit::Transmit;
+
+/// How long a query waits for its answer.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most queries in flight.
+pub const MAX_PENDING: usize = 256;
+/// Most lookups under way; further ones finish at once, empty.
+pub const MAX_LOOKUPS: usize = 8;
+/// Pace of our queries to one IP: 2 a second, 4 at once.
+pub const PACING: Limits = Limits {
+    rate_per_second: 2,
+    burst: 4,
+    max_sources: 1024,
+};
+
+/// Identifies a lookup.
+pub type LookupId = u64;
+
+/// What the client reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MainlineEvent {
+    /// The first bootstrap node answered and the self-lookup ended.
+    Bootstrapped {
+        /// Nodes in the routing table.
+        nodes: usize,
+    },
+    /// No bootstrap node answered; another attempt follows.
+    BootstrapFailed {
+        /// Attempts so far.
+        attempt: u32,
+        /// Wait before the next.
+        retry_in: Duration,
+    },
+    /// A `get_peers` answer listed peers under the infohash (only peers
+    /// this lookup had not reported yet).
+    Values {
+        /// The lookup.
+        id: LookupId,
+        /// The peers.
+        peers: Vec<SocketAddrV4>,
+    },
+    /// A lookup finished.
+    LookupDone {
+        /// The lookup.
+        id: LookupId,
+        /// The closest nodes that answered with a token, nearest first,
+        /// and their tokens: where to announce.
+        storers: Vec<(SocketAddr, Vec<u8>)>,
+    },
+    /// `by` saw our query come from `addr` (BEP 42 `ip`).
+    Observed {
+        /// Our address as seen by `by`.
+        addr: SocketAddr,
+        /// The responder.
+        by: SocketAddr,
+    },
+}
+
+/// Why a Mainline datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MainlineDrop {
+    /// Not a KRPC message we can read.
+    Malformed,
+    /// A query: a read-only node does not answer.
+    Query,
+    /// A response or error for no query in flight.
+    UnknownTransaction,
+    /// A response from an address the query did not go to.
+    WrongSource,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Bootstrap,
+    Lookup(LookupId),
+    Announce,
+    Probe,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    to: SocketAddr,
+    /// The node we expect to answer (lookup candidates, probes).
+    id: Option<NodeId>,
+    purpose: Purpose,
+    deadline: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    FindNode,
+    GetPeers,
+}
+
+struct LookupState {
+    lookup: Lookup,
+    kind: Kind,
+    tokens: BTreeMap<NodeId, Vec<u8>>,
+    reported: BTreeSet<SocketAddrV4>,
+    /// True for the bootstrap's self-lookup.
+    joining: bool,
+}
+
+/// The Mainline client.
+pub struct Mainline {
+    id: Id,
+    local: SocketAddr,
+    rng: Rng,
+    table: RoutingTable,
+    bootstrap: Bootstrap,
+    bootstrapped: bool,
+    pending: BTreeMap<[u8; TXID_LEN], Pending>,
+    lookups: BTreeMap<LookupId, LookupState>,
+    next_lookup: LookupId,
+    pacing: RateLimiter<IpAddr>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<MainlineEvent>,
+    paced: u64,
+}
+
+/// A Mainline ID as a tinynode ID: the 20 bytes, then zeros.
+pub fn padded(id: &Id) -> NodeId {
+    let mut out = [0u8; 32];
+    out[..ID_LEN].copy_from_slice(id);
+    NodeId(out)
+}
+
+fn unpadded(id: &NodeId) -> Id {
+    let mut out = [0u8; ID_LEN];
+    out.copy_from_slice(&id.0[..ID_LEN]);
+    out
+}
+
+impl Mainline {
+    /// A client that sends from `local`, with a random ID, bootstrapping
+    /// from `bootstrap` at `now` (later addresses come with
+    /// [`set_bootstrap`](Self::set_bootstrap)).
+    pub fn new(now: Instant, local: SocketAddr, mut rng: Rng, bootstrap: Vec<SocketAddr>) -> Self {
+        let id: Id = rng.bytes();
+        Self {
+            id,
+            local,
+            rng,
+            table: RoutingTable::new(padded(&id)),
+            bootstrap: Bootstrap::new(now, bootstrap),
+            bootstrapped: false,
+            pending: BTreeMap::new(),
+            lookups: BTreeMap::new(),
+            next_lookup: 0,
+            pacing: RateLimiter::new(PACING),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            paced: 0,
+        }
+    }
+
+    /// Replaces the bootstrap addresses (resolved host names, a node
+    /// cache); a new attempt starts at `now` unless already joined.
+    pub fn set_bootstrap(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        if !self.bootstrapped {
+            self.bootstrap = Bootstrap::new(now, addrs);
+        }
+    }
+
+    /// True once the first bootstrap node answered and the self-lookup ended.
+    pub fn is_bootstrapped(&self) -> bool {
+        self.bootstrapped
+    }
+
+    /// Nodes in the routing table.
+    pub fn routing_len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Queries in flight.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Queries not sent because a node's pace was used up.
+    pub fn paced(&self) -> u64 {
+        self.paced
+    }
+
+    /// Addresses of nodes in the routing table (for a node cache), closest
+    /// to our ID first.
+    pub fn good_nodes(&self, count: usize) -> Vec<SocketAddr> {
+        self.table
+            .closest(&padded(&self.id), count)
+            .iter()
+            .map(|p| p.addr)
+            .collect()
+    }
+
+    /// Starts a `get_peers` lookup of `info_hash`.
+    pub fn get_peers(&mut self, now: Instant, info_hash: Id) -> LookupId {
+        self.start_lookup(now, info_hash, Kind::GetPeers, false)
+    }
+
+    /// Sends `announce_peer` (implied port, local port `port`) to each
+    /// storing node with its token.
+    pub fn announce(&mut self, now: Instant, info_hash: Id, storers: &[(SocketAddr, Vec<u8>)]) {
+        let port = self.local.port();
+        for (addr, token) in storers {
+            let query = Query::AnnouncePeer {
+                info_hash,
+                port,
+                token,
+            };
+            self.query(now, *addr, None, Purpose::Announce, &query);
+        }
+    }
+
+    /// Acts on a datagram from `source` that starts with `d`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), MainlineDrop> {
+        let message = krpc::decode(data).map_err(|error| {
+            debug!("mainline: from {source}: {error}");
+            MainlineDrop::Malformed
+        })?;
+        let (txid, answer) = match message {
+            Message::Query { method } => {
+                debug!(
+                    "mainline: {source} sent a {} query; read-only, not answered",
+                    String::from_utf8_lossy(method)
+                );
+                return Err(MainlineDrop::Query);
+            }
+            Message::Response { txid, body } => (txid, Ok(body)),
+            Message::Error { txid, code } => (txid, Err(code)),
+        };
+        let txid: [u8; TXID_LEN] = txid
+            .try_into()
+            .map_err(|_| MainlineDrop::UnknownTransaction)?;
+        let pending = self
+            .pending
+            .get(&txid)
+            .ok_or(MainlineDrop::UnknownTransaction)?;
+        if pending.to != source {
+            return Err(MainlineDrop::WrongSource);
+        }
+        let pending = self
+            .pending
+            .remove(&txid)
+            .ok_or(MainlineDrop::UnknownTransaction)?;
+        match answer {
+            Ok(body) => self.on_response(now, source, pending, body),
+            Err(code) => {
+                debug!("mainline: {source} answered error {code}");
+                self.on_unanswered(now, pending, false);
+            }
+        }
+        self.advance_all(now);
+        Ok(())
+    }
+
+    /// Expires queries and sends what is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<[u8; TXID_LEN]> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(txid, _)| *txid)
+            .collect();
+        for txid in expired {
+            if let Some(pending) = self.pending.remove(&txid) {
+                self.on_unanswered(now, pending, true);
+            }
+        }
+        if let Some(addrs) = self.bootstrap.due(now) {
+            debug!(
+                "mainline: bootstrapping from {} nodes (attempt {})",
+                addrs.len(),
+                self.bootstrap.attempt()
+            );
+            let target = self.id;
+            for addr in addrs {
+                self.query(
+                    now,
+                    addr,
+                    None,
+                    Purpose::Bootstrap,
+                    &Query::FindNode { target },
+                );
+            }
+        }
+        self.advance_all(now);
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<MainlineEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pending = self.pending.values().map(|p| p.deadline).min();
+        [pending, self.bootstrap.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn start_lookup(&mut self, now: Instant, target: Id, kind: Kind, joining: bool) -> LookupId {
+        let id = self.next_lookup;
+        self.next_lookup += 1;
+        if self.lookups.len() >= MAX_LOOKUPS {
+            debug!("mainline: {MAX_LOOKUPS} lookups under way; this one ends empty");
+            self.events.push_back(MainlineEvent::LookupDone {
+                id,
+                storers: Vec::new(),
+            });
+            return id;
+        }
+        let target = padded(&target);
+        let seeds = self.table.closest(&target, K);
+        self.lookups.insert(
+            id,
+            LookupState {
+                lookup: Lookup::new(target, padded(&self.id), &seeds),
+                kind,
+                tokens: BTreeMap::new(),
+                reported: BTreeSet::new(),
+                joining,
+            },
+        );
+        self.advance(now, id);
+        id
+    }
+
+    fn advance_all(&mut self, now: Instant) {
+        let ids: Vec<LookupId> = self.lookups.keys().copied().collect();
+        for id in ids {
+            self.advance(now, id);
+        }
+    }
+
+    fn advance(&mut self, now: Instant, id: LookupId) {
+        let Some(state) = self.lookups.get_mut(&id) else {
+            return;
+        };
+        let target = unpadded(&state.lookup.target());
+        let query = match state.kind {
+            Kind::FindNode => Query::FindNode { target },
+            Kind::GetPeers => Query::GetPeers { info_hash: target },
+        };
+        for peer in state.lookup.next_requests(now) {
+            self.query(now, peer.addr, Some(peer.id), Purpose::Lookup(id), &query);
+        }
+        let in_flight = self
+            .pending
+            .values()
+            .any(|p| p.purpose == Purpose::Lookup(id));
+        let Some(state) = self.lookups.get(&id) else {
+            return;
+        };
+        if in_flight || !state.lookup.is_finished() {
+            return;
+        }
+        let Some(state) = self.lookups.remove(&id) else {
+            return;
+        };
+        if state.joining {
+            self.bootstrapped = !self.table.is_empty();
+            if self.bootstrapped {
+                let nodes = self.table.len();
+                debug!("mainline: bootstrapped with {nodes} nodes");
+                self.events.push_back(MainlineEvent::Bootstrapped { nodes });
+            }
+            return;
+        }
+        let storers = state
+            .lookup
+            .closest_answered(K)
+            .iter()
+            .filter_map(|p| state.tokens.get(&p.id).map(|t| (p.addr, t.clone())))
+            .collect();
+        self.events
+            .push_back(MainlineEvent::LookupDone { id, storers });
+    }
+
+    /// Sends `query` to `to` unless its pace or the pending cap says no;
+    /// a query not sent fails at once (a lookup moves on).
+    fn query(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        id: Option<NodeId>,
+        purpose: Purpose,
+        query: &Query<'_>,
+    ) {
+        let pending = Pending {
+            to,
+            id,
+            purpose,
+            deadline: now + QUERY_TIMEOUT,
+        };
+        if self.pending.len() >= MAX_PENDING || !self.pacing.allow(now, to.ip(), 1) {
+            debug!(
+                "mainline: {} to {to} not sent (pace or cap)",
+                query.method()
+            );
+            self.paced += 1;
+            return self.on_unanswered(now, pending, false);
+        }
+        let txid: [u8; TXID_LEN] = self.rng.bytes();
+        if self.pending.contains_key(&txid) {
+            return self.on_unanswered(now, pending, false);
+        }
+        self.pending.insert(txid, pending);
+        self.transmits.push_back(Transmit {
+            source: self.local,
+            destination: to,
+            payload: krpc::encode_query(txid, &self.id, query),
+        });
+    }
+
+    fn on_response(&mut self, now: Instant, source: SocketAddr, pending: Pending, body: Response) {
+        if let Some(addr) = body.ip {
+            self.events
+                .push_back(MainlineEvent::Observed { addr, by: source });
+        }
+        let responder = Peer {
+            id: padded(&body.id),
+            addr: source,
+        };
+        if let Offer::Probe(oldest) = self.table.on_answered(now, responder) {
+            self.query(
+                now,
+                oldest.addr,
+                Some(oldest.id),
+                Purpose::Probe,
+                &Query::Ping,
+            );
+        }
+        let closer: Vec<Peer> = body
+            .nodes
+            .iter()
+            .map(|CompactNode { id, addr }| Peer {
+                id: padded(id),
+                addr: SocketAddr::V4(*addr),
+            })
+            .collect();
+        match pending.purpose {
+            Purpose::Bootstrap => {
+                if self.bootstrap.on_answer() {
+                    self.start_lookup(now, self.id, Kind::FindNode, true);
+                }
+            }
+            Purpose::Lookup(id) => {
+                let Some(state) = self.lookups.get_mut(&id) else {
+                    return;
+                };
+                // Nodes change IDs (BEP 42); the candidate is the one asked.
+                let asked = pending.id.unwrap_or(responder.id);
+                state.lookup.on_answer(&asked, &closer);
+                if let Some(token) = body.token {
+                    state.tokens.insert(asked, token);
+                }
+                let new: Vec<SocketAddrV4> = body
+                    .values
+                    .iter()
+                    .copied()
+                    .filter(|v| state.reported.insert(*v))
+                    .collect();
+                if !new.is_empty() {
+                    self.events
+                        .push_back(MainlineEvent::Values { id, peers: new });
+                }
+            }
+            Purpose::Announce => debug!("mainline: {source} stored our announce"),
+            Purpose::Probe => {}
+        }
+    }
+
+    /// A query failed: timed out (`timed_out`, which counts against the
+    /// node), answered with an error, or was never sent.
+    fn on_unanswered(&mut self, now: Instant, pending: Pending, timed_out: bool) {
+        if let (true, Some(id)) = (timed_out, pending.id) {
+            self.table.on_failed(&id);
+        }
+        match pending.purpose {
+            Purpose::Bootstrap => {
+                if let Some(failed) = self.bootstrap.on_failure(now) {
+                    debug!(
+                        "mainline: no bootstrap node answered (attempt {}); retry in {:?}",
+                        failed.attempt, failed.retry_in
+                    );
+                    self.events.push_back(MainlineEvent::BootstrapFailed {
+                        attempt: failed.attempt,
+                        retry_in: failed.retry_in,
+                    });
+                }
+            }
+            Purpose::Lookup(id) => {
+                if let (Some(state), Some(node)) = (self.lookups.get_mut(&id), pending.id) {
+                    state.lookup.on_failure(&node);
+                }
+            }
+            Purpose::Announce => debug!("mainline: announce to {} not stored", pending.to),
+            Purpose::Probe => {}
+        }
+        if timed_out && self.bootstrapped && self.table.is_empty() && self.bootstrap.restart(now) {
+            debug!("mainline: routing table empty; bootstrapping again");
+            self.bootstrapped = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mainline::bencode;
+    use crate::mainline::krpc::{encode_error, encode_response};
+
+    /// A fake Mainline network in memory: nodes `1..=count` at
+    /// 192.0.2.n:6881, with ID `[n; 20]`, each knowing all others and
+    /// storing what is announced with the token `b"tok"`.
+    struct FakeNet {
+        count: u8,
+        stored: BTreeMap<u8, Vec<SocketAddrV4>>,
+        answered: usize,
+    }
+
+    fn node_addr(n: u8) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, n], 6881))
+    }
+
+    impl FakeNet {
+        fn answer(&mut self, t: &Transmit) -> Option<Vec<u8>> {
+            let SocketAddr::V4(to) = t.destination else {
+                return None;
+            };
+            let n = to.ip().octets()[3];
+            if n == 0 || n > self.count {
+                return None;
+            }
+            let decoded = bencode::decode(&t.payload).unwrap();
+            assert!(decoded.canonical, "our queries are canonical bencode");
+            let q = decoded.value;
+            assert_eq!(q.get(b"ro").and_then(bencode::Value::as_int), Some(1));
+            assert!(q.get(b"v").is_none(), "no client version");
+            let txid = q.get(b"t").and_then(bencode::Value::as_bytes).unwrap();
+            let method = q.get(b"q").and_then(bencode::Value::as_bytes).unwrap();
+            self.answered += 1;
+            let nodes = (1..=self.count)
+                .map(|m| CompactNode {
+                    id: [m; 20],
+                    addr: match node_addr(m) {
+                        SocketAddr::V4(a) => a,
+                        SocketAddr::V6(_) => unreachable!(),
+                    },
+                })
+                .take(8)
+                .collect();
+            let mut body = Response {
+                id: [n; 20],
+                nodes,
+                ip: Some("203.0.113.9:1234".parse().unwrap()),
+                ..Response::default()
+            };
+            match method {
+                b"get_peers" => {
+                    body.token = Some(b"tok".to_vec());
+                    body.values = self.stored.get(&n).cloned().unwrap_or_default();
+                }
+                b"announce_peer" => {
+                    let a = q.get(b"a").unwrap();
+                    if a.get(b"token").and_then(bencode::Value::as_bytes) != Some(b"tok") {
+                        return Some(encode_error(txid, 203, "Bad token"));
+                    }
+                    assert_eq!(
+                        a.get(b"implied_port").and_then(bencode::Value::as_int),
+                        Some(1)
+                    );
+                    assert!(a.get(b"port").is_some(), "port goes with implied_port");
+                    let SocketAddr::V4(from) = t.source else {
+                        return None;
+                    };
+                    self.stored.entry(n).or_default().push(from);
+                    body.nodes.clear();
+                }
+                _ => {}
+            }
+            Some(encode_response(txid, &body))
+        }
+
+        /// Delivers everything until quiet; returns the events.
+        fn run(&mut self, now: Instant, client: &mut Mainline) -> Vec<MainlineEvent> {
+            client.handle_timeout(now);
+            loop {
+                let out: Vec<Transmit> = std::iter::from_fn(|| client.poll_transmit()).collect();
+                if out.is_empty() {
+                    break;
+                }
+                for t in out {
+                    if let Some(answer) = self.answer(&t) {
+                        client
+                            .handle_datagram(now, t.destination, &answer)
+                            .expect("answers are accepted");
+                    }
+                }
+            }
+            std::iter::from_fn(|| client.poll_event()).collect()
+        }
+    }
+
+    fn client(now: Instant, seed: u8) -> Mainline {
+        Mainline::new(
+            now,
+            SocketAddr::from(([10, 0, 0, seed], 4000)),
+            Rng::from_seed([seed; 32]),
+            vec![node_addr(1)],
+        )
+    }
+
+    #[test]
+    fn bootstraps_looks_up_announces_and_finds_the_other_member() {
+        let now = Instant::now();
+        let mut net = FakeNet {
+            count: 12,
+            stored: BTreeMap::new(),
+            answered: 0,
+        };
+        let mut a = client(now, 1);
+        let events = net.run(now, &mut a);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, MainlineEvent::Bootstrapped { nodes } if *nodes >= 8)),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, MainlineEvent::Observed { .. }))
+        );
+        let info_hash = [0x55; 20];
+        let lookup = a.get_peers(now, info_hash);
+        let events = net.run(now, &mut a);
+        let Some(MainlineEvent::LookupDone { id, storers }) = events.last() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(*id, lookup);
+        assert_eq!(storers.len(), K);
+        a.announce(now, info_hash, storers);
+        net.run(now, &mut a);
+        assert_eq!(net.stored.len(), K, "stored on the {K} closest");
+
+        let mut b = client(now, 2);
+        net.run(now, &mut b);
+        b.get_peers(now, info_hash);
+        let events = net.run(now, &mut b);
+        let found: BTreeSet<SocketAddrV4> = events
+            .iter()
+            .filter_map(|e| match e {
+                MainlineEvent::Values { peers, .. } => Some(peers.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            ["10.0.0.1:4000".parse::<SocketAddrV4>().unwrap()],
+            "each peer reported once"
+        );
+    }
+
+    #[test]
+    fn unreachable_bootstrap_fails_and_retries_with_backoff() {
+        let now = Instant::now();
+        let mut net = FakeNet {
+            count: 0,
+            stored: BTreeMap::new(),
+            answered: 0,
+        };
+        let mut a = client(now, 1);
+        net.run(now, &mut a);
+        let deadline = a.poll_timeout().unwrap();
+        assert_eq!(deadline, now + QUERY_TIMEOUT);
+        let events = net.run(deadline, &mut a);
+        assert_eq!(
+            events,
+            [MainlineEvent::BootstrapFailed {
+                attempt: 1,
+                retry_in: Duration::from_secs(1)
+            }]
+        );
+        let retry = a.poll_timeout().unwrap();
+        assert_eq!(retry, deadline + Duration::from_secs(1));
+        net.run(retry, &mut a);
+        assert_eq!(a.pending_len(), 1, "the retry is out");
+    }
+
+    #[test]
+    fn stray_wrong_source_and_queries_are_dropped() {
+        let now = Instant::now();
+        let mut a = client(now, 1);
+        a.handle_timeout(now);
+        let query = a.poll_transmit().unwrap();
+        let decoded = bencode::decode(&query.payload).unwrap();
+        let txid = decoded
+            .value
+            .get(b"t")
+            .and_then(bencode::Value::as_bytes)
+            .unwrap()
+            .to_vec();
+        let answer = encode_response(
+            &txid,
+            &Response {
+                id: [9; 20],
+                ..Response::default()
+            },
+        );
+        let stranger = node_addr(77);
+        assert_eq!(
+            a.handle_datagram(now, stranger, &answer),
+            Err(MainlineDrop::WrongSource)
+        );
+        let other = encode_response(b"zzzz", &Response::default());
+        assert_eq!(
+            a.handle_datagram(now, node_addr(1), &other),
+            Err(MainlineDrop::UnknownTransaction)
+        );
+        let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+        assert_eq!(
+            a.handle_datagram(now, stranger, ping),
+            Err(MainlineDrop::Query)
+        );
+        assert_eq!(
+            a.handle_datagram(now, stranger, b"d1:xi1e"),
+            Err(MainlineDrop::Malformed)
+        );
+        assert!(a.poll_transmit().is_none(), "nothing is ever answered");
+        assert_eq!(a.handle_datagram(now, node_addr(1), &answer), Ok(()));
+    }
+
+    #[test]
+    fn queries_to_one_ip_are_paced() {
+        let now = Instant::now();
+        let mut a = client(now, 1);
+        let many: Vec<(SocketAddr, Vec<u8>)> = (0..10u16)
+            .map(|port| {
+                (
+                    SocketAddr::from(([192, 0, 2, 1], 7000 + port)),
+                    b"t".to_vec(),
+                )
+            })
+            .collect();
+        a.announce(now, [1; 20], &many);
+        // The bootstrap query is due too but not yet sent.
+        let sent = std::iter::from_fn(|| a.poll_transmit()).count();
+        assert_eq!(sent as u64, PACING.burst);
+        assert_eq!(a.paced(), 10 - PACING.burst);
+    }
+}
