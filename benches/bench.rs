@@ -300,7 +300,15 @@ fn idle() -> Vec<Row> {
     let code = format!("bench-idle-{}", std::process::id());
     let mut members: Vec<Child> = (0..3)
         .filter_map(|_| {
-            spawn_tinynode(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])
+            spawn_tinynode(&[
+                "join",
+                &code,
+                "--bootstrap",
+                &addr,
+                "--json",
+                "--no-stdin",
+                "--no-mainline",
+            ])
         })
         .collect();
     let watched = members.remove(0);
@@ -413,11 +421,26 @@ fn join_to_connected() -> Option<Duration> {
         std::process::id(),
         Instant::now().elapsed().as_nanos()
     );
-    let mut first = spawn_tinynode(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
+    let mut first = spawn_tinynode(&[
+        "join",
+        &code,
+        "--bootstrap",
+        &addr,
+        "--json",
+        "--no-stdin",
+        "--no-mainline",
+    ])?;
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
-    let mut second =
-        spawn_tinynode(&["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])?;
+    let mut second = spawn_tinynode(&[
+        "join",
+        &code,
+        "--bootstrap",
+        &addr,
+        "--json",
+        "--no-stdin",
+        "--no-mainline",
+    ])?;
     let connected = wait_line(&mut second, "\"connected\"", Duration::from_secs(30));
     let took = start.elapsed();
     for child in [&mut first, &mut second, &mut serve] {
@@ -497,13 +520,28 @@ fn members_throughput() -> Option<f64> {
     let code = format!("bench-throughput-{}", std::process::id());
     let output = std::env::temp_dir().join(format!("tinynode-bench-{}.jsonl", std::process::id()));
     let mut receiver = Command::new(env!("CARGO_BIN_EXE_tinynode"))
-        .args(["join", &code, "--bootstrap", &addr, "--json", "--no-stdin"])
+        .args([
+            "join",
+            &code,
+            "--bootstrap",
+            &addr,
+            "--json",
+            "--no-stdin",
+            "--no-mainline",
+        ])
         .stdout(std::fs::File::create(&output).ok()?)
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
     let mut sender = Command::new(env!("CARGO_BIN_EXE_tinynode"))
-        .args(["join", &code, "--bootstrap", &addr, "--json"])
+        .args([
+            "join",
+            &code,
+            "--bootstrap",
+            &addr,
+            "--json",
+            "--no-mainline",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

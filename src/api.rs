@@ -50,6 +50,11 @@ pub struct NodeConfig {
     pub clock: WallClock,
     /// DHT nodes to bootstrap from.
     pub bootstrap: Vec<SocketAddr>,
+    /// The Mainline DHT: `None` leaves it off; `Some(addrs)` turns it on,
+    /// bootstrapping from `addrs` (which may be empty and come later, with
+    /// [`Command::MainlineBootstrap`], once host names are resolved).
+    /// Needs an IPv4 socket.
+    pub mainline_bootstrap: Option<Vec<SocketAddr>>,
     /// STUN retransmission numbers for address discovery.
     pub retransmit: RetransmitConfig,
     /// SOFTWARE value in STUN answers.
@@ -58,7 +63,7 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// A node with one socket at `local_addr`, `identity`, no bootstrap
-    /// nodes, RFC 5389 retransmission defaults and `tinynode VERSION` as
+    /// nodes, Mainline off, RFC 5389 retransmission defaults and `tinynode VERSION` as
     /// SOFTWARE.
     pub fn new(local_addr: SocketAddr, identity: Identity, clock: WallClock) -> Self {
         Self {
@@ -66,6 +71,7 @@ impl NodeConfig {
             identity,
             clock,
             bootstrap: Vec::new(),
+            mainline_bootstrap: None,
             retransmit: RetransmitConfig::default(),
             software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -119,6 +125,9 @@ pub enum Command {
     },
     /// Leave: close every data channel and tell the peers.
     Leave,
+    /// Bootstrap the Mainline DHT from these addresses (resolved router
+    /// names, cached nodes), if it is on and not yet joined.
+    MainlineBootstrap(Vec<SocketAddr>),
 }
 
 impl fmt::Debug for Command {
@@ -135,6 +144,7 @@ impl fmt::Debug for Command {
                 write!(f, "SendTo({}, {} bytes)", peer.short(), bytes.len())
             }
             Self::Leave => f.write_str("Leave"),
+            Self::MainlineBootstrap(addrs) => write!(f, "MainlineBootstrap({addrs:?})"),
         }
     }
 }
@@ -165,14 +175,21 @@ pub enum AddressSource {
         /// The peer.
         by: SocketAddr,
     },
+    /// A Mainline node's answer (BEP 42 `ip`).
+    Mainline {
+        /// The node.
+        by: SocketAddr,
+    },
 }
 
 impl AddressSource {
-    /// The name used in logs and JSON (`"via":"stun"`, `"via":"dht"`).
+    /// The name used in logs and JSON (`"via":"stun"`, `"via":"dht"`,
+    /// `"via":"mainline"`).
     pub fn name(&self) -> &'static str {
         match self {
             Self::Stun { .. } => "stun",
             Self::Dht { .. } => "dht",
+            Self::Mainline { .. } => "mainline",
         }
     }
 
@@ -180,7 +197,7 @@ impl AddressSource {
     pub fn reporter(&self) -> SocketAddr {
         match self {
             Self::Stun { server } => *server,
-            Self::Dht { by } => *by,
+            Self::Dht { by } | Self::Mainline { by } => *by,
         }
     }
 }
@@ -191,13 +208,20 @@ impl AddressSource {
 pub enum Via {
     /// tinynode's own DHT: a `Peers` reply, a push or a stored announce.
     Dht,
+    /// The Mainline DHT: an address it listed answered a hello.
+    Mainline,
+    /// No source had found it: it reached us first, with an offer (a
+    /// connection's `via` only).
+    Offer,
 }
 
 impl Via {
-    /// The name used in logs and JSON (`"via":"dht"`).
+    /// The name used in logs and JSON (`"via":"dht"`, `"via":"mainline"`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Dht => "dht",
+            Self::Mainline => "mainline",
+            Self::Offer => "offer",
         }
     }
 }
@@ -283,6 +307,18 @@ pub enum Event {
         /// Wait before the next.
         retry_in: Duration,
     },
+    /// The Mainline DHT is joined.
+    MainlineBootstrapped {
+        /// Nodes in its routing table.
+        nodes: usize,
+    },
+    /// No Mainline bootstrap node answered; another attempt follows.
+    MainlineBootstrapFailed {
+        /// Attempts so far.
+        attempt: u32,
+        /// Wait before the next.
+        retry_in: Duration,
+    },
     /// A member of our meeting was found.
     PeerDiscovered {
         /// Its node ID.
@@ -316,6 +352,8 @@ pub enum Event {
         peer: NodeId,
         /// The address its traffic comes from.
         addr: SocketAddr,
+        /// The source that found it.
+        via: Via,
     },
     /// A member sent a line of text ([`Command::Send`]).
     Message {

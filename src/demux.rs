@@ -1,16 +1,19 @@
 //! Datagram demultiplexing by first byte (RFC 7983 §7, extended by RFC 9443
 //! §3): the one place that decides which protocol a received datagram
 //! belongs to. The node's single UDP socket carries STUN, tinynode's DHT
-//! frames and DTLS; every other range is recognised only to be dropped.
+//! frames, hellos, the Mainline DHT's KRPC and DTLS; every other range is
+//! recognised only to be dropped.
 //!
 //! | first byte | protocol |
 //! |---|---|
 //! | 0–3 | STUN |
 //! | [`DHT_FRAME_TAG`] (in 4–15) | tinynode DHT frame |
+//! | [`HELLO_TAG`](crate::hello::HELLO_TAG) (in 4–15) | hello |
 //! | 16–19 | ZRTP (dropped) |
 //! | 20–63 | DTLS |
 //! | 64–79 | TURN ChannelData (dropped) |
-//! | 80–127 | QUIC (dropped) |
+//! | [`KRPC_FIRST_BYTE`] `d` (in 80–127) | Mainline KRPC (a bencoded dict) |
+//! | other values in 80–127 | QUIC (dropped) |
 //! | 128–191 | RTP / RTCP (dropped) |
 //! | 192–255 | QUIC (dropped) |
 //! | other values in 4–15 | unassigned (dropped) |
@@ -18,6 +21,12 @@
 /// First byte of every tinynode DHT frame. The range 4–15 is the one that
 /// neither RFC 7983 nor RFC 9443 assigns, and str0m does not claim it.
 pub const DHT_FRAME_TAG: u8 = 0x0A;
+/// First byte of every KRPC message: `d`, the start of a bencoded dict.
+/// It lies in RFC 9443's QUIC range, which tinynode never speaks; a QUIC
+/// long header starts at 0xC0 and a short header's first byte is random in
+/// 0x40–0x7F, so a stray QUIC packet that lands here fails bencode and is
+/// dropped as malformed (`protocol-spec.md` §2).
+pub const KRPC_FIRST_BYTE: u8 = b'd';
 
 /// The protocol a datagram belongs to, judged by its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,6 +35,10 @@ pub enum Protocol {
     Stun,
     /// A tinynode DHT frame.
     Dht,
+    /// A hello (`hello.rs`).
+    Hello,
+    /// A Mainline DHT (KRPC) message.
+    Mainline,
     /// DTLS, for the WebRTC stack.
     Dtls,
     /// ZRTP (not used by tinynode).
@@ -50,6 +63,8 @@ pub fn classify(datagram: &[u8]) -> Protocol {
     match first {
         0..=3 => Protocol::Stun,
         DHT_FRAME_TAG => Protocol::Dht,
+        crate::hello::HELLO_TAG => Protocol::Hello,
+        KRPC_FIRST_BYTE => Protocol::Mainline,
         4..=15 => Protocol::Unassigned,
         16..=19 => Protocol::Zrtp,
         20..=63 => Protocol::Dtls,
@@ -70,6 +85,8 @@ mod tests {
             let expected = match byte {
                 0..=3 => Protocol::Stun,
                 0x0A => Protocol::Dht,
+                0x0B => Protocol::Hello,
+                0x64 => Protocol::Mainline,
                 4..=15 => Protocol::Unassigned,
                 16..=19 => Protocol::Zrtp,
                 20..=63 => Protocol::Dtls,

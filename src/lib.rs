@@ -87,9 +87,10 @@
 //! |---|---|
 //! | driver (feature `driver`), fuzz helpers (feature `fuzzing`) | `driver/`, `fuzzing` |
 //! | the node: routing and glue | `node/` |
-//! | connections, membership, member sources | `rtc/`, `membership`, `sources/` |
+//! | connections, membership, member sources (`dht`, `mainline`) | `rtc/`, `membership`, `sources/` |
 //! | the public vocabulary | `api` (`Input`, `Output`, `Command`, `Event`, reasons) |
-//! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `ratelimit`, `record`, `signal` |
+//! | the Mainline client (reuses `dht/`'s lookup and table) | `mainline/` |
+//! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `hello`, `ratelimit`, `record`, `signal` |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
 //! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex` |
@@ -171,6 +172,23 @@ pub mod wire {
     /// Sealed meeting records.
     pub mod record {
         pub use crate::record::{PeerRecord, RECORD_TTL, RecordError, open, seal};
+    }
+
+    /// The Mainline DHT's bencode and KRPC as tinynode speaks them, and
+    /// the infohash windows.
+    pub mod mainline {
+        pub use crate::mainline::bencode::{self, DecodeError, MAX_DEPTH, MAX_ITEMS, Value};
+        pub use crate::mainline::engine::{PACING, QUERY_TIMEOUT};
+        pub use crate::mainline::krpc::*;
+        pub use crate::meeting::{INFOHASH_LABEL, MAINLINE_INFO};
+        pub use crate::sources::mainline::{
+            HELLO_SCHEDULE, MAX_CANDIDATES, MAX_NEW_CANDIDATES, WINDOW, window_at,
+        };
+    }
+
+    /// Hellos: sealed records sent straight to an address.
+    pub mod hello {
+        pub use crate::hello::*;
     }
 
     /// Sealed signals (offers, answers, closes).

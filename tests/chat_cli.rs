@@ -22,7 +22,14 @@ impl Member {
     fn join(code: &str, bootstrap: &str) -> Self {
         let mut command = tinynode();
         command
-            .args(["join", code, "--bootstrap", bootstrap, "--json"])
+            .args([
+                "join",
+                code,
+                "--bootstrap",
+                bootstrap,
+                "--json",
+                "--no-mainline",
+            ])
             .stdin(Stdio::piped());
         let process = Running::spawn_with_stdin(command);
         let started = process.next_line(Duration::from_secs(10));
@@ -196,7 +203,14 @@ fn an_endless_producer_on_stdin_does_not_starve_the_network() {
         .expect("spawn yes");
     let mut command = tinynode();
     command
-        .args(["join", "firehose", "--bootstrap", &bootstrap, "--json"])
+        .args([
+            "join",
+            "firehose",
+            "--bootstrap",
+            &bootstrap,
+            "--json",
+            "--no-mainline",
+        ])
         .stdin(Stdio::from(producer.stdout.take().expect("yes stdout")));
     let flooded = Running::spawn_with_stdin(command);
     let mut listener = Member::join("firehose", &bootstrap);
@@ -264,6 +278,7 @@ fn a_member_that_comes_back_is_reconnected() {
                 "--bootstrap",
                 &bootstrap,
                 "--json",
+                "--no-mainline",
                 "--no-stdin",
                 "--identity",
             ])

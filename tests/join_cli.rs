@@ -19,6 +19,7 @@ fn join(code: &str, bootstrap: &str) -> (Running, String) {
         "--bind",
         "127.0.0.1:0",
         "--json",
+        "--no-mainline",
     ]);
     let member = Running::spawn(command);
     let started = member.next_line(Duration::from_secs(10));
@@ -107,7 +108,13 @@ fn meeting_code_comes_from_the_environment() {
     let (_serve, addr) = start_serve();
     let mut command = tinynode();
     command
-        .args(["join", "--bootstrap", &addr.to_string(), "--json"])
+        .args([
+            "join",
+            "--bootstrap",
+            &addr.to_string(),
+            "--json",
+            "--no-mainline",
+        ])
         .env("MEETING_CODE", "from env");
     let member = Running::spawn(command);
     let started = member.next_line(Duration::from_secs(10));
@@ -146,7 +153,14 @@ fn standard_input_is_never_made_non_blocking_even_by_a_killed_member() {
     let ours = reader.try_clone().expect("dup");
     let mut command = tinynode();
     command
-        .args(["join", "stdin check", "--bind", "127.0.0.1:0", "--json"])
+        .args([
+            "join",
+            "stdin check",
+            "--bind",
+            "127.0.0.1:0",
+            "--json",
+            "--no-mainline",
+        ])
         .env("DEBUG", "true")
         .stdin(std::process::Stdio::from(reader));
     let mut member = Running::spawn_with_stdin(command);

@@ -217,6 +217,7 @@ fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
             "--bind",
             &bind,
             "--json",
+            "--no-mainline",
         ],
         true,
     )

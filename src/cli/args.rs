@@ -14,6 +14,9 @@ pub const EXIT_USAGE: i32 = 2;
 /// Default STUN port (RFC 5389 §18.4).
 pub const STUN_PORT: u16 = 3478;
 
+/// Default port of a `--mainline-bootstrap` node: BitTorrent's usual one.
+pub const MAINLINE_PORT: u16 = 6881;
+
 /// Default wait per STUN server for `tinynode stun`.
 pub const DEFAULT_STUN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,30 +41,42 @@ Environment:
   DEBUG=true            debug logs: STUN queries, DHT bootstrap, lookups, announces
   MEETING_CODE=CODE     the meeting code when `join` is given none
   TINYNODE_BOOTSTRAP    comma-separated bootstrap nodes when none is given
+  TINYNODE_MAINLINE_BOOTSTRAP
+                        comma-separated Mainline DHT nodes replacing the
+                        public routers when no --mainline-bootstrap is given
 ";
 
 /// `tinynode join --help`.
 pub const JOIN_HELP: &str = "\
-Usage: tinynode join CODE [--bootstrap ADDR]... [--stun ADDR]... [--bind ADDR]
+Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
+                          [--no-mainline] [--stun ADDR]... [--bind ADDR]
                           [--identity PATH] [--json] [--no-stdin]
 
-Joins the meeting CODE (or $MEETING_CODE): bootstraps into the DHT, learns
-the public address (from the STUN servers when given, otherwise from DHT
-peers), announces itself under the meeting's topic, finds the other members
-and opens an encrypted WebRTC data channel to each. Lines typed on stdin go
+Joins the meeting CODE (or $MEETING_CODE) and finds the other members with
+no server of ours: through the BitTorrent Mainline DHT (on by default; its
+nodes see members' IP addresses, as for any torrent), and through tinynode
+DHT nodes given with --bootstrap. It learns the public address (from the
+STUN servers when given, otherwise from DHT answers), announces itself,
+finds the other members and opens an encrypted WebRTC data channel to each. Lines typed on stdin go
 to every connected member; their messages are printed as `<peer>: text`.
 Ctrl-C closes the channels and exits 0.
 
 Options:
-  --bootstrap ADDR   DHT node to join through, repeatable (default port 3478;
-                     default: $TINYNODE_BOOTSTRAP, comma-separated)
+  --bootstrap ADDR   tinynode DHT node to join through, repeatable (default
+                     port 3478; default: $TINYNODE_BOOTSTRAP, comma-separated)
+  --mainline-bootstrap ADDR
+                     Mainline DHT node to join through, repeatable (default
+                     port 6881); replaces the node cache and the public
+                     routers (default: $TINYNODE_MAINLINE_BOOTSTRAP)
+  --no-mainline      do not use the Mainline DHT
   --stun ADDR        STUN server for the public address, repeatable
   --bind ADDR        local UDP address (default 0.0.0.0:0)
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
                      without it a fresh identity each run
   --json             one JSON object per line on stdout (logs stay on stderr):
-                     started, public_address, peer_discovered, peer_lost,
-                     connected, message, disconnected, connect_failed, error
+                     started, public_address, mainline_bootstrapped,
+                     peer_discovered, peer_lost, connected, message,
+                     disconnected, connect_failed, error
   --no-stdin         do not read stdin (for scripts that only listen)
   -h, --help         this help
 ";
@@ -175,6 +190,10 @@ pub struct JoinOptions {
     pub code: Option<String>,
     /// DHT nodes to join through.
     pub bootstrap: Vec<HostPort>,
+    /// Mainline nodes to join through instead of the cache and the routers.
+    pub mainline_bootstrap: Vec<HostPort>,
+    /// `--no-mainline`.
+    pub no_mainline: bool,
     /// STUN servers.
     pub stun: Vec<HostPort>,
     /// Local address.
@@ -322,6 +341,8 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
     let mut options = JoinOptions {
         code: None,
         bootstrap: Vec::new(),
+        mainline_bootstrap: Vec::new(),
+        no_mainline: false,
         stun: Vec::new(),
         bind: SocketAddr::from(([0, 0, 0, 0], 0)),
         identity: None,
@@ -338,6 +359,14 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
                 .bootstrap
                 .push(parse_server("--bootstrap", args.next())?),
             "--stun" => options.stun.push(parse_server("--stun", args.next())?),
+            "--mainline-bootstrap" => {
+                let value = args
+                    .next()
+                    .ok_or(UsageError::MissingValue("--mainline-bootstrap"))?;
+                let node = HostPort::parse(&value, MAINLINE_PORT).map_err(UsageError::BadServer)?;
+                options.mainline_bootstrap.push(node);
+            }
+            "--no-mainline" => options.no_mainline = true,
             "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
             option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
             _ if options.code.is_none() => options.code = Some(arg),
@@ -439,10 +468,23 @@ mod tests {
         assert_eq!(options.stun[0].port, 5);
         assert_eq!(options.identity, Some(PathBuf::from("/tmp/k")));
         assert!(options.json && options.no_stdin);
+        assert!(options.mainline_bootstrap.is_empty() && !options.no_mainline);
         let Command::Join(options) = parse_line("join").unwrap().command else {
             panic!()
         };
         assert_eq!(options.code, None);
+        let Command::Join(options) = parse_line(
+            "join x --mainline-bootstrap 127.0.0.2 --mainline-bootstrap 127.0.0.3:7000 --no-mainline",
+        )
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.mainline_bootstrap[0].port, MAINLINE_PORT);
+        assert_eq!(options.mainline_bootstrap[1].port, 7000);
+        assert!(options.no_mainline);
+        assert!(parse_line("join x --mainline-bootstrap").is_err());
         assert!(parse_line("join a b").is_err());
     }
 

@@ -117,6 +117,7 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
             "--bind",
             "127.0.0.1:0",
             "--json",
+            "--no-mainline",
         ];
         stdins.push(spawn(&mut children, member, &args, &sender)?);
     }

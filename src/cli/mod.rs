@@ -3,13 +3,14 @@
 pub mod args;
 pub mod demo;
 mod json;
+mod mainline;
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use log::{error, warn};
+use log::{debug, error, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
 use tinynode::driver::signals::Signals;
 use tinynode::driver::{Driver, Flow, Handler, StartError, Stop, concrete_local_addr};
@@ -135,14 +136,23 @@ impl Printer {
                         .display("reason", reason)
                 },
             ),
-            Event::Connected { peer, addr } => self.line(
-                || format!("connected to {} at {addr}", peer.short()),
+            Event::Connected { peer, addr, via } => self.line(
+                || format!("connected to {} at {addr} (via {via})", peer.short()),
                 || {
                     JsonLine::event("connected")
                         .display("peer", peer)
                         .display("addr", addr)
+                        .display("via", via)
                 },
             ),
+            Event::MainlineBootstrapped { nodes } => self.line(
+                || format!("mainline DHT joined ({nodes} nodes)"),
+                || JsonLine::event("mainline_bootstrapped").display("nodes", nodes),
+            ),
+            Event::MainlineBootstrapFailed { attempt, retry_in } => self.error(&format!(
+                "no Mainline bootstrap node answered (attempt {attempt}); retrying in {} s",
+                retry_in.as_secs()
+            )),
             Event::Message { peer, text } => self.line(
                 || format!("{}: {}", peer.short(), escape_controls(text)),
                 || {
@@ -331,7 +341,8 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
-    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, bootstrap, false)
+    let Some((mut driver, mut node)) =
+        start(&printer, options.bind, identity, bootstrap, None, false)
     else {
         return EXIT_FAILURE;
     };
@@ -366,8 +377,26 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
-    if bootstrap.is_empty() {
-        warn!("no bootstrap node: this node can only be found by nodes that bootstrap from it");
+    let mut mainline_nodes = options.mainline_bootstrap.clone();
+    if mainline_nodes.is_empty() && !options.no_mainline {
+        let (from_env, problems) = mainline::from_env();
+        for problem in &problems {
+            printer.error(problem);
+        }
+        mainline_nodes = from_env;
+    }
+    let plan = mainline::plan(
+        options.no_mainline,
+        mainline_nodes,
+        mainline::cache_path(options.identity.as_deref()),
+    );
+    if bootstrap.is_empty() && plan.initial.is_none() {
+        warn!(
+            "no tinynode bootstrap node and Mainline off: this node can only be found by \
+             nodes that bootstrap from it"
+        );
+    } else if bootstrap.is_empty() {
+        debug!("no tinynode bootstrap node: looking for members through the Mainline DHT");
     }
     let (stun_servers, _, unusable) = resolve_for(&options.stun, options.bind);
     for problem in &unusable {
@@ -378,10 +407,12 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         options.bind,
         identity,
         bootstrap,
+        plan.initial,
         !options.no_stdin,
     ) else {
         return EXIT_FAILURE;
     };
+    mainline::resolve_in_background(plan.names, driver.command_sender());
     started(&printer, &node, Some(&meeting));
     if !stun_servers.is_empty() {
         driver.submit(
@@ -393,6 +424,9 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     }
     driver.submit(&mut node, Input::Command(NodeCommand::Join(meeting)));
     let result = driver.run(&mut node, printer.events());
+    if let Some(cache) = plan.cache {
+        mainline::save_cache(&cache, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
+    }
     finish(&printer, result)
 }
 
@@ -418,12 +452,19 @@ fn start(
     bind: SocketAddr,
     identity: Identity,
     bootstrap: Vec<SocketAddr>,
+    mainline: Option<Vec<SocketAddr>>,
     read_stdin: bool,
 ) -> Option<(Driver, Node)> {
     let started = start_driver(bind, read_stdin, |local, clock| {
-        let local = concrete_local_addr(local, &bootstrap);
+        let toward: Vec<SocketAddr> = bootstrap
+            .iter()
+            .chain(mainline.iter().flatten())
+            .copied()
+            .collect();
+        let local = concrete_local_addr(local, &toward);
         let mut config = NodeConfig::new(local, identity, clock);
         config.bootstrap = bootstrap;
+        config.mainline_bootstrap = mainline;
         config
     });
     match started {

@@ -20,7 +20,7 @@ pub mod stdin;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, warn};
@@ -44,9 +44,26 @@ pub const STDIN_READS_PER_WAKEUP: usize = 4;
 pub const MAX_RECEIVE_ERRORS: usize = 64;
 
 const SIGNALS: Token = Token(0);
-const STDIN: Token = Token(1);
+/// The loop's one waker (mio allows one per poll): standard input's reader
+/// and [`CommandSender`]s share it.
+const WAKE: Token = Token(1);
 /// Socket `i` is registered as `Token(FIRST_SOCKET + i)`.
 const FIRST_SOCKET: usize = 2;
+
+/// Hands commands to a running [`Driver`] from another thread (for
+/// example host names resolved off the loop), waking it.
+#[derive(Clone)]
+pub struct CommandSender {
+    sender: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl CommandSender {
+    /// Queues `command` for the node; false once the driver is gone.
+    pub fn send(&self, command: Command) -> bool {
+        self.sender.send(command).is_ok() && self.waker.wake().is_ok()
+    }
+}
 
 /// What the event callback wants the loop to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +146,9 @@ pub struct Driver {
     stdin_pending: bool,
     queue: SendQueue,
     wakeups: u64,
+    waker: Arc<Waker>,
+    /// Commands from other threads ([`CommandSender`]).
+    inbox: Option<mpsc::Receiver<Command>>,
 }
 
 impl Driver {
@@ -165,9 +185,9 @@ impl Driver {
                 writable_interest: false,
             });
         }
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(StartError::Setup)?);
         let stdin = if read_stdin {
-            let waker = Waker::new(poll.registry(), STDIN).map_err(StartError::Setup)?;
-            Some(StdinLines::spawn(Arc::new(waker)).map_err(StartError::Setup)?)
+            Some(StdinLines::spawn(Arc::clone(&waker)).map_err(StartError::Setup)?)
         } else {
             None
         };
@@ -196,6 +216,8 @@ impl Driver {
             stdin_pending: false,
             queue: SendQueue::new(SEND_QUEUE_CAPACITY),
             wakeups: 0,
+            waker,
+            inbox: None,
         };
         Ok((driver, node))
     }
@@ -206,6 +228,17 @@ impl Driver {
         signals.register(self.poll.registry(), SIGNALS)?;
         self.signals = Some(signals);
         Ok(())
+    }
+
+    /// A sender whose commands the loop hands to the node as they come
+    /// (one inbox per driver; a second call replaces the first).
+    pub fn command_sender(&mut self) -> CommandSender {
+        let (sender, receiver) = mpsc::channel();
+        self.inbox = Some(receiver);
+        CommandSender {
+            sender,
+            waker: Arc::clone(&self.waker),
+        }
     }
 
     /// Hands the node an input at the current time.
@@ -252,7 +285,17 @@ impl Driver {
                         self.leave(node, &mut handler);
                         return Ok(Stop::Signal);
                     }
-                    STDIN => self.stdin_pending = true,
+                    WAKE => {
+                        self.stdin_pending = self.stdin.is_some();
+                        let commands: Vec<Command> = self
+                            .inbox
+                            .as_ref()
+                            .map(|inbox| inbox.try_iter().collect())
+                            .unwrap_or_default();
+                        for command in commands {
+                            node.handle_input(Instant::now(), Input::Command(command));
+                        }
+                    }
                     Token(n) if event.is_readable() && n >= FIRST_SOCKET => {
                         let index = n - FIRST_SOCKET;
                         if let Some(stop) = self.receive_all(index, node, &mut buf, &mut handler) {

@@ -67,6 +67,8 @@ pub enum MainlineEvent {
     Values {
         /// The lookup.
         id: LookupId,
+        /// The storing node that listed them.
+        by: SocketAddr,
         /// The peers.
         peers: Vec<SocketAddrV4>,
     },
@@ -102,7 +104,8 @@ pub enum MainlineDrop {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
-    Bootstrap,
+    /// A bootstrap query of this generation of addresses.
+    Bootstrap(u32),
     Lookup(LookupId),
     Announce,
     Probe,
@@ -139,6 +142,9 @@ pub struct Mainline {
     rng: Rng,
     table: RoutingTable,
     bootstrap: Bootstrap,
+    /// Bumped when the bootstrap addresses are replaced: failures of
+    /// earlier queries no longer count against the attempt.
+    generation: u32,
     bootstrapped: bool,
     pending: BTreeMap<[u8; TXID_LEN], Pending>,
     lookups: BTreeMap<LookupId, LookupState>,
@@ -146,7 +152,6 @@ pub struct Mainline {
     pacing: RateLimiter<IpAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<MainlineEvent>,
-    paced: u64,
 }
 
 /// A Mainline ID as a tinynode ID: the 20 bytes, then zeros.
@@ -174,6 +179,7 @@ impl Mainline {
             rng,
             table: RoutingTable::new(padded(&id)),
             bootstrap: Bootstrap::new(now, bootstrap),
+            generation: 0,
             bootstrapped: false,
             pending: BTreeMap::new(),
             lookups: BTreeMap::new(),
@@ -181,7 +187,6 @@ impl Mainline {
             pacing: RateLimiter::new(PACING),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            paced: 0,
         }
     }
 
@@ -190,6 +195,7 @@ impl Mainline {
     pub fn set_bootstrap(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
         if !self.bootstrapped {
             self.bootstrap = Bootstrap::new(now, addrs);
+            self.generation += 1;
         }
     }
 
@@ -203,14 +209,15 @@ impl Mainline {
         self.table.len()
     }
 
+    /// True if a query to `addr` is in flight (its answers cost the
+    /// sender no rate-limit tokens).
+    pub fn awaits(&self, addr: SocketAddr) -> bool {
+        self.pending.values().any(|p| p.to == addr)
+    }
+
     /// Queries in flight.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
-    }
-
-    /// Queries not sent because a node's pace was used up.
-    pub fn paced(&self) -> u64 {
-        self.paced
     }
 
     /// Addresses of nodes in the routing table (for a node cache), closest
@@ -314,7 +321,7 @@ impl Mainline {
                     now,
                     addr,
                     None,
-                    Purpose::Bootstrap,
+                    Purpose::Bootstrap(self.generation),
                     &Query::FindNode { target },
                 );
             }
@@ -440,7 +447,6 @@ impl Mainline {
                 "mainline: {} to {to} not sent (pace or cap)",
                 query.method()
             );
-            self.paced += 1;
             return self.on_unanswered(now, pending, false);
         }
         let txid: [u8; TXID_LEN] = self.rng.bytes();
@@ -482,7 +488,7 @@ impl Mainline {
             })
             .collect();
         match pending.purpose {
-            Purpose::Bootstrap => {
+            Purpose::Bootstrap(_) => {
                 if self.bootstrap.on_answer() {
                     self.start_lookup(now, self.id, Kind::FindNode, true);
                 }
@@ -504,8 +510,11 @@ impl Mainline {
                     .filter(|v| state.reported.insert(*v))
                     .collect();
                 if !new.is_empty() {
-                    self.events
-                        .push_back(MainlineEvent::Values { id, peers: new });
+                    self.events.push_back(MainlineEvent::Values {
+                        id,
+                        by: source,
+                        peers: new,
+                    });
                 }
             }
             Purpose::Announce => debug!("mainline: {source} stored our announce"),
@@ -520,7 +529,8 @@ impl Mainline {
             self.table.on_failed(&id);
         }
         match pending.purpose {
-            Purpose::Bootstrap => {
+            Purpose::Bootstrap(generation) if generation != self.generation => {}
+            Purpose::Bootstrap(_) => {
                 if let Some(failed) = self.bootstrap.on_failure(now) {
                     debug!(
                         "mainline: no bootstrap node answered (attempt {}); retry in {:?}",
@@ -791,6 +801,10 @@ mod tests {
         // The bootstrap query is due too but not yet sent.
         let sent = std::iter::from_fn(|| a.poll_transmit()).count();
         assert_eq!(sent as u64, PACING.burst);
-        assert_eq!(a.paced(), 10 - PACING.burst);
+        assert_eq!(
+            a.pending_len() as u64,
+            PACING.burst,
+            "the rest failed at once"
+        );
     }
 }

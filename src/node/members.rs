@@ -16,6 +16,7 @@ use crate::meeting::Meeting;
 use crate::membership::{Change, Found, Membership};
 use crate::rtc::Connections;
 use crate::sources::dht::DhtSource;
+use crate::sources::mainline::MainlineSource;
 
 /// Everything that exists only while the node is in a meeting.
 pub(super) struct Joined {
@@ -23,16 +24,22 @@ pub(super) struct Joined {
     pub(super) membership: Membership,
     /// The DHT as a member source.
     pub(super) dht_source: DhtSource,
+    /// The Mainline DHT as a member source, when Mainline is on.
+    pub(super) mainline: Option<MainlineSource>,
     /// A connection per member.
     pub(super) connections: Connections,
 }
 
 impl Joined {
-    /// The earliest deadline of the meeting's parts.
-    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+    /// The earliest deadline of the meeting's parts; Mainline lookups
+    /// count once it is bootstrapped (`mainline_ready`).
+    pub(super) fn poll_timeout(&self, mainline_ready: bool) -> Option<Instant> {
         [
             self.membership.poll_timeout(),
             self.dht_source.poll_timeout(),
+            self.mainline
+                .as_ref()
+                .and_then(|m| m.poll_timeout(mainline_ready)),
             self.connections.poll_timeout(),
         ]
         .into_iter()
@@ -47,8 +54,13 @@ impl Node {
         info!("joining meeting with topic {}", meeting.topic());
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let first_session = u64::from_be_bytes(self.rng.bytes());
+        let mainline = self.mainline.is_some().then(|| {
+            let keyed = meeting.clone();
+            MainlineSource::new(now, Box::new(move |window| keyed.infohash(window)))
+        });
         self.joined = Some(Joined {
             dht_source: DhtSource::new(now, meeting.topic()),
+            mainline,
             membership: Membership::new(meeting, self.node_id()),
             connections: Connections::new(
                 crypto,
@@ -58,6 +70,7 @@ impl Node {
             ),
         });
         self.dht_source_timeout(now);
+        self.mainline_source_timeout(now);
     }
 
     /// Timers of the meeting: expired members, source schedules, connections.
@@ -68,21 +81,23 @@ impl Node {
         let changes = joined.membership.handle_timeout(now);
         self.apply_changes(now, changes);
         self.dht_source_timeout(now);
+        self.mainline_source_timeout(now);
         let public = self.public.current;
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.handle_timeout(now, public);
         }
     }
 
-    /// Records a member source found.
-    pub(super) fn take_records(&mut self, now: Instant, found: &[Found<'_>]) {
+    /// Records a member source found; returns how many were rejected.
+    pub(super) fn take_records(&mut self, now: Instant, found: &[Found<'_>]) -> usize {
         let unix_ms = self.config.clock.unix_ms(now);
         let Some(joined) = self.joined.as_mut() else {
-            return;
+            return found.len();
         };
         let (changes, rejected) = joined.membership.on_records(now, unix_ms, found);
         self.stats.records_rejected += rejected.len() as u64;
         self.apply_changes(now, changes);
+        rejected.len()
     }
 
     fn apply_changes(&mut self, now: Instant, changes: Vec<Change>) {
@@ -93,7 +108,7 @@ impl Node {
                         .push_back(Event::PeerDiscovered { peer, addr, via });
                     let public = self.public.current;
                     if let Some(joined) = self.joined.as_mut() {
-                        joined.connections.add_member(now, peer, public);
+                        joined.connections.add_member(now, peer, via, public);
                     }
                 }
                 Change::Lost { peer, reason } => {
@@ -131,6 +146,9 @@ impl Node {
     pub(super) fn addresses_changed(&mut self) {
         if let Some(joined) = self.joined.as_mut() {
             joined.dht_source.addresses_changed();
+            if let Some(source) = joined.mainline.as_mut() {
+                source.addresses_changed();
+            }
         }
     }
 }

@@ -18,6 +18,7 @@
 //! | `route.rs` | the one decision per datagram, and the rate-limit cost |
 //! | `stun.rs` | our STUN client's responses and the Binding server |
 //! | `dht.rs` | DHT frames, DHT events, the DHT member source |
+//! | `mainline.rs` | KRPC, Mainline events, the Mainline member source, hellos |
 //! | `members.rs` | the joined meeting: membership and its changes |
 //! | `signaling.rs` | sealing, sending and opening signals; signal paths |
 //! | `rtc.rs` | datagrams and events of the WebRTC connections |
@@ -26,6 +27,7 @@
 
 mod address;
 mod dht;
+mod mainline;
 mod members;
 mod route;
 mod rtc;
@@ -43,6 +45,7 @@ use crate::api::{Command, Event, Input, NodeConfig, Output};
 use crate::dht::engine::{Dht, LookupId};
 use crate::id::NodeId;
 use crate::limits::MAX_DATAGRAM_LEN;
+use crate::mainline::engine::Mainline;
 use crate::membership::{KnownPeer, PeerStatus};
 use crate::ratelimit::RateLimiter;
 use crate::rng::Rng;
@@ -61,9 +64,11 @@ pub struct Node {
     rng: Rng,
     stun_client: StunClient,
     dht: Dht,
+    mainline: Option<Mainline>,
     joined: Option<Joined>,
     signaling: Signaling,
     limiter: RateLimiter,
+    hello_replies: RateLimiter<SocketAddr>,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -84,15 +89,28 @@ impl Node {
             rng.fork(),
             config.bootstrap.clone(),
         );
+        let mainline_local = locals.all().iter().copied().find(SocketAddr::is_ipv4);
+        let mainline = match (&config.mainline_bootstrap, mainline_local) {
+            (Some(bootstrap), Some(local)) => {
+                Some(Mainline::new(now, local, rng.fork(), bootstrap.clone()))
+            }
+            (Some(_), None) => {
+                log::warn!("mainline: needs an IPv4 socket; off");
+                None
+            }
+            (None, _) => None,
+        };
         Self {
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
+            mainline,
             signaling: Signaling::new(config.clock.unix_ms(now)),
             locals,
             rng,
             config,
             joined: None,
             limiter: RateLimiter::default(),
+            hello_replies: RateLimiter::new(mainline::HELLO_REPLIES),
             public: ObservedAddress::default(),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
@@ -119,6 +137,15 @@ impl Node {
     /// The public address, once known.
     pub fn public_addr(&self) -> Option<SocketAddr> {
         self.public.current
+    }
+
+    /// Up to `count` good Mainline nodes (answered recently), for a node
+    /// cache that spares the bootstrap routers next time; empty when
+    /// Mainline is off.
+    pub fn mainline_nodes(&self, count: usize) -> Vec<SocketAddr> {
+        self.mainline
+            .as_ref()
+            .map_or_else(Vec::new, |m| m.good_nodes(count))
     }
 
     /// True while the node takes more [`Command::Send`] messages without
@@ -148,6 +175,8 @@ impl Node {
             signaling: self.signaling.len(),
             connections: self.joined.as_ref().map_or(0, |j| j.connections.len()),
             rate_limited_sources: self.limiter.len(),
+            mainline_routing: self.mainline.as_ref().map_or(0, Mainline::routing_len),
+            mainline_pending: self.mainline.as_ref().map_or(0, Mainline::pending_len),
         }
     }
 
@@ -180,6 +209,9 @@ impl Node {
             Input::Timeout => {
                 self.stun_client.handle_timeout(now);
                 self.dht.handle_timeout(now);
+                if let Some(mainline) = self.mainline.as_mut() {
+                    mainline.handle_timeout(now);
+                }
                 self.meeting_timeout(now);
             }
             Input::Command(command) => self.handle_command(now, command),
@@ -194,6 +226,7 @@ impl Node {
             .pop_front()
             .or_else(|| self.stun_client.poll_transmit())
             .or_else(|| self.dht.poll_transmit())
+            .or_else(|| self.mainline.as_mut().and_then(Mainline::poll_transmit))
             .or_else(|| {
                 self.joined
                     .as_mut()
@@ -205,10 +238,17 @@ impl Node {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
+        let mainline_ready = self
+            .mainline
+            .as_ref()
+            .is_some_and(Mainline::is_bootstrapped);
         let deadline = [
             self.stun_client.poll_timeout(),
             self.dht.poll_timeout(),
-            self.joined.as_ref().and_then(Joined::poll_timeout),
+            self.mainline.as_ref().and_then(Mainline::poll_timeout),
+            self.joined
+                .as_ref()
+                .and_then(|j| j.poll_timeout(mainline_ready)),
         ]
         .into_iter()
         .flatten()
@@ -243,6 +283,12 @@ impl Node {
             Command::Send(text) => self.send_texts(now, &[text]),
             Command::SendMany(texts) => self.send_texts(now, &texts),
             Command::SendTo { peer, bytes } => self.send_to(now, peer, &bytes),
+            Command::MainlineBootstrap(addrs) => {
+                if let Some(mainline) = self.mainline.as_mut() {
+                    mainline.set_bootstrap(now, addrs);
+                    mainline.handle_timeout(now);
+                }
+            }
             Command::Leave => {
                 if let Some(joined) = self.joined.as_mut() {
                     joined.connections.close_all(now);
@@ -255,6 +301,7 @@ impl Node {
     fn process_events(&mut self, now: Instant) {
         self.process_stun_events();
         self.process_dht_events(now);
+        self.process_mainline_events(now);
         self.process_connections(now);
     }
 
@@ -284,6 +331,8 @@ impl Node {
                 self.deliver_to_connection(now, peer, source, destination, data)
             }
             Route::Dht => self.on_dht_datagram(now, source, data),
+            Route::Mainline => self.on_mainline_datagram(now, source, data),
+            Route::Hello => self.on_hello(now, source, data),
             Route::Drop(reason) => self.drop_datagram(source, reason),
         }
         self.process_connections(now);

@@ -19,6 +19,8 @@
 //! | STUN request without USERNAME | [`Route::BindingRequest`] |
 //! | STUN request whose body does not decode | [`Route::MalformedRequest`] (400) |
 //! | DHT frame | [`Route::Dht`] (decoded by the DHT handler) |
+//! | KRPC (`d`) | [`Route::Mainline`] (decoded by the Mainline client) |
+//! | hello | [`Route::Hello`] |
 //! | DTLS from a connection's address | [`Route::Dtls`] |
 //! | anything else | [`Route::Drop`] with the reason |
 
@@ -39,6 +41,8 @@ pub trait Known {
     fn peer_at(&self, addr: SocketAddr) -> Option<NodeId>;
     /// The connection whose local ICE username fragment is `ufrag`.
     fn peer_with_ufrag(&self, ufrag: &str) -> Option<NodeId>;
+    /// True if our Mainline client has a query out to `addr`.
+    fn mainline_awaits(&self, addr: SocketAddr) -> bool;
 }
 
 /// Where a datagram goes.
@@ -54,6 +58,10 @@ pub enum Route<'a> {
     MalformedRequest(Header),
     /// A DHT frame.
     Dht,
+    /// A Mainline KRPC message.
+    Mainline,
+    /// A hello.
+    Hello,
     /// DTLS for the connection to this peer.
     Dtls(NodeId),
     /// Nobody's: drop and count.
@@ -62,8 +70,9 @@ pub enum Route<'a> {
 
 /// Rate-limit tokens the datagram costs its source, read from fixed
 /// offsets only: requests that cost work or bytes cost 1 (a DHT `Signal`,
-/// which makes us send to a third party, 2); responses, and STUN from an
-/// address a connection uses, are free.
+/// which makes us send to a third party, 2); responses, STUN from an
+/// address a connection uses and KRPC from a Mainline node we queried are
+/// free.
 pub fn cost(data: &[u8], source: SocketAddr, known: &impl Known) -> u64 {
     match demux::classify(data) {
         Protocol::Stun => match stun_class(data) {
@@ -71,6 +80,8 @@ pub fn cost(data: &[u8], source: SocketAddr, known: &impl Known) -> u64 {
             _ => 0,
         },
         Protocol::Dht => dht_cost(data),
+        Protocol::Mainline => u64::from(!known.mainline_awaits(source)),
+        Protocol::Hello => 1,
         _ => 0,
     }
 }
@@ -115,6 +126,8 @@ pub fn route<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Rout
     match demux::classify(data) {
         Protocol::Stun => route_stun(data, source, known),
         Protocol::Dht => Route::Dht,
+        Protocol::Mainline => Route::Mainline,
+        Protocol::Hello => Route::Hello,
         Protocol::Dtls => match known.peer_at(source) {
             Some(peer) => Route::Dtls(peer),
             None => Route::Drop(DropReason::WebrtcUnmatched),
@@ -188,6 +201,9 @@ mod tests {
         }
         fn peer_with_ufrag(&self, ufrag: &str) -> Option<NodeId> {
             (ufrag == self.ufrag).then_some(PEER)
+        }
+        fn mainline_awaits(&self, addr: SocketAddr) -> bool {
+            addr == self.peer_addr
         }
     }
 
@@ -358,5 +374,12 @@ mod tests {
             0
         );
         assert_eq!(cost(&[0x16, 0xfe], stranger(), &known), 0);
+        let krpc = b"d1:rd2:id20:abcdefghij0123456789e1:t4:aaaa1:y1:re";
+        assert_eq!(cost(krpc, known.peer_addr, &known), 0, "a node we queried");
+        assert_eq!(cost(krpc, stranger(), &known), 1);
+        assert!(matches!(route(krpc, stranger(), &known), Route::Mainline));
+        let hello = crate::hello::encode(crate::hello::HelloKind::Hello, b"x");
+        assert_eq!(cost(&hello, known.peer_addr, &known), 1);
+        assert!(matches!(route(&hello, stranger(), &known), Route::Hello));
     }
 }

@@ -21,6 +21,7 @@ use std::time::Instant;
 use log::debug;
 
 use super::Node;
+use crate::api::Via;
 use crate::id::NodeId;
 use crate::membership::SignalPath;
 use crate::rtc::OutgoingSignal;
@@ -186,9 +187,13 @@ impl Node {
             self.stats.signals_rejected += 1;
             return;
         }
+        let via = joined
+            .membership
+            .peer(&signal.from)
+            .map_or(Via::Offer, |p| p.via);
         joined
             .connections
-            .on_signal(now, signal, self.public.current);
+            .on_signal(now, signal, via, self.public.current);
         self.process_connections(now);
     }
 

@@ -42,11 +42,25 @@ pub enum DropReason {
     DhtForgedAnnounce,
     /// A DHT `Push` from a node we did not announce to.
     DhtUnsolicitedPush,
+    /// A Mainline datagram that is not a KRPC message we can read
+    /// (bencode bombs and malformed answers land here).
+    MainlineMalformed,
+    /// A Mainline query: a read-only node answers none.
+    MainlineQuery,
+    /// A Mainline answer for no query in flight.
+    MainlineUnknownTransaction,
+    /// A Mainline answer from an address the query did not go to.
+    MainlineWrongSource,
+    /// A hello that does not decode.
+    HelloMalformed,
+    /// A hello whose record does not open, verify or pass membership's
+    /// checks, or that arrived outside a meeting.
+    HelloUnverified,
 }
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 21] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -62,6 +76,12 @@ impl DropReason {
         Self::DhtWrongSource,
         Self::DhtForgedAnnounce,
         Self::DhtUnsolicitedPush,
+        Self::MainlineMalformed,
+        Self::MainlineQuery,
+        Self::MainlineUnknownTransaction,
+        Self::MainlineWrongSource,
+        Self::HelloMalformed,
+        Self::HelloUnverified,
     ];
 
     /// Short name for logs and stats lines.
@@ -82,6 +102,12 @@ impl DropReason {
             Self::DhtWrongSource => "dht_wrong_source",
             Self::DhtForgedAnnounce => "dht_forged_announce",
             Self::DhtUnsolicitedPush => "dht_unsolicited_push",
+            Self::MainlineMalformed => "mainline_malformed",
+            Self::MainlineQuery => "mainline_query",
+            Self::MainlineUnknownTransaction => "mainline_unknown_transaction",
+            Self::MainlineWrongSource => "mainline_wrong_source",
+            Self::HelloMalformed => "hello_malformed",
+            Self::HelloUnverified => "hello_unverified",
         }
     }
 }
@@ -108,6 +134,10 @@ pub struct Stats {
     /// Signals that arrived a second time, along a second path (offers are
     /// sent along two), and were ignored.
     pub signals_duplicate: u64,
+    /// Mainline answers (responses and errors) matched to our queries.
+    pub mainline_messages: u64,
+    /// Verified hellos and replies.
+    pub hellos: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -129,6 +159,8 @@ impl Stats {
             + self.stun_responses
             + self.dht_messages
             + self.webrtc_datagrams
+            + self.mainline_messages
+            + self.hellos
     }
 
     pub(super) fn count_drop(&mut self, reason: DropReason) {
@@ -142,7 +174,7 @@ impl fmt::Display for Stats {
             f,
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
-             dropped={}",
+             mainline_messages={} hellos={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -152,6 +184,8 @@ impl fmt::Display for Stats {
             self.records_rejected,
             self.signals_rejected,
             self.signals_duplicate,
+            self.mainline_messages,
+            self.hellos,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {
@@ -184,6 +218,10 @@ pub struct Sizes {
     pub connections: usize,
     /// Sources tracked by the rate limiter.
     pub rate_limited_sources: usize,
+    /// Mainline routing-table entries.
+    pub mainline_routing: usize,
+    /// Mainline queries in flight.
+    pub mainline_pending: usize,
 }
 
 impl Sizes {
@@ -197,6 +235,8 @@ impl Sizes {
         signaling: MAX_SIGNALING_PEERS,
         connections: crate::rtc::MAX_CONNECTIONS,
         rate_limited_sources: crate::ratelimit::MAX_SOURCES,
+        mainline_routing: crate::id::ID_BITS * crate::dht::wire::K,
+        mainline_pending: crate::mainline::engine::MAX_PENDING,
     };
 
     /// True if every count is within [`Sizes::LIMITS`].
@@ -210,5 +250,7 @@ impl Sizes {
             && self.signaling <= limits.signaling
             && self.connections <= limits.connections
             && self.rate_limited_sources <= limits.rate_limited_sources
+            && self.mainline_routing <= limits.mainline_routing
+            && self.mainline_pending <= limits.mainline_pending
     }
 }

@@ -13,17 +13,19 @@ use super::stats::DropReason;
 use crate::api::{AddressSource, Event};
 use crate::hex::hex;
 use crate::id::NodeId;
+use crate::mainline::engine::Mainline;
 use crate::rtc::Connections;
 use crate::stun::client::{ClientEvent, Rejection, StunClient};
 use crate::stun::message::{Header, Message, TransactionId};
 use crate::stun::server::{self, AnswerKind, Silence};
 use crate::transmit::Transmit;
 
-/// What routing asks of the node, answered by the STUN client and the
-/// connections' index.
+/// What routing asks of the node, answered by the STUN client, the
+/// connections' index and the Mainline client.
 pub(super) struct Tables<'a> {
     stun: &'a StunClient,
     connections: Option<&'a Connections>,
+    mainline: Option<&'a Mainline>,
 }
 
 impl Known for Tables<'_> {
@@ -38,6 +40,10 @@ impl Known for Tables<'_> {
     fn peer_with_ufrag(&self, ufrag: &str) -> Option<NodeId> {
         self.connections?.peer_with_ufrag(ufrag)
     }
+
+    fn mainline_awaits(&self, addr: SocketAddr) -> bool {
+        self.mainline.is_some_and(|m| m.awaits(addr))
+    }
 }
 
 impl Node {
@@ -46,6 +52,7 @@ impl Node {
         Tables {
             stun: &self.stun_client,
             connections: self.joined.as_ref().map(|j| &j.connections),
+            mainline: self.mainline.as_ref(),
         }
     }
 

@@ -25,7 +25,7 @@ mod conn;
 mod outbox;
 mod params;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ use conn::Phase;
 use conn::{Conn, ConnEvent};
 pub use outbox::OUTBOX_LIMIT;
 
-use crate::api::{ConnectionReason, Event};
+use crate::api::{ConnectionReason, Event, Via};
 use crate::backoff::Backoff;
 use crate::id::NodeId;
 use crate::signal::{Signal, SignalKind};
@@ -95,7 +95,8 @@ pub struct Connections {
     conns: BTreeMap<NodeId, Conn>,
     index: ConnIndex,
     retries: BTreeMap<NodeId, Retry>,
-    members: BTreeSet<NodeId>,
+    /// Members to keep connected, with the source that found each.
+    members: BTreeMap<NodeId, Via>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
@@ -124,7 +125,7 @@ impl Connections {
             conns: BTreeMap::new(),
             index: ConnIndex::default(),
             retries: BTreeMap::new(),
-            members: BTreeSet::new(),
+            members: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             signals: VecDeque::new(),
@@ -154,8 +155,8 @@ impl Connections {
     }
 
     /// `peer` is a member of the meeting: connect to it (if we offer).
-    pub fn add_member(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
-        self.members.insert(peer);
+    pub fn add_member(&mut self, now: Instant, peer: NodeId, via: Via, public: Option<SocketAddr>) {
+        self.members.insert(peer, via);
         if self.local < peer && !self.conns.contains_key(&peer) {
             self.offer(now, peer, public);
         }
@@ -175,7 +176,13 @@ impl Connections {
     }
 
     /// Acts on a verified signal from a member.
-    pub fn on_signal(&mut self, now: Instant, signal: Signal, public: Option<SocketAddr>) {
+    pub fn on_signal(
+        &mut self,
+        now: Instant,
+        signal: Signal,
+        via: Via,
+        public: Option<SocketAddr>,
+    ) {
         let peer = signal.from;
         match signal.kind {
             SignalKind::Offer(params) => {
@@ -194,7 +201,7 @@ impl Connections {
                     return;
                 }
                 self.drop_conn(&peer);
-                self.members.insert(peer);
+                self.members.entry(peer).or_insert(via);
                 let mut conn = Conn::new(
                     now,
                     &self.crypto,
@@ -361,7 +368,7 @@ impl Connections {
             .map(|(p, _)| *p)
             .collect();
         for peer in retry_now {
-            if self.members.contains(&peer) && self.local < peer {
+            if self.members.contains_key(&peer) && self.local < peer {
                 self.offer(now, peer, public);
             }
         }
@@ -433,7 +440,8 @@ impl Connections {
                 ConnEvent::Opened { addr } => {
                     info!("webrtc: connected to {} at {addr}", peer.short());
                     self.retries.remove(&peer);
-                    self.events.push_back(Event::Connected { peer, addr });
+                    let via = self.members.get(&peer).copied().unwrap_or(Via::Offer);
+                    self.events.push_back(Event::Connected { peer, addr, via });
                 }
                 ConnEvent::Text(text) => self.events.push_back(Event::Message { peer, text }),
                 ConnEvent::Bytes(bytes) => self.events.push_back(Event::Data { peer, bytes }),
@@ -463,7 +471,7 @@ impl Connections {
     fn schedule_retry(&mut self, now: Instant, peer: NodeId, failed: bool) {
         let failures = self.retries.get(&peer).map_or(0, |r| r.failures) + u32::from(failed);
         let wait = RETRY_BACKOFF.delay(failures.saturating_sub(1));
-        if self.local < peer && self.members.contains(&peer) {
+        if self.local < peer && self.members.contains_key(&peer) {
             debug!(
                 "webrtc: retrying {} in {:.0} s",
                 peer.short(),

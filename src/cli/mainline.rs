@@ -1,0 +1,236 @@
+//! Where `join` finds its first Mainline DHT nodes: the user's
+//! `--mainline-bootstrap` list (or `$TINYNODE_MAINLINE_BOOTSTRAP`), else a
+//! cache of good nodes from earlier runs and then the public routers.
+//!
+//! IP literals go to the node at start; host names are resolved on a
+//! thread, so the event loop never waits for DNS, and handed to the running
+//! node with [`NodeCommand::MainlineBootstrap`]. A name that does not
+//! resolve is retried with backoff (DNS comes back after an outage).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use log::{debug, warn};
+use tinynode::Command as NodeCommand;
+use tinynode::driver::CommandSender;
+use tinynode::driver::resolve::{HostPort, resolve_all};
+
+use super::args::MAINLINE_PORT;
+
+/// The public Mainline bootstrap routers that still answer (checked
+/// 2026; `protocol-spec.md` §9.1), tried when the node cache is empty or
+/// stale. Used only when the user names no Mainline node.
+pub const DEFAULT_ROUTERS: [&str; 6] = [
+    "dht.libtorrent.org:25401",
+    "dht.transmissionbt.com:6881",
+    "router.bittorrent.com:6881",
+    "router.utorrent.com:6881",
+    "router.bt.ouinet.work:6881",
+    "relay.pkarr.org:6881",
+];
+/// Most nodes kept in the cache file.
+pub const MAX_CACHED_NODES: usize = 200;
+/// Name of the cache file (next to the identity file, or in the cache directory).
+pub const CACHE_FILE: &str = "mainline-nodes";
+/// Time allowed for one round of router name resolution.
+const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
+/// Waits between rounds when no name resolved: 30 s doubling to 5 min.
+const RESOLVE_RETRY: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(300));
+
+/// How `join` starts the Mainline DHT.
+pub struct Plan {
+    /// Addresses the node bootstraps from at start (`None`: Mainline off).
+    pub initial: Option<Vec<SocketAddr>>,
+    /// Host names to resolve off the loop.
+    pub names: Vec<HostPort>,
+    /// Where to save good nodes at exit (only with the default routers).
+    pub cache: Option<PathBuf>,
+}
+
+/// The plan for `given` nodes (flag or environment), or the defaults
+/// with the cache at `cache`; `off` for `--no-mainline`.
+pub fn plan(off: bool, given: Vec<HostPort>, cache: Option<PathBuf>) -> Plan {
+    if off {
+        return Plan {
+            initial: None,
+            names: Vec::new(),
+            cache: None,
+        };
+    }
+    let (names, initial, cache) = if given.is_empty() {
+        let routers = DEFAULT_ROUTERS
+            .iter()
+            .filter_map(|r| HostPort::parse(r, MAINLINE_PORT).ok())
+            .collect();
+        let cached = cache.as_deref().map(load_cache).unwrap_or_default();
+        debug!("mainline: {} cached nodes", cached.len());
+        (routers, cached, cache)
+    } else {
+        (given, Vec::new(), None)
+    };
+    let (literals, names): (Vec<HostPort>, Vec<HostPort>) = names
+        .into_iter()
+        .partition(|n| n.host.parse::<IpAddr>().is_ok());
+    let mut initial = initial;
+    for literal in literals {
+        if let Ok(ip) = literal.host.parse::<IpAddr>() {
+            initial.push(SocketAddr::new(ip, literal.port));
+        }
+    }
+    initial.retain(SocketAddr::is_ipv4);
+    Plan {
+        initial: Some(initial),
+        names,
+        cache,
+    }
+}
+
+/// `$TINYNODE_MAINLINE_BOOTSTRAP`, comma-separated, with the names that
+/// do not parse.
+pub fn from_env() -> (Vec<HostPort>, Vec<String>) {
+    let Ok(list) = std::env::var("TINYNODE_MAINLINE_BOOTSTRAP") else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut problems = Vec::new();
+    let nodes = list
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .filter_map(|item| match HostPort::parse(item, MAINLINE_PORT) {
+            Ok(node) => Some(node),
+            Err(error) => {
+                problems.push(format!("TINYNODE_MAINLINE_BOOTSTRAP: {error}"));
+                None
+            }
+        })
+        .collect();
+    (nodes, problems)
+}
+
+/// The cache file: next to the identity file, else
+/// `$XDG_CACHE_HOME/tinynode/`, else `~/.cache/tinynode/`.
+pub fn cache_path(identity: Option<&Path>) -> Option<PathBuf> {
+    if let Some(identity) = identity {
+        let name = identity.file_name()?.to_string_lossy().into_owned();
+        return Some(identity.with_file_name(format!("{name}.{CACHE_FILE}")));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("tinynode").join(CACHE_FILE))
+}
+
+/// Nodes saved by an earlier run: one `IP:PORT` per line, at most
+/// [`MAX_CACHED_NODES`]; unreadable lines are skipped.
+pub fn load_cache(path: &Path) -> Vec<SocketAddr> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .take(MAX_CACHED_NODES)
+        .collect()
+}
+
+/// Saves `nodes` (at most [`MAX_CACHED_NODES`]) for the next run; a
+/// failure is logged, not fatal.
+pub fn save_cache(path: &Path, nodes: &[SocketAddr]) {
+    if nodes.is_empty() {
+        return;
+    }
+    let text: String = nodes
+        .iter()
+        .take(MAX_CACHED_NODES)
+        .map(|n| format!("{n}\n"))
+        .collect();
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text));
+    match written {
+        Ok(()) => debug!(
+            "mainline: saved {} nodes to {}",
+            nodes.len(),
+            path.display()
+        ),
+        Err(error) => warn!("mainline: cannot save nodes to {}: {error}", path.display()),
+    }
+}
+
+/// Resolves `names` on a thread and hands the IPv4 addresses to the node;
+/// rounds that resolve nothing are retried with backoff.
+pub fn resolve_in_background(names: Vec<HostPort>, sender: CommandSender) {
+    if names.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("mainline-dns".into())
+        .spawn(move || {
+            let mut wait = RESOLVE_RETRY.0;
+            loop {
+                let mut addrs = Vec::new();
+                for (name, result) in names.iter().zip(resolve_all(&names, RESOLVE_LIMIT)) {
+                    match result {
+                        // One address per router: enough, and politer.
+                        Ok(found) => addrs.extend(found.into_iter().find(SocketAddr::is_ipv4)),
+                        Err(error) => warn!("mainline: bootstrap router {name}: {error}"),
+                    }
+                }
+                if !addrs.is_empty() {
+                    debug!("mainline: routers resolved to {addrs:?}");
+                    sender.send(NodeCommand::MainlineBootstrap(addrs));
+                    return;
+                }
+                warn!(
+                    "mainline: no bootstrap router resolved; retrying in {} s",
+                    wait.as_secs()
+                );
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(RESOLVE_RETRY.1);
+            }
+        });
+    if let Err(error) = spawned {
+        warn!("mainline: cannot start the resolver thread: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_nodes_replace_the_defaults_and_literals_start_at_once() {
+        let given = vec![
+            HostPort::parse("127.0.0.2:7000", MAINLINE_PORT).unwrap(),
+            HostPort::parse("testnet.invalid", MAINLINE_PORT).unwrap(),
+        ];
+        let plan = plan(false, given, Some(PathBuf::from("/nonexistent")));
+        assert_eq!(plan.initial, Some(vec!["127.0.0.2:7000".parse().unwrap()]));
+        assert_eq!(plan.names.len(), 1);
+        assert_eq!(plan.cache, None, "a test network is never cached");
+        let off = super::plan(true, Vec::new(), None);
+        assert_eq!(off.initial, None);
+        let defaults = super::plan(false, Vec::new(), None);
+        assert_eq!(defaults.names.len(), DEFAULT_ROUTERS.len());
+    }
+
+    #[test]
+    fn the_cache_round_trips_bounded() {
+        let dir = std::env::temp_dir().join(format!("tinynode-cache-{}", std::process::id()));
+        let path = dir.join("sub").join(CACHE_FILE);
+        let nodes: Vec<SocketAddr> = (0..300u16)
+            .map(|p| SocketAddr::from(([192, 0, 2, 1], 1000 + p)))
+            .collect();
+        save_cache(&path, &nodes);
+        let loaded = load_cache(&path);
+        assert_eq!(loaded, nodes[..MAX_CACHED_NODES]);
+        std::fs::write(&path, "junk\n192.0.2.9:6881\n").unwrap();
+        assert_eq!(load_cache(&path), ["192.0.2.9:6881".parse().unwrap()]);
+        let _ = std::fs::remove_dir_all(dir);
+        assert_eq!(
+            cache_path(Some(Path::new("/keys/me.key"))),
+            Some(PathBuf::from("/keys/me.key.mainline-nodes"))
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The Mainline DHT on the node: KRPC datagrams in, client events out, the
+//! Mainline member source's lookups and announces, and hellos both ways.
+//!
+//! A hello that opens to a valid record of our meeting makes its sender a
+//! member whose signal path is [`SignalPath::Direct`] to the hello's
+//! source; a hello (not a reply) is answered once with our own, the same
+//! size, at most [`HELLO_REPLIES`] per address.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::debug;
+
+use super::Node;
+use super::stats::DropReason;
+use crate::api::{AddressSource, Event, Via};
+use crate::hello::{self, HelloKind, MAX_HELLO_RECORD};
+use crate::mainline::engine::{MainlineDrop, MainlineEvent};
+use crate::membership::{Found, SignalPath};
+use crate::ratelimit::Limits;
+use crate::record;
+use crate::sources::mainline::Action;
+
+/// Replies to one address: one a second, two at once.
+pub(super) const HELLO_REPLIES: Limits = Limits {
+    rate_per_second: 1,
+    burst: 2,
+    max_sources: 1024,
+};
+
+impl Node {
+    /// A datagram that starts with `d` (already rate-limited).
+    pub(super) fn on_mainline_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Some(mainline) = self.mainline.as_mut() else {
+            return self.drop_datagram(source, DropReason::UnknownProtocol);
+        };
+        match mainline.handle_datagram(now, source, data) {
+            Ok(()) => self.stats.mainline_messages += 1,
+            Err(drop) => self.drop_datagram(
+                source,
+                match drop {
+                    MainlineDrop::Malformed => DropReason::MainlineMalformed,
+                    MainlineDrop::Query => DropReason::MainlineQuery,
+                    MainlineDrop::UnknownTransaction => DropReason::MainlineUnknownTransaction,
+                    MainlineDrop::WrongSource => DropReason::MainlineWrongSource,
+                },
+            ),
+        }
+    }
+
+    /// Turns the Mainline client's events into user events, candidates
+    /// and announces.
+    pub(super) fn process_mainline_events(&mut self, now: Instant) {
+        while let Some(event) = self.mainline.as_mut().and_then(|m| m.poll_event()) {
+            match event {
+                MainlineEvent::Bootstrapped { nodes } => {
+                    self.events.push_back(Event::MainlineBootstrapped { nodes });
+                    if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
+                        source.lookup_now(now);
+                    }
+                    self.mainline_source_timeout(now);
+                }
+                MainlineEvent::BootstrapFailed { attempt, retry_in } => self
+                    .events
+                    .push_back(Event::MainlineBootstrapFailed { attempt, retry_in }),
+                MainlineEvent::Observed { addr, by } => {
+                    if let Some(address) = self.public.observe(addr, by) {
+                        debug!("mainline: {by} sees us as {address}");
+                        self.addresses_changed();
+                        self.events.push_back(Event::PublicAddress {
+                            address,
+                            via: AddressSource::Mainline { by },
+                        });
+                    }
+                }
+                MainlineEvent::Values { id, by, peers } => {
+                    let ours: Vec<SocketAddr> = self.public.current.into_iter().collect();
+                    let peers: Vec<SocketAddr> = peers.into_iter().map(SocketAddr::V4).collect();
+                    let due = self
+                        .joined
+                        .as_mut()
+                        .and_then(|j| j.mainline.as_mut())
+                        .map(|s| s.on_values(now, id, by, &peers, &ours))
+                        .unwrap_or_default();
+                    self.send_hellos(now, &due, HelloKind::Hello);
+                }
+                MainlineEvent::LookupDone { id, storers } => {
+                    let unix_ms = self.config.clock.unix_ms(now);
+                    let action = self
+                        .joined
+                        .as_mut()
+                        .and_then(|j| j.mainline.as_mut())
+                        .filter(|s| s.owns_lookup(id))
+                        .and_then(|s| s.lookup_done(now, unix_ms, id, storers));
+                    if let Some(action) = action {
+                        self.apply_mainline_action(now, action);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the Mainline source's schedule.
+    pub(super) fn mainline_source_timeout(&mut self, now: Instant) {
+        let ready = self.mainline.as_ref().is_some_and(|m| m.is_bootstrapped());
+        let unix_ms = self.config.clock.unix_ms(now);
+        let actions = self
+            .joined
+            .as_mut()
+            .and_then(|j| j.mainline.as_mut())
+            .map(|s| s.handle_timeout(now, unix_ms, ready))
+            .unwrap_or_default();
+        for action in actions {
+            self.apply_mainline_action(now, action);
+        }
+    }
+
+    fn apply_mainline_action(&mut self, now: Instant, action: Action) {
+        let Some(mainline) = self.mainline.as_mut() else {
+            return;
+        };
+        match action {
+            Action::LookUp(windows) => {
+                for (window, info_hash) in windows {
+                    let id = mainline.get_peers(now, info_hash);
+                    if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
+                        source.lookup_started(id, window);
+                    }
+                }
+                // A lookup that could not start ends at once.
+                self.process_mainline_events(now);
+            }
+            Action::Announce(info_hash, storers) => mainline.announce(now, info_hash, &storers),
+            Action::Hello(to) => self.send_hellos(now, &to, HelloKind::Hello),
+        }
+    }
+
+    /// Sends a hello (or reply) carrying a fresh record to each address.
+    fn send_hellos(&mut self, now: Instant, to: &[SocketAddr], kind: HelloKind) {
+        if to.is_empty() {
+            return;
+        }
+        let Some(joined) = self.joined.as_ref() else {
+            return;
+        };
+        let mut addrs = self.record_addrs();
+        let sealed = loop {
+            let sealed = record::seal(
+                joined.membership.meeting(),
+                &self.config.identity,
+                &addrs,
+                self.config.clock.unix_ms(now),
+                self.rng.bytes(),
+            );
+            if sealed.len() <= MAX_HELLO_RECORD || addrs.pop().is_none() {
+                break sealed;
+            }
+        };
+        let datagram = hello::encode(kind, &sealed);
+        for &addr in to {
+            debug!("mainline: {kind:?} to {addr}");
+            self.transmits
+                .push_back(self.locals.transmit(addr, datagram.clone()));
+        }
+    }
+
+    /// A datagram that starts with the hello tag (already rate-limited).
+    pub(super) fn on_hello(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let hello = match hello::decode(data) {
+            Ok(hello) => hello,
+            Err(error) => {
+                debug!("hello from {source}: {error}");
+                return self.drop_datagram(source, DropReason::HelloMalformed);
+            }
+        };
+        let Some(joined) = self.joined.as_ref() else {
+            return self.drop_datagram(source, DropReason::HelloUnverified);
+        };
+        match record::open(joined.membership.meeting(), hello.record) {
+            Err(error) => {
+                debug!("hello from {source} does not open: {error:?}");
+                return self.drop_datagram(source, DropReason::HelloUnverified);
+            }
+            // Our own hello came back (our address was listed to us).
+            Ok(record) if record.node_id == self.node_id() => return,
+            Ok(_) => {}
+        }
+        let found = Found {
+            blob: hello.record,
+            via: Via::Mainline,
+            path: SignalPath::Direct(source),
+        };
+        if self.take_records(now, &[found]) > 0 {
+            return self.drop_datagram(source, DropReason::HelloUnverified);
+        }
+        self.stats.hellos += 1;
+        if let Some(source_state) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
+            source_state.verified(source);
+        }
+        if hello.kind == HelloKind::Hello && self.hello_replies.allow(now, source, 1) {
+            self.send_hellos(now, &[source], HelloKind::Reply);
+        }
+    }
+}
