@@ -173,6 +173,7 @@ impl Mainline {
     /// [`set_bootstrap`](Self::set_bootstrap)).
     pub fn new(now: Instant, local: SocketAddr, mut rng: Rng, bootstrap: Vec<SocketAddr>) -> Self {
         let id: Id = rng.bytes();
+        debug!("mainline: node ID {}", crate::hex::hex(&id));
         Self {
             id,
             local,
