@@ -9,7 +9,9 @@
 //! ```
 //!
 //! With endpoint-independent mapping (plain MASQUERADE) the members punch
-//! through and exchange a message. With one router in random-port mode
+//! through and exchange a message, first through the serve node, then
+//! with no serve node at all: through a Mainline DHT testnet of an
+//! independent implementation on the public side (198.18.0.20–27). With one router in random-port mode
 //! (`MASQUERADE --random-fully`, a "symmetric" NAT) they report
 //! `connect_failed` within a bounded time and keep running.
 //!
@@ -21,14 +23,20 @@
 //! range, 10/8 private).
 
 mod common;
+#[path = "common/testnet.rs"]
+mod testnet;
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Running, field, require_tool};
 
 const SERVE_ADDR: &str = "198.18.0.1:3478";
+/// Nodes of the lab's Mainline testnet, at 198.18.0.20.. port 6881.
+const LAB_TESTNET_NODES: usize = 8;
+/// Set (to anything) in the environment of the helper below.
+const TESTNET_HELPER_ENV: &str = "TINYNODE_LAB_TESTNET";
 
 /// The namespaces of one lab; deleted (with their processes) on drop.
 struct Lab {
@@ -223,6 +231,65 @@ fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
     )
 }
 
+/// Not a test of its own: the lab re-runs this test binary inside its
+/// public namespace with [`TESTNET_HELPER_ENV`] set, and this runs the
+/// Mainline testnet there until its stdin closes. Run plainly it returns.
+#[test]
+#[ignore = "a helper the NAT lab runs inside its namespace"]
+fn lab_testnet_helper() {
+    if std::env::var_os(TESTNET_HELPER_ENV).is_none() {
+        return;
+    }
+    let ip = |i: usize| std::net::Ipv4Addr::new(198, 18, 0, 20 + i as u8);
+    let _testnet = testnet::Testnet::start_on(LAB_TESTNET_NODES, ip, 6881);
+    println!("testnet ready");
+    std::io::stdout().flush().expect("stdout");
+    // Until the lab closes our stdin (or kills the namespace's processes).
+    let _ = std::io::stdin().lock().lines().count();
+}
+
+/// Starts the Mainline testnet in the lab's public namespace.
+fn start_lab_testnet(lab: &Lab) -> Running {
+    for i in 0..LAB_TESTNET_NODES {
+        lab.ip("pub", &format!("addr add 198.18.0.{}/24 dev br0", 20 + i));
+    }
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &lab.ns("pub")])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "lab_testnet_helper", "--ignored", "--nocapture"])
+        .env(TESTNET_HELPER_ENV, "1")
+        .stdin(Stdio::piped());
+    let helper = Running::spawn_with_stdin(command);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match helper.stdout.recv_timeout(left) {
+            Ok(line) if line.contains("testnet ready") => return helper,
+            Ok(_) => {}
+            Err(_) => panic!("the lab's Mainline testnet did not start"),
+        }
+    }
+}
+
+/// A member that finds the others only through the lab's Mainline testnet.
+fn join_mainline(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
+    let bind = format!("{ip}:0");
+    lab.spawn(
+        ns,
+        &[
+            "join",
+            code,
+            "--mainline-bootstrap",
+            "198.18.0.23:6881",
+            "--bind",
+            &bind,
+            "--json",
+        ],
+        true,
+    )
+}
+
 #[test]
 fn members_behind_nats_connect_or_fail_cleanly() {
     let lab = match Lab::build() {
@@ -330,4 +397,37 @@ fn members_behind_nats_connect_or_fail_cleanly() {
             "the member kept running"
         );
     }
+    drop((c, d));
+
+    // No serve node at all: the members meet through the Mainline DHT on
+    // the public side, behind endpoint-independent NATs again.
+    lab.nat("nat2", false);
+    let _testnet = start_lab_testnet(&lab);
+    let mut e = join_mainline(&lab, "a", "10.1.0.2", "mainline behind nats");
+    let f = join_mainline(&lab, "b", "10.2.0.2", "mainline behind nats");
+    let (mut seen_e, mut seen_f) = (Vec::new(), Vec::new());
+    let public_e = wait_for(&e, "public_address", Duration::from_secs(10), &mut seen_e);
+    assert_eq!(field(&public_e, "via"), Some("mainline"), "{public_e}");
+    assert!(
+        field(&public_e, "addr").is_some_and(|a| a.starts_with("198.18.0.11:")),
+        "the testnet's ip echo is NAT1's mapping: {public_e}"
+    );
+    let connected = wait_for(&e, "connected", Duration::from_secs(30), &mut seen_e);
+    assert!(
+        field(&connected, "addr").is_some_and(|addr| addr.starts_with("198.18.0.12:")),
+        "{connected}"
+    );
+    wait_for(&f, "connected", Duration::from_secs(30), &mut seen_f);
+    assert!(
+        seen_e.iter().chain(&seen_f).any(|l| {
+            field(l, "event") == Some("peer_discovered") && field(l, "via") == Some("mainline")
+        }),
+        "found through Mainline: {seen_e:#?} {seen_f:#?}"
+    );
+    let stdin = e.child.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "mainline through two NATs")
+        .and_then(|()| stdin.flush())
+        .expect("write");
+    let message = wait_for(&f, "message", Duration::from_secs(10), &mut seen_f);
+    assert_eq!(field(&message, "text"), Some("mainline through two NATs"));
 }

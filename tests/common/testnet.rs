@@ -4,6 +4,7 @@
 //! network and the kernel refuses any send outside loopback.
 
 #![allow(deprecated)] // The crate's blocking API is what a test wants.
+#![allow(dead_code)] // Each test file uses a different subset.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -20,15 +21,17 @@ impl Testnet {
     /// `count` server-mode nodes bootstrapped from the first; returns once
     /// every node's table is filled.
     pub fn start(count: usize) -> Self {
-        Self::start_on(count, |i| Ipv4Addr::new(127, 0, 0, 20 + i as u8))
+        Self::start_on(count, |i| Ipv4Addr::new(127, 0, 0, 20 + i as u8), 0)
     }
 
-    /// Like [`start`](Self::start) with node `i` bound to `ip(i)`.
-    pub fn start_on(count: usize, ip: impl Fn(usize) -> Ipv4Addr) -> Self {
+    /// Like [`start`](Self::start) with node `i` bound to `ip(i)` and
+    /// `port` (0: any).
+    pub fn start_on(count: usize, ip: impl Fn(usize) -> Ipv4Addr, port: u16) -> Self {
         let first = Dht::builder()
             .server_mode()
             .no_bootstrap()
             .bind_address(ip(0))
+            .port(port)
             .build()
             .expect("first testnet node");
         let bootstrap = first.info().local_addr().to_string();
@@ -38,6 +41,7 @@ impl Testnet {
                 .server_mode()
                 .bootstrap(&[bootstrap.as_str()])
                 .bind_address(ip(i))
+                .port(port)
                 .build()
                 .expect("testnet node");
             nodes.push(node);
