@@ -10,9 +10,11 @@ use std::time::Instant;
 use crate::api::{Command, Input, NodeConfig, Output, WallClock};
 use crate::demux::{Protocol, classify};
 use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
+use crate::hello;
 use crate::id::NodeId;
 use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
+use crate::mainline::{bencode, krpc};
 use crate::meeting::Meeting;
 use crate::node::Node;
 use crate::record;
@@ -59,7 +61,9 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
         at: now,
         unix_ms: 1_800_000_000_000,
     };
-    let config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
+    let mut config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
+    // Mainline on, so KRPC reaches its client (no bootstrap: nothing sent).
+    config.mainline_bootstrap = Some(Vec::new());
     let mut node = Node::new(now, config, [0; 32]);
     let destination = local;
     node.handle_input(
@@ -111,6 +115,46 @@ pub fn check_dht_frame(data: &[u8]) {
     let again = decode_frame(&bytes).expect("a re-encoded frame decodes");
     assert_eq!(again, message, "DHT frame round trip");
     assert_eq!(encode_frame(&again), bytes, "encoding is idempotent");
+}
+
+/// Mainline input: bencode decode → encode → decode agrees, re-encoding
+/// is canonical and idempotent, canonical input comes back byte for byte
+/// and nothing grows; a KRPC response keeps within its caps and survives
+/// encode → decode; a hello re-encodes to its own bytes.
+pub fn check_krpc(data: &[u8]) {
+    if let Ok(decoded) = bencode::decode(data) {
+        let bytes = decoded.value.encode();
+        assert!(bytes.len() <= data.len(), "re-encoding grew the value");
+        let again = bencode::decode(&bytes).expect("a re-encoded value decodes");
+        assert!(again.canonical, "the encoder writes canonical bencode");
+        assert_eq!(again.value.encode(), bytes, "encoding is idempotent");
+        if decoded.canonical {
+            assert_eq!(bytes, data, "canonical input round-trips byte for byte");
+        }
+    }
+    if let Ok(krpc::Message::Response { txid, body }) = krpc::decode(data) {
+        assert!(body.nodes.len() <= krpc::MAX_NODES);
+        assert!(body.values.len() <= krpc::MAX_VALUES);
+        assert!(
+            body.token
+                .as_ref()
+                .is_none_or(|t| t.len() <= krpc::MAX_TOKEN_LEN)
+        );
+        let bytes = krpc::encode_response(txid, &body);
+        match krpc::decode(&bytes) {
+            Ok(krpc::Message::Response { body: again, .. }) => {
+                assert_eq!(again, body, "KRPC response round trip")
+            }
+            other => panic!("a re-encoded response decodes as {other:?}"),
+        }
+    }
+    if let Ok(decoded) = hello::decode(data) {
+        assert_eq!(
+            hello::encode(decoded.kind, decoded.record),
+            data,
+            "hello round trip"
+        );
+    }
 }
 
 /// The meeting whose key the record target uses.

@@ -74,3 +74,8 @@ fn a_record_that_opens_but_is_no_genuine_seal_fails_the_check() {
     let caught = std::panic::catch_unwind(|| tinynode::fuzzing::check_record_open(&stranger));
     assert!(caught.is_err(), "an unexpected opener must fail the check");
 }
+
+#[test]
+fn krpc_corpus() {
+    replay("krpc", tinynode::fuzzing::check_krpc);
+}
