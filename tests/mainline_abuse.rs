@@ -152,7 +152,7 @@ fn bombs_oversized_and_stray_answers_are_counted_and_never_answered() {
             },
         );
     };
-    let deep = [b"d1:rl".repeat(1), b"l".repeat(50), b"e".repeat(52)].concat();
+    let deep = [b"d1:rl".to_vec(), b"l".repeat(50), b"e".repeat(52)].concat();
     let wide = [&b"d1:rl"[..], &b"i0e".repeat(600), b"ee"].concat();
     let long = b"d1:r99999999:".to_vec();
     let oversized = [&b"d1:r"[..], &vec![b'x'; 3000]].concat();
