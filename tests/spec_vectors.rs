@@ -14,6 +14,8 @@ use tinynode::wire::dht::{
     Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, Request, Response,
     WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
 };
+use tinynode::wire::hello::{self, HelloKind};
+use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
 use tinynode::wire::signal::{self, Envelope, SessionParams, SignalKind};
 use tinynode::wire::{hex, normalize_meeting_code};
@@ -24,6 +26,28 @@ const UNIX_MS: u64 = 1_800_000_000_000;
 const NONCE: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 const TXID: [u8; 8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
 const TOKEN: [u8; 16] = [0x70; 16];
+/// KRPC transaction ID and Mainline node ID of the Mainline vectors.
+const KRPC_TXID: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+const MAINLINE_ID: [u8; 20] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+];
+
+/// §9.2 by hand: the Mainline key from the stretched secret, and the
+/// window's infohash.
+fn infohash_by_hand(stretched: &[u8; 32], window: u64) -> ([u8; 32], [u8; 20]) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tinynode/meeting/hkdf/v1").extract(stretched);
+    let mut key = [0u8; 32];
+    prk.expand(&[mainline::MAINLINE_INFO], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut key))
+        .expect("HKDF");
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        &[mainline::INFOHASH_LABEL, &window.to_be_bytes()].concat(),
+    );
+    let mut info_hash = [0u8; 20];
+    info_hash.copy_from_slice(&tag.as_ref()[..20]);
+    (key, info_hash)
+}
 
 /// Alice: Ed25519 seed 00 01 02 … 1f.
 fn alice() -> Identity {
@@ -153,6 +177,10 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         FIND_NODE_REQUEST_LEN - unpadded,
     );
     assert_eq!(find_node_padded.len(), FIND_NODE_REQUEST_LEN);
+    let window = window_at(UNIX_MS);
+    assert_eq!(window, 500_000, "the time falls in window 500000");
+    let (mainline_key, info_hash) = infohash_by_hand(&stretched, window);
+    assert_eq!(meeting.infohash(window), info_hash, "the crate agrees");
     vec![
         ("alice-public-key", alice().public_key().to_vec()),
         ("alice-node-id", alice().node_id().0.to_vec()),
@@ -231,6 +259,25 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                 record: short_record,
             }),
         ),
+        ("mainline-key", mainline_key.to_vec()),
+        ("mainline-infohash", info_hash.to_vec()),
+        (
+            "krpc-get-peers",
+            encode_query(KRPC_TXID, &MAINLINE_ID, &Query::GetPeers { info_hash }),
+        ),
+        (
+            "krpc-announce-peer",
+            encode_query(
+                KRPC_TXID,
+                &MAINLINE_ID,
+                &Query::AnnouncePeer {
+                    info_hash,
+                    port: 4000,
+                    token: &TOKEN[..4],
+                },
+            ),
+        ),
+        ("hello", hello::encode(HelloKind::Hello, &record)),
     ]
 }
 
@@ -330,9 +377,10 @@ fn every_frame_vector_decodes_and_the_sealed_ones_open() {
 fn the_spec_names_exactly_the_counters_the_code_keeps() {
     let spec = include_str!("../protocol-spec.md");
     let start = spec.find("## 8. Counters").expect("§8");
-    let end = spec[start..]
-        .find("\n## Appendix")
-        .map_or(spec.len(), |e| start + e);
+    let body = start + "## 8. Counters".len();
+    let end = spec[body..]
+        .find("\n## ")
+        .map_or(spec.len(), |e| body + e);
     let documented: std::collections::BTreeSet<&str> = spec[start..end]
         .split('`')
         .skip(1)
@@ -350,5 +398,34 @@ fn the_spec_names_exactly_the_counters_the_code_keeps() {
     assert_eq!(
         documented, counted,
         "§8 lists every counter, and only those"
+    );
+}
+
+#[test]
+fn the_mainline_vectors_are_canonical_and_the_hello_carries_the_record() {
+    let in_spec = vectors_in_spec();
+    let get = |name: &str| {
+        in_spec
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("vector {name}"))
+    };
+    for name in ["krpc-get-peers", "krpc-announce-peer"] {
+        let bytes = get(name);
+        let decoded = mainline::bencode::decode(&bytes).expect(name);
+        assert!(decoded.canonical, "{name} is canonical bencode");
+        assert_eq!(
+            decoded.value.get(b"ro").and_then(mainline::Value::as_int),
+            Some(1)
+        );
+    }
+    let hello = get("hello");
+    let decoded = hello::decode(&hello).expect("the hello decodes");
+    assert_eq!(decoded.record, get("record-blob"));
+    let meeting = Meeting::derive(CODE).unwrap();
+    assert_eq!(
+        record::open(&meeting, decoded.record).unwrap().node_id,
+        alice().node_id()
     );
 }
