@@ -4,10 +4,14 @@
 //! absolute numbers, on noisy machines.
 //!
 //! Rows: `size`, `stun`, `connect`, `throughput`, `dht-1000`, `dht-10000` (heavy), `idle`
-//! (heavy, a minute of wall time).
+//! (heavy, a minute of wall time), `mainline` (heavy, two minutes: a loopback
+//! testnet of the `mainline` crate).
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
+
+#[path = "../tests/common/testnet.rs"]
+mod testnet;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -643,6 +647,119 @@ fn throughput() -> Vec<Row> {
     }]
 }
 
+/// A Mainline member of `code` bootstrapping from `mainline` only.
+fn join_mainline(code: &str, mainline: &str) -> Option<Child> {
+    spawn_tinynode(&[
+        "join",
+        code,
+        "--mainline-bootstrap",
+        mainline,
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+        "--no-stdin",
+    ])
+}
+
+/// Two members started together, Mainline testnet only: spawn → both
+/// report `connected`.
+fn mainline_pair_connect(mainline: &str, run: usize) -> Option<Duration> {
+    let code = format!("bench-mainline-{}-{run}", std::process::id());
+    let start = Instant::now();
+    let mut a = join_mainline(&code, mainline)?;
+    let mut b = join_mainline(&code, mainline)?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let mut waiters = Vec::new();
+    for child in [&mut a, &mut b] {
+        let Some(stdout) = child.stdout.take() else {
+            continue;
+        };
+        let sender = sender.clone();
+        waiters.push(std::thread::spawn(move || {
+            let connected = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains("\"connected\""));
+            let _ = sender.send(connected.then(Instant::now));
+        }));
+    }
+    drop(sender);
+    let mut last = None;
+    for _ in 0..2 {
+        match receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(at)) => last = Some(at),
+            _ => {
+                last = None;
+                break;
+            }
+        }
+    }
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for waiter in waiters {
+        let _ = waiter.join();
+    }
+    last.map(|at| at - start)
+}
+
+/// The Mainline rows: join → connected through a loopback testnet of an
+/// independent implementation, and an idle member's wakeups and RSS with
+/// Mainline on.
+fn mainline() -> Vec<Row> {
+    let testnet = testnet::Testnet::start(8);
+    let bootstrap = testnet.addr(0).to_string();
+    let times: Vec<f64> = (0..5)
+        .filter_map(|run| mainline_pair_connect(&bootstrap, run))
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    let connected_runs = times.len();
+    let connect_ms = median(times);
+    let code = format!("bench-mainline-idle-{}", std::process::id());
+    let mut other = join_mainline(&code, &bootstrap);
+    let mut watched = join_mainline(&code, &bootstrap);
+    let connected = watched
+        .as_mut()
+        .is_some_and(|w| wait_line(w, "\"connected\"", Duration::from_secs(30)));
+    // Lookups back off to one a minute about 63 s after joining.
+    std::thread::sleep(Duration::from_secs(70));
+    let pid = watched.as_ref().map_or(0, Child::id);
+    let switches = proc_field(pid, "status", "voluntary_ctxt_switches:");
+    let window = Duration::from_secs(60);
+    std::thread::sleep(window);
+    let wakeups = proc_field(pid, "status", "voluntary_ctxt_switches:") - switches;
+    let rss_kb = proc_field(pid, "status", "VmHWM:");
+    for child in [&mut other, &mut watched].into_iter().flatten() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let per_second = wakeups as f64 / window.as_secs_f64();
+    vec![
+        Row {
+            figure: "two members started together → both `connected`, Mainline testnet only (8 nodes of the mainline crate, loopback)".into(),
+            value: format!("{connect_ms:.0} ms (median of {connected_runs} of 5, process start included)"),
+            target: "≤ 1 s".into(),
+            met: Some(connected_runs == 5 && connect_ms <= 1000.0),
+        },
+        Row {
+            figure: "idle wakeups of a member with Mainline on (2-member meeting, from 70 s after joining)".into(),
+            value: format!(
+                "{per_second:.2} per second ({wakeups} in 60 s{})",
+                if connected { "" } else { ", NOT CONNECTED" }
+            ),
+            target: "≤ 2 per second".into(),
+            met: Some(connected && per_second <= 2.0),
+        },
+        Row {
+            figure: "peak RSS of that member".into(),
+            value: format!("{:.1} MB", rss_kb as f64 / 1024.0),
+            target: "≤ 6 MB".into(),
+            met: Some(rss_kb > 0 && rss_kb <= 6 * 1024),
+        },
+    ]
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
@@ -677,6 +794,9 @@ fn main() {
     }
     if wanted("idle") {
         rows.extend(idle());
+    }
+    if wanted("mainline") {
+        rows.extend(mainline());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

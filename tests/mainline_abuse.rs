@@ -104,8 +104,8 @@ fn planted_peers_cost_the_victim_a_few_hundred_bytes_each() {
                 }
             }
         };
-        if now < start + Duration::from_millis(900) {
-            // Before the second lookup (1 s after the first).
+        if now < start + Duration::from_millis(200) {
+            // Before the second lookup (250 ms after the first).
             first_lookup = to_victim.len();
         }
         let Some(deadline) = deadline else { break };

@@ -378,9 +378,7 @@ fn the_spec_names_exactly_the_counters_the_code_keeps() {
     let spec = include_str!("../protocol-spec.md");
     let start = spec.find("## 8. Counters").expect("§8");
     let body = start + "## 8. Counters".len();
-    let end = spec[body..]
-        .find("\n## ")
-        .map_or(spec.len(), |e| body + e);
+    let end = spec[body..].find("\n## ").map_or(spec.len(), |e| body + e);
     let documented: std::collections::BTreeSet<&str> = spec[start..end]
         .split('`')
         .skip(1)

@@ -43,6 +43,8 @@ struct Candidate {
 pub struct Lookup {
     target: NodeId,
     local: NodeId,
+    /// How long a candidate may stay in flight before the lookup moves on.
+    patience: Duration,
     candidates: BTreeMap<Distance, Candidate>,
     requests: u32,
 }
@@ -50,9 +52,23 @@ pub struct Lookup {
 impl Lookup {
     /// A lookup for `target` starting from `seeds` (the local node excluded).
     pub fn new(target: NodeId, local: NodeId, seeds: &[Peer]) -> Self {
+        Self::with_patience(target, local, seeds, REQUEST_TIMEOUT)
+    }
+
+    /// A lookup that counts a candidate as failed once it has been in
+    /// flight for `patience` (the Mainline client moves on from stragglers
+    /// sooner than its queries time out; a late answer still reaches the
+    /// routing table).
+    pub fn with_patience(
+        target: NodeId,
+        local: NodeId,
+        seeds: &[Peer],
+        patience: Duration,
+    ) -> Self {
         let mut lookup = Self {
             target,
             local,
+            patience,
             candidates: BTreeMap::new(),
             requests: 0,
         };
@@ -65,7 +81,8 @@ impl Lookup {
         self.target
     }
 
-    /// Peers to send a request to now; they are marked in flight until `now + REQUEST_TIMEOUT`.
+    /// Peers to send a request to now; they are marked in flight until
+    /// `now` + the lookup's patience ([`REQUEST_TIMEOUT`] unless set).
     pub fn next_requests(&mut self, now: Instant) -> Vec<Peer> {
         self.expire(now);
         let mut in_flight = self
@@ -84,7 +101,7 @@ impl Lookup {
                 break;
             }
             if candidate.state == State::Waiting {
-                candidate.state = State::InFlight(now + REQUEST_TIMEOUT);
+                candidate.state = State::InFlight(now + self.patience);
                 in_flight += 1;
                 self.requests += 1;
                 out.push(candidate.peer);
@@ -124,8 +141,8 @@ impl Lookup {
             .all(|c| c.state == State::Answered)
     }
 
-    #[cfg(test)]
-    /// The earliest deadline of a request in flight.
+    /// The earliest deadline of a request in flight: when the lookup moves
+    /// on without its answer.
     pub fn deadline(&self) -> Option<Instant> {
         self.candidates
             .values()

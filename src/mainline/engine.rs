@@ -33,6 +33,12 @@ use crate::transmit::Transmit;
 
 /// How long a query waits for its answer.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a lookup waits for one node before it moves on (asks the next
+/// candidate, or finishes without it); the query itself stays open for
+/// [`QUERY_TIMEOUT`], so a slow answer still reaches the routing table.
+/// Nodes that never answer (gone, or read-only nodes other implementations
+/// list despite BEP 43) then cost a lookup half a second, not a second.
+pub const STRAGGLER_AFTER: Duration = Duration::from_millis(500);
 /// Most queries in flight.
 pub const MAX_PENDING: usize = 256;
 /// Most lookups under way; further ones finish at once, empty.
@@ -343,7 +349,12 @@ impl Mainline {
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let pending = self.pending.values().map(|p| p.deadline).min();
-        [pending, self.bootstrap.poll_timeout()]
+        let stragglers = self
+            .lookups
+            .values()
+            .filter_map(|l| l.lookup.deadline())
+            .min();
+        [pending, stragglers, self.bootstrap.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -365,7 +376,7 @@ impl Mainline {
         self.lookups.insert(
             id,
             LookupState {
-                lookup: Lookup::new(target, padded(&self.id), &seeds),
+                lookup: Lookup::with_patience(target, padded(&self.id), &seeds, STRAGGLER_AFTER),
                 kind,
                 tokens: BTreeMap::new(),
                 reported: BTreeSet::new(),
@@ -395,25 +406,20 @@ impl Mainline {
         for peer in state.lookup.next_requests(now) {
             self.query(now, peer.addr, Some(peer.id), Purpose::Lookup(id), &query);
         }
-        let in_flight = self
-            .pending
-            .values()
-            .any(|p| p.purpose == Purpose::Lookup(id));
         let Some(state) = self.lookups.get(&id) else {
             return;
         };
-        if in_flight || !state.lookup.is_finished() {
+        // Stragglers count as failed after STRAGGLER_AFTER, so a lookup
+        // can finish while their queries are still open.
+        if !state.lookup.is_finished() {
             return;
         }
         let Some(state) = self.lookups.remove(&id) else {
             return;
         };
         if state.joining {
-            self.bootstrapped = !self.table.is_empty();
-            if self.bootstrapped {
-                let nodes = self.table.len();
-                debug!("mainline: bootstrapped with {nodes} nodes");
-                self.events.push_back(MainlineEvent::Bootstrapped { nodes });
+            if !self.table.is_empty() {
+                self.mark_bootstrapped();
             }
             return;
         }
@@ -425,6 +431,17 @@ impl Mainline {
             .collect();
         self.events
             .push_back(MainlineEvent::LookupDone { id, storers });
+    }
+
+    /// Joined: reported once per bootstrap.
+    fn mark_bootstrapped(&mut self) {
+        if self.bootstrapped {
+            return;
+        }
+        self.bootstrapped = true;
+        let nodes = self.table.len();
+        debug!("mainline: bootstrapped with {nodes} nodes");
+        self.events.push_back(MainlineEvent::Bootstrapped { nodes });
     }
 
     /// Sends `query` to `to` unless its pace or the pending cap says no;
@@ -471,7 +488,12 @@ impl Mainline {
             id: padded(&body.id),
             addr: source,
         };
-        if let Offer::Probe(oldest) = self.table.on_answered(now, responder) {
+        let offer = self.table.on_answered(now, responder);
+        if self.table.len() >= K {
+            // Enough nodes to look up from; the self-lookup goes on.
+            self.mark_bootstrapped();
+        }
+        if let Offer::Probe(oldest) = offer {
             self.query(
                 now,
                 oldest.addr,

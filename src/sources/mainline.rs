@@ -7,7 +7,7 @@
 //! every window that overlaps `[now − LOOKUP_SLACK, now + ANNOUNCE_AHEAD]`,
 //! so members whose clocks differ by minutes, or who join either side of a
 //! boundary, still share a window. Lookups run as soon as Mainline is
-//! bootstrapped, then on [`LOOKUP_BACKOFF`] (1 s doubling to 60 s), so
+//! bootstrapped, then on [`LOOKUP_BACKOFF`] (250 ms doubling to 60 s), so
 //! members who join together meet within seconds and an idle meeting
 //! costs one lookup a minute. After a lookup the record is announced to
 //! the closest nodes that gave a token, when that window was never
@@ -37,8 +37,11 @@ pub const WINDOW: Duration = Duration::from_secs(3600);
 pub const LOOKUP_SLACK: Duration = Duration::from_secs(5 * 60);
 /// Announces start this long before their window does.
 pub const ANNOUNCE_AHEAD: Duration = Duration::from_secs(10 * 60);
-/// Waits between lookups: 1 s doubling to 60 s.
-pub const LOOKUP_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+/// Waits between lookups: 250 ms doubling to 60 s (members who join
+/// together announce within a lookup of each other, so the second lookup
+/// soon after finds the other).
+pub const LOOKUP_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(250), Duration::from_secs(60));
 /// A window's announce is repeated when it is older than this.
 pub const REANNOUNCE: Duration = Duration::from_secs(10 * 60);
 /// Offsets, from first sight, of the hellos to one candidate.
@@ -334,14 +337,17 @@ mod tests {
         assert_eq!(actions, [Action::LookUp(vec![(10, [10; 20])])]);
         let mut t = now;
         let mut waits = Vec::new();
-        for id in 0..8 {
+        for id in 0..10 {
             s.lookup_started(id, 10);
             s.lookup_done(t, unix, id, Vec::new());
             let next = s.poll_timeout(true).unwrap();
-            waits.push((next - t).as_secs());
+            waits.push((next - t).as_millis());
             t = next;
         }
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(
+            waits,
+            [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]
+        );
     }
 
     #[test]
