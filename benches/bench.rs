@@ -708,12 +708,17 @@ fn mainline_pair_connect(mainline: &str, run: usize) -> Option<Duration> {
 /// independent implementation, and an idle member's wakeups and RSS with
 /// Mainline on.
 fn mainline() -> Vec<Row> {
-    let testnet = testnet::Testnet::start(8);
-    let bootstrap = testnet.addr(0).to_string();
+    // A fresh testnet per run: the crate's first node lists earlier runs'
+    // (departed, read-only) members to later lookups.
     let times: Vec<f64> = (0..5)
-        .filter_map(|run| mainline_pair_connect(&bootstrap, run))
+        .filter_map(|run| {
+            let testnet = testnet::Testnet::start(8);
+            mainline_pair_connect(&testnet.addr(0).to_string(), run)
+        })
         .map(|d| d.as_secs_f64() * 1000.0)
         .collect();
+    let testnet = testnet::Testnet::start(8);
+    let bootstrap = testnet.addr(0).to_string();
     let connected_runs = times.len();
     let connect_ms = median(times);
     let code = format!("bench-mainline-idle-{}", std::process::id());

@@ -35,6 +35,8 @@ pub const MAX_CACHED_NODES: usize = 200;
 pub const CACHE_FILE: &str = "mainline-nodes";
 /// Time allowed for one round of router name resolution.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
+/// How long cached nodes have alone before the routers are asked too.
+pub const CACHE_HEAD_START: Duration = Duration::from_secs(1);
 /// Waits between rounds when no name resolved: 30 s doubling to 5 min.
 const RESOLVE_RETRY: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(300));
 
@@ -46,6 +48,9 @@ pub struct Plan {
     pub names: Vec<HostPort>,
     /// Where to save good nodes at exit (only with the default routers).
     pub cache: Option<PathBuf>,
+    /// How long to wait before resolving `names`: cached nodes get
+    /// [`CACHE_HEAD_START`], so the routers are spared when they answer.
+    pub delay: Duration,
 }
 
 /// The plan for `given` nodes (flag or environment), or the defaults
@@ -56,6 +61,7 @@ pub fn plan(off: bool, given: Vec<HostPort>, cache: Option<PathBuf>) -> Plan {
             initial: None,
             names: Vec::new(),
             cache: None,
+            delay: Duration::ZERO,
         };
     }
     let (names, initial, cache) = if given.is_empty() {
@@ -79,10 +85,16 @@ pub fn plan(off: bool, given: Vec<HostPort>, cache: Option<PathBuf>) -> Plan {
         }
     }
     initial.retain(SocketAddr::is_ipv4);
+    let delay = if initial.is_empty() {
+        Duration::ZERO
+    } else {
+        CACHE_HEAD_START
+    };
     Plan {
         initial: Some(initial),
         names,
         cache,
+        delay,
     }
 }
 
@@ -158,15 +170,17 @@ pub fn save_cache(path: &Path, nodes: &[SocketAddr]) {
     }
 }
 
-/// Resolves `names` on a thread and hands the IPv4 addresses to the node;
-/// rounds that resolve nothing are retried with backoff.
-pub fn resolve_in_background(names: Vec<HostPort>, sender: CommandSender) {
+/// Resolves `names` on a thread after `delay` and hands the IPv4
+/// addresses to the node (which ignores them once joined); rounds that
+/// resolve nothing are retried with backoff.
+pub fn resolve_in_background(names: Vec<HostPort>, delay: Duration, sender: CommandSender) {
     if names.is_empty() {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("mainline-dns".into())
         .spawn(move || {
+            std::thread::sleep(delay);
             let mut wait = RESOLVE_RETRY.0;
             loop {
                 let mut addrs = Vec::new();

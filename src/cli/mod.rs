@@ -412,7 +412,7 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     ) else {
         return EXIT_FAILURE;
     };
-    mainline::resolve_in_background(plan.names, driver.command_sender());
+    mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
     started(&printer, &node, Some(&meeting));
     if !stun_servers.is_empty() {
         driver.submit(

@@ -43,6 +43,8 @@ struct Candidate {
 pub struct Lookup {
     target: NodeId,
     local: NodeId,
+    /// Requests in flight at most.
+    alpha: usize,
     /// How long a candidate may stay in flight before the lookup moves on.
     patience: Duration,
     candidates: BTreeMap<Distance, Candidate>,
@@ -52,22 +54,25 @@ pub struct Lookup {
 impl Lookup {
     /// A lookup for `target` starting from `seeds` (the local node excluded).
     pub fn new(target: NodeId, local: NodeId, seeds: &[Peer]) -> Self {
-        Self::with_patience(target, local, seeds, REQUEST_TIMEOUT)
+        Self::tuned(target, local, seeds, ALPHA, REQUEST_TIMEOUT)
     }
 
-    /// A lookup that counts a candidate as failed once it has been in
-    /// flight for `patience` (the Mainline client moves on from stragglers
-    /// sooner than its queries time out; a late answer still reaches the
-    /// routing table).
-    pub fn with_patience(
+    /// A lookup with `alpha` requests in flight that counts a candidate as
+    /// failed once it has been in flight for `patience` (the Mainline
+    /// client asks more nodes at once and moves on from stragglers sooner
+    /// than its queries time out; a late answer still reaches the routing
+    /// table).
+    pub fn tuned(
         target: NodeId,
         local: NodeId,
         seeds: &[Peer],
+        alpha: usize,
         patience: Duration,
     ) -> Self {
         let mut lookup = Self {
             target,
             local,
+            alpha,
             patience,
             candidates: BTreeMap::new(),
             requests: 0,
@@ -97,7 +102,7 @@ impl Lookup {
             .filter(|c| c.state != State::Failed)
             .take(K)
         {
-            if in_flight >= ALPHA {
+            if in_flight >= self.alpha {
                 break;
             }
             if candidate.state == State::Waiting {

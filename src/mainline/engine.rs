@@ -33,6 +33,8 @@ use crate::transmit::Transmit;
 
 /// How long a query waits for its answer.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// Queries in flight per lookup.
+pub const ALPHA: usize = 4;
 /// How long a lookup waits for one node before it moves on (asks the next
 /// candidate, or finishes without it); the query itself stays open for
 /// [`QUERY_TIMEOUT`], so a slow answer still reaches the routing table.
@@ -56,7 +58,7 @@ pub type LookupId = u64;
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MainlineEvent {
-    /// The first bootstrap node answered and the self-lookup ended.
+    /// The first bootstrap node answered.
     Bootstrapped {
         /// Nodes in the routing table.
         nodes: usize,
@@ -126,19 +128,10 @@ struct Pending {
     deadline: Instant,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    FindNode,
-    GetPeers,
-}
-
 struct LookupState {
     lookup: Lookup,
-    kind: Kind,
     tokens: BTreeMap<NodeId, Vec<u8>>,
     reported: BTreeSet<SocketAddrV4>,
-    /// True for the bootstrap's self-lookup.
-    joining: bool,
 }
 
 /// The Mainline client.
@@ -148,6 +141,8 @@ pub struct Mainline {
     rng: Rng,
     table: RoutingTable,
     bootstrap: Bootstrap,
+    /// Every bootstrap address given so far.
+    bootstrap_addrs: Vec<SocketAddr>,
     /// Bumped when the bootstrap addresses are replaced: failures of
     /// earlier queries no longer count against the attempt.
     generation: u32,
@@ -185,7 +180,8 @@ impl Mainline {
             local,
             rng,
             table: RoutingTable::new(padded(&id)),
-            bootstrap: Bootstrap::new(now, bootstrap),
+            bootstrap: Bootstrap::new(now, bootstrap.clone()),
+            bootstrap_addrs: bootstrap,
             generation: 0,
             bootstrapped: false,
             pending: BTreeMap::new(),
@@ -197,16 +193,22 @@ impl Mainline {
         }
     }
 
-    /// Replaces the bootstrap addresses (resolved host names, a node
-    /// cache); a new attempt starts at `now` unless already joined.
+    /// Adds bootstrap addresses (resolved router names after the cached
+    /// nodes); unless already joined, a new attempt with all of them
+    /// starts at `now`.
     pub fn set_bootstrap(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            if !self.bootstrap_addrs.contains(&addr) {
+                self.bootstrap_addrs.push(addr);
+            }
+        }
         if !self.bootstrapped {
-            self.bootstrap = Bootstrap::new(now, addrs);
+            self.bootstrap = Bootstrap::new(now, self.bootstrap_addrs.clone());
             self.generation += 1;
         }
     }
 
-    /// True once the first bootstrap node answered and the self-lookup ended.
+    /// True once a bootstrap node answered.
     pub fn is_bootstrapped(&self) -> bool {
         self.bootstrapped
     }
@@ -239,7 +241,7 @@ impl Mainline {
 
     /// Starts a `get_peers` lookup of `info_hash`.
     pub fn get_peers(&mut self, now: Instant, info_hash: Id) -> LookupId {
-        self.start_lookup(now, info_hash, Kind::GetPeers, false)
+        self.start_lookup(now, info_hash)
     }
 
     /// Sends `announce_peer` (implied port, local port `port`) to each
@@ -360,7 +362,7 @@ impl Mainline {
             .min()
     }
 
-    fn start_lookup(&mut self, now: Instant, target: Id, kind: Kind, joining: bool) -> LookupId {
+    fn start_lookup(&mut self, now: Instant, target: Id) -> LookupId {
         let id = self.next_lookup;
         self.next_lookup += 1;
         if self.lookups.len() >= MAX_LOOKUPS {
@@ -376,11 +378,9 @@ impl Mainline {
         self.lookups.insert(
             id,
             LookupState {
-                lookup: Lookup::with_patience(target, padded(&self.id), &seeds, STRAGGLER_AFTER),
-                kind,
+                lookup: Lookup::tuned(target, padded(&self.id), &seeds, ALPHA, STRAGGLER_AFTER),
                 tokens: BTreeMap::new(),
                 reported: BTreeSet::new(),
-                joining,
             },
         );
         self.advance(now, id);
@@ -399,10 +399,7 @@ impl Mainline {
             return;
         };
         let target = unpadded(&state.lookup.target());
-        let query = match state.kind {
-            Kind::FindNode => Query::FindNode { target },
-            Kind::GetPeers => Query::GetPeers { info_hash: target },
-        };
+        let query = Query::GetPeers { info_hash: target };
         for peer in state.lookup.next_requests(now) {
             self.query(now, peer.addr, Some(peer.id), Purpose::Lookup(id), &query);
         }
@@ -417,12 +414,6 @@ impl Mainline {
         let Some(state) = self.lookups.remove(&id) else {
             return;
         };
-        if state.joining {
-            if !self.table.is_empty() {
-                self.mark_bootstrapped();
-            }
-            return;
-        }
         let storers = state
             .lookup
             .closest_answered(K)
@@ -488,12 +479,7 @@ impl Mainline {
             id: padded(&body.id),
             addr: source,
         };
-        let offer = self.table.on_answered(now, responder);
-        if self.table.len() >= K {
-            // Enough nodes to look up from; the self-lookup goes on.
-            self.mark_bootstrapped();
-        }
-        if let Offer::Probe(oldest) = offer {
+        if let Offer::Probe(oldest) = self.table.on_answered(now, responder) {
             self.query(
                 now,
                 oldest.addr,
@@ -513,7 +499,9 @@ impl Mainline {
         match pending.purpose {
             Purpose::Bootstrap(_) => {
                 if self.bootstrap.on_answer() {
-                    self.start_lookup(now, self.id, Kind::FindNode, true);
+                    // No self-lookup: a read-only client needs no
+                    // neighbourhood, and get_peers lookups fill the table.
+                    self.mark_bootstrapped();
                 }
             }
             Purpose::Lookup(id) => {
@@ -700,8 +688,12 @@ mod tests {
         assert!(
             events
                 .iter()
-                .any(|e| matches!(e, MainlineEvent::Bootstrapped { nodes } if *nodes >= 8)),
-            "{events:?}"
+                .any(|e| matches!(e, MainlineEvent::Bootstrapped { nodes: 1 })),
+            "joined on the first answer, without a self-lookup: {events:?}"
+        );
+        assert_eq!(
+            net.answered, 1,
+            "one find_node to the bootstrap node, nothing more"
         );
         assert!(
             events
