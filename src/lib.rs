@@ -1,8 +1,9 @@
 //! tinynode: a tiny peer-to-peer node.
 //!
 //! Members of a *meeting* (everyone who joins with the same code) find each
-//! other through a small Kademlia DHT and talk over direct, encrypted WebRTC
-//! data channels, all on one UDP socket per address family. The protocol
+//! other through the BitTorrent Mainline DHT and through tinynode's own
+//! small Kademlia DHT, and talk over direct, encrypted WebRTC data
+//! channels, all on one UDP socket per address family. The protocol
 //! logic is a sans-IO [`Node`]: it takes `(now, input)` and yields datagrams
 //! to send, events and its next deadline, so it runs the same under the mio
 //! driver (the default `driver` feature) and in tests with virtual time.

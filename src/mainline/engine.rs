@@ -758,6 +758,33 @@ mod tests {
     }
 
     #[test]
+    fn later_bootstrap_addresses_join_the_earlier_ones_in_a_new_attempt() {
+        let now = Instant::now();
+        let mut a = client(now, 1);
+        a.handle_timeout(now);
+        assert_eq!(a.pending_len(), 1, "the cached node is asked");
+        let later = now + Duration::from_millis(100);
+        a.set_bootstrap(later, vec![node_addr(2)]);
+        a.handle_timeout(later);
+        let asked: Vec<SocketAddr> = std::iter::from_fn(|| a.poll_transmit())
+            .map(|t| t.destination)
+            .collect();
+        assert_eq!(asked, [node_addr(1), node_addr(1), node_addr(2)]);
+        // The first attempt's query expires: it no longer counts.
+        a.handle_timeout(now + QUERY_TIMEOUT);
+        assert_eq!(a.poll_event(), None);
+        a.handle_timeout(later + QUERY_TIMEOUT);
+        assert_eq!(
+            std::iter::from_fn(|| a.poll_event()).collect::<Vec<_>>(),
+            [MainlineEvent::BootstrapFailed {
+                attempt: 1,
+                retry_in: Duration::from_secs(1)
+            }],
+            "one failure for the attempt with every address"
+        );
+    }
+
+    #[test]
     fn stray_wrong_source_and_queries_are_dropped() {
         let now = Instant::now();
         let mut a = client(now, 1);
