@@ -312,6 +312,7 @@ fn idle() -> Vec<Row> {
                 "--json",
                 "--no-stdin",
                 "--no-mainline",
+                "--no-lan",
             ])
         })
         .collect();
@@ -433,6 +434,7 @@ fn join_to_connected() -> Option<Duration> {
         "--json",
         "--no-stdin",
         "--no-mainline",
+        "--no-lan",
     ])?;
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
@@ -444,6 +446,7 @@ fn join_to_connected() -> Option<Duration> {
         "--json",
         "--no-stdin",
         "--no-mainline",
+        "--no-lan",
     ])?;
     let connected = wait_line(&mut second, "\"connected\"", Duration::from_secs(30));
     let took = start.elapsed();
@@ -532,6 +535,7 @@ fn members_throughput() -> Option<f64> {
             "--json",
             "--no-stdin",
             "--no-mainline",
+            "--no-lan",
         ])
         .stdout(std::fs::File::create(&output).ok()?)
         .stderr(Stdio::null())
@@ -545,6 +549,7 @@ fn members_throughput() -> Option<f64> {
             &addr,
             "--json",
             "--no-mainline",
+            "--no-lan",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -657,6 +662,7 @@ fn join_mainline(code: &str, mainline: &str) -> Option<Child> {
         "--bind",
         "127.0.0.1:0",
         "--json",
+        "--no-lan",
         "--no-stdin",
     ])
 }

@@ -55,6 +55,9 @@ pub struct NodeConfig {
     /// [`Command::MainlineBootstrap`], once host names are resolved).
     /// Needs an IPv4 socket.
     pub mainline_bootstrap: Option<Vec<SocketAddr>>,
+    /// Multicast LAN beacons from the IPv4 socket while in a meeting (the
+    /// driver's listener delivers others' beacons).
+    pub lan: bool,
     /// STUN retransmission numbers for address discovery.
     pub retransmit: RetransmitConfig,
     /// SOFTWARE value in STUN answers.
@@ -63,7 +66,7 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// A node with one socket at `local_addr`, `identity`, no bootstrap
-    /// nodes, Mainline off, RFC 5389 retransmission defaults and `tinynode VERSION` as
+    /// nodes, Mainline and LAN beacons off, RFC 5389 retransmission defaults and `tinynode VERSION` as
     /// SOFTWARE.
     pub fn new(local_addr: SocketAddr, identity: Identity, clock: WallClock) -> Self {
         Self {
@@ -72,6 +75,7 @@ impl NodeConfig {
             clock,
             bootstrap: Vec::new(),
             mainline_bootstrap: None,
+            lan: false,
             retransmit: RetransmitConfig::default(),
             software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -210,17 +214,21 @@ pub enum Via {
     Dht,
     /// The Mainline DHT: an address it listed answered a hello.
     Mainline,
+    /// The local network: a beacon, or a hello answering ours.
+    Lan,
     /// No source had found it: it reached us first, with an offer (a
     /// connection's `via` only).
     Offer,
 }
 
 impl Via {
-    /// The name used in logs and JSON (`"via":"dht"`, `"via":"mainline"`).
+    /// The name used in logs and JSON (`"via":"dht"`, `"via":"mainline"`,
+    /// `"via":"lan"`, `"via":"offer"`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Dht => "dht",
             Self::Mainline => "mainline",
+            Self::Lan => "lan",
             Self::Offer => "offer",
         }
     }

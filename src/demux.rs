@@ -9,6 +9,7 @@
 //! | 0–3 | STUN |
 //! | [`DHT_FRAME_TAG`] (in 4–15) | tinynode DHT frame |
 //! | [`HELLO_TAG`](crate::hello::HELLO_TAG) (in 4–15) | hello |
+//! | [`BEACON_TAG`](crate::beacon::BEACON_TAG) (in 4–15) | LAN beacon |
 //! | 16–19 | ZRTP (dropped) |
 //! | 20–63 | DTLS |
 //! | 64–79 | TURN ChannelData (dropped) |
@@ -37,6 +38,8 @@ pub enum Protocol {
     Dht,
     /// A hello (`hello.rs`).
     Hello,
+    /// A LAN beacon (`beacon.rs`).
+    Beacon,
     /// A Mainline DHT (KRPC) message.
     Mainline,
     /// DTLS, for the WebRTC stack.
@@ -64,6 +67,7 @@ pub fn classify(datagram: &[u8]) -> Protocol {
         0..=3 => Protocol::Stun,
         DHT_FRAME_TAG => Protocol::Dht,
         crate::hello::HELLO_TAG => Protocol::Hello,
+        crate::beacon::BEACON_TAG => Protocol::Beacon,
         KRPC_FIRST_BYTE => Protocol::Mainline,
         4..=15 => Protocol::Unassigned,
         16..=19 => Protocol::Zrtp,
@@ -86,6 +90,7 @@ mod tests {
                 0..=3 => Protocol::Stun,
                 0x0A => Protocol::Dht,
                 0x0B => Protocol::Hello,
+                0x0C => Protocol::Beacon,
                 0x64 => Protocol::Mainline,
                 4..=15 => Protocol::Unassigned,
                 16..=19 => Protocol::Zrtp,

@@ -2,7 +2,7 @@
 //! entry) into a verified member, `protocol-spec.md` §9.5.
 //!
 //! ```text
-//! tag 0x0B | kind (0 hello, 1 reply) | u16 BE length | sealed record | zeros to HELLO_LEN
+//! tag 0x0B | kind (0 hello, 1 reply, 2 LAN hello) | u16 BE length | sealed record | zeros to HELLO_LEN
 //! ```
 //!
 //! Every hello is exactly [`HELLO_LEN`] bytes, so a reply (the same size)
@@ -23,13 +23,15 @@ const HEADER_LEN: usize = 4;
 /// The longest sealed record a hello carries.
 pub const MAX_HELLO_RECORD: usize = HELLO_LEN - HEADER_LEN;
 
-/// Whether a hello asks for an answer.
+/// Whether a hello asks for an answer, and which source sent it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HelloKind {
-    /// Sent to a candidate address; a member answers with a reply.
+    /// Sent to a Mainline candidate address; a member answers with a reply.
     Hello,
     /// The answer to a hello; never answered.
     Reply,
+    /// Sent to the source of a LAN beacon; never answered.
+    Lan,
 }
 
 /// A decoded hello.
@@ -77,6 +79,7 @@ pub fn encode(kind: HelloKind, record: &[u8]) -> Vec<u8> {
     out.push(match kind {
         HelloKind::Hello => 0,
         HelloKind::Reply => 1,
+        HelloKind::Lan => 2,
     });
     out.extend_from_slice(&(len as u16).to_be_bytes());
     out.extend_from_slice(&record[..len]);
@@ -95,6 +98,7 @@ pub fn decode(datagram: &[u8]) -> Result<Hello<'_>, HelloError> {
     let kind = match kind {
         0 => HelloKind::Hello,
         1 => HelloKind::Reply,
+        2 => HelloKind::Lan,
         _ => return Err(HelloError::UnknownKind),
     };
     let len = usize::from(u16::from_be_bytes([high, low]));
@@ -135,7 +139,7 @@ mod tests {
         assert_eq!(decode(&good[..HELLO_LEN - 1]), Err(HelloError::WrongLength));
         assert_eq!(decode(&[HELLO_TAG]), Err(HelloError::WrongLength));
         let mut kind = good.clone();
-        kind[1] = 2;
+        kind[1] = 3;
         assert_eq!(decode(&kind), Err(HelloError::UnknownKind));
         let mut len = good.clone();
         len[2] = 0xff;

@@ -91,7 +91,7 @@
 //! | connections, membership, member sources (`dht`, `mainline`) | `rtc/`, `membership`, `sources/` |
 //! | the public vocabulary | `api` (`Input`, `Output`, `Command`, `Event`, reasons) |
 //! | the Mainline client (reuses `dht/`'s lookup and table) | `mainline/` |
-//! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `hello`, `ratelimit`, `record`, `signal` |
+//! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal` |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
 //! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex` |
@@ -100,6 +100,7 @@
 
 mod api;
 mod backoff;
+mod beacon;
 mod codec;
 mod demux;
 mod dht;
@@ -190,6 +191,13 @@ pub mod wire {
     /// Hellos: sealed records sent straight to an address.
     pub mod hello {
         pub use crate::hello::*;
+    }
+
+    /// LAN beacons: sealed records multicast on the local link.
+    pub mod beacon {
+        pub use crate::beacon::*;
+        pub use crate::meeting::{LAN_INFO, LAN_TAG_LABEL, LAN_WINDOW};
+        pub use crate::sources::lan::{ANSWER_INTERVAL, BEACON_BACKOFF, MAX_ANSWERED};
     }
 
     /// Sealed signals (offers, answers, closes).

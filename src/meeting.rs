@@ -37,6 +37,13 @@ pub const TOPIC_INFO: &[u8] = b"tinynode topic v1";
 pub const SEAL_INFO: &[u8] = b"tinynode seal v1";
 /// HKDF info for the 32-byte key of the Mainline infohashes.
 pub const MAINLINE_INFO: &[u8] = b"tinynode mainline v1";
+/// HKDF info for the 32-byte key of the LAN beacon tags.
+pub const LAN_INFO: &[u8] = b"tinynode lan v1";
+/// HMAC label before the window number in [`Meeting::lan_tag`].
+pub const LAN_TAG_LABEL: &[u8] = b"tinynode lan tag v1";
+/// Length of a LAN tag window.
+pub const LAN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// HMAC label before the window number in [`Meeting::infohash`].
 pub const INFOHASH_LABEL: &[u8] = b"tinynode mainline infohash v1";
 
@@ -51,6 +58,7 @@ pub struct Meeting {
     topic: NodeId,
     key: [u8; 32],
     mainline_key: [u8; 32],
+    lan_key: [u8; 32],
 }
 
 /// Why a code cannot be used.
@@ -88,6 +96,17 @@ pub fn normalize(code: &str) -> String {
         .to_lowercase()
 }
 
+/// HMAC-SHA256(key, label || u64be(window)).
+fn hmac_window(key: &[u8; 32], label: &[u8], window: u64) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut context = ring::hmac::Context::with_key(&key);
+    context.update(label);
+    context.update(&window.to_be_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.sign().as_ref());
+    out
+}
+
 impl Meeting {
     /// Derives topic and key from `code` (costs PBKDF2_ITERATIONS rounds, `protocol-spec.md` §4.2).
     pub fn derive(code: &str) -> Result<Self, MeetingError> {
@@ -116,20 +135,25 @@ impl Meeting {
             topic: NodeId(expand(TOPIC_INFO)),
             key: expand(SEAL_INFO),
             mainline_key: expand(MAINLINE_INFO),
+            lan_key: expand(LAN_INFO),
         })
+    }
+
+    /// The LAN beacon tag of window `window` (⌊Unix seconds / 300⌋): the
+    /// first 8 bytes of HMAC-SHA256(LAN key, [`LAN_TAG_LABEL`] ||
+    /// u64be(window)), `protocol-spec.md` §10.2.
+    pub fn lan_tag(&self, window: u64) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&hmac_window(&self.lan_key, LAN_TAG_LABEL, window)[..8]);
+        out
     }
 
     /// The Mainline DHT infohash of time window `window` (⌊Unix seconds /
     /// 3600⌋): the first 20 bytes of HMAC-SHA256(mainline key,
     /// [`INFOHASH_LABEL`] || u64be(window)), `protocol-spec.md` §9.2.
     pub fn infohash(&self, window: u64) -> [u8; 20] {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.mainline_key);
-        let mut context = ring::hmac::Context::with_key(&key);
-        context.update(INFOHASH_LABEL);
-        context.update(&window.to_be_bytes());
-        let tag = context.sign();
         let mut out = [0u8; 20];
-        out.copy_from_slice(&tag.as_ref()[..20]);
+        out.copy_from_slice(&hmac_window(&self.mainline_key, INFOHASH_LABEL, window)[..20]);
         out
     }
 

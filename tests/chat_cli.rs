@@ -29,6 +29,7 @@ impl Member {
                 bootstrap,
                 "--json",
                 "--no-mainline",
+                "--no-lan",
             ])
             .stdin(Stdio::piped());
         let process = Running::spawn_with_stdin(command);
@@ -210,6 +211,7 @@ fn an_endless_producer_on_stdin_does_not_starve_the_network() {
             &bootstrap,
             "--json",
             "--no-mainline",
+            "--no-lan",
         ])
         .stdin(Stdio::from(producer.stdout.take().expect("yes stdout")));
     let flooded = Running::spawn_with_stdin(command);
@@ -279,6 +281,7 @@ fn a_member_that_comes_back_is_reconnected() {
                 &bootstrap,
                 "--json",
                 "--no-mainline",
+                "--no-lan",
                 "--no-stdin",
                 "--identity",
             ])

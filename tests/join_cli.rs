@@ -20,6 +20,7 @@ fn join(code: &str, bootstrap: &str) -> (Running, String) {
         "127.0.0.1:0",
         "--json",
         "--no-mainline",
+        "--no-lan",
     ]);
     let member = Running::spawn(command);
     let started = member.next_line(Duration::from_secs(10));
@@ -114,6 +115,7 @@ fn meeting_code_comes_from_the_environment() {
             &addr.to_string(),
             "--json",
             "--no-mainline",
+            "--no-lan",
         ])
         .env("MEETING_CODE", "from env");
     let member = Running::spawn(command);
@@ -160,6 +162,7 @@ fn standard_input_is_never_made_non_blocking_even_by_a_killed_member() {
             "127.0.0.1:0",
             "--json",
             "--no-mainline",
+            "--no-lan",
         ])
         .env("DEBUG", "true")
         .stdin(std::process::Stdio::from(reader));

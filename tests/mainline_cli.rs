@@ -36,6 +36,7 @@ fn join_mainline(code: &str, mainline: &str) -> (Running, String, String) {
             "--bind",
             "127.0.0.1:0",
             "--json",
+            "--no-lan",
         ])
         .env("DEBUG", "true")
         .stdin(Stdio::piped());
@@ -235,6 +236,7 @@ fn unreachable_mainline_is_reported_and_retried_while_the_dht_still_works() {
                 "--bind",
                 "127.0.0.1:0",
                 "--json",
+                "--no-lan",
                 "--no-stdin",
             ])
             .env("DEBUG", "true");

@@ -226,6 +226,7 @@ fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
             &bind,
             "--json",
             "--no-mainline",
+            "--no-lan",
         ],
         true,
     )
@@ -285,6 +286,7 @@ fn join_mainline(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
             "--bind",
             &bind,
             "--json",
+            "--no-lan",
         ],
         true,
     )

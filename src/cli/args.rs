@@ -49,13 +49,14 @@ Environment:
 /// `tinynode join --help`.
 pub const JOIN_HELP: &str = "\
 Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
-                          [--no-mainline] [--stun ADDR]... [--bind ADDR]
+                          [--no-mainline] [--no-lan] [--stun ADDR]... [--bind ADDR]
                           [--identity PATH] [--json] [--no-stdin]
 
 Joins the meeting CODE (or $MEETING_CODE) and finds the other members with
-no server of ours: through the BitTorrent Mainline DHT (on by default; its
-nodes see members' IP addresses, as for any torrent), and through tinynode
-DHT nodes given with --bootstrap. It learns the public address (from the
+no server of ours, three ways at once: on the local network (a sealed
+multicast beacon, on by default), through the BitTorrent Mainline DHT (on
+by default; its nodes see members' IP addresses, as for any torrent), and
+through tinynode DHT nodes given with --bootstrap. It learns the public address (from the
 STUN servers when given, otherwise from DHT answers), announces itself,
 finds the other members and opens an encrypted WebRTC data channel to each. Lines typed on stdin go
 to every connected member; their messages are printed as `<peer>: text`.
@@ -69,6 +70,7 @@ Options:
                      port 6881); replaces the node cache and the public
                      routers (default: $TINYNODE_MAINLINE_BOOTSTRAP)
   --no-mainline      do not use the Mainline DHT
+  --no-lan           send no LAN beacons and listen for none
   --stun ADDR        STUN server for the public address, repeatable
   --bind ADDR        local UDP address (default 0.0.0.0:0)
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
@@ -194,6 +196,8 @@ pub struct JoinOptions {
     pub mainline_bootstrap: Vec<HostPort>,
     /// `--no-mainline`.
     pub no_mainline: bool,
+    /// `--no-lan`.
+    pub no_lan: bool,
     /// STUN servers.
     pub stun: Vec<HostPort>,
     /// Local address.
@@ -343,6 +347,7 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         bootstrap: Vec::new(),
         mainline_bootstrap: Vec::new(),
         no_mainline: false,
+        no_lan: false,
         stun: Vec::new(),
         bind: SocketAddr::from(([0, 0, 0, 0], 0)),
         identity: None,
@@ -367,6 +372,7 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
                 options.mainline_bootstrap.push(node);
             }
             "--no-mainline" => options.no_mainline = true,
+            "--no-lan" => options.no_lan = true,
             "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
             option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
             _ if options.code.is_none() => options.code = Some(arg),
@@ -483,8 +489,12 @@ mod tests {
         };
         assert_eq!(options.mainline_bootstrap[0].port, MAINLINE_PORT);
         assert_eq!(options.mainline_bootstrap[1].port, 7000);
-        assert!(options.no_mainline);
+        assert!(options.no_mainline && !options.no_lan);
         assert!(parse_line("join x --mainline-bootstrap").is_err());
+        let Command::Join(options) = parse_line("join x --no-lan").unwrap().command else {
+            panic!()
+        };
+        assert!(options.no_lan);
         assert!(parse_line("join a b").is_err());
     }
 

@@ -118,6 +118,7 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
             "127.0.0.1:0",
             "--json",
             "--no-mainline",
+            "--no-lan",
         ];
         stdins.push(spawn(&mut children, member, &args, &sender)?);
     }

@@ -14,6 +14,7 @@ use log::{debug, error, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
 use tinynode::driver::signals::Signals;
 use tinynode::driver::{Driver, Flow, Handler, StartError, Stop, concrete_local_addr};
+use tinynode::wire::beacon::LAN_GROUP;
 use tinynode::wire::hex;
 use tinynode::{
     AddressSource, Command as NodeCommand, Event, Identity, Input, Meeting, Node, NodeConfig,
@@ -341,8 +342,12 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
-    let Some((mut driver, mut node)) =
-        start(&printer, options.bind, identity, bootstrap, None, false)
+    let sources = Sources {
+        bootstrap,
+        mainline: None,
+        lan: false,
+    };
+    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, sources, false)
     else {
         return EXIT_FAILURE;
     };
@@ -390,13 +395,23 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         mainline_nodes,
         mainline::cache_path(options.identity.as_deref()),
     );
-    if bootstrap.is_empty() && plan.initial.is_none() {
+    let mut looking = Vec::new();
+    if !options.no_lan {
+        looking.push("on the local network");
+    }
+    if plan.initial.is_some() {
+        looking.push("through the Mainline DHT");
+    }
+    if !bootstrap.is_empty() {
+        looking.push("through tinynode DHT nodes");
+    }
+    if looking.is_empty() {
         warn!(
-            "no tinynode bootstrap node and Mainline off: this node can only be found by \
-             nodes that bootstrap from it"
+            "no bootstrap node, Mainline and LAN off: this node can only be found by nodes \
+             that bootstrap from it"
         );
-    } else if bootstrap.is_empty() {
-        debug!("no tinynode bootstrap node: looking for members through the Mainline DHT");
+    } else {
+        debug!("looking for members {}", looking.join(", "));
     }
     let (stun_servers, _, unusable) = resolve_for(&options.stun, options.bind);
     for problem in &unusable {
@@ -406,12 +421,20 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         &printer,
         options.bind,
         identity,
-        bootstrap,
-        plan.initial,
+        Sources {
+            bootstrap,
+            mainline: plan.initial,
+            lan: !options.no_lan,
+        },
         !options.no_stdin,
     ) else {
         return EXIT_FAILURE;
     };
+    if !options.no_lan {
+        if let Err(error) = driver.listen_for_beacons(LAN_GROUP) {
+            debug!("lan: no beacons on this host ({error}); the other sources carry on");
+        }
+    }
     mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
     started(&printer, &node, Some(&meeting));
     if !stun_servers.is_empty() {
@@ -447,24 +470,35 @@ fn bootstrap_from_env(printer: &Printer) -> Vec<HostPort> {
         .collect()
 }
 
+/// Where a node looks for others.
+struct Sources {
+    /// tinynode DHT nodes.
+    bootstrap: Vec<SocketAddr>,
+    /// Mainline bootstrap addresses (`None`: Mainline off).
+    mainline: Option<Vec<SocketAddr>>,
+    /// LAN beacons.
+    lan: bool,
+}
+
 fn start(
     printer: &Printer,
     bind: SocketAddr,
     identity: Identity,
-    bootstrap: Vec<SocketAddr>,
-    mainline: Option<Vec<SocketAddr>>,
+    sources: Sources,
     read_stdin: bool,
 ) -> Option<(Driver, Node)> {
     let started = start_driver(bind, read_stdin, |local, clock| {
-        let toward: Vec<SocketAddr> = bootstrap
+        let toward: Vec<SocketAddr> = sources
+            .bootstrap
             .iter()
-            .chain(mainline.iter().flatten())
+            .chain(sources.mainline.iter().flatten())
             .copied()
             .collect();
         let local = concrete_local_addr(local, &toward);
         let mut config = NodeConfig::new(local, identity, clock);
-        config.bootstrap = bootstrap;
-        config.mainline_bootstrap = mainline;
+        config.bootstrap = sources.bootstrap;
+        config.mainline_bootstrap = sources.mainline;
+        config.lan = sources.lan;
         config
     });
     match started {

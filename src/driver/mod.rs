@@ -10,8 +10,10 @@
 //! no deadline sleeps without a timeout: there is no polling loop. Reads
 //! are drained until `WouldBlock` (mio is edge-triggered), an unexpected
 //! receive error is logged and reading goes on; writes that would block
-//! wait in a bounded [`SendQueue`].
+//! wait in a bounded [`SendQueue`]. With LAN beacons on, a receive-only
+//! listener on the beacon group joins the poll (`lan.rs`).
 
+pub mod lan;
 pub mod resolve;
 pub mod send_queue;
 pub mod signals;
@@ -47,6 +49,8 @@ const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
 /// and [`CommandSender`]s share it.
 const WAKE: Token = Token(1);
+/// The LAN beacon listener ([`Driver::listen_for_beacons`]).
+const BEACONS: Token = Token(usize::MAX);
 /// Socket `i` is registered as `Token(FIRST_SOCKET + i)`.
 const FIRST_SOCKET: usize = 2;
 
@@ -149,6 +153,8 @@ pub struct Driver {
     waker: Arc<Waker>,
     /// Commands from other threads ([`CommandSender`]).
     inbox: Option<mpsc::Receiver<Command>>,
+    /// The receive-only LAN beacon listener and its group address.
+    beacons: Option<(UdpSocket, SocketAddr)>,
 }
 
 impl Driver {
@@ -218,6 +224,7 @@ impl Driver {
             wakeups: 0,
             waker,
             inbox: None,
+            beacons: None,
         };
         Ok((driver, node))
     }
@@ -239,6 +246,30 @@ impl Driver {
             sender,
             waker: Arc::clone(&self.waker),
         }
+    }
+
+    /// Lets the node's IPv4 socket send LAN beacons to `group` (TTL 1, out
+    /// of its bound interface) and opens the shared listener that hears
+    /// other tinynodes' beacons. A host that cannot (no multicast-capable
+    /// interface, no permission) gets an error to log; the node carries on
+    /// with its other sources.
+    pub fn listen_for_beacons(&mut self, group: std::net::SocketAddrV4) -> io::Result<()> {
+        let socket = self
+            .sockets
+            .iter()
+            .find(|s| s.bound.is_ipv4())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no IPv4 socket"))?;
+        let SocketAddr::V4(bound) = socket.bound else {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "no IPv4 socket"));
+        };
+        lan::prepare_sender(&socket.udp, bound)?;
+        let listener = lan::open_listener(group, *bound.ip())?;
+        let mut listener = UdpSocket::from_std(listener);
+        self.poll
+            .registry()
+            .register(&mut listener, BEACONS, Interest::READABLE)?;
+        self.beacons = Some((listener, SocketAddr::V4(group)));
+        Ok(())
     }
 
     /// Hands the node an input at the current time.
@@ -294,6 +325,11 @@ impl Driver {
                             .unwrap_or_default();
                         for command in commands {
                             node.handle_input(Instant::now(), Input::Command(command));
+                        }
+                    }
+                    BEACONS => {
+                        if let Some(stop) = self.receive_beacons(node, &mut buf, &mut handler) {
+                            return Ok(stop);
                         }
                     }
                     Token(n) if event.is_readable() && n >= FIRST_SOCKET => {
@@ -386,6 +422,44 @@ impl Driver {
                     // For example an ICMP error reported on the socket:
                     // logged, never fatal; what is queued behind it is read.
                     warn!("receive on {destination} failed: {error}");
+                    errors += 1;
+                    if errors >= MAX_RECEIVE_ERRORS {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the beacon listener until it would block; each beacon goes
+    /// to the node with the group as its destination.
+    fn receive_beacons(
+        &mut self,
+        node: &mut Node,
+        buf: &mut [u8],
+        handler: &mut impl Handler,
+    ) -> Option<Stop> {
+        let mut errors = 0;
+        loop {
+            let (listener, group) = self.beacons.as_ref()?;
+            let destination = *group;
+            match listener.recv_from(buf) {
+                Ok((len, source)) => {
+                    let data = buf.get(..len).unwrap_or_default();
+                    let input = Input::Receive {
+                        source,
+                        destination,
+                        data,
+                    };
+                    node.handle_input(Instant::now(), input);
+                    if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
+                        return Some(stop);
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    warn!("receive on the beacon listener failed: {error}");
                     errors += 1;
                     if errors >= MAX_RECEIVE_ERRORS {
                         return None;

@@ -1,10 +1,6 @@
-//! The Mainline DHT on the node: KRPC datagrams in, client events out, the
-//! Mainline member source's lookups and announces, and hellos both ways.
-//!
-//! A hello that opens to a valid record of our meeting makes its sender a
-//! member whose signal path is [`SignalPath::Direct`] to the hello's
-//! source; a hello (not a reply) is answered once with our own, the same
-//! size, at most [`HELLO_REPLIES`] per address.
+//! The Mainline DHT on the node: KRPC datagrams in, client events out, and
+//! the Mainline member source's lookups, announces and hellos (sent and
+//! opened in `hello.rs`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -13,20 +9,10 @@ use log::debug;
 
 use super::Node;
 use super::stats::DropReason;
-use crate::api::{AddressSource, Event, Via};
-use crate::hello::{self, HelloKind, MAX_HELLO_RECORD};
+use crate::api::{AddressSource, Event};
+use crate::hello::HelloKind;
 use crate::mainline::engine::{MainlineDrop, MainlineEvent};
-use crate::membership::{Found, SignalPath};
-use crate::ratelimit::Limits;
-use crate::record;
 use crate::sources::mainline::Action;
-
-/// Replies to one address: one a second, two at once.
-pub(super) const HELLO_REPLIES: Limits = Limits {
-    rate_per_second: 1,
-    burst: 2,
-    max_sources: 1024,
-};
 
 impl Node {
     /// A datagram that starts with `d` (already rate-limited).
@@ -132,73 +118,6 @@ impl Node {
             }
             Action::Announce(info_hash, storers) => mainline.announce(now, info_hash, &storers),
             Action::Hello(to) => self.send_hellos(now, &to, HelloKind::Hello),
-        }
-    }
-
-    /// Sends a hello (or reply) carrying a fresh record to each address.
-    fn send_hellos(&mut self, now: Instant, to: &[SocketAddr], kind: HelloKind) {
-        if to.is_empty() {
-            return;
-        }
-        let Some(joined) = self.joined.as_ref() else {
-            return;
-        };
-        let mut addrs = self.record_addrs();
-        let sealed = loop {
-            let sealed = record::seal(
-                joined.membership.meeting(),
-                &self.config.identity,
-                &addrs,
-                self.config.clock.unix_ms(now),
-                self.rng.bytes(),
-            );
-            if sealed.len() <= MAX_HELLO_RECORD || addrs.pop().is_none() {
-                break sealed;
-            }
-        };
-        let datagram = hello::encode(kind, &sealed);
-        for &addr in to {
-            debug!("mainline: {kind:?} to {addr}");
-            self.transmits
-                .push_back(self.locals.transmit(addr, datagram.clone()));
-        }
-    }
-
-    /// A datagram that starts with the hello tag (already rate-limited).
-    pub(super) fn on_hello(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        let hello = match hello::decode(data) {
-            Ok(hello) => hello,
-            Err(error) => {
-                debug!("hello from {source}: {error}");
-                return self.drop_datagram(source, DropReason::HelloMalformed);
-            }
-        };
-        let Some(joined) = self.joined.as_ref() else {
-            return self.drop_datagram(source, DropReason::HelloUnverified);
-        };
-        match record::open(joined.membership.meeting(), hello.record) {
-            Err(error) => {
-                debug!("hello from {source} does not open: {error:?}");
-                return self.drop_datagram(source, DropReason::HelloUnverified);
-            }
-            // Our own hello came back (our address was listed to us).
-            Ok(record) if record.node_id == self.node_id() => return,
-            Ok(_) => {}
-        }
-        let found = Found {
-            blob: hello.record,
-            via: Via::Mainline,
-            path: SignalPath::Direct(source),
-        };
-        if self.take_records(now, &[found]) > 0 {
-            return self.drop_datagram(source, DropReason::HelloUnverified);
-        }
-        self.stats.hellos += 1;
-        if let Some(source_state) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
-            source_state.verified(source);
-        }
-        if hello.kind == HelloKind::Hello && self.hello_replies.allow(now, source, 1) {
-            self.send_hellos(now, &[source], HelloKind::Reply);
         }
     }
 }

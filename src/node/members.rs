@@ -16,6 +16,7 @@ use crate::meeting::Meeting;
 use crate::membership::{Change, Found, Membership};
 use crate::rtc::Connections;
 use crate::sources::dht::DhtSource;
+use crate::sources::lan::LanSource;
 use crate::sources::mainline::MainlineSource;
 
 /// Everything that exists only while the node is in a meeting.
@@ -26,6 +27,8 @@ pub(super) struct Joined {
     pub(super) dht_source: DhtSource,
     /// The Mainline DHT as a member source, when Mainline is on.
     pub(super) mainline: Option<MainlineSource>,
+    /// The local network as a member source, when LAN beacons are on.
+    pub(super) lan: Option<LanSource>,
     /// A connection per member.
     pub(super) connections: Connections,
 }
@@ -40,6 +43,7 @@ impl Joined {
             self.mainline
                 .as_ref()
                 .and_then(|m| m.poll_timeout(mainline_ready)),
+            self.lan.as_ref().and_then(LanSource::poll_timeout),
             self.connections.poll_timeout(),
         ]
         .into_iter()
@@ -58,9 +62,11 @@ impl Node {
             let keyed = meeting.clone();
             MainlineSource::new(now, Box::new(move |window| keyed.infohash(window)))
         });
+        let lan = self.config.lan.then(|| LanSource::new(now));
         self.joined = Some(Joined {
             dht_source: DhtSource::new(now, meeting.topic()),
             mainline,
+            lan,
             membership: Membership::new(meeting, self.node_id()),
             connections: Connections::new(
                 crypto,
@@ -71,6 +77,7 @@ impl Node {
         });
         self.dht_source_timeout(now);
         self.mainline_source_timeout(now);
+        self.lan_source_timeout(now);
     }
 
     /// Timers of the meeting: expired members, source schedules, connections.
@@ -82,6 +89,7 @@ impl Node {
         self.apply_changes(now, changes);
         self.dht_source_timeout(now);
         self.mainline_source_timeout(now);
+        self.lan_source_timeout(now);
         let public = self.public.current;
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.handle_timeout(now, public);
@@ -148,6 +156,9 @@ impl Node {
             joined.dht_source.addresses_changed();
             if let Some(source) = joined.mainline.as_mut() {
                 source.addresses_changed();
+            }
+            if let Some(lan) = joined.lan.as_mut() {
+                lan.addresses_changed();
             }
         }
     }

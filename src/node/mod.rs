@@ -18,7 +18,9 @@
 //! | `route.rs` | the one decision per datagram, and the rate-limit cost |
 //! | `stun.rs` | our STUN client's responses and the Binding server |
 //! | `dht.rs` | DHT frames, DHT events, the DHT member source |
-//! | `mainline.rs` | KRPC, Mainline events, the Mainline member source, hellos |
+//! | `mainline.rs` | KRPC, Mainline events, the Mainline member source |
+//! | `lan.rs` | LAN beacons sent and heard |
+//! | `hello.rs` | hellos sent and opened (Mainline and LAN) |
 //! | `members.rs` | the joined meeting: membership and its changes |
 //! | `signaling.rs` | sealing, sending and opening signals; signal paths |
 //! | `rtc.rs` | datagrams and events of the WebRTC connections |
@@ -27,6 +29,8 @@
 
 mod address;
 mod dht;
+mod hello;
+mod lan;
 mod mainline;
 mod members;
 mod route;
@@ -110,7 +114,7 @@ impl Node {
             config,
             joined: None,
             limiter: RateLimiter::default(),
-            hello_replies: RateLimiter::new(mainline::HELLO_REPLIES),
+            hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             public: ObservedAddress::default(),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
@@ -333,6 +337,7 @@ impl Node {
             Route::Dht => self.on_dht_datagram(now, source, data),
             Route::Mainline => self.on_mainline_datagram(now, source, data),
             Route::Hello => self.on_hello(now, source, data),
+            Route::Beacon => self.on_beacon(now, source, data),
             Route::Drop(reason) => self.drop_datagram(source, reason),
         }
         self.process_connections(now);

@@ -21,6 +21,7 @@
 //! | DHT frame | [`Route::Dht`] (decoded by the DHT handler) |
 //! | KRPC (`d`) | [`Route::Mainline`] (decoded by the Mainline client) |
 //! | hello | [`Route::Hello`] |
+//! | LAN beacon | [`Route::Beacon`] |
 //! | DTLS from a connection's address | [`Route::Dtls`] |
 //! | anything else | [`Route::Drop`] with the reason |
 
@@ -62,6 +63,8 @@ pub enum Route<'a> {
     Mainline,
     /// A hello.
     Hello,
+    /// A LAN beacon.
+    Beacon,
     /// DTLS for the connection to this peer.
     Dtls(NodeId),
     /// Nobody's: drop and count.
@@ -81,7 +84,7 @@ pub fn cost(data: &[u8], source: SocketAddr, known: &impl Known) -> u64 {
         },
         Protocol::Dht => dht_cost(data),
         Protocol::Mainline => u64::from(!known.mainline_awaits(source)),
-        Protocol::Hello => 1,
+        Protocol::Hello | Protocol::Beacon => 1,
         _ => 0,
     }
 }
@@ -128,6 +131,7 @@ pub fn route<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Rout
         Protocol::Dht => Route::Dht,
         Protocol::Mainline => Route::Mainline,
         Protocol::Hello => Route::Hello,
+        Protocol::Beacon => Route::Beacon,
         Protocol::Dtls => match known.peer_at(source) {
             Some(peer) => Route::Dtls(peer),
             None => Route::Drop(DropReason::WebrtcUnmatched),

@@ -56,11 +56,19 @@ pub enum DropReason {
     /// A hello whose record does not open, verify or pass membership's
     /// checks, or that arrived outside a meeting.
     HelloUnverified,
+    /// A beacon that does not decode.
+    BeaconMalformed,
+    /// A beacon of another meeting (its tag does not match; no
+    /// cryptography was spent), or one heard outside a meeting.
+    BeaconOtherMeeting,
+    /// A beacon with our meeting's tag whose record does not open, verify
+    /// or pass membership's checks.
+    BeaconUnverified,
 }
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 24] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -82,6 +90,9 @@ impl DropReason {
         Self::MainlineWrongSource,
         Self::HelloMalformed,
         Self::HelloUnverified,
+        Self::BeaconMalformed,
+        Self::BeaconOtherMeeting,
+        Self::BeaconUnverified,
     ];
 
     /// Short name for logs and stats lines.
@@ -108,6 +119,9 @@ impl DropReason {
             Self::MainlineWrongSource => "mainline_wrong_source",
             Self::HelloMalformed => "hello_malformed",
             Self::HelloUnverified => "hello_unverified",
+            Self::BeaconMalformed => "beacon_malformed",
+            Self::BeaconOtherMeeting => "beacon_other_meeting",
+            Self::BeaconUnverified => "beacon_unverified",
         }
     }
 }
@@ -138,6 +152,8 @@ pub struct Stats {
     pub mainline_messages: u64,
     /// Verified hellos and replies.
     pub hellos: u64,
+    /// Verified beacons (our own, looped back, included).
+    pub beacons: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -161,6 +177,7 @@ impl Stats {
             + self.webrtc_datagrams
             + self.mainline_messages
             + self.hellos
+            + self.beacons
     }
 
     pub(super) fn count_drop(&mut self, reason: DropReason) {
@@ -174,7 +191,7 @@ impl fmt::Display for Stats {
             f,
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
-             mainline_messages={} hellos={} dropped={}",
+             mainline_messages={} hellos={} beacons={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -186,6 +203,7 @@ impl fmt::Display for Stats {
             self.signals_duplicate,
             self.mainline_messages,
             self.hellos,
+            self.beacons,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {

@@ -12,6 +12,9 @@
 //!   a backing-off schedule and announces to the closest nodes.
 //! - [`mainline`]: the BitTorrent Mainline DHT: hourly infohashes looked up
 //!   and announced, and hellos to the addresses they list.
+//! - [`lan`]: the local network: a beacon on a backing-off schedule, and
+//!   a hello to each new member heard.
 
 pub mod dht;
+pub mod lan;
 pub mod mainline;

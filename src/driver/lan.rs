@@ -1,0 +1,155 @@
+//! The LAN beacon's sockets: the receive-only listener on the beacon
+//! group's port, shared by every tinynode on the host, and the multicast
+//! options of the node's own socket, which sends the beacons
+//! (`protocol-spec.md` §10.1).
+//!
+//! The listener binds the group address itself (so unicast to the port
+//! never reaches it) with `SO_REUSEADDR` and `SO_REUSEPORT`, and joins the
+//! group on the interface of the node's bound address, or on every up,
+//! multicast-capable IPv4 interface when bound to the wildcard. Nothing is
+//! ever sent from it.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+use log::debug;
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: setsockopt on an open socket with a value of the option's
+    // type and its exact size.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::from_ref(value).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn in_addr(ip: Ipv4Addr) -> libc::in_addr {
+    libc::in_addr {
+        s_addr: u32::from_ne_bytes(ip.octets()),
+    }
+}
+
+/// Sets the node's socket (bound at `bound`) to send beacons: TTL 1, loop
+/// back to other tinynodes on this host, and out of the bound address's
+/// interface when the address is specific.
+pub fn prepare_sender(socket: &impl AsRawFd, bound: SocketAddrV4) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    let one: libc::c_int = 1;
+    setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &one)?;
+    setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &one)?;
+    if !bound.ip().is_unspecified() {
+        setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            &in_addr(*bound.ip()),
+        )?;
+    }
+    Ok(())
+}
+
+/// The listener for `group`, joined on the interface of `bound` (every
+/// multicast-capable interface for the wildcard); non-blocking.
+pub fn open_listener(group: SocketAddrV4, bound: Ipv4Addr) -> io::Result<UdpSocket> {
+    // SAFETY: a plain socket(2) call; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one)?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &one)?;
+    let address = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: group.port().to_be(),
+        sin_addr: in_addr(*group.ip()),
+        sin_zero: [0; 8],
+    };
+    // SAFETY: bind with a valid sockaddr_in and its size.
+    let result = unsafe {
+        libc::bind(
+            fd,
+            std::ptr::from_ref(&address).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let interfaces = if bound.is_unspecified() {
+        multicast_interfaces()
+    } else {
+        vec![bound]
+    };
+    let mut joined = 0;
+    for interface in &interfaces {
+        let request = libc::ip_mreq {
+            imr_multiaddr: in_addr(*group.ip()),
+            imr_interface: in_addr(*interface),
+        };
+        match setsockopt(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &request) {
+            Ok(()) => {
+                debug!("lan: listening for beacons on {group} via {interface}");
+                joined += 1;
+            }
+            Err(error) => debug!("lan: cannot join {group} on {interface}: {error}"),
+        }
+    }
+    if joined == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no multicast-capable interface joined the beacon group",
+        ));
+    }
+    Ok(socket)
+}
+
+/// IPv4 addresses of the interfaces that are up and multicast-capable.
+fn multicast_interfaces() -> Vec<Ipv4Addr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*entry };
+        let flags = ifa.ifa_flags as libc::c_int;
+        let usable = flags & libc::IFF_UP != 0 && flags & libc::IFF_MULTICAST != 0;
+        if usable && !ifa.ifa_addr.is_null() {
+            // SAFETY: a non-null ifa_addr points to a sockaddr whose family
+            // says its real type.
+            let family = unsafe { (*ifa.ifa_addr).sa_family };
+            if libc::c_int::from(family) == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let v4 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                found.push(Ipv4Addr::from(v4.sin_addr.s_addr.to_ne_bytes()));
+            }
+        }
+        entry = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}

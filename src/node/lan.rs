@@ -1,0 +1,128 @@
+//! LAN beacons on the node: our beacon multicast from the IPv4 socket on
+//! the LAN source's schedule, and beacons heard (the driver's listener
+//! hands them in like any datagram).
+//!
+//! A beacon is judged cheapest first: its meeting tag against the tags of
+//! the current and neighbouring windows (one comparison; other meetings'
+//! beacons stop here), then the record, opened and checked by membership.
+//! A verified beacon of a member we did not know makes it a member with a
+//! direct signal path to the beacon's source, and is answered with a LAN
+//! hello to that source, so the beacon's sender learns us at once.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::debug;
+
+use super::Node;
+use super::stats::DropReason;
+use crate::api::Via;
+use crate::beacon::{self, LAN_GROUP, MAX_BEACON_RECORD};
+use crate::hello::HelloKind;
+use crate::meeting::LAN_WINDOW;
+use crate::membership::{Found, SignalPath};
+use crate::record;
+
+/// ⌊Unix seconds / LAN_WINDOW⌋ at `unix_ms`.
+fn lan_window(unix_ms: u64) -> u64 {
+    unix_ms / LAN_WINDOW.as_millis() as u64
+}
+
+impl Node {
+    /// Sends our beacon when the LAN source says one is due.
+    pub(super) fn lan_source_timeout(&mut self, now: Instant) {
+        let due = self
+            .joined
+            .as_mut()
+            .and_then(|j| j.lan.as_mut())
+            .is_some_and(|lan| lan.beacon_due(now));
+        if !due {
+            return;
+        }
+        let Some(local) = self.locals.all().iter().copied().find(SocketAddr::is_ipv4) else {
+            return;
+        };
+        let Some(joined) = self.joined.as_ref() else {
+            return;
+        };
+        let unix_ms = self.config.clock.unix_ms(now);
+        let mut addrs = self.record_addrs();
+        let sealed = loop {
+            let sealed = record::seal(
+                joined.membership.meeting(),
+                &self.config.identity,
+                &addrs,
+                unix_ms,
+                self.rng.bytes(),
+            );
+            if sealed.len() <= MAX_BEACON_RECORD || addrs.pop().is_none() {
+                break sealed;
+            }
+        };
+        let tag = joined.membership.meeting().lan_tag(lan_window(unix_ms));
+        debug!("lan: beacon to {LAN_GROUP} from {local}");
+        self.transmits.push_back(crate::transmit::Transmit {
+            source: local,
+            destination: SocketAddr::V4(LAN_GROUP),
+            payload: beacon::encode(tag, &sealed),
+        });
+    }
+
+    /// A datagram that starts with the beacon tag (already rate-limited).
+    pub(super) fn on_beacon(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let heard = match beacon::decode(data) {
+            Ok(heard) => heard,
+            Err(error) => {
+                debug!("lan: beacon from {source}: {error}");
+                return self.drop_datagram(source, DropReason::BeaconMalformed);
+            }
+        };
+        let unix_ms = self.config.clock.unix_ms(now);
+        let Some(joined) = self.joined.as_ref().filter(|j| j.lan.is_some()) else {
+            return self.drop_datagram(source, DropReason::BeaconOtherMeeting);
+        };
+        let meeting = joined.membership.meeting();
+        let window = lan_window(unix_ms);
+        let ours = [window.saturating_sub(1), window, window + 1]
+            .iter()
+            .any(|w| meeting.lan_tag(*w) == heard.tag);
+        if !ours {
+            return self.drop_datagram(source, DropReason::BeaconOtherMeeting);
+        }
+        let node_id = match record::open(meeting, heard.record) {
+            Ok(record) => record.node_id,
+            Err(error) => {
+                debug!("lan: beacon from {source} does not open: {error:?}");
+                return self.drop_datagram(source, DropReason::BeaconUnverified);
+            }
+        };
+        if node_id == self.node_id() {
+            // Our own beacon, looped back to our listener.
+            self.stats.beacons += 1;
+            return;
+        }
+        let new = joined.membership.peer(&node_id).is_none();
+        let found = Found {
+            blob: heard.record,
+            via: Via::Lan,
+            path: SignalPath::Direct(source),
+        };
+        if self.take_records(now, &[found]) > 0 {
+            return self.drop_datagram(source, DropReason::BeaconUnverified);
+        }
+        self.stats.beacons += 1;
+        let answer = new
+            && self
+                .joined
+                .as_mut()
+                .and_then(|j| j.lan.as_mut())
+                .is_some_and(|lan| lan.heard(now, source));
+        if answer {
+            debug!(
+                "lan: new member {} at {source}; greeting it",
+                node_id.short()
+            );
+            self.send_hellos(now, &[source], HelloKind::Lan);
+        }
+    }
+}
