@@ -11,8 +11,9 @@
 //! With endpoint-independent mapping (plain MASQUERADE) the members punch
 //! through and exchange a message, first through the serve node, then
 //! with no serve node at all: through a Mainline DHT testnet of an
-//! independent implementation on the public side (198.18.0.20–27). With one router in random-port mode
-//! (`MASQUERADE --random-fully`, a "symmetric" NAT) they report
+//! independent implementation on the public side (198.18.0.20–27). With
+//! one router in random-port mode (`MASQUERADE --random-fully`, a
+//! "symmetric" NAT) they report
 //! `connect_failed` within a bounded time and keep running.
 //!
 //! Needs root, `ip` (iproute2) and `iptables`. A missing tool fails the
@@ -30,7 +31,8 @@ use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, field, require_tool};
+use common::netns::{Netns, lab_or_skip};
+use common::{Running, field};
 
 const SERVE_ADDR: &str = "198.18.0.1:3478";
 /// Nodes of the lab's Mainline testnet, at 198.18.0.20.. port 6881.
@@ -38,60 +40,23 @@ const LAB_TESTNET_NODES: usize = 8;
 /// Set (to anything) in the environment of the helper below.
 const TESTNET_HELPER_ENV: &str = "TINYNODE_LAB_TESTNET";
 
-/// The namespaces of one lab; deleted (with their processes) on drop.
+/// The NAT lab's namespaces and topology.
 struct Lab {
-    prefix: String,
+    netns: Netns,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.netns
+    }
 }
 
 impl Lab {
-    fn ns(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
-    /// Runs `ip netns exec NS args...`, panicking with its output on failure.
-    fn exec(&self, ns: &str, args: &[&str]) {
-        let ns = self.ns(ns);
-        let mut full = vec!["netns", "exec", ns.as_str()];
-        full.extend_from_slice(args);
-        run("ip", &full);
-    }
-
-    fn ip(&self, ns: &str, args: &str) {
-        let ns = self.ns(ns);
-        let mut full = vec!["-n", ns.as_str()];
-        full.extend(args.split_whitespace());
-        run("ip", &full);
-    }
-
     /// Builds the topology, or returns why the kernel refused.
     fn build() -> Result<Lab, String> {
-        require_tool("ip", "iproute2");
-        require_tool("iptables", "iptables");
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not running as root, so network namespaces cannot be created".into());
-        }
-        let prefix = format!("tn{}", std::process::id() % 100_000);
-        let probe = Command::new("ip")
-            .args(["netns", "add", &format!("{prefix}pub")])
-            .output();
-        match probe {
-            Ok(output) if output.status.success() => {}
-            Ok(output) => {
-                return Err(format!(
-                    "the kernel refused a network namespace: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ));
-            }
-            Err(error) => return Err(format!("cannot run ip: {error}")),
-        }
-        let lab = Lab { prefix };
-        for ns in ["nat1", "nat2", "a", "b"] {
-            run("ip", &["netns", "add", &lab.ns(ns)]);
-        }
-        for ns in ["pub", "nat1", "nat2", "a", "b"] {
-            lab.ip(ns, "link set lo up");
-        }
+        let netns = Netns::create("nat", &["pub", "nat1", "nat2", "a", "b"])?;
+        let lab = Lab { netns };
         lab.ip("pub", "link add br0 type bridge");
         lab.ip("pub", "addr add 198.18.0.1/24 dev br0");
         lab.ip("pub", "link set br0 up");
@@ -149,51 +114,6 @@ impl Lab {
             self.exec(router, &args);
         }
     }
-
-    fn spawn(&self, ns: &str, args: &[&str], stdin: bool) -> Running {
-        let mut command = Command::new("ip");
-        command
-            .args([
-                "netns",
-                "exec",
-                &self.ns(ns),
-                env!("CARGO_BIN_EXE_tinynode"),
-            ])
-            .args(args);
-        if stdin {
-            command.stdin(Stdio::piped());
-            Running::spawn_with_stdin(command)
-        } else {
-            Running::spawn(command)
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in ["a", "b", "nat1", "nat2", "pub"] {
-            let name = self.ns(ns);
-            if let Ok(output) = Command::new("ip").args(["netns", "pids", &name]).output() {
-                for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
-                    let _ = Command::new("kill").arg(pid).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-    }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Reads `member`'s events until one named `event` arrives; returns it.
@@ -294,16 +214,8 @@ fn join_mainline(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
 
 #[test]
 fn members_behind_nats_connect_or_fail_cleanly() {
-    let lab = match Lab::build() {
-        Ok(lab) => lab,
-        Err(reason) if std::env::var_os("TINYNODE_SKIP_NAT_LAB").is_some_and(|v| v == "1") => {
-            println!("SKIPPED (TINYNODE_SKIP_NAT_LAB=1): {reason}");
-            return;
-        }
-        Err(reason) => panic!(
-            "the NAT lab cannot run: {reason}; run as root (as .ci/run does) or set \
-             TINYNODE_SKIP_NAT_LAB=1 to skip it knowingly"
-        ),
+    let Some(lab) = lab_or_skip(Lab::build(), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
     };
     let serve = lab.spawn("pub", &["serve", "--bind", SERVE_ADDR, "--json"], false);
     serve.next_line(Duration::from_secs(10));

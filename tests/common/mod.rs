@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;

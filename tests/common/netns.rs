@@ -1,0 +1,133 @@
+//! Network namespaces a test creates for itself (as root, as `.ci/run`
+//! does): creating and deleting them, running commands and `tinynode`
+//! inside them. Shared by the NAT lab and the LAN lab.
+
+#![allow(dead_code)] // Each lab uses a different subset.
+
+use std::process::{Command, Stdio};
+
+use super::{Running, require_tool};
+
+/// Namespaces named `PREFIX` + name; deleted, with their processes, on drop.
+pub struct Netns {
+    prefix: String,
+    names: Vec<String>,
+}
+
+impl Netns {
+    /// Creates the namespaces `names` (loopback up in each), or says why
+    /// the machine refuses; `tag` keeps two labs of one process apart.
+    pub fn create(tag: &str, names: &[&str]) -> Result<Netns, String> {
+        require_tool("ip", "iproute2");
+        require_tool("iptables", "iptables");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not running as root, so network namespaces cannot be created".into());
+        }
+        let prefix = format!("tn{tag}{}", std::process::id() % 100_000);
+        let mut netns = Netns {
+            prefix,
+            names: Vec::new(),
+        };
+        for name in names {
+            let full = netns.ns(name);
+            let output = Command::new("ip")
+                .args(["netns", "add", &full])
+                .output()
+                .map_err(|error| format!("cannot run ip: {error}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "the kernel refused a network namespace: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            netns.names.push((*name).to_owned());
+            netns.ip(name, "link set lo up");
+        }
+        Ok(netns)
+    }
+
+    /// The full name of namespace `name`.
+    pub fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Runs `ip netns exec NS args...`, panicking with its output on failure.
+    pub fn exec(&self, ns: &str, args: &[&str]) {
+        let ns = self.ns(ns);
+        let mut full = vec!["netns", "exec", ns.as_str()];
+        full.extend_from_slice(args);
+        run("ip", &full);
+    }
+
+    /// Runs `ip -n NS args`.
+    pub fn ip(&self, ns: &str, args: &str) {
+        let ns = self.ns(ns);
+        let mut full = vec!["-n", ns.as_str()];
+        full.extend(args.split_whitespace());
+        run("ip", &full);
+    }
+
+    /// Starts the test build of `tinynode` with `args` inside `ns`.
+    pub fn spawn(&self, ns: &str, args: &[&str], stdin: bool) -> Running {
+        let mut command = Command::new("ip");
+        command
+            .args([
+                "netns",
+                "exec",
+                &self.ns(ns),
+                env!("CARGO_BIN_EXE_tinynode"),
+            ])
+            .args(args);
+        if stdin {
+            command.stdin(Stdio::piped());
+            Running::spawn_with_stdin(command)
+        } else {
+            Running::spawn(command)
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for name in self.names.iter().rev() {
+            let full = self.ns(name);
+            if let Ok(output) = Command::new("ip").args(["netns", "pids", &full]).output() {
+                for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                    let _ = Command::new("kill").arg(pid).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &full]).status();
+        }
+    }
+}
+
+/// Runs `program args`, panicking with its stderr on failure.
+pub fn run(program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The lab, or `None` (printed) when it cannot run and `skip_env` is set
+/// to 1; otherwise a lab that cannot run fails the test.
+pub fn lab_or_skip<T>(built: Result<T, String>, skip_env: &str) -> Option<T> {
+    match built {
+        Ok(lab) => Some(lab),
+        Err(reason) if std::env::var_os(skip_env).is_some_and(|v| v == "1") => {
+            println!("SKIPPED ({skip_env}=1): {reason}");
+            None
+        }
+        Err(reason) => panic!(
+            "the lab cannot run: {reason}; run as root (as .ci/run does) or set \
+             {skip_env}=1 to skip it knowingly"
+        ),
+    }
+}

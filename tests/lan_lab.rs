@@ -1,0 +1,211 @@
+//! Members on one network meet with nothing but the LAN beacon: network
+//! namespaces on one bridge this test builds itself, no bootstrap node, no
+//! Mainline.
+//!
+//! ```text
+//!   h1 10.9.0.11   h2 .12   h3 .13   h4 .14   h5 .15     bridge br0 in "lan"
+//! ```
+//!
+//! Three members of meeting A connect to each other (`"via":"lan"`) and
+//! exchange a message while a member of meeting B on the same bridge meets
+//! nobody; a member of A that starts 30 s later is found within a second;
+//! where the network drops multicast, members log the failed beacon and
+//! keep running. Needs root, `ip` and `iptables`; a machine where
+//! namespaces cannot be made fails the test unless `TINYNODE_SKIP_LAN_LAB=1`
+//! says to skip it. Beacons stay on the bridge (TTL 1, private addresses).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::netns::{Netns, lab_or_skip};
+use common::{Running, field};
+
+const HOSTS: [&str; 5] = ["h1", "h2", "h3", "h4", "h5"];
+
+/// Builds the bridge and its hosts; `tag` keeps the tests' labs apart.
+fn build(tag: &str) -> Result<Netns, String> {
+    let mut names = vec!["lan"];
+    names.extend(HOSTS);
+    let lab = Netns::create(tag, &names)?;
+    lab.ip("lan", "link add br0 type bridge mcast_snooping 0");
+    lab.ip("lan", "link set br0 up");
+    for (i, host) in HOSTS.iter().enumerate() {
+        lab.ip(
+            host,
+            &format!(
+                "link add eth0 type veth peer name p{i} netns {}",
+                lab.ns("lan")
+            ),
+        );
+        lab.ip("lan", &format!("link set p{i} master br0 up"));
+        lab.ip(host, &format!("addr add 10.9.0.{}/24 dev eth0", 11 + i));
+        lab.ip(host, "link set eth0 up");
+    }
+    Ok(lab)
+}
+
+/// A member of `code` on `host`, LAN only.
+fn join(lab: &Netns, host: &str, code: &str) -> (Running, String) {
+    let index = HOSTS.iter().position(|h| *h == host).expect("host");
+    let bind = format!("10.9.0.{}:0", 11 + index);
+    let member = lab.spawn(
+        host,
+        &["join", code, "--bind", &bind, "--no-mainline", "--json"],
+        true,
+    );
+    let started = member.next_line(Duration::from_secs(10));
+    let id = field(&started, "node_id").expect("node_id").to_owned();
+    (member, id)
+}
+
+/// Reads members' lines for `limit` or until `done`; returns who
+/// connected to whom and every line.
+fn watch(
+    members: &[&(Running, String)],
+    limit: Duration,
+    done: impl Fn(&HashMap<String, HashSet<String>>) -> bool,
+) -> (
+    HashMap<String, HashSet<String>>,
+    HashMap<String, Vec<String>>,
+) {
+    let deadline = Instant::now() + limit;
+    let mut connected: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut lines: HashMap<String, Vec<String>> = HashMap::new();
+    loop {
+        for (member, id) in members {
+            while let Ok(line) = member.stdout.try_recv() {
+                if field(&line, "event") == Some("connected") {
+                    assert_eq!(field(&line, "via"), Some("lan"), "{line}");
+                    let peer = field(&line, "peer").expect("peer").to_owned();
+                    connected.entry(id.clone()).or_default().insert(peer);
+                }
+                lines.entry(id.clone()).or_default().push(line);
+            }
+        }
+        if done(&connected) || Instant::now() >= deadline {
+            return (connected, lines);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn members_on_one_bridge_meet_by_beacon_alone() {
+    let Some(lab) = lab_or_skip(build("la"), "TINYNODE_SKIP_LAN_LAB") else {
+        return;
+    };
+    let a1 = join(&lab, "h1", "lan meeting a");
+    let a2 = join(&lab, "h2", "lan meeting a");
+    let a3 = join(&lab, "h3", "lan meeting a");
+    let b = join(&lab, "h4", "lan meeting b");
+    let meeting = [&a1, &a2, &a3];
+    let (connected, lines) = watch(&[&a1, &a2, &a3, &b], Duration::from_secs(15), |c| {
+        meeting
+            .iter()
+            .all(|(_, id)| c.get(id).is_some_and(|s| s.len() == 2))
+    });
+    for (_, id) in meeting {
+        assert_eq!(
+            connected.get(id).map(HashSet::len),
+            Some(2),
+            "{id}: {:?}",
+            lines.get(id)
+        );
+    }
+    assert!(!connected.contains_key(&b.1), "meeting B connected");
+    assert!(
+        !connected.values().any(|peers| peers.contains(&b.1)),
+        "someone connected to meeting B's member"
+    );
+
+    // A message from one member reaches the other two.
+    let stdin = a1.0.child.stdin.as_ref().expect("stdin");
+    writeln!(&*stdin, "hello over the lan").expect("write");
+    for (member, _) in [&a2, &a3] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let line = member.next_line(deadline.saturating_duration_since(Instant::now()));
+            if field(&line, "event") == Some("message") {
+                assert_eq!(field(&line, "text"), Some("hello over the lan"));
+                break;
+            }
+        }
+    }
+
+    // Beacons have backed off to 30 s; a newcomer's own beacon (and the
+    // hellos that answer it) still make it known at once.
+    std::thread::sleep(Duration::from_secs(30));
+    let started = Instant::now();
+    let late = join(&lab, "h5", "lan meeting a");
+    let deadline = started + Duration::from_secs(10);
+    let mut found_after = None;
+    while found_after.is_none() && Instant::now() < deadline {
+        while let Ok(line) = a1.0.stdout.try_recv() {
+            if field(&line, "event") == Some("peer_discovered")
+                && field(&line, "peer") == Some(late.1.as_str())
+            {
+                assert_eq!(field(&line, "via"), Some("lan"), "{line}");
+                found_after = Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let found_after = found_after.expect("the late member was found");
+    println!("a member that started 30 s later was found after {found_after:?}");
+    assert!(
+        found_after < Duration::from_secs(1),
+        "found after {found_after:?}"
+    );
+    let b_lines: Vec<String> = b.0.stdout.try_iter().collect();
+    assert!(
+        b_lines
+            .iter()
+            .chain(lines.get(&b.1).into_iter().flatten())
+            .all(|l| field(l, "event") != Some("peer_discovered")),
+        "meeting B's member discovered someone: {b_lines:?}"
+    );
+}
+
+#[test]
+fn members_where_multicast_is_dropped_log_it_and_keep_running() {
+    let Some(lab) = lab_or_skip(build("lb"), "TINYNODE_SKIP_LAN_LAB") else {
+        return;
+    };
+    for host in ["h1", "h2"] {
+        lab.exec(
+            host,
+            &[
+                "iptables",
+                "-A",
+                "OUTPUT",
+                "-d",
+                "224.0.0.0/4",
+                "-j",
+                "DROP",
+            ],
+        );
+    }
+    let mut members = [
+        join(&lab, "h1", "no multicast"),
+        join(&lab, "h2", "no multicast"),
+    ];
+    for (member, _) in &members {
+        let logged = member.wait_stderr("239.255.70.77", Duration::from_secs(10));
+        println!("logged: {logged}");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for (member, id) in &mut members {
+        assert!(
+            member.child.try_wait().expect("try_wait").is_none(),
+            "{id} kept running"
+        );
+        let lines: Vec<String> = member.stdout.try_iter().collect();
+        assert!(
+            lines.iter().all(|l| field(l, "event") != Some("connected")),
+            "no path, no connection: {lines:?}"
+        );
+    }
+}
