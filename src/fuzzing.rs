@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::api::{Command, Input, NodeConfig, Output, WallClock};
+use crate::beacon;
 use crate::demux::{Protocol, classify};
 use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
 use crate::hello;
@@ -155,6 +156,58 @@ pub fn check_krpc(data: &[u8]) {
             "hello round trip"
         );
     }
+}
+
+/// LAN beacon parsing: no panic; a decoded beacon re-encodes to its own
+/// bytes; and a fresh node in the fuzz meeting, handed the datagram as a
+/// beacon, accounts for it exactly once, sends only to its source, and
+/// at most one LAN hello (and the offer, if the beacon revealed a member).
+pub fn check_beacon(now: Instant, data: &[u8]) {
+    if let Ok(decoded) = beacon::decode(data) {
+        assert_eq!(
+            beacon::encode(decoded.tag, decoded.record),
+            data,
+            "beacon round trip"
+        );
+    }
+    let local = SocketAddr::from(([10, 0, 0, 1], 4000));
+    let source = SocketAddr::from(([10, 0, 0, 2], 4000));
+    let clock = WallClock {
+        at: now,
+        unix_ms: 1_800_000_000_000,
+    };
+    let mut config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
+    config.lan = true;
+    let mut node = Node::new(now, config, [0; 32]);
+    node.handle_input(now, Input::Command(Command::Join(fuzz_meeting().clone())));
+    let _ = node.drain().count();
+    node.handle_input(
+        now,
+        Input::Receive {
+            source,
+            destination: SocketAddr::V4(beacon::LAN_GROUP),
+            data,
+        },
+    );
+    let mut hellos = 0;
+    for output in node.drain() {
+        if let Output::Transmit(transmit) = output {
+            assert_eq!(
+                transmit.destination, source,
+                "sent only to the beacon's source"
+            );
+            match classify(&transmit.payload) {
+                Protocol::Hello => hellos += 1,
+                // The offer to a member the beacon revealed.
+                Protocol::Dht => {}
+                other => panic!("answered a beacon with {other:?}"),
+            }
+        }
+    }
+    assert!(hellos <= 1, "one LAN hello at most");
+    let stats = node.stats();
+    assert_eq!(stats.received, 1);
+    assert_eq!(stats.handled() + stats.dropped_total(), 1, "accounted once");
 }
 
 /// The meeting whose key the record target uses.

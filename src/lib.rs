@@ -151,6 +151,7 @@ pub mod wire {
     pub use crate::hex::hex;
     pub use crate::limits::{AMPLIFICATION_FACTOR, MAX_DATAGRAM_LEN};
     pub use crate::meeting::normalize as normalize_meeting_code;
+    pub use crate::ratelimit::{BURST as RATE_BURST, RATE_PER_SECOND};
 
     /// STUN messages (RFC 5389) and the Binding server's answers.
     pub mod stun {

@@ -79,3 +79,9 @@ fn a_record_that_opens_but_is_no_genuine_seal_fails_the_check() {
 fn krpc_corpus() {
     replay("krpc", tinynode::fuzzing::check_krpc);
 }
+
+#[test]
+fn beacon_corpus() {
+    let now = std::time::Instant::now();
+    replay("beacon", |data| tinynode::fuzzing::check_beacon(now, data));
+}
