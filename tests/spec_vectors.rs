@@ -14,6 +14,7 @@ use tinynode::wire::dht::{
     Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, Request, Response,
     WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
 };
+use tinynode::wire::beacon;
 use tinynode::wire::hello::{self, HelloKind};
 use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
@@ -31,6 +32,22 @@ const KRPC_TXID: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
 const MAINLINE_ID: [u8; 20] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
 ];
+
+/// §10.2 by hand: the LAN key and the window's 8-byte tag.
+fn lan_tag_by_hand(stretched: &[u8; 32], window: u64) -> ([u8; 32], [u8; 8]) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tinynode/meeting/hkdf/v1").extract(stretched);
+    let mut key = [0u8; 32];
+    prk.expand(&[b"tinynode lan v1"], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut key))
+        .expect("HKDF");
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        &[&b"tinynode lan tag v1"[..], &window.to_be_bytes()].concat(),
+    );
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&mac.as_ref()[..8]);
+    (key, tag)
+}
 
 /// §9.2 by hand: the Mainline key from the stretched secret, and the
 /// window's infohash.
@@ -181,6 +198,10 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     assert_eq!(window, 500_000, "the time falls in window 500000");
     let (mainline_key, info_hash) = infohash_by_hand(&stretched, window);
     assert_eq!(meeting.infohash(window), info_hash, "the crate agrees");
+    let lan_window = UNIX_MS / 300_000;
+    assert_eq!(lan_window, 6_000_000, "the time falls in LAN window 6000000");
+    let (lan_key, lan_tag) = lan_tag_by_hand(&stretched, lan_window);
+    assert_eq!(meeting.lan_tag(lan_window), lan_tag, "the crate agrees");
     vec![
         ("alice-public-key", alice().public_key().to_vec()),
         ("alice-node-id", alice().node_id().0.to_vec()),
@@ -278,6 +299,9 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         ("hello", hello::encode(HelloKind::Hello, &record)),
+        ("lan-key", lan_key.to_vec()),
+        ("lan-tag", lan_tag.to_vec()),
+        ("beacon", beacon::encode(lan_tag, &record)),
     ]
 }
 
