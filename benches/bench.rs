@@ -5,13 +5,16 @@
 //!
 //! Rows: `size`, `stun`, `connect`, `throughput`, `dht-1000`, `dht-10000` (heavy), `idle`
 //! (heavy, a minute of wall time), `mainline` (heavy, two minutes: a loopback
-//! testnet of the `mainline` crate).
+//! testnet of the `mainline` crate), `lan` (network namespaces: needs root).
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
 
 #[path = "../tests/common/testnet.rs"]
 mod testnet;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -771,6 +774,83 @@ fn mainline() -> Vec<Row> {
     ]
 }
 
+/// Two members on one bridge of namespaces, LAN beacons only, started
+/// together: spawn → both report `connected`, median of 5 (needs root).
+fn lan() -> Vec<Row> {
+    let figure = "two members on one bridge, LAN beacons only, started together → both `connected`";
+    let lab = match common::netns::Netns::create("bench", &["lan", "h1", "h2"]) {
+        Ok(lab) => lab,
+        Err(reason) => {
+            return vec![Row {
+                figure: figure.into(),
+                value: format!("not run: {reason}"),
+                target: "≤ 0.5 s".into(),
+                met: Some(false),
+            }];
+        }
+    };
+    lab.ip("lan", "link add br0 type bridge mcast_snooping 0");
+    lab.ip("lan", "link set br0 up");
+    for (i, host) in ["h1", "h2"].iter().enumerate() {
+        lab.ip(
+            host,
+            &format!(
+                "link add eth0 type veth peer name p{i} netns {}",
+                lab.ns("lan")
+            ),
+        );
+        lab.ip("lan", &format!("link set p{i} master br0 up"));
+        lab.ip(host, &format!("addr add 10.9.0.{}/24 dev eth0", 11 + i));
+        lab.ip(host, "link set eth0 up");
+    }
+    let mut times = Vec::new();
+    for run in 0..5 {
+        let code = format!("bench-lan-{}-{run}", std::process::id());
+        let start = Instant::now();
+        let members: Vec<common::Running> = ["h1", "h2"]
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let bind = format!("10.9.0.{}:0", 11 + i);
+                lab.spawn(
+                    host,
+                    &[
+                        "join",
+                        &code,
+                        "--bind",
+                        &bind,
+                        "--no-mainline",
+                        "--json",
+                        "--no-stdin",
+                    ],
+                    false,
+                )
+            })
+            .collect();
+        let deadline = start + Duration::from_secs(10);
+        let mut connected = [false, false];
+        while connected.contains(&false) && Instant::now() < deadline {
+            for (i, member) in members.iter().enumerate() {
+                while let Ok(line) = member.stdout.try_recv() {
+                    connected[i] |= line.contains("\"connected\"");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if !connected.contains(&false) {
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let runs = times.len();
+    let ms = median(times);
+    vec![Row {
+        figure: figure.into(),
+        value: format!("{ms:.0} ms (median of {runs} of 5, process start included)"),
+        target: "≤ 0.5 s".into(),
+        met: Some(runs == 5 && ms <= 500.0),
+    }]
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
@@ -808,6 +888,9 @@ fn main() {
     }
     if wanted("mainline") {
         rows.extend(mainline());
+    }
+    if wanted("lan") {
+        rows.extend(lan());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

@@ -10,11 +10,11 @@
 use std::net::SocketAddr;
 
 use ring::{aead, hkdf, pbkdf2};
+use tinynode::wire::beacon;
 use tinynode::wire::dht::{
     Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, Request, Response,
     WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
 };
-use tinynode::wire::beacon;
 use tinynode::wire::hello::{self, HelloKind};
 use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
@@ -199,7 +199,10 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let (mainline_key, info_hash) = infohash_by_hand(&stretched, window);
     assert_eq!(meeting.infohash(window), info_hash, "the crate agrees");
     let lan_window = UNIX_MS / 300_000;
-    assert_eq!(lan_window, 6_000_000, "the time falls in LAN window 6000000");
+    assert_eq!(
+        lan_window, 6_000_000,
+        "the time falls in LAN window 6000000"
+    );
     let (lan_key, lan_tag) = lan_tag_by_hand(&stretched, lan_window);
     assert_eq!(meeting.lan_tag(lan_window), lan_tag, "the crate agrees");
     vec![
