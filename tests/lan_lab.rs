@@ -47,13 +47,21 @@ fn build(tag: &str) -> Result<Netns, String> {
     Ok(lab)
 }
 
-/// A member of `code` on `host`, LAN only.
+/// A member of `code` on `host`, LAN only, with debug logs.
 fn join(lab: &Netns, host: &str, code: &str) -> (Running, String) {
     let index = HOSTS.iter().position(|h| *h == host).expect("host");
     let bind = format!("10.9.0.{}:0", 11 + index);
     let member = lab.spawn(
         host,
-        &["join", code, "--bind", &bind, "--no-mainline", "--json"],
+        &[
+            "-v",
+            "join",
+            code,
+            "--bind",
+            &bind,
+            "--no-mainline",
+            "--json",
+        ],
         true,
     );
     let started = member.next_line(Duration::from_secs(10));
@@ -193,7 +201,7 @@ fn members_where_multicast_is_dropped_log_it_and_keep_running() {
         join(&lab, "h2", "no multicast"),
     ];
     for (member, _) in &members {
-        let logged = member.wait_stderr("239.255.70.77", Duration::from_secs(10));
+        let logged = member.wait_stderr("beacon to 239.255.70.77", Duration::from_secs(10));
         println!("logged: {logged}");
     }
     std::thread::sleep(Duration::from_secs(3));

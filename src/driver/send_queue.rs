@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use log::warn;
+use log::{debug, warn};
 
 use crate::transmit::Transmit;
 
@@ -83,7 +83,14 @@ impl SendQueue {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     self.failed += 1;
-                    warn!("send to {} failed: {error}", front.destination);
+                    if front.destination.ip().is_multicast() {
+                        // A LAN beacon where the host has no multicast
+                        // route or drops multicast: the other sources
+                        // carry on, so this is no warning.
+                        debug!("lan: beacon to {} not sent: {error}", front.destination);
+                    } else {
+                        warn!("send to {} failed: {error}", front.destination);
+                    }
                 }
             }
             self.items.pop_front();
