@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::id::NodeId;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
+pub use crate::nat::NatClass;
 use crate::stun::client::{RetransmitConfig, ServerFailure};
 pub use crate::transmit::Transmit;
 
@@ -297,6 +298,14 @@ pub enum Event {
         address: SocketAddr,
         /// Who said so.
         via: AddressSource,
+    },
+    /// What the reports of our public address say about our NAT (at
+    /// start, and when it changes).
+    Nat {
+        /// The mapping class.
+        class: NatClass,
+        /// Reports it rests on.
+        samples: usize,
     },
     /// No STUN server gave an address.
     PublicAddressFailed {

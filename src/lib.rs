@@ -94,7 +94,7 @@
 //! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal` |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
-//! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex` |
+//! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat` |
 
 #![deny(unsafe_code)]
 
@@ -112,6 +112,7 @@ mod limits;
 mod mainline;
 mod meeting;
 mod membership;
+mod nat;
 mod node;
 mod ratelimit;
 mod record;
@@ -130,8 +131,8 @@ pub mod driver;
 pub mod fuzzing;
 
 pub use api::{
-    AddressSource, Command, ConnectionReason, Event, Input, LostReason, NodeConfig, Output, Via,
-    WallClock,
+    AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
+    Output, Via, WallClock,
 };
 pub use id::NodeId;
 pub use identity::{Identity, IdentityError};

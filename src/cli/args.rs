@@ -76,7 +76,7 @@ Options:
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
                      without it a fresh identity each run
   --json             one JSON object per line on stdout (logs stay on stderr):
-                     started, public_address, mainline_bootstrapped,
+                     started, public_address, nat, mainline_bootstrapped,
                      peer_discovered, peer_lost, connected, message,
                      disconnected, connect_failed, error
   --no-stdin         do not read stdin (for scripts that only listen)

@@ -146,6 +146,14 @@ impl Printer {
                         .display("via", via)
                 },
             ),
+            Event::Nat { class, samples } => self.line(
+                || format!("NAT mapping {class} ({samples} observers)"),
+                || {
+                    JsonLine::event("nat")
+                        .str("mapping", class.name())
+                        .display("samples", samples)
+                },
+            ),
             Event::MainlineBootstrapped { nodes } => self.line(
                 || format!("mainline DHT joined ({nodes} nodes)"),
                 || JsonLine::event("mainline_bootstrapped").display("nodes", nodes),

@@ -1,18 +1,62 @@
 //! Our public address as others report it: from STUN servers (trusted at
-//! once: the user named them) or from DHT responders' `observed` field
-//! (a change needs two different responders to agree).
+//! once: the user named them) or from DHT and Mainline responders'
+//! reports (a change needs two different responders to agree), and what
+//! those reports say about our NAT (`nat.rs`).
 
 use std::net::SocketAddr;
 
+use log::debug;
+
+use super::Node;
+use crate::api::{AddressSource, Event};
+use crate::nat::{NatClass, NatSampler};
+
 /// Tracks the public address peers report, switching to a new one only when
-/// two different peers agree on it.
-#[derive(Default)]
+/// two different peers agree on it, and classifies the NAT from the reports.
 pub(super) struct ObservedAddress {
     pub(super) current: Option<SocketAddr>,
     candidate: Option<(SocketAddr, SocketAddr)>,
+    sampler: NatSampler,
+    class: NatClass,
 }
 
 impl ObservedAddress {
+    /// Reports about the socket at `local`, none yet.
+    pub(super) fn new(local: SocketAddr) -> Self {
+        Self {
+            current: None,
+            candidate: None,
+            sampler: NatSampler::new(local),
+            class: NatClass::Unknown,
+        }
+    }
+
+    /// The NAT class the reports show so far.
+    pub(super) fn class(&self) -> NatClass {
+        self.class
+    }
+
+    /// The public address worth advertising (in records and as a
+    /// server-reflexive candidate): none behind a mapping that varies by
+    /// destination, where the address one responder saw is valid only
+    /// towards it.
+    pub(super) fn advertised(&self) -> Option<SocketAddr> {
+        self.current.filter(|_| !self.class.mapping_varies())
+    }
+
+    /// Adds a responder's report to the NAT sample; the new class if it
+    /// changed.
+    fn sample(&mut self, addr: SocketAddr, by: SocketAddr) -> Option<NatClass> {
+        if !self.sampler.observe(by, addr) {
+            return None;
+        }
+        let class = self.sampler.class();
+        (class != self.class).then(|| {
+            self.class = class;
+            class
+        })
+    }
+
     /// Returns the address to report if it changed.
     pub(super) fn observe(&mut self, addr: SocketAddr, by: SocketAddr) -> Option<SocketAddr> {
         match self.current {
@@ -39,6 +83,28 @@ impl ObservedAddress {
     }
 }
 
+impl Node {
+    /// A DHT or Mainline responder (`via`) saw our request come from
+    /// `addr`: votes on the public address and samples the NAT.
+    pub(super) fn observed(&mut self, addr: SocketAddr, via: AddressSource) {
+        let by = via.reporter();
+        if let Some(class) = self.public.sample(addr, by) {
+            let samples = self.public.sampler.samples().len();
+            debug!("nat: {class} ({samples} reports)");
+            self.events.push_back(Event::Nat { class, samples });
+            if class.mapping_varies() {
+                // Our advertised addresses lose the public one.
+                self.addresses_changed();
+            }
+        }
+        if let Some(address) = self.public.observe(addr, by) {
+            debug!("{}: {by} sees us as {address}", via.name());
+            self.addresses_changed();
+            self.events.push_back(Event::PublicAddress { address, via });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_change_needs_two_different_responders() {
-        let mut observed = ObservedAddress::default();
+        let mut observed = ObservedAddress::new(addr("10.0.0.1:4000"));
         let (a, b) = (addr("203.0.113.1:4000"), addr("203.0.113.2:4000"));
         let (x, y) = (addr("192.0.2.1:1"), addr("192.0.2.2:1"));
         assert_eq!(observed.observe(a, x), Some(a));

@@ -61,14 +61,7 @@ impl Node {
         while let Some(event) = self.dht.poll_event() {
             match event {
                 DhtEvent::Observed { addr, by } => {
-                    if let Some(address) = self.public.observe(addr, by) {
-                        debug!("dht: {by} sees us as {address}");
-                        self.addresses_changed();
-                        self.events.push_back(Event::PublicAddress {
-                            address,
-                            via: AddressSource::Dht { by },
-                        });
-                    }
+                    self.observed(addr, AddressSource::Dht { by });
                 }
                 DhtEvent::BootstrapFailed { attempt, retry_in } => self
                     .events

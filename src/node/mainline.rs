@@ -5,8 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::debug;
-
 use super::Node;
 use super::stats::DropReason;
 use crate::api::{AddressSource, Event};
@@ -50,14 +48,7 @@ impl Node {
                     .events
                     .push_back(Event::MainlineBootstrapFailed { attempt, retry_in }),
                 MainlineEvent::Observed { addr, by } => {
-                    if let Some(address) = self.public.observe(addr, by) {
-                        debug!("mainline: {by} sees us as {address}");
-                        self.addresses_changed();
-                        self.events.push_back(Event::PublicAddress {
-                            address,
-                            via: AddressSource::Mainline { by },
-                        });
-                    }
+                    self.observed(addr, AddressSource::Mainline { by });
                 }
                 MainlineEvent::Values { id, by, peers } => {
                     let ours: Vec<SocketAddr> = self.public.current.into_iter().collect();

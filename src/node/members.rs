@@ -90,7 +90,7 @@ impl Node {
         self.dht_source_timeout(now);
         self.mainline_source_timeout(now);
         self.lan_source_timeout(now);
-        let public = self.public.current;
+        let public = self.public.advertised();
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.handle_timeout(now, public);
         }
@@ -114,7 +114,7 @@ impl Node {
                 Change::Discovered { peer, addr, via } => {
                     self.events
                         .push_back(Event::PeerDiscovered { peer, addr, via });
-                    let public = self.public.current;
+                    let public = self.public.advertised();
                     if let Some(joined) = self.joined.as_mut() {
                         joined.connections.add_member(now, peer, via, public);
                     }
@@ -133,7 +133,7 @@ impl Node {
     /// Addresses to put in our record: the public one, then each local
     /// one that is concrete and different.
     pub(super) fn record_addrs(&self) -> Vec<SocketAddr> {
-        let mut addrs: Vec<SocketAddr> = self.public.current.into_iter().collect();
+        let mut addrs: Vec<SocketAddr> = self.public.advertised().into_iter().collect();
         for &local in self.locals.all() {
             if !local.ip().is_unspecified() && !addrs.contains(&local) {
                 addrs.push(local);

@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use log::debug;
 
-use crate::api::{Command, Event, Input, NodeConfig, Output};
+use crate::api::{Command, Event, Input, NatClass, NodeConfig, Output};
 use crate::dht::engine::{Dht, LookupId};
 use crate::id::NodeId;
 use crate::limits::MAX_DATAGRAM_LEN;
@@ -86,6 +86,7 @@ impl Node {
     pub fn new(now: Instant, config: NodeConfig, seed: [u8; 32]) -> Self {
         let mut rng = Rng::from_seed(seed);
         let locals = LocalAddrs::new(config.local_addrs.clone());
+        let primary = locals.primary();
         let dht = Dht::new(
             now,
             config.identity.node_id(),
@@ -115,7 +116,7 @@ impl Node {
             joined: None,
             limiter: RateLimiter::default(),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
-            public: ObservedAddress::default(),
+            public: ObservedAddress::new(primary),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -141,6 +142,11 @@ impl Node {
     /// The public address, once known.
     pub fn public_addr(&self) -> Option<SocketAddr> {
         self.public.current
+    }
+
+    /// What the reports of our public address say about our NAT so far.
+    pub fn nat_class(&self) -> NatClass {
+        self.public.class()
     }
 
     /// Up to `count` good Mainline nodes (answered recently), for a node
