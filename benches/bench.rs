@@ -778,7 +778,7 @@ fn mainline() -> Vec<Row> {
 /// together: spawn → both report `connected`, median of 5 (needs root).
 fn lan() -> Vec<Row> {
     let figure = "two members on one bridge, LAN beacons only, started together → both `connected`";
-    let lab = match common::netns::Netns::create("bench", &["lan", "h1", "h2"]) {
+    let lab = match common::netns::bridge_lab("bench", &["h1", "h2"]) {
         Ok(lab) => lab,
         Err(reason) => {
             return vec![Row {
@@ -789,20 +789,6 @@ fn lan() -> Vec<Row> {
             }];
         }
     };
-    lab.ip("lan", "link add br0 type bridge mcast_snooping 0");
-    lab.ip("lan", "link set br0 up");
-    for (i, host) in ["h1", "h2"].iter().enumerate() {
-        lab.ip(
-            host,
-            &format!(
-                "link add eth0 type veth peer name p{i} netns {}",
-                lab.ns("lan")
-            ),
-        );
-        lab.ip("lan", &format!("link set p{i} master br0 up"));
-        lab.ip(host, &format!("addr add 10.9.0.{}/24 dev eth0", 11 + i));
-        lab.ip(host, "link set eth0 up");
-    }
     let mut times = Vec::new();
     for run in 0..5 {
         let code = format!("bench-lan-{}-{run}", std::process::id());

@@ -16,35 +16,18 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::netns::{Netns, lab_or_skip};
-use common::{Running, field};
+use common::netns::{Netns, bridge_lab, lab_or_skip};
+use common::{Running, field, watch_connections};
 
 const HOSTS: [&str; 5] = ["h1", "h2", "h3", "h4", "h5"];
 
 /// Builds the bridge and its hosts; `tag` keeps the tests' labs apart.
 fn build(tag: &str) -> Result<Netns, String> {
-    let mut names = vec!["lan"];
-    names.extend(HOSTS);
-    let lab = Netns::create(tag, &names)?;
-    lab.ip("lan", "link add br0 type bridge mcast_snooping 0");
-    lab.ip("lan", "link set br0 up");
-    for (i, host) in HOSTS.iter().enumerate() {
-        lab.ip(
-            host,
-            &format!(
-                "link add eth0 type veth peer name p{i} netns {}",
-                lab.ns("lan")
-            ),
-        );
-        lab.ip("lan", &format!("link set p{i} master br0 up"));
-        lab.ip(host, &format!("addr add 10.9.0.{}/24 dev eth0", 11 + i));
-        lab.ip(host, "link set eth0 up");
-    }
-    Ok(lab)
+    bridge_lab(tag, &HOSTS)
 }
 
 /// A member of `code` on `host`, LAN only, with debug logs.
@@ -69,37 +52,6 @@ fn join(lab: &Netns, host: &str, code: &str) -> (Running, String) {
     (member, id)
 }
 
-/// Reads members' lines for `limit` or until `done`; returns who
-/// connected to whom and every line.
-fn watch(
-    members: &[&(Running, String)],
-    limit: Duration,
-    done: impl Fn(&HashMap<String, HashSet<String>>) -> bool,
-) -> (
-    HashMap<String, HashSet<String>>,
-    HashMap<String, Vec<String>>,
-) {
-    let deadline = Instant::now() + limit;
-    let mut connected: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut lines: HashMap<String, Vec<String>> = HashMap::new();
-    loop {
-        for (member, id) in members {
-            while let Ok(line) = member.stdout.try_recv() {
-                if field(&line, "event") == Some("connected") {
-                    assert_eq!(field(&line, "via"), Some("lan"), "{line}");
-                    let peer = field(&line, "peer").expect("peer").to_owned();
-                    connected.entry(id.clone()).or_default().insert(peer);
-                }
-                lines.entry(id.clone()).or_default().push(line);
-            }
-        }
-        if done(&connected) || Instant::now() >= deadline {
-            return (connected, lines);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn members_on_one_bridge_meet_by_beacon_alone() {
     let Some(lab) = lab_or_skip(build("la"), "TINYNODE_SKIP_LAN_LAB") else {
@@ -110,7 +62,8 @@ fn members_on_one_bridge_meet_by_beacon_alone() {
     let a3 = join(&lab, "h3", "lan meeting a");
     let b = join(&lab, "h4", "lan meeting b");
     let meeting = [&a1, &a2, &a3];
-    let (connected, lines) = watch(&[&a1, &a2, &a3, &b], Duration::from_secs(15), |c| {
+    let all = [&a1, &a2, &a3, &b];
+    let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &["lan"], |c| {
         meeting
             .iter()
             .all(|(_, id)| c.get(id).is_some_and(|s| s.len() == 2))

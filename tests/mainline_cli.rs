@@ -15,7 +15,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Running, field, start_serve, tinynode};
+use common::{Connections, Running, field, start_serve, tinynode, watch_connections};
 use testnet::Testnet;
 use tinynode::Meeting;
 use tinynode::wire::mainline::window_at;
@@ -55,37 +55,18 @@ fn processes(members: Vec<(Running, String, String)>) -> Vec<(Running, String)> 
     members.into_iter().map(|(r, id, _)| (r, id)).collect()
 }
 
-/// Reads every member's lines until `done` says so or `limit` passes;
-/// returns, per member, the peers it connected to (with their `via`) and
-/// all its lines.
+/// Found through Mainline; once members know each other their own
+/// tinynode DHT may find one first, or its offer may arrive first.
+const VIAS: [&str; 3] = ["mainline", "dht", "offer"];
+
+/// [`watch_connections`] over owned members.
 fn watch(
     members: &[(Running, String)],
     limit: Duration,
-    done: impl Fn(&HashMap<String, HashSet<String>>) -> bool,
-) -> (
-    HashMap<String, HashSet<String>>,
-    HashMap<String, Vec<String>>,
-) {
-    let deadline = Instant::now() + limit;
-    let mut connected: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut lines: HashMap<String, Vec<String>> = HashMap::new();
-    while !done(&connected) && Instant::now() < deadline {
-        for (member, id) in members {
-            while let Ok(line) = member.stdout.try_recv() {
-                if field(&line, "event") == Some("connected") {
-                    // Found through Mainline; once members know each other
-                    // their own tinynode DHT may have found one first.
-                    let via = field(&line, "via");
-                    assert!(matches!(via, Some("mainline" | "dht" | "offer")), "{line}");
-                    let peer = field(&line, "peer").expect("peer").to_owned();
-                    connected.entry(id.clone()).or_default().insert(peer);
-                }
-                lines.entry(id.clone()).or_default().push(line);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (connected, lines)
+    done: impl Fn(&Connections) -> bool,
+) -> (Connections, HashMap<String, Vec<String>>) {
+    let refs: Vec<&(Running, String)> = members.iter().collect();
+    watch_connections(&refs, limit, &VIAS, done)
 }
 
 /// Every member discovered at least one other through Mainline.

@@ -130,6 +130,15 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// A socket the loop reads.
+#[derive(Clone, Copy)]
+enum Readable {
+    /// The node's socket at this index.
+    Socket(usize),
+    /// The LAN beacon listener.
+    Beacons,
+}
+
 /// One bound socket and the address the node knows it by (the bound
 /// address with a wildcard IP made concrete).
 struct Socket {
@@ -328,13 +337,15 @@ impl Driver {
                         }
                     }
                     BEACONS => {
-                        if let Some(stop) = self.receive_beacons(node, &mut buf, &mut handler) {
+                        let beacons = Readable::Beacons;
+                        if let Some(stop) = self.receive_all(beacons, node, &mut buf, &mut handler)
+                        {
                             return Ok(stop);
                         }
                     }
                     Token(n) if event.is_readable() && n >= FIRST_SOCKET => {
-                        let index = n - FIRST_SOCKET;
-                        if let Some(stop) = self.receive_all(index, node, &mut buf, &mut handler) {
+                        let socket = Readable::Socket(n - FIRST_SOCKET);
+                        if let Some(stop) = self.receive_all(socket, node, &mut buf, &mut handler) {
                             return Ok(stop);
                         }
                     }
@@ -390,20 +401,29 @@ impl Driver {
         let _ = self.drain_outputs(node, handler);
     }
 
-    /// Reads datagrams from socket `index` until it would block, feeding
-    /// each to the node and draining its outputs after each.
+    /// Reads datagrams from `from` until it would block, feeding each to
+    /// the node and draining its outputs after each. Beacons from the
+    /// listener arrive with the group as their destination.
     fn receive_all(
         &mut self,
-        index: usize,
+        from: Readable,
         node: &mut Node,
         buf: &mut [u8],
         handler: &mut impl Handler,
     ) -> Option<Stop> {
         let mut errors = 0;
         loop {
-            let socket = self.sockets.get(index)?;
-            let destination = socket.local;
-            match socket.udp.recv_from(buf) {
+            let (udp, destination) = match from {
+                Readable::Socket(index) => {
+                    let socket = self.sockets.get(index)?;
+                    (&socket.udp, socket.local)
+                }
+                Readable::Beacons => {
+                    let (listener, group) = self.beacons.as_ref()?;
+                    (listener, *group)
+                }
+            };
+            match udp.recv_from(buf) {
                 Ok((len, source)) => {
                     let data = buf.get(..len).unwrap_or_default();
                     let input = Input::Receive {
@@ -422,44 +442,6 @@ impl Driver {
                     // For example an ICMP error reported on the socket:
                     // logged, never fatal; what is queued behind it is read.
                     warn!("receive on {destination} failed: {error}");
-                    errors += 1;
-                    if errors >= MAX_RECEIVE_ERRORS {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Reads the beacon listener until it would block; each beacon goes
-    /// to the node with the group as its destination.
-    fn receive_beacons(
-        &mut self,
-        node: &mut Node,
-        buf: &mut [u8],
-        handler: &mut impl Handler,
-    ) -> Option<Stop> {
-        let mut errors = 0;
-        loop {
-            let (listener, group) = self.beacons.as_ref()?;
-            let destination = *group;
-            match listener.recv_from(buf) {
-                Ok((len, source)) => {
-                    let data = buf.get(..len).unwrap_or_default();
-                    let input = Input::Receive {
-                        source,
-                        destination,
-                        data,
-                    };
-                    node.handle_input(Instant::now(), input);
-                    if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
-                        return Some(stop);
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    warn!("receive on the beacon listener failed: {error}");
                     errors += 1;
                     if errors >= MAX_RECEIVE_ERRORS {
                         return None;

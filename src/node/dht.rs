@@ -15,7 +15,6 @@ use crate::dht::engine::{DhtDrop, DhtEvent};
 use crate::dht::wire::{Message, decode_frame};
 use crate::id::NodeId;
 use crate::membership::{Found, SignalPath};
-use crate::record;
 use crate::sources::dht::Action;
 
 impl Node {
@@ -148,16 +147,12 @@ impl Node {
                 }
             }
             Some(Action::Announce(storers)) => {
+                let Some(blob) = self.sealed_record(now, usize::MAX) else {
+                    return;
+                };
                 let Some(joined) = self.joined.as_ref() else {
                     return;
                 };
-                let blob = record::seal(
-                    joined.membership.meeting(),
-                    &self.config.identity,
-                    &self.record_addrs(),
-                    self.config.clock.unix_ms(now),
-                    self.rng.bytes(),
-                );
                 let topic = joined.membership.meeting().topic();
                 self.dht
                     .announce(now, &self.config.identity, topic, &storers, &blob);

@@ -34,21 +34,8 @@ impl Node {
         if to.is_empty() {
             return;
         }
-        let Some(joined) = self.joined.as_ref() else {
+        let Some(sealed) = self.sealed_record(now, MAX_HELLO_RECORD) else {
             return;
-        };
-        let mut addrs = self.record_addrs();
-        let sealed = loop {
-            let sealed = record::seal(
-                joined.membership.meeting(),
-                &self.config.identity,
-                &addrs,
-                self.config.clock.unix_ms(now),
-                self.rng.bytes(),
-            );
-            if sealed.len() <= MAX_HELLO_RECORD || addrs.pop().is_none() {
-                break sealed;
-            }
         };
         let datagram = hello::encode(kind, &sealed);
         for &addr in to {

@@ -42,23 +42,13 @@ impl Node {
         let Some(local) = self.locals.all().iter().copied().find(SocketAddr::is_ipv4) else {
             return;
         };
+        let Some(sealed) = self.sealed_record(now, MAX_BEACON_RECORD) else {
+            return;
+        };
         let Some(joined) = self.joined.as_ref() else {
             return;
         };
         let unix_ms = self.config.clock.unix_ms(now);
-        let mut addrs = self.record_addrs();
-        let sealed = loop {
-            let sealed = record::seal(
-                joined.membership.meeting(),
-                &self.config.identity,
-                &addrs,
-                unix_ms,
-                self.rng.bytes(),
-            );
-            if sealed.len() <= MAX_BEACON_RECORD || addrs.pop().is_none() {
-                break sealed;
-            }
-        };
         let tag = joined.membership.meeting().lan_tag(lan_window(unix_ms));
         debug!("lan: beacon to {LAN_GROUP} from {local}");
         self.transmits.push_back(crate::transmit::Transmit {

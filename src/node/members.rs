@@ -14,6 +14,7 @@ use super::Node;
 use crate::api::Event;
 use crate::meeting::Meeting;
 use crate::membership::{Change, Found, Membership};
+use crate::record;
 use crate::rtc::Connections;
 use crate::sources::dht::DhtSource;
 use crate::sources::lan::LanSource;
@@ -126,6 +127,26 @@ impl Node {
                         joined.connections.remove_member(&peer);
                     }
                 }
+            }
+        }
+    }
+
+    /// Our record for the joined meeting, sealed fresh at `now`, with as
+    /// many of our addresses (most preferred first) as keep it within
+    /// `max_len` bytes (a hello or beacon has a fixed room).
+    pub(super) fn sealed_record(&mut self, now: Instant, max_len: usize) -> Option<Vec<u8>> {
+        let joined = self.joined.as_ref()?;
+        let mut addrs = self.record_addrs();
+        loop {
+            let sealed = record::seal(
+                joined.membership.meeting(),
+                &self.config.identity,
+                &addrs,
+                self.config.clock.unix_ms(now),
+                self.rng.bytes(),
+            );
+            if sealed.len() <= max_len || addrs.pop().is_none() {
+                return Some(sealed);
             }
         }
     }

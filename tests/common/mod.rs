@@ -199,6 +199,40 @@ pub fn start_coturn() -> (Running, SocketAddr) {
     (coturn, addr)
 }
 
+/// Who connected to whom: per member ID, the peers it reported `connected`.
+pub type Connections = std::collections::HashMap<String, std::collections::HashSet<String>>;
+
+/// Reads the members' (process, node ID) lines until `done` says so or
+/// `limit` passes, asserting every `connected` event's `via` is one of
+/// `vias`; returns who connected to whom and every line per member.
+pub fn watch_connections(
+    members: &[&(Running, String)],
+    limit: Duration,
+    vias: &[&str],
+    done: impl Fn(&Connections) -> bool,
+) -> (Connections, std::collections::HashMap<String, Vec<String>>) {
+    let deadline = Instant::now() + limit;
+    let mut connected = Connections::new();
+    let mut lines: std::collections::HashMap<String, Vec<String>> = Default::default();
+    loop {
+        for (member, id) in members {
+            while let Ok(line) = member.stdout.try_recv() {
+                if field(&line, "event") == Some("connected") {
+                    let via = field(&line, "via").unwrap_or_default();
+                    assert!(vias.contains(&via), "{line}");
+                    let peer = field(&line, "peer").expect("peer").to_owned();
+                    connected.entry(id.clone()).or_default().insert(peer);
+                }
+                lines.entry(id.clone()).or_default().push(line);
+            }
+        }
+        if done(&connected) || Instant::now() >= deadline {
+            return (connected, lines);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The value of `"key":"..."` in a one-line JSON object printed by tinynode.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;

@@ -102,6 +102,34 @@ impl Drop for Netns {
     }
 }
 
+/// Namespace `lan` holding bridge `br0` (multicast flooded to every port)
+/// and one namespace per host, host `i` at 10.9.0.(11 + i)/24 on `eth0`.
+pub fn bridge_lab(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
+    let mut names = vec!["lan"];
+    names.extend_from_slice(hosts);
+    let lab = Netns::create(tag, &names)?;
+    lab.ip("lan", "link add br0 type bridge mcast_snooping 0");
+    lab.ip("lan", "link set br0 up");
+    for (i, host) in hosts.iter().enumerate() {
+        lab.ip(
+            host,
+            &format!(
+                "link add eth0 type veth peer name p{i} netns {}",
+                lab.ns("lan")
+            ),
+        );
+        lab.ip("lan", &format!("link set p{i} master br0 up"));
+        lab.ip(host, &format!("addr add {} dev eth0", bridge_addr(i)));
+        lab.ip(host, "link set eth0 up");
+    }
+    Ok(lab)
+}
+
+/// Host `i`'s address on the bridge lab, with its prefix.
+pub fn bridge_addr(i: usize) -> String {
+    format!("10.9.0.{}/24", 11 + i)
+}
+
 /// Runs `program args`, panicking with its stderr on failure.
 pub fn run(program: &str, args: &[&str]) {
     let output = Command::new(program)
