@@ -13,8 +13,9 @@
 //! with no serve node at all: through a Mainline DHT testnet of an
 //! independent implementation on the public side (198.18.0.20–27). With
 //! one router in random-port mode (`MASQUERADE --random-fully`, a
-//! "symmetric" NAT) they report
-//! `connect_failed` within a bounded time and keep running.
+//! "symmetric" NAT) they report `connect_failed` within a bounded time and
+//! keep running. The testnet's observers classify both router modes
+//! (`nat` events).
 //!
 //! Needs root, `ip` (iproute2) and `iptables`. A missing tool fails the
 //! test, and so does a machine where namespaces cannot be made, unless
@@ -344,4 +345,30 @@ fn members_behind_nats_connect_or_fail_cleanly() {
         .expect("write");
     let message = wait_for(&f, "message", Duration::from_secs(10), &mut seen_f);
     assert_eq!(field(&message, "text"), Some("mainline through two NATs"));
+
+    // The testnet's eight observers classify each router (protocol-spec
+    // §11): MASQUERADE keeps one mapping, --random-fully does not.
+    let nat_of = |seen: &[String]| {
+        seen.iter()
+            .find(|l| field(l, "event") == Some("nat"))
+            .and_then(|l| field(l, "mapping").map(str::to_owned))
+    };
+    if nat_of(&seen_e).is_none() {
+        wait_for(&e, "nat", Duration::from_secs(10), &mut seen_e);
+    }
+    assert_eq!(
+        nat_of(&seen_e).as_deref(),
+        Some("endpoint-independent"),
+        "{seen_e:#?}"
+    );
+    drop((e, f));
+    lab.nat("nat2", true);
+    let g = join_mainline(&lab, "b", "10.2.0.2", "classify symmetric");
+    let mut seen_g = Vec::new();
+    wait_for(&g, "nat", Duration::from_secs(10), &mut seen_g);
+    assert_eq!(
+        nat_of(&seen_g).as_deref(),
+        Some("endpoint-dependent-random"),
+        "{seen_g:#?}"
+    );
 }
