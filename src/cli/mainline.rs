@@ -18,9 +18,9 @@ use tinynode::driver::resolve::{HostPort, resolve_all};
 
 use super::args::MAINLINE_PORT;
 
-/// The public Mainline bootstrap routers that still answer (checked
-/// 2026; `protocol-spec.md` §9.1), tried when the node cache is empty or
-/// stale. Used only when the user names no Mainline node.
+/// The public Mainline bootstrap routers that the project's Mainline
+/// study found still answering (`protocol-spec.md` §9.1), asked after the
+/// node cache. Used only when the user names no Mainline node.
 pub const DEFAULT_ROUTERS: [&str; 6] = [
     "dht.libtorrent.org:25401",
     "dht.transmissionbt.com:6881",
