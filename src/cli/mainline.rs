@@ -31,6 +31,8 @@ pub const DEFAULT_ROUTERS: [&str; 6] = [
 ];
 /// Most nodes kept in the cache file.
 pub const MAX_CACHED_NODES: usize = 200;
+/// How often a running node saves the cache (and once more at exit).
+pub const CACHE_SAVE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Name of the cache file (next to the identity file, or in the cache directory).
 pub const CACHE_FILE: &str = "mainline-nodes";
 /// Time allowed for one round of router name resolution.

@@ -221,8 +221,32 @@ impl Handler for PrintEvents<'_> {
         Flow::Continue
     }
 
-    fn before_sleep(&mut self) {
+    fn before_sleep(&mut self, _node: &Node) {
         self.0.flush();
+    }
+}
+
+/// `join`'s handler: prints like [`PrintEvents`] and saves the Mainline
+/// node cache every [`mainline::CACHE_SAVE_INTERVAL`], so a node that is
+/// killed still leaves a fresh cache.
+struct JoinEvents<'a> {
+    print: PrintEvents<'a>,
+    cache: Option<(std::path::PathBuf, std::time::Instant)>,
+}
+
+impl Handler for JoinEvents<'_> {
+    fn on_event(&mut self, event: &Event) -> Flow {
+        self.print.on_event(event)
+    }
+
+    fn before_sleep(&mut self, node: &Node) {
+        self.print.before_sleep(node);
+        if let Some((path, saved)) = self.cache.as_mut() {
+            if saved.elapsed() >= mainline::CACHE_SAVE_INTERVAL {
+                mainline::save_cache(path, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
+                *saved = std::time::Instant::now();
+            }
+        }
     }
 }
 
@@ -454,7 +478,14 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         );
     }
     driver.submit(&mut node, Input::Command(NodeCommand::Join(meeting)));
-    let result = driver.run(&mut node, printer.events());
+    let handler = JoinEvents {
+        print: printer.events(),
+        cache: plan
+            .cache
+            .clone()
+            .map(|path| (path, std::time::Instant::now())),
+    };
+    let result = driver.run(&mut node, handler);
     if let Some(cache) = plan.cache {
         mainline::save_cache(&cache, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
     }

@@ -84,8 +84,8 @@ pub trait Handler {
     fn on_event(&mut self, event: &Event) -> Flow;
 
     /// The loop has handled everything pending and is about to wait: the
-    /// moment to flush buffered output.
-    fn before_sleep(&mut self) {}
+    /// moment to flush buffered output, or to save what `node` knows.
+    fn before_sleep(&mut self, _node: &Node) {}
 }
 
 impl<F: FnMut(&Event) -> Flow> Handler for F {
@@ -302,7 +302,7 @@ impl Driver {
                 Drained::Wait(deadline) => deadline,
             };
             self.flush()?;
-            handler.before_sleep();
+            handler.before_sleep(node);
             let timeout = if self.stdin_pending && node.ready_to_send() {
                 // Input left untaken to let the sockets have their turn.
                 Some(std::time::Duration::ZERO)
