@@ -16,7 +16,7 @@
 //! reported as [`MainlineEvent::Observed`].
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -155,6 +155,46 @@ pub struct Mainline {
     events: VecDeque<MainlineEvent>,
 }
 
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as BEP 42 uses.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The first 21 bits BEP 42 derives from `ip` and the ID's last byte `r`.
+fn bep42_prefix(ip: Ipv4Addr, r: u8) -> u32 {
+    let masked = (u32::from(ip) & 0x030f_3fff) | (u32::from(r) << 29);
+    crc32c(&masked.to_be_bytes())
+}
+
+/// `id` made valid for `ip` under BEP 42: the first 21 bits from the CRC
+/// of the masked address and the last byte, the other bits kept.
+pub fn bep42_id(ip: Ipv4Addr, mut id: Id) -> Id {
+    let crc = bep42_prefix(ip, id[ID_LEN - 1]);
+    id[0] = (crc >> 24) as u8;
+    id[1] = (crc >> 16) as u8;
+    id[2] = ((crc >> 8) as u8 & 0xf8) | (id[2] & 0x07);
+    id
+}
+
+/// True if `id` is valid for `ip` under BEP 42 (first 21 bits).
+pub fn bep42_valid(ip: Ipv4Addr, id: &Id) -> bool {
+    let crc = bep42_prefix(ip, id[ID_LEN - 1]);
+    id[0] == (crc >> 24) as u8
+        && id[1] == (crc >> 16) as u8
+        && id[2] & 0xf8 == (crc >> 8) as u8 & 0xf8
+}
+
 /// A Mainline ID as a tinynode ID: the 20 bytes, then zeros.
 pub fn padded(id: &Id) -> NodeId {
     let mut out = [0u8; 32];
@@ -222,6 +262,29 @@ impl Mainline {
     /// sender no rate-limit tokens).
     pub fn awaits(&self, addr: SocketAddr) -> bool {
         self.pending.values().any(|p| p.to == addr)
+    }
+
+    /// Our public IPv4 address is `ip` (the vote of answers' `ip`): take a
+    /// node ID that BEP 42 deems valid for it, so nodes that enforce BEP 42
+    /// keep serving us. Addresses BEP 42 exempts (private, loopback,
+    /// link-local) change nothing. The routing table is rebuilt around the
+    /// new ID from the nodes it held.
+    pub fn public_ip(&mut self, now: Instant, ip: Ipv4Addr) {
+        if ip.is_private() || ip.is_loopback() || ip.is_link_local() || bep42_valid(ip, &self.id) {
+            return;
+        }
+        let id = bep42_id(ip, self.id);
+        debug!(
+            "mainline: node ID {} (BEP 42, for {ip})",
+            crate::hex::hex(&id)
+        );
+        let nodes = self.table.closest(&padded(&self.id), usize::MAX);
+        self.id = id;
+        self.table = RoutingTable::new(padded(&id));
+        for peer in nodes {
+            // Full buckets keep their first entries; no probes are sent.
+            let _ = self.table.on_answered(now, peer);
+        }
     }
 
     /// Queries in flight.
@@ -755,6 +818,50 @@ mod tests {
         assert_eq!(retry, deadline + Duration::from_secs(1));
         net.run(retry, &mut a);
         assert_eq!(a.pending_len(), 1, "the retry is out");
+    }
+
+    #[test]
+    fn bep42_ids_match_the_beps_vectors() {
+        // BEP 42's table: IP, rand (the ID's last byte), the first bytes.
+        let vectors = [
+            ("124.31.75.21", 1u8, [0x5f, 0xbf, 0xbf]),
+            ("21.75.31.124", 86, [0x5a, 0x3c, 0xe9]),
+            ("65.23.51.170", 22, [0xa5, 0xd4, 0x32]),
+            ("84.124.73.14", 65, [0x1b, 0x03, 0x21]),
+            ("43.213.53.83", 90, [0xe5, 0x6f, 0x6c]),
+        ];
+        for (ip, r, prefix) in vectors {
+            let ip: Ipv4Addr = ip.parse().unwrap();
+            let mut id = [0u8; 20];
+            id[2] = prefix[2] & 0x07;
+            id[19] = r;
+            let id = bep42_id(ip, id);
+            assert_eq!(id[..3], prefix, "{ip}");
+            assert!(bep42_valid(ip, &id));
+            assert!(!bep42_valid("198.51.100.1".parse().unwrap(), &id));
+        }
+    }
+
+    #[test]
+    fn a_public_ip_gives_a_bep42_id_and_keeps_the_table() {
+        let now = Instant::now();
+        let mut net = FakeNet {
+            count: 12,
+            stored: BTreeMap::new(),
+            answered: 0,
+        };
+        let mut a = client(now, 1);
+        net.run(now, &mut a);
+        a.get_peers(now, [0x55; 20]);
+        net.run(now, &mut a);
+        let before = a.routing_len();
+        let ip: Ipv4Addr = "203.0.113.9".parse().unwrap();
+        a.public_ip(now, ip);
+        assert!(bep42_valid(ip, &a.id));
+        assert_eq!(a.routing_len(), before, "the nodes it knew stay known");
+        let id = a.id;
+        a.public_ip(now, "10.0.0.1".parse().unwrap());
+        assert_eq!(a.id, id, "private addresses are exempt");
     }
 
     #[test]

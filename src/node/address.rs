@@ -4,6 +4,7 @@
 //! those reports say about our NAT (`nat.rs`).
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use log::debug;
 
@@ -86,7 +87,7 @@ impl ObservedAddress {
 impl Node {
     /// A DHT or Mainline responder (`via`) saw our request come from
     /// `addr`: votes on the public address and samples the NAT.
-    pub(super) fn observed(&mut self, addr: SocketAddr, via: AddressSource) {
+    pub(super) fn observed(&mut self, now: Instant, addr: SocketAddr, via: AddressSource) {
         let by = via.reporter();
         if let Some(class) = self.public.sample(addr, by) {
             let samples = self.public.sampler.samples().len();
@@ -99,6 +100,9 @@ impl Node {
         }
         if let Some(address) = self.public.observe(addr, by) {
             debug!("{}: {by} sees us as {address}", via.name());
+            if let (SocketAddr::V4(v4), Some(mainline)) = (address, self.mainline.as_mut()) {
+                mainline.public_ip(now, *v4.ip());
+            }
             self.addresses_changed();
             self.events.push_back(Event::PublicAddress { address, via });
         }

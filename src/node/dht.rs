@@ -60,7 +60,7 @@ impl Node {
         while let Some(event) = self.dht.poll_event() {
             match event {
                 DhtEvent::Observed { addr, by } => {
-                    self.observed(addr, AddressSource::Dht { by });
+                    self.observed(now, addr, AddressSource::Dht { by });
                 }
                 DhtEvent::BootstrapFailed { attempt, retry_in } => self
                     .events

@@ -48,7 +48,7 @@ impl Node {
                     .events
                     .push_back(Event::MainlineBootstrapFailed { attempt, retry_in }),
                 MainlineEvent::Observed { addr, by } => {
-                    self.observed(addr, AddressSource::Mainline { by });
+                    self.observed(now, addr, AddressSource::Mainline { by });
                 }
                 MainlineEvent::Values { id, by, peers } => {
                     let ours: Vec<SocketAddr> = self.public.current.into_iter().collect();
