@@ -25,7 +25,7 @@ use log::debug;
 use crate::api::{LostReason, Via};
 use crate::id::NodeId;
 use crate::meeting::Meeting;
-use crate::record::{self, RECORD_TTL, RecordError};
+use crate::record::{self, PeerRecord, RECORD_TTL, RecordError};
 
 /// Records time-stamped further ahead than this are rejected.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(2 * 60);
@@ -240,6 +240,22 @@ impl Membership {
         found: &Found<'_>,
     ) -> Result<Option<Change>, Rejected> {
         let record = record::open(&self.meeting, found.blob).map_err(Rejected::Invalid)?;
+        self.accept_opened(now, unix_ms, record, found.via, found.path)
+    }
+
+    /// Judges a record the caller already opened (a hello or beacon, whose
+    /// handler needs the record before it decides what to answer), found
+    /// by `via` along `path`: the checks of [`on_records`](Self::on_records)
+    /// after opening. `Ok(None)` for our own record or one that changes no
+    /// member.
+    pub fn accept_opened(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        record: PeerRecord,
+        via: Via,
+        path: SignalPath,
+    ) -> Result<Option<Change>, Rejected> {
         if record.node_id == self.local {
             return Ok(None);
         }
@@ -256,11 +272,11 @@ impl Membership {
             if record.timestamp_ms < known.record_ms {
                 return Err(Rejected::Replayed);
             }
-            if !known.paths.contains(&found.path) {
+            if !known.paths.contains(&path) {
                 if known.paths.len() == MAX_PATHS {
                     known.paths.remove(0);
                 }
-                known.paths.push(found.path);
+                known.paths.push(path);
             }
             known.last_seen = now;
             if record.timestamp_ms > known.record_ms {
@@ -273,11 +289,11 @@ impl Membership {
         if self.peers.len() >= MAX_PEERS {
             return Err(Rejected::Full);
         }
-        let addr = record.addrs.first().copied().unwrap_or(found.path.addr());
+        let addr = record.addrs.first().copied().unwrap_or(path.addr());
         debug!(
             "meeting: discovered {} at {addr} via {}",
             record.node_id.short(),
-            found.via
+            via
         );
         self.peers.insert(
             record.node_id,
@@ -285,8 +301,8 @@ impl Membership {
                 node_id: record.node_id,
                 public_key: record.public_key,
                 addrs: record.addrs,
-                paths: vec![found.path],
-                via: found.via,
+                paths: vec![path],
+                via,
                 last_seen: now,
                 record_ms: record.timestamp_ms,
                 expires_at,
@@ -296,7 +312,7 @@ impl Membership {
         Ok(Some(Change::Discovered {
             peer: record.node_id,
             addr,
-            via: found.via,
+            via,
         }))
     }
 }

@@ -651,6 +651,15 @@ mod tests {
     }
 
     impl FakeNet {
+        /// `count` nodes, nothing stored yet.
+        fn with(count: u8) -> Self {
+            Self {
+                count,
+                stored: BTreeMap::new(),
+                answered: 0,
+            }
+        }
+
         fn answer(&mut self, t: &Transmit) -> Option<Vec<u8>> {
             let SocketAddr::V4(to) = t.destination else {
                 return None;
@@ -741,11 +750,7 @@ mod tests {
     #[test]
     fn bootstraps_looks_up_announces_and_finds_the_other_member() {
         let now = Instant::now();
-        let mut net = FakeNet {
-            count: 12,
-            stored: BTreeMap::new(),
-            answered: 0,
-        };
+        let mut net = FakeNet::with(12);
         let mut a = client(now, 1);
         let events = net.run(now, &mut a);
         assert!(
@@ -797,11 +802,7 @@ mod tests {
     #[test]
     fn unreachable_bootstrap_fails_and_retries_with_backoff() {
         let now = Instant::now();
-        let mut net = FakeNet {
-            count: 0,
-            stored: BTreeMap::new(),
-            answered: 0,
-        };
+        let mut net = FakeNet::with(0);
         let mut a = client(now, 1);
         net.run(now, &mut a);
         let deadline = a.poll_timeout().unwrap();
@@ -845,11 +846,7 @@ mod tests {
     #[test]
     fn a_public_ip_gives_a_bep42_id_and_keeps_the_table() {
         let now = Instant::now();
-        let mut net = FakeNet {
-            count: 12,
-            stored: BTreeMap::new(),
-            answered: 0,
-        };
+        let mut net = FakeNet::with(12);
         let mut a = client(now, 1);
         net.run(now, &mut a);
         a.get_peers(now, [0x55; 20]);

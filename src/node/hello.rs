@@ -17,7 +17,7 @@ use super::Node;
 use super::stats::DropReason;
 use crate::api::Via;
 use crate::hello::{self, HelloKind, MAX_HELLO_RECORD};
-use crate::membership::{Found, SignalPath};
+use crate::membership::SignalPath;
 use crate::ratelimit::Limits;
 use crate::record;
 
@@ -57,25 +57,24 @@ impl Node {
         let Some(joined) = self.joined.as_ref() else {
             return self.drop_datagram(source, DropReason::HelloUnverified);
         };
-        match record::open(joined.membership.meeting(), hello.record) {
+        let record = match record::open(joined.membership.meeting(), hello.record) {
+            Ok(record) => record,
             Err(error) => {
                 debug!("hello from {source} does not open: {error:?}");
                 return self.drop_datagram(source, DropReason::HelloUnverified);
             }
-            // Our own hello came back (our address was listed to us).
-            Ok(record) if record.node_id == self.node_id() => return,
-            Ok(_) => {}
+        };
+        if record.node_id == self.node_id() {
+            // Our own hello came back (our address was listed to us):
+            // handled, never answered.
+            self.stats.hellos += 1;
+            return;
         }
         let via = match hello.kind {
             HelloKind::Lan => Via::Lan,
             HelloKind::Hello | HelloKind::Reply => Via::Mainline,
         };
-        let found = Found {
-            blob: hello.record,
-            via,
-            path: SignalPath::Direct(source),
-        };
-        if self.take_records(now, &[found]) > 0 {
+        if !self.take_opened(now, record, via, SignalPath::Direct(source)) {
             return self.drop_datagram(source, DropReason::HelloUnverified);
         }
         self.stats.hellos += 1;

@@ -20,7 +20,7 @@ use crate::api::Via;
 use crate::beacon::{self, LAN_GROUP, MAX_BEACON_RECORD};
 use crate::hello::HelloKind;
 use crate::meeting::LAN_WINDOW;
-use crate::membership::{Found, SignalPath};
+use crate::membership::SignalPath;
 use crate::record;
 
 /// ⌊Unix seconds / LAN_WINDOW⌋ at `unix_ms`.
@@ -79,25 +79,21 @@ impl Node {
         if !ours {
             return self.drop_datagram(source, DropReason::BeaconOtherMeeting);
         }
-        let node_id = match record::open(meeting, heard.record) {
-            Ok(record) => record.node_id,
+        let record = match record::open(meeting, heard.record) {
+            Ok(record) => record,
             Err(error) => {
                 debug!("lan: beacon from {source} does not open: {error:?}");
                 return self.drop_datagram(source, DropReason::BeaconUnverified);
             }
         };
+        let node_id = record.node_id;
         if node_id == self.node_id() {
             // Our own beacon, looped back to our listener.
             self.stats.beacons += 1;
             return;
         }
         let new = joined.membership.peer(&node_id).is_none();
-        let found = Found {
-            blob: heard.record,
-            via: Via::Lan,
-            path: SignalPath::Direct(source),
-        };
-        if self.take_records(now, &[found]) > 0 {
+        if !self.take_opened(now, record, Via::Lan, SignalPath::Direct(source)) {
             return self.drop_datagram(source, DropReason::BeaconUnverified);
         }
         self.stats.beacons += 1;

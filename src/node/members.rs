@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use log::info;
+use log::{debug, info};
 
 use super::Node;
-use crate::api::Event;
+use crate::api::{Event, Via};
 use crate::meeting::Meeting;
-use crate::membership::{Change, Found, Membership};
-use crate::record;
+use crate::membership::{Change, Found, Membership, SignalPath};
+use crate::record::{self, PeerRecord};
 use crate::rtc::Connections;
 use crate::sources::dht::DhtSource;
 use crate::sources::lan::LanSource;
@@ -97,16 +97,44 @@ impl Node {
         }
     }
 
-    /// Records a member source found; returns how many were rejected.
-    pub(super) fn take_records(&mut self, now: Instant, found: &[Found<'_>]) -> usize {
+    /// Records a member source found.
+    pub(super) fn take_records(&mut self, now: Instant, found: &[Found<'_>]) {
         let unix_ms = self.config.clock.unix_ms(now);
         let Some(joined) = self.joined.as_mut() else {
-            return found.len();
+            return;
         };
         let (changes, rejected) = joined.membership.on_records(now, unix_ms, found);
         self.stats.records_rejected += rejected.len() as u64;
         self.apply_changes(now, changes);
-        rejected.len()
+    }
+
+    /// A record a hello or beacon carried, opened by its handler, from
+    /// `via` along `path`; false (and counted) when membership rejects it.
+    pub(super) fn take_opened(
+        &mut self,
+        now: Instant,
+        record: PeerRecord,
+        via: Via,
+        path: SignalPath,
+    ) -> bool {
+        let unix_ms = self.config.clock.unix_ms(now);
+        let Some(joined) = self.joined.as_mut() else {
+            return false;
+        };
+        match joined
+            .membership
+            .accept_opened(now, unix_ms, record, via, path)
+        {
+            Ok(change) => {
+                self.apply_changes(now, change.into_iter().collect());
+                true
+            }
+            Err(reason) => {
+                debug!("meeting: record via {via} ({path:?}) rejected: {reason:?}");
+                self.stats.records_rejected += 1;
+                false
+            }
+        }
     }
 
     fn apply_changes(&mut self, now: Instant, changes: Vec<Change>) {
