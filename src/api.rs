@@ -63,6 +63,21 @@ pub struct NodeConfig {
     pub retransmit: RetransmitConfig,
     /// SOFTWARE value in STUN answers.
     pub software: String,
+    /// Whether this node relays for others, and for whom.
+    pub relay: RelayRole,
+}
+
+/// Whom a node relays for (`protocol-spec.md` §12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelayRole {
+    /// Nobody (`join --no-relay`, and `serve` without `--relay`).
+    Off,
+    /// Members of its own meeting, whose tokens it can verify (`join`).
+    Members,
+    /// Anyone who pairs two bindings with one token, blindly
+    /// (`serve --relay`).
+    Open,
 }
 
 impl NodeConfig {
@@ -79,6 +94,7 @@ impl NodeConfig {
             lan: false,
             retransmit: RetransmitConfig::default(),
             software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
+            relay: RelayRole::Members,
         }
     }
 }
@@ -265,6 +281,9 @@ pub enum ConnectionReason {
     NoAnswer,
     /// Answered, but ICE or DTLS did not complete before the connect timeout.
     NotEstablished,
+    /// Not established, and the attempt needed a relay (a NAT that maps
+    /// by destination, or an earlier failure) but no relay bound it.
+    NoRelay,
     /// The data channel closed.
     ChannelClosed,
     /// ICE consent checks stopped getting answers.
@@ -280,6 +299,7 @@ impl fmt::Display for ConnectionReason {
         f.write_str(match self {
             Self::NoAnswer => "no answer to the offer",
             Self::NotEstablished => "no data channel: ICE or DTLS did not complete",
+            Self::NoRelay => "needs a relay, none available",
             Self::ChannelClosed => "data channel closed",
             Self::IceLost => "ICE connection lost",
             Self::PeerLeft => "peer left",
@@ -367,10 +387,22 @@ pub enum Event {
     Connected {
         /// The member.
         peer: NodeId,
-        /// The address its traffic comes from.
+        /// The address its traffic comes from: the relay's when `relay`.
         addr: SocketAddr,
         /// The source that found it.
         via: Via,
+        /// True when the traffic goes through the relay at `addr`.
+        relay: bool,
+    },
+    /// An open connection's traffic moved to another path (a relayed one
+    /// went direct, or back).
+    PathChanged {
+        /// The member.
+        peer: NodeId,
+        /// The new path's remote address: the relay's when `relay`.
+        addr: SocketAddr,
+        /// True when the new path goes through the relay at `addr`.
+        relay: bool,
     },
     /// A member sent a line of text ([`Command::Send`]).
     Message {

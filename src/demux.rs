@@ -10,6 +10,7 @@
 //! | [`DHT_FRAME_TAG`] (in 4–15) | tinynode DHT frame |
 //! | [`HELLO_TAG`](crate::hello::HELLO_TAG) (in 4–15) | hello |
 //! | [`BEACON_TAG`](crate::beacon::BEACON_TAG) (in 4–15) | LAN beacon |
+//! | [`RELAY_TAG`](crate::relay::wire::RELAY_TAG) (in 4–15) | relay frame |
 //! | 16–19 | ZRTP (dropped) |
 //! | 20–63 | DTLS |
 //! | 64–79 | TURN ChannelData (dropped) |
@@ -40,6 +41,8 @@ pub enum Protocol {
     Hello,
     /// A LAN beacon (`beacon.rs`).
     Beacon,
+    /// A relay frame (`relay/wire.rs`).
+    Relay,
     /// A Mainline DHT (KRPC) message.
     Mainline,
     /// DTLS, for the WebRTC stack.
@@ -68,6 +71,7 @@ pub fn classify(datagram: &[u8]) -> Protocol {
         DHT_FRAME_TAG => Protocol::Dht,
         crate::hello::HELLO_TAG => Protocol::Hello,
         crate::beacon::BEACON_TAG => Protocol::Beacon,
+        crate::relay::wire::RELAY_TAG => Protocol::Relay,
         KRPC_FIRST_BYTE => Protocol::Mainline,
         4..=15 => Protocol::Unassigned,
         16..=19 => Protocol::Zrtp,
@@ -91,6 +95,7 @@ mod tests {
                 0x0A => Protocol::Dht,
                 0x0B => Protocol::Hello,
                 0x0C => Protocol::Beacon,
+                0x0D => Protocol::Relay,
                 0x64 => Protocol::Mainline,
                 4..=15 => Protocol::Unassigned,
                 16..=19 => Protocol::Zrtp,

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::api::{Command, Input, NodeConfig, Output, WallClock};
 use crate::beacon;
+use crate::codec::WireAddr;
 use crate::demux::{Protocol, classify};
 use crate::dht::wire::{Blob, BoundedList, decode_frame, encode_frame};
 use crate::hello;
@@ -19,7 +20,7 @@ use crate::mainline::{bencode, krpc};
 use crate::meeting::Meeting;
 use crate::node::Node;
 use crate::record;
-use crate::signal::{self, Envelope, SessionParams, SignalKind};
+use crate::signal::{self, Envelope, RelayHint, SessionParams, SignalKind};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 
 /// Decode → encode → decode must agree, and the checks on a decoded message
@@ -310,6 +311,20 @@ pub fn check_signal_open(data: &[u8]) {
             fingerprint_hash: Blob(b"sha-256".to_vec()),
             fingerprint: Blob(vec![0xab; 32]),
             candidates: BoundedList(Vec::new()),
+            // A relay hint at a port the input picks, so whole-node targets
+            // reach the relay paths.
+            relays: BoundedList(
+                rest.get(96..98)
+                    .map(|p| RelayHint {
+                        addr: WireAddr::from(SocketAddr::from((
+                            [127, 0, 0, 1],
+                            u16::from_be_bytes([p[0], p[1]]),
+                        ))),
+                        member: None,
+                    })
+                    .into_iter()
+                    .collect(),
+            ),
         }),
     };
     let blob = signal::seal(meeting, &sender, envelope, kind.clone(), [2; 12]);

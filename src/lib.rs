@@ -91,7 +91,7 @@
 //! | connections, membership, member sources (`dht`, `mainline`) | `rtc/`, `membership`, `sources/` |
 //! | the public vocabulary | `api` (`Input`, `Output`, `Command`, `Event`, reasons) |
 //! | the Mainline client (reuses `dht/`'s lookup and table) | `mainline/` |
-//! | protocol engines and codecs | `stun/`, `dht/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal` |
+//! | protocol engines and codecs | `stun/`, `dht/`, `relay/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal` |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
 //! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat` |
@@ -116,6 +116,7 @@ mod nat;
 mod node;
 mod ratelimit;
 mod record;
+mod relay;
 mod rng;
 mod rtc;
 mod sealed;
@@ -132,7 +133,7 @@ pub mod fuzzing;
 
 pub use api::{
     AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
-    Output, Via, WallClock,
+    Output, RelayRole, Via, WallClock,
 };
 pub use id::NodeId;
 pub use identity::{Identity, IdentityError};
@@ -190,6 +191,14 @@ pub mod wire {
         };
     }
 
+    /// Relay frames, pairing tokens' inputs and synthetic relayed addresses.
+    pub mod relay {
+        pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
+        pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY};
+        pub use crate::relay::wire::*;
+        pub use crate::relay::{SYNTHETIC_LABEL, is_synthetic, synthetic_addr};
+    }
+
     /// Hellos: sealed records sent straight to an address.
     pub mod hello {
         pub use crate::hello::*;
@@ -204,6 +213,8 @@ pub mod wire {
 
     /// Sealed signals (offers, answers, closes).
     pub mod signal {
-        pub use crate::signal::{Envelope, SessionParams, Signal, SignalKind, open, seal};
+        pub use crate::signal::{
+            Envelope, MAX_RELAYS, RelayHint, SessionParams, Signal, SignalKind, open, seal,
+        };
     }
 }

@@ -39,6 +39,10 @@ pub const SEAL_INFO: &[u8] = b"tinynode seal v1";
 pub const MAINLINE_INFO: &[u8] = b"tinynode mainline v1";
 /// HKDF info for the 32-byte key of the LAN beacon tags.
 pub const LAN_INFO: &[u8] = b"tinynode lan v1";
+/// HKDF info of the relay key, which makes relay pairing tokens.
+pub const RELAY_INFO: &[u8] = b"tinynode relay v1";
+/// HMAC label before the session and node IDs in [`Meeting::relay_token`].
+pub const RELAY_TOKEN_LABEL: &[u8] = b"tinynode relay token v1";
 /// HMAC label before the window number in [`Meeting::lan_tag`].
 pub const LAN_TAG_LABEL: &[u8] = b"tinynode lan tag v1";
 /// Length of a LAN tag window.
@@ -59,6 +63,7 @@ pub struct Meeting {
     key: [u8; 32],
     mainline_key: [u8; 32],
     lan_key: [u8; 32],
+    relay_key: [u8; 32],
 }
 
 /// Why a code cannot be used.
@@ -136,6 +141,7 @@ impl Meeting {
             key: expand(SEAL_INFO),
             mainline_key: expand(MAINLINE_INFO),
             lan_key: expand(LAN_INFO),
+            relay_key: expand(RELAY_INFO),
         })
     }
 
@@ -145,6 +151,23 @@ impl Meeting {
     pub fn lan_tag(&self, window: u64) -> [u8; 8] {
         let mut out = [0u8; 8];
         out.copy_from_slice(&hmac_window(&self.lan_key, LAN_TAG_LABEL, window)[..8]);
+        out
+    }
+
+    /// The token two members present to a relay to be paired for
+    /// connection attempt `session` (`protocol-spec.md` §12.3): the first
+    /// 16 bytes of HMAC-SHA256(relay key, [`RELAY_TOKEN_LABEL`] ||
+    /// u64be(session) || low ID || high ID). Only members can make it, so
+    /// a member relay serves its own meeting alone.
+    pub fn relay_token(&self, session: u64, low: &NodeId, high: &NodeId) -> [u8; 16] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.relay_key);
+        let mut context = ring::hmac::Context::with_key(&key);
+        context.update(RELAY_TOKEN_LABEL);
+        context.update(&session.to_be_bytes());
+        context.update(&low.0);
+        context.update(&high.0);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&context.sign().as_ref()[..16]);
         out
     }
 

@@ -66,6 +66,13 @@ impl NatClass {
     pub fn mapping_varies(self) -> bool {
         matches!(self, Self::EndpointDependent { .. } | Self::MultipleIps)
     }
+
+    /// True unless the mapping is known to be one a peer can punch
+    /// through (open or endpoint-independent): then connection attempts
+    /// propose relays from the first offer (`protocol-spec.md` §12.3).
+    pub fn may_need_relay(self) -> bool {
+        !matches!(self, Self::Open | Self::EndpointIndependent)
+    }
 }
 
 impl fmt::Display for NatClass {

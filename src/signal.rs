@@ -30,13 +30,26 @@ use crate::meeting::{Meeting, NONCE_LEN};
 use crate::sealed::{self, OpenError, SignedBody};
 
 /// Domain-separation label of signals.
-pub const SIGNAL_LABEL: &[u8] = b"tinynode signal v1";
+pub const SIGNAL_LABEL: &[u8] = b"tinynode signal v2";
 /// Signals dated further than this from the reader's clock are rejected.
 pub const MAX_SIGNAL_SKEW: Duration = Duration::from_secs(2 * 60);
 /// Candidate addresses in one signal.
 pub const MAX_CANDIDATES: usize = 4;
 /// Longest ICE ufrag, password or hash-function name.
 pub const MAX_TEXT: usize = 256;
+/// Relays proposed in one signal.
+pub const MAX_RELAYS: usize = 2;
+
+/// A relay a member proposes for a connection (`protocol-spec.md` §12.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayHint {
+    /// The relay's address as the proposer reaches it; the synthetic
+    /// relayed addresses are derived from it.
+    pub addr: WireAddr,
+    /// The relay's node ID when it is a member, so the other side can
+    /// reach it at the address its own connection to it uses.
+    pub member: Option<NodeId>,
+}
 
 /// What a WebRTC endpoint tells its peer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +64,9 @@ pub struct SessionParams {
     pub fingerprint: Blob<64>,
     /// Candidate addresses (host, then server-reflexive).
     pub candidates: BoundedList<WireAddr, MAX_CANDIDATES>,
+    /// Relays the sender binds at for this attempt; the receiver binds at
+    /// them too.
+    pub relays: BoundedList<RelayHint, MAX_RELAYS>,
 }
 
 /// The purpose of a signal.
@@ -200,6 +216,10 @@ mod tests {
             fingerprint_hash: Blob(b"sha-256".to_vec()),
             fingerprint: Blob(vec![0xab; 32]),
             candidates: BoundedList(vec![WireAddr::V4([127, 0, 0, 1], 5000)]),
+            relays: BoundedList(vec![RelayHint {
+                addr: WireAddr::V4([198, 51, 100, 1], 3478),
+                member: Some(NodeId([9; 32])),
+            }]),
         }
     }
 

@@ -18,7 +18,8 @@ use tinynode::wire::dht::{
 use tinynode::wire::hello::{self, HelloKind};
 use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
-use tinynode::wire::signal::{self, Envelope, SessionParams, SignalKind};
+use tinynode::wire::relay;
+use tinynode::wire::signal::{self, Envelope, RelayHint, SessionParams, SignalKind};
 use tinynode::wire::{hex, normalize_meeting_code};
 use tinynode::{Identity, Meeting, NodeId};
 
@@ -64,6 +65,51 @@ fn infohash_by_hand(stretched: &[u8; 32], window: u64) -> ([u8; 32], [u8; 20]) {
     let mut info_hash = [0u8; 20];
     info_hash.copy_from_slice(&tag.as_ref()[..20]);
     (key, info_hash)
+}
+
+/// §12.3 by hand: the relay key, the pairing token of `session` between
+/// `low` and `high`, and the synthetic address of `member` at `hint`.
+fn relay_by_hand(
+    stretched: &[u8; 32],
+    session: u64,
+    (low, high): (NodeId, NodeId),
+    hint: SocketAddr,
+    member: NodeId,
+) -> ([u8; 32], [u8; 16], SocketAddr) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tinynode/meeting/hkdf/v1").extract(stretched);
+    let mut key = [0u8; 32];
+    prk.expand(&[b"tinynode relay v1"], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut key))
+        .expect("HKDF");
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        &[
+            &b"tinynode relay token v1"[..],
+            &session.to_be_bytes(),
+            &low.0,
+            &high.0,
+        ]
+        .concat(),
+    );
+    let mut token = [0u8; 16];
+    token.copy_from_slice(&mac.as_ref()[..16]);
+    let SocketAddr::V4(v4) = hint else {
+        panic!("an IPv4 hint");
+    };
+    let input = [
+        &b"tinynode relay addr v1"[..],
+        &[4],
+        &v4.ip().octets(),
+        &hint.port().to_be_bytes(),
+        &session.to_be_bytes(),
+        &member.0,
+    ]
+    .concat();
+    let h = ring::digest::digest(&ring::digest::SHA256, &input);
+    let h = h.as_ref();
+    let port = u16::from_be_bytes([h[4], h[5]]).max(1);
+    let synthetic = SocketAddr::from(([240 + h[0] % 15, h[1], h[2], h[3]], port));
+    (key, token, synthetic)
 }
 
 /// Alice: Ed25519 seed 00 01 02 … 1f.
@@ -169,6 +215,10 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         fingerprint_hash: Blob(b"sha-256".to_vec()),
         fingerprint: Blob(vec![0xaa; 32]),
         candidates: BoundedList(vec![WireAddr::from(addr_v4())]),
+        relays: BoundedList(vec![RelayHint {
+            addr: WireAddr::from(addr_v4()),
+            member: None,
+        }]),
     };
     let signal = signal::seal(
         &meeting,
@@ -182,7 +232,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         SignalKind::Offer(params),
         NONCE,
     );
-    let signal_aad = [&b"tinynode signal v1"[..], &topic].concat();
+    let signal_aad = [&b"tinynode signal v2"[..], &topic].concat();
     let signal_plaintext = open_by_hand(&key, &signal_aad, &signal);
     let short_record = Blob(record[..8].to_vec());
     let topic = NodeId(topic);
@@ -205,6 +255,35 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     );
     let (lan_key, lan_tag) = lan_tag_by_hand(&stretched, lan_window);
     assert_eq!(meeting.lan_tag(lan_window), lan_tag, "the crate agrees");
+    let pair = (
+        alice().node_id().min(bob().node_id()),
+        alice().node_id().max(bob().node_id()),
+    );
+    let (relay_key, relay_token, alice_relayed) =
+        relay_by_hand(&stretched, 7, pair, addr_v4(), alice().node_id());
+    assert_eq!(
+        meeting.relay_token(7, &pair.0, &pair.1),
+        relay_token,
+        "the crate agrees"
+    );
+    assert_eq!(
+        relay::synthetic_addr(addr_v4(), 7, &alice().node_id()),
+        alice_relayed,
+        "the crate agrees"
+    );
+    let bind = relay::Frame::Bind(relay::Bind {
+        token: relay_token,
+        session: 7,
+        low: pair.0,
+        high: pair.1,
+    })
+    .encode();
+    let synthetic_bytes = {
+        let SocketAddr::V4(v4) = alice_relayed else {
+            unreachable!("synthetic addresses are IPv4")
+        };
+        [&v4.ip().octets()[..], &v4.port().to_be_bytes()].concat()
+    };
     vec![
         ("alice-public-key", alice().public_key().to_vec()),
         ("alice-node-id", alice().node_id().0.to_vec()),
@@ -305,6 +384,14 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("lan-key", lan_key.to_vec()),
         ("lan-tag", lan_tag.to_vec()),
         ("beacon", beacon::encode(lan_tag, &record)),
+        ("relay-key", relay_key.to_vec()),
+        ("relay-token", relay_token.to_vec()),
+        ("relay-synthetic-alice", synthetic_bytes),
+        ("relay-bind", bind),
+        (
+            "relay-data",
+            relay::data_frame(0x0102_0304, &[0x16, 0xfe, 0xfd]),
+        ),
     ]
 }
 

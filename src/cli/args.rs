@@ -49,7 +49,7 @@ Environment:
 /// `tinynode join --help`.
 pub const JOIN_HELP: &str = "\
 Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
-                          [--no-mainline] [--no-lan] [--stun ADDR]... [--bind ADDR]
+                          [--no-mainline] [--no-lan] [--no-relay] [--stun ADDR]... [--bind ADDR]
                           [--identity PATH] [--json] [--no-stdin]
 
 Joins the meeting CODE (or $MEETING_CODE) and finds the other members with
@@ -71,13 +71,17 @@ Options:
                      routers (default: $TINYNODE_MAINLINE_BOOTSTRAP)
   --no-mainline      do not use the Mainline DHT
   --no-lan           send no LAN beacons and listen for none
+  --no-relay         do not relay for other members (relaying is on by
+                     default: a member connected to two others forwards
+                     their encrypted traffic when their NATs need it)
   --stun ADDR        STUN server for the public address, repeatable
   --bind ADDR        local UDP address (default 0.0.0.0:0)
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
                      without it a fresh identity each run
   --json             one JSON object per line on stdout (logs stay on stderr):
                      started, public_address, nat, mainline_bootstrapped,
-                     peer_discovered, peer_lost, connected, message,
+                     peer_discovered, peer_lost, connected (with path
+                     direct or relay), path_changed, message,
                      disconnected, connect_failed, error
   --no-stdin         do not read stdin (for scripts that only listen)
   -h, --help         this help
@@ -124,7 +128,7 @@ pub const DEMO_NODES: (usize, usize) = (3, 16);
 
 /// `tinynode serve --help`.
 pub const SERVE_HELP: &str = "\
-Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--json]
+Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--relay] [--json]
        tinynode bootstrap ...
 
 Runs a DHT node that stores meeting records, relays signals and answers
@@ -135,6 +139,10 @@ Options:
   --bind ADDR        address to listen on (default 0.0.0.0:3478)
   --bootstrap ADDR   other DHT node to join through, repeatable
   --identity PATH    key file, as for join
+  --relay            also relay, blindly, for members whose NATs cannot reach
+                     each other: it pairs two bindings that present the same
+                     token and forwards their encrypted datagrams, within
+                     quotas (protocol-spec.md §12.5)
   --json             print one JSON object per line on stdout
   -h, --help         this help
 ";
@@ -181,6 +189,8 @@ pub struct ServeOptions {
     pub bootstrap: Vec<HostPort>,
     /// Key file.
     pub identity: Option<PathBuf>,
+    /// `--relay`.
+    pub relay: bool,
     /// JSON output.
     pub json: bool,
 }
@@ -198,6 +208,8 @@ pub struct JoinOptions {
     pub no_mainline: bool,
     /// `--no-lan`.
     pub no_lan: bool,
+    /// `--no-relay`.
+    pub no_relay: bool,
     /// STUN servers.
     pub stun: Vec<HostPort>,
     /// Local address.
@@ -324,12 +336,14 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
         bind: SocketAddr::from(([0, 0, 0, 0], STUN_PORT)),
         bootstrap: Vec::new(),
         identity: None,
+        relay: false,
         json: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
             "--json" => options.json = true,
+            "--relay" => options.relay = true,
             "--bind" => options.bind = parse_value("--bind", args.next())?,
             "--bootstrap" => options
                 .bootstrap
@@ -348,6 +362,7 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         mainline_bootstrap: Vec::new(),
         no_mainline: false,
         no_lan: false,
+        no_relay: false,
         stun: Vec::new(),
         bind: SocketAddr::from(([0, 0, 0, 0], 0)),
         identity: None,
@@ -373,6 +388,7 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
             }
             "--no-mainline" => options.no_mainline = true,
             "--no-lan" => options.no_lan = true,
+            "--no-relay" => options.no_relay = true,
             "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
             option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
             _ if options.code.is_none() => options.code = Some(arg),
@@ -453,6 +469,7 @@ mod tests {
                 bind: "0.0.0.0:3478".parse().unwrap(),
                 bootstrap: vec![],
                 identity: None,
+                relay: false,
                 json: false
             })
         );

@@ -4,227 +4,30 @@ pub mod args;
 pub mod demo;
 mod json;
 mod mainline;
+mod printer;
 
-use std::cell::RefCell;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use log::{debug, error, warn};
+use log::{debug, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
 use tinynode::driver::signals::Signals;
 use tinynode::driver::{Driver, Flow, Handler, StartError, Stop, concrete_local_addr};
 use tinynode::wire::beacon::LAN_GROUP;
-use tinynode::wire::hex;
 use tinynode::{
     AddressSource, Command as NodeCommand, Event, Identity, Input, Meeting, Node, NodeConfig,
-    ServerFailure, WallClock,
+    RelayRole, ServerFailure, WallClock,
 };
 
 use args::{JoinOptions, ServeOptions, StunOptions};
 use json::JsonLine;
+use printer::{PrintEvents, Printer};
 
 /// Exit code when the command ran but failed.
 pub const EXIT_FAILURE: i32 = 1;
 
 /// Time allowed for resolving bootstrap and STUN host names at start.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
-
-/// Output buffered beyond this many bytes is written at once.
-const OUTPUT_BATCH: usize = 64 * 1024;
-
-/// Prints results as text lines or, with `--json`, one JSON object per line.
-///
-/// Lines are collected and written when the event loop is about to sleep
-/// ([`Handler::before_sleep`]), when [`OUTPUT_BATCH`] bytes wait, and on
-/// drop: a burst of messages costs one write, and nothing waits longer than
-/// the loop is busy.
-struct Printer {
-    json: bool,
-    pending: RefCell<String>,
-}
-
-impl Printer {
-    fn new(json: bool) -> Self {
-        Self {
-            json,
-            pending: RefCell::new(String::new()),
-        }
-    }
-
-    fn line(&self, human: impl FnOnce() -> String, json: impl FnOnce() -> JsonLine) {
-        let text = if self.json { json().finish() } else { human() };
-        let full = {
-            let mut pending = self.pending.borrow_mut();
-            pending.push_str(&text);
-            pending.push('\n');
-            pending.len() >= OUTPUT_BATCH
-        };
-        if full {
-            self.flush();
-        }
-    }
-
-    /// Writes the collected lines.
-    fn flush(&self) {
-        let mut pending = self.pending.borrow_mut();
-        if pending.is_empty() {
-            return;
-        }
-        let mut stdout = std::io::stdout().lock();
-        // A closed stdout (for example a pipe whose reader left) must not
-        // stop the node; there is no one left to tell.
-        let _ = stdout
-            .write_all(pending.as_bytes())
-            .and_then(|()| stdout.flush());
-        pending.clear();
-    }
-
-    /// A failure the user must see: an `error` event with `--json` (and a
-    /// log line on stderr), otherwise one line on stderr.
-    fn error(&self, what: &str) {
-        if self.json {
-            error!("{what}");
-            self.line(String::new, || JsonLine::event("error").str("what", what));
-        } else {
-            self.flush();
-            eprintln!("tinynode: {what}");
-        }
-    }
-
-    /// Prints every event of `join` and `serve`.
-    fn events(&self) -> PrintEvents<'_> {
-        PrintEvents(self)
-    }
-
-    /// The events `join` and `serve` report.
-    fn event(&self, event: &Event) {
-        match event {
-            Event::PublicAddress { address, via } => {
-                let (via_name, by) = (via.name(), via.reporter());
-                self.line(
-                    || format!("public address {address} (via {via_name}, reported by {by})"),
-                    || {
-                        JsonLine::event("public_address")
-                            .display("addr", address)
-                            .str("via", via_name)
-                            .display("by", by)
-                    },
-                );
-            }
-            Event::PublicAddressFailed { attempts } => self.error(&format!(
-                "{}; using the address DHT peers report",
-                no_server_answered(&[], attempts, &[])
-            )),
-            Event::BootstrapFailed { attempt, retry_in } => self.error(&format!(
-                "no bootstrap node answered (attempt {attempt}); retrying in {} s",
-                retry_in.as_secs()
-            )),
-            Event::PeerDiscovered { peer, addr, via } => self.line(
-                || format!("peer {} discovered at {addr} (via {via})", peer.short()),
-                || {
-                    JsonLine::event("peer_discovered")
-                        .display("peer", peer)
-                        .display("addr", addr)
-                        .display("via", via)
-                },
-            ),
-            Event::PeerLost { peer, reason } => self.line(
-                || format!("peer {} lost: {reason}", peer.short()),
-                || {
-                    JsonLine::event("peer_lost")
-                        .display("peer", peer)
-                        .display("reason", reason)
-                },
-            ),
-            Event::Connected { peer, addr, via } => self.line(
-                || format!("connected to {} at {addr} (via {via})", peer.short()),
-                || {
-                    JsonLine::event("connected")
-                        .display("peer", peer)
-                        .display("addr", addr)
-                        .display("via", via)
-                },
-            ),
-            Event::Nat { class, samples } => self.line(
-                || format!("NAT mapping {class} ({samples} observers)"),
-                || {
-                    JsonLine::event("nat")
-                        .str("mapping", class.name())
-                        .display("samples", samples)
-                },
-            ),
-            Event::MainlineBootstrapped { nodes } => self.line(
-                || format!("mainline DHT joined ({nodes} nodes)"),
-                || JsonLine::event("mainline_bootstrapped").display("nodes", nodes),
-            ),
-            Event::MainlineBootstrapFailed { attempt, retry_in } => self.error(&format!(
-                "no Mainline bootstrap node answered (attempt {attempt}); retrying in {} s",
-                retry_in.as_secs()
-            )),
-            Event::Message { peer, text } => self.line(
-                || format!("{}: {}", peer.short(), escape_controls(text)),
-                || {
-                    JsonLine::event("message")
-                        .display("peer", peer)
-                        .str("text", text)
-                },
-            ),
-            Event::Disconnected { peer, reason } => self.line(
-                || format!("disconnected from {}: {reason}", peer.short()),
-                || {
-                    JsonLine::event("disconnected")
-                        .display("peer", peer)
-                        .display("reason", reason)
-                },
-            ),
-            Event::ConnectFailed { peer, reason } => self.line(
-                || format!("could not connect to {}: {reason}; retrying", peer.short()),
-                || {
-                    JsonLine::event("connect_failed")
-                        .display("peer", peer)
-                        .display("reason", reason)
-                },
-            ),
-            Event::Data { peer, bytes } => self.line(
-                || {
-                    format!(
-                        "{} sent {} bytes: {}",
-                        peer.short(),
-                        bytes.len(),
-                        hex(bytes)
-                    )
-                },
-                || {
-                    JsonLine::event("data")
-                        .display("peer", peer)
-                        .str("hex", &hex(bytes))
-                },
-            ),
-            _ => {}
-        }
-    }
-}
-
-impl Drop for Printer {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
-/// The driver handler of `join` and `serve`: print each event, flush before sleeping.
-struct PrintEvents<'a>(&'a Printer);
-
-impl Handler for PrintEvents<'_> {
-    fn on_event(&mut self, event: &Event) -> Flow {
-        self.0.event(event);
-        Flow::Continue
-    }
-
-    fn before_sleep(&mut self, _node: &Node) {
-        self.0.flush();
-    }
-}
 
 /// `join`'s handler: prints like [`PrintEvents`] and saves the Mainline
 /// node cache every [`mainline::CACHE_SAVE_INTERVAL`], so a node that is
@@ -248,24 +51,6 @@ impl Handler for JoinEvents<'_> {
             }
         }
     }
-}
-
-/// `text` with every control character (escape sequences, line breaks,
-/// carriage returns) written as a Rust escape, so a peer cannot move the
-/// terminal's cursor, recolour it or forge extra lines.
-fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            escaped.extend(c.escape_default());
-        } else {
-            escaped.push(c);
-        }
-    }
-    escaped.into()
 }
 
 /// The value of `"key":"..."` in a one-line JSON object this program printed
@@ -378,6 +163,11 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
         bootstrap,
         mainline: None,
         lan: false,
+        relay: if options.relay {
+            RelayRole::Open
+        } else {
+            RelayRole::Off
+        },
     };
     let Some((mut driver, mut node)) = start(&printer, options.bind, identity, sources, false)
     else {
@@ -457,6 +247,11 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
             bootstrap,
             mainline: plan.initial,
             lan: !options.no_lan,
+            relay: if options.no_relay {
+                RelayRole::Off
+            } else {
+                RelayRole::Members
+            },
         },
         !options.no_stdin,
     ) else {
@@ -517,6 +312,8 @@ struct Sources {
     mainline: Option<Vec<SocketAddr>>,
     /// LAN beacons.
     lan: bool,
+    /// Whom to relay for.
+    relay: RelayRole,
 }
 
 fn start(
@@ -538,6 +335,7 @@ fn start(
         config.bootstrap = sources.bootstrap;
         config.mainline_bootstrap = sources.mainline;
         config.lan = sources.lan;
+        config.relay = sources.relay;
         config
     });
     match started {
@@ -621,23 +419,6 @@ fn no_server_answered(
 mod tests {
     use super::*;
     use tinynode::FailureReason;
-
-    #[test]
-    fn peer_text_cannot_steer_the_terminal_or_forge_lines() {
-        assert_eq!(
-            escape_controls("plain text, ünïcode"),
-            "plain text, ünïcode"
-        );
-        assert_eq!(
-            escape_controls("hi\x1b[31mred\nabc: forged\r"),
-            "hi\\u{1b}[31mred\\nabc: forged\\r"
-        );
-        assert!(
-            !escape_controls("\u{7}\u{9b}x")
-                .chars()
-                .any(char::is_control)
-        );
-    }
 
     #[test]
     fn failure_message_names_every_server() {

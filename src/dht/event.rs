@@ -74,6 +74,9 @@ pub enum DhtEvent {
     Stored {
         /// The topic.
         topic: NodeId,
+        /// The address the announce came from (the announcer's socket, as
+        /// its NAT maps it towards us): a signal sent there reaches it.
+        announcer: std::net::SocketAddr,
         /// The sealed record.
         record: Vec<u8>,
     },

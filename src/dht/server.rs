@@ -170,6 +170,7 @@ impl Server<'_> {
                 self.push_to_members(now, topic, sender, &record, answer);
                 answer.events.push(DhtEvent::Stored {
                     topic,
+                    announcer: source,
                     record: record.0,
                 });
                 Response::Announced

@@ -93,6 +93,9 @@ impl Node {
             let samples = self.public.sampler.samples().len();
             debug!("nat: {class} ({samples} reports)");
             self.events.push_back(Event::Nat { class, samples });
+            if let Some(joined) = self.joined.as_mut() {
+                joined.connections.set_relay_needed(class.may_need_relay());
+            }
             if class.mapping_varies() {
                 // Our advertised addresses lose the public one.
                 self.addresses_changed();

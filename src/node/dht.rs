@@ -100,12 +100,18 @@ impl Node {
                     topic,
                     relay,
                     records,
-                } => self.take_dht_records(now, topic, relay, &records),
-                DhtEvent::Stored { topic, record } => {
-                    // We store it, so we are a relay towards its announcer:
-                    // signals for it can go through our own socket.
-                    let local = self.locals.primary();
-                    self.take_dht_records(now, topic, local, &[record]);
+                } => self.take_dht_records(now, topic, SignalPath::DhtRelay(relay), &records),
+                DhtEvent::Stored {
+                    topic,
+                    announcer,
+                    record,
+                } => {
+                    // Its announce reached us from `announcer`, so a signal
+                    // sent straight there reaches it (what relaying through
+                    // our own store would do, without a datagram to
+                    // ourselves).
+                    let path = SignalPath::Direct(announcer);
+                    self.take_dht_records(now, topic, path, &[record]);
                 }
                 DhtEvent::Delivered {
                     relay,
@@ -160,13 +166,13 @@ impl Node {
         }
     }
 
-    /// Hands sealed records under `topic`, held by the DHT node at `relay`,
+    /// Hands sealed records under `topic`, which reached us along `path`,
     /// to the meeting with that topic, if we are in it.
     fn take_dht_records(
         &mut self,
         now: Instant,
         topic: NodeId,
-        relay: SocketAddr,
+        path: SignalPath,
         records: &[Vec<u8>],
     ) {
         let in_meeting = self
@@ -181,7 +187,7 @@ impl Node {
             .map(|blob| Found {
                 blob,
                 via: Via::Dht,
-                path: SignalPath::DhtRelay(relay),
+                path,
             })
             .collect();
         self.take_records(now, &found);

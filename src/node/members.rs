@@ -64,17 +64,21 @@ impl Node {
             MainlineSource::new(now, Box::new(move |window| keyed.infohash(window)))
         });
         let lan = self.config.lan.then(|| LanSource::new(now));
+        let mut connections = Connections::new(
+            crypto,
+            meeting.clone(),
+            self.node_id(),
+            self.locals.clone(),
+            first_session,
+        );
+        connections.set_relay_servers(self.config.bootstrap.clone());
+        connections.set_relay_needed(self.public.class().may_need_relay());
         self.joined = Some(Joined {
             dht_source: DhtSource::new(now, meeting.topic()),
             mainline,
             lan,
             membership: Membership::new(meeting, self.node_id()),
-            connections: Connections::new(
-                crypto,
-                self.node_id(),
-                self.locals.clone(),
-                first_session,
-            ),
+            connections,
         });
         self.dht_source_timeout(now);
         self.mainline_source_timeout(now);

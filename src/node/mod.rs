@@ -33,6 +33,7 @@ mod hello;
 mod lan;
 mod mainline;
 mod members;
+mod relay;
 mod route;
 mod rtc;
 mod signaling;
@@ -45,13 +46,14 @@ use std::time::Instant;
 
 use log::debug;
 
-use crate::api::{Command, Event, Input, NatClass, NodeConfig, Output};
+use crate::api::{Command, Event, Input, NatClass, NodeConfig, Output, RelayRole};
 use crate::dht::engine::{Dht, LookupId};
 use crate::id::NodeId;
 use crate::limits::MAX_DATAGRAM_LEN;
 use crate::mainline::engine::Mainline;
 use crate::membership::{KnownPeer, PeerStatus};
 use crate::ratelimit::RateLimiter;
+use crate::relay::server::{MEMBER_RELAY, RelayTable, SERVE_RELAY};
 use crate::rng::Rng;
 use crate::stun::client::StunClient;
 use crate::transmit::{LocalAddrs, Transmit};
@@ -73,6 +75,7 @@ pub struct Node {
     signaling: Signaling,
     limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
+    relay_table: Option<RelayTable>,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -105,7 +108,13 @@ impl Node {
             }
             (None, _) => None,
         };
+        let relay_table = match config.relay {
+            RelayRole::Members => Some(RelayTable::new(MEMBER_RELAY, rng.fork())),
+            RelayRole::Open => Some(RelayTable::new(SERVE_RELAY, rng.fork())),
+            _ => None,
+        };
         Self {
+            relay_table,
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
             mainline,
@@ -187,6 +196,7 @@ impl Node {
             rate_limited_sources: self.limiter.len(),
             mainline_routing: self.mainline.as_ref().map_or(0, Mainline::routing_len),
             mainline_pending: self.mainline.as_ref().map_or(0, Mainline::pending_len),
+            relay_bindings: self.relay_bindings(),
         }
     }
 
@@ -344,6 +354,7 @@ impl Node {
             Route::Mainline => self.on_mainline_datagram(now, source, data),
             Route::Hello => self.on_hello(now, source, data),
             Route::Beacon => self.on_beacon(now, source, data),
+            Route::Relay => self.on_relay_frame(now, source, destination, data),
             Route::Drop(reason) => self.drop_datagram(source, reason),
         }
         self.process_connections(now);

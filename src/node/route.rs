@@ -22,6 +22,7 @@
 //! | KRPC (`d`) | [`Route::Mainline`] (decoded by the Mainline client) |
 //! | hello | [`Route::Hello`] |
 //! | LAN beacon | [`Route::Beacon`] |
+//! | relay frame | [`Route::Relay`] (decoded by the relay handler) |
 //! | DTLS from a connection's address | [`Route::Dtls`] |
 //! | anything else | [`Route::Drop`] with the reason |
 
@@ -65,6 +66,8 @@ pub enum Route<'a> {
     Hello,
     /// A LAN beacon.
     Beacon,
+    /// A relay frame.
+    Relay,
     /// DTLS for the connection to this peer.
     Dtls(NodeId),
     /// Nobody's: drop and count.
@@ -85,6 +88,7 @@ pub fn cost(data: &[u8], source: SocketAddr, known: &impl Known) -> u64 {
         Protocol::Dht => dht_cost(data),
         Protocol::Mainline => u64::from(!known.mainline_awaits(source)),
         Protocol::Hello | Protocol::Beacon => 1,
+        Protocol::Relay => relay_cost(data),
         _ => 0,
     }
 }
@@ -105,6 +109,24 @@ fn dht_cost(data: &[u8]) -> u64 {
     match data.get(DHT_MESSAGE_VARIANT) {
         Some(&DHT_RESPONSE) => 0,
         Some(&DHT_REQUEST) if data.get(DHT_REQUEST_VARIANT) == Some(&DHT_SIGNAL) => 2,
+        _ => 1,
+    }
+}
+
+/// Offset of a relay frame's kind.
+const RELAY_KIND: usize = 1;
+/// Relay frame kind `data`.
+const RELAY_DATA: u8 = 0;
+/// Relay frame kind `bind`.
+const RELAY_BIND: u8 = 1;
+
+/// Data frames are free (a relay meters them per pair, §12.5; our own
+/// connections' data must not starve); a bind, which makes a relay keep
+/// state and answer, costs 2; other relay frames 1.
+fn relay_cost(data: &[u8]) -> u64 {
+    match data.get(RELAY_KIND) {
+        Some(&RELAY_DATA) => 0,
+        Some(&RELAY_BIND) => 2,
         _ => 1,
     }
 }
@@ -132,6 +154,7 @@ pub fn route<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Rout
         Protocol::Mainline => Route::Mainline,
         Protocol::Hello => Route::Hello,
         Protocol::Beacon => Route::Beacon,
+        Protocol::Relay => Route::Relay,
         Protocol::Dtls => match known.peer_at(source) {
             Some(peer) => Route::Dtls(peer),
             None => Route::Drop(DropReason::WebrtcUnmatched),

@@ -64,11 +64,21 @@ pub enum DropReason {
     /// A beacon with our meeting's tag whose record does not open, verify
     /// or pass membership's checks.
     BeaconUnverified,
+    /// A relay frame that does not decode.
+    RelayMalformed,
+    /// A relay data frame on a channel nobody bound from its source.
+    RelayUnknownChannel,
+    /// A relay data frame whose binding has no partner yet.
+    RelayUnpaired,
+    /// A relay data frame over its pair's or the relay's rate.
+    RelayRateLimited,
+    /// A relay's answer to a bind we did not send (or no longer wait for).
+    RelayUnsolicited,
 }
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 29] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -93,6 +103,11 @@ impl DropReason {
         Self::BeaconMalformed,
         Self::BeaconOtherMeeting,
         Self::BeaconUnverified,
+        Self::RelayMalformed,
+        Self::RelayUnknownChannel,
+        Self::RelayUnpaired,
+        Self::RelayRateLimited,
+        Self::RelayUnsolicited,
     ];
 
     /// Short name for logs and stats lines.
@@ -122,6 +137,11 @@ impl DropReason {
             Self::BeaconMalformed => "beacon_malformed",
             Self::BeaconOtherMeeting => "beacon_other_meeting",
             Self::BeaconUnverified => "beacon_unverified",
+            Self::RelayMalformed => "relay_malformed",
+            Self::RelayUnknownChannel => "relay_unknown_channel",
+            Self::RelayUnpaired => "relay_unpaired",
+            Self::RelayRateLimited => "relay_rate_limited",
+            Self::RelayUnsolicited => "relay_unsolicited",
         }
     }
 }
@@ -154,6 +174,17 @@ pub struct Stats {
     pub hellos: u64,
     /// Verified beacons (our own, looped back, included).
     pub beacons: u64,
+    /// Relay data frames this node forwarded, as a relay.
+    pub relay_forwarded: u64,
+    /// Binds and releases this node handled, as a relay (answered bound
+    /// or refused, or released).
+    pub relay_requests: u64,
+    /// Binds this node refused, as a relay (also in `relay_requests`).
+    pub relay_refused: u64,
+    /// Relays' answers to our own binds.
+    pub relay_answers: u64,
+    /// Relay data frames handed to our connections.
+    pub relayed_datagrams: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -178,6 +209,10 @@ impl Stats {
             + self.mainline_messages
             + self.hellos
             + self.beacons
+            + self.relay_forwarded
+            + self.relay_requests
+            + self.relay_answers
+            + self.relayed_datagrams
     }
 
     pub(super) fn count_drop(&mut self, reason: DropReason) {
@@ -191,7 +226,8 @@ impl fmt::Display for Stats {
             f,
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
-             mainline_messages={} hellos={} beacons={} dropped={}",
+             mainline_messages={} hellos={} beacons={} relay_forwarded={} relay_requests={} \
+             relay_refused={} relay_answers={} relayed_datagrams={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -204,6 +240,11 @@ impl fmt::Display for Stats {
             self.mainline_messages,
             self.hellos,
             self.beacons,
+            self.relay_forwarded,
+            self.relay_requests,
+            self.relay_refused,
+            self.relay_answers,
+            self.relayed_datagrams,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {
@@ -240,6 +281,8 @@ pub struct Sizes {
     pub mainline_routing: usize,
     /// Mainline queries in flight.
     pub mainline_pending: usize,
+    /// Bindings held as a relay.
+    pub relay_bindings: usize,
 }
 
 impl Sizes {
@@ -255,6 +298,7 @@ impl Sizes {
         rate_limited_sources: crate::ratelimit::MAX_SOURCES,
         mainline_routing: crate::id::ID_BITS * crate::dht::wire::K,
         mainline_pending: crate::mainline::engine::MAX_PENDING,
+        relay_bindings: 2 * crate::relay::server::SERVE_RELAY.max_pairs,
     };
 
     /// True if every count is within [`Sizes::LIMITS`].
@@ -270,5 +314,6 @@ impl Sizes {
             && self.rate_limited_sources <= limits.rate_limited_sources
             && self.mainline_routing <= limits.mainline_routing
             && self.mainline_pending <= limits.mainline_pending
+            && self.relay_bindings <= limits.relay_bindings
     }
 }

@@ -28,7 +28,10 @@ use str0m::{
 
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
+use super::relayed::{RelayPaths, Routed};
 use crate::api::ConnectionReason;
+use crate::relay::client::RelayPath;
+use crate::relay::wire::RefuseReason;
 use crate::signal::SessionParams;
 use crate::transmit::{LocalAddrs, Transmit};
 
@@ -67,12 +70,24 @@ pub enum Phase {
 /// What a connection reports after an input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnEvent {
-    /// Send this datagram.
+    /// Send this datagram (to the peer, indexed by its destination).
     Transmit(Transmit),
-    /// The data channel opened; the peer's traffic comes from `addr`.
+    /// Send this datagram to a relay (not the peer's address: not indexed).
+    RelayTransmit(Transmit),
+    /// The data channel opened; the peer's traffic comes from `addr`
+    /// (the relay's address when `relay`).
     Opened {
         /// The working path's remote address.
         addr: SocketAddr,
+        /// True when the path goes through the relay at `addr`.
+        relay: bool,
+    },
+    /// The open channel's traffic moved to another path.
+    PathChanged {
+        /// The new path's remote address.
+        addr: SocketAddr,
+        /// True when it goes through the relay at `addr`.
+        relay: bool,
     },
     /// A text message arrived (a chat line).
     Text(String),
@@ -112,7 +127,13 @@ pub struct Conn {
     deadline: Instant,
     wake: Option<Instant>,
     remote: Option<SocketAddr>,
-    host: SocketAddr,
+    /// The open channel's path: (remote address, through a relay).
+    path: Option<(SocketAddr, bool)>,
+    locals: LocalAddrs,
+    relays: RelayPaths,
+    /// This attempt needs a relay to work (our NAT maps by destination, or
+    /// an earlier attempt failed): failing without one says so.
+    wants_relay: bool,
     outbox: Outbox,
     out: VecDeque<ConnEvent>,
 }
@@ -166,7 +187,10 @@ impl Conn {
             deadline: now + CONNECT_TIMEOUT,
             wake: Some(now),
             remote: None,
-            host: locals.primary(),
+            path: None,
+            locals: locals.clone(),
+            relays: RelayPaths::default(),
+            wants_relay: false,
             outbox: Outbox::default(),
             out: VecDeque::new(),
         }
@@ -174,7 +198,77 @@ impl Conn {
 
     /// Our parameters, to signal to the peer.
     pub fn local_params(&mut self) -> SessionParams {
-        local_params(&mut self.rtc, &self.candidates)
+        let mut params = local_params(&mut self.rtc, &self.candidates);
+        params.relays = self.relays.hints();
+        params
+    }
+
+    /// This attempt needs a relay (see [`ConnectionReason::NoRelay`]).
+    pub fn set_wants_relay(&mut self) {
+        self.wants_relay = true;
+    }
+
+    /// Adds a relay path: a relayed candidate, and a binding at the relay
+    /// starting now. `proposed` when we chose it (it goes into our
+    /// parameters, as the member `member` when one).
+    pub fn add_relay(&mut self, path: RelayPath, proposed: Option<Option<crate::id::NodeId>>) {
+        let host = self.locals.toward(path.relay);
+        self.relays
+            .add(&mut self.rtc, path, host, proposed.is_some());
+        if let Some(Some(member)) = proposed {
+            self.relays.proposed_member(member);
+        }
+    }
+
+    /// The open channel's remote address when it is a direct path: where
+    /// this peer can relay for others (§12.3).
+    pub fn direct_addr(&self) -> Option<SocketAddr> {
+        match self.path {
+            Some((addr, false)) if self.phase == Phase::Open => Some(addr),
+            _ => None,
+        }
+    }
+
+    /// The relay paths, for the registry's index.
+    pub fn relays(&self) -> &RelayPaths {
+        &self.relays
+    }
+
+    /// A relay at `relay` answered our bind with `token`.
+    pub fn on_relay_answer(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        token: [u8; 16],
+        answer: Result<(u32, u16), RefuseReason>,
+    ) {
+        match answer {
+            Ok(bound) => {
+                if let Some(release) = self.relays.on_bound(now, relay, token, bound, &self.locals)
+                {
+                    self.out.push_back(ConnEvent::RelayTransmit(release));
+                }
+            }
+            Err(reason) => self.relays.on_refused(relay, token, reason),
+        }
+    }
+
+    /// A data frame from `relay` on `channel`: feeds its payload to str0m
+    /// as from the peer's relayed address; false if no path has it.
+    pub fn receive_relayed(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        channel: u32,
+        data: &[u8],
+    ) -> bool {
+        match self.relays.receive(relay, channel) {
+            Some((source, destination)) => {
+                self.receive(now, source, destination, data);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Our ICE username fragment: the first half of the USERNAME in the
@@ -202,6 +296,7 @@ impl Conn {
     /// (the offerer) or server (the answerer).
     pub fn start(&mut self, remote: &SessionParams, client: bool) -> Result<(), StartError> {
         apply_remote(&mut self.rtc, remote).map_err(StartError::Params)?;
+        self.relays.add_remote_candidates(&mut self.rtc);
         self.rtc
             .direct_api()
             .start_dtls(client)
@@ -233,10 +328,14 @@ impl Conn {
         if self.phase != Phase::Open && now >= self.deadline {
             let reason = match self.phase {
                 Phase::AwaitingAnswer => ConnectionReason::NoAnswer,
+                _ if self.wants_relay && !self.relays.ever_bound() => ConnectionReason::NoRelay,
                 _ => ConnectionReason::NotEstablished,
             };
             self.out.push_back(ConnEvent::Ended(reason));
             return;
+        }
+        for bind in self.relays.handle_timeout(now, &self.locals) {
+            self.out.push_back(ConnEvent::RelayTransmit(bind));
         }
         if self.wake.is_some_and(|w| now >= w) {
             self.feed(RtcInput::Timeout(now));
@@ -246,7 +345,10 @@ impl Conn {
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let deadline = (self.phase != Phase::Open).then_some(self.deadline);
-        [self.wake, deadline].into_iter().flatten().min()
+        [self.wake, deadline, self.relays.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing the connection reports.
@@ -285,6 +387,49 @@ impl Conn {
         self.rtc.disconnect();
     }
 
+    /// The path to a remote address str0m uses: the relay's address for
+    /// a synthetic one.
+    fn path_of(&self, remote: SocketAddr) -> (SocketAddr, bool) {
+        match self.relays.by_remote(remote) {
+            Some(path) => (path.relay, true),
+            None => (remote, false),
+        }
+    }
+
+    /// Follows the open channel's path by the DTLS records str0m sends
+    /// (they leave on the nominated pair only): reports a change, and
+    /// releases the relays once a direct path carries the traffic.
+    fn note_path(&mut self, transmit: &Transmit) {
+        let dtls = transmit
+            .payload
+            .first()
+            .is_some_and(|b| (20..=63).contains(b));
+        let Some(current) = self.path.filter(|_| dtls && self.phase == Phase::Open) else {
+            return;
+        };
+        let now_on = self.path_of(transmit.destination);
+        if now_on != current {
+            debug!(
+                "webrtc: path changed to {} (relayed: {})",
+                now_on.0, now_on.1
+            );
+            self.path = Some(now_on);
+            self.out.push_back(ConnEvent::PathChanged {
+                addr: now_on.0,
+                relay: now_on.1,
+            });
+            if !now_on.1 {
+                self.release_relays();
+            }
+        }
+    }
+
+    fn release_relays(&mut self) {
+        for release in self.relays.release_all(&mut self.rtc, &self.locals) {
+            self.out.push_back(ConnEvent::RelayTransmit(release));
+        }
+    }
+
     fn flush_outbox(&mut self) -> usize {
         if self.phase != Phase::Open || self.outbox.is_empty() {
             return 0;
@@ -321,18 +466,29 @@ impl Conn {
                     return;
                 }
                 Ok(RtcOutput::Transmit(transmit)) => {
-                    self.out.push_back(ConnEvent::Transmit(Transmit {
+                    let transmit = Transmit {
                         source: transmit.source,
                         destination: transmit.destination,
                         payload: transmit.contents.to_vec(),
-                    }));
+                    };
+                    self.note_path(&transmit);
+                    match self.relays.route(transmit, &self.locals) {
+                        Routed::Direct(t) => self.out.push_back(ConnEvent::Transmit(t)),
+                        Routed::Relayed(t) => self.out.push_back(ConnEvent::RelayTransmit(t)),
+                        Routed::Dropped => {}
+                    }
                 }
                 Ok(RtcOutput::Event(event)) => match event {
                     RtcEvent::ChannelOpen(..) => {
                         self.phase = Phase::Open;
-                        let addr = self.remote.unwrap_or(self.host);
-                        debug!("webrtc: channel open to {addr}");
-                        self.out.push_back(ConnEvent::Opened { addr });
+                        let remote = self.remote.unwrap_or(self.locals.primary());
+                        let (addr, relay) = self.path_of(remote);
+                        debug!("webrtc: channel open to {addr} (relayed: {relay})");
+                        self.path = Some((addr, relay));
+                        self.out.push_back(ConnEvent::Opened { addr, relay });
+                        if !relay {
+                            self.release_relays();
+                        }
                     }
                     RtcEvent::ChannelData(data) => {
                         let end = data.data.len().min(MAX_MESSAGE_LEN);
@@ -459,14 +615,20 @@ mod tests {
             "opened in {:?}",
             pair.now - start
         );
-        assert!(
-            pair.heard
-                .contains(&('a', ConnEvent::Opened { addr: pair.b_addr }))
-        );
-        assert!(
-            pair.heard
-                .contains(&('b', ConnEvent::Opened { addr: pair.a_addr }))
-        );
+        assert!(pair.heard.contains(&(
+            'a',
+            ConnEvent::Opened {
+                addr: pair.b_addr,
+                relay: false
+            }
+        )));
+        assert!(pair.heard.contains(&(
+            'b',
+            ConnEvent::Opened {
+                addr: pair.a_addr,
+                relay: false
+            }
+        )));
 
         assert!(pair.a.queue(false, b"hello"));
         assert!(pair.a.queue(true, &[0, 159, 146, 150]));

@@ -24,8 +24,9 @@
 mod conn;
 mod outbox;
 mod params;
+mod relayed;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +43,10 @@ pub use outbox::OUTBOX_LIMIT;
 use crate::api::{ConnectionReason, Event, Via};
 use crate::backoff::Backoff;
 use crate::id::NodeId;
-use crate::signal::{Signal, SignalKind};
+use crate::meeting::Meeting;
+use crate::relay::client::RelayPath;
+use crate::relay::wire::RefuseReason;
+use crate::signal::{MAX_RELAYS, RelayHint, SessionParams, Signal, SignalKind};
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.
@@ -89,6 +93,7 @@ impl ConnIndex {
 /// All WebRTC connections of a node.
 pub struct Connections {
     crypto: Arc<CryptoProvider>,
+    meeting: Meeting,
     local: NodeId,
     locals: LocalAddrs,
     next_session: u64,
@@ -100,6 +105,18 @@ pub struct Connections {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
+    relays: RelayChoice,
+}
+
+/// What the registry knows about relays it could propose.
+#[derive(Debug, Default)]
+struct RelayChoice {
+    /// `serve --relay` candidates (bootstrap nodes), in order.
+    servers: Vec<SocketAddr>,
+    /// Relays that refused as not relaying: not proposed again.
+    refusers: BTreeSet<SocketAddr>,
+    /// Our NAT maps by destination: every attempt wants a relay.
+    needed: bool,
 }
 
 impl fmt::Debug for Connections {
@@ -113,12 +130,14 @@ impl Connections {
     /// numbers start at `first_session`.
     pub fn new(
         crypto: Arc<CryptoProvider>,
+        meeting: Meeting,
         local: NodeId,
         locals: LocalAddrs,
         first_session: u64,
     ) -> Self {
         Self {
             crypto,
+            meeting,
             local,
             locals,
             next_session: first_session,
@@ -129,7 +148,71 @@ impl Connections {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             signals: VecDeque::new(),
+            relays: RelayChoice::default(),
         }
+    }
+
+    /// Nodes that may relay for us when no member can (`serve --relay`
+    /// nodes among the bootstrap nodes).
+    pub fn set_relay_servers(&mut self, servers: Vec<SocketAddr>) {
+        self.relays.servers = servers;
+    }
+
+    /// Whether our NAT needs a relay for some peers (it maps by
+    /// destination): then every attempt proposes relays.
+    pub fn set_relay_needed(&mut self, needed: bool) {
+        self.relays.needed = needed;
+    }
+
+    /// The connection with a relay path bound at `relay` on `channel`.
+    pub fn peer_at_relay(&self, relay: SocketAddr, channel: u32) -> Option<NodeId> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.relays().channels().any(|rc| rc == (relay, channel)))
+            .map(|(p, _)| *p)
+    }
+
+    /// A relay frame for `peer`'s connection from `relay` on `channel`.
+    pub fn receive_relayed(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        relay: SocketAddr,
+        channel: u32,
+        data: &[u8],
+    ) {
+        if let Some(conn) = self.conns.get_mut(&peer)
+            && conn.receive_relayed(now, relay, channel, data)
+        {
+            self.collect(now, peer);
+        }
+    }
+
+    /// A relay's answer to a bind (`Ok((channel, lifetime_s))` or the
+    /// refusal); false if no connection is binding there with `token`.
+    pub fn on_relay_answer(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        token: [u8; 16],
+        answer: Result<(u32, u16), RefuseReason>,
+    ) -> bool {
+        let Some(peer) = self
+            .conns
+            .iter()
+            .find(|(_, c)| c.relays().tokens().any(|t| t == (relay, token)))
+            .map(|(p, _)| *p)
+        else {
+            return false;
+        };
+        if answer == Err(RefuseReason::NotARelay) {
+            self.relays.refusers.insert(relay);
+        }
+        if let Some(conn) = self.conns.get_mut(&peer) {
+            conn.on_relay_answer(now, relay, token, answer);
+        }
+        self.collect(now, peer);
+        true
     }
 
     /// Number of str0m instances.
@@ -210,6 +293,16 @@ impl Connections {
                     signal.session,
                     false,
                 );
+                let hinted = self.hinted_paths(now, peer, signal.session, &params);
+                if !hinted.is_empty() {
+                    conn.set_wants_relay();
+                }
+                for path in hinted {
+                    conn.add_relay(path, None);
+                }
+                if self.relays.needed && params.relays.0.is_empty() {
+                    self.propose_relays(now, &mut conn, peer, signal.session, 0);
+                }
                 if let Err(error) = conn.start(&params, false) {
                     warn!("webrtc: bad offer from {}: {error}", peer.short());
                     return;
@@ -234,6 +327,16 @@ impl Connections {
                 if conn.session() != signal.session || conn.phase() != Phase::AwaitingAnswer {
                     debug!("webrtc: stale answer from {}", peer.short());
                     return;
+                }
+                let hinted = self.hinted_paths(now, peer, signal.session, &params);
+                let Some(conn) = self.conns.get_mut(&peer) else {
+                    return;
+                };
+                if !hinted.is_empty() {
+                    conn.set_wants_relay();
+                }
+                for path in hinted {
+                    conn.add_relay(path, None);
                 }
                 if let Err(error) = conn.start(&params, true) {
                     warn!("webrtc: bad answer from {}: {error}", peer.short());
@@ -412,6 +515,10 @@ impl Connections {
         let session = self.next_session;
         self.next_session = self.next_session.wrapping_add(1);
         let mut conn = Conn::new(now, &self.crypto, &self.locals, public, session, true);
+        let failures = self.retries.get(&peer).map_or(0, |r| r.failures);
+        if self.relays.needed || failures > 0 {
+            self.propose_relays(now, &mut conn, peer, session, failures);
+        }
         let offer = conn.local_params();
         debug!("webrtc: offering to {} (session {session})", peer.short());
         self.signals.push_back(OutgoingSignal {
@@ -421,6 +528,87 @@ impl Connections {
         });
         self.insert(peer, conn);
         self.collect(now, peer);
+    }
+
+    /// Gives `conn` (attempt `session` with `peer`) relay paths we choose
+    /// (`protocol-spec.md` §12.3): members with a direct path open first
+    /// (they keep both NAT mappings warm), then `serve --relay` nodes; on a
+    /// first attempt members alone when there are any.
+    fn propose_relays(
+        &self,
+        now: Instant,
+        conn: &mut Conn,
+        peer: NodeId,
+        session: u64,
+        failures: u32,
+    ) {
+        conn.set_wants_relay();
+        let members: Vec<(SocketAddr, Option<NodeId>)> = self
+            .conns
+            .iter()
+            .filter(|(p, _)| **p != peer)
+            .filter_map(|(p, c)| c.direct_addr().map(|a| (a, Some(*p))))
+            .collect();
+        let servers = self
+            .relays
+            .servers
+            .iter()
+            .filter(|s| !self.relays.refusers.contains(s))
+            .map(|s| (*s, None));
+        let chosen: Vec<(SocketAddr, Option<NodeId>)> = if failures == 0 && !members.is_empty() {
+            members.into_iter().take(MAX_RELAYS).collect()
+        } else {
+            members
+                .into_iter()
+                .chain(servers)
+                .take(MAX_RELAYS)
+                .collect()
+        };
+        if chosen.is_empty() {
+            debug!("relay: no relay to propose to {}", peer.short());
+        }
+        for (addr, member) in chosen {
+            let path = self.relay_path(now, addr, addr, session, peer);
+            conn.add_relay(path, Some(member));
+        }
+    }
+
+    /// Paths through the relays `params` proposes, each reached where we
+    /// reach it (a member relay at our own connection's address).
+    fn hinted_paths(
+        &self,
+        now: Instant,
+        peer: NodeId,
+        session: u64,
+        params: &SessionParams,
+    ) -> Vec<RelayPath> {
+        params
+            .relays
+            .0
+            .iter()
+            .filter(|h: &&RelayHint| h.member != Some(self.local) && h.member != Some(peer))
+            .map(|hint| {
+                let hint_addr = SocketAddr::from(hint.addr);
+                let reach = hint
+                    .member
+                    .and_then(|m| self.conns.get(&m).and_then(Conn::direct_addr))
+                    .unwrap_or(hint_addr);
+                self.relay_path(now, reach, hint_addr, session, peer)
+            })
+            .collect()
+    }
+
+    fn relay_path(
+        &self,
+        now: Instant,
+        reach: SocketAddr,
+        hint: SocketAddr,
+        session: u64,
+        peer: NodeId,
+    ) -> RelayPath {
+        let (low, high) = (self.local.min(peer), self.local.max(peer));
+        let token = self.meeting.relay_token(session, &low, &high);
+        RelayPath::new(now, reach, hint, session, (self.local, peer), token)
     }
 
     fn insert(&mut self, peer: NodeId, conn: Conn) {
@@ -437,11 +625,31 @@ impl Connections {
                     self.index.by_addr.insert(transmit.destination, peer);
                     self.transmits.push_back(transmit);
                 }
-                ConnEvent::Opened { addr } => {
-                    info!("webrtc: connected to {} at {addr}", peer.short());
+                ConnEvent::RelayTransmit(transmit) => self.transmits.push_back(transmit),
+                ConnEvent::Opened { addr, relay } => {
+                    let how = if relay { "through the relay" } else { "at" };
+                    info!("webrtc: connected to {} {how} {addr}", peer.short());
                     self.retries.remove(&peer);
                     let via = self.members.get(&peer).copied().unwrap_or(Via::Offer);
-                    self.events.push_back(Event::Connected { peer, addr, via });
+                    self.events.push_back(Event::Connected {
+                        peer,
+                        addr,
+                        via,
+                        relay,
+                    });
+                }
+                ConnEvent::PathChanged { addr, relay } => {
+                    info!(
+                        "webrtc: {} now {} {addr}",
+                        peer.short(),
+                        if relay {
+                            "through the relay"
+                        } else {
+                            "direct at"
+                        }
+                    );
+                    self.events
+                        .push_back(Event::PathChanged { peer, addr, relay });
                 }
                 ConnEvent::Text(text) => self.events.push_back(Event::Message { peer, text }),
                 ConnEvent::Bytes(bytes) => self.events.push_back(Event::Data { peer, bytes }),

@@ -41,6 +41,7 @@ pub(super) fn local_params(rtc: &mut Rtc, candidates: &[SocketAddr]) -> SessionP
         fingerprint_hash: Blob(fingerprint.hash_func.into_bytes()),
         fingerprint: Blob(fingerprint.bytes),
         candidates: BoundedList(candidates),
+        relays: BoundedList(Vec::new()),
     }
 }
 

@@ -9,7 +9,9 @@
 //! a NAT with endpoint-independent mapping (one public port per private
 //! socket, whatever the destination) and address-dependent filtering
 //! (inbound only from addresses the mapping has sent to), the common
-//! home-router behaviour.
+//! home-router behaviour, or behind a symmetric NAT ([`Sim::add_symmetric_nat`]:
+//! a new public port for every destination, as mobile carriers and CGNATs
+//! do), where only a relay helps.
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
@@ -61,8 +63,10 @@ impl SimRng {
 struct Nat {
     public_ip: IpAddr,
     next_port: u16,
-    /// private socket → public port
-    mappings: HashMap<SocketAddr, u16>,
+    /// A new mapping per destination (endpoint-dependent).
+    symmetric: bool,
+    /// (private socket, destination when symmetric) → public port
+    mappings: HashMap<(SocketAddr, Option<SocketAddr>), u16>,
     /// public port → (private socket, remotes it has sent to)
     reverse: HashMap<u16, (SocketAddr, HashSet<SocketAddr>)>,
 }
@@ -168,11 +172,22 @@ impl Sim {
 
     /// Adds a NAT router with its own public IP; returns its index.
     pub fn add_nat(&mut self) -> usize {
+        self.add_nat_of_kind(false)
+    }
+
+    /// Adds a symmetric NAT router (a new port per destination, inbound
+    /// only from that destination); returns its index.
+    pub fn add_symmetric_nat(&mut self) -> usize {
+        self.add_nat_of_kind(true)
+    }
+
+    fn add_nat_of_kind(&mut self, symmetric: bool) -> usize {
         let index = self.nats.len();
         let ip = Ipv4Addr::new(198, 51, (index / 250) as u8, (index % 250) as u8 + 1);
         self.nats.push(Nat {
             public_ip: IpAddr::V4(ip),
             next_port: 20_000,
+            symmetric,
             mappings: HashMap::new(),
             reverse: HashMap::new(),
         });
@@ -193,6 +208,18 @@ impl Sim {
         bootstrap: &[SocketAddr],
         identity_seed: [u8; 32],
     ) -> usize {
+        self.add_host_configured(nat, bootstrap, identity_seed, |_| {})
+    }
+
+    /// Adds a host whose configuration `configure` adjusts (a relay role,
+    /// for example).
+    pub fn add_host_configured(
+        &mut self,
+        nat: Option<usize>,
+        bootstrap: &[SocketAddr],
+        identity_seed: [u8; 32],
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> usize {
         let index = self.hosts.len();
         let ip = match nat {
             Some(_) => Ipv4Addr::new(10, (index >> 16) as u8, (index >> 8) as u8, index as u8),
@@ -210,6 +237,7 @@ impl Sim {
         };
         let mut config = NodeConfig::new(addr, Identity::from_seed(identity_seed), clock);
         config.bootstrap = bootstrap.to_vec();
+        configure(&mut config);
         let node = Node::new(self.now, config, self.rng.bytes32());
         self.hosts.push(Host {
             node,
@@ -506,12 +534,13 @@ impl Sim {
             None => private,
             Some(nat_index) => {
                 let nat = &mut self.nats[nat_index];
-                let port = match nat.mappings.get(&private) {
+                let key = (private, nat.symmetric.then_some(destination));
+                let port = match nat.mappings.get(&key) {
                     Some(port) => *port,
                     None => {
                         let port = nat.next_port;
                         nat.next_port += 1;
-                        nat.mappings.insert(private, port);
+                        nat.mappings.insert(key, port);
                         nat.reverse.insert(port, (private, HashSet::new()));
                         port
                     }

@@ -1,0 +1,170 @@
+//! Relay frames on the node (`protocol-spec.md` §12): as a relay, binds
+//! answered and data forwarded between the two sides of a pair; as a
+//! member, the relays' answers to our binds and the data they bring for
+//! our connections.
+//!
+//! A data frame is ours when one of our connections bound that channel at
+//! that source; otherwise it is for our relay table, if we relay.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::debug;
+
+use super::Node;
+use super::stats::DropReason;
+use crate::api::RelayRole;
+use crate::relay::server::{ForwardDrop, RelayTable};
+use crate::relay::wire::{Bind, Frame, RefuseReason, data_frame};
+
+impl Node {
+    /// A datagram that starts with the relay tag, from `source` to our
+    /// `destination`.
+    pub(super) fn on_relay_frame(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        let frame = match Frame::decode(data) {
+            Ok(frame) => frame,
+            Err(error) => {
+                debug!("relay: bad frame from {source}: {error}");
+                return self.drop_datagram(source, DropReason::RelayMalformed);
+            }
+        };
+        match frame {
+            Frame::Data { channel, payload } => {
+                self.on_relay_data(now, source, destination, channel, payload)
+            }
+            Frame::Bind(bind) => self.on_bind(now, source, destination, &bind),
+            Frame::Release { token, channel } => {
+                self.stats.relay_requests += 1;
+                if let Some(table) = self.relay_table.as_mut() {
+                    table.release(source, token, channel);
+                }
+            }
+            Frame::Bound {
+                token,
+                channel,
+                lifetime_s,
+                ..
+            } => self.on_relay_answer(now, source, token, Ok((channel, lifetime_s))),
+            Frame::Refused { token, reason } => {
+                self.on_relay_answer(now, source, token, Err(reason))
+            }
+        }
+    }
+
+    fn on_relay_data(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        channel: u32,
+        payload: &[u8],
+    ) {
+        if let Some(joined) = self.joined.as_mut()
+            && let Some(peer) = joined.connections.peer_at_relay(source, channel)
+        {
+            self.stats.relayed_datagrams += 1;
+            joined
+                .connections
+                .receive_relayed(now, peer, source, channel, payload);
+            return;
+        }
+        let Some(table) = self.relay_table.as_mut() else {
+            return self.drop_datagram(source, DropReason::RelayUnknownChannel);
+        };
+        match table.forward(now, source, channel, payload.len()) {
+            Ok((to, their_channel)) => {
+                self.stats.relay_forwarded += 1;
+                self.transmits.push_back(crate::transmit::Transmit {
+                    source: destination,
+                    destination: to,
+                    payload: data_frame(their_channel, payload),
+                });
+            }
+            Err(drop) => {
+                let reason = match drop {
+                    ForwardDrop::UnknownChannel => DropReason::RelayUnknownChannel,
+                    ForwardDrop::Unpaired => DropReason::RelayUnpaired,
+                    ForwardDrop::RateLimited => DropReason::RelayRateLimited,
+                };
+                self.drop_datagram(source, reason);
+            }
+        }
+    }
+
+    /// A bind: checked as our role requires, then bound or refused; the
+    /// answer (smaller than the bind) goes back from where it arrived.
+    fn on_bind(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, bind: &Bind) {
+        self.stats.relay_requests += 1;
+        let answer = match (self.config.relay, self.relay_table.as_mut()) {
+            (RelayRole::Off, _) | (_, None) => Err(RefuseReason::NotARelay),
+            (RelayRole::Members, Some(table)) => {
+                let genuine = self.joined.as_ref().is_some_and(|j| {
+                    j.membership
+                        .meeting()
+                        .relay_token(bind.session, &bind.low, &bind.high)
+                        == bind.token
+                        && bind.low < bind.high
+                });
+                if genuine {
+                    table.bind(now, source, bind.token)
+                } else {
+                    Err(RefuseReason::BadToken)
+                }
+            }
+            (_, Some(table)) => table.bind(now, source, bind.token),
+        };
+        let frame = match answer {
+            Ok(bound) => {
+                debug!("relay: bound {source} on channel {}", bound.channel);
+                Frame::Bound {
+                    token: bind.token,
+                    channel: bound.channel,
+                    lifetime_s: bound.lifetime_s,
+                    rate_kib: bound.rate_kib,
+                }
+            }
+            Err(reason) => {
+                debug!("relay: refused {source}: {reason}");
+                self.stats.relay_refused += 1;
+                Frame::Refused {
+                    token: bind.token,
+                    reason,
+                }
+            }
+        };
+        self.transmits.push_back(crate::transmit::Transmit {
+            source: destination,
+            destination: source,
+            payload: frame.encode(),
+        });
+    }
+
+    fn on_relay_answer(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        token: [u8; 16],
+        answer: Result<(u32, u16), RefuseReason>,
+    ) {
+        let taken = self
+            .joined
+            .as_mut()
+            .is_some_and(|j| j.connections.on_relay_answer(now, source, token, answer));
+        if taken {
+            self.stats.relay_answers += 1;
+        } else {
+            self.drop_datagram(source, DropReason::RelayUnsolicited);
+        }
+    }
+
+    /// Bindings held as a relay.
+    pub(super) fn relay_bindings(&self) -> usize {
+        self.relay_table.as_ref().map_or(0, RelayTable::len)
+    }
+}

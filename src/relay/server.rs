@@ -1,0 +1,431 @@
+//! The relaying side, `protocol-spec.md` §12.4: a table of bindings, each
+//! an address that presented a token, paired with the one other address
+//! that presented the same token; data from one side goes to the other,
+//! byte for byte.
+//!
+//! Sans-IO and pure: [`RelayTable::bind`] and [`RelayTable::forward`]
+//! take `now` and return what to send; expired bindings are swept when
+//! the table is touched, so an idle relay has no timer. Every limit
+//! refuses or drops; nothing is ever queued.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::wire::{RefuseReason, Token};
+use crate::ratelimit::{Limits, RateLimiter};
+use crate::rng::Rng;
+
+/// A relay's numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Most tokens (pairs, bound on one side or both).
+    pub max_pairs: usize,
+    /// Most bindings from one source IP.
+    pub max_per_ip: usize,
+    /// Bytes a second one pair may send through, both ways together.
+    pub pair_rate: u64,
+    /// Bytes one pair may save up.
+    pub pair_burst: u64,
+    /// Bytes a second the whole relay forwards.
+    pub total_rate: u64,
+    /// Bytes the whole relay may save up.
+    pub total_burst: u64,
+    /// A binding ends this long after its last bind unless bound again.
+    pub lifetime: Duration,
+    /// A binding that forwarded nothing for this long ends.
+    pub idle: Duration,
+}
+
+/// Limits of a member relaying for its own meeting (§12.5).
+pub const MEMBER_RELAY: RelayConfig = RelayConfig {
+    max_pairs: 16,
+    max_per_ip: 8,
+    pair_rate: 256 * 1024,
+    pair_burst: 512 * 1024,
+    total_rate: 1024 * 1024,
+    total_burst: 2 * 1024 * 1024,
+    lifetime: Duration::from_secs(600),
+    idle: Duration::from_secs(30),
+};
+
+/// Limits of a `serve --relay` node (§12.5).
+pub const SERVE_RELAY: RelayConfig = RelayConfig {
+    max_pairs: 64,
+    max_per_ip: 8,
+    pair_rate: 256 * 1024,
+    pair_burst: 512 * 1024,
+    total_rate: 2 * 1024 * 1024,
+    total_burst: 4 * 1024 * 1024,
+    lifetime: Duration::from_secs(600),
+    idle: Duration::from_secs(30),
+};
+
+/// What the relay says to a bind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bound {
+    /// The binder's channel.
+    pub channel: u32,
+    /// Seconds the binding lives unless bound again.
+    pub lifetime_s: u16,
+    /// The pair's rate limit in KiB per second.
+    pub rate_kib: u16,
+}
+
+/// Why a data frame was not forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardDrop {
+    /// No binding has this channel at this source address.
+    UnknownChannel,
+    /// The binding's partner has not bound yet.
+    Unpaired,
+    /// Over the pair's or the relay's rate.
+    RateLimited,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Binding {
+    addr: SocketAddr,
+    token: Token,
+    bound_at: Instant,
+    active_at: Instant,
+}
+
+/// Every binding of one relay.
+pub struct RelayTable {
+    config: RelayConfig,
+    rng: Rng,
+    bindings: BTreeMap<u32, Binding>,
+    /// The (at most two) channels bound under each token.
+    by_token: BTreeMap<Token, Vec<u32>>,
+    pair_rate: RateLimiter<Token>,
+    total_rate: RateLimiter<()>,
+}
+
+impl RelayTable {
+    /// An empty table with these limits; channel numbers come from `rng`.
+    pub fn new(config: RelayConfig, rng: Rng) -> Self {
+        let limits = |rate, burst, max_sources| Limits {
+            rate_per_second: rate,
+            burst,
+            max_sources,
+        };
+        Self {
+            config,
+            rng,
+            bindings: BTreeMap::new(),
+            by_token: BTreeMap::new(),
+            pair_rate: RateLimiter::new(limits(
+                config.pair_rate,
+                config.pair_burst,
+                config.max_pairs,
+            )),
+            total_rate: RateLimiter::new(limits(config.total_rate, config.total_burst, 1)),
+        }
+    }
+
+    /// Bindings held.
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Binds `source` under `token`, or refreshes its binding. The caller
+    /// has checked the token where it can (a member relay).
+    pub fn bind(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        token: Token,
+    ) -> Result<Bound, RefuseReason> {
+        self.sweep(now);
+        let channels = self.by_token.get(&token).cloned().unwrap_or_default();
+        if let Some(&channel) = channels.iter().find(|c| self.addr_of(**c) == Some(source)) {
+            if let Some(binding) = self.bindings.get_mut(&channel) {
+                binding.bound_at = now;
+            }
+            return Ok(self.bound(channel));
+        }
+        if channels.len() >= 2 {
+            return Err(RefuseReason::TokenTaken);
+        }
+        if channels.is_empty() && self.by_token.len() >= self.config.max_pairs {
+            return Err(RefuseReason::Full);
+        }
+        if self.bindings_from(source.ip()) >= self.config.max_per_ip {
+            return Err(RefuseReason::TooManyFromSource);
+        }
+        let channel = self.fresh_channel();
+        self.bindings.insert(
+            channel,
+            Binding {
+                addr: source,
+                token,
+                bound_at: now,
+                active_at: now,
+            },
+        );
+        self.by_token.entry(token).or_default().push(channel);
+        Ok(self.bound(channel))
+    }
+
+    /// Ends `source`'s binding on `channel` under `token`; anything else
+    /// is ignored.
+    pub fn release(&mut self, source: SocketAddr, token: Token, channel: u32) {
+        if self
+            .bindings
+            .get(&channel)
+            .is_some_and(|b| b.addr == source && b.token == token)
+        {
+            self.remove(channel);
+        }
+    }
+
+    /// A data frame of `len` payload bytes from `source` on `channel`:
+    /// where to send it, and on which channel.
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        channel: u32,
+        len: usize,
+    ) -> Result<(SocketAddr, u32), ForwardDrop> {
+        let binding = *self
+            .bindings
+            .get(&channel)
+            .filter(|b| b.addr == source)
+            .ok_or(ForwardDrop::UnknownChannel)?;
+        if self.expired(now, &binding) {
+            self.remove(channel);
+            return Err(ForwardDrop::UnknownChannel);
+        }
+        let partner = self
+            .by_token
+            .get(&binding.token)
+            .and_then(|chs| chs.iter().copied().find(|c| *c != channel))
+            .ok_or(ForwardDrop::Unpaired)?;
+        let partner_addr = self.addr_of(partner).ok_or(ForwardDrop::Unpaired)?;
+        let cost = len as u64;
+        if !self.pair_rate.allow(now, binding.token, cost) || !self.total_rate.allow(now, (), cost)
+        {
+            return Err(ForwardDrop::RateLimited);
+        }
+        for ch in [channel, partner] {
+            if let Some(b) = self.bindings.get_mut(&ch) {
+                b.active_at = now;
+            }
+        }
+        Ok((partner_addr, partner))
+    }
+
+    fn bound(&self, channel: u32) -> Bound {
+        Bound {
+            channel,
+            lifetime_s: u16::try_from(self.config.lifetime.as_secs()).unwrap_or(u16::MAX),
+            rate_kib: u16::try_from(self.config.pair_rate / 1024).unwrap_or(u16::MAX),
+        }
+    }
+
+    fn addr_of(&self, channel: u32) -> Option<SocketAddr> {
+        self.bindings.get(&channel).map(|b| b.addr)
+    }
+
+    fn bindings_from(&self, ip: IpAddr) -> usize {
+        self.bindings.values().filter(|b| b.addr.ip() == ip).count()
+    }
+
+    fn fresh_channel(&mut self) -> u32 {
+        loop {
+            let channel = u32::from_be_bytes(self.rng.bytes());
+            if channel != 0 && !self.bindings.contains_key(&channel) {
+                return channel;
+            }
+        }
+    }
+
+    fn expired(&self, now: Instant, binding: &Binding) -> bool {
+        now >= binding.bound_at + self.config.lifetime
+            || now >= binding.active_at + self.config.idle
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<u32> = self
+            .bindings
+            .iter()
+            .filter(|(_, b)| self.expired(now, b))
+            .map(|(c, _)| *c)
+            .collect();
+        for channel in expired {
+            self.remove(channel);
+        }
+    }
+
+    fn remove(&mut self, channel: u32) {
+        let Some(binding) = self.bindings.remove(&channel) else {
+            return;
+        };
+        if let Some(channels) = self.by_token.get_mut(&binding.token) {
+            channels.retain(|c| *c != channel);
+            if channels.is_empty() {
+                self.by_token.remove(&binding.token);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn table(config: RelayConfig) -> RelayTable {
+        RelayTable::new(config, Rng::from_seed([3; 32]))
+    }
+
+    const A: &str = "198.51.100.1:4000";
+    const B: &str = "203.0.113.9:5000";
+
+    #[test]
+    fn two_binders_of_one_token_are_paired_and_forwarded_to_each_other() {
+        let now = Instant::now();
+        let mut relay = table(SERVE_RELAY);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        assert_eq!(
+            relay.forward(now, addr(A), a.channel, 100),
+            Err(ForwardDrop::Unpaired)
+        );
+        let b = relay.bind(now, addr(B), [1; 16]).unwrap();
+        assert_ne!(a.channel, b.channel);
+        assert_eq!(
+            relay.forward(now, addr(A), a.channel, 100),
+            Ok((addr(B), b.channel))
+        );
+        assert_eq!(
+            relay.forward(now, addr(B), b.channel, 100),
+            Ok((addr(A), a.channel))
+        );
+    }
+
+    #[test]
+    fn a_channel_is_only_usable_from_the_address_that_bound_it() {
+        let now = Instant::now();
+        let mut relay = table(SERVE_RELAY);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        let spoofer = addr("192.0.2.66:4000");
+        assert_eq!(
+            relay.forward(now, spoofer, a.channel, 10),
+            Err(ForwardDrop::UnknownChannel)
+        );
+        assert_eq!(
+            relay.forward(now, addr(A), a.channel ^ 1, 10),
+            Err(ForwardDrop::UnknownChannel)
+        );
+    }
+
+    #[test]
+    fn binding_again_refreshes_and_a_third_address_is_refused() {
+        let now = Instant::now();
+        let mut relay = table(SERVE_RELAY);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        assert_eq!(relay.bind(now, addr(A), [1; 16]), Ok(a));
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        assert_eq!(
+            relay.bind(now, addr("192.0.2.66:1"), [1; 16]),
+            Err(RefuseReason::TokenTaken)
+        );
+        assert_eq!(relay.len(), 2);
+    }
+
+    #[test]
+    fn pairs_and_bindings_per_ip_are_bounded() {
+        let now = Instant::now();
+        let config = RelayConfig {
+            max_pairs: 3,
+            max_per_ip: 2,
+            ..SERVE_RELAY
+        };
+        let mut relay = table(config);
+        for i in 0..2u8 {
+            relay
+                .bind(
+                    now,
+                    addr(&format!("192.0.2.1:{}", 1000 + u16::from(i))),
+                    [i; 16],
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            relay.bind(now, addr("192.0.2.1:2000"), [9; 16]),
+            Err(RefuseReason::TooManyFromSource)
+        );
+        relay.bind(now, addr("192.0.2.2:1"), [2; 16]).unwrap();
+        assert_eq!(
+            relay.bind(now, addr("192.0.2.3:1"), [3; 16]),
+            Err(RefuseReason::Full)
+        );
+        // The other side of an existing pair still fits.
+        assert!(relay.bind(now, addr("192.0.2.4:1"), [2; 16]).is_ok());
+    }
+
+    #[test]
+    fn a_pair_over_its_rate_is_dropped_not_queued_and_others_are_unaffected() {
+        let now = Instant::now();
+        let config = RelayConfig {
+            pair_rate: 10_000,
+            pair_burst: 10_000,
+            ..SERVE_RELAY
+        };
+        let mut relay = table(config);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        let c = relay.bind(now, addr("192.0.2.7:1"), [2; 16]).unwrap();
+        relay.bind(now, addr("192.0.2.8:1"), [2; 16]).unwrap();
+        let sent = (0..20)
+            .filter(|_| relay.forward(now, addr(A), a.channel, 1000).is_ok())
+            .count();
+        assert_eq!(sent, 10);
+        assert!(
+            relay
+                .forward(now, addr("192.0.2.7:1"), c.channel, 1000)
+                .is_ok()
+        );
+        // A second later the pair has 10 000 bytes again.
+        let later = now + Duration::from_secs(1);
+        assert!(relay.forward(later, addr(A), a.channel, 1000).is_ok());
+    }
+
+    #[test]
+    fn bindings_end_when_idle_past_their_lifetime_or_released() {
+        let now = Instant::now();
+        let mut relay = table(SERVE_RELAY);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        // Traffic keeps it alive past the idle timeout...
+        let mut at = now;
+        while at < now + Duration::from_secs(120) {
+            at += Duration::from_secs(10);
+            assert!(relay.forward(at, addr(A), a.channel, 10).is_ok());
+        }
+        // ...until its lifetime ends without a fresh bind.
+        let end = now + SERVE_RELAY.lifetime;
+        assert_eq!(
+            relay.forward(end, addr(A), a.channel, 10),
+            Err(ForwardDrop::UnknownChannel)
+        );
+        // Idle bindings go at the next bind.
+        relay
+            .bind(end + SERVE_RELAY.idle, addr(A), [5; 16])
+            .unwrap();
+        assert_eq!(relay.len(), 1);
+        let c = relay
+            .bind(end + SERVE_RELAY.idle, addr(B), [5; 16])
+            .unwrap();
+        relay.release(addr(A), [5; 16], c.channel); // not A's channel
+        assert_eq!(relay.len(), 2);
+        relay.release(addr(B), [5; 16], c.channel);
+        assert_eq!(relay.len(), 1);
+    }
+}

@@ -1,0 +1,413 @@
+//! Relay frames, `protocol-spec.md` §12.2: fixed offsets, big-endian
+//! integers, checked lengths; nothing here allocates when decoding.
+//!
+//! ```text
+//! data     0x0D 0x00 | channel u32 | payload (1..=MAX_PAYLOAD)
+//! bind     0x0D 0x01 | token [16] | session u64 | low id [32] | high id [32]      (90 bytes)
+//! bound    0x0D 0x02 | token [16] | channel u32 | lifetime_s u16 | rate_kib u16  (26 bytes)
+//! refused  0x0D 0x03 | token [16] | reason u8                                     (19 bytes)
+//! release  0x0D 0x04 | token [16] | channel u32                                   (22 bytes)
+//! ```
+//!
+//! A `bind` is the largest control frame, and every answer to it is
+//! smaller, so a relay never sends more bytes than it was sent.
+
+use std::fmt;
+
+use crate::id::NodeId;
+
+/// First byte of every relay frame: in 4–15, the range RFC 7983 leaves
+/// unassigned, beside the DHT, hello and beacon tags.
+pub const RELAY_TAG: u8 = 0x0D;
+/// Bytes before a data frame's payload: tag, kind, channel.
+pub const DATA_HEADER_LEN: usize = 6;
+/// The longest payload a data frame carries: a relayed datagram (an ICE
+/// check or a DTLS record; str0m keeps those under 1200 bytes) with room.
+pub const MAX_PAYLOAD: usize = 1400;
+/// Length of a bind frame.
+pub const BIND_LEN: usize = 2 + 16 + 8 + 32 + 32;
+/// Length of a bound frame.
+pub const BOUND_LEN: usize = 2 + 16 + 4 + 2 + 2;
+/// Length of a refused frame.
+pub const REFUSED_LEN: usize = 2 + 16 + 1;
+/// Length of a release frame.
+pub const RELEASE_LEN: usize = 2 + 16 + 4;
+
+// Every answer to a bind is smaller than the bind: no amplification.
+const _: () = assert!(BOUND_LEN < BIND_LEN && REFUSED_LEN < BIND_LEN);
+
+const KIND_DATA: u8 = 0;
+const KIND_BIND: u8 = 1;
+const KIND_BOUND: u8 = 2;
+const KIND_REFUSED: u8 = 3;
+const KIND_RELEASE: u8 = 4;
+
+/// The 16 bytes two binders present to be paired.
+pub type Token = [u8; 16];
+
+/// Why a relay refused a binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// This node does not relay (no `--relay`, `--no-relay`, or not a member).
+    NotARelay,
+    /// A member relay could not verify the token for its meeting.
+    BadToken,
+    /// The relay holds as many pairs as it will.
+    Full,
+    /// The source IP holds as many bindings as it may.
+    TooManyFromSource,
+    /// Both sides of this token are bound already, from other addresses.
+    TokenTaken,
+    /// A reason this version does not know.
+    Unknown(u8),
+}
+
+impl RefuseReason {
+    fn code(self) -> u8 {
+        match self {
+            Self::NotARelay => 0,
+            Self::BadToken => 1,
+            Self::Full => 2,
+            Self::TooManyFromSource => 3,
+            Self::TokenTaken => 4,
+            Self::Unknown(code) => code,
+        }
+    }
+
+    fn from_code(code: u8) -> Self {
+        match code {
+            0 => Self::NotARelay,
+            1 => Self::BadToken,
+            2 => Self::Full,
+            3 => Self::TooManyFromSource,
+            4 => Self::TokenTaken,
+            other => Self::Unknown(other),
+        }
+    }
+}
+
+impl fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotARelay => f.write_str("not a relay"),
+            Self::BadToken => f.write_str("token not of this meeting"),
+            Self::Full => f.write_str("relay full"),
+            Self::TooManyFromSource => f.write_str("too many bindings from this IP"),
+            Self::TokenTaken => f.write_str("token bound by others"),
+            Self::Unknown(code) => write!(f, "reason {code}"),
+        }
+    }
+}
+
+/// A request to be paired with whoever presents the same token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bind {
+    /// The pairing token (§12.3).
+    pub token: Token,
+    /// The connection attempt the token was made for.
+    pub session: u64,
+    /// The lower node ID of the pair.
+    pub low: NodeId,
+    /// The higher node ID of the pair.
+    pub high: NodeId,
+}
+
+/// A relay frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A relayed datagram on a channel.
+    Data {
+        /// The binding it is sent on (to the relay) or arrives on (from it).
+        channel: u32,
+        /// The datagram.
+        payload: &'a [u8],
+    },
+    /// Bind (or refresh a binding).
+    Bind(Bind),
+    /// The relay's yes.
+    Bound {
+        /// The bind's token.
+        token: Token,
+        /// The binder's channel.
+        channel: u32,
+        /// Seconds until the binding expires unless bound again.
+        lifetime_s: u16,
+        /// The pair's rate limit, KiB per second.
+        rate_kib: u16,
+    },
+    /// The relay's no.
+    Refused {
+        /// The bind's token.
+        token: Token,
+        /// Why.
+        reason: RefuseReason,
+    },
+    /// The binder is done with its binding.
+    Release {
+        /// The binding's token.
+        token: Token,
+        /// The binder's channel.
+        channel: u32,
+    },
+}
+
+/// Why bytes are not a relay frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Not the relay tag, or no kind byte.
+    NotRelay,
+    /// A kind this version does not know.
+    UnknownKind(u8),
+    /// The length is wrong for the kind (or a data frame is empty or too long).
+    BadLength,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotRelay => f.write_str("not a relay frame"),
+            Self::UnknownKind(kind) => write!(f, "unknown relay frame kind {kind}"),
+            Self::BadLength => f.write_str("wrong length for its kind"),
+        }
+    }
+}
+
+fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at + N)?.try_into().ok()
+}
+
+impl<'a> Frame<'a> {
+    /// Decodes one frame: the whole datagram, exact length for control
+    /// frames.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, FrameError> {
+        let &[RELAY_TAG, kind, ref rest @ ..] = bytes else {
+            return Err(FrameError::NotRelay);
+        };
+        let exact = |len: usize| {
+            if bytes.len() == len {
+                Ok(())
+            } else {
+                Err(FrameError::BadLength)
+            }
+        };
+        let token = || array::<16>(rest, 0).ok_or(FrameError::BadLength);
+        let u32_at = |at| array::<4>(bytes, at).map(u32::from_be_bytes);
+        let u16_at = |at| array::<2>(bytes, at).map(u16::from_be_bytes);
+        match kind {
+            KIND_DATA => {
+                let channel = u32_at(2).ok_or(FrameError::BadLength)?;
+                let payload = &bytes[DATA_HEADER_LEN..];
+                if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+                    return Err(FrameError::BadLength);
+                }
+                Ok(Self::Data { channel, payload })
+            }
+            KIND_BIND => {
+                exact(BIND_LEN)?;
+                let session = array::<8>(bytes, 18).map(u64::from_be_bytes);
+                let low = array::<32>(bytes, 26).map(NodeId);
+                let high = array::<32>(bytes, 58).map(NodeId);
+                match (session, low, high) {
+                    (Some(session), Some(low), Some(high)) => Ok(Self::Bind(Bind {
+                        token: token()?,
+                        session,
+                        low,
+                        high,
+                    })),
+                    _ => Err(FrameError::BadLength),
+                }
+            }
+            KIND_BOUND => {
+                exact(BOUND_LEN)?;
+                match (u32_at(18), u16_at(22), u16_at(24)) {
+                    (Some(channel), Some(lifetime_s), Some(rate_kib)) => Ok(Self::Bound {
+                        token: token()?,
+                        channel,
+                        lifetime_s,
+                        rate_kib,
+                    }),
+                    _ => Err(FrameError::BadLength),
+                }
+            }
+            KIND_REFUSED => {
+                exact(REFUSED_LEN)?;
+                let reason = RefuseReason::from_code(*bytes.get(18).ok_or(FrameError::BadLength)?);
+                Ok(Self::Refused {
+                    token: token()?,
+                    reason,
+                })
+            }
+            KIND_RELEASE => {
+                exact(RELEASE_LEN)?;
+                Ok(Self::Release {
+                    token: token()?,
+                    channel: u32_at(18).ok_or(FrameError::BadLength)?,
+                })
+            }
+            other => Err(FrameError::UnknownKind(other)),
+        }
+    }
+
+    /// The frame's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BIND_LEN);
+        match self {
+            Self::Data { channel, payload } => {
+                out.reserve(payload.len());
+                out.extend_from_slice(&[RELAY_TAG, KIND_DATA]);
+                out.extend_from_slice(&channel.to_be_bytes());
+                out.extend_from_slice(payload);
+            }
+            Self::Bind(bind) => {
+                out.extend_from_slice(&[RELAY_TAG, KIND_BIND]);
+                out.extend_from_slice(&bind.token);
+                out.extend_from_slice(&bind.session.to_be_bytes());
+                out.extend_from_slice(&bind.low.0);
+                out.extend_from_slice(&bind.high.0);
+            }
+            Self::Bound {
+                token,
+                channel,
+                lifetime_s,
+                rate_kib,
+            } => {
+                out.extend_from_slice(&[RELAY_TAG, KIND_BOUND]);
+                out.extend_from_slice(token);
+                out.extend_from_slice(&channel.to_be_bytes());
+                out.extend_from_slice(&lifetime_s.to_be_bytes());
+                out.extend_from_slice(&rate_kib.to_be_bytes());
+            }
+            Self::Refused { token, reason } => {
+                out.extend_from_slice(&[RELAY_TAG, KIND_REFUSED]);
+                out.extend_from_slice(token);
+                out.push(reason.code());
+            }
+            Self::Release { token, channel } => {
+                out.extend_from_slice(&[RELAY_TAG, KIND_RELEASE]);
+                out.extend_from_slice(token);
+                out.extend_from_slice(&channel.to_be_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// A data frame's bytes, without building a [`Frame`] first.
+pub fn data_frame(channel: u32, payload: &[u8]) -> Vec<u8> {
+    Frame::Data { channel, payload }.encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Frame<'static>> {
+        vec![
+            Frame::Data {
+                channel: 0xDEAD_BEEF,
+                payload: &[22, 254, 253, 0, 1],
+            },
+            Frame::Bind(Bind {
+                token: [7; 16],
+                session: 0x0102_0304_0506_0708,
+                low: NodeId([1; 32]),
+                high: NodeId([2; 32]),
+            }),
+            Frame::Bound {
+                token: [7; 16],
+                channel: 9,
+                lifetime_s: 600,
+                rate_kib: 256,
+            },
+            Frame::Refused {
+                token: [7; 16],
+                reason: RefuseReason::Full,
+            },
+            Frame::Release {
+                token: [7; 16],
+                channel: 9,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_frame_round_trips_at_its_documented_length() {
+        let lengths = [
+            DATA_HEADER_LEN + 5,
+            BIND_LEN,
+            BOUND_LEN,
+            REFUSED_LEN,
+            RELEASE_LEN,
+        ];
+        for (frame, len) in samples().into_iter().zip(lengths) {
+            let bytes = frame.encode();
+            assert_eq!(bytes.len(), len, "{frame:?}");
+            assert_eq!(Frame::decode(&bytes), Ok(frame));
+        }
+        assert_eq!(
+            (BIND_LEN, BOUND_LEN, REFUSED_LEN, RELEASE_LEN),
+            (90, 26, 19, 22)
+        );
+    }
+
+    #[test]
+    fn fixed_offsets_are_big_endian() {
+        let bytes = data_frame(0x0102_0304, b"x");
+        assert_eq!(bytes, [0x0D, 0, 1, 2, 3, 4, b'x']);
+        let bound = Frame::Bound {
+            token: [0; 16],
+            channel: 1,
+            lifetime_s: 0x0258,
+            rate_kib: 0x0100,
+        }
+        .encode();
+        assert_eq!(&bound[18..], &[0, 0, 0, 1, 0x02, 0x58, 0x01, 0x00]);
+    }
+
+    #[test]
+    fn truncated_extended_and_unknown_frames_are_errors() {
+        for frame in samples() {
+            let bytes = frame.encode();
+            // A data frame's payload may be any length from 1 byte.
+            let shortest = match frame {
+                Frame::Data { .. } => DATA_HEADER_LEN + 1,
+                _ => bytes.len(),
+            };
+            for cut in 0..shortest {
+                assert!(
+                    Frame::decode(&bytes[..cut]).is_err(),
+                    "{frame:?} cut at {cut}"
+                );
+            }
+            if !matches!(frame, Frame::Data { .. }) {
+                let mut longer = bytes.clone();
+                longer.push(0);
+                assert_eq!(Frame::decode(&longer), Err(FrameError::BadLength));
+            }
+        }
+        assert_eq!(
+            Frame::decode(&[0x0D, 9, 0]),
+            Err(FrameError::UnknownKind(9))
+        );
+        assert_eq!(Frame::decode(&[0x0A, 0]), Err(FrameError::NotRelay));
+        let too_long = data_frame(1, &[0; MAX_PAYLOAD + 1]);
+        assert_eq!(Frame::decode(&too_long), Err(FrameError::BadLength));
+        assert!(Frame::decode(&data_frame(1, &[0; MAX_PAYLOAD])).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_refusal_reason_is_kept_as_data() {
+        let bytes = Frame::Refused {
+            token: [0; 16],
+            reason: RefuseReason::Unknown(200),
+        }
+        .encode();
+        assert_eq!(
+            Frame::decode(&bytes),
+            Ok(Frame::Refused {
+                token: [0; 16],
+                reason: RefuseReason::Unknown(200)
+            })
+        );
+    }
+}
