@@ -13,9 +13,10 @@
 //! with no serve node at all: through a Mainline DHT testnet of an
 //! independent implementation on the public side (198.18.0.20–27). With
 //! one router in random-port mode (`MASQUERADE --random-fully`, a
-//! "symmetric" NAT) they report `connect_failed` within a bounded time and
-//! keep running. The testnet's observers classify both router modes
-//! (`nat` events).
+//! "symmetric" NAT) they report `connect_failed` saying a relay is needed,
+//! and keep running; with a `serve --relay` node they connect through it
+//! on the first attempt. The testnet's observers classify both router
+//! modes (`nat` events).
 //!
 //! Needs root, `ip` (iproute2) and `iptables`. A missing tool fails the
 //! test, and so does a machine where namespaces cannot be made, unless
@@ -236,6 +237,7 @@ fn members_behind_nats_connect_or_fail_cleanly() {
         field(&connected, "addr").is_some_and(|addr| addr.starts_with("198.18.0.12:")),
         "{connected}"
     );
+    assert_eq!(field(&connected, "path"), Some("direct"), "{connected}");
     let connected = wait_for(&b, "connected", Duration::from_secs(30), &mut seen_b);
     assert!(
         field(&connected, "addr").is_some_and(|addr| addr.starts_with("198.18.0.11:")),
@@ -283,16 +285,19 @@ fn members_behind_nats_connect_or_fail_cleanly() {
     );
     drop((a, b));
 
-    // Random ports on one router: no path; both report it and keep running.
+    // Random ports on one router (a port-restricted NAT on the other side):
+    // no direct path, and the serve node does not relay, so both say a
+    // relay is needed and keep running.
     lab.nat("nat2", true);
     let mut c = join(&lab, "a", "10.1.0.2", "symmetric trouble");
     let mut d = join(&lab, "b", "10.2.0.2", "symmetric trouble");
     let (mut seen_c, mut seen_d) = (Vec::new(), Vec::new());
     let started = Instant::now();
     for (member, seen) in [(&c, &mut seen_c), (&d, &mut seen_d)] {
-        let failed = wait_for(member, "connect_failed", Duration::from_secs(40), seen);
-        assert!(
-            field(&failed, "reason").is_some_and(|r| !r.is_empty()),
+        let failed = wait_for(member, "connect_failed", Duration::from_secs(20), seen);
+        assert_eq!(
+            field(&failed, "reason"),
+            Some("needs a relay, none available"),
             "{failed}"
         );
     }
@@ -312,7 +317,41 @@ fn members_behind_nats_connect_or_fail_cleanly() {
             "the member kept running"
         );
     }
-    drop((c, d));
+    drop((c, d, serve));
+
+    // The same NATs with a `serve --relay` node: the members connect through
+    // it, on their first attempt, and talk.
+    let relay = lab.spawn(
+        "pub",
+        &["serve", "--bind", SERVE_ADDR, "--relay", "--json"],
+        false,
+    );
+    relay.next_line(Duration::from_secs(10));
+    let mut e = join(&lab, "a", "10.1.0.2", "symmetric relayed");
+    let f = join(&lab, "b", "10.2.0.2", "symmetric relayed");
+    let (mut seen_e, mut seen_f) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for (member, seen) in [(&e, &mut seen_e), (&f, &mut seen_f)] {
+        let connected = wait_for(member, "connected", Duration::from_secs(20), seen);
+        assert_eq!(field(&connected, "path"), Some("relay"), "{connected}");
+        assert_eq!(field(&connected, "relay"), Some(SERVE_ADDR), "{connected}");
+    }
+    let took = started.elapsed();
+    println!("relayed through serve --relay {took:?} after joining");
+    assert!(
+        !seen_e
+            .iter()
+            .chain(&seen_f)
+            .any(|l| field(l, "event") == Some("connect_failed")),
+        "the first attempt connects"
+    );
+    let stdin = e.child.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "through the relay")
+        .and_then(|()| stdin.flush())
+        .expect("write");
+    let message = wait_for(&f, "message", Duration::from_secs(10), &mut seen_f);
+    assert_eq!(field(&message, "text"), Some("through the relay"));
+    drop((e, f, relay));
 
     // No serve node at all: the members meet through the Mainline DHT on
     // the public side, behind endpoint-independent NATs again.
