@@ -6,5 +6,6 @@
 //! `sources/mainline.rs` and `node/mainline.rs`.
 
 pub mod bencode;
+pub mod bep42;
 pub mod engine;
 pub mod krpc;
