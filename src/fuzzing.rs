@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::api::{Command, Input, NodeConfig, Output, WallClock};
+use crate::api::{Command, Input, NodeConfig, Output, RelayRole, WallClock};
 use crate::beacon;
 use crate::codec::WireAddr;
 use crate::demux::{Protocol, classify};
@@ -20,6 +20,7 @@ use crate::mainline::{bencode, krpc};
 use crate::meeting::Meeting;
 use crate::node::Node;
 use crate::record;
+use crate::relay::wire::{Bind as RelayBind, Frame as RelayFrame};
 use crate::signal::{self, Envelope, RelayHint, SessionParams, SignalKind};
 use crate::stun::message::{IntegrityKey, Message, MessageEncoder};
 
@@ -89,6 +90,13 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
                     Protocol::Dht => {
                         decode_frame(&transmit.payload).expect("DHT replies decode");
                     }
+                    Protocol::Relay => {
+                        assert!(
+                            transmit.payload.len() < data.len(),
+                            "relay answers are smaller"
+                        );
+                        RelayFrame::decode(&transmit.payload).expect("relay answers decode");
+                    }
                     other => panic!("sent a {other:?} datagram"),
                 }
             }
@@ -157,6 +165,77 @@ pub fn check_krpc(data: &[u8]) {
             "hello round trip"
         );
     }
+}
+
+/// Relay frames: no panic; a decoded frame re-encodes to its own bytes
+/// (the layout is fixed); and a `serve --relay` node holding one pair
+/// (two bindings of one token), handed the datagram from one side,
+/// accounts for it exactly once and sends at most one relay frame, no
+/// longer than the datagram, to one of the pair only (no reflection to
+/// others, no amplification).
+pub fn check_relay_frame(now: Instant, data: &[u8]) {
+    if let Ok(frame) = RelayFrame::decode(data) {
+        assert_eq!(frame.encode(), data, "relay frame round trip");
+    }
+    let local = SocketAddr::from(([10, 0, 0, 1], 3478));
+    let (a, b) = (
+        SocketAddr::from(([192, 0, 2, 1], 4000)),
+        SocketAddr::from(([198, 51, 100, 2], 5000)),
+    );
+    let clock = WallClock {
+        at: now,
+        unix_ms: 1_800_000_000_000,
+    };
+    let mut config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
+    config.relay = RelayRole::Open;
+    let mut node = Node::new(now, config, [0; 32]);
+    let bind = RelayFrame::Bind(RelayBind {
+        token: [7; 16],
+        session: 1,
+        low: NodeId([1; 32]),
+        high: NodeId([2; 32]),
+    })
+    .encode();
+    for side in [a, b] {
+        node.handle_input(
+            now,
+            Input::Receive {
+                source: side,
+                destination: local,
+                data: &bind,
+            },
+        );
+    }
+    let _ = node.drain().count();
+    let before = node.stats().clone();
+    node.handle_input(
+        now,
+        Input::Receive {
+            source: a,
+            destination: local,
+            data,
+        },
+    );
+    let mut sent = 0;
+    for output in node.drain() {
+        match output {
+            Output::Transmit(transmit) => {
+                sent += 1;
+                assert!([a, b].contains(&transmit.destination), "only to the pair");
+                assert!(transmit.payload.len() <= data.len(), "no amplification");
+                RelayFrame::decode(&transmit.payload).expect("a relay frame");
+            }
+            Output::Event(event) => panic!("a relay frame raised {event:?}"),
+            other => panic!("drain yielded {other:?}"),
+        }
+    }
+    assert!(sent <= 1, "one datagram in, at most one out");
+    let after = node.stats();
+    assert_eq!(
+        (after.handled() + after.dropped_total()) - (before.handled() + before.dropped_total()),
+        1,
+        "accounted exactly once"
+    );
 }
 
 /// LAN beacon parsing: no panic; a decoded beacon re-encodes to its own

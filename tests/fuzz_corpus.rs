@@ -85,3 +85,11 @@ fn beacon_corpus() {
     let now = std::time::Instant::now();
     replay("beacon", |data| tinynode::fuzzing::check_beacon(now, data));
 }
+
+#[test]
+fn relay_frame_corpus() {
+    let now = std::time::Instant::now();
+    replay("relay_frame", |data| {
+        tinynode::fuzzing::check_relay_frame(now, data)
+    });
+}
