@@ -67,6 +67,9 @@ pub struct NodeConfig {
     pub relay: RelayRole,
 }
 
+/// Why a node would not relay for us (`protocol-spec.md` §12.2).
+pub use crate::relay::wire::RefuseReason as RelayRefusal;
+
 /// Whom a node relays for (`protocol-spec.md` §12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -149,6 +152,15 @@ pub enum Command {
     /// Bootstrap the Mainline DHT from these addresses (resolved router
     /// names, cached nodes), if it is on and not yet joined.
     MainlineBootstrap(Vec<SocketAddr>),
+    /// Ask observers beyond the bootstrap nodes for our public address (a
+    /// DHT lookup and a Mainline lookup of random keys), so the NAT's
+    /// mapping can be classified ([`Event::Nat`]) without joining a
+    /// meeting.
+    SampleNat,
+    /// Ask each of these nodes whether it relays for us: a bind with a
+    /// fresh token, released at once if bound (answers come as
+    /// [`Event::RelayProbed`]; a node that never answers gives none).
+    ProbeRelays(Vec<SocketAddr>),
 }
 
 impl fmt::Debug for Command {
@@ -166,6 +178,8 @@ impl fmt::Debug for Command {
             }
             Self::Leave => f.write_str("Leave"),
             Self::MainlineBootstrap(addrs) => write!(f, "MainlineBootstrap({addrs:?})"),
+            Self::ProbeRelays(addrs) => write!(f, "ProbeRelays({addrs:?})"),
+            Self::SampleNat => f.write_str("SampleNat"),
         }
     }
 }
@@ -393,6 +407,13 @@ pub enum Event {
         via: Via,
         /// True when the traffic goes through the relay at `addr`.
         relay: bool,
+    },
+    /// A node answered a [`Command::ProbeRelays`] bind.
+    RelayProbed {
+        /// The node.
+        relay: SocketAddr,
+        /// `Ok(rate in KiB/s per pair)` when it bound us, else why not.
+        result: Result<u16, RelayRefusal>,
     },
     /// An open connection's traffic moved to another path (a relayed one
     /// went direct, or back).

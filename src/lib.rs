@@ -133,7 +133,7 @@ pub mod fuzzing;
 
 pub use api::{
     AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
-    Output, RelayRole, Via, WallClock,
+    Output, RelayRefusal, RelayRole, Via, WallClock,
 };
 pub use id::NodeId;
 pub use identity::{Identity, IdentityError};

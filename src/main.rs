@@ -35,6 +35,9 @@ fn main() -> ExitCode {
         Command::Join(options) => with_identity(options.identity.clone().as_deref(), |identity| {
             cli::join(options, identity)
         }),
+        Command::Doctor(options) => {
+            with_identity(None, |identity| cli::doctor::run(options, identity))
+        }
         Command::Demo { nodes } => match random_code() {
             Some(code) => cli::demo::run(nodes, &code),
             None => {

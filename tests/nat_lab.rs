@@ -410,4 +410,53 @@ fn members_behind_nats_connect_or_fail_cleanly() {
         Some("endpoint-dependent-random"),
         "{seen_g:#?}"
     );
+    drop(g);
+
+    // `doctor` behind each router mode, asking the testnet and a
+    // `serve --relay` node: it names the mapping, sees that MASQUERADE does
+    // not hairpin, finds the relay, and exits 1 only where a relay will be
+    // needed; all within its 10 s.
+    let relay = lab.spawn(
+        "pub",
+        &["serve", "--bind", SERVE_ADDR, "--relay", "--json"],
+        false,
+    );
+    relay.next_line(Duration::from_secs(10));
+    for (random_ports, mapping, exit) in [
+        (true, "endpoint-dependent-random", 1),
+        (false, "endpoint-independent", 0),
+    ] {
+        lab.nat("nat2", random_ports);
+        let started = Instant::now();
+        let mut doctor = lab.spawn(
+            "b",
+            &[
+                "doctor",
+                "--bootstrap",
+                SERVE_ADDR,
+                "--mainline-bootstrap",
+                "198.18.0.23:6881",
+                "--bind",
+                "10.2.0.2:0",
+                "--json",
+            ],
+            false,
+        );
+        let report = doctor.next_line(Duration::from_secs(15));
+        let status = doctor.wait(Duration::from_secs(5));
+        let took = started.elapsed();
+        println!("doctor ({mapping}) in {took:?}: {report}");
+        assert_eq!(field(&report, "mapping"), Some(mapping), "{report}");
+        assert_eq!(field(&report, "hairpinning"), Some("no"), "{report}");
+        assert!(
+            field(&report, "relays").is_some_and(|r| r.contains("198.18.0.1:3478 (relays")),
+            "{report}"
+        );
+        assert!(
+            field(&report, "public_address").is_some_and(|a| a.starts_with("198.18.0.12:")),
+            "{report}"
+        );
+        assert_eq!(status.code(), Some(exit), "{report}");
+        assert!(took < Duration::from_secs(12), "doctor took {took:?}");
+    }
 }

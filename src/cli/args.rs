@@ -28,6 +28,7 @@ Usage: tinynode [-v] COMMAND [OPTIONS]
 
 Commands:
   demo                    run a small network on this machine and show it working
+  doctor                  tell what this network allows: NAT, hairpinning, relays
   join CODE               join a meeting: find the other members and chat with them
   serve                   run a DHT node that also answers STUN (alias: bootstrap)
   stun SERVER[:PORT]...   print this host's public address as STUN servers see it
@@ -108,6 +109,33 @@ Options:
   -h, --help       this help
 ";
 
+/// `tinynode doctor --help`.
+pub const DOCTOR_HELP: &str = "\
+Usage: tinynode doctor [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
+                       [--no-mainline] [--bind ADDR] [--json]
+
+Tells, within 10 seconds, what this network allows: the socket, which
+bootstrap sources answered and how fast, the public address and how many
+observers saw it, the NAT's mapping (one public port for every peer, or
+a new one per peer), whether the NAT hairpins, which bootstrap nodes
+relay for this host, and a verdict in plain words. Joins no meeting.
+
+Exit status: 0 when direct connections are likely, 1 when a relay will be
+needed for some peers, 2 when no bootstrap source answered.
+
+Options:
+  --bootstrap ADDR   tinynode DHT node to ask, repeatable (also probed as a
+                     relay)
+  --mainline-bootstrap ADDR
+                     Mainline DHT node to ask instead of the public
+                     routers, repeatable (its many nodes are the observers
+                     that tell the NAT's mapping)
+  --no-mainline      do not use the Mainline DHT
+  --bind ADDR        local UDP address (default 0.0.0.0:0)
+  --json             one JSON object (event doctor) on stdout
+  -h, --help         this help
+";
+
 /// `tinynode demo --help`.
 pub const DEMO_HELP: &str = "\
 Usage: tinynode demo [--nodes N]
@@ -160,11 +188,28 @@ pub enum Command {
     Serve(ServeOptions),
     /// Join a meeting.
     Join(JoinOptions),
+    /// Diagnose what the network allows.
+    Doctor(DoctorOptions),
     /// Run the local demo with this many members.
     Demo {
         /// Members to start.
         nodes: usize,
     },
+}
+
+/// Options of `tinynode doctor`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DoctorOptions {
+    /// tinynode DHT nodes to ask (and probe as relays).
+    pub bootstrap: Vec<HostPort>,
+    /// Mainline nodes to ask instead of the public routers.
+    pub mainline_bootstrap: Vec<HostPort>,
+    /// `--no-mainline`.
+    pub no_mainline: bool,
+    /// Local address.
+    pub bind: SocketAddr,
+    /// JSON output.
+    pub json: bool,
 }
 
 /// Options of `tinynode stun`.
@@ -290,6 +335,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> 
         Some("serve" | "bootstrap") => parse_serve(args)?,
         Some("join") => parse_join(args)?,
         Some("demo") => parse_demo(args)?,
+        Some("doctor") => parse_doctor(args)?,
         Some(other) => return Err(UsageError::UnknownCommand(other.to_owned())),
     };
     Ok(Cli { verbose, command })
@@ -418,6 +464,38 @@ fn parse_demo(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         }
     }
     Ok(Command::Demo { nodes })
+}
+
+fn parse_doctor(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = DoctorOptions {
+        bootstrap: Vec::new(),
+        mainline_bootstrap: Vec::new(),
+        no_mainline: false,
+        bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+        json: false,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(DOCTOR_HELP)),
+            "--json" => options.json = true,
+            "--no-mainline" => options.no_mainline = true,
+            "--bind" => options.bind = parse_value("--bind", args.next())?,
+            "--bootstrap" => options
+                .bootstrap
+                .push(parse_server("--bootstrap", args.next())?),
+            "--mainline-bootstrap" => options.mainline_bootstrap.push(
+                HostPort::parse(
+                    &args
+                        .next()
+                        .ok_or(UsageError::MissingValue("--mainline-bootstrap"))?,
+                    MAINLINE_PORT,
+                )
+                .map_err(UsageError::BadServer)?,
+            ),
+            _ => return Err(UsageError::UnknownOption(arg)),
+        }
+    }
+    Ok(Command::Doctor(options))
 }
 
 fn parse_server(option: &'static str, value: Option<String>) -> Result<HostPort, UsageError> {

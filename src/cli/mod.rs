@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod demo;
+pub mod doctor;
 mod json;
 mod mainline;
 mod printer;
@@ -323,6 +324,29 @@ fn start(
     sources: Sources,
     read_stdin: bool,
 ) -> Option<(Driver, Node)> {
+    start_with(printer, bind, identity, sources, read_stdin, |_| {})
+}
+
+/// [`start`], without standard input, with `adjust` applied to the
+/// node's configuration last.
+fn start_configured(
+    printer: &Printer,
+    bind: SocketAddr,
+    identity: Identity,
+    sources: Sources,
+    adjust: impl FnOnce(&mut NodeConfig),
+) -> Option<(Driver, Node)> {
+    start_with(printer, bind, identity, sources, false, adjust)
+}
+
+fn start_with(
+    printer: &Printer,
+    bind: SocketAddr,
+    identity: Identity,
+    sources: Sources,
+    read_stdin: bool,
+    adjust: impl FnOnce(&mut NodeConfig),
+) -> Option<(Driver, Node)> {
     let started = start_driver(bind, read_stdin, |local, clock| {
         let toward: Vec<SocketAddr> = sources
             .bootstrap
@@ -336,6 +360,7 @@ fn start(
         config.mainline_bootstrap = sources.mainline;
         config.lan = sources.lan;
         config.relay = sources.relay;
+        adjust(&mut config);
         config
     });
     match started {

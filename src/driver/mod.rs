@@ -91,6 +91,18 @@ pub trait Handler {
     /// The loop has handled everything pending and is about to wait: the
     /// moment to flush buffered output, or to save what `node` knows.
     fn before_sleep(&mut self, _node: &Node) {}
+
+    /// A deadline of the handler's own (a time limit): the loop wakes by
+    /// then at the latest and calls [`on_wake`](Self::on_wake).
+    fn wake_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The loop woke (for any reason) and handled what woke it; the
+    /// answer says whether to keep running.
+    fn on_wake(&mut self, _node: &Node) -> Flow {
+        Flow::Continue
+    }
 }
 
 impl<F: FnMut(&Event) -> Flow> Handler for F {
@@ -308,11 +320,12 @@ impl Driver {
             };
             self.flush()?;
             handler.before_sleep(node);
+            let wake = [deadline, handler.wake_at()].into_iter().flatten().min();
             let timeout = if self.stdin_pending && node.ready_to_send() {
                 // Input left untaken to let the sockets have their turn.
                 Some(std::time::Duration::ZERO)
             } else {
-                deadline.map(|at| at.saturating_duration_since(Instant::now()))
+                wake.map(|at| at.saturating_duration_since(Instant::now()))
             };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -363,6 +376,9 @@ impl Driver {
             }
             if let Some(stop) = self.read_stdin(node, &mut handler) {
                 return Ok(stop);
+            }
+            if let Flow::Exit(code) = handler.on_wake(node) {
+                return Ok(Stop::Exit(code));
             }
         }
     }

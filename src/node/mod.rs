@@ -76,6 +76,8 @@ pub struct Node {
     limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     relay_table: Option<RelayTable>,
+    /// Our relay probes waiting for answers: relay → token.
+    relay_probes: std::collections::BTreeMap<SocketAddr, [u8; 16]>,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -115,6 +117,7 @@ impl Node {
         };
         Self {
             relay_table,
+            relay_probes: std::collections::BTreeMap::new(),
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
             mainline,
@@ -307,6 +310,13 @@ impl Node {
                 if let Some(mainline) = self.mainline.as_mut() {
                     mainline.set_bootstrap(now, addrs);
                     mainline.handle_timeout(now);
+                }
+            }
+            Command::ProbeRelays(relays) => self.probe_relays(relays),
+            Command::SampleNat => {
+                self.dht.find_node(now, NodeId(self.rng.bytes()));
+                if let Some(mainline) = self.mainline.as_mut() {
+                    mainline.get_peers(now, self.rng.bytes());
                 }
             }
             Command::Leave => {

@@ -13,7 +13,8 @@ use log::debug;
 
 use super::Node;
 use super::stats::DropReason;
-use crate::api::RelayRole;
+use crate::api::{Event, RelayRole};
+use crate::id::NodeId;
 use crate::relay::server::{ForwardDrop, RelayTable};
 use crate::relay::wire::{Bind, Frame, RefuseReason, data_frame};
 
@@ -49,10 +50,10 @@ impl Node {
                 token,
                 channel,
                 lifetime_s,
-                ..
-            } => self.on_relay_answer(now, source, token, Ok((channel, lifetime_s))),
+                rate_kib,
+            } => self.on_relay_answer(now, source, token, Ok((channel, lifetime_s)), rate_kib),
             Frame::Refused { token, reason } => {
-                self.on_relay_answer(now, source, token, Err(reason))
+                self.on_relay_answer(now, source, token, Err(reason), 0)
             }
         }
     }
@@ -151,6 +152,7 @@ impl Node {
         source: SocketAddr,
         token: [u8; 16],
         answer: Result<(u32, u16), RefuseReason>,
+        rate_kib: u16,
     ) {
         let taken = self
             .joined
@@ -158,8 +160,43 @@ impl Node {
             .is_some_and(|j| j.connections.on_relay_answer(now, source, token, answer));
         if taken {
             self.stats.relay_answers += 1;
+        } else if self.relay_probes.get(&source) == Some(&token) {
+            self.relay_probes.remove(&source);
+            self.stats.relay_answers += 1;
+            if let Ok((channel, _)) = answer {
+                self.transmits.push_back(
+                    self.locals
+                        .transmit(source, Frame::Release { token, channel }.encode()),
+                );
+            }
+            let result = answer.map(|_| rate_kib);
+            self.events.push_back(Event::RelayProbed {
+                relay: source,
+                result,
+            });
         } else {
             self.drop_datagram(source, DropReason::RelayUnsolicited);
+        }
+    }
+
+    /// Binds once at each of `relays` with a fresh token, to learn which
+    /// relay for us ([`Event::RelayProbed`]); a bound probe is released at
+    /// once.
+    pub(super) fn probe_relays(&mut self, relays: Vec<SocketAddr>) {
+        for relay in relays {
+            let token = self.rng.bytes();
+            let me = self.node_id();
+            let other = NodeId(self.rng.bytes());
+            let bind = Bind {
+                token,
+                session: u64::from_be_bytes(self.rng.bytes()),
+                low: me.min(other),
+                high: me.max(other),
+            };
+            debug!("relay: probing {relay}");
+            self.relay_probes.insert(relay, token);
+            self.transmits
+                .push_back(self.locals.transmit(relay, Frame::Bind(bind).encode()));
         }
     }
 

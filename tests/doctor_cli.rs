@@ -1,0 +1,88 @@
+//! `tinynode doctor` on loopback: it finds a `serve --relay` node and says
+//! it relays, says a plain serve node does not, reports the socket and
+//! public address, and exits 2 within its time limit when no bootstrap
+//! source answers. (Mapping and hairpinning behind real NATs are checked
+//! in `tests/nat_lab.rs`.)
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{Running, field, tinynode};
+
+fn serve(relay: bool) -> (Running, SocketAddr) {
+    let mut command = tinynode();
+    command.args(["serve", "--bind", "127.0.0.1:0"]);
+    if relay {
+        command.arg("--relay");
+    }
+    let serve = Running::spawn(command);
+    let line = serve.next_line(Duration::from_secs(10));
+    let addr = line
+        .rsplit_once(" listening on ")
+        .and_then(|(_, addr)| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (serve, addr)
+}
+
+/// Runs doctor against `bootstrap`; its one JSON line, exit code and time.
+fn doctor(bootstrap: &[SocketAddr]) -> (String, Option<i32>, Duration) {
+    let mut command = tinynode();
+    command.args(["doctor", "--no-mainline", "--bind", "127.0.0.1:0", "--json"]);
+    for addr in bootstrap {
+        command.args(["--bootstrap", &addr.to_string()]);
+    }
+    let started = Instant::now();
+    let mut run = Running::spawn(command);
+    let report = run.next_line(Duration::from_secs(15));
+    let status = run.wait(Duration::from_secs(5));
+    (report, status.code(), started.elapsed())
+}
+
+#[test]
+fn doctor_names_the_relays_among_the_bootstrap_nodes() {
+    let (_relay, relay_addr) = serve(true);
+    let (_plain, plain_addr) = serve(false);
+    let (report, code, took) = doctor(&[relay_addr, plain_addr]);
+    println!("{report} in {took:?}");
+    assert_eq!(field(&report, "event"), Some("doctor"));
+    let relays = field(&report, "relays").expect("a relays field");
+    assert!(
+        relays.contains(&format!("{relay_addr} (relays, 256 KiB/s per pair)")),
+        "{relays}"
+    );
+    assert!(
+        relays.contains(&format!("{plain_addr} (not a relay)")),
+        "{relays}"
+    );
+    let socket = field(&report, "socket").expect("socket");
+    assert!(socket.starts_with("127.0.0.1:"), "{report}");
+    assert!(
+        field(&report, "public_address").is_some_and(|p| p.starts_with(socket)),
+        "no NAT on loopback: {report}"
+    );
+    assert!(field(&report, "bootstrap").is_some_and(|b| b.starts_with("joined in")));
+    assert_eq!(code, Some(0), "{report}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn doctor_exits_2_when_no_bootstrap_node_answers() {
+    let silent = SocketAddr::from(([127, 0, 0, 1], common::free_udp_port()));
+    let (report, code, took) = doctor(&[silent]);
+    assert_eq!(field(&report, "bootstrap"), Some("no answer"), "{report}");
+    assert_eq!(field(&report, "relays"), Some("none answered"), "{report}");
+    assert_eq!(code, Some(2), "{report}");
+    assert!(took < Duration::from_secs(12), "{took:?}");
+}
+
+#[test]
+fn doctor_with_nothing_to_ask_exits_2_at_once() {
+    let mut command = tinynode();
+    command.args(["doctor", "--no-mainline", "--bind", "127.0.0.1:0"]);
+    let mut run = Running::spawn(command);
+    let status = run.wait(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(2));
+    run.wait_stderr("nothing to ask", Duration::from_secs(1));
+}
