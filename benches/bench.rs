@@ -845,6 +845,173 @@ fn lan() -> Vec<Row> {
     }]
 }
 
+/// The NAT lab's serve node.
+const LAB_SERVE: &str = "198.18.0.1:3478";
+
+/// A member of `code` in the NAT lab's namespace `ns`, through the serve
+/// node only.
+fn lab_member(lab: &common::natlab::Lab, ns: &str, ip: &str, code: &str) -> common::Running {
+    let bind = format!("{ip}:0");
+    lab.spawn(
+        ns,
+        &[
+            "join",
+            code,
+            "--bootstrap",
+            LAB_SERVE,
+            "--bind",
+            &bind,
+            "--json",
+            "--no-mainline",
+            "--no-lan",
+        ],
+        true,
+    )
+}
+
+/// Reads `member`'s lines until one contains every needle; the line.
+fn lab_wait(member: &common::Running, needles: &[&str], limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    while let Ok(line) = member
+        .stdout
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    {
+        if needles.iter().all(|n| line.contains(n)) {
+            return Some(line);
+        }
+    }
+    None
+}
+
+/// Messages of the lab's throughput figure: 1 MiB in 1 KiB lines, four
+/// seconds at a relay pair's quota.
+const LAB_BULK_COUNT: usize = 1024;
+
+/// One run in the NAT lab: `b` joins 2 s after `a`; the time from `b`'s
+/// start to its `connected` (with `path`), then MB/s of 1 MiB piped from
+/// `a` to `b`.
+fn lab_run(lab: &common::natlab::Lab, run: usize, path: &str) -> Option<(f64, f64)> {
+    let code = format!("bench-relay-{}-{run}-{path}", std::process::id());
+    let mut a = lab_member(lab, "a", "10.1.0.2", &code);
+    std::thread::sleep(Duration::from_secs(2));
+    let start = Instant::now();
+    let b = lab_member(lab, "b", "10.2.0.2", &code);
+    let wanted = format!("\"path\":\"{path}\"");
+    let Some(_) = lab_wait(&b, &["\"connected\"", &wanted], Duration::from_secs(20)) else {
+        eprintln!("relay bench: run {run} ({path}): no connected event with that path");
+        return None;
+    };
+    let connect_ms = start.elapsed().as_secs_f64() * 1000.0;
+    lab_wait(&a, &["\"connected\""], Duration::from_secs(10))?;
+    let mut bulk = Vec::with_capacity(LAB_BULK_COUNT * (BULK_LEN + 1) + 4);
+    for _ in 0..LAB_BULK_COUNT {
+        bulk.extend(std::iter::repeat_n(b'x', BULK_LEN));
+        bulk.push(b'\n');
+    }
+    bulk.extend_from_slice(b"END\n");
+    let mut input = a.child.stdin.take()?;
+    let start = Instant::now();
+    std::thread::spawn(move || input.write_all(&bulk));
+    let Some(_) = lab_wait(&b, &["\"text\":\"END\""], Duration::from_secs(60)) else {
+        eprintln!("relay bench: run {run} ({path}): the piped lines did not all arrive");
+        return None;
+    };
+    let rate = (LAB_BULK_COUNT * BULK_LEN) as f64 / start.elapsed().as_secs_f64() / 1e6;
+    Some((connect_ms, rate))
+}
+
+/// Relayed against direct, in one run of the NAT lab: members behind a
+/// port-restricted NAT and a symmetric one (`--random-fully`) through a
+/// `serve --relay` node, and the same members with both NATs
+/// port-restricted (direct).
+fn relay() -> Vec<Row> {
+    let figures = [
+        "NAT lab: second member join → connected, relayed through `serve --relay` vs direct",
+        "NAT lab: 1 MiB piped a → b, relayed vs direct",
+    ];
+    let lab = match common::natlab::Lab::build("bench") {
+        Ok(lab) => lab,
+        Err(reason) => {
+            return figures
+                .iter()
+                .map(|f| Row {
+                    figure: (*f).into(),
+                    value: format!("not run: {reason}"),
+                    target: "measured".into(),
+                    met: Some(false),
+                })
+                .collect();
+        }
+    };
+    let mut results = std::collections::BTreeMap::<&str, (Vec<f64>, Vec<f64>)>::new();
+    // Interleaved, so a noisy stretch of the machine hits both paths. A
+    // fresh serve node each run: earlier runs' members, dead now, would
+    // sit in its routing table and slow every lookup by their timeouts.
+    for run in 0..5 {
+        for (path, random) in [("direct", false), ("relay", true)] {
+            lab.nat("nat2", random);
+            let serve = lab.spawn(
+                "pub",
+                &["serve", "--bind", LAB_SERVE, "--relay", "--json"],
+                false,
+            );
+            let _ = serve.stdout.recv_timeout(Duration::from_secs(10));
+            let result = lab_run(&lab, run, path);
+            drop(serve);
+            if let Some((ms, rate)) = result {
+                let entry = results.entry(path).or_default();
+                entry.0.push(ms);
+                entry.1.push(rate);
+            }
+        }
+    }
+    let (direct, relayed) = (
+        results.remove("direct").unwrap_or_default(),
+        results.remove("relay").unwrap_or_default(),
+    );
+    let runs = (direct.0.len(), relayed.0.len());
+    if runs.0 == 0 || runs.1 == 0 {
+        return figures
+            .iter()
+            .map(|f| Row {
+                figure: (*f).into(),
+                value: format!(
+                    "connected in {} direct and {} relayed runs of 5",
+                    runs.0, runs.1
+                ),
+                target: "every run".into(),
+                met: Some(false),
+            })
+            .collect();
+    }
+    let (d_ms, r_ms) = (median(direct.0), median(relayed.0));
+    let (d_rate, r_rate) = (median(direct.1), median(relayed.1));
+    let quota = tinynode::wire::relay::SERVE_RELAY.pair_rate as f64 / 1e6;
+    vec![
+        Row {
+            figure: figures[0].into(),
+            value: format!(
+                "{r_ms:.0} ms vs {d_ms:.0} ms direct: {:.1}× (median of {}/{} runs, process start included)",
+                r_ms / d_ms,
+                runs.1,
+                runs.0
+            ),
+            target: "relayed ≤ 2 s".into(),
+            met: Some(runs.1 == 5 && r_ms <= 2000.0),
+        },
+        Row {
+            figure: figures[1].into(),
+            value: format!(
+                "{:.0} KiB/s relayed vs {d_rate:.1} MB/s direct (the relay's pair quota: {:.0} KiB/s)",
+                r_rate * 1e6 / 1024.0,
+                quota * 1e6 / 1024.0
+            ),
+            target: "relayed ≥ 0.5 × the pair quota".into(),
+            met: Some(r_rate >= 0.5 * quota),
+        },
+    ]
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
@@ -885,6 +1052,9 @@ fn main() {
     }
     if wanted("lan") {
         rows.extend(lan());
+    }
+    if wanted("relay") {
+        rows.extend(relay());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

@@ -33,7 +33,8 @@ use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::netns::{Netns, lab_or_skip};
+use common::natlab::Lab;
+use common::netns::lab_or_skip;
 use common::{Running, field};
 
 const SERVE_ADDR: &str = "198.18.0.1:3478";
@@ -41,82 +42,6 @@ const SERVE_ADDR: &str = "198.18.0.1:3478";
 const LAB_TESTNET_NODES: usize = 8;
 /// Set (to anything) in the environment of the helper below.
 const TESTNET_HELPER_ENV: &str = "TINYNODE_LAB_TESTNET";
-
-/// The NAT lab's namespaces and topology.
-struct Lab {
-    netns: Netns,
-}
-
-impl std::ops::Deref for Lab {
-    type Target = Netns;
-    fn deref(&self) -> &Netns {
-        &self.netns
-    }
-}
-
-impl Lab {
-    /// Builds the topology, or returns why the kernel refused.
-    fn build() -> Result<Lab, String> {
-        let netns = Netns::create("nat", &["pub", "nat1", "nat2", "a", "b"])?;
-        let lab = Lab { netns };
-        lab.ip("pub", "link add br0 type bridge");
-        lab.ip("pub", "addr add 198.18.0.1/24 dev br0");
-        lab.ip("pub", "link set br0 up");
-        for (i, host) in [(1, "a"), (2, "b")] {
-            let router = format!("nat{i}");
-            lab.ip(
-                &router,
-                &format!(
-                    "link add wan type veth peer name nat{i} netns {}",
-                    lab.ns("pub")
-                ),
-            );
-            lab.ip("pub", &format!("link set nat{i} master br0 up"));
-            lab.ip(&router, &format!("addr add 198.18.0.1{i}/24 dev wan"));
-            lab.ip(&router, "link set wan up");
-            lab.ip(
-                &router,
-                &format!(
-                    "link add lan type veth peer name eth0 netns {}",
-                    lab.ns(host)
-                ),
-            );
-            lab.ip(&router, &format!("addr add 10.{i}.0.1/24 dev lan"));
-            lab.ip(&router, "link set lan up");
-            lab.ip(host, &format!("addr add 10.{i}.0.2/24 dev eth0"));
-            lab.ip(host, "link set eth0 up");
-            lab.ip(host, &format!("route add default via 10.{i}.0.1"));
-            lab.exec(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            lab.nat(&router, false);
-        }
-        Ok(lab)
-    }
-
-    /// A home-router firewall and MASQUERADE on `router`; `random_ports`
-    /// picks a new public port per destination (`--random-fully`).
-    fn nat(&self, router: &str, random_ports: bool) {
-        let masquerade = if random_ports {
-            "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully"
-        } else {
-            "-t nat -A POSTROUTING -o wan -j MASQUERADE"
-        };
-        let rules = [
-            "-F",
-            "-t nat -F",
-            "-P FORWARD DROP",
-            "-A FORWARD -i lan -o wan -j ACCEPT",
-            "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            "-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            "-A INPUT -i wan -j DROP",
-            masquerade,
-        ];
-        for rule in rules {
-            let mut args = vec!["iptables"];
-            args.extend(rule.split_whitespace());
-            self.exec(router, &args);
-        }
-    }
-}
 
 /// Reads `member`'s events until one named `event` arrives; returns it.
 fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<String>) -> String {
@@ -216,7 +141,7 @@ fn join_mainline(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
 
 #[test]
 fn members_behind_nats_connect_or_fail_cleanly() {
-    let Some(lab) = lab_or_skip(Lab::build(), "TINYNODE_SKIP_NAT_LAB") else {
+    let Some(lab) = lab_or_skip(Lab::build("nat"), "TINYNODE_SKIP_NAT_LAB") else {
         return;
     };
     let serve = lab.spawn("pub", &["serve", "--bind", SERVE_ADDR, "--json"], false);

@@ -42,8 +42,20 @@ impl Node {
                 return self.drop_datagram(source, DropReason::DhtUnsolicitedPush);
             }
         }
+        let was_alone = self.dht.routing_len() == 0;
         match self.dht.handle_message(now, source, data.len(), message) {
-            Ok(()) => self.stats.dht_messages += 1,
+            Ok(()) => {
+                self.stats.dht_messages += 1;
+                // The first node known: look the topic up now rather than
+                // when the whole bootstrap ends (it waits for every contact
+                // it was given, reachable or not).
+                if was_alone && self.dht.routing_len() > 0 {
+                    if let Some(joined) = self.joined.as_mut() {
+                        joined.dht_source.lookup_now(now);
+                    }
+                    self.dht_source_timeout(now);
+                }
+            }
             Err(DhtDrop::UnknownTransaction) => {
                 self.drop_datagram(source, DropReason::DhtUnknownTransaction)
             }
