@@ -33,7 +33,7 @@ use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::natlab::Lab;
+use common::natlab::{Lab, NatMode};
 use common::netns::lab_or_skip;
 use common::{Running, field};
 
@@ -383,5 +383,173 @@ fn members_behind_nats_connect_or_fail_cleanly() {
         );
         assert_eq!(status.code(), Some(exit), "{report}");
         assert!(took < Duration::from_secs(12), "doctor took {took:?}");
+    }
+}
+
+/// How a pair connected: the `connected` lines of both members, once
+/// both have one (panics with what they printed after `limit`).
+fn both_connected(a: &Running, b: &Running, limit: Duration) -> (String, String) {
+    let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+    let at_a = wait_for(a, "connected", limit, &mut seen_a);
+    let at_b = wait_for(b, "connected", limit, &mut seen_b);
+    (at_a, at_b)
+}
+
+/// The router-recipe matrix (`shared/NAT-RELAY.md` §7): each pair of NAT
+/// behaviours connects directly where hole punching can work, through a
+/// relay where it cannot, and the relay is a member when one is connected
+/// to both; a piped 10 MiB crosses a relay complete, paced at its quota.
+#[test]
+fn every_pair_of_nat_behaviours_connects_directly_or_through_a_relay() {
+    let Some(lab) = lab_or_skip(Lab::build("mx"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let serve = |relay: bool| {
+        let mut args = vec!["serve", "--bind", SERVE_ADDR, "--json"];
+        if relay {
+            args.push("--relay");
+        }
+        let serve = lab.spawn("pub", &args, false);
+        serve.next_line(Duration::from_secs(10));
+        serve
+    };
+    // Pairs that hole punching connects: a port-restricted or symmetric
+    // member with a full-cone or address-restricted one (a symmetric
+    // member's checks arrive from a port the other never saw, which ICE
+    // learns as a peer-reflexive candidate). No relay is offered by the
+    // serve node, so a direct path is the only way.
+    let direct_cases = [
+        (NatMode::PortRestricted, NatMode::FullCone),
+        (NatMode::PortRestricted, NatMode::AddressRestricted),
+        (NatMode::Symmetric, NatMode::AddressRestricted),
+        (NatMode::Symmetric, NatMode::FullCone),
+    ];
+    for (i, (mode_a, mode_b)) in direct_cases.into_iter().enumerate() {
+        let _serve = serve(false);
+        lab.nat_mode("nat1", mode_a);
+        lab.nat_mode("nat2", mode_b);
+        let code = format!("matrix direct {i}");
+        let a = join(&lab, "a", "10.1.0.2", &code);
+        let b = join(&lab, "b", "10.2.0.2", &code);
+        let started = Instant::now();
+        let (at_a, at_b) = both_connected(&a, &b, Duration::from_secs(20));
+        println!("{mode_a:?} ↔ {mode_b:?}: {:?}", started.elapsed());
+        for line in [&at_a, &at_b] {
+            assert_eq!(
+                field(line, "path"),
+                Some("direct"),
+                "{mode_a:?} ↔ {mode_b:?}: {line}"
+            );
+        }
+    }
+
+    // Symmetric on both sides: only a relay helps.
+    {
+        let _serve = serve(true);
+        lab.nat_mode("nat1", NatMode::Symmetric);
+        lab.nat_mode("nat2", NatMode::Symmetric);
+        let a = join(&lab, "a", "10.1.0.2", "matrix symmetric pair");
+        let b = join(&lab, "b", "10.2.0.2", "matrix symmetric pair");
+        let (at_a, at_b) = both_connected(&a, &b, Duration::from_secs(20));
+        for line in [&at_a, &at_b] {
+            assert_eq!(field(line, "path"), Some("relay"), "{line}");
+            assert_eq!(field(line, "relay"), Some(SERVE_ADDR), "{line}");
+        }
+    }
+
+    // Port-restricted ↔ symmetric with a public member c in the meeting
+    // and a serve node that does not relay: c relays (tier a).
+    {
+        let _serve = serve(false);
+        lab.nat_mode("nat1", NatMode::PortRestricted);
+        lab.nat_mode("nat2", NatMode::Symmetric);
+        let code = "matrix member relay";
+        let c = lab.spawn(
+            "pub",
+            &[
+                "join",
+                code,
+                "--bootstrap",
+                SERVE_ADDR,
+                "--bind",
+                "198.18.0.1:0",
+                "--json",
+                "--no-mainline",
+                "--no-lan",
+            ],
+            true,
+        );
+        let mut seen_c = Vec::new();
+        let started = wait_for(&c, "started", Duration::from_secs(10), &mut seen_c);
+        let c_addr = field(&started, "local_addr")
+            .expect("c's address")
+            .to_owned();
+        let a = join(&lab, "a", "10.1.0.2", code);
+        let b = join(&lab, "b", "10.2.0.2", code);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut relayed_by = None;
+        let mut seen = Vec::new();
+        while relayed_by.is_none() && Instant::now() < deadline {
+            for member in [&a, &b] {
+                while let Ok(line) = member.stdout.try_recv() {
+                    if field(&line, "event") == Some("connected")
+                        && field(&line, "path") == Some("relay")
+                    {
+                        relayed_by = field(&line, "relay").map(str::to_owned);
+                    }
+                    seen.push(line);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            relayed_by.as_deref(),
+            Some(c_addr.as_str()),
+            "a and b meet through member c: {seen:#?}"
+        );
+    }
+
+    // 10 MiB through the serve relay: complete, in order, and paced at
+    // the pair's quota (256 KiB/s, burst 512 KiB).
+    {
+        let _serve = serve(true);
+        lab.nat_mode("nat1", NatMode::PortRestricted);
+        lab.nat_mode("nat2", NatMode::Symmetric);
+        let mut a = join(&lab, "a", "10.1.0.2", "matrix bulk");
+        let b = join(&lab, "b", "10.2.0.2", "matrix bulk");
+        let (at_a, _) = both_connected(&a, &b, Duration::from_secs(20));
+        assert_eq!(field(&at_a, "path"), Some("relay"), "{at_a}");
+        const LINES: usize = 10 * 1024;
+        let mut input = a.child.stdin.take().expect("stdin");
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            for i in 0..LINES {
+                writeln!(input, "{i:06} {}", "x".repeat(1016)).expect("write");
+            }
+        });
+        let mut next = 0;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while next < LINES {
+            let line = b
+                .stdout
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("only {next} of {LINES} lines arrived"));
+            if field(&line, "event") == Some("message") {
+                let text = field(&line, "text").expect("text");
+                assert_eq!(
+                    text.get(..6),
+                    Some(format!("{next:06}").as_str()),
+                    "in order"
+                );
+                next += 1;
+            }
+        }
+        let took = started.elapsed();
+        let rate = (LINES * 1024) as f64 / took.as_secs_f64() / 1024.0;
+        println!("10 MiB through the relay in {took:?}: {rate:.0} KiB/s");
+        // Paced: the burst (512 KiB) plus 256 KiB/s is at most about
+        // 290 KiB/s over 10 MiB; allow for timing slack, never for a
+        // relay that ignores its quota.
+        assert!(rate < 400.0, "not paced: {rate:.0} KiB/s");
     }
 }

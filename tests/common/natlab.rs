@@ -69,25 +69,96 @@ impl Lab {
     /// A home-router firewall and MASQUERADE on `router`; `random_ports`
     /// picks a new public port per destination (`--random-fully`).
     pub fn nat(&self, router: &str, random_ports: bool) {
-        let masquerade = if random_ports {
-            "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully"
+        let mode = if random_ports {
+            NatMode::Symmetric
         } else {
-            "-t nat -A POSTROUTING -o wan -j MASQUERADE"
+            NatMode::PortRestricted
         };
-        let rules = [
+        self.nat_mode(router, mode);
+    }
+
+    /// Router `router` (`nat1` or `nat2`) behaves as `mode` (RFC 4787
+    /// mapping and filtering; `shared/NAT-RELAY.md` §5.1), for the host
+    /// behind it.
+    pub fn nat_mode(&self, router: &str, mode: NatMode) {
+        let host = match router {
+            "nat1" => "10.1.0.2",
+            _ => "10.2.0.2",
+        };
+        let masquerade = if mode == NatMode::Symmetric {
+            "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully".to_owned()
+        } else {
+            "-t nat -A POSTROUTING -o wan -j MASQUERADE".to_owned()
+        };
+        let mut rules: Vec<String> = [
             "-F",
+            "-X",
             "-t nat -F",
             "-P FORWARD DROP",
-            "-A FORWARD -i lan -o wan -j ACCEPT",
             "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
             "-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
             "-A INPUT -i wan -j DROP",
-            masquerade,
-        ];
-        for rule in rules {
+        ]
+        .iter()
+        .map(|r| (*r).to_owned())
+        .collect();
+        match mode {
+            NatMode::PortRestricted | NatMode::Symmetric => {
+                rules.push("-A FORWARD -i lan -o wan -j ACCEPT".into());
+            }
+            NatMode::FullCone => {
+                // Inbound to any port reaches the host (the mapping keeps
+                // its port), from anyone.
+                rules.push("-A FORWARD -i lan -o wan -j ACCEPT".into());
+                rules.push(format!(
+                    "-t nat -A PREROUTING -i wan -p udp --dport 1024:65535 -j DNAT --to-destination {host}"
+                ));
+                rules.push(format!(
+                    "-A FORWARD -i wan -o lan -p udp -d {host} -j ACCEPT"
+                ));
+            }
+            NatMode::AddressRestricted => {
+                // As full cone, but only from IPs the host has sent to.
+                rules.push(
+                    "-A FORWARD -i lan -o wan -m recent --name contacted --rdest --set -j ACCEPT"
+                        .into(),
+                );
+                rules.push(format!(
+                    "-t nat -A PREROUTING -i wan -p udp --dport 1024:65535 -m recent --name contacted --rsource --rcheck --seconds 120 -j DNAT --to-destination {host}"
+                ));
+                rules.push(format!(
+                    "-A FORWARD -i wan -o lan -p udp -d {host} -j ACCEPT"
+                ));
+            }
+        }
+        rules.push(masquerade);
+        for rule in &rules {
             let mut args = vec!["iptables"];
             args.extend(rule.split_whitespace());
             self.exec(router, &args);
         }
+        // Mappings of the previous mode must not outlive it.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns(router), "conntrack", "-F"])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status();
     }
+}
+
+/// What a lab router does, RFC 4787's mapping and filtering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatMode {
+    /// Endpoint-independent mapping, address-and-port-dependent filtering:
+    /// Linux MASQUERADE, the everyday home router.
+    PortRestricted,
+    /// Address-and-port-dependent mapping (`--random-fully`): a new port
+    /// per destination.
+    Symmetric,
+    /// Endpoint-independent mapping and filtering: anyone reaches the
+    /// mapping.
+    FullCone,
+    /// Endpoint-independent mapping, address-dependent filtering: anyone
+    /// at an IP the host has sent to reaches the mapping.
+    AddressRestricted,
 }
