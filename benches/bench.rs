@@ -952,7 +952,14 @@ fn relay() -> Vec<Row> {
             lab.nat("nat2", random);
             let serve = lab.spawn(
                 "pub",
-                &["serve", "--bind", LAB_SERVE, "--relay", "--json"],
+                &[
+                    "serve",
+                    "--bind",
+                    LAB_SERVE,
+                    "--relay",
+                    "--no-mainline",
+                    "--json",
+                ],
                 false,
             );
             let _ = serve.stdout.recv_timeout(Duration::from_secs(10));

@@ -196,7 +196,9 @@ pub mod wire {
         pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
         pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY};
         pub use crate::relay::wire::*;
-        pub use crate::relay::{SYNTHETIC_LABEL, is_synthetic, synthetic_addr};
+        pub use crate::relay::{
+            RELAY_INFOHASH_LABEL, SYNTHETIC_LABEL, is_synthetic, relay_infohash, synthetic_addr,
+        };
     }
 
     /// Hellos: sealed records sent straight to an address.

@@ -15,7 +15,7 @@ fn serve(relay: bool) -> (Running, SocketAddr) {
     let mut command = tinynode();
     command.args(["serve", "--bind", "127.0.0.1:0"]);
     if relay {
-        command.arg("--relay");
+        command.args(["--relay", "--no-mainline"]);
     }
     let serve = Running::spawn(command);
     let line = serve.next_line(Duration::from_secs(10));

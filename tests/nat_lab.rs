@@ -248,7 +248,14 @@ fn members_behind_nats_connect_or_fail_cleanly() {
     // it, on their first attempt, and talk.
     let relay = lab.spawn(
         "pub",
-        &["serve", "--bind", SERVE_ADDR, "--relay", "--json"],
+        &[
+            "serve",
+            "--bind",
+            SERVE_ADDR,
+            "--relay",
+            "--no-mainline",
+            "--json",
+        ],
         false,
     );
     relay.next_line(Duration::from_secs(10));
@@ -343,10 +350,46 @@ fn members_behind_nats_connect_or_fail_cleanly() {
     // needed; all within its 10 s.
     let relay = lab.spawn(
         "pub",
-        &["serve", "--bind", SERVE_ADDR, "--relay", "--json"],
+        &[
+            "-v",
+            "serve",
+            "--bind",
+            SERVE_ADDR,
+            "--relay",
+            "--mainline-bootstrap",
+            "198.18.0.23:6881",
+            "--json",
+        ],
         false,
     );
     relay.next_line(Duration::from_secs(10));
+    // It announces itself in the testnet's relay directory (§12.6).
+    relay.wait_stderr("announcing to", Duration::from_secs(10));
+
+    // A member of a meeting that names no serve node (Mainline only)
+    // finds the relay in the directory. (Whether it needs one is another
+    // matter: members found through Mainline meet by a direct hello, and a
+    // hello that gets through proves a direct path; see protocol-spec.md
+    // §12.6.)
+    let h = lab.spawn(
+        "a",
+        &[
+            "-v",
+            "join",
+            "directory",
+            "--mainline-bootstrap",
+            "198.18.0.23:6881",
+            "--bind",
+            "10.1.0.2:0",
+            "--json",
+            "--no-lan",
+        ],
+        true,
+    );
+    let listed = h.wait_stderr("Mainline directory lists", Duration::from_secs(15));
+    assert!(listed.contains(SERVE_ADDR), "{listed}");
+    drop(h);
+
     for (random_ports, mapping, exit) in [
         (true, "endpoint-dependent-random", 1),
         (false, "endpoint-independent", 0),
@@ -407,7 +450,7 @@ fn every_pair_of_nat_behaviours_connects_directly_or_through_a_relay() {
     let serve = |relay: bool| {
         let mut args = vec!["serve", "--bind", SERVE_ADDR, "--json"];
         if relay {
-            args.push("--relay");
+            args.extend(["--relay", "--no-mainline"]);
         }
         let serve = lab.spawn("pub", &args, false);
         serve.next_line(Duration::from_secs(10));

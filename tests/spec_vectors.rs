@@ -112,6 +112,17 @@ fn relay_by_hand(
     (key, token, synthetic)
 }
 
+/// §12.6 by hand: the relay directory's infohash.
+fn relay_infohash_by_hand() -> Vec<u8> {
+    let hash = ring::digest::digest(&ring::digest::SHA256, b"tinynode relay infohash v1");
+    assert_eq!(
+        relay::relay_infohash(),
+        hash.as_ref()[..20],
+        "the crate agrees"
+    );
+    hash.as_ref()[..20].to_vec()
+}
+
 /// Alice: Ed25519 seed 00 01 02 … 1f.
 fn alice() -> Identity {
     Identity::from_seed(std::array::from_fn(|i| i as u8))
@@ -392,6 +403,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             "relay-data",
             relay::data_frame(0x0102_0304, &[0x16, 0xfe, 0xfd]),
         ),
+        ("relay-infohash", relay_infohash_by_hand()),
     ]
 }
 

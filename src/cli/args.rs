@@ -156,7 +156,8 @@ pub const DEMO_NODES: (usize, usize) = (3, 16);
 
 /// `tinynode serve --help`.
 pub const SERVE_HELP: &str = "\
-Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--relay] [--json]
+Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--relay]
+                      [--mainline-bootstrap ADDR]... [--no-mainline] [--json]
        tinynode bootstrap ...
 
 Runs a DHT node that stores meeting records, relays signals and answers
@@ -170,7 +171,13 @@ Options:
   --relay            also relay, blindly, for members whose NATs cannot reach
                      each other: it pairs two bindings that present the same
                      token and forwards their encrypted datagrams, within
-                     quotas (protocol-spec.md §12.5)
+                     quotas (protocol-spec.md §12.5); a relay announces
+                     itself in the Mainline DHT, so members of meetings
+                     that name no serve node can find it
+  --mainline-bootstrap ADDR
+                     Mainline DHT node to announce the relay through,
+                     repeatable (default: the public routers)
+  --no-mainline      do not announce the relay in the Mainline DHT
   --json             print one JSON object per line on stdout
   -h, --help         this help
 ";
@@ -236,6 +243,11 @@ pub struct ServeOptions {
     pub identity: Option<PathBuf>,
     /// `--relay`.
     pub relay: bool,
+    /// Mainline nodes to announce the relay through instead of the public
+    /// routers.
+    pub mainline_bootstrap: Vec<HostPort>,
+    /// `--no-mainline`: a relay is not announced in the Mainline DHT.
+    pub no_mainline: bool,
     /// JSON output.
     pub json: bool,
 }
@@ -383,6 +395,8 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
         bootstrap: Vec::new(),
         identity: None,
         relay: false,
+        mainline_bootstrap: Vec::new(),
+        no_mainline: false,
         json: false,
     };
     while let Some(arg) = args.next() {
@@ -390,6 +404,10 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
             "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
             "--json" => options.json = true,
             "--relay" => options.relay = true,
+            "--no-mainline" => options.no_mainline = true,
+            "--mainline-bootstrap" => options
+                .mainline_bootstrap
+                .push(parse_mainline_node(args.next())?),
             "--bind" => options.bind = parse_value("--bind", args.next())?,
             "--bootstrap" => options
                 .bootstrap
@@ -483,19 +501,18 @@ fn parse_doctor(mut args: impl Iterator<Item = String>) -> Result<Command, Usage
             "--bootstrap" => options
                 .bootstrap
                 .push(parse_server("--bootstrap", args.next())?),
-            "--mainline-bootstrap" => options.mainline_bootstrap.push(
-                HostPort::parse(
-                    &args
-                        .next()
-                        .ok_or(UsageError::MissingValue("--mainline-bootstrap"))?,
-                    MAINLINE_PORT,
-                )
-                .map_err(UsageError::BadServer)?,
-            ),
+            "--mainline-bootstrap" => options
+                .mainline_bootstrap
+                .push(parse_mainline_node(args.next())?),
             _ => return Err(UsageError::UnknownOption(arg)),
         }
     }
     Ok(Command::Doctor(options))
+}
+
+fn parse_mainline_node(value: Option<String>) -> Result<HostPort, UsageError> {
+    let value = value.ok_or(UsageError::MissingValue("--mainline-bootstrap"))?;
+    HostPort::parse(&value, MAINLINE_PORT).map_err(UsageError::BadServer)
 }
 
 fn parse_server(option: &'static str, value: Option<String>) -> Result<HostPort, UsageError> {
@@ -548,6 +565,8 @@ mod tests {
                 bootstrap: vec![],
                 identity: None,
                 relay: false,
+                mainline_bootstrap: vec![],
+                no_mainline: false,
                 json: false
             })
         );

@@ -160,9 +160,16 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
+    // A relay announces itself in the Mainline DHT (§12.6); a plain serve
+    // node has no use for it.
+    let plan = mainline::plan(
+        !options.relay || options.no_mainline,
+        options.mainline_bootstrap.clone(),
+        None,
+    );
     let sources = Sources {
         bootstrap,
-        mainline: None,
+        mainline: plan.initial,
         lan: false,
         relay: if options.relay {
             RelayRole::Open
@@ -174,6 +181,7 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     else {
         return EXIT_FAILURE;
     };
+    mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
     started(&printer, &node, None);
     let result = driver.run(&mut node, printer.events());
     finish(&printer, result)

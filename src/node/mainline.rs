@@ -5,11 +5,14 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use log::debug;
+
 use super::Node;
 use super::stats::DropReason;
 use crate::api::{AddressSource, Event};
 use crate::hello::HelloKind;
 use crate::mainline::engine::{MainlineDrop, MainlineEvent};
+use crate::relay::relay_infohash;
 use crate::sources::mainline::Action;
 
 impl Node {
@@ -39,6 +42,7 @@ impl Node {
             match event {
                 MainlineEvent::Bootstrapped { nodes } => {
                     self.events.push_back(Event::MainlineBootstrapped { nodes });
+                    self.relay_directory_timeout(now);
                     if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
                         source.lookup_now(now);
                     }
@@ -53,6 +57,16 @@ impl Node {
                 MainlineEvent::Values { id, by, peers } => {
                     let ours: Vec<SocketAddr> = self.public.current.into_iter().collect();
                     let peers: Vec<SocketAddr> = peers.into_iter().map(SocketAddr::V4).collect();
+                    if let Some(directory) = self.relay_directory.as_mut().filter(|d| d.owns(id)) {
+                        let found = directory.on_values(&peers, &ours);
+                        if !found.is_empty() {
+                            debug!("relay: the Mainline directory lists {found:?}");
+                            if let Some(joined) = self.joined.as_mut() {
+                                joined.connections.add_relay_servers(&found);
+                            }
+                        }
+                        continue;
+                    }
                     let due = self
                         .joined
                         .as_mut()
@@ -60,6 +74,19 @@ impl Node {
                         .map(|s| s.on_values(now, id, by, &peers, &ours))
                         .unwrap_or_default();
                     self.send_hellos(now, &due, HelloKind::Hello);
+                }
+                MainlineEvent::LookupDone { id, storers }
+                    if self.relay_directory.as_ref().is_some_and(|d| d.owns(id)) =>
+                {
+                    let announce = self
+                        .relay_directory
+                        .as_mut()
+                        .map(|d| d.lookup_done(now, storers))
+                        .unwrap_or_default();
+                    if let (false, Some(mainline)) = (announce.is_empty(), self.mainline.as_mut()) {
+                        debug!("relay: announcing to {} Mainline nodes", announce.len());
+                        mainline.announce(now, relay_infohash(), &announce);
+                    }
                 }
                 MainlineEvent::LookupDone { id, storers } => {
                     let unix_ms = self.config.clock.unix_ms(now);
@@ -74,6 +101,20 @@ impl Node {
                     }
                 }
             }
+        }
+    }
+
+    /// Starts the relay directory's lookup when it is due.
+    pub(super) fn relay_directory_timeout(&mut self, now: Instant) {
+        let ready = self.mainline.as_ref().is_some_and(|m| m.is_bootstrapped());
+        let (Some(directory), Some(mainline)) =
+            (self.relay_directory.as_mut(), self.mainline.as_mut())
+        else {
+            return;
+        };
+        if directory.due(now, ready) {
+            let id = mainline.get_peers(now, relay_infohash());
+            directory.lookup_started(id);
         }
     }
 

@@ -55,6 +55,7 @@ use crate::membership::{KnownPeer, PeerStatus};
 use crate::ratelimit::RateLimiter;
 use crate::relay::server::{MEMBER_RELAY, RelayTable, SERVE_RELAY};
 use crate::rng::Rng;
+use crate::sources::relays::{RelayDirectory, Role as DirectoryRole};
 use crate::stun::client::StunClient;
 use crate::transmit::{LocalAddrs, Transmit};
 use address::ObservedAddress;
@@ -76,6 +77,10 @@ pub struct Node {
     limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     relay_table: Option<RelayTable>,
+    /// The Mainline DHT as a directory of relays, when Mainline is on:
+    /// a relay node announces itself there, a member whose meeting names
+    /// no serve node looks there.
+    relay_directory: Option<RelayDirectory>,
     /// Our relay probes waiting for answers: relay → token.
     relay_probes: std::collections::BTreeMap<SocketAddr, [u8; 16]>,
     public: ObservedAddress,
@@ -115,8 +120,16 @@ impl Node {
             RelayRole::Open => Some(RelayTable::new(SERVE_RELAY, rng.fork())),
             _ => None,
         };
+        let relay_directory = match (config.relay, &mainline) {
+            (RelayRole::Open, Some(_)) => Some(RelayDirectory::new(now, DirectoryRole::Announce)),
+            (RelayRole::Members | RelayRole::Off, Some(_)) if config.bootstrap.is_empty() => {
+                Some(RelayDirectory::new(now, DirectoryRole::Look))
+            }
+            _ => None,
+        };
         Self {
             relay_table,
+            relay_directory,
             relay_probes: std::collections::BTreeMap::new(),
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
@@ -235,6 +248,7 @@ impl Node {
                 if let Some(mainline) = self.mainline.as_mut() {
                     mainline.handle_timeout(now);
                 }
+                self.relay_directory_timeout(now);
                 self.meeting_timeout(now);
             }
             Input::Command(command) => self.handle_command(now, command),
@@ -269,6 +283,10 @@ impl Node {
             self.stun_client.poll_timeout(),
             self.dht.poll_timeout(),
             self.mainline.as_ref().and_then(Mainline::poll_timeout),
+            self.relay_directory
+                .as_ref()
+                .filter(|_| mainline_ready)
+                .and_then(RelayDirectory::poll_timeout),
             self.joined
                 .as_ref()
                 .and_then(|j| j.poll_timeout(mainline_ready)),

@@ -55,6 +55,19 @@ pub fn synthetic_addr(hint: SocketAddr, session: u64, member: &NodeId) -> Socket
     ))
 }
 
+/// Label hashed into the Mainline infohash relay nodes announce under.
+pub const RELAY_INFOHASH_LABEL: &[u8] = b"tinynode relay infohash v1";
+
+/// The Mainline DHT infohash under which `serve --relay` nodes announce
+/// themselves: the first 20 bytes of SHA-256([`RELAY_INFOHASH_LABEL`]),
+/// the same for everyone (`protocol-spec.md` §12.6).
+pub fn relay_infohash() -> [u8; 20] {
+    let hash = digest(&SHA256, RELAY_INFOHASH_LABEL);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&hash.as_ref()[..20]);
+    out
+}
+
 /// True for an address [`synthetic_addr`] can return.
 pub fn is_synthetic(addr: SocketAddr) -> bool {
     matches!(addr, SocketAddr::V4(v4) if (240..255).contains(&v4.ip().octets()[0]))

@@ -158,6 +158,16 @@ impl Connections {
         self.relays.servers = servers;
     }
 
+    /// More relay candidates (found in the Mainline relay directory),
+    /// after those known already.
+    pub fn add_relay_servers(&mut self, servers: &[SocketAddr]) {
+        for server in servers {
+            if !self.relays.servers.contains(server) {
+                self.relays.servers.push(*server);
+            }
+        }
+    }
+
     /// Whether our NAT needs a relay for some peers (it maps by
     /// destination): then every attempt proposes relays.
     pub fn set_relay_needed(&mut self, needed: bool) {

@@ -14,7 +14,11 @@
 //!   and announced, and hellos to the addresses they list.
 //! - [`lan`]: the local network: a beacon on a backing-off schedule, and
 //!   a hello to each new member heard.
+//!
+//! Beside them, [`relays`] finds relays rather than members: the Mainline
+//! DHT as a directory of `serve --relay` nodes.
 
 pub mod dht;
 pub mod lan;
 pub mod mainline;
+pub mod relays;
