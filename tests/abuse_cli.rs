@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{start_serve, stun_probe, wait_for_stun};
 use tinynode::NodeId;
 use tinynode::wire::dht::{Blob, Message, Request, Response, decode_frame, encode_frame};
+use tinynode::wire::relay::{Bind, Frame, RefuseReason, data_frame};
 
 /// Peak resident memory a serve node may reach under the burst.
 const RSS_BOUND_KB: u64 = 32 * 1024;
@@ -145,4 +146,144 @@ fn serve_survives_a_burst_of_hostile_datagrams() {
         .expect("a dropped= counter");
     println!("{stats}");
     assert!(dropped > 1000, "drops counted: {stats}");
+}
+
+/// The value of `name=` in a stats line.
+fn counter(stats: &str, name: &str) -> u64 {
+    stats
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends a bind for `token` from `socket` (again, as a client would, if
+/// the relay's socket dropped it while flooded) and returns the answer.
+fn bind(socket: &UdpSocket, relay: SocketAddr, token: [u8; 16]) -> Option<Frame<'static>> {
+    let frame = Frame::Bind(Bind {
+        token,
+        session: 1,
+        low: NodeId([1; 32]),
+        high: NodeId([2; 32]),
+    })
+    .encode();
+    let mut buf = [0u8; 64];
+    let len = (0..5).find_map(|_| {
+        socket.send_to(&frame, relay).ok()?;
+        socket.recv_from(&mut buf).ok().map(|(len, _)| len)
+    })?;
+    match Frame::decode(&buf[..len]).ok()? {
+        Frame::Bound {
+            token,
+            channel,
+            lifetime_s,
+            rate_kib,
+        } => Some(Frame::Bound {
+            token,
+            channel,
+            lifetime_s,
+            rate_kib,
+        }),
+        Frame::Refused { token, reason } => Some(Frame::Refused { token, reason }),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_relay_under_abuse_refuses_drops_and_counts_and_keeps_its_pair() {
+    let mut command = common::tinynode();
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--relay", "--no-mainline"])
+        .env("DEBUG", "true");
+    let mut serve = common::Running::spawn(command);
+    let line = serve.next_line(Duration::from_secs(10));
+    let relay: SocketAddr = line
+        .rsplit_once(" listening on ")
+        .and_then(|(_, addr)| addr.parse().ok())
+        .expect("the serve address");
+
+    // An honest pair binds one token from two sockets and is paired.
+    let (a, b) = (
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    for s in [&a, &b] {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    }
+    let channel = |answer: Option<Frame<'_>>| match answer {
+        Some(Frame::Bound { channel, .. }) => channel,
+        other => panic!("not bound: {other:?}"),
+    };
+    let (ch_a, ch_b) = (
+        channel(bind(&a, relay, [1; 16])),
+        channel(bind(&b, relay, [1; 16])),
+    );
+    let relayed = |payload: &[u8]| {
+        a.send_to(&data_frame(ch_a, payload), relay).unwrap();
+        let mut buf = [0u8; 2048];
+        let (len, _) = b.recv_from(&mut buf).expect("forwarded to b");
+        assert_eq!(
+            &buf[..len],
+            data_frame(ch_b, payload),
+            "on b's channel, byte for byte"
+        );
+    };
+    relayed(b"before");
+
+    // Abuse from many sockets: data on channels nobody bound, a third
+    // binder for the honest token, binds under fresh tokens from one IP
+    // until the per-IP bound, and malformed frames.
+    let attackers: Vec<UdpSocket> = (0..16)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for (i, attacker) in attackers.iter().enumerate() {
+        attacker
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        for c in 0..300u32 {
+            let _ = attacker.send_to(&data_frame(c.wrapping_mul(7919) ^ i as u32, b"junk"), relay);
+        }
+        let _ = attacker.send_to(&[0x0d, 1, 2, 3], relay);
+    }
+    let third = bind(&attackers[0], relay, [1; 16]);
+    assert!(
+        matches!(
+            third,
+            Some(Frame::Refused {
+                reason: RefuseReason::TokenTaken,
+                ..
+            })
+        ),
+        "a third address cannot join the honest pair: {third:?}"
+    );
+    let mut refused_per_ip = false;
+    for (i, attacker) in attackers.iter().enumerate().skip(1) {
+        std::thread::sleep(Duration::from_millis(50)); // within the rate limit
+        if let Some(Frame::Refused {
+            reason: RefuseReason::TooManyFromSource,
+            ..
+        }) = bind(attacker, relay, [i as u8 + 10; 16])
+        {
+            refused_per_ip = true;
+        }
+    }
+    assert!(refused_per_ip, "bindings per source IP are bounded");
+
+    // The honest pair still relays, both ways.
+    relayed(b"after");
+    b.send_to(&data_frame(ch_b, b"back"), relay).unwrap();
+    let mut buf = [0u8; 64];
+    let (len, _) = a.recv_from(&mut buf).expect("forwarded to a");
+    assert_eq!(&buf[..len], data_frame(ch_a, b"back"));
+
+    let peak = rss_peak_kb(serve.child.id());
+    assert!(peak <= RSS_BOUND_KB, "peak RSS {peak} kB");
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(Duration::from_secs(10)).code(), Some(0));
+    let stats = serve.wait_stderr("node stats:", Duration::from_secs(5));
+    println!("{stats}");
+    assert!(counter(&stats, "relay_unknown_channel") > 1000, "{stats}");
+    assert!(counter(&stats, "relay_refused") >= 2, "{stats}");
+    assert!(counter(&stats, "relay_malformed") >= 1, "{stats}");
+    assert_eq!(counter(&stats, "relay_forwarded"), 3, "{stats}");
 }
