@@ -848,27 +848,6 @@ fn lan() -> Vec<Row> {
 /// The NAT lab's serve node.
 const LAB_SERVE: &str = "198.18.0.1:3478";
 
-/// A member of `code` in the NAT lab's namespace `ns`, through the serve
-/// node only.
-fn lab_member(lab: &common::natlab::Lab, ns: &str, ip: &str, code: &str) -> common::Running {
-    let bind = format!("{ip}:0");
-    lab.spawn(
-        ns,
-        &[
-            "join",
-            code,
-            "--bootstrap",
-            LAB_SERVE,
-            "--bind",
-            &bind,
-            "--json",
-            "--no-mainline",
-            "--no-lan",
-        ],
-        true,
-    )
-}
-
 /// Reads `member`'s lines until one contains every needle; the line.
 fn lab_wait(member: &common::Running, needles: &[&str], limit: Duration) -> Option<String> {
     let deadline = Instant::now() + limit;
@@ -892,10 +871,10 @@ const LAB_BULK_COUNT: usize = 1024;
 /// `a` to `b`.
 fn lab_run(lab: &common::natlab::Lab, run: usize, path: &str) -> Option<(f64, f64)> {
     let code = format!("bench-relay-{}-{run}-{path}", std::process::id());
-    let mut a = lab_member(lab, "a", "10.1.0.2", &code);
+    let mut a = lab.join("a", "10.1.0.2", &code, LAB_SERVE);
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
-    let b = lab_member(lab, "b", "10.2.0.2", &code);
+    let b = lab.join("b", "10.2.0.2", &code, LAB_SERVE);
     let wanted = format!("\"path\":\"{path}\"");
     let Some(_) = lab_wait(&b, &["\"connected\"", &wanted], Duration::from_secs(20)) else {
         eprintln!("relay bench: run {run} ({path}): no connected event with that path");

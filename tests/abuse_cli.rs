@@ -191,16 +191,7 @@ fn bind(socket: &UdpSocket, relay: SocketAddr, token: [u8; 16]) -> Option<Frame<
 
 #[test]
 fn a_relay_under_abuse_refuses_drops_and_counts_and_keeps_its_pair() {
-    let mut command = common::tinynode();
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--relay", "--no-mainline"])
-        .env("DEBUG", "true");
-    let mut serve = common::Running::spawn(command);
-    let line = serve.next_line(Duration::from_secs(10));
-    let relay: SocketAddr = line
-        .rsplit_once(" listening on ")
-        .and_then(|(_, addr)| addr.parse().ok())
-        .expect("the serve address");
+    let (mut serve, relay) = common::start_serve_with(&["--relay", "--no-mainline"]);
 
     // An honest pair binds one token from two sockets and is paired.
     let (a, b) = (

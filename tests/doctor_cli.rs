@@ -12,18 +12,11 @@ use std::time::{Duration, Instant};
 use common::{Running, field, tinynode};
 
 fn serve(relay: bool) -> (Running, SocketAddr) {
-    let mut command = tinynode();
-    command.args(["serve", "--bind", "127.0.0.1:0"]);
     if relay {
-        command.args(["--relay", "--no-mainline"]);
+        common::start_serve_with(&["--relay", "--no-mainline"])
+    } else {
+        common::start_serve()
     }
-    let serve = Running::spawn(command);
-    let line = serve.next_line(Duration::from_secs(10));
-    let addr = line
-        .rsplit_once(" listening on ")
-        .and_then(|(_, addr)| addr.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    (serve, addr)
 }
 
 /// Runs doctor against `bootstrap`; its one JSON line, exit code and time.

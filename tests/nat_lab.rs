@@ -61,22 +61,7 @@ fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<Strin
 }
 
 fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
-    let bind = format!("{ip}:0");
-    lab.spawn(
-        ns,
-        &[
-            "join",
-            code,
-            "--bootstrap",
-            SERVE_ADDR,
-            "--bind",
-            &bind,
-            "--json",
-            "--no-mainline",
-            "--no-lan",
-        ],
-        true,
-    )
+    lab.join(ns, ip, code, SERVE_ADDR)
 }
 
 /// Not a test of its own: the lab re-runs this test binary inside its

@@ -163,9 +163,15 @@ fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
 /// Starts `tinynode serve` on an ephemeral loopback port with debug logs and
 /// returns it with the address it printed.
 pub fn start_serve() -> (Running, SocketAddr) {
+    start_serve_with(&[])
+}
+
+/// [`start_serve`] with more options (`--relay --no-mainline`, say).
+pub fn start_serve_with(options: &[&str]) -> (Running, SocketAddr) {
     let mut command = tinynode();
     command
         .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(options)
         .env("DEBUG", "true");
     let serve = Running::spawn(command);
     let line = serve.next_line(Duration::from_secs(10));

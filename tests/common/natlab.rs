@@ -13,6 +13,7 @@
 
 #![allow(dead_code)] // The bench uses a subset.
 
+use super::Running;
 use super::netns::Netns;
 
 /// The NAT lab's namespaces and topology.
@@ -64,6 +65,28 @@ impl Lab {
             lab.nat(&router, false);
         }
         Ok(lab)
+    }
+
+    /// A member of `code` in namespace `ns`, bound to `ip`, through the
+    /// DHT node at `bootstrap` only (no Mainline, no LAN), with JSON
+    /// events on stdout and standard input piped.
+    pub fn join(&self, ns: &str, ip: &str, code: &str, bootstrap: &str) -> Running {
+        let bind = format!("{ip}:0");
+        self.spawn(
+            ns,
+            &[
+                "join",
+                code,
+                "--bootstrap",
+                bootstrap,
+                "--bind",
+                &bind,
+                "--json",
+                "--no-mainline",
+                "--no-lan",
+            ],
+            true,
+        )
     }
 
     /// A home-router firewall and MASQUERADE on `router`; `random_ports`
