@@ -45,9 +45,6 @@ pub enum BindState {
 pub struct RelayPath {
     /// Where we send to reach the relay.
     pub relay: SocketAddr,
-    /// The relay's address as signaled (what the synthetic addresses are
-    /// derived from).
-    pub hint: SocketAddr,
     /// Our relayed (synthetic) address at this relay.
     pub local: SocketAddr,
     /// The peer's relayed (synthetic) address at this relay.
@@ -71,7 +68,6 @@ impl RelayPath {
     ) -> Self {
         Self {
             relay,
-            hint,
             local: synthetic_addr(hint, session, &me),
             remote: synthetic_addr(hint, session, &peer),
             bind: Bind {

@@ -32,7 +32,7 @@ use super::relayed::{RelayPaths, Routed};
 use crate::api::ConnectionReason;
 use crate::relay::client::RelayPath;
 use crate::relay::wire::RefuseReason;
-use crate::signal::SessionParams;
+use crate::signal::{RelayHint, SessionParams};
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Time from creating a connection (the offer) to an open data channel
@@ -209,15 +209,11 @@ impl Conn {
     }
 
     /// Adds a relay path: a relayed candidate, and a binding at the relay
-    /// starting now. `proposed` when we chose it (it goes into our
-    /// parameters, as the member `member` when one).
-    pub fn add_relay(&mut self, path: RelayPath, proposed: Option<Option<crate::id::NodeId>>) {
+    /// starting now. `ours` is the hint to list in our parameters when we
+    /// chose the relay (`None` for one the peer proposed).
+    pub fn add_relay(&mut self, path: RelayPath, ours: Option<RelayHint>) {
         let host = self.locals.toward(path.relay);
-        self.relays
-            .add(&mut self.rtc, path, host, proposed.is_some());
-        if let Some(Some(member)) = proposed {
-            self.relays.proposed_member(member);
-        }
+        self.relays.add(&mut self.rtc, path, host, ours);
     }
 
     /// The open channel's remote address when it is a direct path: where

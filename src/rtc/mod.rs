@@ -42,6 +42,7 @@ pub use outbox::OUTBOX_LIMIT;
 
 use crate::api::{ConnectionReason, Event, Via};
 use crate::backoff::Backoff;
+use crate::codec::WireAddr;
 use crate::id::NodeId;
 use crate::meeting::Meeting;
 use crate::relay::client::RelayPath;
@@ -579,7 +580,11 @@ impl Connections {
         }
         for (addr, member) in chosen {
             let path = self.relay_path(now, addr, addr, session, peer);
-            conn.add_relay(path, Some(member));
+            let hint = RelayHint {
+                addr: WireAddr::from(addr),
+                member,
+            };
+            conn.add_relay(path, Some(hint));
         }
     }
 

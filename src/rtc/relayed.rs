@@ -15,7 +15,7 @@ use std::time::Instant;
 use log::debug;
 use str0m::{Candidate, Rtc};
 
-use crate::codec::{BoundedList, WireAddr};
+use crate::codec::BoundedList;
 use crate::relay::client::{BindState, RelayPath};
 use crate::relay::is_synthetic;
 use crate::relay::wire::RefuseReason;
@@ -45,9 +45,15 @@ pub struct RelayPaths {
 }
 
 impl RelayPaths {
-    /// Adds `path` and its local relayed candidate; `proposed` when this
-    /// side chose the relay (it goes into our parameters).
-    pub fn add(&mut self, rtc: &mut Rtc, path: RelayPath, host: SocketAddr, proposed: bool) {
+    /// Adds `path` and its local relayed candidate; `ours` is the hint
+    /// for our parameters when this side chose the relay.
+    pub fn add(
+        &mut self,
+        rtc: &mut Rtc,
+        path: RelayPath,
+        host: SocketAddr,
+        ours: Option<RelayHint>,
+    ) {
         if self.paths.iter().any(|p| p.local == path.local) {
             return;
         }
@@ -60,20 +66,10 @@ impl RelayPaths {
                 return;
             }
         }
-        if proposed && self.proposed.len() < MAX_RELAYS {
-            self.proposed.push(RelayHint {
-                addr: WireAddr::from(path.hint),
-                member: None,
-            });
+        if let Some(hint) = ours.filter(|_| self.proposed.len() < MAX_RELAYS) {
+            self.proposed.push(hint);
         }
         self.paths.push(path);
-    }
-
-    /// Marks the last proposed relay as the member `member`.
-    pub fn proposed_member(&mut self, member: crate::id::NodeId) {
-        if let Some(hint) = self.proposed.last_mut() {
-            hint.member = Some(member);
-        }
     }
 
     /// The relays to list in our parameters.
