@@ -152,6 +152,13 @@ pub enum Command {
     /// Bootstrap the Mainline DHT from these addresses (resolved router
     /// names, cached nodes), if it is on and not yet joined.
     MainlineBootstrap(Vec<SocketAddr>),
+    /// Ask each of these DHT nodes to have a third node send us one
+    /// datagram unasked (`ReachMe`, `protocol-spec.md` §5.8): whether our
+    /// NAT lets unsolicited datagrams in ([`Event::ReachProbed`]).
+    ProbeReach(Vec<SocketAddr>),
+    /// Join the DHT through these nodes from now on (a node started with
+    /// none, such as `doctor`'s, which probes reachability first).
+    Bootstrap(Vec<SocketAddr>),
     /// Ask observers beyond the bootstrap nodes for our public address (a
     /// DHT lookup and a Mainline lookup of random keys), so the NAT's
     /// mapping can be classified ([`Event::Nat`]) without joining a
@@ -180,6 +187,8 @@ impl fmt::Debug for Command {
             Self::MainlineBootstrap(addrs) => write!(f, "MainlineBootstrap({addrs:?})"),
             Self::ProbeRelays(addrs) => write!(f, "ProbeRelays({addrs:?})"),
             Self::SampleNat => f.write_str("SampleNat"),
+            Self::ProbeReach(addrs) => write!(f, "ProbeReach({addrs:?})"),
+            Self::Bootstrap(addrs) => write!(f, "Bootstrap({addrs:?})"),
         }
     }
 }
@@ -407,6 +416,17 @@ pub enum Event {
         via: Via,
         /// True when the traffic goes through the relay at `addr`.
         relay: bool,
+    },
+    /// What became of a [`Command::ProbeReach`] to `via`: a third node's
+    /// datagram reached us unasked from `reached_from`, or (`None`) `via`
+    /// asked no third node (it knows none, is too old, or did not answer).
+    /// A probe that was forwarded but never arrived gives no event: the
+    /// caller decides how long to wait.
+    ReachProbed {
+        /// The DHT node asked.
+        via: SocketAddr,
+        /// Where the unsolicited datagram came from.
+        reached_from: Option<SocketAddr>,
     },
     /// A node answered a [`Command::ProbeRelays`] bind.
     RelayProbed {

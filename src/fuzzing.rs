@@ -79,8 +79,28 @@ pub fn check_node_datagram(now: Instant, data: &[u8]) {
     );
     for output in node.drain() {
         match output {
+            Output::Transmit(transmit) if transmit.destination != source => {
+                // Only a `Probe` makes a node send to a third party: one
+                // `Pong` to the target it names, smaller than the request.
+                let probe_target = match decode_frame(data) {
+                    Ok(crate::dht::wire::Message::Request {
+                        body: crate::dht::wire::Request::Probe { target, .. },
+                        ..
+                    }) => Some(SocketAddr::from(target)),
+                    _ => None,
+                };
+                assert_eq!(
+                    Some(transmit.destination),
+                    probe_target,
+                    "sent to a third party"
+                );
+                assert!(
+                    transmit.payload.len() < data.len(),
+                    "a probe never amplifies"
+                );
+                decode_frame(&transmit.payload).expect("the probe is a DHT frame");
+            }
             Output::Transmit(transmit) => {
-                assert_eq!(transmit.destination, source);
                 assert_eq!(transmit.source, local, "answered from where it arrived");
                 match classify(&transmit.payload) {
                     Protocol::Stun => {

@@ -169,7 +169,9 @@ pub mod wire {
     pub mod dht {
         pub use crate::dht::RECORD_BYTES_PER_REPLY;
         pub use crate::dht::announce::{ANNOUNCE_LABEL, signed_announce, signing_input};
-        pub use crate::dht::rpc::{FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN};
+        pub use crate::dht::rpc::{
+            FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, REACH_ME_REQUEST_LEN,
+        };
         pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL};
         pub use crate::dht::wire::*;
     }

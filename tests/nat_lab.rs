@@ -375,11 +375,44 @@ fn members_behind_nats_connect_or_fail_cleanly() {
     assert!(listed.contains(SERVE_ADDR), "{listed}");
     drop(h);
 
-    for (random_ports, mapping, exit) in [
-        (true, "endpoint-dependent-random", 1),
-        (false, "endpoint-independent", 0),
+    // A second DHT node on the public side, which the first asks to probe
+    // the doctor unasked (its filtering, §5.8).
+    lab.ip("pub", "addr add 198.18.0.2/24 dev br0");
+    let second = lab.spawn(
+        "pub",
+        &[
+            "serve",
+            "--bind",
+            "198.18.0.2:3478",
+            "--bootstrap",
+            SERVE_ADDR,
+            "--json",
+        ],
+        false,
+    );
+    second.next_line(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500)); // the first learns of it
+    for (mode, mapping, filtering, exit) in [
+        (
+            NatMode::Symmetric,
+            "endpoint-dependent-random",
+            "address- or port-dependent",
+            1,
+        ),
+        (
+            NatMode::PortRestricted,
+            "endpoint-independent",
+            "address- or port-dependent",
+            0,
+        ),
+        (
+            NatMode::FullCone,
+            "endpoint-independent",
+            "endpoint-independent: 198.18.0.2:3478",
+            0,
+        ),
     ] {
-        lab.nat("nat2", random_ports);
+        lab.nat_mode("nat2", mode);
         let started = Instant::now();
         let mut doctor = lab.spawn(
             "b",
@@ -400,6 +433,10 @@ fn members_behind_nats_connect_or_fail_cleanly() {
         let took = started.elapsed();
         println!("doctor ({mapping}) in {took:?}: {report}");
         assert_eq!(field(&report, "mapping"), Some(mapping), "{report}");
+        assert!(
+            field(&report, "filtering").is_some_and(|f| f.starts_with(filtering)),
+            "{report}"
+        );
         assert_eq!(field(&report, "hairpinning"), Some("no"), "{report}");
         assert!(
             field(&report, "relays").is_some_and(|r| r.contains("198.18.0.1:3478 (relays")),

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use ring::{aead, hkdf, pbkdf2};
 use tinynode::wire::beacon;
 use tinynode::wire::dht::{
-    Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, Request, Response,
-    WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
+    Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, REACH_ME_REQUEST_LEN,
+    Request, Response, WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
 };
 use tinynode::wire::hello::{self, HelloKind};
 use tinynode::wire::mainline::{self, Query, encode_query, window_at};
@@ -331,6 +331,23 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "request-reach-me",
+            request(
+                Request::ReachMe,
+                REACH_ME_REQUEST_LEN - request(Request::ReachMe, 0).len(),
+            ),
+        ),
+        (
+            "request-probe",
+            request(
+                Request::Probe {
+                    target: WireAddr::from(addr_v4()),
+                    txid: TXID,
+                },
+                0,
+            ),
+        ),
+        (
             "announce-signing-input",
             signing_input(&topic, &TOKEN, &record),
         ),
@@ -479,7 +496,7 @@ fn every_frame_vector_decodes_and_the_sealed_ones_open() {
                 .filter(|(n, _)| *n == "deliver" || *n == "push"),
         )
         .collect();
-    assert_eq!(frames.len(), 14);
+    assert_eq!(frames.len(), 16);
     for (name, bytes) in frames {
         let message = decode_frame(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(&encode_frame(&message), bytes, "{name} is canonical");

@@ -28,6 +28,8 @@ use super::{Sources, finish, mainline, resolve_for, start_configured};
 pub const DOCTOR_LIMIT: Duration = Duration::from_secs(10);
 /// How long to wait for more observers once a source has answered.
 const SETTLE: Duration = Duration::from_secs(2);
+/// How long a forwarded reachability probe may take to arrive.
+const REACH_WAIT: Duration = Duration::from_millis(1500);
 /// Exit status when no bootstrap source answered.
 pub const EXIT_NO_UDP: i32 = 2;
 /// Exit status when some peers will need a relay.
@@ -46,12 +48,29 @@ struct Findings {
     hairpin: Option<bool>,
     hairpin_sent: bool,
     relays: Vec<(SocketAddr, Result<u16, RelayRefusal>)>,
+    filtering: Option<Filtering>,
     /// Whether the Mainline DHT was asked at all.
     mainline_on: bool,
 }
 
+/// What the reachability probe (§5.8) found.
+#[derive(Clone, Copy, Debug)]
+enum Filtering {
+    /// A third node's datagram got in unasked, from this address.
+    Open(SocketAddr),
+    /// Forwarded, and nothing arrived.
+    Closed,
+    /// The bootstrap nodes asked nobody (they know no third node, are
+    /// too old, or did not answer).
+    NotTested,
+}
+
 struct Doctor {
     started: Instant,
+    /// The DHT bootstrap, held back until the reachability probe is over:
+    /// a probe from a node we have already sent to would get in anyway.
+    bootstrap: Vec<SocketAddr>,
+    bootstrap_sent: Option<Instant>,
     commands: CommandSender,
     probed: Vec<SocketAddr>,
     findings: Findings,
@@ -72,17 +91,45 @@ impl Doctor {
         let nat_done = f.nat.is_some_and(|(class, _)| class != NatClass::Unknown)
             || self.settled_at.is_some_and(|at| at.elapsed() >= SETTLE);
         let hairpin_done = f.hairpin.is_some() || (f.public.is_none() && self.settled_at.is_some());
-        dht_done && mainline_done && relays_done && nat_done && hairpin_done
+        let filtering_done = self.probed.is_empty() || f.filtering.is_some();
+        dht_done && mainline_done && relays_done && nat_done && hairpin_done && filtering_done
+    }
+
+    /// The reachability probe is over: join the DHT now.
+    fn start_bootstrap(&mut self) {
+        if self.bootstrap_sent.is_none() && !self.bootstrap.is_empty() {
+            self.bootstrap_sent = Some(Instant::now());
+            self.commands
+                .send(NodeCommand::Bootstrap(self.bootstrap.clone()));
+        }
+    }
+
+    /// Time since the DHT bootstrap began.
+    fn since_bootstrap(&self) -> Duration {
+        self.bootstrap_sent
+            .map_or(Duration::ZERO, |at| at.elapsed())
     }
 }
 
 impl Handler for Doctor {
     fn on_event(&mut self, event: &Event) -> Flow {
         let at = self.elapsed();
+        let since_bootstrap = self.since_bootstrap();
         let f = &mut self.findings;
         match event {
+            Event::ReachProbed { reached_from, .. } => {
+                let found = match reached_from {
+                    Some(from) => Filtering::Open(*from),
+                    None => Filtering::NotTested,
+                };
+                // One probe reached us: that settles it.
+                if !matches!(f.filtering, Some(Filtering::Open(_))) {
+                    f.filtering = Some(found);
+                }
+                self.start_bootstrap();
+            }
             Event::Bootstrapped { .. } => {
-                f.dht_answered.get_or_insert(at);
+                f.dht_answered.get_or_insert(since_bootstrap);
                 self.commands.send(NodeCommand::SampleNat);
             }
             Event::BootstrapFailed { .. } => f.dht_failed = true,
@@ -99,7 +146,7 @@ impl Handler for Doctor {
                 }
                 // The first DHT answer carries the first report.
                 if matches!(via, AddressSource::Dht { .. }) {
-                    f.dht_answered.get_or_insert(at);
+                    f.dht_answered.get_or_insert(since_bootstrap);
                 }
             }
             Event::PublicAddressFailed { .. } if f.hairpin_sent => f.hairpin = Some(false),
@@ -114,10 +161,16 @@ impl Handler for Doctor {
 
     fn wake_at(&self) -> Option<Instant> {
         let limit = self.started + DOCTOR_LIMIT;
-        Some(self.settled_at.map_or(limit, |at| (at + SETTLE).min(limit)))
+        let settle = self.settled_at.map_or(limit, |at| (at + SETTLE).min(limit));
+        let reach = (self.findings.filtering.is_none()).then_some(self.started + REACH_WAIT);
+        [Some(settle), reach].into_iter().flatten().min()
     }
 
     fn on_wake(&mut self, node: &Node) -> Flow {
+        if self.findings.filtering.is_none() && self.elapsed() >= REACH_WAIT {
+            self.findings.filtering = Some(Filtering::Closed);
+            self.start_bootstrap();
+        }
         let f = &self.findings;
         if self.settled_at.is_none()
             && (f.dht_answered.is_some() || f.mainline_answered.is_some() || f.dht_failed)
@@ -165,7 +218,7 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
         return EXIT_NO_UDP;
     }
     let sources = Sources {
-        bootstrap: bootstrap.clone(),
+        bootstrap: Vec::new(),
         mainline: plan.initial,
         lan: false,
         relay: RelayRole::Off,
@@ -184,12 +237,16 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
         return EXIT_NO_UDP;
     };
     mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
-    driver.submit(
-        &mut node,
-        tinynode::Input::Command(NodeCommand::ProbeRelays(bootstrap.clone())),
-    );
+    for command in [
+        NodeCommand::ProbeReach(bootstrap.clone()),
+        NodeCommand::ProbeRelays(bootstrap.clone()),
+    ] {
+        driver.submit(&mut node, tinynode::Input::Command(command));
+    }
     let mut doctor = Doctor {
         started: Instant::now(),
+        bootstrap: bootstrap.clone(),
+        bootstrap_sent: None,
         commands: driver.command_sender(),
         probed: bootstrap,
         findings: Findings {
@@ -275,6 +332,16 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
     } else {
         format!("{mapping} ({observers} observers)")
     };
+    let filtering = match findings.filtering {
+        Some(Filtering::Open(from)) => {
+            format!("endpoint-independent: {from} reached this host unasked")
+        }
+        Some(Filtering::Closed) => {
+            "address- or port-dependent: a third node's datagram did not get in".to_owned()
+        }
+        Some(Filtering::NotTested) => "not tested: no bootstrap node knows a third node".to_owned(),
+        None => "not tested".to_owned(),
+    };
     let hairpin = match findings.hairpin {
         Some(true) => "yes",
         Some(false) => "no",
@@ -301,7 +368,7 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
                 ("mainline", mainline.clone()),
                 ("public address", public.clone()),
                 ("mapping", mapping_line.clone()),
-                ("filtering", "not tested".to_owned()),
+                ("filtering", filtering.clone()),
                 ("hairpinning", hairpin.to_owned()),
                 ("relays", relays.clone()),
                 ("verdict", verdict.to_owned()),
@@ -319,7 +386,7 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
                 .str("public_address", &public)
                 .str("mapping", mapping)
                 .display("observers", observers)
-                .str("filtering", "not tested")
+                .str("filtering", &filtering)
                 .str("hairpinning", hairpin)
                 .str("relays", &relays)
                 .str("verdict", verdict)

@@ -28,7 +28,7 @@ use super::bootstrap::Bootstrap;
 pub use super::event::{DhtDrop, DhtEvent, LookupId, LookupKind};
 use super::lookup::Lookup;
 use super::routing::{Offer, Peer, RoutingTable};
-use super::rpc::{PING_FRAME_LEN, Pending, Purpose, Rpc};
+use super::rpc::{PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, Rpc};
 use super::server::{Server, response_frame};
 use super::store::Store;
 use super::token::Tokens;
@@ -254,6 +254,18 @@ impl Dht {
         self.request(now, via, None, Purpose::Signal(to), body);
     }
 
+    /// Asks the node at `via` to have a third node send us one datagram
+    /// unasked (`ReachMe`); the request's transaction ID, which that
+    /// datagram carries.
+    pub fn reach_me(&mut self, now: Instant, via: SocketAddr) -> TxId {
+        self.request(now, via, None, Purpose::ReachMe, Request::ReachMe)
+    }
+
+    /// Bootstraps from `addrs` from now on (a node started without any).
+    pub fn set_bootstrap(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        self.bootstrap = Bootstrap::new(now, addrs);
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -386,7 +398,7 @@ impl Dht {
         id: Option<NodeId>,
         purpose: Purpose,
         body: Request,
-    ) {
+    ) -> TxId {
         let txid: TxId = self.rng.bytes();
         let pending = Pending {
             to,
@@ -401,6 +413,7 @@ impl Dht {
                 self.on_request_failed(now, pending);
             }
         }
+        txid
     }
 
     /// True if `source` has shown it receives at its address: it answered
@@ -418,14 +431,26 @@ impl Dht {
         sender: NodeId,
         body: Request,
     ) -> Result<(), DhtDrop> {
-        let answer = Server {
+        let short_reach = body == Request::ReachMe && request_len < REACH_ME_REQUEST_LEN;
+        // A probe is sent for nodes that proved their address only, so a
+        // stranger cannot aim our datagrams at someone.
+        let stranger_probe =
+            matches!(body, Request::Probe { .. }) && !self.is_proven(source, &sender);
+        let mut answer = Server {
             local: self.local,
             table: &self.table,
             store: &mut self.store,
             tokens: &self.tokens,
             rng: &mut self.rng,
         }
-        .answer(now, source, sender, body)?;
+        .answer(now, source, txid, sender, body)?;
+        if short_reach || stranger_probe {
+            // Unpadded, a ReachMe could make the third node's probe outweigh
+            // it; a stranger's Probe could aim our Pong at anyone.
+            answer.requests.clear();
+            answer.sends.clear();
+            answer.response = Response::Error(ErrorCode::UnknownTarget);
+        }
         // An address that has not proved it receives gets at most
         // AMPLIFICATION_FACTOR times the request's size back, the
         // verification ping included.
@@ -442,6 +467,9 @@ impl Dht {
         self.events.extend(answer.events);
         for (to, frame) in answer.sends {
             self.transmits.push_back(self.locals.transmit(to, frame));
+        }
+        for (to, id, body) in answer.requests {
+            self.request(now, to, Some(id), Purpose::Probe, body);
         }
         let frame = response_frame(self.local, source, txid, answer.response, budget);
         self.transmits
@@ -503,6 +531,11 @@ impl Dht {
                 }
             }
             Purpose::Lookup(id) => self.on_lookup_answer(now, id, peer, body),
+            Purpose::ReachMe => self.events.push_back(DhtEvent::ReachAnswered {
+                via: source,
+                forwarded: body == Response::Pong,
+            }),
+            Purpose::Probe => {}
         }
         Ok(())
     }
@@ -572,7 +605,11 @@ impl Dht {
                 via: pending.to,
                 reason: "the relay did not answer",
             }),
-            Purpose::Ping { bootstrap: false } | Purpose::Announce => {}
+            Purpose::ReachMe => self.events.push_back(DhtEvent::ReachAnswered {
+                via: pending.to,
+                forwarded: false,
+            }),
+            Purpose::Ping { bootstrap: false } | Purpose::Announce | Purpose::Probe => {}
         }
         if self.table.is_empty() && self.bootstrap.restart(now) {
             info!("dht: routing table empty; bootstrapping again");

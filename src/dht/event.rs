@@ -80,6 +80,14 @@ pub enum DhtEvent {
         /// The sealed record.
         record: Vec<u8>,
     },
+    /// The node our `ReachMe` went to answered, or did not: `forwarded`
+    /// when it asked a third node to probe us.
+    ReachAnswered {
+        /// The node asked.
+        via: std::net::SocketAddr,
+        /// True when a third node was asked.
+        forwarded: bool,
+    },
     /// A signal addressed to us arrived.
     Delivered {
         /// Who sent it.

@@ -29,6 +29,11 @@ pub const FIND_NODE_REQUEST_LEN: usize = 176;
 /// full answer ([`RECORD_BYTES_PER_REPLY`](super::RECORD_BYTES_PER_REPLY)
 /// of records, 8 IPv6 contacts) and a ping.
 pub const GET_PEERS_REQUEST_LEN: usize = 480;
+/// `ReachMe` requests are padded to this size, and shorter ones are not
+/// forwarded: the probe `Pong` it makes a third node send (at most 63
+/// bytes, to an IPv6 target) is then smaller than the request, even when
+/// the request's source is forged.
+pub const REACH_ME_REQUEST_LEN: usize = 128;
 
 /// Why we sent a request: what its answer or failure feeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +50,10 @@ pub(super) enum Purpose {
     Announce,
     /// A signal for this recipient.
     Signal(NodeId),
+    /// Our `ReachMe`: its answer says whether a third node was asked.
+    ReachMe,
+    /// A `Probe` we sent for another node's `ReachMe`.
+    Probe,
 }
 
 /// A request in flight.
@@ -149,7 +158,9 @@ fn padded_frame(txid: TxId, sender: NodeId, body: Request) -> Vec<u8> {
     let padded_len = match body {
         Request::FindNode { .. } => FIND_NODE_REQUEST_LEN,
         Request::GetPeers { .. } => GET_PEERS_REQUEST_LEN,
+        Request::ReachMe => REACH_ME_REQUEST_LEN,
         Request::Ping
+        | Request::Probe { .. }
         | Request::Announce { .. }
         | Request::Signal { .. }
         | Request::SignedAnnounce { .. } => 0,

@@ -13,6 +13,10 @@
 //!   for the source address. A new announcer's record is pushed to the other
 //!   announcers of the topic and reported as [`DhtEvent::Stored`].
 //! - the retired unauthenticated `Announce` → `Error(Unsupported)`.
+//! - `ReachMe` → a `Probe` to a contact at another IP than the requester's,
+//!   and `Pong` (`UnknownTarget` with no such contact); `Probe` → one
+//!   `Pong` response with the given transaction ID to the target, and
+//!   `Pong`.
 //! - `Signal` to us → [`DhtEvent::Delivered`] (the requester is the signal's
 //!   sender, reaching us directly); to an announcer we store or a node we
 //!   know → `Deliver` to its addresses; otherwise `UnknownTarget`.
@@ -48,8 +52,11 @@ pub(super) struct Answer {
     /// The response to the requester.
     pub(super) response: Response,
     /// Frames for third parties: `Deliver` to a signal's recipient, `Push`
-    /// to a topic's other announcers.
+    /// to a topic's other announcers, a probe's `Pong`.
     pub(super) sends: Vec<(SocketAddr, Vec<u8>)>,
+    /// Requests to a third party (a `Probe` for a `ReachMe`), sent by the
+    /// engine with their own transactions.
+    pub(super) requests: Vec<(SocketAddr, NodeId, Request)>,
     /// What the engine reports.
     pub(super) events: Vec<DhtEvent>,
 }
@@ -75,12 +82,14 @@ impl Server<'_> {
         &mut self,
         now: Instant,
         source: SocketAddr,
+        txid: TxId,
         sender: NodeId,
         body: Request,
     ) -> Result<Answer, DhtDrop> {
         let mut answer = Answer {
             response: Response::Pong,
             sends: Vec::new(),
+            requests: Vec::new(),
             events: Vec::new(),
         };
         answer.response = match body {
@@ -116,6 +125,38 @@ impl Server<'_> {
                     return Err(DhtDrop::ForgedAnnounce);
                 }
                 self.store_announce(now, source, sender, topic, &token, record, &mut answer)
+            }
+            Request::ReachMe => {
+                // A third node at another IP than the requester's sends the
+                // datagram: the requester has likely never sent to it.
+                let third = self
+                    .contacts_near(&sender, &sender)
+                    .0
+                    .into_iter()
+                    .find(|c| SocketAddr::from(c.addr).ip() != source.ip());
+                match third {
+                    Some(contact) => {
+                        let probe = Request::Probe {
+                            target: WireAddr::from(source),
+                            txid,
+                        };
+                        answer
+                            .requests
+                            .push((SocketAddr::from(contact.addr), contact.id, probe));
+                        Response::Pong
+                    }
+                    None => Response::Error(ErrorCode::UnknownTarget),
+                }
+            }
+            Request::Probe { target, txid } => {
+                let pong = encode_frame(&Message::Response {
+                    txid,
+                    sender: self.local,
+                    observed: target,
+                    body: Response::Pong,
+                });
+                answer.sends.push((SocketAddr::from(target), pong));
+                Response::Pong
             }
             Request::Signal { to, payload } if to == self.local => {
                 // We are the recipient, and the requester reached us directly.
@@ -337,7 +378,10 @@ mod tests {
         }
 
         fn try_answer(&mut self, source: SocketAddr, frame: &[u8]) -> Result<Answer, DhtDrop> {
-            let Ok(Message::Request { sender, body, .. }) = decode_frame(frame) else {
+            let Ok(Message::Request {
+                txid, sender, body, ..
+            }) = decode_frame(frame)
+            else {
                 panic!("not a request frame");
             };
             Server {
@@ -347,7 +391,7 @@ mod tests {
                 tokens: &self.tokens,
                 rng: &mut self.rng,
             }
-            .answer(self.now, source, sender, body)
+            .answer(self.now, source, txid, sender, body)
         }
     }
 
@@ -491,6 +535,68 @@ mod tests {
             records.0,
             [Blob(b"five".to_vec())],
             "not the requester's own"
+        );
+    }
+
+    #[test]
+    fn reach_me_asks_a_contact_at_another_ip_to_probe_the_requester() {
+        let mut world = World::new();
+        // A requester at a new IP: any contact will do, the closest first.
+        let stranger = SocketAddr::from(([198, 51, 100, 9], 5000));
+        let answer = world.answer(stranger, &request(3, Request::ReachMe));
+        assert_eq!(answer.response, Response::Pong);
+        let [(to, id, Request::Probe { target, txid })] = &answer.requests[..] else {
+            panic!("one Probe: {:?}", answer.requests);
+        };
+        assert_eq!(SocketAddr::from(*target), stranger, "the address we saw");
+        assert_eq!(*txid, [3; 8], "the ReachMe's transaction");
+        assert_ne!(to.ip(), stranger.ip());
+        assert_eq!(world.table.address_of(id), Some(*to));
+        assert!(answer.sends.is_empty());
+        // Every contact shares the requester's IP: nobody to ask.
+        let mut alone = World::new();
+        alone.table = RoutingTable::new(LOCAL);
+        alone.table.on_answered(
+            alone.now,
+            Peer {
+                id: node(1),
+                addr: SocketAddr::from(([198, 51, 100, 9], 6000)),
+            },
+        );
+        let answer = alone.answer(stranger, &request(3, Request::ReachMe));
+        assert_eq!(answer.response, Response::Error(ErrorCode::UnknownTarget));
+        assert!(answer.requests.is_empty());
+    }
+
+    #[test]
+    fn a_probe_sends_one_pong_with_the_given_transaction_to_the_target() {
+        let mut world = World::new();
+        let target = SocketAddr::from(([198, 51, 100, 9], 5000));
+        let probe = request(
+            2,
+            Request::Probe {
+                target: WireAddr::from(target),
+                txid: [0xAB; 8],
+            },
+        );
+        let answer = world.answer(addr(2), &probe);
+        assert_eq!(answer.response, Response::Pong);
+        let [(to, pong)] = &answer.sends[..] else {
+            panic!("one datagram");
+        };
+        assert_eq!(*to, target);
+        assert!(
+            pong.len() < probe.len(),
+            "never more than it was asked with"
+        );
+        assert_eq!(
+            decode_frame(pong),
+            Ok(Message::Response {
+                txid: [0xAB; 8],
+                sender: LOCAL,
+                observed: WireAddr::from(target),
+                body: Response::Pong,
+            })
         );
     }
 

@@ -97,11 +97,27 @@ pub enum Request {
         /// Its signature; anything but 64 bytes fails to verify.
         signature: Blob<SIGNATURE_LEN>,
     },
+    /// Ask a third node to send one datagram, unasked, to the address
+    /// this request came from: it arrives only if the sender's NAT lets
+    /// unsolicited datagrams in (`protocol-spec.md` §5.8). Answered `Pong`
+    /// when a third node was asked, `Error(UnknownTarget)` when there is
+    /// none.
+    ReachMe,
+    /// Send, on behalf of a `ReachMe` requester, one `Pong` response with
+    /// transaction ID `txid` to `target`. Answered `Pong`.
+    Probe {
+        /// Where to send it: the requester's address as the asking node
+        /// saw it.
+        target: WireAddr,
+        /// The `ReachMe` request's transaction ID, by which the requester
+        /// knows the datagram.
+        txid: TxId,
+    },
 }
 
 /// Discriminant of the last [`Request`] variant this version knows; a
 /// request with a higher one is answered `Error(Unsupported)`.
-pub const LAST_REQUEST_VARIANT: u32 = 5;
+pub const LAST_REQUEST_VARIANT: u32 = 7;
 
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

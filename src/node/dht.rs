@@ -32,6 +32,20 @@ impl Node {
                 return self.drop_datagram(source, DropReason::DhtMalformed);
             }
         };
+        if let Message::Response { txid, .. } = &message
+            && let Some(&via) = self.reach_probes.get(txid)
+            && source != via
+        {
+            // A third node's probe for our ReachMe: it got in unasked.
+            debug!("dht: {source} reached us unasked, probing for {via}");
+            self.reach_probes.remove(txid);
+            self.stats.dht_messages += 1;
+            self.events.push_back(Event::ReachProbed {
+                via,
+                reached_from: Some(source),
+            });
+            return;
+        }
         if let Message::Push { .. } = message {
             let solicited = self
                 .joined
@@ -137,6 +151,15 @@ impl Node {
                         SignalPath::DhtRelay(relay)
                     };
                     self.on_signal(now, path, &payload);
+                }
+                DhtEvent::ReachAnswered { via, forwarded } => {
+                    if !forwarded {
+                        self.reach_probes.retain(|_, v| *v != via);
+                        self.events.push_back(Event::ReachProbed {
+                            via,
+                            reached_from: None,
+                        });
+                    }
                 }
                 DhtEvent::SignalFailed { to, via, reason } => {
                     debug!("signal to {} via {via} failed: {reason}", to.short());

@@ -81,6 +81,9 @@ pub struct Node {
     /// a relay node announces itself there, a member whose meeting names
     /// no serve node looks there.
     relay_directory: Option<RelayDirectory>,
+    /// Our reachability probes waiting: `ReachMe` transaction → the node
+    /// asked.
+    reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
     /// Our relay probes waiting for answers: relay → token.
     relay_probes: std::collections::BTreeMap<SocketAddr, [u8; 16]>,
     public: ObservedAddress,
@@ -131,6 +134,7 @@ impl Node {
             relay_table,
             relay_directory,
             relay_probes: std::collections::BTreeMap::new(),
+            reach_probes: std::collections::BTreeMap::new(),
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
             mainline,
@@ -331,6 +335,13 @@ impl Node {
                 }
             }
             Command::ProbeRelays(relays) => self.probe_relays(relays),
+            Command::ProbeReach(nodes) => {
+                for via in nodes {
+                    let txid = self.dht.reach_me(now, via);
+                    self.reach_probes.insert(txid, via);
+                }
+            }
+            Command::Bootstrap(addrs) => self.dht.set_bootstrap(now, addrs),
             Command::SampleNat => {
                 self.dht.find_node(now, NodeId(self.rng.bytes()));
                 if let Some(mainline) = self.mainline.as_mut() {

@@ -104,11 +104,24 @@ const DHT_RESPONSE: u8 = 1;
 const DHT_REQUEST: u8 = 0;
 /// `Request::Signal`.
 const DHT_SIGNAL: u8 = 4;
+/// `Request::ReachMe`.
+const DHT_REACH_ME: u8 = 6;
+/// `Request::Probe`.
+const DHT_PROBE: u8 = 7;
 
+/// Requests that make us send to a third party (`Signal`, `ReachMe`,
+/// `Probe`) cost 2.
 fn dht_cost(data: &[u8]) -> u64 {
     match data.get(DHT_MESSAGE_VARIANT) {
         Some(&DHT_RESPONSE) => 0,
-        Some(&DHT_REQUEST) if data.get(DHT_REQUEST_VARIANT) == Some(&DHT_SIGNAL) => 2,
+        Some(&DHT_REQUEST)
+            if matches!(
+                data.get(DHT_REQUEST_VARIANT),
+                Some(&(DHT_SIGNAL | DHT_REACH_ME | DHT_PROBE))
+            ) =>
+        {
+            2
+        }
         _ => 1,
     }
 }
@@ -369,6 +382,27 @@ mod tests {
             payload: Blob(vec![0; 10]),
         });
         assert_eq!(cost(&signal, stranger(), &known), 2);
+        assert_eq!(cost(&request(Request::ReachMe), stranger(), &known), 2);
+        let probe = request(Request::Probe {
+            target: crate::codec::WireAddr::V4([1; 4], 1),
+            txid: [5; 8],
+        });
+        assert_eq!(cost(&probe, stranger(), &known), 2);
+        let bind = crate::relay::wire::Frame::Bind(crate::relay::wire::Bind {
+            token: [1; 16],
+            session: 1,
+            low: NodeId([1; 32]),
+            high: NodeId([2; 32]),
+        })
+        .encode();
+        assert_eq!(cost(&bind, stranger(), &known), 2);
+        let relayed = crate::relay::wire::data_frame(7, b"dtls");
+        assert_eq!(
+            cost(&relayed, stranger(), &known),
+            0,
+            "metered by the relay"
+        );
+        assert!(matches!(route(&relayed, stranger(), &known), Route::Relay));
         let response = encode_frame(&DhtMessage::Response {
             txid: [0; 8],
             sender: NodeId([3; 32]),
