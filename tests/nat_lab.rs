@@ -618,3 +618,77 @@ fn every_pair_of_nat_behaviours_connects_directly_or_through_a_relay() {
         assert!(rate < 400.0, "not paced: {rate:.0} KiB/s");
     }
 }
+
+/// A session that starts relayed because the direct path is blocked (a
+/// firewall rule on b's router drops a's datagrams) moves to the direct
+/// path once the block is lifted: `path_changed`, the relay binding
+/// released, and no line lost or reordered across the move.
+#[test]
+fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
+    let Some(lab) = lab_or_skip(Lab::build("up"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let serve = lab.spawn(
+        "pub",
+        &[
+            "-v",
+            "serve",
+            "--bind",
+            SERVE_ADDR,
+            "--relay",
+            "--no-mainline",
+            "--json",
+        ],
+        false,
+    );
+    serve.next_line(Duration::from_secs(10));
+    lab.nat_mode("nat1", NatMode::PortRestricted);
+    lab.nat_mode("nat2", NatMode::PortRestricted);
+    let block = "FORWARD -i wan -s 198.18.0.11 -j DROP";
+    let rule = |op: &str| {
+        let mut args = vec!["iptables", op];
+        args.extend(block.split_whitespace());
+        lab.exec("nat2", &args);
+    };
+    rule("-I");
+    let mut a = join(&lab, "a", "10.1.0.2", "path upgrade");
+    let b = join(&lab, "b", "10.2.0.2", "path upgrade");
+    let (at_a, _) = both_connected(&a, &b, Duration::from_secs(20));
+    assert_eq!(field(&at_a, "path"), Some("relay"), "{at_a}");
+
+    // Lines flow while the block is lifted.
+    let mut input = a.child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        for i in 0..200 {
+            writeln!(input, "line {i:03}").expect("write");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        input
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    rule("-D");
+    let mut seen_a = Vec::new();
+    let changed = wait_for(&a, "path_changed", Duration::from_secs(20), &mut seen_a);
+    assert_eq!(field(&changed, "path"), Some("direct"), "{changed}");
+    assert!(
+        field(&changed, "addr").is_some_and(|addr| addr.starts_with("198.18.0.12:")),
+        "{changed}"
+    );
+    serve.wait_stderr("relay: released", Duration::from_secs(10));
+    let _input = writer.join().expect("writer");
+    let mut next = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while next < 200 {
+        let line = b
+            .stdout
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("only {next} of 200 lines arrived"));
+        if field(&line, "event") == Some("message") {
+            assert_eq!(
+                field(&line, "text"),
+                Some(format!("line {next:03}").as_str())
+            );
+            next += 1;
+        }
+    }
+}

@@ -443,7 +443,7 @@ mod tests {
         });
         assert_eq!(unknown_request_variant(&known), None);
         let mut newer = known[..2 + 1 + 8 + 32].to_vec();
-        newer.push(6);
+        newer.push(LAST_REQUEST_VARIANT as u8 + 1);
         assert_eq!(unknown_request_variant(&newer), Some([7; 8]));
         assert!(decode_frame(&newer).is_err());
         let mut wide = newer[..43].to_vec();

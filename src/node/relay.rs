@@ -42,8 +42,10 @@ impl Node {
             Frame::Bind(bind) => self.on_bind(now, source, destination, &bind),
             Frame::Release { token, channel } => {
                 self.stats.relay_requests += 1;
-                if let Some(table) = self.relay_table.as_mut() {
-                    table.release(source, token, channel);
+                if let Some(table) = self.relay_table.as_mut()
+                    && table.release(source, token, channel)
+                {
+                    debug!("relay: released {source}'s channel {channel}");
                 }
             }
             Frame::Bound {

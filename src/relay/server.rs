@@ -169,15 +169,16 @@ impl RelayTable {
     }
 
     /// Ends `source`'s binding on `channel` under `token`; anything else
-    /// is ignored.
-    pub fn release(&mut self, source: SocketAddr, token: Token, channel: u32) {
-        if self
+    /// is ignored (false).
+    pub fn release(&mut self, source: SocketAddr, token: Token, channel: u32) -> bool {
+        let theirs = self
             .bindings
             .get(&channel)
-            .is_some_and(|b| b.addr == source && b.token == token)
-        {
+            .is_some_and(|b| b.addr == source && b.token == token);
+        if theirs {
             self.remove(channel);
         }
+        theirs
     }
 
     /// A data frame of `len` payload bytes from `source` on `channel`:
@@ -423,9 +424,12 @@ mod tests {
         let c = relay
             .bind(end + SERVE_RELAY.idle, addr(B), [5; 16])
             .unwrap();
-        relay.release(addr(A), [5; 16], c.channel); // not A's channel
+        assert!(
+            !relay.release(addr(A), [5; 16], c.channel),
+            "not A's channel"
+        );
         assert_eq!(relay.len(), 2);
-        relay.release(addr(B), [5; 16], c.channel);
+        assert!(relay.release(addr(B), [5; 16], c.channel));
         assert_eq!(relay.len(), 1);
     }
 }
