@@ -18,6 +18,7 @@ use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
 use crate::mainline::{bencode, krpc};
 use crate::meeting::Meeting;
+use crate::nat::NatClass;
 use crate::node::Node;
 use crate::record;
 use crate::relay::wire::{Bind as RelayBind, Frame as RelayFrame, RELAY_TAG};
@@ -349,6 +350,7 @@ pub fn check_record_open(data: &[u8]) {
             meeting,
             &identity,
             &opened.addrs,
+            opened.nat,
             opened.timestamp_ms,
             nonce,
         );
@@ -363,11 +365,17 @@ pub fn check_record_open(data: &[u8]) {
         .take(record::MAX_RECORD_ADDRS)
         .map(|c| SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]]))))
         .collect();
-    let blob = record::seal(meeting, &identity, &addrs, time, [1; 12]);
+    let nat = NatClass::from_code(time as u8 % 6);
+    let blob = record::seal(meeting, &identity, &addrs, nat, time, [1; 12]);
     let opened = record::open(meeting, &blob).expect("a sealed record opens");
     assert_eq!(
-        (opened.addrs, opened.timestamp_ms, opened.node_id),
-        (addrs, time, identity.node_id())
+        (
+            opened.addrs,
+            opened.timestamp_ms,
+            opened.node_id,
+            opened.nat
+        ),
+        (addrs, time, identity.node_id(), nat)
     );
 }
 

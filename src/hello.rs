@@ -159,7 +159,14 @@ mod tests {
         let addrs: Vec<SocketAddr> = (1..=4)
             .map(|i| format!("[2001:db8::{i}]:65535").parse().unwrap())
             .collect();
-        let record = crate::record::seal(&meeting, &identity, &addrs, u64::MAX, [0; 12]);
+        let record = crate::record::seal(
+            &meeting,
+            &identity,
+            &addrs,
+            crate::nat::NatClass::Unknown,
+            u64::MAX,
+            [0; 12],
+        );
         assert!(
             record.len() <= MAX_HELLO_RECORD,
             "{} > {MAX_HELLO_RECORD}",

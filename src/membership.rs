@@ -25,6 +25,7 @@ use log::debug;
 use crate::api::{LostReason, Via};
 use crate::id::NodeId;
 use crate::meeting::Meeting;
+use crate::nat::NatClass;
 use crate::record::{self, PeerRecord, RECORD_TTL, RecordError};
 
 /// Records time-stamped further ahead than this are rejected.
@@ -83,6 +84,8 @@ pub struct KnownPeer {
     pub last_seen: Instant,
     /// Unix time (ms) of its newest record.
     pub record_ms: u64,
+    /// Its NAT's mapping class, from its newest record.
+    pub nat: NatClass,
     /// When its newest record expires.
     pub expires_at: Instant,
     /// Connection status.
@@ -111,6 +114,8 @@ pub enum Change {
         addr: SocketAddr,
         /// The source that found it.
         via: Via,
+        /// Its NAT's mapping class, as its record says.
+        nat: NatClass,
     },
     /// A member is gone.
     Lost {
@@ -282,6 +287,7 @@ impl Membership {
             if record.timestamp_ms > known.record_ms {
                 known.record_ms = record.timestamp_ms;
                 known.addrs = record.addrs;
+                known.nat = record.nat;
                 known.expires_at = expires_at;
             }
             return Ok(None);
@@ -305,6 +311,7 @@ impl Membership {
                 via,
                 last_seen: now,
                 record_ms: record.timestamp_ms,
+                nat: record.nat,
                 expires_at,
                 status: PeerStatus::Discovered,
             },
@@ -313,6 +320,7 @@ impl Membership {
             peer: record.node_id,
             addr,
             via,
+            nat: record.nat,
         }))
     }
 }
@@ -344,8 +352,8 @@ mod tests {
         let (meeting, me, mut membership, now) = setup();
         let peer = Identity::from_seed([2; 32]);
         let addr: SocketAddr = "198.51.100.2:5000".parse().unwrap();
-        let blob = record::seal(&meeting, &peer, &[addr], T0_MS, [1; 12]);
-        let own = record::seal(&meeting, &me, &[addr], T0_MS, [2; 12]);
+        let blob = record::seal(&meeting, &peer, &[addr], NatClass::Unknown, T0_MS, [1; 12]);
+        let own = record::seal(&meeting, &me, &[addr], NatClass::Unknown, T0_MS, [2; 12]);
         let found = [via_relay(&blob), via_relay(&own), via_relay(&blob)];
         let (changes, rejected) = membership.on_records(now, T0_MS, &found);
         assert_eq!(
@@ -354,6 +362,7 @@ mod tests {
                 peer: peer.node_id(),
                 addr,
                 via: Via::Dht,
+                nat: NatClass::Unknown,
             }]
         );
         assert!(rejected.is_empty());
@@ -376,11 +385,39 @@ mod tests {
         let addr: SocketAddr = "198.51.100.3:5000".parse().unwrap();
         let ttl_ms = RECORD_TTL.as_millis() as u64;
         let blobs = [
-            record::seal(&meeting, &peer, &[addr], T0_MS - ttl_ms, [1; 12]),
-            record::seal(&meeting, &peer, &[addr], T0_MS + 10 * 60_000, [2; 12]),
-            record::seal(&other_meeting, &peer, &[addr], T0_MS, [3; 12]),
-            record::seal(&meeting, &peer, &[addr], T0_MS, [4; 12]),
-            record::seal(&meeting, &peer, &[addr], T0_MS - 1000, [5; 12]),
+            record::seal(
+                &meeting,
+                &peer,
+                &[addr],
+                NatClass::Unknown,
+                T0_MS - ttl_ms,
+                [1; 12],
+            ),
+            record::seal(
+                &meeting,
+                &peer,
+                &[addr],
+                NatClass::Unknown,
+                T0_MS + 10 * 60_000,
+                [2; 12],
+            ),
+            record::seal(
+                &other_meeting,
+                &peer,
+                &[addr],
+                NatClass::Unknown,
+                T0_MS,
+                [3; 12],
+            ),
+            record::seal(&meeting, &peer, &[addr], NatClass::Unknown, T0_MS, [4; 12]),
+            record::seal(
+                &meeting,
+                &peer,
+                &[addr],
+                NatClass::Unknown,
+                T0_MS - 1000,
+                [5; 12],
+            ),
         ];
         let found: Vec<Found<'_>> = blobs.iter().map(|b| via_relay(b)).collect();
         let (_, rejected) = membership.on_records(now, T0_MS, &found);
@@ -399,7 +436,14 @@ mod tests {
     fn paths_are_remembered_newest_last_and_bounded() {
         let (meeting, _, mut membership, now) = setup();
         let peer = Identity::from_seed([4; 32]);
-        let blob = record::seal(&meeting, &peer, &[], T0_MS, [1; 12]);
+        let blob = record::seal(
+            &meeting,
+            &peer,
+            &[],
+            crate::nat::NatClass::Unknown,
+            T0_MS,
+            [1; 12],
+        );
         let paths: Vec<SignalPath> = (1..=6)
             .map(|i| SignalPath::DhtRelay(SocketAddr::from(([192, 0, 2, i], 4000))))
             .collect();

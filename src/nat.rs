@@ -61,6 +61,31 @@ impl NatClass {
         }
     }
 
+    /// The byte a record carries for the class (`protocol-spec.md` §4.3).
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Unknown => 0,
+            Self::Open => 1,
+            Self::EndpointIndependent => 2,
+            Self::EndpointDependent { sequential: true } => 3,
+            Self::EndpointDependent { sequential: false } => 4,
+            Self::MultipleIps => 5,
+        }
+    }
+
+    /// The class a record's byte names; codes this version does not know
+    /// read as [`NatClass::Unknown`].
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Open,
+            2 => Self::EndpointIndependent,
+            3 => Self::EndpointDependent { sequential: true },
+            4 => Self::EndpointDependent { sequential: false },
+            5 => Self::MultipleIps,
+            _ => Self::Unknown,
+        }
+    }
+
     /// True when a server-reflexive address is valid only towards the
     /// responder that reported it, so it is not worth advertising.
     pub fn mapping_varies(self) -> bool {
@@ -190,6 +215,11 @@ mod tests {
         );
         assert_eq!(cone.class(), NatClass::EndpointIndependent);
         assert!(!cone.class().mapping_varies());
+        for code in 0..=6u8 {
+            let class = NatClass::from_code(code);
+            let back = if code <= 5 { code } else { 0 };
+            assert_eq!(class.code(), back, "code {code}");
+        }
         // MASQUERADE --random-fully.
         let random = sampler(
             "10.2.0.2:4000",

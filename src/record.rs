@@ -16,10 +16,11 @@ use crate::codec::{BoundedList, WireAddr};
 use crate::id::NodeId;
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use crate::meeting::{Meeting, NONCE_LEN};
+use crate::nat::NatClass;
 use crate::sealed::{self, OpenError, SignedBody};
 
 /// Domain-separation label of records (signature input and AEAD data).
-pub const RECORD_LABEL: &[u8] = b"tinynode record v1";
+pub const RECORD_LABEL: &[u8] = b"tinynode record v2";
 /// Addresses in one record.
 pub const MAX_RECORD_ADDRS: usize = 4;
 /// A record is valid for this long after its timestamp; readers drop older
@@ -33,6 +34,7 @@ struct RecordBody {
     public_key: [u8; PUBLIC_KEY_LEN],
     addrs: BoundedList<WireAddr, MAX_RECORD_ADDRS>,
     timestamp_ms: u64,
+    nat: u8,
 }
 
 impl SignedBody for RecordBody {
@@ -52,6 +54,10 @@ pub struct PeerRecord {
     pub addrs: Vec<SocketAddr>,
     /// Unix time in milliseconds when it was made.
     pub timestamp_ms: u64,
+    /// Its NAT's mapping class as it saw it then (`protocol-spec.md` §11):
+    /// a peer that knows a member's NAT maps by destination proposes
+    /// relays in its first offer.
+    pub nat: NatClass,
 }
 
 /// Why a blob is not a valid record of this meeting.
@@ -62,6 +68,7 @@ pub fn seal(
     meeting: &Meeting,
     identity: &Identity,
     addrs: &[SocketAddr],
+    nat: NatClass,
     timestamp_ms: u64,
     nonce: [u8; NONCE_LEN],
 ) -> Vec<u8> {
@@ -76,6 +83,7 @@ pub fn seal(
                 .collect(),
         ),
         timestamp_ms,
+        nat: nat.code(),
     };
     sealed::seal(meeting, identity, RECORD_LABEL, body, nonce)
 }
@@ -88,6 +96,7 @@ pub fn open(meeting: &Meeting, blob: &[u8]) -> Result<PeerRecord, RecordError> {
         public_key: body.public_key,
         addrs: body.addrs.0.into_iter().map(SocketAddr::from).collect(),
         timestamp_ms: body.timestamp_ms,
+        nat: NatClass::from_code(body.nat),
     })
 }
 
@@ -106,11 +115,19 @@ mod tests {
     fn members_open_what_members_seal() {
         let meeting = Meeting::derive("record test").unwrap();
         let identity = Identity::from_seed([4; 32]);
-        let blob = seal(&meeting, &identity, &addrs(), 1_700_000_000_000, [9; 12]);
+        let blob = seal(
+            &meeting,
+            &identity,
+            &addrs(),
+            NatClass::EndpointIndependent,
+            1_700_000_000_000,
+            [9; 12],
+        );
         let record = open(&meeting, &blob).unwrap();
         assert_eq!(record.node_id, identity.node_id());
         assert_eq!(record.addrs, addrs());
         assert_eq!(record.timestamp_ms, 1_700_000_000_000);
+        assert_eq!(record.nat, NatClass::EndpointIndependent);
     }
 
     #[test]
@@ -118,7 +135,7 @@ mod tests {
         let meeting = Meeting::derive("record test").unwrap();
         let other = Meeting::derive("record test 2").unwrap();
         let identity = Identity::from_seed([4; 32]);
-        let blob = seal(&meeting, &identity, &addrs(), 1, [9; 12]);
+        let blob = seal(&meeting, &identity, &addrs(), NatClass::Unknown, 1, [9; 12]);
         assert_eq!(open(&other, &blob), Err(RecordError::NotSealedForMeeting));
         let mut tampered = blob.clone();
         *tampered.last_mut().unwrap() ^= 1;

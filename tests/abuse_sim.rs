@@ -182,7 +182,14 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
     assert!(records.iter().all(|r| record::open(&guess, r).is_err()));
 
     // It cannot inject itself as a member: its record is sealed with the wrong key.
-    let fake = record::seal(&guess, &outsider_identity, &[outsider], UNIX_MS, [1; 12]);
+    let fake = record::seal(
+        &guess,
+        &outsider_identity,
+        &[outsider],
+        tinynode::NatClass::Unknown,
+        UNIX_MS,
+        [1; 12],
+    );
     sim.inject(
         outsider,
         storer,

@@ -68,9 +68,23 @@ fn a_record_that_opens_but_is_no_genuine_seal_fails_the_check() {
     use tinynode::{Identity, Meeting};
     let meeting = Meeting::derive(tinynode::fuzzing::FUZZ_MEETING_CODE).unwrap();
     let addr = "192.0.2.1:4000".parse().unwrap();
-    let genuine = record::seal(&meeting, &Identity::from_seed([7; 32]), &[addr], 5, [3; 12]);
+    let genuine = record::seal(
+        &meeting,
+        &Identity::from_seed([7; 32]),
+        &[addr],
+        tinynode::NatClass::Unknown,
+        5,
+        [3; 12],
+    );
     tinynode::fuzzing::check_record_open(&genuine);
-    let stranger = record::seal(&meeting, &Identity::from_seed([9; 32]), &[addr], 5, [3; 12]);
+    let stranger = record::seal(
+        &meeting,
+        &Identity::from_seed([9; 32]),
+        &[addr],
+        tinynode::NatClass::Unknown,
+        5,
+        [3; 12],
+    );
     let caught = std::panic::catch_unwind(|| tinynode::fuzzing::check_record_open(&stranger));
     assert!(caught.is_err(), "an unexpected opener must fail the check");
 }

@@ -217,8 +217,15 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let meeting = Meeting::derive(CODE).unwrap();
     let (stretched, topic, key) = derive_by_hand(&normalized);
     assert_eq!(meeting.topic().0, topic, "the crate derives the same topic");
-    let record = record::seal(&meeting, &alice(), &[addr_v4(), addr_v6()], UNIX_MS, NONCE);
-    let record_aad = [&b"tinynode record v1"[..], &topic].concat();
+    let record = record::seal(
+        &meeting,
+        &alice(),
+        &[addr_v4(), addr_v6()],
+        tinynode::NatClass::EndpointIndependent,
+        UNIX_MS,
+        NONCE,
+    );
+    let record_aad = [&b"tinynode record v2"[..], &topic].concat();
     let record_plaintext = open_by_hand(&key, &record_aad, &record);
     let params = SessionParams {
         ice_ufrag: Blob(b"ufrg".to_vec()),

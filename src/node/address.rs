@@ -96,10 +96,10 @@ impl Node {
             if let Some(joined) = self.joined.as_mut() {
                 joined.connections.set_relay_needed(class.may_need_relay());
             }
-            if class.mapping_varies() {
-                // Our advertised addresses lose the public one.
-                self.addresses_changed();
-            }
+            // Our record carries the class, and behind a mapping that
+            // varies by destination our advertised addresses lose the
+            // public one: either way, tell the members again.
+            self.addresses_changed();
         }
         if let Some(address) = self.public.observe(addr, by) {
             debug!("{}: {by} sees us as {address}", via.name());

@@ -144,12 +144,17 @@ impl Node {
     fn apply_changes(&mut self, now: Instant, changes: Vec<Change>) {
         for change in changes {
             match change {
-                Change::Discovered { peer, addr, via } => {
+                Change::Discovered {
+                    peer,
+                    addr,
+                    via,
+                    nat,
+                } => {
                     self.events
                         .push_back(Event::PeerDiscovered { peer, addr, via });
                     let public = self.public.advertised();
                     if let Some(joined) = self.joined.as_mut() {
-                        joined.connections.add_member(now, peer, via, public);
+                        joined.connections.add_member(now, peer, via, nat, public);
                     }
                 }
                 Change::Lost { peer, reason } => {
@@ -174,6 +179,7 @@ impl Node {
                 joined.membership.meeting(),
                 &self.config.identity,
                 &addrs,
+                self.public.class(),
                 self.config.clock.unix_ms(now),
                 self.rng.bytes(),
             );

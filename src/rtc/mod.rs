@@ -45,6 +45,7 @@ use crate::backoff::Backoff;
 use crate::codec::WireAddr;
 use crate::id::NodeId;
 use crate::meeting::Meeting;
+use crate::nat::NatClass;
 use crate::relay::client::RelayPath;
 use crate::relay::wire::RefuseReason;
 use crate::signal::{MAX_RELAYS, RelayHint, SessionParams, Signal, SignalKind};
@@ -101,8 +102,9 @@ pub struct Connections {
     conns: BTreeMap<NodeId, Conn>,
     index: ConnIndex,
     retries: BTreeMap<NodeId, Retry>,
-    /// Members to keep connected, with the source that found each.
-    members: BTreeMap<NodeId, Via>,
+    /// Members to keep connected, with the source that found each and
+    /// the NAT class its record gave.
+    members: BTreeMap<NodeId, (Via, NatClass)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
@@ -248,9 +250,17 @@ impl Connections {
         self.index.by_ufrag.get(ufrag).copied()
     }
 
-    /// `peer` is a member of the meeting: connect to it (if we offer).
-    pub fn add_member(&mut self, now: Instant, peer: NodeId, via: Via, public: Option<SocketAddr>) {
-        self.members.insert(peer, via);
+    /// `peer` is a member of the meeting, behind a NAT of class `nat`:
+    /// connect to it (if we offer).
+    pub fn add_member(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        via: Via,
+        nat: NatClass,
+        public: Option<SocketAddr>,
+    ) {
+        self.members.insert(peer, (via, nat));
         if self.local < peer && !self.conns.contains_key(&peer) {
             self.offer(now, peer, public);
         }
@@ -295,7 +305,7 @@ impl Connections {
                     return;
                 }
                 self.drop_conn(&peer);
-                self.members.entry(peer).or_insert(via);
+                self.members.entry(peer).or_insert((via, NatClass::Unknown));
                 let mut conn = Conn::new(
                     now,
                     &self.crypto,
@@ -527,7 +537,11 @@ impl Connections {
         self.next_session = self.next_session.wrapping_add(1);
         let mut conn = Conn::new(now, &self.crypto, &self.locals, public, session, true);
         let failures = self.retries.get(&peer).map_or(0, |r| r.failures);
-        if self.relays.needed || failures > 0 {
+        let peer_needs = self
+            .members
+            .get(&peer)
+            .is_some_and(|(_, nat)| nat.mapping_varies());
+        if self.relays.needed || peer_needs || failures > 0 {
             self.propose_relays(now, &mut conn, peer, session, failures);
         }
         let offer = conn.local_params();
@@ -645,7 +659,7 @@ impl Connections {
                     let how = if relay { "through the relay" } else { "at" };
                     info!("webrtc: connected to {} {how} {addr}", peer.short());
                     self.retries.remove(&peer);
-                    let via = self.members.get(&peer).copied().unwrap_or(Via::Offer);
+                    let via = self.members.get(&peer).map_or(Via::Offer, |m| m.0);
                     self.events.push_back(Event::Connected {
                         peer,
                         addr,
@@ -715,5 +729,45 @@ impl Connections {
             conn.disconnect();
         }
         self.index.forget(peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer_to(peer_nat: NatClass, we_need: bool) -> SessionParams {
+        let now = Instant::now();
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let meeting = Meeting::derive("relay choice").unwrap();
+        let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
+        let mut connections = Connections::new(crypto, meeting, NodeId([1; 32]), locals, 1);
+        connections.set_relay_servers(vec!["198.51.100.1:3478".parse().unwrap()]);
+        connections.set_relay_needed(we_need);
+        connections.add_member(now, NodeId([2; 32]), Via::Dht, peer_nat, None);
+        match connections.poll_signal().map(|s| s.kind) {
+            Some(SignalKind::Offer(params)) => params,
+            other => panic!("an offer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_first_offer_lists_relays_when_either_side_needs_one() {
+        let symmetric = NatClass::EndpointDependent { sequential: false };
+        let cone = NatClass::EndpointIndependent;
+        assert!(
+            offer_to(cone, false).relays.0.is_empty(),
+            "neither needs one"
+        );
+        assert_eq!(
+            offer_to(symmetric, false).relays.0.len(),
+            1,
+            "the peer's record"
+        );
+        assert_eq!(offer_to(cone, true).relays.0.len(), 1, "our own class");
+        assert!(
+            offer_to(NatClass::Unknown, false).relays.0.is_empty(),
+            "a peer that did not say"
+        );
     }
 }
