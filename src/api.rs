@@ -70,6 +70,21 @@ pub struct NodeConfig {
 /// Why a node would not relay for us (`protocol-spec.md` §12.2).
 pub use crate::relay::wire::RefuseReason as RelayRefusal;
 
+/// What a reachability probe (`protocol-spec.md` §5.8) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReachResult {
+    /// A third node's datagram got in unasked, from this address, which
+    /// we had never sent to: unsolicited datagrams reach us.
+    Reached(SocketAddr),
+    /// It got in, but from an address we had sent to, whose mapping our
+    /// own datagram may have opened: nothing learned.
+    Inconclusive(SocketAddr),
+    /// The node asked no third node (it knows none, is too old, or did
+    /// not answer).
+    NotForwarded,
+}
+
 /// Whom a node relays for (`protocol-spec.md` §12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -417,16 +432,14 @@ pub enum Event {
         /// True when the traffic goes through the relay at `addr`.
         relay: bool,
     },
-    /// What became of a [`Command::ProbeReach`] to `via`: a third node's
-    /// datagram reached us unasked from `reached_from`, or (`None`) `via`
-    /// asked no third node (it knows none, is too old, or did not answer).
-    /// A probe that was forwarded but never arrived gives no event: the
-    /// caller decides how long to wait.
+    /// What became of a [`Command::ProbeReach`] to `via` (a probe that
+    /// was forwarded but never arrived gives no event: the caller decides
+    /// how long to wait).
     ReachProbed {
         /// The DHT node asked.
         via: SocketAddr,
-        /// Where the unsolicited datagram came from.
-        reached_from: Option<SocketAddr>,
+        /// What happened.
+        result: ReachResult,
     },
     /// A node answered a [`Command::ProbeRelays`] bind.
     RelayProbed {

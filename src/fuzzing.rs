@@ -350,7 +350,10 @@ pub fn check_record_open(data: &[u8]) {
             meeting,
             &identity,
             &opened.addrs,
-            opened.nat,
+            record::NetworkFacts {
+                nat: opened.nat,
+                reachable: opened.reachable,
+            },
             opened.timestamp_ms,
             nonce,
         );
@@ -365,17 +368,21 @@ pub fn check_record_open(data: &[u8]) {
         .take(record::MAX_RECORD_ADDRS)
         .map(|c| SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]]))))
         .collect();
-    let nat = NatClass::from_code(time as u8 % 6);
-    let blob = record::seal(meeting, &identity, &addrs, nat, time, [1; 12]);
+    let facts = record::NetworkFacts {
+        nat: NatClass::from_code(time as u8 % 6),
+        reachable: time % 2 == 1,
+    };
+    let blob = record::seal(meeting, &identity, &addrs, facts, time, [1; 12]);
     let opened = record::open(meeting, &blob).expect("a sealed record opens");
     assert_eq!(
         (
             opened.addrs,
             opened.timestamp_ms,
             opened.node_id,
-            opened.nat
+            opened.nat,
+            opened.reachable
         ),
-        (addrs, time, identity.node_id(), nat)
+        (addrs, time, identity.node_id(), facts.nat, facts.reachable)
     );
 }
 

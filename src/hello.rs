@@ -163,7 +163,7 @@ mod tests {
             &meeting,
             &identity,
             &addrs,
-            crate::nat::NatClass::Unknown,
+            crate::record::NetworkFacts::UNKNOWN,
             u64::MAX,
             [0; 12],
         );

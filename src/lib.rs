@@ -133,7 +133,7 @@ pub mod fuzzing;
 
 pub use api::{
     AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
-    Output, RelayRefusal, RelayRole, Via, WallClock,
+    Output, ReachResult, RelayRefusal, RelayRole, Via, WallClock,
 };
 pub use id::NodeId;
 pub use identity::{Identity, IdentityError};
@@ -178,7 +178,7 @@ pub mod wire {
 
     /// Sealed meeting records.
     pub mod record {
-        pub use crate::record::{PeerRecord, RECORD_TTL, RecordError, open, seal};
+        pub use crate::record::{NetworkFacts, PeerRecord, RECORD_TTL, RecordError, open, seal};
     }
 
     /// The Mainline DHT's bencode and KRPC as tinynode speaks them, and

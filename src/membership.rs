@@ -26,6 +26,8 @@ use crate::api::{LostReason, Via};
 use crate::id::NodeId;
 use crate::meeting::Meeting;
 use crate::nat::NatClass;
+#[cfg(test)]
+use crate::record::NetworkFacts;
 use crate::record::{self, PeerRecord, RECORD_TTL, RecordError};
 
 /// Records time-stamped further ahead than this are rejected.
@@ -86,6 +88,8 @@ pub struct KnownPeer {
     pub record_ms: u64,
     /// Its NAT's mapping class, from its newest record.
     pub nat: NatClass,
+    /// Whether its newest record says unsolicited datagrams reach it.
+    pub reachable: bool,
     /// When its newest record expires.
     pub expires_at: Instant,
     /// Connection status.
@@ -116,6 +120,8 @@ pub enum Change {
         via: Via,
         /// Its NAT's mapping class, as its record says.
         nat: NatClass,
+        /// True when its record says unsolicited datagrams reach it.
+        reachable: bool,
     },
     /// A member is gone.
     Lost {
@@ -288,6 +294,7 @@ impl Membership {
                 known.record_ms = record.timestamp_ms;
                 known.addrs = record.addrs;
                 known.nat = record.nat;
+                known.reachable = record.reachable;
                 known.expires_at = expires_at;
             }
             return Ok(None);
@@ -312,6 +319,7 @@ impl Membership {
                 last_seen: now,
                 record_ms: record.timestamp_ms,
                 nat: record.nat,
+                reachable: record.reachable,
                 expires_at,
                 status: PeerStatus::Discovered,
             },
@@ -321,6 +329,7 @@ impl Membership {
             addr,
             via,
             nat: record.nat,
+            reachable: record.reachable,
         }))
     }
 }
@@ -352,8 +361,22 @@ mod tests {
         let (meeting, me, mut membership, now) = setup();
         let peer = Identity::from_seed([2; 32]);
         let addr: SocketAddr = "198.51.100.2:5000".parse().unwrap();
-        let blob = record::seal(&meeting, &peer, &[addr], NatClass::Unknown, T0_MS, [1; 12]);
-        let own = record::seal(&meeting, &me, &[addr], NatClass::Unknown, T0_MS, [2; 12]);
+        let blob = record::seal(
+            &meeting,
+            &peer,
+            &[addr],
+            NetworkFacts::UNKNOWN,
+            T0_MS,
+            [1; 12],
+        );
+        let own = record::seal(
+            &meeting,
+            &me,
+            &[addr],
+            NetworkFacts::UNKNOWN,
+            T0_MS,
+            [2; 12],
+        );
         let found = [via_relay(&blob), via_relay(&own), via_relay(&blob)];
         let (changes, rejected) = membership.on_records(now, T0_MS, &found);
         assert_eq!(
@@ -363,6 +386,7 @@ mod tests {
                 addr,
                 via: Via::Dht,
                 nat: NatClass::Unknown,
+                reachable: false,
             }]
         );
         assert!(rejected.is_empty());
@@ -389,7 +413,7 @@ mod tests {
                 &meeting,
                 &peer,
                 &[addr],
-                NatClass::Unknown,
+                NetworkFacts::UNKNOWN,
                 T0_MS - ttl_ms,
                 [1; 12],
             ),
@@ -397,7 +421,7 @@ mod tests {
                 &meeting,
                 &peer,
                 &[addr],
-                NatClass::Unknown,
+                NetworkFacts::UNKNOWN,
                 T0_MS + 10 * 60_000,
                 [2; 12],
             ),
@@ -405,16 +429,23 @@ mod tests {
                 &other_meeting,
                 &peer,
                 &[addr],
-                NatClass::Unknown,
+                NetworkFacts::UNKNOWN,
                 T0_MS,
                 [3; 12],
             ),
-            record::seal(&meeting, &peer, &[addr], NatClass::Unknown, T0_MS, [4; 12]),
             record::seal(
                 &meeting,
                 &peer,
                 &[addr],
-                NatClass::Unknown,
+                NetworkFacts::UNKNOWN,
+                T0_MS,
+                [4; 12],
+            ),
+            record::seal(
+                &meeting,
+                &peer,
+                &[addr],
+                NetworkFacts::UNKNOWN,
                 T0_MS - 1000,
                 [5; 12],
             ),
@@ -440,7 +471,7 @@ mod tests {
             &meeting,
             &peer,
             &[],
-            crate::nat::NatClass::Unknown,
+            crate::record::NetworkFacts::UNKNOWN,
             T0_MS,
             [1; 12],
         );

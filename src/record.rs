@@ -35,6 +35,7 @@ struct RecordBody {
     addrs: BoundedList<WireAddr, MAX_RECORD_ADDRS>,
     timestamp_ms: u64,
     nat: u8,
+    reachable: bool,
 }
 
 impl SignedBody for RecordBody {
@@ -58,6 +59,27 @@ pub struct PeerRecord {
     /// a peer that knows a member's NAT maps by destination proposes
     /// relays in its first offer.
     pub nat: NatClass,
+    /// A reachability probe (`protocol-spec.md` §5.8) showed that
+    /// unsolicited datagrams reach it: it can relay for members it has no
+    /// channel to.
+    pub reachable: bool,
+}
+
+/// What a member says of its network in its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkFacts {
+    /// Its NAT's mapping class.
+    pub nat: NatClass,
+    /// Whether unsolicited datagrams reach it.
+    pub reachable: bool,
+}
+
+impl NetworkFacts {
+    /// Nothing known.
+    pub const UNKNOWN: Self = Self {
+        nat: NatClass::Unknown,
+        reachable: false,
+    };
 }
 
 /// Why a blob is not a valid record of this meeting.
@@ -68,7 +90,7 @@ pub fn seal(
     meeting: &Meeting,
     identity: &Identity,
     addrs: &[SocketAddr],
-    nat: NatClass,
+    facts: NetworkFacts,
     timestamp_ms: u64,
     nonce: [u8; NONCE_LEN],
 ) -> Vec<u8> {
@@ -83,7 +105,8 @@ pub fn seal(
                 .collect(),
         ),
         timestamp_ms,
-        nat: nat.code(),
+        nat: facts.nat.code(),
+        reachable: facts.reachable,
     };
     sealed::seal(meeting, identity, RECORD_LABEL, body, nonce)
 }
@@ -97,6 +120,7 @@ pub fn open(meeting: &Meeting, blob: &[u8]) -> Result<PeerRecord, RecordError> {
         addrs: body.addrs.0.into_iter().map(SocketAddr::from).collect(),
         timestamp_ms: body.timestamp_ms,
         nat: NatClass::from_code(body.nat),
+        reachable: body.reachable,
     })
 }
 
@@ -119,7 +143,10 @@ mod tests {
             &meeting,
             &identity,
             &addrs(),
-            NatClass::EndpointIndependent,
+            NetworkFacts {
+                nat: NatClass::EndpointIndependent,
+                reachable: true,
+            },
             1_700_000_000_000,
             [9; 12],
         );
@@ -128,6 +155,7 @@ mod tests {
         assert_eq!(record.addrs, addrs());
         assert_eq!(record.timestamp_ms, 1_700_000_000_000);
         assert_eq!(record.nat, NatClass::EndpointIndependent);
+        assert!(record.reachable);
     }
 
     #[test]
@@ -135,7 +163,14 @@ mod tests {
         let meeting = Meeting::derive("record test").unwrap();
         let other = Meeting::derive("record test 2").unwrap();
         let identity = Identity::from_seed([4; 32]);
-        let blob = seal(&meeting, &identity, &addrs(), NatClass::Unknown, 1, [9; 12]);
+        let blob = seal(
+            &meeting,
+            &identity,
+            &addrs(),
+            NetworkFacts::UNKNOWN,
+            1,
+            [9; 12],
+        );
         assert_eq!(open(&other, &blob), Err(RecordError::NotSealedForMeeting));
         let mut tampered = blob.clone();
         *tampered.last_mut().unwrap() ^= 1;

@@ -186,7 +186,7 @@ fn an_outsider_with_the_topic_but_not_the_code_gets_nothing() {
         &guess,
         &outsider_identity,
         &[outsider],
-        tinynode::NatClass::Unknown,
+        tinynode::wire::record::NetworkFacts::UNKNOWN,
         UNIX_MS,
         [1; 12],
     );

@@ -72,7 +72,7 @@ fn a_record_that_opens_but_is_no_genuine_seal_fails_the_check() {
         &meeting,
         &Identity::from_seed([7; 32]),
         &[addr],
-        tinynode::NatClass::Unknown,
+        tinynode::wire::record::NetworkFacts::UNKNOWN,
         5,
         [3; 12],
     );
@@ -81,7 +81,7 @@ fn a_record_that_opens_but_is_no_genuine_seal_fails_the_check() {
         &meeting,
         &Identity::from_seed([9; 32]),
         &[addr],
-        tinynode::NatClass::Unknown,
+        tinynode::wire::record::NetworkFacts::UNKNOWN,
         5,
         [3; 12],
     );

@@ -64,7 +64,7 @@ fn hostile_beacons_are_counted_and_cost_no_answers() {
         &meeting,
         &peer,
         &["10.0.0.2:4000".parse().unwrap()],
-        tinynode::NatClass::Unknown,
+        tinynode::wire::record::NetworkFacts::UNKNOWN,
         UNIX_MS,
         [5; 12],
     );

@@ -12,7 +12,7 @@ use sim::{Sim, request_frame};
 use tinynode::wire::dht::{
     ErrorCode, Message, REACH_ME_REQUEST_LEN, Request, Response, decode_frame,
 };
-use tinynode::{Command, Event, NodeId};
+use tinynode::{Command, Event, NodeId, ReachResult};
 
 /// Three public DHT nodes (x bootstraps the others), and the prober.
 fn network(seed: u64, behind_nat: bool) -> (Sim, usize, usize) {
@@ -29,9 +29,9 @@ fn network(seed: u64, behind_nat: bool) -> (Sim, usize, usize) {
     (sim, x, prober)
 }
 
-fn reached(sim: &Sim, prober: usize) -> Vec<Option<SocketAddr>> {
+fn reached(sim: &Sim, prober: usize) -> Vec<ReachResult> {
     sim.events(prober, |e| match e {
-        Event::ReachProbed { reached_from, .. } => Some(*reached_from),
+        Event::ReachProbed { result, .. } => Some(*result),
         _ => None,
     })
 }
@@ -43,7 +43,7 @@ fn a_public_node_is_reached_unasked_by_a_third_node() {
     sim.command(prober, Command::ProbeReach(vec![via]));
     sim.run_for(Duration::from_secs(2));
     let reached = reached(&sim, prober);
-    let [Some(from)] = reached[..] else {
+    let [ReachResult::Reached(from)] = reached[..] else {
         panic!("one probe arrived: {reached:?}");
     };
     assert_ne!(from.ip(), via.ip(), "from a third node");
@@ -61,13 +61,30 @@ fn a_node_behind_a_filtering_nat_is_not_reached() {
 }
 
 #[test]
+fn a_probe_from_a_node_we_sent_to_proves_nothing() {
+    let (mut sim, x, _) = network(15, false);
+    // This prober joined the DHT: it has sent to every node there.
+    let boot = [sim.addr(x)];
+    let prober = sim.add_host(None, &boot);
+    sim.run_for(Duration::from_secs(3));
+    let before = reached(&sim, prober).len();
+    sim.command(prober, Command::ProbeReach(vec![sim.addr(x)]));
+    sim.run_for(Duration::from_secs(2));
+    let results = reached(&sim, prober);
+    assert!(
+        matches!(results[before..], [ReachResult::Inconclusive(_)]),
+        "{results:?}"
+    );
+}
+
+#[test]
 fn a_node_that_knows_nobody_else_says_so() {
     let mut sim = Sim::new(13);
     let x = sim.add_host(None, &[]);
     let prober = sim.add_host(None, &[]);
     sim.command(prober, Command::ProbeReach(vec![sim.addr(x)]));
     sim.run_for(Duration::from_secs(2));
-    assert_eq!(reached(&sim, prober), [None]);
+    assert_eq!(reached(&sim, prober), [ReachResult::NotForwarded]);
 }
 
 #[test]
@@ -110,4 +127,31 @@ fn nobody_can_aim_a_probe_at_someone_else() {
         })
         .count();
     assert_eq!(refusals, 2, "both refused");
+}
+
+#[test]
+fn a_member_that_a_probe_reached_says_so_in_its_record() {
+    let (mut sim, x, prober) = network(16, false);
+    let boot = [sim.addr(x)];
+    let other = sim.add_host(None, &boot);
+    sim.command(prober, Command::ProbeReach(vec![sim.addr(x)]));
+    sim.run_for(Duration::from_secs(2));
+    assert!(matches!(
+        reached(&sim, prober)[..],
+        [ReachResult::Reached(_)]
+    ));
+    // Now both join: the other member reads the prober's record.
+    let meeting = tinynode::Meeting::derive("reachable").unwrap();
+    for member in [prober, other] {
+        sim.command(member, Command::Join(meeting.clone()));
+    }
+    // The prober has no bootstrap of its own: it bootstraps from x now.
+    sim.command(prober, Command::Bootstrap(boot.to_vec()));
+    sim.run_for(Duration::from_secs(10));
+    let seen = sim.hosts[other].node.known_peers();
+    let record = seen
+        .iter()
+        .find(|p| p.node_id == sim.id(prober))
+        .expect("the other member found the prober");
+    assert!(record.reachable, "its record says it is reachable");
 }

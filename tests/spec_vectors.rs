@@ -221,7 +221,10 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         &meeting,
         &alice(),
         &[addr_v4(), addr_v6()],
-        tinynode::NatClass::EndpointIndependent,
+        tinynode::wire::record::NetworkFacts {
+            nat: tinynode::NatClass::EndpointIndependent,
+            reachable: true,
+        },
         UNIX_MS,
         NONCE,
     );

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use tinynode::driver::{CommandSender, Flow, Handler};
 use tinynode::{
-    AddressSource, Command as NodeCommand, Event, Identity, NatClass, Node, RelayRefusal,
-    RelayRole, RetransmitConfig,
+    AddressSource, Command as NodeCommand, Event, Identity, NatClass, Node, ReachResult,
+    RelayRefusal, RelayRole, RetransmitConfig,
 };
 
 use super::args::DoctorOptions;
@@ -60,6 +60,8 @@ enum Filtering {
     Open(SocketAddr),
     /// Forwarded, and nothing arrived.
     Closed,
+    /// It arrived from an address we had sent to: proves nothing.
+    Inconclusive(SocketAddr),
     /// The bootstrap nodes asked nobody (they know no third node, are
     /// too old, or did not answer).
     NotTested,
@@ -117,10 +119,11 @@ impl Handler for Doctor {
         let since_bootstrap = self.since_bootstrap();
         let f = &mut self.findings;
         match event {
-            Event::ReachProbed { reached_from, .. } => {
-                let found = match reached_from {
-                    Some(from) => Filtering::Open(*from),
-                    None => Filtering::NotTested,
+            Event::ReachProbed { result, .. } => {
+                let found = match result {
+                    ReachResult::Reached(from) => Filtering::Open(*from),
+                    ReachResult::Inconclusive(from) => Filtering::Inconclusive(*from),
+                    _ => Filtering::NotTested,
                 };
                 // One probe reached us: that settles it.
                 if !matches!(f.filtering, Some(Filtering::Open(_))) {
@@ -340,6 +343,9 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
             "address- or port-dependent: a third node's datagram did not get in".to_owned()
         }
         Some(Filtering::NotTested) => "not tested: no bootstrap node knows a third node".to_owned(),
+        Some(Filtering::Inconclusive(from)) => {
+            format!("not tested: the probe came from {from}, which this host had sent to")
+        }
         None => "not tested".to_owned(),
     };
     let hairpin = match findings.hairpin {

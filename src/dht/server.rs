@@ -127,10 +127,12 @@ impl Server<'_> {
                 self.store_announce(now, source, sender, topic, &token, record, &mut answer)
             }
             Request::ReachMe => {
-                // A third node at another IP than the requester's sends the
-                // datagram: the requester has likely never sent to it.
+                // A third node at another IP than the requester's, from a
+                // random part of the key space: not one of the nodes
+                // closest to the requester, which its own lookups ask.
+                let region = NodeId(self.rng.bytes());
                 let third = self
-                    .contacts_near(&sender, &sender)
+                    .contacts_near(&region, &sender)
                     .0
                     .into_iter()
                     .find(|c| SocketAddr::from(c.addr).ip() != source.ip());

@@ -10,7 +10,7 @@ use log::debug;
 
 use super::Node;
 use super::stats::DropReason;
-use crate::api::{AddressSource, Event, Via};
+use crate::api::{AddressSource, Event, ReachResult, Via};
 use crate::dht::engine::{DhtDrop, DhtEvent};
 use crate::dht::wire::{Message, decode_frame};
 use crate::id::NodeId;
@@ -36,14 +36,18 @@ impl Node {
             && let Some(&via) = self.reach_probes.get(txid)
             && source != via
         {
-            // A third node's probe for our ReachMe: it got in unasked.
-            debug!("dht: {source} reached us unasked, probing for {via}");
+            // A third node's probe for our ReachMe: it got in unasked,
+            // which proves something only if we never sent to it.
             self.reach_probes.remove(txid);
             self.stats.dht_messages += 1;
-            self.events.push_back(Event::ReachProbed {
-                via,
-                reached_from: Some(source),
-            });
+            let result = if self.contacted.maybe_sent_to(source.ip()) {
+                ReachResult::Inconclusive(source)
+            } else {
+                ReachResult::Reached(source)
+            };
+            debug!("dht: probe from {source} for {via}: {result:?}");
+            self.on_reach_result(result);
+            self.events.push_back(Event::ReachProbed { via, result });
             return;
         }
         if let Message::Push { .. } = message {
@@ -93,6 +97,7 @@ impl Node {
                     .push_back(Event::BootstrapFailed { attempt, retry_in }),
                 DhtEvent::Bootstrapped { nodes } => {
                     self.events.push_back(Event::Bootstrapped { nodes });
+                    self.probe_own_reach(now);
                     if let Some(joined) = self.joined.as_mut() {
                         joined.dht_source.lookup_now(now);
                         self.dht_source_timeout(now);
@@ -157,7 +162,7 @@ impl Node {
                         self.reach_probes.retain(|_, v| *v != via);
                         self.events.push_back(Event::ReachProbed {
                             via,
-                            reached_from: None,
+                            result: ReachResult::NotForwarded,
                         });
                     }
                 }
@@ -166,6 +171,33 @@ impl Node {
                     self.signal_path_failed(&to, via);
                 }
             }
+        }
+    }
+
+    /// Once per run, when the DHT is joined: asks up to two bootstrap
+    /// nodes to have a third node probe us (§5.8), so our record can say
+    /// whether unsolicited datagrams reach us (a member that can relay for
+    /// members it has no channel to, §12.1).
+    fn probe_own_reach(&mut self, now: Instant) {
+        if self.reach_asked {
+            return;
+        }
+        self.reach_asked = true;
+        for via in self.config.bootstrap.iter().take(2).copied() {
+            let txid = self.dht.reach_me(now, via);
+            self.reach_probes.insert(txid, via);
+        }
+    }
+
+    /// What a probe found about us: reachable unsolicited, once a probe
+    /// from an address we never sent to got in.
+    fn on_reach_result(&mut self, result: ReachResult) {
+        if let ReachResult::Reached(_) = result
+            && !self.reachable
+        {
+            debug!("reachable unsolicited: our record says so from now on");
+            self.reachable = true;
+            self.addresses_changed();
         }
     }
 

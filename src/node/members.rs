@@ -14,8 +14,8 @@ use super::Node;
 use crate::api::{Event, Via};
 use crate::meeting::Meeting;
 use crate::membership::{Change, Found, Membership, SignalPath};
-use crate::record::{self, PeerRecord};
-use crate::rtc::Connections;
+use crate::record::{self, NetworkFacts, PeerRecord};
+use crate::rtc::{Connections, Member};
 use crate::sources::dht::DhtSource;
 use crate::sources::lan::LanSource;
 use crate::sources::mainline::MainlineSource;
@@ -149,12 +149,18 @@ impl Node {
                     addr,
                     via,
                     nat,
+                    reachable,
                 } => {
                     self.events
                         .push_back(Event::PeerDiscovered { peer, addr, via });
                     let public = self.public.advertised();
                     if let Some(joined) = self.joined.as_mut() {
-                        joined.connections.add_member(now, peer, via, nat, public);
+                        let member = Member {
+                            via,
+                            nat,
+                            reachable_at: reachable.then_some(addr),
+                        };
+                        joined.connections.add_member(now, peer, member, public);
                     }
                 }
                 Change::Lost { peer, reason } => {
@@ -179,7 +185,10 @@ impl Node {
                 joined.membership.meeting(),
                 &self.config.identity,
                 &addrs,
-                self.public.class(),
+                NetworkFacts {
+                    nat: self.public.class(),
+                    reachable: self.reachable,
+                },
                 self.config.clock.unix_ms(now),
                 self.rng.bytes(),
             );

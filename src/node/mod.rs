@@ -28,6 +28,7 @@
 //! | `stats.rs` | counters and state sizes |
 
 mod address;
+mod contacted;
 mod dht;
 mod hello;
 mod lan;
@@ -81,6 +82,12 @@ pub struct Node {
     /// a relay node announces itself there, a member whose meeting names
     /// no serve node looks there.
     relay_directory: Option<RelayDirectory>,
+    /// The IPs we have sent to (a probe from one proves nothing).
+    contacted: contacted::Contacted,
+    /// True once a probe showed unsolicited datagrams reach us.
+    reachable: bool,
+    /// True once we asked for a probe of our own reach.
+    reach_asked: bool,
     /// Our reachability probes waiting: `ReachMe` transaction → the node
     /// asked.
     reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
@@ -135,6 +142,9 @@ impl Node {
             relay_directory,
             relay_probes: std::collections::BTreeMap::new(),
             reach_probes: std::collections::BTreeMap::new(),
+            contacted: contacted::Contacted::default(),
+            reachable: false,
+            reach_asked: false,
             stun_client: StunClient::new(config.retransmit, rng.fork()),
             dht,
             mainline,
@@ -217,6 +227,7 @@ impl Node {
             mainline_routing: self.mainline.as_ref().map_or(0, Mainline::routing_len),
             mainline_pending: self.mainline.as_ref().map_or(0, Mainline::pending_len),
             relay_bindings: self.relay_bindings(),
+            contacted_ips: self.contacted.len(),
         }
     }
 
@@ -274,6 +285,7 @@ impl Node {
                     .and_then(|j| j.connections.poll_transmit())
             })
         {
+            self.contacted.sent_to(transmit.destination.ip());
             return Output::Transmit(transmit);
         }
         if let Some(event) = self.events.pop_front() {

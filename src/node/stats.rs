@@ -283,6 +283,8 @@ pub struct Sizes {
     pub mainline_pending: usize,
     /// Bindings held as a relay.
     pub relay_bindings: usize,
+    /// IPs remembered as sent to (for reachability probes).
+    pub contacted_ips: usize,
 }
 
 impl Sizes {
@@ -299,6 +301,7 @@ impl Sizes {
         mainline_routing: crate::id::ID_BITS * crate::dht::wire::K,
         mainline_pending: crate::mainline::engine::MAX_PENDING,
         relay_bindings: 2 * crate::relay::server::SERVE_RELAY.max_pairs,
+        contacted_ips: super::contacted::MAX_CONTACTED,
     };
 
     /// True if every count is within [`Sizes::LIMITS`].
@@ -315,5 +318,6 @@ impl Sizes {
             && self.mainline_routing <= limits.mainline_routing
             && self.mainline_pending <= limits.mainline_pending
             && self.relay_bindings <= limits.relay_bindings
+            && self.contacted_ips <= limits.contacted_ips
     }
 }

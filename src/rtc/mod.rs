@@ -102,13 +102,24 @@ pub struct Connections {
     conns: BTreeMap<NodeId, Conn>,
     index: ConnIndex,
     retries: BTreeMap<NodeId, Retry>,
-    /// Members to keep connected, with the source that found each and
-    /// the NAT class its record gave.
-    members: BTreeMap<NodeId, (Via, NatClass)>,
+    /// Members to keep connected, with what their records say.
+    members: BTreeMap<NodeId, Member>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
     relays: RelayChoice,
+}
+
+/// A member, as the registry needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The source that found it.
+    pub via: Via,
+    /// Its NAT's mapping class, as its record says.
+    pub nat: NatClass,
+    /// Where unsolicited datagrams reach it, when its record says they do:
+    /// it can relay for us without a channel of ours to it (§12.1).
+    pub reachable_at: Option<SocketAddr>,
 }
 
 /// What the registry knows about relays it could propose.
@@ -250,17 +261,15 @@ impl Connections {
         self.index.by_ufrag.get(ufrag).copied()
     }
 
-    /// `peer` is a member of the meeting, behind a NAT of class `nat`:
-    /// connect to it (if we offer).
+    /// `peer` is a member of the meeting: connect to it (if we offer).
     pub fn add_member(
         &mut self,
         now: Instant,
         peer: NodeId,
-        via: Via,
-        nat: NatClass,
+        member: Member,
         public: Option<SocketAddr>,
     ) {
-        self.members.insert(peer, (via, nat));
+        self.members.insert(peer, member);
         if self.local < peer && !self.conns.contains_key(&peer) {
             self.offer(now, peer, public);
         }
@@ -305,7 +314,11 @@ impl Connections {
                     return;
                 }
                 self.drop_conn(&peer);
-                self.members.entry(peer).or_insert((via, NatClass::Unknown));
+                self.members.entry(peer).or_insert(Member {
+                    via,
+                    nat: NatClass::Unknown,
+                    reachable_at: None,
+                });
                 let mut conn = Conn::new(
                     now,
                     &self.crypto,
@@ -540,7 +553,7 @@ impl Connections {
         let peer_needs = self
             .members
             .get(&peer)
-            .is_some_and(|(_, nat)| nat.mapping_varies());
+            .is_some_and(|m| m.nat.mapping_varies());
         if self.relays.needed || peer_needs || failures > 0 {
             self.propose_relays(now, &mut conn, peer, session, failures);
         }
@@ -568,12 +581,21 @@ impl Connections {
         failures: u32,
     ) {
         conn.set_wants_relay();
-        let members: Vec<(SocketAddr, Option<NodeId>)> = self
+        // Tier a: members with a direct channel to us; tier b: members
+        // that unsolicited datagrams reach.
+        let mut members: Vec<(SocketAddr, Option<NodeId>)> = self
             .conns
             .iter()
             .filter(|(p, _)| **p != peer)
             .filter_map(|(p, c)| c.direct_addr().map(|a| (a, Some(*p))))
             .collect();
+        let reachable: Vec<(SocketAddr, Option<NodeId>)> = self
+            .members
+            .iter()
+            .filter(|(p, _)| **p != peer && !members.iter().any(|(_, m)| *m == Some(**p)))
+            .filter_map(|(p, m)| m.reachable_at.map(|a| (a, Some(*p))))
+            .collect();
+        members.extend(reachable);
         let servers = self
             .relays
             .servers
@@ -659,7 +681,7 @@ impl Connections {
                     let how = if relay { "through the relay" } else { "at" };
                     info!("webrtc: connected to {} {how} {addr}", peer.short());
                     self.retries.remove(&peer);
-                    let via = self.members.get(&peer).map_or(Via::Offer, |m| m.0);
+                    let via = self.members.get(&peer).map_or(Via::Offer, |m| m.via);
                     self.events.push_back(Event::Connected {
                         peer,
                         addr,
@@ -744,11 +766,52 @@ mod tests {
         let mut connections = Connections::new(crypto, meeting, NodeId([1; 32]), locals, 1);
         connections.set_relay_servers(vec!["198.51.100.1:3478".parse().unwrap()]);
         connections.set_relay_needed(we_need);
-        connections.add_member(now, NodeId([2; 32]), Via::Dht, peer_nat, None);
+        let member = Member {
+            via: Via::Dht,
+            nat: peer_nat,
+            reachable_at: None,
+        };
+        connections.add_member(now, NodeId([2; 32]), member, None);
         match connections.poll_signal().map(|s| s.kind) {
             Some(SignalKind::Offer(params)) => params,
             other => panic!("an offer: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_member_that_unsolicited_datagrams_reach_is_proposed_before_servers() {
+        let now = Instant::now();
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let meeting = Meeting::derive("relay choice").unwrap();
+        let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
+        let mut connections = Connections::new(crypto, meeting, NodeId([1; 32]), locals, 1);
+        connections.set_relay_servers(vec!["198.51.100.1:3478".parse().unwrap()]);
+        connections.set_relay_needed(true);
+        let open_member: SocketAddr = "203.0.113.5:4000".parse().unwrap();
+        // A higher ID: it offers to us, so no connection of ours starts.
+        let reachable = Member {
+            via: Via::Dht,
+            nat: NatClass::Open,
+            reachable_at: Some(open_member),
+        };
+        connections.add_member(now, NodeId([0; 32]), reachable, None);
+        assert!(connections.poll_signal().is_none());
+        let peer = Member {
+            via: Via::Dht,
+            nat: NatClass::Unknown,
+            reachable_at: None,
+        };
+        connections.add_member(now, NodeId([2; 32]), peer, None);
+        let Some(SignalKind::Offer(params)) = connections.poll_signal().map(|s| s.kind) else {
+            panic!("an offer");
+        };
+        assert_eq!(
+            params.relays.0,
+            [RelayHint {
+                addr: WireAddr::from(open_member),
+                member: Some(NodeId([0; 32])),
+            }]
+        );
     }
 
     #[test]
