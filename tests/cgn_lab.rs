@@ -176,7 +176,28 @@ fn two_subscribers_of_one_cgn_talk_through_a_public_member() {
     }
     assert!(heard, "b heard a through c");
 
-    // doctor behind the CGN: one mapping through both NATs, no hairpinning.
+    // doctor behind the CGN, with two more DHT nodes on the public side as
+    // observers: one mapping through both NATs (endpoint-independent), no
+    // hairpinning, no unsolicited datagram gets in.
+    let mut observers = Vec::new();
+    for i in 2..=3 {
+        lab.ip("pub", &format!("addr add 198.18.0.{i}/24 dev br0"));
+        let observer = lab.spawn(
+            "pub",
+            &[
+                "serve",
+                "--bind",
+                &format!("198.18.0.{i}:3478"),
+                "--bootstrap",
+                SERVE_ADDR,
+                "--json",
+            ],
+            false,
+        );
+        observer.next_line(Duration::from_secs(10));
+        observers.push(observer);
+    }
+    std::thread::sleep(Duration::from_millis(500));
     let mut doctor = lab.spawn(
         "a",
         &[
@@ -191,9 +212,19 @@ fn two_subscribers_of_one_cgn_talk_through_a_public_member() {
         false,
     );
     let report = doctor.next_line(Duration::from_secs(15));
-    doctor.wait(Duration::from_secs(5));
+    let status = doctor.wait(Duration::from_secs(5));
     println!("doctor behind the CGN: {report}");
     assert_eq!(field(&report, "hairpinning"), Some("no"), "{report}");
+    assert_eq!(
+        field(&report, "mapping"),
+        Some("endpoint-independent"),
+        "{report}"
+    );
+    assert!(
+        field(&report, "filtering").is_some_and(|f| f.starts_with("address- or port-dependent")),
+        "{report}"
+    );
+    assert_eq!(status.code(), Some(0), "{report}");
     assert!(
         field(&report, "public_address").is_some_and(|p| p.starts_with("198.18.0.30:")),
         "{report}"

@@ -411,6 +411,12 @@ fn members_behind_nats_connect_or_fail_cleanly() {
             "endpoint-independent: 198.18.0.2:3478",
             0,
         ),
+        (
+            NatMode::AddressRestricted,
+            "endpoint-independent",
+            "address- or port-dependent",
+            0,
+        ),
     ] {
         lab.nat_mode("nat2", mode);
         let started = Instant::now();
