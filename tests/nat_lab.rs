@@ -351,29 +351,30 @@ fn members_behind_nats_connect_or_fail_cleanly() {
     // It announces itself in the testnet's relay directory (§12.6).
     relay.wait_stderr("announcing to", Duration::from_secs(10));
 
-    // A member of a meeting that names no serve node (Mainline only)
-    // finds the relay in the directory. (Whether it needs one is another
-    // matter: members found through Mainline meet by a direct hello, and a
-    // hello that gets through proves a direct path; see protocol-spec.md
-    // §12.6.)
-    let h = lab.spawn(
-        "a",
-        &[
-            "-v",
-            "join",
-            "directory",
-            "--mainline-bootstrap",
-            "198.18.0.23:6881",
-            "--bind",
-            "10.1.0.2:0",
-            "--json",
-            "--no-lan",
-        ],
-        true,
+    // Members of a meeting that names no serve node (Mainline only), one
+    // behind the symmetric router: no hello gets through, but both find
+    // the relay in the directory, meet through it as a DHT node, and
+    // connect through it (§12.6).
+    let mut h = join_mainline(&lab, "a", "10.1.0.2", "mainline relayed");
+    let k = join_mainline(&lab, "b", "10.2.0.2", "mainline relayed");
+    let (mut seen_h, mut seen_k) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for (member, seen) in [(&h, &mut seen_h), (&k, &mut seen_k)] {
+        let connected = wait_for(member, "connected", Duration::from_secs(30), seen);
+        assert_eq!(field(&connected, "path"), Some("relay"), "{connected}");
+        assert_eq!(field(&connected, "relay"), Some(SERVE_ADDR), "{connected}");
+    }
+    println!(
+        "Mainline-only members met through the directory's relay in {:?}",
+        started.elapsed()
     );
-    let listed = h.wait_stderr("Mainline directory lists", Duration::from_secs(15));
-    assert!(listed.contains(SERVE_ADDR), "{listed}");
-    drop(h);
+    let stdin = h.child.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "found through the directory")
+        .and_then(|()| stdin.flush())
+        .expect("write");
+    let message = wait_for(&k, "message", Duration::from_secs(10), &mut seen_k);
+    assert_eq!(field(&message, "text"), Some("found through the directory"));
+    drop((h, k));
 
     // A second DHT node on the public side, which the first asks to probe
     // the doctor unasked (its filtering, §5.8).

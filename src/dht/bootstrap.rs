@@ -55,6 +55,11 @@ impl Bootstrap {
         Some(self.addrs.clone())
     }
 
+    /// The addresses it bootstraps from.
+    pub(crate) fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
     /// Which attempt is under way (1-based).
     pub(crate) fn attempt(&self) -> u32 {
         self.attempt + 1

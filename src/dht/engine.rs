@@ -266,6 +266,28 @@ impl Dht {
         self.bootstrap = Bootstrap::new(now, addrs);
     }
 
+    /// Joins through `addrs` as well (nodes found later, such as relays
+    /// from the Mainline relay directory): bootstraps from them with the
+    /// others while the routing table is empty, else pings them, so they
+    /// become entries once they answer.
+    pub fn add_bootstrap(&mut self, now: Instant, addrs: &[SocketAddr]) {
+        if self.table.is_empty() {
+            let mut all = self.bootstrap.addrs().to_vec();
+            all.extend(
+                addrs
+                    .iter()
+                    .filter(|a| !all.contains(a))
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
+            self.bootstrap = Bootstrap::new(now, all);
+        } else {
+            for addr in addrs {
+                self.ping(now, *addr, None, false);
+            }
+        }
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

@@ -64,6 +64,11 @@ impl Node {
                             if let Some(joined) = self.joined.as_mut() {
                                 joined.connections.add_relay_servers(&found);
                             }
+                            // Relays are tinynode DHT nodes too: through
+                            // them, members that no direct hello reaches
+                            // store records, meet and signal (§12.6).
+                            self.dht.add_bootstrap(now, &found);
+                            self.dht.handle_timeout(now);
                         }
                         continue;
                     }
