@@ -15,6 +15,7 @@ use crate::nat::{NatClass, NatSampler};
 /// Tracks the public address peers report, switching to a new one only when
 /// two different peers agree on it, and classifies the NAT from the reports.
 pub(super) struct ObservedAddress {
+    local: SocketAddr,
     pub(super) current: Option<SocketAddr>,
     candidate: Option<(SocketAddr, SocketAddr)>,
     sampler: NatSampler,
@@ -25,6 +26,7 @@ impl ObservedAddress {
     /// Reports about the socket at `local`, none yet.
     pub(super) fn new(local: SocketAddr) -> Self {
         Self {
+            local,
             current: None,
             candidate: None,
             sampler: NatSampler::new(local),
@@ -52,7 +54,9 @@ impl ObservedAddress {
             return None;
         }
         let class = self.sampler.class();
-        (class != self.class).then(|| {
+        // A sampler still deciding (after a change of network) keeps the
+        // class it replaces until it decides.
+        (class != self.class && class != NatClass::Unknown).then(|| {
             self.class = class;
             class
         })
@@ -73,6 +77,9 @@ impl ObservedAddress {
                 Some((candidate, first_by)) if candidate == addr && first_by != by => {
                     self.current = Some(addr);
                     self.candidate = None;
+                    // A new public address is a new network, or a NAT that
+                    // changed: learn its class afresh.
+                    self.sampler = NatSampler::new(self.local);
                     Some(addr)
                 }
                 _ => {
@@ -118,6 +125,37 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_class_is_learned_again_when_the_public_address_moves() {
+        let mut observed = ObservedAddress::new(addr("10.0.0.1:4000"));
+        let reports = |o: &mut ObservedAddress, public: &str, ports: bool| {
+            let mut last = None;
+            for (i, by) in ["192.0.2.1:1", "198.51.100.1:1", "203.0.113.1:1"]
+                .iter()
+                .enumerate()
+            {
+                let mut seen = addr(public);
+                if ports {
+                    seen.set_port(seen.port() + i as u16 * 1000);
+                }
+                last = o.sample(seen, addr(by)).or(last);
+                o.observe(seen, addr(by));
+            }
+            last
+        };
+        assert_eq!(
+            reports(&mut observed, "203.0.113.50:4000", false),
+            Some(NatClass::EndpointIndependent)
+        );
+        // Another network, behind a NAT that maps by destination.
+        reports(&mut observed, "198.18.7.7:5000", false);
+        assert_eq!(observed.current, Some(addr("198.18.7.7:5000")));
+        assert_eq!(
+            reports(&mut observed, "198.18.7.7:5000", true),
+            Some(NatClass::EndpointDependent { sequential: false })
+        );
     }
 
     #[test]
