@@ -41,6 +41,11 @@ use super::wire::{
 use crate::id::NodeId;
 use crate::rng::Rng;
 
+/// Third nodes asked to probe one `ReachMe` requester: two, so that one
+/// that has gone away does not make a reachable node look filtered; their
+/// two `Pong`s (at most 126 bytes) stay below the padded request (128).
+pub const PROBES_PER_REACH_ME: usize = 2;
+
 /// Bytes of sealed records in one `Peers` reply: with the token and eight
 /// IPv6 contacts the answer to an IPv6 address stays within 1,232 bytes,
 /// the UDP payload of one 1,280-byte IPv6 minimum-MTU packet.
@@ -130,24 +135,25 @@ impl Server<'_> {
                 // A third node at another IP than the requester's, from a
                 // random part of the key space: not one of the nodes
                 // closest to the requester, which its own lookups ask.
+                // Two of them, at two IPs, in case one has gone away.
                 let region = NodeId(self.rng.bytes());
-                let third = self
-                    .contacts_near(&region, &sender)
-                    .0
-                    .into_iter()
-                    .find(|c| SocketAddr::from(c.addr).ip() != source.ip());
-                match third {
-                    Some(contact) => {
-                        let probe = Request::Probe {
-                            target: WireAddr::from(source),
-                            txid,
-                        };
-                        answer
-                            .requests
-                            .push((SocketAddr::from(contact.addr), contact.id, probe));
-                        Response::Pong
+                let mut ips = vec![source.ip()];
+                for contact in self.contacts_near(&region, &sender).0 {
+                    let addr = SocketAddr::from(contact.addr);
+                    if ips.len() > PROBES_PER_REACH_ME || ips.contains(&addr.ip()) {
+                        continue;
                     }
-                    None => Response::Error(ErrorCode::UnknownTarget),
+                    ips.push(addr.ip());
+                    let probe = Request::Probe {
+                        target: WireAddr::from(source),
+                        txid,
+                    };
+                    answer.requests.push((addr, contact.id, probe));
+                }
+                if answer.requests.is_empty() {
+                    Response::Error(ErrorCode::UnknownTarget)
+                } else {
+                    Response::Pong
                 }
             }
             Request::Probe { target, txid } => {
@@ -547,13 +553,19 @@ mod tests {
         let stranger = SocketAddr::from(([198, 51, 100, 9], 5000));
         let answer = world.answer(stranger, &request(3, Request::ReachMe));
         assert_eq!(answer.response, Response::Pong);
-        let [(to, id, Request::Probe { target, txid })] = &answer.requests[..] else {
-            panic!("one Probe: {:?}", answer.requests);
-        };
-        assert_eq!(SocketAddr::from(*target), stranger, "the address we saw");
-        assert_eq!(*txid, [3; 8], "the ReachMe's transaction");
-        assert_ne!(to.ip(), stranger.ip());
-        assert_eq!(world.table.address_of(id), Some(*to));
+        assert_eq!(answer.requests.len(), PROBES_PER_REACH_ME);
+        let mut ips = Vec::new();
+        for (to, id, body) in &answer.requests {
+            let Request::Probe { target, txid } = body else {
+                panic!("a Probe: {body:?}");
+            };
+            assert_eq!(SocketAddr::from(*target), stranger, "the address we saw");
+            assert_eq!(*txid, [3; 8], "the ReachMe's transaction");
+            assert_ne!(to.ip(), stranger.ip());
+            assert!(!ips.contains(&to.ip()), "two different IPs");
+            ips.push(to.ip());
+            assert_eq!(world.table.address_of(id), Some(*to));
+        }
         assert!(answer.sends.is_empty());
         // Every contact shares the requester's IP: nobody to ask.
         let mut alone = World::new();

@@ -37,12 +37,14 @@ impl Node {
             && source != via
         {
             // A third node's probe for our ReachMe: it got in unasked,
-            // which proves something only if we never sent to it.
-            self.reach_probes.remove(txid);
+            // which proves something only if we never sent to it. (Two
+            // third nodes probe; after an inconclusive one the other may
+            // still prove it.)
             self.stats.dht_messages += 1;
             let result = if self.contacted.maybe_sent_to(source.ip()) {
                 ReachResult::Inconclusive(source)
             } else {
+                self.reach_probes.remove(txid);
                 ReachResult::Reached(source)
             };
             debug!("dht: probe from {source} for {via}: {result:?}");

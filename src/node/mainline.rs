@@ -8,6 +8,7 @@ use std::time::Instant;
 use log::debug;
 
 use super::Node;
+use super::relay::ProbeBy;
 use super::stats::DropReason;
 use crate::api::{AddressSource, Event};
 use crate::hello::HelloKind;
@@ -60,15 +61,10 @@ impl Node {
                     if let Some(directory) = self.relay_directory.as_mut().filter(|d| d.owns(id)) {
                         let found = directory.on_values(&peers, &ours);
                         if !found.is_empty() {
+                            // Used once each binds: a listed address may
+                            // be anyone's (§12.6).
                             debug!("relay: the Mainline directory lists {found:?}");
-                            if let Some(joined) = self.joined.as_mut() {
-                                joined.connections.add_relay_servers(&found);
-                            }
-                            // Relays are tinynode DHT nodes too: through
-                            // them, members that no direct hello reaches
-                            // store records, meet and signal (§12.6).
-                            self.dht.add_bootstrap(now, &found);
-                            self.dht.handle_timeout(now);
+                            self.probe_relays(found, ProbeBy::Directory);
                         }
                         continue;
                     }

@@ -92,7 +92,7 @@ pub struct Node {
     /// asked.
     reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
     /// Our relay probes waiting for answers: relay → token.
-    relay_probes: std::collections::BTreeMap<SocketAddr, [u8; 16]>,
+    relay_probes: std::collections::BTreeMap<SocketAddr, ([u8; 16], relay::ProbeBy)>,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -346,7 +346,7 @@ impl Node {
                     mainline.handle_timeout(now);
                 }
             }
-            Command::ProbeRelays(relays) => self.probe_relays(relays),
+            Command::ProbeRelays(relays) => self.probe_relays(relays, relay::ProbeBy::User),
             Command::ProbeReach(nodes) => {
                 for via in nodes {
                     let txid = self.dht.reach_me(now, via);

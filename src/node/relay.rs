@@ -18,6 +18,16 @@ use crate::id::NodeId;
 use crate::relay::server::{ForwardDrop, RelayTable};
 use crate::relay::wire::{Bind, Frame, RefuseReason, data_frame};
 
+/// Who asked for a relay probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ProbeBy {
+    /// [`Command::ProbeRelays`](crate::api::Command::ProbeRelays).
+    User,
+    /// The Mainline relay directory listed the address: nobody vouches for
+    /// it, so it is used only once it binds.
+    Directory,
+}
+
 impl Node {
     /// A datagram that starts with the relay tag, from `source` to our
     /// `destination`.
@@ -162,8 +172,11 @@ impl Node {
             .is_some_and(|j| j.connections.on_relay_answer(now, source, token, answer));
         if taken {
             self.stats.relay_answers += 1;
-        } else if self.relay_probes.get(&source) == Some(&token) {
-            self.relay_probes.remove(&source);
+        } else if let Some((_, by)) = self
+            .relay_probes
+            .remove(&source)
+            .filter(|(sent, _)| *sent == token)
+        {
             self.stats.relay_answers += 1;
             if let Ok((channel, _)) = answer {
                 self.transmits.push_back(
@@ -171,20 +184,37 @@ impl Node {
                         .transmit(source, Frame::Release { token, channel }.encode()),
                 );
             }
-            let result = answer.map(|_| rate_kib);
-            self.events.push_back(Event::RelayProbed {
-                relay: source,
-                result,
-            });
+            match by {
+                ProbeBy::User => self.events.push_back(Event::RelayProbed {
+                    relay: source,
+                    result: answer.map(|_| rate_kib),
+                }),
+                ProbeBy::Directory if answer.is_ok() => self.use_directory_relay(now, source),
+                ProbeBy::Directory => {
+                    debug!("relay: {source}, listed in the directory, does not relay")
+                }
+            }
         } else {
             self.drop_datagram(source, DropReason::RelayUnsolicited);
         }
     }
 
+    /// A relay from the Mainline directory answered our probe: propose it
+    /// for connections and join the tinynode DHT through it, so members no
+    /// direct hello reaches meet there (§12.6).
+    fn use_directory_relay(&mut self, now: Instant, relay: SocketAddr) {
+        debug!("relay: {relay}, listed in the directory, relays for us");
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.add_relay_servers(&[relay]);
+        }
+        self.dht.add_bootstrap(now, &[relay]);
+        self.dht.handle_timeout(now);
+    }
+
     /// Binds once at each of `relays` with a fresh token, to learn which
-    /// relay for us ([`Event::RelayProbed`]); a bound probe is released at
-    /// once.
-    pub(super) fn probe_relays(&mut self, relays: Vec<SocketAddr>) {
+    /// relay for us (`by` the user: [`Event::RelayProbed`]; by the relay
+    /// directory: used if it binds); a bound probe is released at once.
+    pub(super) fn probe_relays(&mut self, relays: Vec<SocketAddr>, by: ProbeBy) {
         for relay in relays {
             let token = self.rng.bytes();
             let me = self.node_id();
@@ -196,7 +226,7 @@ impl Node {
                 high: me.max(other),
             };
             debug!("relay: probing {relay}");
-            self.relay_probes.insert(relay, token);
+            self.relay_probes.insert(relay, (token, by));
             self.transmits
                 .push_back(self.locals.transmit(relay, Frame::Bind(bind).encode()));
         }
