@@ -387,6 +387,13 @@ impl Node {
         if data.len() > MAX_DATAGRAM_LEN {
             return self.drop_datagram(source, DropReason::Oversized);
         }
+        // The beacon listener hears the group: beacons are all that is
+        // spoken there, and nothing can be answered from a group address.
+        if destination.ip().is_multicast()
+            && crate::demux::classify(data) != crate::demux::Protocol::Beacon
+        {
+            return self.drop_datagram(source, DropReason::UnknownProtocol);
+        }
         let cost = route::cost(data, source, &self.known());
         if cost > 0 && !self.limiter.allow(now, source.ip(), cost) {
             return self.drop_datagram(source, DropReason::RateLimited);
