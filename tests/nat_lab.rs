@@ -64,6 +64,23 @@ fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
     lab.join(ns, ip, code, SERVE_ADDR)
 }
 
+/// A `serve --relay` node on the public side (not in the Mainline DHT),
+/// started; `extra` options go first (`-v` for debug logs).
+fn serve_relay(lab: &Lab, extra: &[&str]) -> Running {
+    let mut args = extra.to_vec();
+    args.extend([
+        "serve",
+        "--bind",
+        SERVE_ADDR,
+        "--relay",
+        "--no-mainline",
+        "--json",
+    ]);
+    let serve = lab.spawn("pub", &args, false);
+    serve.next_line(Duration::from_secs(10));
+    serve
+}
+
 /// Not a test of its own: the lab re-runs this test binary inside its
 /// public namespace with [`TESTNET_HELPER_ENV`] set, and this runs the
 /// Mainline testnet there until its stdin closes. Run plainly it returns.
@@ -231,19 +248,7 @@ fn members_behind_nats_connect_or_fail_cleanly() {
 
     // The same NATs with a `serve --relay` node: the members connect through
     // it, on their first attempt, and talk.
-    let relay = lab.spawn(
-        "pub",
-        &[
-            "serve",
-            "--bind",
-            SERVE_ADDR,
-            "--relay",
-            "--no-mainline",
-            "--json",
-        ],
-        false,
-    );
-    relay.next_line(Duration::from_secs(10));
+    let relay = serve_relay(&lab, &[]);
     let mut e = join(&lab, "a", "10.1.0.2", "symmetric relayed");
     let f = join(&lab, "b", "10.2.0.2", "symmetric relayed");
     let (mut seen_e, mut seen_f) = (Vec::new(), Vec::new());
@@ -635,20 +640,7 @@ fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
     let Some(lab) = lab_or_skip(Lab::build("up"), "TINYNODE_SKIP_NAT_LAB") else {
         return;
     };
-    let serve = lab.spawn(
-        "pub",
-        &[
-            "-v",
-            "serve",
-            "--bind",
-            SERVE_ADDR,
-            "--relay",
-            "--no-mainline",
-            "--json",
-        ],
-        false,
-    );
-    serve.next_line(Duration::from_secs(10));
+    let serve = serve_relay(&lab, &["-v"]);
     lab.nat_mode("nat1", NatMode::PortRestricted);
     lab.nat_mode("nat2", NatMode::PortRestricted);
     let block = "FORWARD -i wan -s 198.18.0.11 -j DROP";

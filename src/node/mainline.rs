@@ -113,7 +113,7 @@ impl Node {
         else {
             return;
         };
-        if directory.due(now, ready) {
+        if directory.due(now, ready, self.joined.is_some()) {
             let id = mainline.get_peers(now, relay_infohash());
             directory.lookup_started(id);
         }

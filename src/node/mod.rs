@@ -91,8 +91,8 @@ pub struct Node {
     /// Our reachability probes waiting: `ReachMe` transaction → the node
     /// asked.
     reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
-    /// Our relay probes waiting for answers: relay → token.
-    relay_probes: std::collections::BTreeMap<SocketAddr, ([u8; 16], relay::ProbeBy)>,
+    /// Our relay probes waiting for answers, by relay and token.
+    relay_probes: std::collections::BTreeMap<(SocketAddr, [u8; 16]), relay::ProbeBy>,
     public: ObservedAddress,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -302,7 +302,7 @@ impl Node {
             self.relay_directory
                 .as_ref()
                 .filter(|_| mainline_ready)
-                .and_then(RelayDirectory::poll_timeout),
+                .and_then(|d| d.poll_timeout(self.joined.is_some())),
             self.joined
                 .as_ref()
                 .and_then(|j| j.poll_timeout(mainline_ready)),

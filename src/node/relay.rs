@@ -172,11 +172,7 @@ impl Node {
             .is_some_and(|j| j.connections.on_relay_answer(now, source, token, answer));
         if taken {
             self.stats.relay_answers += 1;
-        } else if let Some((_, by)) = self
-            .relay_probes
-            .remove(&source)
-            .filter(|(sent, _)| *sent == token)
-        {
+        } else if let Some(by) = self.relay_probes.remove(&(source, token)) {
             self.stats.relay_answers += 1;
             if let Ok((channel, _)) = answer {
                 self.transmits.push_back(
@@ -226,7 +222,7 @@ impl Node {
                 high: me.max(other),
             };
             debug!("relay: probing {relay}");
-            self.relay_probes.insert(relay, (token, by));
+            self.relay_probes.insert((relay, token), by);
             self.transmits
                 .push_back(self.locals.transmit(relay, Frame::Bind(bind).encode()));
         }

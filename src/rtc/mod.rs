@@ -758,14 +758,21 @@ impl Connections {
 mod tests {
     use super::*;
 
-    fn offer_to(peer_nat: NatClass, we_need: bool) -> SessionParams {
-        let now = Instant::now();
+    /// Connections of node 1, with one `serve --relay` candidate; our own
+    /// NAT needs a relay when `we_need`.
+    fn registry(we_need: bool) -> Connections {
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let meeting = Meeting::derive("relay choice").unwrap();
         let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
         let mut connections = Connections::new(crypto, meeting, NodeId([1; 32]), locals, 1);
         connections.set_relay_servers(vec!["198.51.100.1:3478".parse().unwrap()]);
         connections.set_relay_needed(we_need);
+        connections
+    }
+
+    fn offer_to(peer_nat: NatClass, we_need: bool) -> SessionParams {
+        let now = Instant::now();
+        let mut connections = registry(we_need);
         let member = Member {
             via: Via::Dht,
             nat: peer_nat,
@@ -781,12 +788,7 @@ mod tests {
     #[test]
     fn a_member_that_unsolicited_datagrams_reach_is_proposed_before_servers() {
         let now = Instant::now();
-        let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        let meeting = Meeting::derive("relay choice").unwrap();
-        let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
-        let mut connections = Connections::new(crypto, meeting, NodeId([1; 32]), locals, 1);
-        connections.set_relay_servers(vec!["198.51.100.1:3478".parse().unwrap()]);
-        connections.set_relay_needed(true);
+        let mut connections = registry(true);
         let open_member: SocketAddr = "203.0.113.5:4000".parse().unwrap();
         // A higher ID: it offers to us, so no connection of ours starts.
         let reachable = Member {

@@ -52,10 +52,12 @@ impl RelayDirectory {
         }
     }
 
-    /// True if the lookup is due at `now` (Mainline being `ready`); the
-    /// caller starts it and reports [`lookup_started`](Self::lookup_started).
-    pub fn due(&self, now: Instant, ready: bool) -> bool {
-        ready && self.lookup.is_none() && now >= self.next
+    /// True if the lookup is due at `now` (Mainline being `ready`, and for
+    /// a member, a meeting `joined`: relays serve meetings); the caller
+    /// starts it and reports [`lookup_started`](Self::lookup_started).
+    pub fn due(&self, now: Instant, ready: bool, joined: bool) -> bool {
+        let wanted = self.role == Role::Announce || joined;
+        wanted && ready && self.lookup.is_none() && now >= self.next
     }
 
     /// The lookup `id` is under way.
@@ -108,9 +110,11 @@ impl RelayDirectory {
         }
     }
 
-    /// When the next lookup is due, while none runs.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.lookup.is_none().then_some(self.next)
+    /// When the next lookup is due, while none runs and one is wanted
+    /// (see [`due`](Self::due)).
+    pub fn poll_timeout(&self, joined: bool) -> Option<Instant> {
+        let wanted = self.role == Role::Announce || joined;
+        (wanted && self.lookup.is_none()).then_some(self.next)
     }
 }
 
@@ -126,20 +130,25 @@ mod tests {
     fn a_relay_announces_to_the_storers_every_fifteen_minutes() {
         let now = Instant::now();
         let mut directory = RelayDirectory::new(now, Role::Announce);
-        assert!(!directory.due(now, false), "waits for Mainline");
-        assert!(directory.due(now, true));
+        assert!(!directory.due(now, false, false), "waits for Mainline");
+        assert!(directory.due(now, true, false), "a relay needs no meeting");
         directory.lookup_started(7);
-        assert!(!directory.due(now, true), "one lookup at a time");
+        assert!(!directory.due(now, true, false), "one lookup at a time");
         assert!(directory.on_values(&[addr(1)], &[]).is_empty());
         let storers = vec![(addr(2), vec![1, 2])];
         assert_eq!(directory.lookup_done(now, storers.clone()), storers);
-        assert_eq!(directory.poll_timeout(), Some(now + ANNOUNCE_EVERY));
+        assert_eq!(directory.poll_timeout(false), Some(now + ANNOUNCE_EVERY));
     }
 
     #[test]
     fn a_member_keeps_a_bounded_list_of_relays_and_never_announces() {
         let now = Instant::now();
         let mut directory = RelayDirectory::new(now, Role::Look);
+        assert!(
+            !directory.due(now, true, false),
+            "a member looks for a meeting"
+        );
+        assert!(directory.due(now, true, true));
         directory.lookup_started(1);
         assert!(directory.owns(1) && !directory.owns(2));
         let peers: Vec<SocketAddr> = (1..=20).map(addr).collect();
@@ -152,6 +161,7 @@ mod tests {
                 .lookup_done(now, vec![(addr(2), vec![1])])
                 .is_empty()
         );
-        assert_eq!(directory.poll_timeout(), Some(now + LOOK_EVERY));
+        assert_eq!(directory.poll_timeout(true), Some(now + LOOK_EVERY));
+        assert_eq!(directory.poll_timeout(false), None, "no meeting, no wakeup");
     }
 }
