@@ -255,6 +255,30 @@ fn a_member_relay_binds_only_tokens_of_its_own_meeting() {
         "{answers:?}"
     );
     assert_eq!(sim.hosts[c].node.sizes().relay_bindings, 1);
+
+    // A member started with `--no-relay` refuses even its own meeting.
+    let quiet = member(&mut sim, None, bootstrap, RelayRole::Off);
+    join_all(&mut sim, &[quiet], "here");
+    sim.run_for(Duration::from_secs(1));
+    let asker2: std::net::SocketAddr = "192.0.2.51:4000".parse().unwrap();
+    sim.watch(asker2);
+    sim.inject(asker2, sim.addr(quiet), bind("here", 3));
+    sim.run_for(Duration::from_secs(1));
+    let answers: Vec<Frame<'_>> = sim.sink[&asker2]
+        .iter()
+        .filter_map(|(_, d)| Frame::decode(d).ok())
+        .collect();
+    assert!(
+        matches!(
+            answers[..],
+            [Frame::Refused {
+                reason: RefuseReason::NotARelay,
+                ..
+            }]
+        ),
+        "{answers:?}"
+    );
+    assert_eq!(sim.hosts[quiet].node.sizes().relay_bindings, 0);
 }
 
 #[test]

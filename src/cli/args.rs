@@ -574,6 +574,39 @@ mod tests {
     }
 
     #[test]
+    fn relay_options_of_join_serve_and_doctor() {
+        let Command::Join(options) = parse_line("join x --no-relay").unwrap().command else {
+            panic!()
+        };
+        assert!(options.no_relay);
+        let Command::Serve(options) =
+            parse_line("serve --relay --mainline-bootstrap 127.0.0.2 --no-mainline")
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert!(options.relay && options.no_mainline);
+        assert_eq!(options.mainline_bootstrap[0].port, MAINLINE_PORT);
+        let Command::Doctor(options) = parse_line(
+            "doctor --bootstrap 127.0.0.1 --mainline-bootstrap 127.0.0.2:7000 --bind 127.0.0.1:0 --json",
+        )
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.bootstrap[0].port, STUN_PORT);
+        assert_eq!(options.mainline_bootstrap[0].port, 7000);
+        assert!(options.json && !options.no_mainline);
+        assert!(parse_line("doctor --relay").is_err());
+        assert_eq!(
+            parse_line("doctor --help").unwrap().command,
+            Command::Help(DOCTOR_HELP)
+        );
+    }
+
+    #[test]
     fn join_with_every_option() {
         let cli = parse_line(
             "join blue-fox --bootstrap 127.0.0.1:4000 --bootstrap host --stun [::1]:5 --bind 127.0.0.1:0 --identity /tmp/k --json --no-stdin",
