@@ -12,6 +12,10 @@
 //! str0m's output into [`ConnEvent`]s, str0m's rule "poll after each
 //! mutation", written once here. Sans-IO like the rest of the core; the
 //! registry (`rtc/mod.rs`) owns the connections and their index.
+//!
+//! About 520 lines before its tests, kept as one file: the phase machine,
+//! the path the open channel takes and the translation of str0m's output
+//! are one state machine around one `Rtc`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
