@@ -21,10 +21,12 @@
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 //!
-//! About 575 lines before its tests, kept as one file: the registry's maps
+//! About 700 lines before its tests, kept as one file: the registry's maps
 //! (connections, their index, retries, members) change together on every
-//! offer, answer, datagram and end. Relay choice is in `relay_choice.rs`, a
-//! connection's relay paths in `relayed.rs`, one connection in `conn.rs`.
+//! offer, answer, datagram, relay frame and end, and the layering keeps
+//! sibling files from reaching back into it. The pure parts live beside
+//! it: relay choice in `relay_choice.rs`, a connection's relay paths in
+//! `relayed.rs`, one connection in `conn.rs`.
 
 mod conn;
 mod outbox;
@@ -51,7 +53,9 @@ use crate::backoff::Backoff;
 use crate::id::NodeId;
 use crate::meeting::Meeting;
 use crate::nat::NatClass;
-use crate::signal::{Signal, SignalKind};
+use crate::relay::client::RelayPath;
+use crate::relay::wire::RefuseReason;
+use crate::signal::{RelayHint, Signal, SignalKind};
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.
@@ -158,6 +162,75 @@ impl Connections {
         }
     }
 
+    /// Nodes that may relay for us when no member can (`serve --relay`
+    /// nodes among the bootstrap nodes).
+    pub fn set_relay_servers(&mut self, servers: Vec<SocketAddr>) {
+        self.relays.set_servers(servers);
+    }
+
+    /// More relay candidates (found in the Mainline relay directory),
+    /// after those known already.
+    pub fn add_relay_servers(&mut self, servers: &[SocketAddr]) {
+        self.relays.add_servers(servers);
+    }
+
+    /// Whether our NAT may need a relay for some peers: then every attempt
+    /// proposes relays.
+    pub fn set_relay_needed(&mut self, needed: bool) {
+        self.relays.needed = needed;
+    }
+
+    /// The connection with a relay path bound at `relay` on `channel`.
+    pub fn peer_at_relay(&self, relay: SocketAddr, channel: u32) -> Option<NodeId> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.relays().channels().any(|rc| rc == (relay, channel)))
+            .map(|(p, _)| *p)
+    }
+
+    /// A relay frame for `peer`'s connection from `relay` on `channel`.
+    pub fn receive_relayed(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        relay: SocketAddr,
+        channel: u32,
+        data: &[u8],
+    ) {
+        if let Some(conn) = self.conns.get_mut(&peer)
+            && conn.receive_relayed(now, relay, channel, data)
+        {
+            self.collect(now, peer);
+        }
+    }
+
+    /// A relay's answer to a bind (`Ok((channel, lifetime_s))` or the
+    /// refusal); false if no connection is binding there with `token`.
+    pub fn on_relay_answer(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        token: [u8; 16],
+        answer: Result<(u32, u16), RefuseReason>,
+    ) -> bool {
+        let Some(peer) = self
+            .conns
+            .iter()
+            .find(|(_, c)| c.relays().tokens().any(|t| t == (relay, token)))
+            .map(|(p, _)| *p)
+        else {
+            return false;
+        };
+        if answer == Err(RefuseReason::NotARelay) {
+            self.relays.refused(relay);
+        }
+        if let Some(conn) = self.conns.get_mut(&peer) {
+            conn.on_relay_answer(now, relay, token, answer);
+        }
+        self.collect(now, peer);
+        true
+    }
+
     /// Number of str0m instances.
     pub fn len(&self) -> usize {
         self.conns.len()
@@ -246,7 +319,7 @@ impl Connections {
                     signal.session,
                     false,
                 );
-                let hinted = self.hinted_paths(now, peer, signal.session, &params);
+                let hinted = self.hinted_paths(now, peer, signal.session, &params.relays.0);
                 if !hinted.is_empty() {
                     conn.set_wants_relay();
                 }
@@ -281,7 +354,7 @@ impl Connections {
                     debug!("webrtc: stale answer from {}", peer.short());
                     return;
                 }
-                let hinted = self.hinted_paths(now, peer, signal.session, &params);
+                let hinted = self.hinted_paths(now, peer, signal.session, &params.relays.0);
                 let Some(conn) = self.conns.get_mut(&peer) else {
                     return;
                 };
@@ -485,6 +558,54 @@ impl Connections {
         });
         self.insert(peer, conn);
         self.collect(now, peer);
+    }
+
+    /// Gives `conn` (attempt `session` with `peer`) the relays we choose
+    /// (`relay_choice.rs`).
+    fn propose_relays(
+        &self,
+        now: Instant,
+        conn: &mut Conn,
+        peer: NodeId,
+        session: u64,
+        failures: u32,
+    ) {
+        conn.set_wants_relay();
+        let direct = self
+            .conns
+            .iter()
+            .filter_map(|(p, c)| c.direct_addr().map(|a| (*p, a)));
+        let reachable = self
+            .members
+            .iter()
+            .filter_map(|(p, m)| m.reachable_at.map(|a| (*p, a)));
+        let hints = self.relays.propose(direct, reachable, peer, failures);
+        if hints.is_empty() {
+            debug!("relay: no relay to propose to {}", peer.short());
+        }
+        let paths = self.hinted_paths(now, peer, session, &hints);
+        for (path, hint) in paths.into_iter().zip(hints) {
+            conn.add_relay(path, Some(hint));
+        }
+    }
+
+    /// Paths through the relays `hints` name, for attempt `session` with
+    /// `peer`; a member relay is reached where our channel to it goes.
+    fn hinted_paths(
+        &self,
+        now: Instant,
+        peer: NodeId,
+        session: u64,
+        hints: &[RelayHint],
+    ) -> Vec<RelayPath> {
+        relay_choice::paths_for(
+            &self.meeting,
+            (self.local, peer),
+            now,
+            session,
+            hints,
+            |member| self.conns.get(&member).and_then(Conn::direct_addr),
+        )
     }
 
     fn insert(&mut self, peer: NodeId, conn: Conn) {

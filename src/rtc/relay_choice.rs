@@ -1,146 +1,87 @@
-//! Relays in the connection registry (`protocol-spec.md` §12.3): which
-//! relays a connection attempt proposes and binds at, and the relays'
-//! frames and answers routed to the connection they belong to.
+//! Relay choice for connection attempts (`protocol-spec.md` §12.3): which
+//! relays an attempt proposes, and the relay paths for the relays either
+//! side listed.
 //!
 //! Proposals, in order: members with a direct channel to us (tier a),
 //! members whose records say unsolicited datagrams reach them (tier b),
 //! then `serve --relay` candidates (tier c) that have not refused as not
-//! relaying; on a first attempt members alone when there are any.
+//! relaying; on a first attempt members alone when there are any. Pure:
+//! the registry (`mod.rs`) hands in what it knows.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::debug;
-
-use super::Connections;
-use super::conn::Conn;
 use crate::codec::WireAddr;
 use crate::id::NodeId;
+use crate::meeting::Meeting;
 use crate::relay::client::RelayPath;
-use crate::relay::wire::RefuseReason;
-use crate::signal::{MAX_RELAYS, RelayHint, SessionParams};
+use crate::signal::{MAX_RELAYS, RelayHint};
 
 /// What the registry knows about relays it could propose.
 #[derive(Debug, Default)]
 pub(super) struct RelayChoice {
-    /// `serve --relay` candidates (bootstrap nodes), in order.
-    pub(super) servers: Vec<SocketAddr>,
+    /// `serve --relay` candidates (bootstrap nodes, directory relays), in
+    /// order.
+    servers: Vec<SocketAddr>,
     /// Relays that refused as not relaying: not proposed again.
-    pub(super) refusers: BTreeSet<SocketAddr>,
-    /// Our NAT maps by destination: every attempt wants a relay.
+    refusers: BTreeSet<SocketAddr>,
+    /// Our NAT is not known to be punchable: every attempt wants a relay.
     pub(super) needed: bool,
 }
 
-impl Connections {
-    /// Nodes that may relay for us when no member can (`serve --relay`
-    /// nodes among the bootstrap nodes).
-    pub fn set_relay_servers(&mut self, servers: Vec<SocketAddr>) {
-        self.relays.servers = servers;
+impl RelayChoice {
+    /// The `serve --relay` candidates, replacing any before.
+    pub(super) fn set_servers(&mut self, servers: Vec<SocketAddr>) {
+        self.servers = servers;
     }
 
-    /// More relay candidates (found in the Mainline relay directory),
-    /// after those known already.
-    pub fn add_relay_servers(&mut self, servers: &[SocketAddr]) {
+    /// More candidates, after those known.
+    pub(super) fn add_servers(&mut self, servers: &[SocketAddr]) {
         for server in servers {
-            if !self.relays.servers.contains(server) {
-                self.relays.servers.push(*server);
+            if !self.servers.contains(server) {
+                self.servers.push(*server);
             }
         }
     }
 
-    /// Whether our NAT needs a relay for some peers (it maps by
-    /// destination): then every attempt proposes relays.
-    pub fn set_relay_needed(&mut self, needed: bool) {
-        self.relays.needed = needed;
+    /// `relay` answered that it does not relay.
+    pub(super) fn refused(&mut self, relay: SocketAddr) {
+        self.refusers.insert(relay);
     }
 
-    /// The connection with a relay path bound at `relay` on `channel`.
-    pub fn peer_at_relay(&self, relay: SocketAddr, channel: u32) -> Option<NodeId> {
-        self.conns
-            .iter()
-            .find(|(_, c)| c.relays().channels().any(|rc| rc == (relay, channel)))
-            .map(|(p, _)| *p)
-    }
-
-    /// A relay frame for `peer`'s connection from `relay` on `channel`.
-    pub fn receive_relayed(
-        &mut self,
-        now: Instant,
-        peer: NodeId,
-        relay: SocketAddr,
-        channel: u32,
-        data: &[u8],
-    ) {
-        if let Some(conn) = self.conns.get_mut(&peer)
-            && conn.receive_relayed(now, relay, channel, data)
-        {
-            self.collect(now, peer);
-        }
-    }
-
-    /// A relay's answer to a bind (`Ok((channel, lifetime_s))` or the
-    /// refusal); false if no connection is binding there with `token`.
-    pub fn on_relay_answer(
-        &mut self,
-        now: Instant,
-        relay: SocketAddr,
-        token: [u8; 16],
-        answer: Result<(u32, u16), RefuseReason>,
-    ) -> bool {
-        let Some(peer) = self
-            .conns
-            .iter()
-            .find(|(_, c)| c.relays().tokens().any(|t| t == (relay, token)))
-            .map(|(p, _)| *p)
-        else {
-            return false;
-        };
-        if answer == Err(RefuseReason::NotARelay) {
-            self.relays.refusers.insert(relay);
-        }
-        if let Some(conn) = self.conns.get_mut(&peer) {
-            conn.on_relay_answer(now, relay, token, answer);
-        }
-        self.collect(now, peer);
-        true
-    }
-
-    /// Gives `conn` (attempt `session` with `peer`) relay paths we choose
-    /// (`protocol-spec.md` §12.3): members with a direct path open first
-    /// (they keep both NAT mappings warm), then `serve --relay` nodes; on a
-    /// first attempt members alone when there are any.
-    pub(super) fn propose_relays(
+    /// The relays to propose to `peer` on an attempt after `failures`
+    /// failed ones, given the members with a direct channel to us
+    /// (`direct`) and those that unsolicited datagrams reach
+    /// (`reachable`), each at its address.
+    pub(super) fn propose(
         &self,
-        now: Instant,
-        conn: &mut Conn,
+        direct: impl IntoIterator<Item = (NodeId, SocketAddr)>,
+        reachable: impl IntoIterator<Item = (NodeId, SocketAddr)>,
         peer: NodeId,
-        session: u64,
         failures: u32,
-    ) {
-        conn.set_wants_relay();
-        // Tier a: members with a direct channel to us; tier b: members
-        // that unsolicited datagrams reach.
-        let mut members: Vec<(SocketAddr, Option<NodeId>)> = self
-            .conns
-            .iter()
-            .filter(|(p, _)| **p != peer)
-            .filter_map(|(p, c)| c.direct_addr().map(|a| (a, Some(*p))))
-            .collect();
-        let reachable: Vec<(SocketAddr, Option<NodeId>)> = self
-            .members
-            .iter()
-            .filter(|(p, _)| **p != peer && !members.iter().any(|(_, m)| *m == Some(**p)))
-            .filter_map(|(p, m)| m.reachable_at.map(|a| (a, Some(*p))))
-            .collect();
-        members.extend(reachable);
+    ) -> Vec<RelayHint> {
+        let mut members: Vec<(NodeId, SocketAddr)> =
+            direct.into_iter().filter(|(m, _)| *m != peer).collect();
+        for (member, addr) in reachable {
+            if member != peer && !members.iter().any(|(m, _)| *m == member) {
+                members.push((member, addr));
+            }
+        }
+        let members = members.into_iter().map(|(m, addr)| RelayHint {
+            addr: WireAddr::from(addr),
+            member: Some(m),
+        });
         let servers = self
-            .relays
             .servers
             .iter()
-            .filter(|s| !self.relays.refusers.contains(s))
-            .map(|s| (*s, None));
-        let chosen: Vec<(SocketAddr, Option<NodeId>)> = if failures == 0 && !members.is_empty() {
+            .filter(|s| !self.refusers.contains(s))
+            .map(|s| RelayHint {
+                addr: WireAddr::from(*s),
+                member: None,
+            });
+        let members: Vec<RelayHint> = members.collect();
+        if failures == 0 && !members.is_empty() {
             members.into_iter().take(MAX_RELAYS).collect()
         } else {
             members
@@ -148,69 +89,45 @@ impl Connections {
                 .chain(servers)
                 .take(MAX_RELAYS)
                 .collect()
-        };
-        if chosen.is_empty() {
-            debug!("relay: no relay to propose to {}", peer.short());
-        }
-        for (addr, member) in chosen {
-            let path = self.relay_path(now, addr, addr, session, peer);
-            let hint = RelayHint {
-                addr: WireAddr::from(addr),
-                member,
-            };
-            conn.add_relay(path, Some(hint));
         }
     }
+}
 
-    /// Paths through the relays `params` proposes, each reached where we
-    /// reach it (a member relay at our own connection's address).
-    pub(super) fn hinted_paths(
-        &self,
-        now: Instant,
-        peer: NodeId,
-        session: u64,
-        params: &SessionParams,
-    ) -> Vec<RelayPath> {
-        params
-            .relays
-            .0
-            .iter()
-            .filter(|h: &&RelayHint| h.member != Some(self.local) && h.member != Some(peer))
-            .map(|hint| {
-                let hint_addr = SocketAddr::from(hint.addr);
-                let reach = hint
-                    .member
-                    .and_then(|m| self.conns.get(&m).and_then(Conn::direct_addr))
-                    .unwrap_or(hint_addr);
-                self.relay_path(now, reach, hint_addr, session, peer)
-            })
-            .collect()
-    }
-
-    fn relay_path(
-        &self,
-        now: Instant,
-        reach: SocketAddr,
-        hint: SocketAddr,
-        session: u64,
-        peer: NodeId,
-    ) -> RelayPath {
-        let (low, high) = (self.local.min(peer), self.local.max(peer));
-        let token = self.meeting.relay_token(session, &low, &high);
-        RelayPath::new(now, reach, hint, session, (self.local, peer), token)
-    }
+/// Relay paths for attempt `session` between `local` and `peer` through
+/// the relays `hints` name (those that are neither side), each reached
+/// where we reach it: a member relay at our own connection's address
+/// (`reach_of`), else at the hint's.
+pub(super) fn paths_for(
+    meeting: &Meeting,
+    (local, peer): (NodeId, NodeId),
+    now: Instant,
+    session: u64,
+    hints: &[RelayHint],
+    reach_of: impl Fn(NodeId) -> Option<SocketAddr>,
+) -> Vec<RelayPath> {
+    let (low, high) = (local.min(peer), local.max(peer));
+    let token = meeting.relay_token(session, &low, &high);
+    hints
+        .iter()
+        .filter(|h| h.member != Some(local) && h.member != Some(peer))
+        .map(|hint| {
+            let hint_addr = SocketAddr::from(hint.addr);
+            let reach = hint.member.and_then(&reach_of).unwrap_or(hint_addr);
+            RelayPath::new(now, reach, hint_addr, session, (local, peer), token)
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::api::Via;
-    use crate::meeting::Meeting;
     use crate::nat::NatClass;
-    use crate::rtc::Member;
-    use crate::signal::SignalKind;
+    use crate::rtc::{Connections, Member};
+    use crate::signal::{SessionParams, SignalKind};
     use crate::transmit::LocalAddrs;
-    use std::sync::Arc;
 
     /// Connections of node 1, with one `serve --relay` candidate; our own
     /// NAT needs a relay when `we_need`.
