@@ -21,14 +21,15 @@
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 //!
-//! About 700 lines before its tests, kept as one file: the registry's maps
+//! About 690 lines before its tests, kept as one file: the registry's maps
 //! (connections, their index, retries, members) change together on every
 //! offer, answer, datagram, relay frame and end, and the layering keeps
 //! sibling files from reaching back into it. The pure parts live beside
 //! it: relay choice in `relay_choice.rs`, a connection's relay paths in
-//! `relayed.rs`, one connection in `conn.rs`.
+//! `relayed.rs`, the index in `index.rs`, one connection in `conn.rs`.
 
 mod conn;
+mod index;
 mod outbox;
 mod params;
 mod relay_choice;
@@ -46,6 +47,7 @@ use str0m::crypto::CryptoProvider;
 pub use conn::MAX_MESSAGE_LEN;
 use conn::Phase;
 use conn::{Conn, ConnEvent};
+use index::ConnIndex;
 pub use outbox::OUTBOX_LIMIT;
 
 use crate::api::{ConnectionReason, Event, Via};
@@ -82,21 +84,6 @@ pub struct OutgoingSignal {
 struct Retry {
     failures: u32,
     at: Instant,
-}
-
-/// Which connection a remote address or a local ICE username fragment
-/// belongs to.
-#[derive(Default)]
-struct ConnIndex {
-    by_addr: BTreeMap<SocketAddr, NodeId>,
-    by_ufrag: BTreeMap<String, NodeId>,
-}
-
-impl ConnIndex {
-    fn forget(&mut self, peer: &NodeId) {
-        self.by_addr.retain(|_, p| p != peer);
-        self.by_ufrag.retain(|_, p| p != peer);
-    }
 }
 
 /// All WebRTC connections of a node.
