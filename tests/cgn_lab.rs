@@ -20,26 +20,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::natlab::{NatMode, router_mode};
 use common::netns::{Netns, lab_or_skip};
 use common::{Running, field};
 
 const SERVE_ADDR: &str = "198.18.0.1:3478";
 
 /// MASQUERADE out of `wan`, forwarding out freely and back in only for
-/// established flows, on `router`.
+/// established flows, on `router`: the lab's port-restricted router.
 fn masquerade(lab: &Netns, router: &str) {
-    for rule in [
-        "-P FORWARD DROP",
-        "-A FORWARD -i lan -o wan -j ACCEPT",
-        "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-        "-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-        "-A INPUT -i wan -j DROP",
-        "-t nat -A POSTROUTING -o wan -j MASQUERADE",
-    ] {
-        let mut args = vec!["iptables"];
-        args.extend(rule.split_whitespace());
-        lab.exec(router, &args);
-    }
+    router_mode(lab, router, "", NatMode::PortRestricted);
     lab.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
 }
 

@@ -135,13 +135,8 @@ impl Printer {
                     let line = JsonLine::event("connected")
                         .display("peer", peer)
                         .display("addr", addr)
-                        .display("via", via)
-                        .str("path", path_name(*relay));
-                    if *relay {
-                        line.display("relay", addr)
-                    } else {
-                        line
-                    }
+                        .display("via", via);
+                    with_path(line, *addr, *relay)
                 },
             ),
             Event::PathChanged { peer, addr, relay } => self.line(
@@ -156,13 +151,8 @@ impl Printer {
                 || {
                     let line = JsonLine::event("path_changed")
                         .display("peer", peer)
-                        .display("addr", addr)
-                        .str("path", path_name(*relay));
-                    if *relay {
-                        line.display("relay", addr)
-                    } else {
-                        line
-                    }
+                        .display("addr", addr);
+                    with_path(line, *addr, *relay)
                 },
             ),
             Event::Nat { class, samples } => self.line(
@@ -263,9 +253,14 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     escaped.into()
 }
 
-/// `"relay"` or `"direct"`, as `connected` and `path_changed` say.
-fn path_name(relay: bool) -> &'static str {
-    if relay { "relay" } else { "direct" }
+/// `line` with the fields `connected` and `path_changed` give a path:
+/// `"path":"direct"`, or `"path":"relay"` and the relay's address.
+fn with_path(line: JsonLine, addr: std::net::SocketAddr, relay: bool) -> JsonLine {
+    if relay {
+        line.str("path", "relay").display("relay", addr)
+    } else {
+        line.str("path", "direct")
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! str0m sends a relayed candidate's datagrams with `source` = our
 //! synthetic address; those to the peer's synthetic address at the same
 //! relay are wrapped for the relay, every other pairing of a synthetic
-//! address (a cross pair, relayed to direct) is dropped here and counted,
-//! as it can never work. Frames from the relay are fed to str0m from the
+//! address (a cross pair, relayed to direct) is dropped here, as it can
+//! never work. Frames from the relay are fed to str0m from the
 //! peer's synthetic address to ours.
 
 use std::net::SocketAddr;
@@ -39,8 +39,6 @@ pub struct RelayPaths {
     paths: Vec<RelayPath>,
     /// The relays this side proposed (what its parameters list).
     proposed: Vec<RelayHint>,
-    /// Datagrams str0m sent on a pair no relay can carry.
-    pub cross_dropped: u64,
     ever_bound: bool,
 }
 
@@ -98,7 +96,7 @@ impl RelayPaths {
     }
 
     /// Decides what becomes of a datagram str0m wants sent.
-    pub fn route(&mut self, transmit: Transmit, locals: &LocalAddrs) -> Routed {
+    pub fn route(&self, transmit: Transmit, locals: &LocalAddrs) -> Routed {
         let from_relayed = is_synthetic(transmit.source);
         let to_relayed = is_synthetic(transmit.destination);
         if !from_relayed && !to_relayed {
@@ -112,13 +110,7 @@ impl RelayPaths {
                 p.wrap(&transmit.payload)
                     .map(|frame| locals.transmit(p.relay, frame))
             });
-        match wrapped {
-            Some(t) => Routed::Relayed(t),
-            None => {
-                self.cross_dropped += u64::from(from_relayed != to_relayed);
-                Routed::Dropped
-            }
-        }
+        wrapped.map_or(Routed::Dropped, Routed::Relayed)
     }
 
     /// A frame from `relay` on `channel`: the (source, destination) to

@@ -108,65 +108,72 @@ impl Lab {
             "nat1" => "10.1.0.2",
             _ => "10.2.0.2",
         };
-        let masquerade = if mode == NatMode::Symmetric {
-            "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully".to_owned()
-        } else {
-            "-t nat -A POSTROUTING -o wan -j MASQUERADE".to_owned()
-        };
-        let mut rules: Vec<String> = [
-            "-F",
-            "-X",
-            "-t nat -F",
-            "-P FORWARD DROP",
-            "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            "-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            "-A INPUT -i wan -j DROP",
-        ]
-        .iter()
-        .map(|r| (*r).to_owned())
-        .collect();
-        match mode {
-            NatMode::PortRestricted | NatMode::Symmetric => {
-                rules.push("-A FORWARD -i lan -o wan -j ACCEPT".into());
-            }
-            NatMode::FullCone => {
-                // Inbound to any port reaches the host (the mapping keeps
-                // its port), from anyone.
-                rules.push("-A FORWARD -i lan -o wan -j ACCEPT".into());
-                rules.push(format!(
-                    "-t nat -A PREROUTING -i wan -p udp --dport 1024:65535 -j DNAT --to-destination {host}"
-                ));
-                rules.push(format!(
-                    "-A FORWARD -i wan -o lan -p udp -d {host} -j ACCEPT"
-                ));
-            }
-            NatMode::AddressRestricted => {
-                // As full cone, but only from IPs the host has sent to.
-                rules.push(
-                    "-A FORWARD -i lan -o wan -m recent --name contacted --rdest --set -j ACCEPT"
-                        .into(),
-                );
-                rules.push(format!(
-                    "-t nat -A PREROUTING -i wan -p udp --dport 1024:65535 -m recent --name contacted --rsource --rcheck --seconds 120 -j DNAT --to-destination {host}"
-                ));
-                rules.push(format!(
-                    "-A FORWARD -i wan -o lan -p udp -d {host} -j ACCEPT"
-                ));
-            }
-        }
-        rules.push(masquerade);
-        for rule in &rules {
-            let mut args = vec!["iptables"];
-            args.extend(rule.split_whitespace());
-            self.exec(router, &args);
-        }
-        // Mappings of the previous mode must not outlive it.
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns(router), "conntrack", "-F"])
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status();
+        router_mode(&self.netns, router, host, mode);
     }
+}
+
+/// Router `router` of `netns` (interfaces `wan` and `lan`) behaves as
+/// `mode` for the host at `host` behind it (the modes that let inbound
+/// datagrams in forward them there), its old rules and mappings gone.
+pub fn router_mode(netns: &Netns, router: &str, host: &str, mode: NatMode) {
+    let masquerade = if mode == NatMode::Symmetric {
+        "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully".to_owned()
+    } else {
+        "-t nat -A POSTROUTING -o wan -j MASQUERADE".to_owned()
+    };
+    let mut rules: Vec<String> = [
+        "-F",
+        "-X",
+        "-t nat -F",
+        "-P FORWARD DROP",
+        "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        "-A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        "-A INPUT -i wan -j DROP",
+    ]
+    .iter()
+    .map(|r| (*r).to_owned())
+    .collect();
+    match mode {
+        NatMode::PortRestricted | NatMode::Symmetric => {
+            rules.push("-A FORWARD -i lan -o wan -j ACCEPT".into());
+        }
+        NatMode::FullCone => {
+            // Inbound to any port reaches the host (the mapping keeps
+            // its port), from anyone.
+            rules.push("-A FORWARD -i lan -o wan -j ACCEPT".into());
+            rules.push(format!(
+                "-t nat -A PREROUTING -i wan -p udp --dport 1024:65535 -j DNAT --to-destination {host}"
+            ));
+            rules.push(format!(
+                "-A FORWARD -i wan -o lan -p udp -d {host} -j ACCEPT"
+            ));
+        }
+        NatMode::AddressRestricted => {
+            // As full cone, but only from IPs the host has sent to.
+            rules.push(
+                "-A FORWARD -i lan -o wan -m recent --name contacted --rdest --set -j ACCEPT"
+                    .into(),
+            );
+            rules.push(format!(
+                "-t nat -A PREROUTING -i wan -p udp --dport 1024:65535 -m recent --name contacted --rsource --rcheck --seconds 120 -j DNAT --to-destination {host}"
+            ));
+            rules.push(format!(
+                "-A FORWARD -i wan -o lan -p udp -d {host} -j ACCEPT"
+            ));
+        }
+    }
+    rules.push(masquerade);
+    for rule in &rules {
+        let mut args = vec!["iptables"];
+        args.extend(rule.split_whitespace());
+        netns.exec(router, &args);
+    }
+    // Mappings of the previous mode must not outlive it.
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "exec", &netns.ns(router), "conntrack", "-F"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status();
 }
 
 /// What a lab router does, RFC 4787's mapping and filtering.
