@@ -8,6 +8,7 @@
 //! public enum is `#[non_exhaustive]`, so new events, commands and reasons
 //! are additions, not breaking changes.
 
+use crate::addr::Family;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -357,13 +358,15 @@ pub enum Event {
         /// Who said so.
         via: AddressSource,
     },
-    /// What the reports of our public address say about our NAT (at
-    /// start, and when it changes).
+    /// What the reports of our public address of one family say about
+    /// our NAT or firewall there (at start, and when it changes).
     Nat {
         /// The mapping class.
         class: NatClass,
         /// Reports it rests on.
         samples: usize,
+        /// The address family it is about.
+        family: Family,
     },
     /// No STUN server gave an address.
     PublicAddressFailed {

@@ -94,10 +94,11 @@
 //! | protocol engines and codecs | `stun/`, `dht/`, `relay/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal` |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
-//! | leaves: no crate imports but `hex` | `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat` |
+//! | leaves: no crate imports but `hex` | `addr`, `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat` |
 
 #![deny(unsafe_code)]
 
+mod addr;
 mod api;
 mod backoff;
 mod beacon;
@@ -131,6 +132,7 @@ pub mod driver;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 
+pub use addr::{Family, canonical, source_key};
 pub use api::{
     AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
     Output, ReachResult, RelayRefusal, RelayRole, Via, WallClock,

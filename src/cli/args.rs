@@ -76,7 +76,8 @@ Options:
                      default: a member connected to two others forwards
                      their encrypted traffic when their NATs need it)
   --stun ADDR        STUN server for the public address, repeatable
-  --bind ADDR        local UDP address (default 0.0.0.0:0)
+  --bind ADDR        local UDP address, once per family (default 0.0.0.0:0
+                     and [::]:0, the second only where the host has IPv6)
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
                      without it a fresh identity each run
   --json             one JSON object per line on stdout (logs stay on stderr):
@@ -131,7 +132,8 @@ Options:
                      routers, repeatable (its many nodes are the observers
                      that tell the NAT's mapping)
   --no-mainline      do not use the Mainline DHT
-  --bind ADDR        local UDP address (default 0.0.0.0:0)
+  --bind ADDR        local UDP address, once per family (default 0.0.0.0:0
+                     and [::]:0, the second only where the host has IPv6)
   --json             one JSON object (event doctor) on stdout
   -h, --help         this help
 ";
@@ -165,7 +167,9 @@ STUN Binding requests, until Ctrl-C (SIGINT) or SIGTERM, then exits 0.
 Prints its node ID and the address it listens on.
 
 Options:
-  --bind ADDR        address to listen on (default 0.0.0.0:3478)
+  --bind ADDR        address to listen on, once per family (default
+                     0.0.0.0:3478 and [::]:3478, the second only where the
+                     host has IPv6)
   --bootstrap ADDR   other DHT node to join through, repeatable
   --identity PATH    key file, as for join
   --relay            also relay, blindly, for members whose NATs cannot reach
@@ -213,8 +217,8 @@ pub struct DoctorOptions {
     pub mainline_bootstrap: Vec<HostPort>,
     /// `--no-mainline`.
     pub no_mainline: bool,
-    /// Local address.
-    pub bind: SocketAddr,
+    /// Local addresses.
+    pub bind: Binds,
     /// JSON output.
     pub json: bool,
 }
@@ -235,8 +239,8 @@ pub struct StunOptions {
 /// Options of `tinynode serve`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeOptions {
-    /// Listening address.
-    pub bind: SocketAddr,
+    /// Listening addresses.
+    pub bind: Binds,
     /// DHT nodes to join through.
     pub bootstrap: Vec<HostPort>,
     /// Key file.
@@ -269,14 +273,65 @@ pub struct JoinOptions {
     pub no_relay: bool,
     /// STUN servers.
     pub stun: Vec<HostPort>,
-    /// Local address.
-    pub bind: SocketAddr,
+    /// Local addresses.
+    pub bind: Binds,
     /// Key file.
     pub identity: Option<PathBuf>,
     /// JSON output.
     pub json: bool,
     /// Do not read stdin.
     pub no_stdin: bool,
+}
+
+/// Where a command binds its sockets: the addresses `--bind` named (at
+/// most one per address family, `protocol-spec.md` §1.1), or, when none,
+/// the wildcard of each family at the command's default port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binds {
+    named: Vec<SocketAddr>,
+    default_port: u16,
+}
+
+impl Binds {
+    /// Both wildcards at `port` until `--bind` names addresses.
+    pub fn default_at(port: u16) -> Self {
+        Self {
+            named: Vec::new(),
+            default_port: port,
+        }
+    }
+
+    /// Adds a `--bind` address; a second one of the same family is an error.
+    fn add(&mut self, addr: SocketAddr) -> Result<(), UsageError> {
+        if self.named.iter().any(|a| a.is_ipv4() == addr.is_ipv4()) {
+            return Err(UsageError::BadValue {
+                option: "--bind",
+                value: format!("{addr} (one address per family: IPv4 and IPv6)"),
+            });
+        }
+        self.named.push(addr);
+        Ok(())
+    }
+
+    /// True when no `--bind` was given: the IPv6 wildcard is left out on a
+    /// host without IPv6 instead of failing.
+    pub fn is_default(&self) -> bool {
+        self.named.is_empty()
+    }
+
+    /// The addresses to bind, IPv4 first.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        if self.named.is_empty() {
+            vec![
+                SocketAddr::from(([0, 0, 0, 0], self.default_port)),
+                SocketAddr::from(([0u16; 8], self.default_port)),
+            ]
+        } else {
+            let mut named = self.named.clone();
+            named.sort_by_key(|a| a.is_ipv6());
+            named
+        }
+    }
 }
 
 /// A parsed command line.
@@ -391,7 +446,7 @@ fn parse_stun(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
 
 fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
     let mut options = ServeOptions {
-        bind: SocketAddr::from(([0, 0, 0, 0], STUN_PORT)),
+        bind: Binds::default_at(STUN_PORT),
         bootstrap: Vec::new(),
         identity: None,
         relay: false,
@@ -408,7 +463,7 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
             "--mainline-bootstrap" => options
                 .mainline_bootstrap
                 .push(parse_mainline_node(args.next())?),
-            "--bind" => options.bind = parse_value("--bind", args.next())?,
+            "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
             "--bootstrap" => options
                 .bootstrap
                 .push(parse_server("--bootstrap", args.next())?),
@@ -428,7 +483,7 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         no_lan: false,
         no_relay: false,
         stun: Vec::new(),
-        bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+        bind: Binds::default_at(0),
         identity: None,
         json: false,
         no_stdin: false,
@@ -438,7 +493,7 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
             "-h" | "--help" => return Ok(Command::Help(JOIN_HELP)),
             "--json" => options.json = true,
             "--no-stdin" => options.no_stdin = true,
-            "--bind" => options.bind = parse_value("--bind", args.next())?,
+            "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
             "--bootstrap" => options
                 .bootstrap
                 .push(parse_server("--bootstrap", args.next())?),
@@ -489,7 +544,7 @@ fn parse_doctor(mut args: impl Iterator<Item = String>) -> Result<Command, Usage
         bootstrap: Vec::new(),
         mainline_bootstrap: Vec::new(),
         no_mainline: false,
-        bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+        bind: Binds::default_at(0),
         json: false,
     };
     while let Some(arg) = args.next() {
@@ -497,7 +552,7 @@ fn parse_doctor(mut args: impl Iterator<Item = String>) -> Result<Command, Usage
             "-h" | "--help" => return Ok(Command::Help(DOCTOR_HELP)),
             "--json" => options.json = true,
             "--no-mainline" => options.no_mainline = true,
-            "--bind" => options.bind = parse_value("--bind", args.next())?,
+            "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
             "--bootstrap" => options
                 .bootstrap
                 .push(parse_server("--bootstrap", args.next())?),
@@ -561,7 +616,7 @@ mod tests {
         assert_eq!(
             cli.command,
             Command::Serve(ServeOptions {
-                bind: "0.0.0.0:3478".parse().unwrap(),
+                bind: Binds::default_at(STUN_PORT),
                 bootstrap: vec![],
                 identity: None,
                 relay: false,
@@ -643,6 +698,41 @@ mod tests {
         };
         assert!(options.no_lan);
         assert!(parse_line("join a b").is_err());
+    }
+
+    #[test]
+    fn bind_is_given_once_per_family() {
+        let Command::Join(options) = parse_line("join x").unwrap().command else {
+            panic!()
+        };
+        assert!(options.bind.is_default());
+        assert_eq!(
+            options.bind.addrs(),
+            ["0.0.0.0:0".parse().unwrap(), "[::]:0".parse().unwrap()]
+        );
+        let Command::Serve(options) = parse_line("serve --bind [fd00::1]:3478 --bind 10.0.0.1:3478")
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert!(!options.bind.is_default());
+        assert_eq!(
+            options.bind.addrs(),
+            [
+                "10.0.0.1:3478".parse().unwrap(),
+                "[fd00::1]:3478".parse().unwrap()
+            ],
+            "IPv4 first, whatever the order given"
+        );
+        let Command::Doctor(options) = parse_line("doctor --bind [::1]:0").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(options.bind.addrs(), ["[::1]:0".parse().unwrap()]);
+        assert!(matches!(
+            parse_line("join x --bind 127.0.0.1:0 --bind 127.0.0.2:0"),
+            Err(UsageError::BadValue { option: "--bind", .. })
+        ));
     }
 
     #[test]

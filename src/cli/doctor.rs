@@ -22,7 +22,7 @@ use tinynode::{
 use super::args::DoctorOptions;
 use super::json::JsonLine;
 use super::printer::Printer;
-use super::{Sources, finish, mainline, resolve_for, start_configured};
+use super::{Sources, finish, mainline, resolve_for, start_configured, usable_binds};
 
 /// The longest a diagnosis takes.
 pub const DOCTOR_LIMIT: Duration = Duration::from_secs(10);
@@ -153,7 +153,7 @@ impl Handler for Doctor {
                 }
             }
             Event::PublicAddressFailed { .. } if f.hairpin_sent => f.hairpin = Some(false),
-            Event::Nat { class, samples } => f.nat = Some((*class, *samples)),
+            Event::Nat { class, samples, .. } => f.nat = Some((*class, *samples)),
             Event::RelayProbed { relay, result } if !f.relays.iter().any(|(r, _)| r == relay) => {
                 f.relays.push((*relay, *result));
             }
@@ -206,7 +206,8 @@ impl Handler for Doctor {
 /// `tinynode doctor`.
 pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     let printer = Printer::new(options.json);
-    let (bootstrap, _, unusable) = resolve_for(&options.bootstrap, options.bind);
+    let binds = usable_binds(&options.bind);
+    let (bootstrap, _, unusable) = resolve_for(&options.bootstrap, &binds);
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
@@ -233,7 +234,7 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
         per_server_limit: Some(Duration::from_secs(3)),
     };
     let Some((mut driver, mut node)) =
-        start_configured(&printer, options.bind, identity, sources, |config| {
+        start_configured(&printer, &binds, identity, sources, |config| {
             config.retransmit = quick;
         })
     else {

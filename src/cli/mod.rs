@@ -20,7 +20,7 @@ use tinynode::{
     RelayRole, ServerFailure, WallClock,
 };
 
-use args::{JoinOptions, ServeOptions, StunOptions};
+use args::{Binds, JoinOptions, ServeOptions, StunOptions};
 use json::JsonLine;
 use printer::{PrintEvents, Printer};
 
@@ -62,31 +62,51 @@ pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     Some(&line[start..end])
 }
 
-/// Resolves `names` and keeps the addresses of `bind`'s family, with a
-/// description of each name that gave none.
+/// The addresses `binds` names that this host can bind: a default IPv6
+/// wildcard is left out, with a note in the debug log, where the host has
+/// no IPv6 (a throwaway IPv6 socket will not bind).
+fn usable_binds(binds: &Binds) -> Vec<SocketAddr> {
+    let mut addrs = binds.addrs();
+    if binds.is_default() {
+        addrs.retain(|addr| {
+            addr.is_ipv4()
+                || match tinynode::driver::socket::bind(SocketAddr::new(addr.ip(), 0)) {
+                    Ok(_) => true,
+                    Err(error) => {
+                        debug!("no IPv6 socket on this host ({error}); IPv4 only");
+                        false
+                    }
+                }
+        });
+    }
+    addrs
+}
+
+/// Resolves `names` and keeps the addresses of the families in `binds`,
+/// with a description of each name that gave none.
 fn resolve_for(
     names: &[HostPort],
-    bind: SocketAddr,
+    binds: &[SocketAddr],
 ) -> (Vec<SocketAddr>, Vec<(SocketAddr, String)>, Vec<String>) {
     let mut unusable = Vec::new();
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut labels = Vec::new();
+    let has_family = |addr: &SocketAddr| binds.iter().any(|b| b.is_ipv4() == addr.is_ipv4());
     for (name, result) in names.iter().zip(resolve_all(names, RESOLVE_LIMIT)) {
         match result {
             Ok(resolved) => {
                 let before = addrs.len();
-                for addr in resolved
-                    .into_iter()
-                    .filter(|a| a.is_ipv4() == bind.is_ipv4())
-                {
+                for addr in resolved.into_iter().filter(has_family) {
                     if !addrs.contains(&addr) {
                         addrs.push(addr);
                         labels.push((addr, name.to_string()));
                     }
                 }
                 if addrs.len() == before {
+                    let sockets: Vec<String> = binds.iter().map(ToString::to_string).collect();
                     unusable.push(format!(
-                        "{name}: no address of the socket's family ({bind})"
+                        "{name}: no address of the sockets' families ({})",
+                        sockets.join(", ")
                     ));
                 }
             }
@@ -107,14 +127,14 @@ pub fn stun(options: StunOptions, identity: Identity) -> i32 {
     } else {
         SocketAddr::from(([0u16; 8], 0))
     });
-    let (servers, names, unusable) = resolve_for(&options.servers, bind);
+    let (servers, names, unusable) = resolve_for(&options.servers, &[bind]);
     if servers.is_empty() {
         printer.error(&no_server_answered(&unusable, &[], &names));
         return EXIT_FAILURE;
     }
     let timeout = options.timeout;
-    let (mut driver, mut node) = match start_driver(bind, false, |local, clock| {
-        let mut config = NodeConfig::new(local, identity, clock);
+    let (mut driver, mut node) = match start_driver(&[bind], false, |locals, clock| {
+        let mut config = NodeConfig::new(locals[0], identity, clock);
         config.retransmit.per_server_limit = Some(timeout);
         config
     }) {
@@ -156,7 +176,8 @@ pub fn stun(options: StunOptions, identity: Identity) -> i32 {
 /// `tinynode serve`: a DHT node until SIGINT or SIGTERM, then exit 0.
 pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     let printer = Printer::new(options.json);
-    let (bootstrap, _, unusable) = resolve_for(&options.bootstrap, options.bind);
+    let binds = usable_binds(&options.bind);
+    let (bootstrap, _, unusable) = resolve_for(&options.bootstrap, &binds);
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
@@ -177,7 +198,7 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
             RelayRole::Off
         },
     };
-    let Some((mut driver, mut node)) = start(&printer, options.bind, identity, sources, false)
+    let Some((mut driver, mut node)) = start(&printer, &binds, identity, sources, false)
     else {
         return EXIT_FAILURE;
     };
@@ -209,7 +230,8 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     if bootstrap_names.is_empty() {
         bootstrap_names = bootstrap_from_env(&printer);
     }
-    let (bootstrap, _, unusable) = resolve_for(&bootstrap_names, options.bind);
+    let binds = usable_binds(&options.bind);
+    let (bootstrap, _, unusable) = resolve_for(&bootstrap_names, &binds);
     for problem in &unusable {
         printer.error(&format!("bootstrap {problem}"));
     }
@@ -244,13 +266,13 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     } else {
         debug!("looking for members {}", looking.join(", "));
     }
-    let (stun_servers, _, unusable) = resolve_for(&options.stun, options.bind);
+    let (stun_servers, _, unusable) = resolve_for(&options.stun, &binds);
     for problem in &unusable {
         printer.error(&format!("STUN server {problem}"));
     }
     let Some((mut driver, mut node)) = start(
         &printer,
-        options.bind,
+        &binds,
         identity,
         Sources {
             bootstrap,
@@ -327,43 +349,47 @@ struct Sources {
 
 fn start(
     printer: &Printer,
-    bind: SocketAddr,
+    binds: &[SocketAddr],
     identity: Identity,
     sources: Sources,
     read_stdin: bool,
 ) -> Option<(Driver, Node)> {
-    start_with(printer, bind, identity, sources, read_stdin, |_| {})
+    start_with(printer, binds, identity, sources, read_stdin, |_| {})
 }
 
 /// [`start`], without standard input, with `adjust` applied to the
 /// node's configuration last.
 fn start_configured(
     printer: &Printer,
-    bind: SocketAddr,
+    binds: &[SocketAddr],
     identity: Identity,
     sources: Sources,
     adjust: impl FnOnce(&mut NodeConfig),
 ) -> Option<(Driver, Node)> {
-    start_with(printer, bind, identity, sources, false, adjust)
+    start_with(printer, binds, identity, sources, false, adjust)
 }
 
 fn start_with(
     printer: &Printer,
-    bind: SocketAddr,
+    binds: &[SocketAddr],
     identity: Identity,
     sources: Sources,
     read_stdin: bool,
     adjust: impl FnOnce(&mut NodeConfig),
 ) -> Option<(Driver, Node)> {
-    let started = start_driver(bind, read_stdin, |local, clock| {
+    let started = start_driver(binds, read_stdin, |bound, clock| {
         let toward: Vec<SocketAddr> = sources
             .bootstrap
             .iter()
             .chain(sources.mainline.iter().flatten())
             .copied()
             .collect();
-        let local = concrete_local_addr(local, &toward);
-        let mut config = NodeConfig::new(local, identity, clock);
+        let locals: Vec<SocketAddr> = bound
+            .iter()
+            .map(|b| concrete_local_addr(*b, &toward))
+            .collect();
+        let mut config = NodeConfig::new(locals[0], identity, clock);
+        config.local_addrs = locals;
         config.bootstrap = sources.bootstrap;
         config.mainline_bootstrap = sources.mainline;
         config.lan = sources.lan;
@@ -380,16 +406,15 @@ fn start_with(
     }
 }
 
-/// The driver on one socket at `bind`, stopped by SIGINT and SIGTERM (the
-/// handlers are the program's, installed here, not by the library).
+/// The driver on a socket at each of `binds` (at least one), stopped by
+/// SIGINT and SIGTERM (the handlers are the program's, installed here, not
+/// by the library).
 fn start_driver(
-    bind: SocketAddr,
+    binds: &[SocketAddr],
     read_stdin: bool,
-    configure: impl FnOnce(SocketAddr, WallClock) -> NodeConfig,
+    configure: impl FnOnce(&[SocketAddr], WallClock) -> NodeConfig,
 ) -> Result<(Driver, Node), StartError> {
-    let (mut driver, node) = Driver::start(&[bind], read_stdin, |bound, clock| {
-        configure(bound.first().copied().unwrap_or(bind), clock)
-    })?;
+    let (mut driver, node) = Driver::start(binds, read_stdin, configure)?;
     let signals = Signals::install().map_err(StartError::Setup)?;
     driver.stop_on_signals(signals).map_err(StartError::Setup)?;
     Ok((driver, node))

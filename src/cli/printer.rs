@@ -129,7 +129,11 @@ impl Printer {
             } => self.line(
                 || {
                     let how = if *relay { "through the relay" } else { "at" };
-                    format!("connected to {} {how} {addr} (via {via})", peer.short())
+                    let family = tinynode::Family::of(*addr);
+                    format!(
+                        "connected to {} {how} {addr} (via {via}, {family})",
+                        peer.short()
+                    )
                 },
                 || {
                     let line = JsonLine::event("connected")
@@ -155,12 +159,17 @@ impl Printer {
                     with_path(line, *addr, *relay)
                 },
             ),
-            Event::Nat { class, samples } => self.line(
-                || format!("NAT mapping {class} ({samples} observers)"),
+            Event::Nat {
+                class,
+                samples,
+                family,
+            } => self.line(
+                || format!("{family} NAT mapping {class} ({samples} observers)"),
                 || {
                     JsonLine::event("nat")
                         .str("mapping", class.name())
                         .display("samples", samples)
+                        .str("family", family.name())
                 },
             ),
             Event::MainlineBootstrapped { nodes } => self.line(
@@ -255,7 +264,10 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// `line` with the fields `connected` and `path_changed` give a path:
 /// `"path":"direct"`, or `"path":"relay"` and the relay's address.
+/// The path fields of `connected` and `path_changed`: `path`, the
+/// `family` of the addresses the traffic flows between, and the `relay`.
 fn with_path(line: JsonLine, addr: std::net::SocketAddr, relay: bool) -> JsonLine {
+    let line = line.str("family", tinynode::Family::of(addr).name());
     if relay {
         line.str("path", "relay").display("relay", addr)
     } else {

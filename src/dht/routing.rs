@@ -10,6 +10,7 @@
 //! preferred, as in the Kademlia paper §2.2). An entry whose requests fail
 //! [`MAX_FAILURES`] times in a row is removed.
 
+use crate::addr::Family;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -141,10 +142,17 @@ impl RoutingTable {
 
     /// Up to `count` known nodes closest to `target`, nearest first.
     pub fn closest(&self, target: &NodeId, count: usize) -> Vec<Peer> {
+        self.closest_of(target, count, None)
+    }
+
+    /// The `count` known peers closest to `target` whose address is of
+    /// `family` (any family for `None`), nearest first.
+    pub fn closest_of(&self, target: &NodeId, count: usize, family: Option<Family>) -> Vec<Peer> {
         let mut all: Vec<Peer> = self
             .buckets
             .iter()
             .flat_map(|b| b.entries.iter().map(|e| e.peer))
+            .filter(|peer| family.is_none_or(|f| Family::of(peer.addr) == f))
             .collect();
         all.sort_by_key(|peer| peer.id.distance(target));
         all.truncate(count);

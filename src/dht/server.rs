@@ -24,6 +24,7 @@
 //! [`response_frame`] then shortens the lists until the answer fits the
 //! amplification budget of a requester that has not proved its address.
 
+use crate::addr::{Family, source_key};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -97,15 +98,18 @@ impl Server<'_> {
             requests: Vec::new(),
             events: Vec::new(),
         };
+        // Contacts go only to requesters of their own family, which can
+        // reach them (`protocol-spec.md` §5.2).
+        let family = Family::of(source);
         answer.response = match body {
             Request::Ping => Response::Pong,
             Request::FindNode { target } => Response::Nodes {
-                nodes: self.contacts_near(&target, &sender),
+                nodes: self.contacts_near(&target, &sender, family),
             },
             Request::GetPeers { topic } => Response::Peers {
                 token: self.tokens.issue(source),
                 records: self.records_for(now, &topic, &sender),
-                nodes: self.contacts_near(&topic, &sender),
+                nodes: self.contacts_near(&topic, &sender, family),
             },
             Request::Announce { .. } => Response::Error(ErrorCode::Unsupported),
             Request::SignedAnnounce {
@@ -137,13 +141,14 @@ impl Server<'_> {
                 // closest to the requester, which its own lookups ask.
                 // Two of them, at two IPs, in case one has gone away.
                 let region = NodeId(self.rng.bytes());
-                let mut ips = vec![source.ip()];
-                for contact in self.contacts_near(&region, &sender).0 {
+                let mut sources = vec![source_key(source.ip())];
+                for contact in self.contacts_near(&region, &sender, family).0 {
                     let addr = SocketAddr::from(contact.addr);
-                    if ips.len() > PROBES_PER_REACH_ME || ips.contains(&addr.ip()) {
+                    let key = source_key(addr.ip());
+                    if sources.len() > PROBES_PER_REACH_ME || sources.contains(&key) {
                         continue;
                     }
-                    ips.push(addr.ip());
+                    sources.push(key);
                     let probe = Request::Probe {
                         target: WireAddr::from(source),
                         txid,
@@ -283,10 +288,16 @@ impl Server<'_> {
         );
     }
 
-    fn contacts_near(&self, target: &NodeId, exclude: &NodeId) -> BoundedList<Contact, K> {
+    /// The `K` contacts of `family` nearest `target`, `exclude` left out.
+    fn contacts_near(
+        &self,
+        target: &NodeId,
+        exclude: &NodeId,
+        family: Family,
+    ) -> BoundedList<Contact, K> {
         BoundedList(
             self.table
-                .closest(target, K + 1)
+                .closest_of(target, K + 1, Some(family))
                 .into_iter()
                 .filter(|p| p.id != *exclude)
                 .take(K)
@@ -457,6 +468,34 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort_by_key(|id| id.distance(&node(3)));
         assert_eq!(ids, sorted, "nearest first");
+    }
+
+    #[test]
+    fn contacts_go_only_to_requesters_of_their_family() {
+        let mut world = World::new();
+        // Node 20 is known at an IPv6 address; the other twelve at IPv4.
+        let v6_node = Peer {
+            id: node(20),
+            addr: "[2001:db8::20]:4000".parse().unwrap(),
+        };
+        world.table.on_answered(world.now, v6_node);
+        let frame = request(3, Request::FindNode { target: node(20) });
+        let Response::Nodes { nodes } = world.answer(addr(3), &frame).response else {
+            panic!("expected Nodes");
+        };
+        assert!(
+            nodes.0.iter().all(|c| SocketAddr::from(c.addr).is_ipv4()),
+            "an IPv4 requester gets IPv4 contacts only: {nodes:?}"
+        );
+        let v6_requester: SocketAddr = "[2001:db8::3]:4000".parse().unwrap();
+        let Response::Peers { nodes, .. } = world
+            .answer(v6_requester, &request(3, Request::GetPeers { topic: node(20) }))
+            .response
+        else {
+            panic!("expected Peers");
+        };
+        let ids: Vec<NodeId> = nodes.0.iter().map(|c| c.id).collect();
+        assert_eq!(ids, [node(20)], "an IPv6 requester gets the IPv6 contact");
     }
 
     #[test]

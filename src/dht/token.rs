@@ -63,7 +63,9 @@ impl Tokens {
 
 fn token(key: &hmac::Key, addr: SocketAddr) -> [u8; TOKEN_LEN] {
     let mut context = hmac::Context::with_key(key);
-    match addr.ip() {
+    // The canonical form (`protocol-spec.md` §1.1): a v4-mapped source
+    // gets the token of its IPv4 address.
+    match crate::addr::canonical_ip(addr.ip()) {
         IpAddr::V4(ip) => context.update(&ip.octets()),
         IpAddr::V6(ip) => context.update(&ip.octets()),
     }

@@ -15,7 +15,8 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 use log::debug;
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+/// `setsockopt(2)` with a value of the option's type.
+pub(super) fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: setsockopt on an open socket with a value of the option's
     // type and its exact size.
     let result = unsafe {

@@ -22,6 +22,7 @@ pub mod lan;
 pub mod resolve;
 pub mod send_queue;
 pub mod signals;
+pub mod socket;
 pub mod stdin;
 
 use std::io;
@@ -202,7 +203,8 @@ impl Driver {
         let mut sockets = Vec::new();
         let mut bound = Vec::new();
         for (i, &bind) in binds.iter().enumerate() {
-            let mut udp = UdpSocket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
+            let udp = socket::bind(bind).map_err(|error| StartError::Bind(bind, error))?;
+            let mut udp = UdpSocket::from_std(udp);
             let addr = udp.local_addr().map_err(StartError::Setup)?;
             enlarge_buffers(&udp);
             poll.registry()
@@ -448,7 +450,7 @@ impl Driver {
                 Ok((len, source)) => {
                     let data = buf.get(..len).unwrap_or_default();
                     let input = Input::Receive {
-                        source,
+                        source: crate::canonical(source),
                         destination,
                         data,
                     };
@@ -573,23 +575,30 @@ pub fn enlarge_buffers(socket: &impl AsRawFd) {
 }
 
 /// `bound` with its wildcard IP replaced by the local IP the OS would use to
-/// reach `toward` (found with a connected UDP socket; nothing is sent). ICE
-/// host candidates must be concrete addresses.
+/// reach `toward` (found with a connected UDP socket; nothing is sent), or,
+/// with no target of `bound`'s family, a documentation address (192.0.2.1,
+/// 2001:db8::1), which finds the default route's source. ICE host
+/// candidates must be concrete addresses; with no route at all the
+/// wildcard stays (and is never advertised).
 pub fn concrete_local_addr(bound: SocketAddr, toward: &[SocketAddr]) -> SocketAddr {
     if !bound.ip().is_unspecified() {
         return bound;
     }
-    let routed = toward
+    let fallback = if bound.is_ipv4() {
+        SocketAddr::from(([192, 0, 2, 1], 9))
+    } else {
+        SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9))
+    };
+    let target = toward
         .iter()
+        .copied()
         .find(|t| t.is_ipv4() == bound.is_ipv4())
-        .and_then(|target| {
-            let probe = std::net::UdpSocket::bind(SocketAddr::new(bound.ip(), 0)).ok()?;
-            probe.connect(target).ok()?;
-            probe.local_addr().ok()
-        });
+        .unwrap_or(fallback);
+    let routed = socket::bind(SocketAddr::new(bound.ip(), 0))
+        .and_then(|probe| probe.connect(target).and_then(|()| probe.local_addr()));
     match routed {
-        Some(local) => SocketAddr::new(local.ip(), bound.port()),
-        None => bound,
+        Ok(local) if !local.ip().is_unspecified() => SocketAddr::new(local.ip(), bound.port()),
+        _ => bound,
     }
 }
 

@@ -1,7 +1,8 @@
-//! Our public address as others report it: from STUN servers (trusted at
-//! once: the user named them) or from DHT and Mainline responders'
-//! reports (a change needs two different responders to agree), and what
-//! those reports say about our NAT (`nat.rs`).
+//! Our public addresses as others report them, one per address family:
+//! from STUN servers (trusted at once: the user named them) or from DHT
+//! and Mainline responders' reports (a change needs two different
+//! responders to agree), and what those reports say about the NAT or
+//! firewall of each family (`nat.rs`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -9,8 +10,86 @@ use std::time::Instant;
 use log::debug;
 
 use super::Node;
+use crate::addr::{Family, PerFamily, canonical};
 use crate::api::{AddressSource, Event};
 use crate::nat::{NatClass, NatSampler};
+use crate::transmit::LocalAddrs;
+
+/// The public address and NAT class of each family we have a socket of.
+pub(super) struct PublicAddrs(PerFamily<ObservedAddress>);
+
+impl PublicAddrs {
+    /// Nothing reported yet, for each socket in `locals`.
+    pub(super) fn new(locals: &LocalAddrs) -> Self {
+        let mut families = PerFamily::default();
+        for &local in locals.all() {
+            if families.for_addr(local).is_none() {
+                families.set(Family::of(local), Some(ObservedAddress::new(local)));
+            }
+        }
+        Self(families)
+    }
+
+    /// The public address of `family`, once known.
+    pub(super) fn current(&self, family: Family) -> Option<SocketAddr> {
+        self.0.get(family).and_then(|o| o.current)
+    }
+
+    /// Every public address known, IPv4 first.
+    pub(super) fn all(&self) -> Vec<SocketAddr> {
+        self.0.iter().filter_map(|(_, o)| o.current).collect()
+    }
+
+    /// The public addresses worth advertising, IPv4 first
+    /// ([`ObservedAddress::advertised`]).
+    pub(super) fn advertised(&self) -> Vec<SocketAddr> {
+        self.0.iter().filter_map(|(_, o)| o.advertised()).collect()
+    }
+
+    /// The NAT class of `family` (unknown without a socket of it).
+    pub(super) fn class(&self, family: Family) -> NatClass {
+        self.0.get(family).map_or(NatClass::Unknown, ObservedAddress::class)
+    }
+
+    /// The class of the family that connects most easily: what our record
+    /// says and what decides whether attempts propose relays from the
+    /// start (a member whose IPv6 is open behind a symmetric IPv4 NAT
+    /// punches over IPv6). Open, then endpoint-independent, then unknown,
+    /// then the rest.
+    pub(super) fn best_class(&self) -> NatClass {
+        let rank = |class: NatClass| match class {
+            NatClass::Open => 0,
+            NatClass::EndpointIndependent => 1,
+            NatClass::Unknown => 2,
+            NatClass::EndpointDependent { sequential: true } => 3,
+            NatClass::EndpointDependent { sequential: false } => 4,
+            NatClass::MultipleIps => 5,
+        };
+        self.0
+            .iter()
+            .map(|(_, o)| o.class)
+            .min_by_key(|class| rank(*class))
+            .unwrap_or(NatClass::Unknown)
+    }
+
+    /// A STUN server reported `address` (trusted: the user named it);
+    /// true if it is news.
+    pub(super) fn set_current(&mut self, address: SocketAddr) -> bool {
+        let address = canonical(address);
+        match self.of(address) {
+            Some(observed) if observed.current != Some(address) => {
+                observed.current = Some(address);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The tracker of `addr`'s family.
+    fn of(&mut self, addr: SocketAddr) -> Option<&mut ObservedAddress> {
+        self.0.for_addr_mut(addr)
+    }
+}
 
 /// Tracks the public address peers report, switching to a new one only when
 /// two different peers agree on it, and classifies the NAT from the reports.
@@ -93,22 +172,33 @@ impl ObservedAddress {
 
 impl Node {
     /// A DHT or Mainline responder (`via`) saw our request come from
-    /// `addr`: votes on the public address and samples the NAT.
+    /// `addr`: votes on the public address of `addr`'s family and samples
+    /// its NAT.
     pub(super) fn observed(&mut self, now: Instant, addr: SocketAddr, via: AddressSource) {
-        let by = via.reporter();
-        if let Some(class) = self.public.sample(addr, by) {
-            let samples = self.public.sampler.samples().len();
-            debug!("nat: {class} ({samples} reports)");
-            self.events.push_back(Event::Nat { class, samples });
+        let (addr, by) = (canonical(addr), canonical(via.reporter()));
+        let family = Family::of(addr);
+        let Some(public) = self.public.of(addr) else {
+            debug!("{}: {by} reports {addr}, but we have no {family} socket", via.name());
+            return;
+        };
+        if let Some(class) = public.sample(addr, by) {
+            let samples = public.sampler.samples().len();
+            debug!("nat: {family} {class} ({samples} reports)");
+            self.events.push_back(Event::Nat {
+                class,
+                samples,
+                family,
+            });
+            let needed = self.public.best_class().may_need_relay();
             if let Some(joined) = self.joined.as_mut() {
-                joined.connections.set_relay_needed(class.may_need_relay());
+                joined.connections.set_relay_needed(needed);
             }
             // Our record carries the class, and behind a mapping that
             // varies by destination our advertised addresses lose the
             // public one: either way, tell the members again.
             self.addresses_changed();
         }
-        if let Some(address) = self.public.observe(addr, by) {
+        if let Some(address) = self.public.of(addr).and_then(|p| p.observe(addr, by)) {
             debug!("{}: {by} sees us as {address}", via.name());
             if let (SocketAddr::V4(v4), Some(mainline)) = (address, self.mainline.as_mut()) {
                 mainline.public_ip(now, *v4.ip());

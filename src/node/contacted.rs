@@ -5,6 +5,7 @@
 //! Bounded: after [`MAX_CONTACTED`] IPs the set stops growing and says so,
 //! and every probe after that is inconclusive.
 
+use crate::addr::source_key;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -22,6 +23,9 @@ pub(super) struct Contacted {
 impl Contacted {
     /// A datagram went to `ip`.
     pub(super) fn sent_to(&mut self, ip: IpAddr) {
+        // An IPv6 host owns its whole /64: a probe from anywhere in it is
+        // one from a host we sent to.
+        let ip = source_key(ip);
         // Most datagrams go where the one before went.
         if self.last == Some(ip) {
             return;
@@ -36,7 +40,7 @@ impl Contacted {
 
     /// True unless we know we never sent to `ip`.
     pub(super) fn maybe_sent_to(&self, ip: IpAddr) -> bool {
-        self.full || self.ips.contains(&ip)
+        self.full || self.ips.contains(&source_key(ip))
     }
 
     /// IPs remembered.

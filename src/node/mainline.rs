@@ -56,7 +56,7 @@ impl Node {
                     self.observed(now, addr, AddressSource::Mainline { by });
                 }
                 MainlineEvent::Values { id, by, peers } => {
-                    let ours: Vec<SocketAddr> = self.public.current.into_iter().collect();
+                    let ours = self.public.all();
                     let peers: Vec<SocketAddr> = peers.into_iter().map(SocketAddr::V4).collect();
                     if let Some(directory) = self.relay_directory.as_mut().filter(|d| d.owns(id)) {
                         let found = directory.on_values(&peers, &ours);

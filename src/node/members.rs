@@ -4,6 +4,7 @@
 //! Records from any source arrive here as [`Found`]; a new member is
 //! reported and handed to the connections, a lost one is dropped from them.
 
+use crate::addr::shareable;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,7 +73,7 @@ impl Node {
             first_session,
         );
         connections.set_relay_servers(self.config.bootstrap.clone());
-        connections.set_relay_needed(self.public.class().may_need_relay());
+        connections.set_relay_needed(self.public.best_class().may_need_relay());
         self.joined = Some(Joined {
             dht_source: DhtSource::new(now, meeting.topic()),
             mainline,
@@ -97,7 +98,7 @@ impl Node {
         self.lan_source_timeout(now);
         let public = self.public.advertised();
         if let Some(joined) = self.joined.as_mut() {
-            joined.connections.handle_timeout(now, public);
+            joined.connections.handle_timeout(now, &public);
         }
     }
 
@@ -160,7 +161,7 @@ impl Node {
                             nat,
                             reachable_at: reachable.then_some(addr),
                         };
-                        joined.connections.add_member(now, peer, member, public);
+                        joined.connections.add_member(now, peer, member, &public);
                     }
                 }
                 Change::Lost { peer, reason } => {
@@ -186,7 +187,7 @@ impl Node {
                 &self.config.identity,
                 &addrs,
                 NetworkFacts {
-                    nat: self.public.class(),
+                    nat: self.public.best_class(),
                     reachable: self.reachable,
                 },
                 self.config.clock.unix_ms(now),
@@ -198,12 +199,14 @@ impl Node {
         }
     }
 
-    /// Addresses to put in our record: the public one, then each local
-    /// one that is concrete and different.
+    /// Addresses to put in our record (`protocol-spec.md` §4.3): the
+    /// public address of each family worth advertising, then each local
+    /// address a peer could use (not a wildcard or IPv6 link-local) that
+    /// is not among them.
     pub(super) fn record_addrs(&self) -> Vec<SocketAddr> {
-        let mut addrs: Vec<SocketAddr> = self.public.advertised().into_iter().collect();
+        let mut addrs = self.public.advertised();
         for &local in self.locals.all() {
-            if !local.ip().is_unspecified() && !addrs.contains(&local) {
+            if shareable(local.ip()) && !addrs.contains(&local) {
                 addrs.push(local);
             }
         }
@@ -212,8 +215,7 @@ impl Node {
 
     /// A STUN server told us our public address.
     pub(super) fn set_public(&mut self, address: SocketAddr) {
-        if self.public.current != Some(address) {
-            self.public.current = Some(address);
+        if self.public.set_current(address) {
             self.addresses_changed();
         }
     }

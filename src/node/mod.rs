@@ -47,6 +47,7 @@ use std::time::Instant;
 
 use log::debug;
 
+use crate::addr::{Family, PerFamily, source_key};
 use crate::api::{Command, Event, Input, NatClass, NodeConfig, Output, RelayRole};
 use crate::dht::engine::{Dht, LookupId};
 use crate::id::NodeId;
@@ -59,7 +60,7 @@ use crate::rng::Rng;
 use crate::sources::relays::{RelayDirectory, Role as DirectoryRole};
 use crate::stun::client::StunClient;
 use crate::transmit::{LocalAddrs, Transmit};
-use address::ObservedAddress;
+use address::PublicAddrs;
 use members::Joined;
 use route::Route;
 use signaling::Signaling;
@@ -70,7 +71,8 @@ pub struct Node {
     config: NodeConfig,
     locals: LocalAddrs,
     rng: Rng,
-    stun_client: StunClient,
+    /// Our STUN client of each family we have a socket of.
+    stun_clients: PerFamily<StunClient>,
     dht: Dht,
     mainline: Option<Mainline>,
     joined: Option<Joined>,
@@ -93,7 +95,7 @@ pub struct Node {
     reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
     /// Our relay probes waiting for answers, by relay and token.
     relay_probes: std::collections::BTreeMap<(SocketAddr, [u8; 16]), relay::ProbeBy>,
-    public: ObservedAddress,
+    public: PublicAddrs,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -106,7 +108,6 @@ impl Node {
     pub fn new(now: Instant, config: NodeConfig, seed: [u8; 32]) -> Self {
         let mut rng = Rng::from_seed(seed);
         let locals = LocalAddrs::new(config.local_addrs.clone());
-        let primary = locals.primary();
         let dht = Dht::new(
             now,
             config.identity.node_id(),
@@ -145,17 +146,25 @@ impl Node {
             contacted: contacted::Contacted::default(),
             reachable: false,
             reach_asked: false,
-            stun_client: StunClient::new(config.retransmit, rng.fork()),
+            stun_clients: {
+                let mut clients = PerFamily::default();
+                for family in Family::ALL {
+                    if locals.all().iter().any(|l| Family::of(*l) == family) {
+                        clients.set(family, Some(StunClient::new(config.retransmit, rng.fork())));
+                    }
+                }
+                clients
+            },
             dht,
             mainline,
             signaling: Signaling::new(config.clock.unix_ms(now)),
+            public: PublicAddrs::new(&locals),
             locals,
             rng,
             config,
             joined: None,
             limiter: RateLimiter::default(),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
-            public: ObservedAddress::new(primary),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -178,14 +187,25 @@ impl Node {
         self.config.identity.node_id()
     }
 
-    /// The public address, once known.
+    /// The public address of the first socket's family, once known.
     pub fn public_addr(&self) -> Option<SocketAddr> {
-        self.public.current
+        self.public.current(Family::of(self.locals.primary()))
     }
 
-    /// What the reports of our public address say about our NAT so far.
+    /// The public address of `family`, once known.
+    pub fn public_addr_of(&self, family: Family) -> Option<SocketAddr> {
+        self.public.current(family)
+    }
+
+    /// What the reports of our public address say about the NAT of the
+    /// first socket's family so far.
     pub fn nat_class(&self) -> NatClass {
-        self.public.class()
+        self.public.class(Family::of(self.locals.primary()))
+    }
+
+    /// What the reports say about the NAT (or firewall) of `family`.
+    pub fn nat_class_of(&self, family: Family) -> NatClass {
+        self.public.class(family)
     }
 
     /// Up to `count` good Mainline nodes (answered recently), for a node
@@ -258,7 +278,9 @@ impl Node {
                 data,
             } => self.handle_datagram(now, source, destination, data),
             Input::Timeout => {
-                self.stun_client.handle_timeout(now);
+                for (_, client) in self.stun_clients.iter_mut() {
+                    client.handle_timeout(now);
+                }
                 self.dht.handle_timeout(now);
                 if let Some(mainline) = self.mainline.as_mut() {
                     mainline.handle_timeout(now);
@@ -276,7 +298,11 @@ impl Node {
         if let Some(transmit) = self
             .transmits
             .pop_front()
-            .or_else(|| self.stun_client.poll_transmit())
+            .or_else(|| {
+                self.stun_clients
+                    .iter_mut()
+                    .find_map(|(_, c)| c.poll_transmit())
+            })
             .or_else(|| self.dht.poll_transmit())
             .or_else(|| self.mainline.as_mut().and_then(Mainline::poll_transmit))
             .or_else(|| {
@@ -296,7 +322,10 @@ impl Node {
             .as_ref()
             .is_some_and(Mainline::is_bootstrapped);
         let deadline = [
-            self.stun_client.poll_timeout(),
+            self.stun_clients
+                .iter()
+                .filter_map(|(_, c)| c.poll_timeout())
+                .min(),
             self.dht.poll_timeout(),
             self.mainline.as_ref().and_then(Mainline::poll_timeout),
             self.relay_directory
@@ -326,12 +355,7 @@ impl Node {
 
     fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
-            Command::DiscoverPublicAddress { servers } => {
-                let local = servers
-                    .first()
-                    .map_or(self.locals.primary(), |s| self.locals.toward(*s));
-                self.stun_client.start(now, local, servers)
-            }
+            Command::DiscoverPublicAddress { servers } => self.discover_public(now, servers),
             Command::Join(meeting) => self.join(now, meeting),
             Command::FindNode(target) => {
                 let id = self.dht.find_node(now, target);
@@ -395,7 +419,8 @@ impl Node {
             return self.drop_datagram(source, DropReason::UnknownProtocol);
         }
         let cost = route::cost(data, source, &self.known());
-        if cost > 0 && !self.limiter.allow(now, source.ip(), cost) {
+        // An IPv6 source is limited by its /64 (`protocol-spec.md` §7.2).
+        if cost > 0 && !self.limiter.allow(now, source_key(source.ip()), cost) {
             return self.drop_datagram(source, DropReason::RateLimited);
         }
         let route = route::route(data, source, &self.known());

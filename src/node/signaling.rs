@@ -193,7 +193,7 @@ impl Node {
             .map_or(Via::Offer, |p| p.via);
         joined
             .connections
-            .on_signal(now, signal, via, self.public.advertised());
+            .on_signal(now, signal, via, &self.public.advertised());
         self.process_connections(now);
     }
 

@@ -10,6 +10,7 @@ use log::debug;
 use super::Node;
 use super::route::Known;
 use super::stats::DropReason;
+use crate::addr::{Family, PerFamily};
 use crate::api::{AddressSource, Event};
 use crate::hex::hex;
 use crate::id::NodeId;
@@ -20,17 +21,17 @@ use crate::stun::message::{Header, Message, TransactionId};
 use crate::stun::server::{self, AnswerKind, Silence};
 use crate::transmit::Transmit;
 
-/// What routing asks of the node, answered by the STUN client, the
+/// What routing asks of the node, answered by the STUN clients, the
 /// connections' index and the Mainline client.
 pub(super) struct Tables<'a> {
-    stun: &'a StunClient,
+    stun: &'a PerFamily<StunClient>,
     connections: Option<&'a Connections>,
     mainline: Option<&'a Mainline>,
 }
 
 impl Known for Tables<'_> {
     fn our_stun_transaction(&self, txid: &TransactionId) -> bool {
-        self.stun.owns(txid)
+        self.stun.iter().any(|(_, client)| client.owns(txid))
     }
 
     fn peer_at(&self, addr: SocketAddr) -> Option<NodeId> {
@@ -50,7 +51,7 @@ impl Node {
     /// What routing needs to know now.
     pub(super) fn known(&self) -> Tables<'_> {
         Tables {
-            stun: &self.stun_client,
+            stun: &self.stun_clients,
             connections: self.joined.as_ref().map(|j| &j.connections),
             mainline: self.mainline.as_ref(),
         }
@@ -62,7 +63,11 @@ impl Node {
         source: SocketAddr,
         response: &Message<'_>,
     ) {
-        match self.stun_client.handle_response(now, source, response) {
+        let result = match self.stun_clients.for_addr_mut(source) {
+            Some(client) => client.handle_response(now, source, response),
+            None => Err(Rejection::UnknownTransaction),
+        };
+        match result {
             Ok(()) => self.stats.stun_responses += 1,
             Err(rejection) => self.drop_datagram(
                 source,
@@ -137,9 +142,43 @@ impl Node {
         }
     }
 
-    /// Reports what the STUN client found.
+    /// Starts discovery of our public address of each family through the
+    /// `servers` of that family, from the socket of that family; servers
+    /// of a family we have no socket of go to the first socket's client,
+    /// which reports them as unusable.
+    pub(super) fn discover_public(&mut self, now: Instant, servers: Vec<SocketAddr>) {
+        let primary = Family::of(self.locals.primary());
+        let mut by_family: PerFamily<Vec<SocketAddr>> = PerFamily::default();
+        for server in servers {
+            let family = match self.stun_clients.for_addr(server) {
+                Some(_) => Family::of(server),
+                None => primary,
+            };
+            let mut list = by_family.set(family, None).unwrap_or_default();
+            list.push(server);
+            by_family.set(family, Some(list));
+        }
+        for (family, servers) in by_family.iter() {
+            let local = servers
+                .iter()
+                .find(|s| Family::of(**s) == family)
+                .map_or(self.locals.primary(), |s| self.locals.toward(*s));
+            if let Some(client) = self.stun_clients.get_mut(family) {
+                client.start(now, local, servers.clone());
+            }
+        }
+    }
+
+    /// Reports what the STUN clients found.
     pub(super) fn process_stun_events(&mut self) {
-        while let Some(event) = self.stun_client.poll_event() {
+        loop {
+            let next = self
+                .stun_clients
+                .iter_mut()
+                .find_map(|(_, c)| c.poll_event());
+            let Some(event) = next else {
+                break;
+            };
             match event {
                 ClientEvent::Discovered { address, server } => {
                     self.set_public(address);

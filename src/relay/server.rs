@@ -8,6 +8,7 @@
 //! the table is touched, so an idle relay has no timer. Every limit
 //! refuses or drops; nothing is ever queued.
 
+use crate::addr::source_key;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -230,8 +231,13 @@ impl RelayTable {
         self.bindings.get(&channel).map(|b| b.addr)
     }
 
+    /// Bindings from `ip`'s source (its IPv4 address or IPv6 /64).
     fn bindings_from(&self, ip: IpAddr) -> usize {
-        self.bindings.values().filter(|b| b.addr.ip() == ip).count()
+        let key = source_key(ip);
+        self.bindings
+            .values()
+            .filter(|b| source_key(b.addr.ip()) == key)
+            .count()
     }
 
     fn fresh_channel(&mut self) -> u32 {
@@ -369,6 +375,27 @@ mod tests {
         );
         // The other side of an existing pair still fits.
         assert!(relay.bind(now, addr("192.0.2.4:1"), [2; 16]).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_source() {
+        let now = Instant::now();
+        let config = RelayConfig {
+            max_per_ip: 2,
+            ..SERVE_RELAY
+        };
+        let mut relay = table(config);
+        relay.bind(now, addr("[2001:db8:0:1::1]:1"), [1; 16]).unwrap();
+        relay.bind(now, addr("[2001:db8:0:1::2]:1"), [2; 16]).unwrap();
+        assert_eq!(
+            relay.bind(now, addr("[2001:db8:0:1:ffff::3]:1"), [3; 16]),
+            Err(RefuseReason::TooManyFromSource),
+            "a third address of the same /64"
+        );
+        assert!(
+            relay.bind(now, addr("[2001:db8:0:2::1]:1"), [3; 16]).is_ok(),
+            "another /64 is another source"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! the path the open channel takes and the translation of str0m's output
 //! are one state machine around one `Rtc`.
 
+use crate::addr::shareable;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -144,13 +145,14 @@ pub struct Conn {
 
 impl Conn {
     /// A connection for attempt `session`, with a host candidate for each
-    /// local address and a server-reflexive one for `public`; the offerer
-    /// controls ICE.
+    /// local address a peer could use and a server-reflexive one for each
+    /// address of `public` (one per family) that is not a local one; the
+    /// offerer controls ICE.
     pub fn new(
         now: Instant,
         crypto: &Arc<CryptoProvider>,
         locals: &LocalAddrs,
-        public: Option<SocketAddr>,
+        public: &[SocketAddr],
         session: u64,
         controlling: bool,
     ) -> Self {
@@ -159,13 +161,13 @@ impl Conn {
         config.set_max_stun_rto(ICE_KEEPALIVE);
         let mut rtc = config.build(now);
         let mut candidates = Vec::new();
-        for &host in locals.all() {
+        for &host in locals.all().iter().filter(|h| shareable(h.ip())) {
             if let Ok(candidate) = Candidate::host(host, "udp") {
                 rtc.add_local_candidate(candidate);
                 candidates.push(host);
             }
         }
-        if let Some(public) = public.filter(|p| !locals.all().contains(p)) {
+        for &public in public.iter().filter(|p| !locals.all().contains(p)) {
             let base = locals.toward(public);
             if base.is_ipv4() == public.is_ipv4()
                 && let Ok(reflexive) = Candidate::server_reflexive(public, base, "udp")
@@ -543,8 +545,8 @@ mod tests {
             let crypto = Arc::new(str0m::crypto::from_feature_flags());
             let a_addr: SocketAddr = "10.0.0.1:4000".parse().unwrap();
             let b_addr: SocketAddr = "10.0.0.2:4000".parse().unwrap();
-            let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![a_addr]), None, 1, true);
-            let mut b = Conn::new(now, &crypto, &LocalAddrs::new(vec![b_addr]), None, 1, false);
+            let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![a_addr]), &[], 1, true);
+            let mut b = Conn::new(now, &crypto, &LocalAddrs::new(vec![b_addr]), &[], 1, false);
             let offer = a.local_params();
             b.start(&offer, false).unwrap();
             let answer = b.local_params();
@@ -656,7 +658,7 @@ mod tests {
         let now = Instant::now();
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
-        let mut conn = Conn::new(now, &crypto, &locals, None, 7, true);
+        let mut conn = Conn::new(now, &crypto, &locals, &[], 7, true);
         let _offer = conn.local_params();
         let mut at = now;
         let mut ended = None;

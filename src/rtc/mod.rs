@@ -246,7 +246,7 @@ impl Connections {
         now: Instant,
         peer: NodeId,
         member: Member,
-        public: Option<SocketAddr>,
+        public: &[SocketAddr],
     ) {
         self.members.insert(peer, member);
         if self.local < peer && !self.conns.contains_key(&peer) {
@@ -273,7 +273,7 @@ impl Connections {
         now: Instant,
         signal: Signal,
         via: Via,
-        public: Option<SocketAddr>,
+        public: &[SocketAddr],
     ) {
         let peer = signal.from;
         match signal.kind {
@@ -464,7 +464,7 @@ impl Connections {
     }
 
     /// Advances every connection to `now`: str0m timers, connect deadlines, retries.
-    pub fn handle_timeout(&mut self, now: Instant, public: Option<SocketAddr>) {
+    pub fn handle_timeout(&mut self, now: Instant, public: &[SocketAddr]) {
         let due: Vec<NodeId> = self
             .conns
             .iter()
@@ -517,7 +517,7 @@ impl Connections {
         conns.chain(retries).flatten().min()
     }
 
-    fn offer(&mut self, now: Instant, peer: NodeId, public: Option<SocketAddr>) {
+    fn offer(&mut self, now: Instant, peer: NodeId, public: &[SocketAddr]) {
         if self.conns.len() >= MAX_CONNECTIONS {
             warn!(
                 "webrtc: {MAX_CONNECTIONS} connections; not connecting to {}",

@@ -149,7 +149,7 @@ mod tests {
             nat: peer_nat,
             reachable_at: None,
         };
-        connections.add_member(now, NodeId([2; 32]), member, None);
+        connections.add_member(now, NodeId([2; 32]), member, &[]);
         match connections.poll_signal().map(|s| s.kind) {
             Some(SignalKind::Offer(params)) => params,
             other => panic!("an offer: {other:?}"),
@@ -167,14 +167,14 @@ mod tests {
             nat: NatClass::Open,
             reachable_at: Some(open_member),
         };
-        connections.add_member(now, NodeId([0; 32]), reachable, None);
+        connections.add_member(now, NodeId([0; 32]), reachable, &[]);
         assert!(connections.poll_signal().is_none());
         let peer = Member {
             via: Via::Dht,
             nat: NatClass::Unknown,
             reachable_at: None,
         };
-        connections.add_member(now, NodeId([2; 32]), peer, None);
+        connections.add_member(now, NodeId([2; 32]), peer, &[]);
         let Some(SignalKind::Offer(params)) = connections.poll_signal().map(|s| s.kind) else {
             panic!("an offer");
         };

@@ -1,0 +1,225 @@
+//! Address families, and the one form every address is compared in.
+//!
+//! tinynode runs one socket per address family (`protocol-spec.md` §1.1).
+//! An IPv4 address can still arrive written as IPv6 (`::ffff:a.b.c.d`, a
+//! v4-mapped address, from a dual-stack socket of a peer or in a
+//! contact list); [`canonical`] turns it into the IPv4 address, and every
+//! place that compares, hashes, rate-limits or tokenizes an address uses
+//! the canonical form. Rate limits and per-source quotas key IPv6 sources
+//! by their /64 ([`source_key`]): one host can use every address of its
+//! /64, so counting each address apart would multiply its allowance.
+//!
+//! A leaf: imports nothing from the crate.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+/// An address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// Both families, IPv4 first.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The family of `addr`, after [`canonical`].
+    pub fn of(addr: SocketAddr) -> Self {
+        Self::of_ip(addr.ip())
+    }
+
+    /// The family of `ip`, after [`canonical_ip`].
+    pub fn of_ip(ip: IpAddr) -> Self {
+        match canonical_ip(ip) {
+            IpAddr::V4(_) => Self::V4,
+            IpAddr::V6(_) => Self::V6,
+        }
+    }
+
+    /// `"ipv4"` or `"ipv6"`, as events and `doctor` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V4 => "ipv4",
+            Self::V6 => "ipv6",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `ip` with a v4-mapped IPv6 address (`::ffff:a.b.c.d`) written as the
+/// IPv4 address it is; any other address unchanged.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// `addr` with its IP in canonical form ([`canonical_ip`]); the port and
+/// nothing else kept (an IPv6 flow label or scope ID is dropped).
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(canonical_ip(addr.ip()), addr.port())
+}
+
+/// The key a source is rate-limited and counted by: its canonical IPv4
+/// address, or the /64 prefix of its IPv6 address (the rest zeroed).
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// True if a peer could use `ip` to reach us: not unspecified, not
+/// multicast, not IPv6 link-local (which needs a scope ID no peer shares).
+/// Loopback stays (members on one host). What a record or candidate may
+/// carry.
+pub fn shareable(ip: IpAddr) -> bool {
+    let ip = canonical_ip(ip);
+    let link_local = matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
+    !(ip.is_unspecified() || ip.is_multicast() || link_local)
+}
+
+/// One value per address family, either or both absent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerFamily<T> {
+    v4: Option<T>,
+    v6: Option<T>,
+}
+
+impl<T> Default for PerFamily<T> {
+    fn default() -> Self {
+        Self { v4: None, v6: None }
+    }
+}
+
+impl<T> PerFamily<T> {
+    /// The value of `family`.
+    pub fn get(&self, family: Family) -> Option<&T> {
+        match family {
+            Family::V4 => self.v4.as_ref(),
+            Family::V6 => self.v6.as_ref(),
+        }
+    }
+
+    /// The value of `family`, mutable.
+    pub fn get_mut(&mut self, family: Family) -> Option<&mut T> {
+        match family {
+            Family::V4 => self.v4.as_mut(),
+            Family::V6 => self.v6.as_mut(),
+        }
+    }
+
+    /// Sets the value of `family`, returning the one it replaces.
+    pub fn set(&mut self, family: Family, value: Option<T>) -> Option<T> {
+        match family {
+            Family::V4 => std::mem::replace(&mut self.v4, value),
+            Family::V6 => std::mem::replace(&mut self.v6, value),
+        }
+    }
+
+    /// The values present, IPv4 first, with their families.
+    pub fn iter(&self) -> impl Iterator<Item = (Family, &T)> {
+        let v4 = self.v4.as_ref().map(|v| (Family::V4, v));
+        let v6 = self.v6.as_ref().map(|v| (Family::V6, v));
+        v4.into_iter().chain(v6)
+    }
+
+    /// The values present, IPv4 first, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Family, &mut T)> {
+        let v4 = self.v4.as_mut().map(|v| (Family::V4, v));
+        let v6 = self.v6.as_mut().map(|v| (Family::V6, v));
+        v4.into_iter().chain(v6)
+    }
+
+    /// The value for `addr`'s family.
+    pub fn for_addr(&self, addr: SocketAddr) -> Option<&T> {
+        self.get(Family::of(addr))
+    }
+
+    /// The value for `addr`'s family, mutable.
+    pub fn for_addr_mut(&mut self, addr: SocketAddr) -> Option<&mut T> {
+        self.get_mut(Family::of(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_v4_mapped_address_is_the_ipv4_address() {
+        assert_eq!(
+            canonical(addr("[::ffff:192.0.2.7]:4000")),
+            addr("192.0.2.7:4000")
+        );
+        assert_eq!(Family::of(addr("[::ffff:192.0.2.7]:4000")), Family::V4);
+        assert_eq!(canonical(addr("[2001:db8::1]:4000")), addr("[2001:db8::1]:4000"));
+        assert_eq!(canonical(addr("192.0.2.7:1")), addr("192.0.2.7:1"));
+        // Scope and flow label go: only the IP and port identify a source.
+        let scoped = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().unwrap(),
+            9,
+            7,
+            3,
+        ));
+        assert_eq!(canonical(scoped), addr("[fe80::1]:9"));
+    }
+
+    #[test]
+    fn an_ipv6_source_counts_by_its_slash_64() {
+        let a = source_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = source_key("2001:db8:1:2:ffff:1:2:3".parse().unwrap());
+        let other = source_key("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert_eq!(a, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            source_key("::ffff:10.0.0.1".parse().unwrap()),
+            "10.0.0.1".parse::<IpAddr>().unwrap(),
+            "a v4-mapped source counts as its IPv4 address, not a /64"
+        );
+    }
+
+    #[test]
+    fn link_local_and_wildcard_addresses_are_not_shared() {
+        assert!(!shareable("fe80::1".parse().unwrap()));
+        assert!(!shareable("::".parse().unwrap()));
+        assert!(!shareable("0.0.0.0".parse().unwrap()));
+        assert!(!shareable("ff02::1".parse().unwrap()));
+        assert!(shareable("::1".parse().unwrap()));
+        assert!(shareable("fd00::1".parse().unwrap()));
+        assert!(shareable("2001:db8::1".parse().unwrap()));
+        assert!(shareable("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn per_family_values_are_found_by_address() {
+        let mut values = PerFamily::default();
+        values.set(Family::V6, Some("six"));
+        assert_eq!(values.for_addr(addr("[::1]:1")), Some(&"six"));
+        assert_eq!(values.for_addr(addr("[::ffff:1.2.3.4]:1")), None);
+        values.set(Family::V4, Some("four"));
+        let order: Vec<Family> = values.iter().map(|(f, _)| f).collect();
+        assert_eq!(order, [Family::V4, Family::V6]);
+    }
+}
