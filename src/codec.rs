@@ -34,20 +34,33 @@ pub enum WireAddr {
     V6([u8; 16], u16),
 }
 
+/// Written in canonical form (`protocol-spec.md` §1.1): a v4-mapped IPv6
+/// address goes on the wire as the IPv4 address it is.
 impl From<SocketAddr> for WireAddr {
     fn from(addr: SocketAddr) -> Self {
         match addr.ip() {
             IpAddr::V4(ip) => Self::V4(ip.octets(), addr.port()),
-            IpAddr::V6(ip) => Self::V6(ip.octets(), addr.port()),
+            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4.octets(), addr.port()),
+                None => Self::V6(ip.octets(), addr.port()),
+            },
         }
     }
 }
 
+/// Read in canonical form: a v4-mapped `V6` a peer wrote anyway is the
+/// IPv4 address.
 impl From<WireAddr> for SocketAddr {
     fn from(addr: WireAddr) -> Self {
         match addr {
             WireAddr::V4(ip, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port),
-            WireAddr::V6(ip, port) => SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port),
+            WireAddr::V6(ip, port) => {
+                let ip = Ipv6Addr::from(ip);
+                match ip.to_ipv4_mapped() {
+                    Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+                    None => SocketAddr::new(IpAddr::V6(ip), port),
+                }
+            }
         }
     }
 }
@@ -216,6 +229,22 @@ fn classify(error: bincode::error::DecodeError) -> CodecError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v4_mapped_addresses_are_ipv4_on_the_wire_and_when_read() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.9]:4000".parse().unwrap();
+        assert_eq!(WireAddr::from(mapped), WireAddr::V4([192, 0, 2, 9], 4000));
+        let mut written = [0u8; 16];
+        written[10] = 0xff;
+        written[11] = 0xff;
+        written[12..].copy_from_slice(&[192, 0, 2, 9]);
+        assert_eq!(
+            SocketAddr::from(WireAddr::V6(written, 4000)),
+            "192.0.2.9:4000".parse::<SocketAddr>().unwrap()
+        );
+        let v6: SocketAddr = "[2001:db8::9]:4000".parse().unwrap();
+        assert_eq!(SocketAddr::from(WireAddr::from(v6)), v6);
+    }
 
     #[test]
     fn caps_limits_and_trailing_bytes_are_enforced() {

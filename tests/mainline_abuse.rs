@@ -56,7 +56,7 @@ fn answer(query: &[u8], planted: &[SocketAddrV4]) -> Vec<u8> {
     };
     if method == b"get_peers" {
         body.token = Some(b"tok".to_vec());
-        body.values = planted.to_vec();
+        body.values = planted.iter().map(|a| SocketAddr::V4(*a)).collect();
     }
     encode_response(txid, &body)
 }

@@ -15,13 +15,21 @@
 //! dropped (we are read-only, BEP 43). The `ip` of answers (BEP 42) is
 //! reported as [`MainlineEvent::Observed`].
 //!
+//! One client speaks one address family (BEP 32: the IPv4 and IPv6 DHTs
+//! are separate networks); a dual-stack node runs one per socket. Their
+//! lookup IDs never collide (IPv4's are even, IPv6's odd). While it
+//! bootstraps, a client whose node has the other family too asks for both
+//! families' contacts (`want`) and hands the other family's to the node
+//! ([`MainlineEvent::OtherFamilyNodes`]): the public routers are mostly
+//! IPv4, and that is how the IPv6 client finds its first nodes.
+//!
 //! About 590 lines before its tests, kept as one file: bootstrap, lookups
 //! and announces share the table of queries in flight, the per-IP pacing
 //! and the routing table, and every answer updates all three. BEP 42 IDs
 //! live in `bep42.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -31,6 +39,7 @@ use super::krpc::{self, CompactNode, ID_LEN, Id, Message, Query, Response, TXID_
 use crate::dht::bootstrap::Bootstrap;
 use crate::dht::lookup::Lookup;
 use crate::dht::routing::{Offer, Peer, RoutingTable};
+use crate::addr::Family;
 use crate::dht::wire::K;
 use crate::id::NodeId;
 use crate::ratelimit::{Limits, RateLimiter};
@@ -84,7 +93,14 @@ pub enum MainlineEvent {
         /// The storing node that listed them.
         by: SocketAddr,
         /// The peers.
-        peers: Vec<SocketAddrV4>,
+        peers: Vec<SocketAddr>,
+    },
+    /// A bootstrap answer listed nodes of the other address family (we
+    /// asked with `want`): bootstrap addresses for the node's client of
+    /// that family.
+    OtherFamilyNodes {
+        /// Their addresses.
+        nodes: Vec<SocketAddr>,
     },
     /// A lookup finished.
     LookupDone {
@@ -137,13 +153,16 @@ struct Pending {
 struct LookupState {
     lookup: Lookup,
     tokens: BTreeMap<NodeId, Vec<u8>>,
-    reported: BTreeSet<SocketAddrV4>,
+    reported: BTreeSet<SocketAddr>,
 }
 
 /// The Mainline client.
 pub struct Mainline {
     id: Id,
     local: SocketAddr,
+    family: Family,
+    /// Ask bootstrap nodes for the other family's contacts too.
+    want_other_family: bool,
     rng: Rng,
     table: RoutingTable,
     bootstrap: Bootstrap,
@@ -180,10 +199,13 @@ impl Mainline {
     /// [`set_bootstrap`](Self::set_bootstrap)).
     pub fn new(now: Instant, local: SocketAddr, mut rng: Rng, bootstrap: Vec<SocketAddr>) -> Self {
         let id: Id = rng.bytes();
-        debug!("mainline: node ID {}", crate::hex::hex(&id));
+        let family = Family::of(local);
+        debug!("mainline: {family} node ID {}", crate::hex::hex(&id));
         Self {
             id,
             local,
+            family,
+            want_other_family: false,
             rng,
             table: RoutingTable::new(padded(&id)),
             bootstrap: Bootstrap::new(now, bootstrap.clone()),
@@ -192,7 +214,10 @@ impl Mainline {
             bootstrapped: false,
             pending: BTreeMap::new(),
             lookups: BTreeMap::new(),
-            next_lookup: 0,
+            next_lookup: match family {
+                Family::V4 => 0,
+                Family::V6 => 1,
+            },
             pacing: RateLimiter::new(PACING),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -214,6 +239,22 @@ impl Mainline {
         }
     }
 
+    /// The family this client speaks.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Makes bootstrap queries ask for the other family's contacts too
+    /// (the node has a client of that family to give them to).
+    pub fn want_other_family(&mut self, want: bool) {
+        self.want_other_family = want;
+    }
+
+    /// Bootstrap addresses given so far.
+    pub fn bootstrap_len(&self) -> usize {
+        self.bootstrap_addrs.len()
+    }
+
     /// True once a bootstrap node answered.
     pub fn is_bootstrapped(&self) -> bool {
         self.bootstrapped
@@ -230,13 +271,20 @@ impl Mainline {
         self.pending.values().any(|p| p.to == addr)
     }
 
-    /// Our public IPv4 address is `ip` (the vote of answers' `ip`): take a
-    /// node ID that BEP 42 deems valid for it, so nodes that enforce BEP 42
-    /// keep serving us. Addresses BEP 42 exempts (private, loopback,
-    /// link-local) change nothing. The routing table is rebuilt around the
+    /// Our public address of this client's family has IP `ip` (the vote
+    /// of answers' `ip`): take a node ID that BEP 42 deems valid for it, so
+    /// nodes that enforce BEP 42 keep serving us. Addresses BEP 42 exempts
+    /// (private, unique-local, loopback, link-local) and the other
+    /// family's change nothing. The routing table is rebuilt around the
     /// new ID from the nodes it held.
-    pub fn public_ip(&mut self, now: Instant, ip: Ipv4Addr) {
-        if ip.is_private() || ip.is_loopback() || ip.is_link_local() || bep42_valid(ip, &self.id) {
+    pub fn public_ip(&mut self, now: Instant, ip: IpAddr) {
+        let exempt = match ip {
+            IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+            }
+        };
+        if exempt || Family::of_ip(ip) != self.family || bep42_valid(ip, &self.id) {
             return;
         }
         let id = bep42_id(ip, self.id);
@@ -353,14 +401,17 @@ impl Mainline {
                 addrs.len(),
                 self.bootstrap.attempt()
             );
-            let target = self.id;
+            let query = Query::FindNode {
+                target: self.id,
+                want_both: self.want_other_family,
+            };
             for addr in addrs {
                 self.query(
                     now,
                     addr,
                     None,
                     Purpose::Bootstrap(self.generation),
-                    &Query::FindNode { target },
+                    &query,
                 );
             }
         }
@@ -393,7 +444,7 @@ impl Mainline {
 
     fn start_lookup(&mut self, now: Instant, target: Id) -> LookupId {
         let id = self.next_lookup;
-        self.next_lookup += 1;
+        self.next_lookup += 2;
         if self.lookups.len() >= MAX_LOOKUPS {
             debug!("mainline: {MAX_LOOKUPS} lookups under way; this one ends empty");
             self.events.push_back(MainlineEvent::LookupDone {
@@ -517,14 +568,29 @@ impl Mainline {
                 &Query::Ping,
             );
         }
-        let closer: Vec<Peer> = body
-            .nodes
+        let (ours, others) = match self.family {
+            Family::V4 => (&body.nodes, &body.nodes6),
+            Family::V6 => (&body.nodes6, &body.nodes),
+        };
+        let closer: Vec<Peer> = ours
             .iter()
+            .filter(|node| Family::of(node.addr) == self.family)
             .map(|CompactNode { id, addr }| Peer {
                 id: padded(id),
-                addr: SocketAddr::V4(*addr),
+                addr: *addr,
             })
             .collect();
+        if self.want_other_family && matches!(pending.purpose, Purpose::Bootstrap(_)) {
+            let nodes: Vec<SocketAddr> = others
+                .iter()
+                .map(|n| n.addr)
+                .filter(|a| Family::of(*a) != self.family)
+                .collect();
+            if !nodes.is_empty() {
+                self.events
+                    .push_back(MainlineEvent::OtherFamilyNodes { nodes });
+            }
+        }
         match pending.purpose {
             Purpose::Bootstrap(_) => {
                 if self.bootstrap.on_answer() {
@@ -543,7 +609,7 @@ impl Mainline {
                 if let Some(token) = body.token {
                     state.tokens.insert(asked, token);
                 }
-                let new: Vec<SocketAddrV4> = body
+                let new: Vec<SocketAddr> = body
                     .values
                     .iter()
                     .copied()
@@ -608,7 +674,7 @@ mod tests {
     /// storing what is announced with the token `b"tok"`.
     struct FakeNet {
         count: u8,
-        stored: BTreeMap<u8, Vec<SocketAddrV4>>,
+        stored: BTreeMap<u8, Vec<SocketAddr>>,
         answered: usize,
     }
 
@@ -645,10 +711,7 @@ mod tests {
             let nodes = (1..=self.count)
                 .map(|m| CompactNode {
                     id: [m; 20],
-                    addr: match node_addr(m) {
-                        SocketAddr::V4(a) => a,
-                        SocketAddr::V6(_) => unreachable!(),
-                    },
+                    addr: node_addr(m),
                 })
                 .take(8)
                 .collect();
@@ -673,10 +736,7 @@ mod tests {
                         Some(1)
                     );
                     assert!(a.get(b"port").is_some(), "port goes with implied_port");
-                    let SocketAddr::V4(from) = t.source else {
-                        return None;
-                    };
-                    self.stored.entry(n).or_default().push(from);
+                    self.stored.entry(n).or_default().push(t.source);
                     body.nodes.clear();
                 }
                 _ => {}
@@ -750,7 +810,7 @@ mod tests {
         net.run(now, &mut b);
         b.get_peers(now, info_hash);
         let events = net.run(now, &mut b);
-        let found: BTreeSet<SocketAddrV4> = events
+        let found: BTreeSet<SocketAddr> = events
             .iter()
             .filter_map(|e| match e {
                 MainlineEvent::Values { peers, .. } => Some(peers.clone()),
@@ -760,7 +820,7 @@ mod tests {
             .collect();
         assert_eq!(
             found.into_iter().collect::<Vec<_>>(),
-            ["10.0.0.1:4000".parse::<SocketAddrV4>().unwrap()],
+            ["10.0.0.1:4000".parse::<SocketAddr>().unwrap()],
             "each peer reported once"
         );
     }
@@ -796,7 +856,7 @@ mod tests {
         a.get_peers(now, [0x55; 20]);
         net.run(now, &mut a);
         let before = a.routing_len();
-        let ip: Ipv4Addr = "203.0.113.9".parse().unwrap();
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
         a.public_ip(now, ip);
         assert!(bep42_valid(ip, &a.id));
         assert_eq!(a.routing_len(), before, "the nodes it knew stay known");

@@ -1,5 +1,7 @@
 //! KRPC (BEP 5) messages as a read-only client speaks them: the queries it
-//! sends and the responses and errors it reads.
+//! sends and the responses and errors it reads, over IPv4 and IPv6 (BEP
+//! 32: `nodes6` lists 38-byte IPv6 contacts, `values` may hold 18-byte
+//! IPv6 peers, and a query's `want` asks for either family's contacts).
 //!
 //! Every query carries `ro=1` (BEP 43: do not add us to routing tables),
 //! a [`TXID_LEN`]-byte transaction ID and no `v` (a client version would
@@ -11,7 +13,7 @@
 //! [`MAX_TOKEN_LEN`] bytes; anything else in the message is ignored.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::bencode::{self, DecodeError, Value};
 
@@ -25,8 +27,10 @@ pub const MAX_NODES: usize = 16;
 pub const MAX_VALUES: usize = 100;
 /// Longest token kept.
 pub const MAX_TOKEN_LEN: usize = 64;
-/// Bytes of one compact node: ID, IPv4, port.
+/// Bytes of one compact IPv4 node: ID, IPv4, port.
 const COMPACT_NODE_LEN: usize = ID_LEN + 6;
+/// Bytes of one compact IPv6 node (BEP 32): ID, IPv6, port.
+const COMPACT_NODE6_LEN: usize = ID_LEN + 18;
 
 /// A Mainline node ID or infohash.
 pub type Id = [u8; ID_LEN];
@@ -40,6 +44,9 @@ pub enum Query<'a> {
     FindNode {
         /// The ID looked for.
         target: Id,
+        /// Ask for contacts of both families (`want: ["n4", "n6"]`, BEP
+        /// 32), while bootstrapping a node that has sockets of both.
+        want_both: bool,
     },
     /// `get_peers` for `info_hash`.
     GetPeers {
@@ -74,7 +81,15 @@ pub fn encode_query(txid: [u8; TXID_LEN], id: &Id, query: &Query<'_>) -> Vec<u8>
     let mut args: Vec<(&[u8], Value<'_>)> = vec![(b"id", Value::Bytes(id))];
     match query {
         Query::Ping => {}
-        Query::FindNode { target } => args.push((b"target", Value::Bytes(target))),
+        Query::FindNode { target, want_both } => {
+            args.push((b"target", Value::Bytes(target)));
+            if *want_both {
+                args.push((
+                    b"want",
+                    Value::List(vec![Value::Bytes(b"n4"), Value::Bytes(b"n6")]),
+                ));
+            }
+        }
         Query::GetPeers { info_hash } => args.push((b"info_hash", Value::Bytes(info_hash))),
         Query::AnnouncePeer {
             info_hash,
@@ -97,13 +112,13 @@ pub fn encode_query(txid: [u8; TXID_LEN], id: &Id, query: &Query<'_>) -> Vec<u8>
     .encode()
 }
 
-/// A node from a `nodes` list.
+/// A node from a `nodes` or `nodes6` list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompactNode {
     /// Its ID.
     pub id: Id,
-    /// Its address.
-    pub addr: SocketAddrV4,
+    /// Its address: IPv4 from `nodes`, IPv6 from `nodes6`.
+    pub addr: SocketAddr,
 }
 
 /// The body of a response (`y=r`).
@@ -111,10 +126,13 @@ pub struct CompactNode {
 pub struct Response {
     /// The responder's ID.
     pub id: Id,
-    /// Closer nodes (`nodes`), at most [`MAX_NODES`].
+    /// Closer IPv4 nodes (`nodes`), at most [`MAX_NODES`].
     pub nodes: Vec<CompactNode>,
-    /// Peers stored under the infohash (`values`), at most [`MAX_VALUES`].
-    pub values: Vec<SocketAddrV4>,
+    /// Closer IPv6 nodes (`nodes6`), at most [`MAX_NODES`].
+    pub nodes6: Vec<CompactNode>,
+    /// Peers stored under the infohash (`values`, 6-byte IPv4 or 18-byte
+    /// IPv6 entries), at most [`MAX_VALUES`].
+    pub values: Vec<SocketAddr>,
     /// The write token for `announce_peer`.
     pub token: Option<Vec<u8>>,
     /// Our address as the responder saw it (BEP 42 `ip`).
@@ -211,17 +229,20 @@ fn response(r: &Value<'_>) -> Result<Response, KrpcError> {
         .and_then(Value::as_bytes)
         .and_then(|id| Id::try_from(id).ok())
         .ok_or(KrpcError::MissingId)?;
-    let nodes = r
-        .get(b"nodes")
-        .and_then(Value::as_bytes)
-        .map(|bytes| {
-            bytes
-                .chunks_exact(COMPACT_NODE_LEN)
-                .take(MAX_NODES)
-                .filter_map(compact_node)
-                .collect()
-        })
-        .unwrap_or_default();
+    let nodes_of = |key: &[u8], len: usize| -> Vec<CompactNode> {
+        r.get(key)
+            .and_then(Value::as_bytes)
+            .map(|bytes| {
+                bytes
+                    .chunks_exact(len)
+                    .take(MAX_NODES)
+                    .filter_map(compact_node)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let nodes = nodes_of(b"nodes", COMPACT_NODE_LEN);
+    let nodes6 = nodes_of(b"nodes6", COMPACT_NODE6_LEN);
     let values = r
         .get(b"values")
         .and_then(Value::as_list)
@@ -229,10 +250,7 @@ fn response(r: &Value<'_>) -> Result<Response, KrpcError> {
             items
                 .iter()
                 .filter_map(Value::as_bytes)
-                .filter_map(|b| match compact_addr(b) {
-                    Some(SocketAddr::V4(addr)) => Some(addr),
-                    _ => None,
-                })
+                .filter_map(compact_addr)
                 .take(MAX_VALUES)
                 .collect()
         })
@@ -245,6 +263,7 @@ fn response(r: &Value<'_>) -> Result<Response, KrpcError> {
     Ok(Response {
         id,
         nodes,
+        nodes6,
         values,
         token,
         ip: None,
@@ -253,10 +272,10 @@ fn response(r: &Value<'_>) -> Result<Response, KrpcError> {
 
 fn compact_node(chunk: &[u8]) -> Option<CompactNode> {
     let (id, addr) = chunk.split_first_chunk::<ID_LEN>()?;
-    match compact_addr(addr)? {
-        SocketAddr::V4(addr) => Some(CompactNode { id: *id, addr }),
-        SocketAddr::V6(_) => None,
-    }
+    Some(CompactNode {
+        id: *id,
+        addr: compact_addr(addr)?,
+    })
 }
 
 /// A compact address: 4-byte IPv4 or 16-byte IPv6, then a 2-byte port,
@@ -272,10 +291,8 @@ pub fn compact_addr(bytes: &[u8]) -> Option<SocketAddr> {
         }
         18 => {
             let ip: [u8; 16] = bytes[..16].try_into().ok()?;
-            Some(SocketAddr::from((
-                ip,
-                u16::from_be_bytes([bytes[16], bytes[17]]),
-            )))
+            let addr = SocketAddr::from((ip, u16::from_be_bytes([bytes[16], bytes[17]])));
+            Some(crate::addr::canonical(addr))
         }
         _ => None,
     }
@@ -293,19 +310,20 @@ pub fn compact(addr: SocketAddr) -> Vec<u8> {
 
 /// A response as a Mainline node would send it, for tests and fuzz seeds.
 pub fn encode_response(txid: &[u8], body: &Response) -> Vec<u8> {
-    let nodes: Vec<u8> = body
-        .nodes
-        .iter()
-        .flat_map(|n| [&n.id[..], &compact(SocketAddr::V4(n.addr))].concat())
-        .collect();
-    let values: Vec<Vec<u8>> = body
-        .values
-        .iter()
-        .map(|v| compact(SocketAddr::V4(*v)))
-        .collect();
+    let list = |nodes: &[CompactNode]| -> Vec<u8> {
+        nodes
+            .iter()
+            .flat_map(|n| [&n.id[..], &compact(n.addr)].concat())
+            .collect()
+    };
+    let (nodes, nodes6) = (list(&body.nodes), list(&body.nodes6));
+    let values: Vec<Vec<u8>> = body.values.iter().map(|v| compact(*v)).collect();
     let mut r: Vec<(&[u8], Value<'_>)> = vec![(b"id", Value::Bytes(&body.id))];
     if !nodes.is_empty() {
         r.push((b"nodes", Value::Bytes(&nodes)));
+    }
+    if !nodes6.is_empty() {
+        r.push((b"nodes6", Value::Bytes(&nodes6)));
     }
     if let Some(token) = &body.token {
         r.push((b"token", Value::Bytes(token)));
@@ -376,19 +394,40 @@ mod tests {
             &b"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer2:roi1e1:t4:tttt1:y1:qe"[..]
         );
         assert!(bencode::decode(&announce).unwrap().canonical);
+        // BEP 32: `want` comes after `target`, in key order.
+        let find = encode_query(
+            *b"ffff",
+            &id,
+            &Query::FindNode {
+                target: *b"mnopqrstuvwxyz123456",
+                want_both: true,
+            },
+        );
+        assert_eq!(
+            find,
+            &b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl2:n42:n6ee1:q9:find_node2:roi1e1:t4:ffff1:y1:qe"[..]
+        );
+        assert!(bencode::decode(&find).unwrap().canonical);
     }
 
     #[test]
-    fn responses_round_trip_with_nodes_values_token_and_ip() {
+    fn responses_round_trip_with_nodes_nodes6_values_token_and_ip() {
         let body = Response {
             id: [7; 20],
             nodes: vec![CompactNode {
                 id: [8; 20],
                 addr: "192.0.2.8:6881".parse().unwrap(),
             }],
-            values: vec!["198.51.100.1:4000".parse().unwrap()],
+            nodes6: vec![CompactNode {
+                id: [9; 20],
+                addr: "[2001:db8::9]:6881".parse().unwrap(),
+            }],
+            values: vec![
+                "198.51.100.1:4000".parse().unwrap(),
+                "[2001:db8::1]:4000".parse().unwrap(),
+            ],
             token: Some(b"tok".to_vec()),
-            ip: Some("203.0.113.5:9999".parse().unwrap()),
+            ip: Some("[2001:db8::5]:9999".parse().unwrap()),
         };
         let bytes = encode_response(b"tx", &body);
         assert_eq!(decode(&bytes), Ok(Message::Response { txid: b"tx", body }));

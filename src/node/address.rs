@@ -200,8 +200,8 @@ impl Node {
         }
         if let Some(address) = self.public.of(addr).and_then(|p| p.observe(addr, by)) {
             debug!("{}: {by} sees us as {address}", via.name());
-            if let (SocketAddr::V4(v4), Some(mainline)) = (address, self.mainline.as_mut()) {
-                mainline.public_ip(now, *v4.ip());
+            if let Some(mainline) = self.mainline.for_addr_mut(address) {
+                mainline.public_ip(now, address.ip());
             }
             self.addresses_changed();
             self.events.push_back(Event::PublicAddress { address, via });

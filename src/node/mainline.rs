@@ -1,6 +1,7 @@
 //! The Mainline DHT on the node: KRPC datagrams in, client events out, and
 //! the Mainline member source's lookups, announces and hellos (sent and
-//! opened in `hello.rs`).
+//! opened in `hello.rs`). A dual-stack node runs a client per family
+//! (BEP 32); the source looks up and announces in each.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,16 +11,21 @@ use log::debug;
 use super::Node;
 use super::relay::ProbeBy;
 use super::stats::DropReason;
+use crate::addr::Family;
 use crate::api::{AddressSource, Event};
 use crate::hello::HelloKind;
 use crate::mainline::engine::{MainlineDrop, MainlineEvent};
 use crate::relay::relay_infohash;
 use crate::sources::mainline::Action;
 
+/// Most bootstrap addresses one family's client takes from the other
+/// family's answers (`want`).
+const MAX_OTHER_FAMILY_BOOTSTRAP: usize = 16;
+
 impl Node {
     /// A datagram that starts with `d` (already rate-limited).
     pub(super) fn on_mainline_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        let Some(mainline) = self.mainline.as_mut() else {
+        let Some(mainline) = self.mainline.for_addr_mut(source) else {
             return self.drop_datagram(source, DropReason::UnknownProtocol);
         };
         match mainline.handle_datagram(now, source, data) {
@@ -39,8 +45,30 @@ impl Node {
     /// Turns the Mainline client's events into user events, candidates
     /// and announces.
     pub(super) fn process_mainline_events(&mut self, now: Instant) {
-        while let Some(event) = self.mainline.as_mut().and_then(|m| m.poll_event()) {
+        loop {
+            let next = self
+                .mainline
+                .iter_mut()
+                .find_map(|(family, m)| m.poll_event().map(|e| (family, e)));
+            let Some((family, event)) = next else {
+                break;
+            };
             match event {
+                MainlineEvent::OtherFamilyNodes { nodes } => {
+                    if let Some(other) = self
+                        .mainline
+                        .iter_mut()
+                        .find(|(f, _)| *f != family)
+                        .map(|(_, m)| m)
+                        .filter(|m| {
+                            !m.is_bootstrapped() && m.bootstrap_len() < MAX_OTHER_FAMILY_BOOTSTRAP
+                        })
+                    {
+                        debug!("mainline: {} {} nodes to bootstrap from", nodes.len(), other.family());
+                        other.set_bootstrap(now, nodes);
+                        other.handle_timeout(now);
+                    }
+                }
                 MainlineEvent::Bootstrapped { nodes } => {
                     self.events.push_back(Event::MainlineBootstrapped { nodes });
                     self.relay_directory_timeout(now);
@@ -57,7 +85,6 @@ impl Node {
                 }
                 MainlineEvent::Values { id, by, peers } => {
                     let ours = self.public.all();
-                    let peers: Vec<SocketAddr> = peers.into_iter().map(SocketAddr::V4).collect();
                     if let Some(directory) = self.relay_directory.as_mut().filter(|d| d.owns(id)) {
                         let found = directory.on_values(&peers, &ours);
                         if !found.is_empty() {
@@ -84,7 +111,7 @@ impl Node {
                         .as_mut()
                         .map(|d| d.lookup_done(now, storers))
                         .unwrap_or_default();
-                    if let (false, Some(mainline)) = (announce.is_empty(), self.mainline.as_mut()) {
+                    if let (false, Some(mainline)) = (announce.is_empty(), self.mainline.get_mut(family)) {
                         debug!("relay: announcing to {} Mainline nodes", announce.len());
                         mainline.announce(now, relay_infohash(), &announce);
                     }
@@ -105,12 +132,25 @@ impl Node {
         }
     }
 
-    /// Starts the relay directory's lookup when it is due.
+    /// True once a Mainline client of either family is bootstrapped.
+    pub(super) fn mainline_ready(&self) -> bool {
+        self.mainline.iter().any(|(_, m)| m.is_bootstrapped())
+    }
+
+    /// Starts the relay directory's lookup when it is due, in the first
+    /// bootstrapped family (IPv4 first).
     pub(super) fn relay_directory_timeout(&mut self, now: Instant) {
-        let ready = self.mainline.as_ref().is_some_and(|m| m.is_bootstrapped());
-        let (Some(directory), Some(mainline)) =
-            (self.relay_directory.as_mut(), self.mainline.as_mut())
-        else {
+        let ready = self.mainline_ready();
+        let Some(directory) = self.relay_directory.as_mut() else {
+            return;
+        };
+        let family = self
+            .mainline
+            .iter()
+            .find(|(_, m)| m.is_bootstrapped())
+            .or_else(|| self.mainline.iter().next())
+            .map(|(family, _)| family);
+        let Some(mainline) = family.and_then(|f| self.mainline.get_mut(f)) else {
             return;
         };
         if directory.due(now, ready, self.joined.is_some()) {
@@ -121,7 +161,7 @@ impl Node {
 
     /// Runs the Mainline source's schedule.
     pub(super) fn mainline_source_timeout(&mut self, now: Instant) {
-        let ready = self.mainline.as_ref().is_some_and(|m| m.is_bootstrapped());
+        let ready = self.mainline_ready();
         let unix_ms = self.config.clock.unix_ms(now);
         let actions = self
             .joined
@@ -135,21 +175,29 @@ impl Node {
     }
 
     fn apply_mainline_action(&mut self, now: Instant, action: Action) {
-        let Some(mainline) = self.mainline.as_mut() else {
-            return;
-        };
         match action {
             Action::LookUp(windows) => {
-                for (window, info_hash) in windows {
-                    let id = mainline.get_peers(now, info_hash);
-                    if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
-                        source.lookup_started(id, window);
+                for (family, mainline) in self.mainline.iter_mut() {
+                    if !mainline.is_bootstrapped() {
+                        continue;
+                    }
+                    for &(window, info_hash) in &windows {
+                        let id = mainline.get_peers(now, info_hash);
+                        if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut())
+                        {
+                            source.lookup_started(id, family, window);
+                        }
                     }
                 }
                 // A lookup that could not start ends at once.
                 self.process_mainline_events(now);
             }
-            Action::Announce(info_hash, storers) => mainline.announce(now, info_hash, &storers),
+            Action::Announce(info_hash, storers) => {
+                let family = storers.first().map(|(addr, _)| Family::of(*addr));
+                if let Some(mainline) = family.and_then(|f| self.mainline.get_mut(f)) {
+                    mainline.announce(now, info_hash, &storers);
+                }
+            }
             Action::Hello(to) => self.send_hellos(now, &to, HelloKind::Hello),
         }
     }

@@ -60,7 +60,7 @@ impl Node {
         info!("joining meeting with topic {}", meeting.topic());
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let first_session = u64::from_be_bytes(self.rng.bytes());
-        let mainline = self.mainline.is_some().then(|| {
+        let mainline = self.mainline.iter().next().is_some().then(|| {
             let keyed = meeting.clone();
             MainlineSource::new(now, Box::new(move |window| keyed.infohash(window)))
         });

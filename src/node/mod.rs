@@ -74,7 +74,9 @@ pub struct Node {
     /// Our STUN client of each family we have a socket of.
     stun_clients: PerFamily<StunClient>,
     dht: Dht,
-    mainline: Option<Mainline>,
+    /// The Mainline client of each family we have a socket of (BEP 32),
+    /// when Mainline is on.
+    mainline: PerFamily<Mainline>,
     joined: Option<Joined>,
     signaling: Signaling,
     limiter: RateLimiter,
@@ -115,25 +117,33 @@ impl Node {
             rng.fork(),
             config.bootstrap.clone(),
         );
-        let mainline_local = locals.all().iter().copied().find(SocketAddr::is_ipv4);
-        let mainline = match (&config.mainline_bootstrap, mainline_local) {
-            (Some(bootstrap), Some(local)) => {
-                Some(Mainline::new(now, local, rng.fork(), bootstrap.clone()))
+        let mut mainline = PerFamily::default();
+        if let Some(bootstrap) = &config.mainline_bootstrap {
+            for family in Family::ALL {
+                let Some(local) = locals.all().iter().copied().find(|l| Family::of(*l) == family)
+                else {
+                    continue;
+                };
+                let ours = bootstrap.iter().copied().filter(|a| Family::of(*a) == family);
+                mainline.set(
+                    family,
+                    Some(Mainline::new(now, local, rng.fork(), ours.collect())),
+                );
             }
-            (Some(_), None) => {
-                log::warn!("mainline: needs an IPv4 socket; off");
-                None
+            let dual_stack = mainline.iter().count() == 2;
+            for (_, client) in mainline.iter_mut() {
+                client.want_other_family(dual_stack);
             }
-            (None, _) => None,
-        };
+        }
         let relay_table = match config.relay {
             RelayRole::Members => Some(RelayTable::new(MEMBER_RELAY, rng.fork())),
             RelayRole::Open => Some(RelayTable::new(SERVE_RELAY, rng.fork())),
             _ => None,
         };
-        let relay_directory = match (config.relay, &mainline) {
-            (RelayRole::Open, Some(_)) => Some(RelayDirectory::new(now, DirectoryRole::Announce)),
-            (RelayRole::Members | RelayRole::Off, Some(_)) if config.bootstrap.is_empty() => {
+        let mainline_on = mainline.iter().next().is_some();
+        let relay_directory = match (config.relay, mainline_on) {
+            (RelayRole::Open, true) => Some(RelayDirectory::new(now, DirectoryRole::Announce)),
+            (RelayRole::Members | RelayRole::Off, true) if config.bootstrap.is_empty() => {
                 Some(RelayDirectory::new(now, DirectoryRole::Look))
             }
             _ => None,
@@ -213,8 +223,10 @@ impl Node {
     /// Mainline is off.
     pub fn mainline_nodes(&self, count: usize) -> Vec<SocketAddr> {
         self.mainline
-            .as_ref()
-            .map_or_else(Vec::new, |m| m.good_nodes(count))
+            .iter()
+            .flat_map(|(_, m)| m.good_nodes(count))
+            .take(count)
+            .collect()
     }
 
     /// True while the node takes more [`Command::Send`] messages without
@@ -244,8 +256,8 @@ impl Node {
             signaling: self.signaling.len(),
             connections: self.joined.as_ref().map_or(0, |j| j.connections.len()),
             rate_limited_sources: self.limiter.len(),
-            mainline_routing: self.mainline.as_ref().map_or(0, Mainline::routing_len),
-            mainline_pending: self.mainline.as_ref().map_or(0, Mainline::pending_len),
+            mainline_routing: self.mainline.iter().map(|(_, m)| m.routing_len()).sum(),
+            mainline_pending: self.mainline.iter().map(|(_, m)| m.pending_len()).sum(),
             relay_bindings: self.relay_bindings(),
             contacted_ips: self.contacted.len(),
         }
@@ -282,7 +294,7 @@ impl Node {
                     client.handle_timeout(now);
                 }
                 self.dht.handle_timeout(now);
-                if let Some(mainline) = self.mainline.as_mut() {
+                for (_, mainline) in self.mainline.iter_mut() {
                     mainline.handle_timeout(now);
                 }
                 self.relay_directory_timeout(now);
@@ -304,7 +316,11 @@ impl Node {
                     .find_map(|(_, c)| c.poll_transmit())
             })
             .or_else(|| self.dht.poll_transmit())
-            .or_else(|| self.mainline.as_mut().and_then(Mainline::poll_transmit))
+            .or_else(|| {
+                self.mainline
+                    .iter_mut()
+                    .find_map(|(_, m)| m.poll_transmit())
+            })
             .or_else(|| {
                 self.joined
                     .as_mut()
@@ -317,17 +333,17 @@ impl Node {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
-        let mainline_ready = self
-            .mainline
-            .as_ref()
-            .is_some_and(Mainline::is_bootstrapped);
+        let mainline_ready = self.mainline_ready();
         let deadline = [
             self.stun_clients
                 .iter()
                 .filter_map(|(_, c)| c.poll_timeout())
                 .min(),
             self.dht.poll_timeout(),
-            self.mainline.as_ref().and_then(Mainline::poll_timeout),
+            self.mainline
+                .iter()
+                .filter_map(|(_, m)| m.poll_timeout())
+                .min(),
             self.relay_directory
                 .as_ref()
                 .filter(|_| mainline_ready)
@@ -365,9 +381,16 @@ impl Node {
             Command::SendMany(texts) => self.send_texts(now, &texts),
             Command::SendTo { peer, bytes } => self.send_to(now, peer, &bytes),
             Command::MainlineBootstrap(addrs) => {
-                if let Some(mainline) = self.mainline.as_mut() {
-                    mainline.set_bootstrap(now, addrs);
-                    mainline.handle_timeout(now);
+                for (family, mainline) in self.mainline.iter_mut() {
+                    let ours: Vec<SocketAddr> = addrs
+                        .iter()
+                        .copied()
+                        .filter(|a| Family::of(*a) == family)
+                        .collect();
+                    if !ours.is_empty() {
+                        mainline.set_bootstrap(now, ours);
+                        mainline.handle_timeout(now);
+                    }
                 }
             }
             Command::ProbeRelays(relays) => self.probe_relays(relays, relay::ProbeBy::User),
@@ -380,8 +403,9 @@ impl Node {
             Command::Bootstrap(addrs) => self.dht.set_bootstrap(now, addrs),
             Command::SampleNat => {
                 self.dht.find_node(now, NodeId(self.rng.bytes()));
-                if let Some(mainline) = self.mainline.as_mut() {
-                    mainline.get_peers(now, self.rng.bytes());
+                let target = self.rng.bytes();
+                for (_, mainline) in self.mainline.iter_mut() {
+                    mainline.get_peers(now, target);
                 }
             }
             Command::Leave => {

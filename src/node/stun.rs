@@ -26,7 +26,7 @@ use crate::transmit::Transmit;
 pub(super) struct Tables<'a> {
     stun: &'a PerFamily<StunClient>,
     connections: Option<&'a Connections>,
-    mainline: Option<&'a Mainline>,
+    mainline: &'a PerFamily<Mainline>,
 }
 
 impl Known for Tables<'_> {
@@ -43,7 +43,7 @@ impl Known for Tables<'_> {
     }
 
     fn mainline_awaits(&self, addr: SocketAddr) -> bool {
-        self.mainline.is_some_and(|m| m.awaits(addr))
+        self.mainline.for_addr(addr).is_some_and(|m| m.awaits(addr))
     }
 }
 
@@ -53,7 +53,7 @@ impl Node {
         Tables {
             stun: &self.stun_clients,
             connections: self.joined.as_ref().map(|j| &j.connections),
-            mainline: self.mainline.as_ref(),
+            mainline: &self.mainline,
         }
     }
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
+use crate::addr::Family;
 use crate::backoff::Backoff;
 use crate::mainline::engine::LookupId;
 use crate::mainline::krpc::Id;
@@ -76,10 +77,13 @@ struct Candidate {
 /// The Mainline source of one meeting.
 pub struct MainlineSource {
     infohash: Box<dyn Fn(u64) -> Id>,
-    lookups: BTreeMap<LookupId, u64>,
+    /// Lookups under way: the family's client and the window.
+    lookups: BTreeMap<LookupId, (Family, u64)>,
     next_lookup_at: Option<Instant>,
     lookups_done: u32,
-    announced: BTreeMap<u64, Instant>,
+    /// When each family last announced each window (BEP 32: the IPv4 and
+    /// IPv6 DHTs each need the announce).
+    announced: BTreeMap<(Family, u64), Instant>,
     addresses_changed: bool,
     candidates: BTreeMap<SocketAddr, Candidate>,
     greeted: BTreeSet<(u64, SocketAddr)>,
@@ -155,9 +159,9 @@ impl MainlineSource {
         self.addresses_changed = true;
     }
 
-    /// The lookup `id` was started for `window`.
-    pub fn lookup_started(&mut self, id: LookupId, window: u64) {
-        self.lookups.insert(id, window);
+    /// The lookup `id` was started in `family`'s DHT for `window`.
+    pub fn lookup_started(&mut self, id: LookupId, family: Family, window: u64) {
+        self.lookups.insert(id, (family, window));
     }
 
     /// True if `id` is one of this meeting's lookups.
@@ -195,7 +199,7 @@ impl MainlineSource {
         peers: &[SocketAddr],
         ours: &[SocketAddr],
     ) -> Vec<SocketAddr> {
-        let Some(&window) = self.lookups.get(&id) else {
+        let Some(&(_, window)) = self.lookups.get(&id) else {
             return Vec::new();
         };
         for &peer in peers {
@@ -239,14 +243,14 @@ impl MainlineSource {
         id: LookupId,
         storers: Vec<(SocketAddr, Vec<u8>)>,
     ) -> Option<Action> {
-        let window = self.lookups.remove(&id)?;
+        let (family, window) = self.lookups.remove(&id)?;
         self.new_this_lookup.remove(&id);
         if self.lookups.is_empty() {
             self.next_lookup_at = Some(now + LOOKUP_BACKOFF.delay(self.lookups_done));
             self.lookups_done = self.lookups_done.saturating_add(1);
         }
         let current = windows(unix_ms, LOOKUP_SLACK, ANNOUNCE_AHEAD);
-        self.announced.retain(|w, _| current.contains(w));
+        self.announced.retain(|(_, w), _| current.contains(w));
         self.greeted.retain(|(w, _)| current.contains(w));
         if !current.contains(&window) || storers.is_empty() {
             return None;
@@ -254,7 +258,7 @@ impl MainlineSource {
         let due = self.addresses_changed
             || self
                 .announced
-                .get(&window)
+                .get(&(family, window))
                 .is_none_or(|at| now.saturating_duration_since(*at) >= REANNOUNCE);
         if !due {
             return None;
@@ -262,9 +266,9 @@ impl MainlineSource {
         if self.lookups.is_empty() {
             self.addresses_changed = false;
         }
-        self.announced.insert(window, now);
+        self.announced.insert((family, window), now);
         debug!(
-            "mainline: announcing window {window} to {} nodes",
+            "mainline: announcing window {window} to {} {family} nodes",
             storers.len()
         );
         Some(Action::Announce((self.infohash)(window), storers))
@@ -338,7 +342,7 @@ mod tests {
         let mut t = now;
         let mut waits = Vec::new();
         for id in 0..10 {
-            s.lookup_started(id, 10);
+            s.lookup_started(id, Family::V4, 10);
             s.lookup_done(t, unix, id, Vec::new());
             let next = s.poll_timeout(true).unwrap();
             waits.push((next - t).as_millis());
@@ -356,18 +360,18 @@ mod tests {
         let unix = 10 * HOUR_MS + HOUR_MS / 2;
         let mut s = source(now);
         let storers = vec![(addr("192.0.2.1:6881"), b"t".to_vec())];
-        s.lookup_started(1, 10);
+        s.lookup_started(1, Family::V4, 10);
         assert_eq!(
             s.lookup_done(now, unix, 1, storers.clone()),
             Some(Action::Announce([10; 20], storers.clone()))
         );
-        s.lookup_started(2, 10);
+        s.lookup_started(2, Family::V4, 10);
         assert_eq!(s.lookup_done(now, unix, 2, storers.clone()), None);
         let later = now + REANNOUNCE;
-        s.lookup_started(3, 10);
+        s.lookup_started(3, Family::V4, 10);
         assert!(s.lookup_done(later, unix, 3, storers.clone()).is_some());
         s.addresses_changed();
-        s.lookup_started(4, 10);
+        s.lookup_started(4, Family::V4, 10);
         assert!(s.lookup_done(later, unix, 4, storers).is_some());
     }
 
@@ -377,7 +381,7 @@ mod tests {
         let unix = 10 * HOUR_MS + HOUR_MS / 2;
         let mut s = source(now);
         s.handle_timeout(now, unix, true);
-        s.lookup_started(1, 10);
+        s.lookup_started(1, Family::V4, 10);
         let storer = addr("198.51.100.1:6881");
         let peer = addr("203.0.113.7:4000");
         let ours = addr("203.0.113.8:4000");
@@ -417,7 +421,7 @@ mod tests {
     fn a_verified_member_gets_no_more_hellos_and_scopes_are_judged() {
         let now = Instant::now();
         let mut s = source(now);
-        s.lookup_started(1, 10);
+        s.lookup_started(1, Family::V4, 10);
         let peer = addr("127.0.0.1:4000");
         assert_eq!(
             s.on_values(now, 1, addr("127.0.0.1:6881"), &[peer], &[]),
