@@ -12,7 +12,7 @@
 //! A leaf: imports nothing from the crate.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 /// An address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,10 +67,21 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// `addr` with its IP in canonical form ([`canonical_ip`]); the port and
-/// nothing else kept (an IPv6 flow label or scope ID is dropped).
+/// `addr` with its IP in canonical form ([`canonical_ip`]) and no IPv6
+/// flow label; the scope ID of a link-local address stays (it names the
+/// link the peer is on, needed to answer it), any other is dropped.
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(canonical_ip(addr.ip()), addr.port())
+    match addr {
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => {
+            let scope = if v6.ip().is_unicast_link_local() {
+                v6.scope_id()
+            } else {
+                0
+            };
+            SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, scope))
+        }
+        _ => SocketAddr::new(canonical_ip(addr.ip()), addr.port()),
+    }
 }
 
 /// The key a source is rate-limited and counted by: its canonical IPv4
@@ -173,16 +184,19 @@ mod tests {
             addr("192.0.2.7:4000")
         );
         assert_eq!(Family::of(addr("[::ffff:192.0.2.7]:4000")), Family::V4);
-        assert_eq!(canonical(addr("[2001:db8::1]:4000")), addr("[2001:db8::1]:4000"));
+        assert_eq!(
+            canonical(addr("[2001:db8::1]:4000")),
+            addr("[2001:db8::1]:4000")
+        );
         assert_eq!(canonical(addr("192.0.2.7:1")), addr("192.0.2.7:1"));
-        // Scope and flow label go: only the IP and port identify a source.
-        let scoped = SocketAddr::V6(std::net::SocketAddrV6::new(
-            "fe80::1".parse().unwrap(),
-            9,
-            7,
-            3,
-        ));
-        assert_eq!(canonical(scoped), addr("[fe80::1]:9"));
+        // The flow label goes; a link-local address keeps its scope (the
+        // link to answer on), any other address loses it.
+        let scoped = |ip: &str| SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), 9, 7, 3));
+        assert_eq!(
+            canonical(scoped("fe80::1")),
+            SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 9, 0, 3))
+        );
+        assert_eq!(canonical(scoped("fd00::1")), addr("[fd00::1]:9"));
     }
 
     #[test]

@@ -11,13 +11,28 @@
 //! cannot follow one meeting's beacons from window to window.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// Where beacons go: an administratively scoped group (RFC 2365
 /// 239.255.0.0/16, never routed beyond a site, and sent with TTL 1 so not
 /// beyond the link), on a port clear of mDNS (5353), SSDP (1900), LLMNR
 /// (5355) and WS-Discovery (3702).
 pub const LAN_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 70, 77), 41677);
+
+/// Where IPv6 beacons go: `ff02::114`, the link-local scope of the group
+/// IANA reserves for any private experiment (RFC 4291's variable-scope
+/// `ff0X::114`; link-local scope never leaves the link), on the same
+/// port, sent with hop limit 1.
+pub const LAN_GROUP_V6: SocketAddrV6 =
+    SocketAddrV6::new(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x114), 41677, 0, 0);
+
+/// The beacon group of `local`'s address family.
+pub fn group_for(local: SocketAddr) -> SocketAddr {
+    match local {
+        SocketAddr::V4(_) => SocketAddr::V4(LAN_GROUP),
+        SocketAddr::V6(_) => SocketAddr::V6(LAN_GROUP_V6),
+    }
+}
 
 /// First byte of a beacon: in 4–15, beside the DHT and hello tags.
 pub const BEACON_TAG: u8 = 0x0C;

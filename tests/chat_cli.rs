@@ -28,6 +28,8 @@ impl Member {
                 "--bootstrap",
                 bootstrap,
                 "--json",
+                "--bind",
+                "127.0.0.1:0",
                 "--no-mainline",
                 "--no-lan",
             ])
@@ -210,6 +212,8 @@ fn an_endless_producer_on_stdin_does_not_starve_the_network() {
             "--bootstrap",
             &bootstrap,
             "--json",
+            "--bind",
+            "127.0.0.1:0",
             "--no-mainline",
             "--no-lan",
         ])
@@ -280,6 +284,8 @@ fn a_member_that_comes_back_is_reconnected() {
                 "--bootstrap",
                 &bootstrap,
                 "--json",
+                "--bind",
+                "127.0.0.1:0",
                 "--no-mainline",
                 "--no-lan",
                 "--no-stdin",

@@ -114,6 +114,8 @@ fn meeting_code_comes_from_the_environment() {
             "--bootstrap",
             &addr.to_string(),
             "--json",
+            "--bind",
+            "127.0.0.1:0",
             "--no-mainline",
             "--no-lan",
         ])

@@ -710,9 +710,10 @@ mod tests {
             options.bind.addrs(),
             ["0.0.0.0:0".parse().unwrap(), "[::]:0".parse().unwrap()]
         );
-        let Command::Serve(options) = parse_line("serve --bind [fd00::1]:3478 --bind 10.0.0.1:3478")
-            .unwrap()
-            .command
+        let Command::Serve(options) =
+            parse_line("serve --bind [fd00::1]:3478 --bind 10.0.0.1:3478")
+                .unwrap()
+                .command
         else {
             panic!()
         };
@@ -731,7 +732,10 @@ mod tests {
         assert_eq!(options.bind.addrs(), ["[::1]:0".parse().unwrap()]);
         assert!(matches!(
             parse_line("join x --bind 127.0.0.1:0 --bind 127.0.0.2:0"),
-            Err(UsageError::BadValue { option: "--bind", .. })
+            Err(UsageError::BadValue {
+                option: "--bind",
+                ..
+            })
         ));
     }
 

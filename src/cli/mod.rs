@@ -14,7 +14,6 @@ use log::{debug, warn};
 use tinynode::driver::resolve::{HostPort, resolve_all};
 use tinynode::driver::signals::Signals;
 use tinynode::driver::{Driver, Flow, Handler, StartError, Stop, concrete_local_addr};
-use tinynode::wire::beacon::LAN_GROUP;
 use tinynode::{
     AddressSource, Command as NodeCommand, Event, Identity, Input, Meeting, Node, NodeConfig,
     RelayRole, ServerFailure, WallClock,
@@ -198,8 +197,7 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
             RelayRole::Off
         },
     };
-    let Some((mut driver, mut node)) = start(&printer, &binds, identity, sources, false)
-    else {
+    let Some((mut driver, mut node)) = start(&printer, &binds, identity, sources, false) else {
         return EXIT_FAILURE;
     };
     mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
@@ -289,7 +287,7 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         return EXIT_FAILURE;
     };
     if !options.no_lan {
-        if let Err(error) = driver.listen_for_beacons(LAN_GROUP) {
+        if let Err(error) = driver.listen_for_beacons() {
             debug!("lan: no beacons on this host ({error}); the other sources carry on");
         }
     }

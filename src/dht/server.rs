@@ -489,7 +489,10 @@ mod tests {
         );
         let v6_requester: SocketAddr = "[2001:db8::3]:4000".parse().unwrap();
         let Response::Peers { nodes, .. } = world
-            .answer(v6_requester, &request(3, Request::GetPeers { topic: node(20) }))
+            .answer(
+                v6_requester,
+                &request(3, Request::GetPeers { topic: node(20) }),
+            )
             .response
         else {
             panic!("expected Peers");

@@ -1,22 +1,31 @@
-//! The LAN beacon's sockets: the receive-only listener on the beacon
-//! group's port, shared by every tinynode on the host, and the multicast
-//! options of the node's own socket, which sends the beacons
+//! The LAN beacon's sockets: the receive-only listeners on the beacon
+//! groups' port, shared by every tinynode on the host, and the multicast
+//! options of the node's own sockets, which send the beacons
 //! (`protocol-spec.md` §10.1).
 //!
-//! The listener binds the group address itself (so unicast to the port
-//! never reaches it) with `SO_REUSEADDR` and `SO_REUSEPORT`, and joins the
-//! group on the interface of the node's bound address, or on every up,
-//! multicast-capable IPv4 interface when bound to the wildcard. Nothing is
-//! ever sent from it.
+//! A listener binds the group address itself (so unicast to the port
+//! never reaches it) with `SO_REUSEADDR` and `SO_REUSEPORT`. The IPv4 one
+//! joins the group on the interface of the node's bound address, or on
+//! every up, multicast-capable IPv4 interface when bound to the wildcard.
+//! The IPv6 group is link-scoped, so its listener is bound to one
+//! interface (the scope ID): the one holding the node's IPv6 address, or
+//! the first up, multicast-capable, non-loopback interface with IPv6; the
+//! node's IPv6 socket sends out of the same interface. Nothing is ever
+//! sent from a listener.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 use log::debug;
 
 /// `setsockopt(2)` with a value of the option's type.
-pub(super) fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+pub(super) fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
     // SAFETY: setsockopt on an open socket with a value of the option's
     // type and its exact size.
     let result = unsafe {
@@ -126,6 +135,24 @@ pub fn open_listener(group: SocketAddrV4, bound: Ipv4Addr) -> io::Result<UdpSock
 
 /// IPv4 addresses of the interfaces that are up and multicast-capable.
 fn multicast_interfaces() -> Vec<Ipv4Addr> {
+    interface_addrs()
+        .into_iter()
+        .filter_map(|entry| match entry.ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+/// An address of an up, multicast-capable interface.
+struct InterfaceAddr {
+    ip: IpAddr,
+    index: u32,
+    loopback: bool,
+}
+
+/// Every address of the interfaces that are up and multicast-capable.
+fn interface_addrs() -> Vec<InterfaceAddr> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut list) } != 0 {
@@ -141,11 +168,26 @@ fn multicast_interfaces() -> Vec<Ipv4Addr> {
         if usable && !ifa.ifa_addr.is_null() {
             // SAFETY: a non-null ifa_addr points to a sockaddr whose family
             // says its real type.
-            let family = unsafe { (*ifa.ifa_addr).sa_family };
-            if libc::c_int::from(family) == libc::AF_INET {
+            let family = libc::c_int::from(unsafe { (*ifa.ifa_addr).sa_family });
+            let ip = if family == libc::AF_INET {
                 // SAFETY: an AF_INET address is a sockaddr_in.
                 let v4 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
-                found.push(Ipv4Addr::from(v4.sin_addr.s_addr.to_ne_bytes()));
+                Some(IpAddr::V4(Ipv4Addr::from(v4.sin_addr.s_addr.to_ne_bytes())))
+            } else if family == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let v6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
+            } else {
+                None
+            };
+            // SAFETY: ifa_name is the interface's NUL-terminated name.
+            let index = unsafe { libc::if_nametoindex(ifa.ifa_name) };
+            if let (Some(ip), true) = (ip, index != 0) {
+                found.push(InterfaceAddr {
+                    ip,
+                    index,
+                    loopback: flags & libc::IFF_LOOPBACK != 0,
+                });
             }
         }
         entry = ifa.ifa_next;
@@ -153,4 +195,61 @@ fn multicast_interfaces() -> Vec<Ipv4Addr> {
     // SAFETY: `list` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(list) };
     found
+}
+
+/// The interface IPv6 beacons use for a socket at `local`: the one holding
+/// `local` when it is concrete, else the first up, multicast-capable,
+/// non-loopback interface with an IPv6 address.
+pub fn ipv6_interface(local: Ipv6Addr) -> Option<u32> {
+    let addrs = interface_addrs();
+    let holding = addrs
+        .iter()
+        .find(|a| !local.is_unspecified() && a.ip == IpAddr::V6(local));
+    holding
+        .or_else(|| addrs.iter().find(|a| a.ip.is_ipv6() && !a.loopback))
+        .map(|a| a.index)
+}
+
+/// Sets the node's IPv6 socket to send beacons out of `interface`: hop
+/// limit 1, looped back to other tinynodes on this host.
+pub fn prepare_sender_v6(socket: &impl AsRawFd, interface: u32) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    let one: libc::c_int = 1;
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &one)?;
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &one)?;
+    let index = libc::c_int::try_from(interface).unwrap_or(0);
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &index)
+}
+
+/// The IPv6 listener for `group` on `interface`, bound to the group with
+/// that scope; non-blocking.
+pub fn open_listener_v6(group: SocketAddrV6, interface: u32) -> io::Result<UdpSocket> {
+    // SAFETY: a plain socket(2) call; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one)?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &one)?;
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one)?;
+    let scoped = SocketAddrV6::new(*group.ip(), group.port(), 0, interface);
+    super::socket::bind_fd_v6(fd, scoped)?;
+    let request = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr {
+            s6_addr: group.ip().octets(),
+        },
+        ipv6mr_interface: interface,
+    };
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &request)?;
+    debug!("lan: listening for beacons on {group} via interface {interface}");
+    Ok(socket)
 }

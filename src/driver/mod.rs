@@ -37,6 +37,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::api::{Command, Event, Input, NodeConfig, Output, WallClock};
+use crate::beacon::{LAN_GROUP, LAN_GROUP_V6};
 use crate::limits::MAX_DATAGRAM_LEN;
 use crate::node::Node;
 use crate::transmit::Transmit;
@@ -55,8 +56,9 @@ const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
 /// and [`CommandSender`]s share it.
 const WAKE: Token = Token(1);
-/// The LAN beacon listener ([`Driver::listen_for_beacons`]).
-const BEACONS: Token = Token(usize::MAX);
+/// LAN beacon listener `i` ([`Driver::listen_for_beacons`]) is registered
+/// as `Token(LAST_BEACONS - i)`.
+const LAST_BEACONS: usize = usize::MAX;
 /// Socket `i` is registered as `Token(FIRST_SOCKET + i)`.
 const FIRST_SOCKET: usize = 2;
 
@@ -153,8 +155,8 @@ impl std::error::Error for StartError {}
 enum Readable {
     /// The node's socket at this index.
     Socket(usize),
-    /// The LAN beacon listener.
-    Beacons,
+    /// The LAN beacon listener at this index.
+    Beacons(usize),
 }
 
 /// One bound socket and the address the node knows it by (the bound
@@ -180,8 +182,9 @@ pub struct Driver {
     waker: Arc<Waker>,
     /// Commands from other threads ([`CommandSender`]).
     inbox: Option<mpsc::Receiver<Command>>,
-    /// The receive-only LAN beacon listener and its group address.
-    beacons: Option<(UdpSocket, SocketAddr)>,
+    /// The receive-only LAN beacon listeners (one per family) and their
+    /// group addresses.
+    beacons: Vec<(UdpSocket, SocketAddr)>,
 }
 
 impl Driver {
@@ -252,7 +255,7 @@ impl Driver {
             wakeups: 0,
             waker,
             inbox: None,
-            beacons: None,
+            beacons: Vec::new(),
         };
         Ok((driver, node))
     }
@@ -276,28 +279,66 @@ impl Driver {
         }
     }
 
-    /// Lets the node's IPv4 socket send LAN beacons to `group` (TTL 1, out
-    /// of its bound interface) and opens the shared listener that hears
-    /// other tinynodes' beacons. A host that cannot (no multicast-capable
-    /// interface, no permission) gets an error to log; the node carries on
-    /// with its other sources.
-    pub fn listen_for_beacons(&mut self, group: std::net::SocketAddrV4) -> io::Result<()> {
+    /// Lets each of the node's sockets send LAN beacons (IPv4 to
+    /// [`LAN_GROUP`], IPv6 to [`LAN_GROUP_V6`]; TTL and hop limit 1, out of
+    /// the bound interface) and opens the shared listener of each family
+    /// that hears other tinynodes' beacons. A family the host cannot serve
+    /// (no multicast-capable interface, no permission) is logged and left
+    /// out; an error only when no family could be set up, for the caller
+    /// to log: the node carries on with its other sources.
+    pub fn listen_for_beacons(&mut self) -> io::Result<()> {
+        let mut last_error = None;
+        for index in 0..self.sockets.len() {
+            let opened = self.open_beacons(index);
+            match opened {
+                Ok((mut listener, group)) => {
+                    let token = Token(LAST_BEACONS - self.beacons.len());
+                    self.poll
+                        .registry()
+                        .register(&mut listener, token, Interest::READABLE)?;
+                    self.beacons.push((listener, group));
+                }
+                Err(error) => {
+                    debug!("lan: no beacons from socket {index}: {error}");
+                    last_error = Some(error);
+                }
+            }
+        }
+        match (self.beacons.is_empty(), last_error) {
+            (true, Some(error)) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Prepares socket `index` to send beacons and opens the listener of
+    /// its family.
+    fn open_beacons(&self, index: usize) -> io::Result<(UdpSocket, SocketAddr)> {
         let socket = self
             .sockets
-            .iter()
-            .find(|s| s.bound.is_ipv4())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no IPv4 socket"))?;
-        let SocketAddr::V4(bound) = socket.bound else {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "no IPv4 socket"));
-        };
-        lan::prepare_sender(&socket.udp, bound)?;
-        let listener = lan::open_listener(group, *bound.ip())?;
-        let mut listener = UdpSocket::from_std(listener);
-        self.poll
-            .registry()
-            .register(&mut listener, BEACONS, Interest::READABLE)?;
-        self.beacons = Some((listener, SocketAddr::V4(group)));
-        Ok(())
+            .get(index)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such socket"))?;
+        match (socket.bound, socket.local) {
+            (SocketAddr::V4(bound), _) => {
+                lan::prepare_sender(&socket.udp, bound)?;
+                let listener = lan::open_listener(LAN_GROUP, *bound.ip())?;
+                Ok((UdpSocket::from_std(listener), SocketAddr::V4(LAN_GROUP)))
+            }
+            (SocketAddr::V6(_), local) => {
+                let local = match local {
+                    SocketAddr::V6(v6) => *v6.ip(),
+                    SocketAddr::V4(_) => std::net::Ipv6Addr::UNSPECIFIED,
+                };
+                let interface = lan::ipv6_interface(local).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        "no multicast-capable IPv6 interface",
+                    )
+                })?;
+                lan::prepare_sender_v6(&socket.udp, interface)?;
+                let listener = lan::open_listener_v6(LAN_GROUP_V6, interface)?;
+                Ok((UdpSocket::from_std(listener), SocketAddr::V6(LAN_GROUP_V6)))
+            }
+        }
     }
 
     /// Hands the node an input at the current time.
@@ -356,8 +397,8 @@ impl Driver {
                             node.handle_input(Instant::now(), Input::Command(command));
                         }
                     }
-                    BEACONS => {
-                        let beacons = Readable::Beacons;
+                    Token(token) if token > LAST_BEACONS - self.beacons.len() => {
+                        let beacons = Readable::Beacons(LAST_BEACONS - token);
                         if let Some(stop) = self.receive_all(beacons, node, &mut buf, &mut handler)
                         {
                             return Ok(stop);
@@ -441,8 +482,8 @@ impl Driver {
                     let socket = self.sockets.get(index)?;
                     (&socket.udp, socket.local)
                 }
-                Readable::Beacons => {
-                    let (listener, group) = self.beacons.as_ref()?;
+                Readable::Beacons(index) => {
+                    let (listener, group) = self.beacons.get(index)?;
                     (listener, *group)
                 }
             };

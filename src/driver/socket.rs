@@ -89,7 +89,10 @@ mod tests {
         sender.send_to(b"x", ("127.0.0.1", port)).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
         let mut buf = [0u8; 8];
-        assert!(v6.recv_from(&mut buf).is_err(), "v4 arrived on the v6 socket");
+        assert!(
+            v6.recv_from(&mut buf).is_err(),
+            "v4 arrived on the v6 socket"
+        );
         assert_eq!(v4.unwrap().recv_from(&mut buf).unwrap().0, 1);
     }
 }

@@ -36,10 +36,10 @@ use log::debug;
 
 use super::bep42::{bep42_id, bep42_valid};
 use super::krpc::{self, CompactNode, ID_LEN, Id, Message, Query, Response, TXID_LEN};
+use crate::addr::Family;
 use crate::dht::bootstrap::Bootstrap;
 use crate::dht::lookup::Lookup;
 use crate::dht::routing::{Offer, Peer, RoutingTable};
-use crate::addr::Family;
 use crate::dht::wire::K;
 use crate::id::NodeId;
 use crate::ratelimit::{Limits, RateLimiter};
@@ -406,13 +406,7 @@ impl Mainline {
                 want_both: self.want_other_family,
             };
             for addr in addrs {
-                self.query(
-                    now,
-                    addr,
-                    None,
-                    Purpose::Bootstrap(self.generation),
-                    &query,
-                );
+                self.query(now, addr, None, Purpose::Bootstrap(self.generation), &query);
             }
         }
         self.advance_all(now);

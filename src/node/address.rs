@@ -48,7 +48,9 @@ impl PublicAddrs {
 
     /// The NAT class of `family` (unknown without a socket of it).
     pub(super) fn class(&self, family: Family) -> NatClass {
-        self.0.get(family).map_or(NatClass::Unknown, ObservedAddress::class)
+        self.0
+            .get(family)
+            .map_or(NatClass::Unknown, ObservedAddress::class)
     }
 
     /// The class of the family that connects most easily: what our record
@@ -178,7 +180,10 @@ impl Node {
         let (addr, by) = (canonical(addr), canonical(via.reporter()));
         let family = Family::of(addr);
         let Some(public) = self.public.of(addr) else {
-            debug!("{}: {by} reports {addr}, but we have no {family} socket", via.name());
+            debug!(
+                "{}: {by} reports {addr}, but we have no {family} socket",
+                via.name()
+            );
             return;
         };
         if let Some(class) = public.sample(addr, by) {

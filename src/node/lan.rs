@@ -1,6 +1,6 @@
-//! LAN beacons on the node: our beacon multicast from the IPv4 socket on
-//! the LAN source's schedule, and beacons heard (the driver's listener
-//! hands them in like any datagram).
+//! LAN beacons on the node: our beacon multicast from each socket (IPv4 to
+//! 239.255.70.77, IPv6 to ff02::114) on the LAN source's schedule, and
+//! beacons heard (the driver's listeners hand them in like any datagram).
 //!
 //! A beacon is judged cheapest first: its meeting tag against the tags of
 //! the current and neighbouring windows (one comparison; other meetings'
@@ -17,7 +17,7 @@ use log::debug;
 use super::Node;
 use super::stats::DropReason;
 use crate::api::Via;
-use crate::beacon::{self, LAN_GROUP, MAX_BEACON_RECORD};
+use crate::beacon::{self, MAX_BEACON_RECORD};
 use crate::hello::HelloKind;
 use crate::meeting::LAN_WINDOW;
 use crate::membership::SignalPath;
@@ -39,9 +39,6 @@ impl Node {
         if !due {
             return;
         }
-        let Some(local) = self.locals.all().iter().copied().find(SocketAddr::is_ipv4) else {
-            return;
-        };
         let Some(sealed) = self.sealed_record(now, MAX_BEACON_RECORD) else {
             return;
         };
@@ -50,12 +47,16 @@ impl Node {
         };
         let unix_ms = self.config.clock.unix_ms(now);
         let tag = joined.membership.meeting().lan_tag(lan_window(unix_ms));
-        debug!("lan: beacon to {LAN_GROUP} from {local}");
-        self.transmits.push_back(crate::transmit::Transmit {
-            source: local,
-            destination: SocketAddr::V4(LAN_GROUP),
-            payload: beacon::encode(tag, &sealed),
-        });
+        let payload = beacon::encode(tag, &sealed);
+        for &local in self.locals.all() {
+            let group = beacon::group_for(local);
+            debug!("lan: beacon to {group} from {local}");
+            self.transmits.push_back(crate::transmit::Transmit {
+                source: local,
+                destination: group,
+                payload: payload.clone(),
+            });
+        }
     }
 
     /// A datagram that starts with the beacon tag (already rate-limited).

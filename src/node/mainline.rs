@@ -64,7 +64,11 @@ impl Node {
                             !m.is_bootstrapped() && m.bootstrap_len() < MAX_OTHER_FAMILY_BOOTSTRAP
                         })
                     {
-                        debug!("mainline: {} {} nodes to bootstrap from", nodes.len(), other.family());
+                        debug!(
+                            "mainline: {} {} nodes to bootstrap from",
+                            nodes.len(),
+                            other.family()
+                        );
                         other.set_bootstrap(now, nodes);
                         other.handle_timeout(now);
                     }
@@ -111,7 +115,9 @@ impl Node {
                         .as_mut()
                         .map(|d| d.lookup_done(now, storers))
                         .unwrap_or_default();
-                    if let (false, Some(mainline)) = (announce.is_empty(), self.mainline.get_mut(family)) {
+                    if let (false, Some(mainline)) =
+                        (announce.is_empty(), self.mainline.get_mut(family))
+                    {
                         debug!("relay: announcing to {} Mainline nodes", announce.len());
                         mainline.announce(now, relay_infohash(), &announce);
                     }

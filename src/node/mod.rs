@@ -120,11 +120,18 @@ impl Node {
         let mut mainline = PerFamily::default();
         if let Some(bootstrap) = &config.mainline_bootstrap {
             for family in Family::ALL {
-                let Some(local) = locals.all().iter().copied().find(|l| Family::of(*l) == family)
+                let Some(local) = locals
+                    .all()
+                    .iter()
+                    .copied()
+                    .find(|l| Family::of(*l) == family)
                 else {
                     continue;
                 };
-                let ours = bootstrap.iter().copied().filter(|a| Family::of(*a) == family);
+                let ours = bootstrap
+                    .iter()
+                    .copied()
+                    .filter(|a| Family::of(*a) == family);
                 mainline.set(
                     family,
                     Some(Mainline::new(now, local, rng.fork(), ours.collect())),

@@ -385,15 +385,21 @@ mod tests {
             ..SERVE_RELAY
         };
         let mut relay = table(config);
-        relay.bind(now, addr("[2001:db8:0:1::1]:1"), [1; 16]).unwrap();
-        relay.bind(now, addr("[2001:db8:0:1::2]:1"), [2; 16]).unwrap();
+        relay
+            .bind(now, addr("[2001:db8:0:1::1]:1"), [1; 16])
+            .unwrap();
+        relay
+            .bind(now, addr("[2001:db8:0:1::2]:1"), [2; 16])
+            .unwrap();
         assert_eq!(
             relay.bind(now, addr("[2001:db8:0:1:ffff::3]:1"), [3; 16]),
             Err(RefuseReason::TooManyFromSource),
             "a third address of the same /64"
         );
         assert!(
-            relay.bind(now, addr("[2001:db8:0:2::1]:1"), [3; 16]).is_ok(),
+            relay
+                .bind(now, addr("[2001:db8:0:2::1]:1"), [3; 16])
+                .is_ok(),
             "another /64 is another source"
         );
     }

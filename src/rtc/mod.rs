@@ -268,13 +268,7 @@ impl Connections {
     }
 
     /// Acts on a verified signal from a member.
-    pub fn on_signal(
-        &mut self,
-        now: Instant,
-        signal: Signal,
-        via: Via,
-        public: &[SocketAddr],
-    ) {
+    pub fn on_signal(&mut self, now: Instant, signal: Signal, via: Via, public: &[SocketAddr]) {
         let peer = signal.from;
         match signal.kind {
             SignalKind::Offer(params) => {

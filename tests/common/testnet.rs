@@ -75,9 +75,7 @@ impl Testnet {
             .recv_from(&mut buf)
             .expect("the testnet node answers");
         match decode(&buf[..len]) {
-            Ok(Message::Response { body, .. }) => {
-                body.values.into_iter().map(SocketAddr::V4).collect()
-            }
+            Ok(Message::Response { body, .. }) => body.values,
             other => panic!("unexpected answer {other:?}"),
         }
     }

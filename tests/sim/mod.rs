@@ -71,12 +71,28 @@ struct Nat {
     reverse: HashMap<u16, (SocketAddr, HashSet<SocketAddr>)>,
 }
 
+/// How a host's IPv6 socket is set up.
+#[derive(Clone, Copy)]
+struct V6Socket {
+    /// No IPv4 socket at all.
+    v6_only: bool,
+    /// A stateful firewall in front of it.
+    firewall6: bool,
+}
+
 /// One simulated host.
 pub struct Host {
     /// The node.
     pub node: Node,
     /// Its socket's (private) address.
     pub addr: SocketAddr,
+    /// Its IPv6 socket's address, when it has one: public, never
+    /// translated (IPv6 has no NAT), and reached directly.
+    pub addr6: Option<SocketAddr>,
+    /// A stateful firewall in front of its IPv6 address: inbound
+    /// datagrams pass only from remotes it has sent to (address- and
+    /// port-dependent filtering, as home routers do for IPv6).
+    firewall6: Option<HashSet<SocketAddr>>,
     /// False once killed: it receives and sends nothing more.
     pub alive: bool,
     /// Every event it raised, with the virtual time.
@@ -220,6 +236,34 @@ impl Sim {
         identity_seed: [u8; 32],
         configure: impl FnOnce(&mut NodeConfig),
     ) -> usize {
+        self.add_host_full(nat, None, bootstrap, identity_seed, configure)
+    }
+
+    /// Adds a host with an IPv6 socket (`2001:db8::INDEX+1`, port 4000),
+    /// behind a stateful IPv6 firewall if `firewall6`, and an IPv4 socket
+    /// (behind `nat` if given) unless `v6_only`; `configure` adjusts its
+    /// configuration last.
+    pub fn add_host_v6(
+        &mut self,
+        nat: Option<usize>,
+        v6_only: bool,
+        firewall6: bool,
+        bootstrap: &[SocketAddr],
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> usize {
+        let identity = self.rng.bytes32();
+        let v6 = V6Socket { v6_only, firewall6 };
+        self.add_host_full(nat, Some(v6), bootstrap, identity, configure)
+    }
+
+    fn add_host_full(
+        &mut self,
+        nat: Option<usize>,
+        v6: Option<V6Socket>,
+        bootstrap: &[SocketAddr],
+        identity_seed: [u8; 32],
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> usize {
         let index = self.hosts.len();
         let ip = match nat {
             Some(_) => Ipv4Addr::new(10, (index >> 16) as u8, (index >> 8) as u8, index as u8),
@@ -230,26 +274,38 @@ impl Sim {
                 index as u8,
             ),
         };
-        let addr = SocketAddr::new(IpAddr::V4(ip), 4000);
+        let v4 = SocketAddr::new(IpAddr::V4(ip), 4000);
+        let addr6 = SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, index as u16 + 1], 4000));
+        let (addr, locals) = match v6 {
+            None => (v4, vec![v4]),
+            Some(V6Socket { v6_only: true, .. }) => (addr6, vec![addr6]),
+            Some(_) => (v4, vec![v4, addr6]),
+        };
         let clock = WallClock {
             at: self.start,
             unix_ms: UNIX_START_MS,
         };
         let mut config = NodeConfig::new(addr, Identity::from_seed(identity_seed), clock);
+        config.local_addrs = locals;
         config.bootstrap = bootstrap.to_vec();
         configure(&mut config);
         let node = Node::new(self.now, config, self.rng.bytes32());
         self.hosts.push(Host {
             node,
             addr,
+            addr6: v6.map(|_| addr6),
+            firewall6: v6.filter(|v6| v6.firewall6).map(|_| HashSet::new()),
             alive: true,
             events: Vec::new(),
             wakeups: 0,
-            nat,
+            nat: nat.filter(|_| addr.is_ipv4()),
             wake_at: None,
         });
-        if nat.is_none() {
+        if nat.is_none() || addr.is_ipv6() {
             self.by_addr.insert(addr, index);
+        }
+        if v6.is_some() {
+            self.by_addr.insert(addr6, index);
         }
         self.drain(index);
         index
@@ -507,11 +563,26 @@ impl Sim {
         for output in drained {
             match output {
                 Output::Transmit(transmit) => {
-                    assert_eq!(
-                        transmit.source, self.hosts[index].addr,
-                        "sent from its socket"
+                    let host = &self.hosts[index];
+                    assert!(
+                        transmit.source == host.addr || Some(transmit.source) == host.addr6,
+                        "sent from one of its sockets"
                     );
-                    self.send(index, transmit.destination, transmit.payload)
+                    assert_eq!(
+                        transmit.source.is_ipv4(),
+                        transmit.destination.is_ipv4(),
+                        "sent from the socket of the destination's family"
+                    );
+                    if transmit.source.is_ipv6() {
+                        self.send6(
+                            index,
+                            transmit.source,
+                            transmit.destination,
+                            transmit.payload,
+                        );
+                    } else {
+                        self.send(index, transmit.destination, transmit.payload);
+                    }
                 }
                 Output::Event(event) => self.hosts[index].events.push((self.now, event)),
                 other => panic!("drain yielded {other:?}"),
@@ -554,9 +625,33 @@ impl Sim {
         self.inject(source, destination, payload);
     }
 
+    /// Sends from a host's IPv6 socket: no translation; its firewall, if
+    /// any, lets the destination's answers in from now on.
+    fn send6(
+        &mut self,
+        index: usize,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: Vec<u8>,
+    ) {
+        if !self.hosts[index].alive {
+            return;
+        }
+        if let Some(permitted) = self.hosts[index].firewall6.as_mut() {
+            permitted.insert(destination);
+        }
+        self.inject(source, destination, payload);
+    }
+
     fn deliver(&mut self, source: SocketAddr, destination: SocketAddr, payload: &[u8]) {
         let target = if let Some(&index) = self.by_addr.get(&destination) {
-            Some(index)
+            let host = &self.hosts[index];
+            let filtered = Some(destination) == host.addr6
+                && host
+                    .firewall6
+                    .as_ref()
+                    .is_some_and(|permitted| !permitted.contains(&source));
+            (!filtered).then_some(index)
         } else {
             self.nats
                 .iter()
@@ -579,11 +674,16 @@ impl Sim {
         self.hosts[index].wakeups += 1;
         let now = self.now;
         let host = &mut self.hosts[index];
+        let arrived_at = if destination.is_ipv6() {
+            host.addr6.unwrap_or(host.addr)
+        } else {
+            host.addr
+        };
         host.node.handle_input(
             now,
             Input::Receive {
                 source,
-                destination: host.addr,
+                destination: arrived_at,
                 data: payload,
             },
         );

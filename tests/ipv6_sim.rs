@@ -1,0 +1,194 @@
+//! IPv6 in the simulator (`protocol-spec.md` §1.1): members with an IPv6
+//! socket (public addresses, no NAT, optionally a stateful firewall that
+//! lets in only answers) meet and connect over IPv6, dual-stack members
+//! whose IPv4 paths are symmetric-NATed connect *directly* over IPv6
+//! where IPv4 alone needs a relay, and a dual-stack member reaches an
+//! IPv4-only one over IPv4.
+
+mod sim;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sim::Sim;
+use tinynode::{Command, ConnectionReason, Event, Family, Meeting, NodeId, RelayRole};
+
+/// Each `Connected` event of `member`: the peer, the address its traffic
+/// comes from, and whether through a relay.
+fn connections(sim: &Sim, member: usize) -> Vec<(NodeId, SocketAddr, bool)> {
+    sim.events(member, |e| match e {
+        Event::Connected {
+            peer, addr, relay, ..
+        } => Some((*peer, *addr, *relay)),
+        _ => None,
+    })
+}
+
+fn join_all(sim: &mut Sim, members: &[usize], code: &str) {
+    let meeting = Meeting::derive(code).expect("meeting");
+    for &member in members {
+        sim.command(member, Command::Join(meeting.clone()));
+    }
+}
+
+/// Runs until `a` and `b` have a channel, or for `limit`; the time taken.
+fn run_until_connected(sim: &mut Sim, a: usize, b: usize, limit: Duration) -> Option<Duration> {
+    let start = sim.now;
+    while sim.now - start < limit {
+        if sim.open_connections(a).contains(&sim.id(b))
+            && sim.open_connections(b).contains(&sim.id(a))
+        {
+            return Some(sim.now - start);
+        }
+        sim.run_for(Duration::from_millis(100));
+    }
+    None
+}
+
+/// A dual-stack public serve node that relays for nobody.
+fn dual_stack_serve(sim: &mut Sim) -> usize {
+    sim.add_host_v6(None, false, false, &[], |config| {
+        config.relay = RelayRole::Off
+    })
+}
+
+fn no_relay(config: &mut tinynode::NodeConfig) {
+    config.relay = RelayRole::Off;
+}
+
+#[test]
+fn ipv6_only_members_connect_over_ipv6_through_an_ipv6_serve_node() {
+    for seed in [1, 2] {
+        let mut sim = Sim::new(seed);
+        let serve = sim.add_host_v6(None, true, false, &[], no_relay);
+        let bootstrap = [sim.addr(serve)];
+        assert!(bootstrap[0].is_ipv6());
+        let a = sim.add_host_v6(None, true, true, &bootstrap, no_relay);
+        let b = sim.add_host_v6(None, true, true, &bootstrap, no_relay);
+        join_all(&mut sim, &[a, b], "six only");
+        let took = run_until_connected(&mut sim, a, b, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("seed {seed}: IPv6-only members never connected"));
+        println!("seed {seed}: connected in {took:?}");
+        for (member, other) in [(a, b), (b, a)] {
+            assert_eq!(
+                connections(&sim, member),
+                [(sim.id(other), sim.hosts[other].addr, false)],
+                "seed {seed}: direct, at the other's IPv6 address"
+            );
+        }
+    }
+}
+
+#[test]
+fn symmetric_ipv4_nats_but_firewalled_ipv6_connect_directly_over_ipv6() {
+    for seed in [1, 2, 3] {
+        let mut sim = Sim::new(seed);
+        let serve = dual_stack_serve(&mut sim);
+        let bootstrap = [sim.addr(serve)];
+        let (nat_a, nat_b) = (sim.add_symmetric_nat(), sim.add_symmetric_nat());
+        let a = sim.add_host_v6(Some(nat_a), false, true, &bootstrap, no_relay);
+        let b = sim.add_host_v6(Some(nat_b), false, true, &bootstrap, no_relay);
+        join_all(&mut sim, &[a, b], "six beats four");
+        let took = run_until_connected(&mut sim, a, b, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("seed {seed}: never connected"));
+        println!("seed {seed}: connected in {took:?}");
+        for (member, other) in [(a, b), (b, a)] {
+            let got = connections(&sim, member);
+            assert_eq!(got.len(), 1, "seed {seed}: {got:?}");
+            let (peer, addr, relay) = got[0];
+            assert_eq!(peer, sim.id(other));
+            assert!(!relay, "seed {seed}: no relay");
+            assert_eq!(Family::of(addr), Family::V6, "seed {seed}: over IPv6");
+            assert_eq!(Some(addr), sim.hosts[other].addr6);
+        }
+        assert!(
+            sim.events(a, |e| matches!(e, Event::ConnectFailed { .. })
+                .then_some(()))
+                .is_empty(),
+            "seed {seed}: the first attempt worked"
+        );
+    }
+}
+
+#[test]
+fn without_ipv6_the_same_symmetric_pair_needs_a_relay() {
+    // The control for the test above: the same NATs, no IPv6 and no relay
+    // anywhere, fail with the reason.
+    let mut sim = Sim::new(4);
+    let serve = sim.add_host_configured(None, &[], [9; 32], no_relay);
+    let bootstrap = [sim.addr(serve)];
+    let (nat_a, nat_b) = (sim.add_symmetric_nat(), sim.add_symmetric_nat());
+    let a = sim.add_host_configured(Some(nat_a), &bootstrap, [10; 32], no_relay);
+    let b = sim.add_host_configured(Some(nat_b), &bootstrap, [11; 32], no_relay);
+    join_all(&mut sim, &[a, b], "six beats four");
+    assert_eq!(
+        run_until_connected(&mut sim, a, b, Duration::from_secs(20)),
+        None
+    );
+    let failures = [a, b].map(|m| {
+        sim.events(m, |e| match e {
+            Event::ConnectFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+    });
+    assert!(
+        failures
+            .iter()
+            .flatten()
+            .any(|r| *r == ConnectionReason::NoRelay),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn a_dual_stack_member_and_an_ipv4_only_member_connect_over_ipv4() {
+    let mut sim = Sim::new(5);
+    let serve = dual_stack_serve(&mut sim);
+    let bootstrap = [sim.addr(serve)];
+    let nat = sim.add_nat();
+    let dual = sim.add_host_v6(Some(nat), false, true, &bootstrap, no_relay);
+    let identity = sim.rng.bytes32();
+    let four = sim.add_host_configured(None, &bootstrap, identity, no_relay);
+    join_all(&mut sim, &[dual, four], "mixed families");
+    run_until_connected(&mut sim, dual, four, Duration::from_secs(20))
+        .expect("a dual-stack and an IPv4-only member connect");
+    let got = connections(&sim, dual);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, sim.hosts[four].addr);
+    assert!(!got[0].2, "direct");
+    let got = connections(&sim, four);
+    assert_eq!(Family::of(got[0].1), Family::V4, "{got:?}");
+}
+
+#[test]
+fn a_dual_stack_node_learns_a_public_address_and_a_class_per_family() {
+    let mut sim = Sim::new(6);
+    sim.grow(6, Duration::from_millis(50), Duration::ZERO);
+    // Dual-stack public observers.
+    let observers: Vec<usize> = (0..4)
+        .map(|_| {
+            let bootstrap = [sim.addr(0)];
+            sim.add_host_v6(None, false, false, &bootstrap, |_| {})
+        })
+        .collect();
+    let mut bootstrap: Vec<SocketAddr> = observers.iter().map(|&o| sim.addr(o)).collect();
+    bootstrap.extend(observers.iter().filter_map(|&o| sim.hosts[o].addr6));
+    let nat = sim.add_symmetric_nat();
+    let member = sim.add_host_v6(Some(nat), false, true, &bootstrap, |_| {});
+    sim.run_for(Duration::from_secs(10));
+    sim.command(member, Command::SampleNat);
+    sim.run_for(Duration::from_secs(10));
+    let node = &sim.hosts[member].node;
+    assert_eq!(node.public_addr_of(Family::V6), sim.hosts[member].addr6);
+    assert!(
+        node.public_addr_of(Family::V4)
+            .is_some_and(|a| a.ip() != sim.hosts[member].addr.ip()),
+        "the IPv4 public address is the NAT's"
+    );
+    assert_eq!(node.nat_class_of(Family::V6), tinynode::NatClass::Open);
+    assert!(
+        node.nat_class_of(Family::V4).mapping_varies(),
+        "{}",
+        node.nat_class_of(Family::V4)
+    );
+}
