@@ -10,7 +10,9 @@
 //! exchange a message while a member of meeting B on the same bridge meets
 //! nobody; a member of A that starts 30 s later is found within a second;
 //! where the network drops multicast, members log the failed beacon and
-//! keep running. Needs root, `ip` and `iptables`; a machine where
+//! keep running. On an IPv6-only bridge (fd00:9::/64, no IPv4 at all)
+//! members meet by beacons to ff02::114, whether bound to their address
+//! or to the wildcard. Needs root, `ip` and `iptables`; a machine where
 //! namespaces cannot be made fails the test unless `TINYNODE_SKIP_LAN_LAB=1`
 //! says to skip it. Beacons stay on the bridge (TTL 1, private addresses).
 
@@ -20,7 +22,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::netns::{Netns, bridge_lab, lab_or_skip};
+use common::netns::{Netns, bridge_lab, bridge_lab_v6, lab_or_skip};
 use common::{Running, field, watch_connections};
 
 const HOSTS: [&str; 5] = ["h1", "h2", "h3", "h4", "h5"];
@@ -168,5 +170,65 @@ fn members_where_multicast_is_dropped_log_it_and_keep_running() {
             lines.iter().all(|l| field(l, "event") != Some("connected")),
             "no path, no connection: {lines:?}"
         );
+    }
+}
+
+#[test]
+fn members_on_an_ipv6_only_bridge_meet_by_beacon_alone() {
+    let Some(lab) = lab_or_skip(bridge_lab_v6("l6", &HOSTS), "TINYNODE_SKIP_LAN_LAB") else {
+        return;
+    };
+    // h2 binds the wildcard: its beacons leave from its link-local
+    // address, and it must still be answered and connected.
+    let binds = [
+        ("h1", "[fd00:9::11]:0"),
+        ("h2", "[::]:0"),
+        ("h3", "[fd00:9::13]:0"),
+    ];
+    let members: Vec<(Running, String)> = binds
+        .iter()
+        .map(|(host, bind)| {
+            let member = lab.spawn(
+                host,
+                &[
+                    "-v",
+                    "join",
+                    "six on the lan",
+                    "--bind",
+                    bind,
+                    "--no-mainline",
+                    "--json",
+                ],
+                true,
+            );
+            let started = member.next_line(Duration::from_secs(10));
+            let id = field(&started, "node_id").expect("node_id").to_owned();
+            (member, id)
+        })
+        .collect();
+    let all: Vec<&(Running, String)> = members.iter().collect();
+    let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &["lan"], |c| {
+        all.iter()
+            .all(|(_, id)| c.get(id).is_some_and(|s| s.len() == 2))
+    });
+    for (_, id) in &members {
+        assert_eq!(
+            connected.get(id).map(HashSet::len),
+            Some(2),
+            "{id}: {:?}",
+            lines.get(id)
+        );
+        let over_ipv6 = lines
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|l| field(l, "event") == Some("connected"))
+            .all(|l| field(l, "family") == Some("ipv6"));
+        assert!(over_ipv6, "{:?}", lines.get(id));
+    }
+    for line in lines.values().flatten() {
+        if field(line, "event") == Some("connected") {
+            println!("{line}");
+        }
     }
 }

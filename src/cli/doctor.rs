@@ -6,16 +6,20 @@
 //! public address and how many observers saw it, the NAT's mapping class
 //! (§11), whether the NAT hairpins (a STUN Binding request to our own
 //! public address, answered by our own STUN server if it comes back), and
-//! which bootstrap nodes relay for us (a bind probe, §12). Exit status: 0
-//! when direct connections are likely, 1 when some peers will need a
-//! relay, 2 when no bootstrap source answered (no UDP, or nothing to ask).
+//! which bootstrap nodes relay for us (a bind probe, §12). Address, mapping
+//! and filtering are found and reported for each address family the host
+//! has a socket of (IPv6 usually has no NAT, only a firewall). Exit
+//! status: 0 when direct connections are likely, 1 when some peers will
+//! need a relay, 2 when no bootstrap source answered (no UDP, or nothing to
+//! ask).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tinynode::driver::{CommandSender, Flow, Handler};
 use tinynode::{
-    AddressSource, Command as NodeCommand, Event, Identity, NatClass, Node, ReachResult,
+    AddressSource, Command as NodeCommand, Event, Family, Identity, NatClass, Node, ReachResult,
     RelayRefusal, RelayRole, RetransmitConfig,
 };
 
@@ -42,15 +46,42 @@ struct Findings {
     dht_failed: bool,
     mainline_answered: Option<(Duration, usize)>,
     mainline_failed: bool,
-    public: Option<(SocketAddr, String)>,
-    nat: Option<(NatClass, usize)>,
-    /// `Some(true)` hairpins, `Some(false)` does not, `None` untested.
+    /// What was found of each family we have a socket of.
+    families: BTreeMap<Family, FamilyFindings>,
+    /// `Some(true)` hairpins, `Some(false)` does not, `None` untested
+    /// (the first socket's family).
     hairpin: Option<bool>,
     hairpin_sent: bool,
     relays: Vec<(SocketAddr, Result<u16, RelayRefusal>)>,
-    filtering: Option<Filtering>,
     /// Whether the Mainline DHT was asked at all.
     mainline_on: bool,
+}
+
+/// What was found of one address family.
+#[derive(Debug, Default)]
+struct FamilyFindings {
+    /// Our socket of this family.
+    local: Option<SocketAddr>,
+    public: Option<(SocketAddr, String)>,
+    nat: Option<(NatClass, usize)>,
+    filtering: Option<Filtering>,
+    /// A reachability probe was asked of a node of this family.
+    probed: bool,
+}
+
+impl FamilyFindings {
+    /// The mapping class: the observers' verdict, or open when an
+    /// observer saw the socket's own address (no translation on the way,
+    /// however few observers).
+    fn class(&self) -> Option<(NatClass, usize)> {
+        match (self.nat, self.public.as_ref()) {
+            (Some((class, samples)), _) if class != NatClass::Unknown => Some((class, samples)),
+            (nat, Some((public, _))) if Some(*public) == self.local => {
+                Some((NatClass::Open, nat.map_or(1, |(_, samples)| samples.max(1))))
+            }
+            (nat, _) => nat,
+        }
+    }
 }
 
 /// What the reachability probe (§5.8) found.
@@ -90,10 +121,19 @@ impl Doctor {
         let dht_done = self.probed.is_empty() || f.dht_answered.is_some() || f.dht_failed;
         let mainline_done = !f.mainline_on || f.mainline_answered.is_some() || f.mainline_failed;
         let relays_done = f.relays.len() >= self.probed.len();
-        let nat_done = f.nat.is_some_and(|(class, _)| class != NatClass::Unknown)
-            || self.settled_at.is_some_and(|at| at.elapsed() >= SETTLE);
-        let hairpin_done = f.hairpin.is_some() || (f.public.is_none() && self.settled_at.is_some());
-        let filtering_done = self.probed.is_empty() || f.filtering.is_some();
+        let settled = self.settled_at.is_some_and(|at| at.elapsed() >= SETTLE);
+        let nat_done = settled
+            || f.families.values().all(|family| {
+                family
+                    .class()
+                    .is_some_and(|(class, _)| class != NatClass::Unknown)
+            });
+        let no_public = f.families.values().all(|family| family.public.is_none());
+        let hairpin_done = f.hairpin.is_some() || (no_public && self.settled_at.is_some());
+        let filtering_done = f
+            .families
+            .values()
+            .all(|family| !family.probed || family.filtering.is_some());
         dht_done && mainline_done && relays_done && nat_done && hairpin_done && filtering_done
     }
 
@@ -119,17 +159,23 @@ impl Handler for Doctor {
         let since_bootstrap = self.since_bootstrap();
         let f = &mut self.findings;
         match event {
-            Event::ReachProbed { result, .. } => {
+            Event::ReachProbed { via, result } => {
                 let found = match result {
                     ReachResult::Reached(from) => Filtering::Open(*from),
                     ReachResult::Inconclusive(from) => Filtering::Inconclusive(*from),
                     _ => Filtering::NotTested,
                 };
+                let family = f.families.entry(Family::of(*via)).or_default();
                 // One probe reached us: that settles it.
-                if !matches!(f.filtering, Some(Filtering::Open(_))) {
-                    f.filtering = Some(found);
+                if !matches!(family.filtering, Some(Filtering::Open(_))) {
+                    family.filtering = Some(found);
                 }
-                self.start_bootstrap();
+                if f.families
+                    .values()
+                    .all(|family| !family.probed || family.filtering.is_some())
+                {
+                    self.start_bootstrap();
+                }
             }
             Event::Bootstrapped { .. } => {
                 f.dht_answered.get_or_insert(since_bootstrap);
@@ -142,9 +188,12 @@ impl Handler for Doctor {
             }
             Event::MainlineBootstrapFailed { .. } => f.mainline_failed = true,
             Event::PublicAddress { address, via } => {
+                let family = f.families.entry(Family::of(*address)).or_default();
                 match via {
                     AddressSource::Stun { .. } if f.hairpin_sent => f.hairpin = Some(true),
-                    _ if f.public.is_none() => f.public = Some((*address, via.name().to_owned())),
+                    _ if family.public.is_none() => {
+                        family.public = Some((*address, via.name().to_owned()));
+                    }
                     _ => {}
                 }
                 // The first DHT answer carries the first report.
@@ -153,7 +202,11 @@ impl Handler for Doctor {
                 }
             }
             Event::PublicAddressFailed { .. } if f.hairpin_sent => f.hairpin = Some(false),
-            Event::Nat { class, samples, .. } => f.nat = Some((*class, *samples)),
+            Event::Nat {
+                class,
+                samples,
+                family,
+            } => f.families.entry(*family).or_default().nat = Some((*class, *samples)),
             Event::RelayProbed { relay, result } if !f.relays.iter().any(|(r, _)| r == relay) => {
                 f.relays.push((*relay, *result));
             }
@@ -165,13 +218,22 @@ impl Handler for Doctor {
     fn wake_at(&self) -> Option<Instant> {
         let limit = self.started + DOCTOR_LIMIT;
         let settle = self.settled_at.map_or(limit, |at| (at + SETTLE).min(limit));
-        let reach = (self.findings.filtering.is_none()).then_some(self.started + REACH_WAIT);
+        let waiting = self
+            .findings
+            .families
+            .values()
+            .any(|family| family.probed && family.filtering.is_none());
+        let reach = waiting.then_some(self.started + REACH_WAIT);
         [Some(settle), reach].into_iter().flatten().min()
     }
 
     fn on_wake(&mut self, node: &Node) -> Flow {
-        if self.findings.filtering.is_none() && self.elapsed() >= REACH_WAIT {
-            self.findings.filtering = Some(Filtering::Closed);
+        if self.elapsed() >= REACH_WAIT {
+            for family in self.findings.families.values_mut() {
+                if family.probed && family.filtering.is_none() {
+                    family.filtering = Some(Filtering::Closed);
+                }
+            }
             self.start_bootstrap();
         }
         let f = &self.findings;
@@ -180,7 +242,13 @@ impl Handler for Doctor {
         {
             self.settled_at = Some(Instant::now());
         }
-        if let Some((public, _)) = self.findings.public
+        let primary = self
+            .findings
+            .families
+            .get(&Family::of(node.local_addr()))
+            .and_then(|family| family.public.as_ref())
+            .map(|(public, _)| *public);
+        if let Some(public) = primary
             && !self.findings.hairpin_sent
             && public != node.local_addr()
         {
@@ -189,7 +257,7 @@ impl Handler for Doctor {
                 servers: vec![public],
             });
         }
-        if let Some((public, _)) = self.findings.public
+        if let Some(public) = primary
             && public == node.local_addr()
         {
             // No NAT between us and the observers: nothing to hairpin.
@@ -247,6 +315,17 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     ] {
         driver.submit(&mut node, tinynode::Input::Command(command));
     }
+    let mut families = BTreeMap::new();
+    for &local in node.local_addrs() {
+        let family = FamilyFindings {
+            local: Some(local),
+            probed: bootstrap
+                .iter()
+                .any(|b| Family::of(*b) == Family::of(local)),
+            ..FamilyFindings::default()
+        };
+        families.insert(Family::of(local), family);
+    }
     let mut doctor = Doctor {
         started: Instant::now(),
         bootstrap: bootstrap.clone(),
@@ -255,6 +334,7 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
         probed: bootstrap,
         findings: Findings {
             mainline_on,
+            families,
             ..Findings::default()
         },
         settled_at: None,
@@ -278,16 +358,24 @@ impl Handler for &mut Doctor {
     }
 }
 
-/// The verdict and its exit status.
-fn verdict(findings: &Findings) -> (&'static str, i32) {
+/// The verdict and its exit status: from the first socket's family, with
+/// a word on the other when it connects more easily.
+fn verdict(findings: &Findings, primary: Family) -> (String, i32) {
     if findings.dht_answered.is_none() && findings.mainline_answered.is_none() {
         return (
-            "no bootstrap source answered: UDP may be blocked, or the nodes are down",
+            "no bootstrap source answered: UDP may be blocked, or the nodes are down".to_owned(),
             EXIT_NO_UDP,
         );
     }
     let relay = findings.relays.iter().any(|(_, r)| r.is_ok());
-    match findings.nat.map(|(class, _)| class) {
+    let class_of = |family: Family| {
+        findings
+            .families
+            .get(&family)
+            .and_then(FamilyFindings::class)
+            .map(|(class, _)| class)
+    };
+    let (text, code) = match class_of(primary) {
         Some(NatClass::Open) => ("no NAT: every peer can reach this node directly", 0),
         Some(NatClass::EndpointIndependent) => (
             "easy NAT: direct connections to most peers (a relay only for peers behind hard NATs)",
@@ -305,11 +393,61 @@ fn verdict(findings: &Findings) -> (&'static str, i32) {
             "mapping unknown (fewer than 3 observers on 2 IPs): likely direct; relays are tried when it is not",
             0,
         ),
+    };
+    let other = findings
+        .families
+        .keys()
+        .copied()
+        .find(|family| *family != primary);
+    let better = other.filter(|family| {
+        matches!(
+            class_of(*family),
+            Some(NatClass::Open | NatClass::EndpointIndependent)
+        ) && !matches!(
+            class_of(primary),
+            Some(NatClass::Open | NatClass::EndpointIndependent)
+        )
+    });
+    match better {
+        Some(family) => (
+            format!("{text}; over {family}, peers that have it connect directly"),
+            code,
+        ),
+        None => (text.to_owned(), code),
     }
 }
 
+/// The words of one family's findings: public address, mapping (and
+/// observers), filtering.
+fn family_words(family: &FamilyFindings) -> (String, &'static str, usize, String) {
+    let public = family
+        .public
+        .as_ref()
+        .map_or("unknown".to_owned(), |(addr, via)| {
+            format!("{addr} (via {via})")
+        });
+    let (mapping, observers) = family
+        .class()
+        .map_or(("unknown", 0), |(class, samples)| (class.name(), samples));
+    let filtering = match family.filtering {
+        Some(Filtering::Open(from)) => {
+            format!("endpoint-independent: {from} reached this host unasked")
+        }
+        Some(Filtering::Closed) => {
+            "address- or port-dependent: a third node's datagram did not get in".to_owned()
+        }
+        Some(Filtering::NotTested) => "not tested: no bootstrap node knows a third node".to_owned(),
+        Some(Filtering::Inconclusive(from)) => {
+            format!("not tested: the probe came from {from}, which this host had sent to")
+        }
+        None => "not tested".to_owned(),
+    };
+    (public, mapping, observers, filtering)
+}
+
 fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
-    let (verdict, code) = verdict(findings);
+    let primary = Family::of(node.local_addr());
+    let (verdict, code) = verdict(findings, primary);
     let ms = |d: Duration| d.as_millis();
     let bootstrap = match (findings.dht_answered, findings.dht_failed) {
         (Some(at), _) => format!("joined in {} ms", ms(at)),
@@ -322,32 +460,15 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
         (None, false) if !findings.mainline_on => "off".to_owned(),
         (None, false) => "no answer yet".to_owned(),
     };
-    let public = findings
-        .public
-        .as_ref()
-        .map_or("unknown".to_owned(), |(addr, via)| {
-            format!("{addr} (via {via})")
-        });
-    let (mapping, observers) = findings
-        .nat
-        .map_or(("unknown", 0), |(class, samples)| (class.name(), samples));
-    let mapping_line = if observers == 0 {
-        format!("{mapping} (too few observers)")
-    } else {
-        format!("{mapping} ({observers} observers)")
-    };
-    let filtering = match findings.filtering {
-        Some(Filtering::Open(from)) => {
-            format!("endpoint-independent: {from} reached this host unasked")
+    let empty = FamilyFindings::default();
+    let (public, mapping, observers, filtering) =
+        family_words(findings.families.get(&primary).unwrap_or(&empty));
+    let mapping_line = |mapping: &str, observers: usize| {
+        if observers == 0 {
+            format!("{mapping} (too few observers)")
+        } else {
+            format!("{mapping} ({observers} observers)")
         }
-        Some(Filtering::Closed) => {
-            "address- or port-dependent: a third node's datagram did not get in".to_owned()
-        }
-        Some(Filtering::NotTested) => "not tested: no bootstrap node knows a third node".to_owned(),
-        Some(Filtering::Inconclusive(from)) => {
-            format!("not tested: the probe came from {from}, which this host had sent to")
-        }
-        None => "not tested".to_owned(),
     };
     let hairpin = match findings.hairpin {
         Some(true) => "yes",
@@ -367,36 +488,62 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
     } else {
         relays.join(", ")
     };
+    let sockets: Vec<String> = node
+        .local_addrs()
+        .iter()
+        .map(|a| format!("{a} (udp ok)"))
+        .collect();
+    let sockets = sockets.join(", ");
+    let per_family: Vec<(Family, (String, &'static str, usize, String))> = findings
+        .families
+        .iter()
+        .map(|(family, found)| (*family, family_words(found)))
+        .collect();
     printer.line(
         || {
-            [
-                ("socket", format!("{} (udp ok)", node.local_addr())),
-                ("bootstrap", bootstrap.clone()),
-                ("mainline", mainline.clone()),
-                ("public address", public.clone()),
-                ("mapping", mapping_line.clone()),
-                ("filtering", filtering.clone()),
-                ("hairpinning", hairpin.to_owned()),
-                ("relays", relays.clone()),
-                ("verdict", verdict.to_owned()),
-            ]
-            .iter()
-            .map(|(k, v)| format!("{k:<15} {v}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+            let mut lines = vec![
+                ("socket".to_owned(), sockets.clone()),
+                ("bootstrap".to_owned(), bootstrap.clone()),
+                ("mainline".to_owned(), mainline.clone()),
+            ];
+            for (family, (public, mapping, observers, filtering)) in &per_family {
+                lines.push((format!("{family} address"), public.clone()));
+                lines.push((
+                    format!("{family} mapping"),
+                    mapping_line(mapping, *observers),
+                ));
+                lines.push((format!("{family} filtering"), filtering.clone()));
+            }
+            lines.push(("hairpinning".to_owned(), hairpin.to_owned()));
+            lines.push(("relays".to_owned(), relays.clone()));
+            lines.push(("verdict".to_owned(), verdict.clone()));
+            lines
+                .iter()
+                .map(|(k, v)| format!("{k:<16} {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         },
         || {
-            JsonLine::event("doctor")
+            let mut line = JsonLine::event("doctor")
                 .display("socket", node.local_addr())
+                .str("sockets", &sockets)
                 .str("bootstrap", &bootstrap)
                 .str("mainline", &mainline)
                 .str("public_address", &public)
                 .str("mapping", mapping)
                 .display("observers", observers)
                 .str("filtering", &filtering)
-                .str("hairpinning", hairpin)
-                .str("relays", &relays)
-                .str("verdict", verdict)
+                .str("hairpinning", hairpin);
+            for (family, (public, mapping, observers, filtering)) in &per_family {
+                let name = family.name();
+                line = line
+                    .str(&format!("{name}_public_address"), public)
+                    .str(&format!("{name}_mapping"), mapping)
+                    .display(&format!("{name}_observers"), observers)
+                    .str(&format!("{name}_filtering"), filtering);
+            }
+            line.str("relays", &relays)
+                .str("verdict", &verdict)
                 .display("exit", code)
         },
     );

@@ -86,7 +86,6 @@ pub fn plan(off: bool, given: Vec<HostPort>, cache: Option<PathBuf>) -> Plan {
             initial.push(SocketAddr::new(ip, literal.port));
         }
     }
-    initial.retain(SocketAddr::is_ipv4);
     let delay = if initial.is_empty() {
         Duration::ZERO
     } else {
@@ -172,9 +171,10 @@ pub fn save_cache(path: &Path, nodes: &[SocketAddr]) {
     }
 }
 
-/// Resolves `names` on a thread after `delay` and hands the IPv4
-/// addresses to the node (which ignores them once joined); rounds that
-/// resolve nothing are retried with backoff.
+/// Resolves `names` on a thread after `delay` and hands the addresses to
+/// the node (one per router and family; each family's Mainline client
+/// takes its own, and ignores them once joined); rounds that resolve
+/// nothing are retried with backoff.
 pub fn resolve_in_background(names: Vec<HostPort>, delay: Duration, sender: CommandSender) {
     if names.is_empty() {
         return;
@@ -188,8 +188,11 @@ pub fn resolve_in_background(names: Vec<HostPort>, delay: Duration, sender: Comm
                 let mut addrs = Vec::new();
                 for (name, result) in names.iter().zip(resolve_all(&names, RESOLVE_LIMIT)) {
                     match result {
-                        // One address per router: enough, and politer.
-                        Ok(found) => addrs.extend(found.into_iter().find(SocketAddr::is_ipv4)),
+                        // One address per router and family: enough, and politer.
+                        Ok(found) => {
+                            addrs.extend(found.iter().copied().find(SocketAddr::is_ipv4));
+                            addrs.extend(found.iter().copied().find(SocketAddr::is_ipv6));
+                        }
                         Err(error) => warn!("mainline: bootstrap router {name}: {error}"),
                     }
                 }

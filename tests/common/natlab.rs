@@ -10,6 +10,13 @@
 //!
 //! All traffic stays inside the namespaces (198.18.0.0/15 is the
 //! benchmarking range, 10/8 private).
+//!
+//! [`Lab::enable_ipv6`] adds IPv6 beside it, from unique-local prefixes:
+//! the bridge `fd00:18::/64` (serve `fd00:18::1`), the routers'
+//! `wan` at `fd00:18::1i`, and behind router `i` the LAN `fd00:i::/64`
+//! (member at `fd00:i::2`), routed without translation through a stateful
+//! firewall (`ip6tables`: out freely, in only what answers traffic out),
+//! as home routers and carriers' CPEs do for IPv6.
 
 #![allow(dead_code)] // The bench uses a subset.
 
@@ -65,6 +72,46 @@ impl Lab {
             lab.nat(&router, false);
         }
         Ok(lab)
+    }
+
+    /// Adds the IPv6 side (see the module doc): addresses without
+    /// duplicate address detection (usable at once), routes between the
+    /// LANs and the bridge, and each router's stateful firewall.
+    pub fn enable_ipv6(&self) {
+        super::require_tool("ip6tables", "iptables");
+        self.ip("pub", "addr add fd00:18::1/64 dev br0 nodad");
+        self.exec("pub", &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+        for i in [1, 2] {
+            let (router, host) = (format!("nat{i}"), ["a", "b"][i - 1]);
+            let other = 3 - i;
+            self.exec(
+                &router,
+                &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+            );
+            self.ip(&router, &format!("addr add fd00:18::1{i}/64 dev wan nodad"));
+            self.ip(&router, &format!("addr add fd00:{i}::1/64 dev lan nodad"));
+            self.ip(
+                &router,
+                &format!("-6 route add fd00:{other}::/64 via fd00:18::1{other}"),
+            );
+            self.ip(
+                "pub",
+                &format!("-6 route add fd00:{i}::/64 via fd00:18::1{i}"),
+            );
+            self.ip(host, &format!("addr add fd00:{i}::2/64 dev eth0 nodad"));
+            self.ip(host, &format!("-6 route add default via fd00:{i}::1"));
+            for rule in [
+                "-P FORWARD DROP",
+                "-A FORWARD -i lan -o wan -j ACCEPT",
+                "-A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                // Neighbour discovery and errors stay allowed.
+                "-A FORWARD -p ipv6-icmp -j ACCEPT",
+            ] {
+                let mut args = vec!["ip6tables"];
+                args.extend(rule.split_whitespace());
+                self.exec(&router, &args);
+            }
+        }
     }
 
     /// A member of `code` in namespace `ns`, bound to `ip`, through the

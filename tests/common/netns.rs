@@ -105,6 +105,30 @@ impl Drop for Netns {
 /// Namespace `lan` holding bridge `br0` (multicast flooded to every port)
 /// and one namespace per host, host `i` at 10.9.0.(11 + i)/24 on `eth0`.
 pub fn bridge_lab(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
+    bridge_lab_with(tag, hosts, |i| bridge_addr(i))
+}
+
+/// As [`bridge_lab`], but IPv6 only: host `i` at fd00:9::(11 + i)/64
+/// (usable at once: no duplicate address detection), with an on-link
+/// default route, and no IPv4 address at all.
+pub fn bridge_lab_v6(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
+    let lab = bridge_lab_with(tag, hosts, |i| format!("{} nodad", bridge_addr_v6(i)))?;
+    for host in hosts {
+        lab.ip(host, "-6 route add default dev eth0");
+    }
+    Ok(lab)
+}
+
+/// Host `i`'s address on the IPv6 bridge lab, with its prefix.
+pub fn bridge_addr_v6(i: usize) -> String {
+    format!("fd00:9::{}/64", 11 + i)
+}
+
+fn bridge_lab_with(
+    tag: &str,
+    hosts: &[&str],
+    addr: impl Fn(usize) -> String,
+) -> Result<Netns, String> {
     let mut names = vec!["lan"];
     names.extend_from_slice(hosts);
     let lab = Netns::create(tag, &names)?;
@@ -119,7 +143,7 @@ pub fn bridge_lab(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
             ),
         );
         lab.ip("lan", &format!("link set p{i} master br0 up"));
-        lab.ip(host, &format!("addr add {} dev eth0", bridge_addr(i)));
+        lab.ip(host, &format!("addr add {} dev eth0", addr(i)));
         lab.ip(host, "link set eth0 up");
     }
     Ok(lab)
