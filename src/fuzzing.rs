@@ -150,8 +150,9 @@ pub fn check_dht_frame(data: &[u8]) {
 
 /// Mainline input: bencode decode → encode → decode agrees, re-encoding
 /// is canonical and idempotent, canonical input comes back byte for byte
-/// and nothing grows; a KRPC response keeps within its caps and survives
-/// encode → decode; a hello re-encodes to its own bytes.
+/// and nothing grows; a KRPC response keeps within its caps, holds each
+/// family's contacts in its own list and addresses in canonical form, and
+/// survives encode → decode; a hello re-encodes to its own bytes.
 pub fn check_krpc(data: &[u8]) {
     if let Ok(decoded) = bencode::decode(data) {
         let bytes = decoded.value.encode();
@@ -165,7 +166,23 @@ pub fn check_krpc(data: &[u8]) {
     }
     if let Ok(krpc::Message::Response { txid, body }) = krpc::decode(data) {
         assert!(body.nodes.len() <= krpc::MAX_NODES);
+        assert!(body.nodes6.len() <= krpc::MAX_NODES);
+        assert!(
+            body.nodes.iter().all(|n| n.addr.is_ipv4()),
+            "nodes are IPv4"
+        );
+        assert!(
+            body.nodes6.iter().all(|n| n.addr.is_ipv6()),
+            "nodes6 are IPv6"
+        );
         assert!(body.values.len() <= krpc::MAX_VALUES);
+        assert!(
+            body.values
+                .iter()
+                .chain(body.ip.iter())
+                .all(|a| *a == crate::addr::canonical(*a)),
+            "addresses are read in canonical form"
+        );
         assert!(
             body.token
                 .as_ref()
@@ -442,7 +459,7 @@ pub fn check_signal_open(data: &[u8]) {
                             [127, 0, 0, 1],
                             u16::from_be_bytes([p[0], p[1]]),
                         ))),
-                        member: None,
+                        node: None,
                     })
                     .into_iter()
                     .collect(),

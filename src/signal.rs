@@ -46,9 +46,12 @@ pub struct RelayHint {
     /// The relay's address as the proposer reaches it; the synthetic
     /// relayed addresses are derived from it.
     pub addr: WireAddr,
-    /// The relay's node ID when it is a member, so the other side can
-    /// reach it at the address its own connection to it uses.
-    pub member: Option<NodeId>,
+    /// The relay's node ID when the proposer knows it (a member's, or a
+    /// serve node's as its DHT frames name it), so the other side can
+    /// reach it where it reaches that node itself: at its own connection
+    /// to the member, or at its own bootstrap address of the serve node,
+    /// which may be of the other address family.
+    pub node: Option<NodeId>,
 }
 
 /// What a WebRTC endpoint tells its peer.
@@ -218,7 +221,7 @@ mod tests {
             candidates: BoundedList(vec![WireAddr::V4([127, 0, 0, 1], 5000)]),
             relays: BoundedList(vec![RelayHint {
                 addr: WireAddr::V4([198, 51, 100, 1], 3478),
-                member: Some(NodeId([9; 32])),
+                node: Some(NodeId([9; 32])),
             }]),
         }
     }

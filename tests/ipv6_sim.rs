@@ -127,7 +127,7 @@ fn without_ipv6_the_same_symmetric_pair_needs_a_relay() {
     );
     let failures = [a, b].map(|m| {
         sim.events(m, |e| match e {
-            Event::ConnectFailed { reason, .. } => Some(reason.clone()),
+            Event::ConnectFailed { reason, .. } => Some(*reason),
             _ => None,
         })
     });
@@ -158,6 +158,10 @@ fn a_dual_stack_member_and_an_ipv4_only_member_connect_over_ipv4() {
     assert!(!got[0].2, "direct");
     let got = connections(&sim, four);
     assert_eq!(Family::of(got[0].1), Family::V4, "{got:?}");
+    // The IPv4-only member never tried an IPv6 address it was given.
+    for member in [dual, four] {
+        assert_eq!(sim.hosts[member].node.stats().unsendable, 0);
+    }
 }
 
 #[test]
@@ -191,4 +195,49 @@ fn a_dual_stack_node_learns_a_public_address_and_a_class_per_family() {
         "{}",
         node.nat_class_of(Family::V4)
     );
+}
+
+#[test]
+fn an_ipv6_only_and_an_ipv4_only_member_meet_through_a_dual_stack_relay() {
+    // No pair of candidates shares a family; a dual-stack `serve --relay`
+    // pairs a binding made over IPv6 with one made over IPv4, and the
+    // relayed candidates (synthetic IPv4 on both sides) connect them.
+    let mut sim = Sim::new(7);
+    let relay = sim.add_host_v6(None, false, false, &[], |config| {
+        config.relay = RelayRole::Open;
+    });
+    let (relay_v4, relay_v6) = (sim.addr(relay), sim.hosts[relay].addr6.expect("v6"));
+    let six = sim.add_host_v6(None, true, true, &[relay_v6], no_relay);
+    let nat = sim.add_nat();
+    let identity = sim.rng.bytes32();
+    let four = sim.add_host_configured(Some(nat), &[relay_v4], identity, no_relay);
+    join_all(&mut sim, &[six, four], "across families");
+    let took = run_until_connected(&mut sim, six, four, Duration::from_secs(40))
+        .expect("an IPv6-only and an IPv4-only member connect through the relay");
+    println!("connected through the relay in {took:?}");
+    for member in [six, four] {
+        let got = connections(&sim, member);
+        assert!(
+            got.iter()
+                .all(|(_, addr, relay)| *relay && (*addr == relay_v4 || *addr == relay_v6)),
+            "{got:?}"
+        );
+    }
+    assert_eq!(
+        connections(&sim, six)[0].1,
+        relay_v6,
+        "the IPv6 member reaches it over IPv6"
+    );
+    assert_eq!(
+        connections(&sim, four)[0].1,
+        relay_v4,
+        "the IPv4 member over IPv4"
+    );
+    sim.command(six, Command::Send("from six to four".into()));
+    sim.run_for(Duration::from_secs(2));
+    let heard = sim.events(four, |e| match e {
+        Event::Message { text, .. } => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(heard, ["from six to four"]);
 }

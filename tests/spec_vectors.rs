@@ -238,7 +238,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         candidates: BoundedList(vec![WireAddr::from(addr_v4())]),
         relays: BoundedList(vec![RelayHint {
             addr: WireAddr::from(addr_v4()),
-            member: None,
+            node: None,
         }]),
     };
     let signal = signal::seal(
@@ -418,6 +418,18 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                 },
             ),
         ),
+        (
+            "krpc-find-node-want",
+            encode_query(
+                KRPC_TXID,
+                &MAINLINE_ID,
+                &Query::FindNode {
+                    target: info_hash,
+                    want_both: true,
+                },
+            ),
+        ),
+        ("krpc-response-ipv6", ipv6_response()),
         ("hello", hello::encode(HelloKind::Hello, &record)),
         ("lan-key", lan_key.to_vec()),
         ("lan-tag", lan_tag.to_vec()),
@@ -470,6 +482,26 @@ fn vectors_in_spec() -> Vec<(String, Vec<u8>)> {
         found.push((name.to_string(), bytes));
     }
     found
+}
+
+/// A `get_peers` answer from an IPv6 Mainline node (BEP 32): one `nodes6`
+/// contact, an IPv6 and an IPv4 peer in `values`, our address in `ip`.
+fn ipv6_response() -> Vec<u8> {
+    let body = mainline::Response {
+        id: [0x66; 20],
+        nodes: Vec::new(),
+        nodes6: vec![mainline::CompactNode {
+            id: [0x06; 20],
+            addr: "[2001:db8::6]:6881".parse().unwrap(),
+        }],
+        values: vec![
+            "[2001:db8::a]:4000".parse().unwrap(),
+            "192.0.2.10:4000".parse().unwrap(),
+        ],
+        token: Some(b"tok6".to_vec()),
+        ip: Some("[2001:db8::5]:4321".parse().unwrap()),
+    };
+    mainline::encode_response(&KRPC_TXID, &body)
 }
 
 #[test]
@@ -562,7 +594,27 @@ fn the_mainline_vectors_are_canonical_and_the_hello_carries_the_record() {
             .map(|(_, b)| b.clone())
             .unwrap_or_else(|| panic!("vector {name}"))
     };
-    for name in ["krpc-get-peers", "krpc-announce-peer"] {
+    let Ok(mainline::Message::Response { body, .. }) = mainline::decode(&get("krpc-response-ipv6"))
+    else {
+        panic!("the IPv6 response decodes");
+    };
+    assert_eq!(body.nodes6.len(), 1);
+    assert_eq!(body.nodes6[0].addr, "[2001:db8::6]:6881".parse().unwrap());
+    assert_eq!(
+        body.values,
+        [
+            "[2001:db8::a]:4000"
+                .parse::<std::net::SocketAddr>()
+                .unwrap(),
+            "192.0.2.10:4000".parse().unwrap()
+        ]
+    );
+    assert_eq!(body.ip, Some("[2001:db8::5]:4321".parse().unwrap()));
+    for name in [
+        "krpc-get-peers",
+        "krpc-announce-peer",
+        "krpc-find-node-want",
+    ] {
         let bytes = get(name);
         let decoded = mainline::bencode::decode(&bytes).expect(name);
         assert!(decoded.canonical, "{name} is canonical bencode");

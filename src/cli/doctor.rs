@@ -417,9 +417,28 @@ fn verdict(findings: &Findings, primary: Family) -> (String, i32) {
     }
 }
 
+/// One family's findings in words.
+struct FamilyWords {
+    public: String,
+    mapping: &'static str,
+    observers: usize,
+    filtering: String,
+}
+
+impl FamilyWords {
+    /// The mapping with its observers, for people.
+    fn mapping_line(&self) -> String {
+        if self.observers == 0 {
+            format!("{} (too few observers)", self.mapping)
+        } else {
+            format!("{} ({} observers)", self.mapping, self.observers)
+        }
+    }
+}
+
 /// The words of one family's findings: public address, mapping (and
 /// observers), filtering.
-fn family_words(family: &FamilyFindings) -> (String, &'static str, usize, String) {
+fn family_words(family: &FamilyFindings) -> FamilyWords {
     let public = family
         .public
         .as_ref()
@@ -442,7 +461,12 @@ fn family_words(family: &FamilyFindings) -> (String, &'static str, usize, String
         }
         None => "not tested".to_owned(),
     };
-    (public, mapping, observers, filtering)
+    FamilyWords {
+        public,
+        mapping,
+        observers,
+        filtering,
+    }
 }
 
 fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
@@ -461,15 +485,7 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
         (None, false) => "no answer yet".to_owned(),
     };
     let empty = FamilyFindings::default();
-    let (public, mapping, observers, filtering) =
-        family_words(findings.families.get(&primary).unwrap_or(&empty));
-    let mapping_line = |mapping: &str, observers: usize| {
-        if observers == 0 {
-            format!("{mapping} (too few observers)")
-        } else {
-            format!("{mapping} ({observers} observers)")
-        }
-    };
+    let first = family_words(findings.families.get(&primary).unwrap_or(&empty));
     let hairpin = match findings.hairpin {
         Some(true) => "yes",
         Some(false) => "no",
@@ -494,7 +510,7 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
         .map(|a| format!("{a} (udp ok)"))
         .collect();
     let sockets = sockets.join(", ");
-    let per_family: Vec<(Family, (String, &'static str, usize, String))> = findings
+    let per_family: Vec<(Family, FamilyWords)> = findings
         .families
         .iter()
         .map(|(family, found)| (*family, family_words(found)))
@@ -506,13 +522,10 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
                 ("bootstrap".to_owned(), bootstrap.clone()),
                 ("mainline".to_owned(), mainline.clone()),
             ];
-            for (family, (public, mapping, observers, filtering)) in &per_family {
-                lines.push((format!("{family} address"), public.clone()));
-                lines.push((
-                    format!("{family} mapping"),
-                    mapping_line(mapping, *observers),
-                ));
-                lines.push((format!("{family} filtering"), filtering.clone()));
+            for (family, words) in &per_family {
+                lines.push((format!("{family} address"), words.public.clone()));
+                lines.push((format!("{family} mapping"), words.mapping_line()));
+                lines.push((format!("{family} filtering"), words.filtering.clone()));
             }
             lines.push(("hairpinning".to_owned(), hairpin.to_owned()));
             lines.push(("relays".to_owned(), relays.clone()));
@@ -529,18 +542,18 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
                 .str("sockets", &sockets)
                 .str("bootstrap", &bootstrap)
                 .str("mainline", &mainline)
-                .str("public_address", &public)
-                .str("mapping", mapping)
-                .display("observers", observers)
-                .str("filtering", &filtering)
+                .str("public_address", &first.public)
+                .str("mapping", first.mapping)
+                .display("observers", first.observers)
+                .str("filtering", &first.filtering)
                 .str("hairpinning", hairpin);
-            for (family, (public, mapping, observers, filtering)) in &per_family {
+            for (family, words) in &per_family {
                 let name = family.name();
                 line = line
-                    .str(&format!("{name}_public_address"), public)
-                    .str(&format!("{name}_mapping"), mapping)
-                    .display(&format!("{name}_observers"), observers)
-                    .str(&format!("{name}_filtering"), filtering);
+                    .str(&format!("{name}_public_address"), &words.public)
+                    .str(&format!("{name}_mapping"), words.mapping)
+                    .display(&format!("{name}_observers"), words.observers)
+                    .str(&format!("{name}_filtering"), &words.filtering);
             }
             line.str("relays", &relays)
                 .str("verdict", &verdict)

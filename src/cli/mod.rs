@@ -418,20 +418,29 @@ fn start_driver(
     Ok((driver, node))
 }
 
+/// The node's socket addresses, for people: `A and B`.
+fn shown(node: &Node) -> String {
+    let all: Vec<String> = node.local_addrs().iter().map(ToString::to_string).collect();
+    all.join(" and ")
+}
+
 fn started(printer: &Printer, node: &Node, meeting: Option<&Meeting>) {
     let (id, local) = (node.node_id(), node.local_addr());
     printer.line(
         || match meeting {
             Some(meeting) => format!(
-                "node {id} on {local}, meeting topic {}",
+                "node {id} on {}, meeting topic {}",
+                shown(node),
                 meeting.topic().short()
             ),
-            None => format!("node {id} listening on {local}"),
+            None => format!("node {id} listening on {}", shown(node)),
         },
         || {
+            let all: Vec<String> = node.local_addrs().iter().map(ToString::to_string).collect();
             let line = JsonLine::event("started")
                 .display("node_id", id)
-                .display("local_addr", local);
+                .display("local_addr", local)
+                .str("local_addrs", &all.join(" "));
             match meeting {
                 Some(meeting) => line.display("topic", meeting.topic()),
                 None => line,

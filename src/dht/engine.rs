@@ -112,6 +112,12 @@ impl Dht {
         self.table.len()
     }
 
+    /// The node the routing table knows at `addr` (a bootstrap node's ID
+    /// once it has answered).
+    pub fn node_at(&self, addr: SocketAddr) -> Option<NodeId> {
+        self.table.id_at(addr)
+    }
+
     /// Records stored for others.
     pub fn store_len(&self) -> usize {
         self.store.len()

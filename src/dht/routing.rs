@@ -159,6 +159,15 @@ impl RoutingTable {
         all
     }
 
+    /// The node the table knows at `addr`, if any.
+    pub fn id_at(&self, addr: SocketAddr) -> Option<NodeId> {
+        self.buckets
+            .iter()
+            .flat_map(|b| b.entries.iter())
+            .find(|e| e.peer.addr == addr)
+            .map(|e| e.peer.id)
+    }
+
     /// The address of `id`, if it is in the table.
     pub fn address_of(&self, id: &NodeId) -> Option<SocketAddr> {
         let index = self.local.distance(id).bucket_index()?;

@@ -15,6 +15,7 @@
 //! sealed, so readers keep the newest record per node, and relays deliver
 //! signals to every stored address.
 
+use crate::addr::source_key;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -113,7 +114,13 @@ impl Store {
                 })
                 .flatten()
         });
-        if self.per_ip.get(&source.ip()).copied().unwrap_or(0) >= MAX_PER_SOURCE_IP {
+        if self
+            .per_ip
+            .get(&source_key(source.ip()))
+            .copied()
+            .unwrap_or(0)
+            >= MAX_PER_SOURCE_IP
+        {
             return Err(Refused::Full);
         }
         if let Some(key) = oldest_of_announcer {
@@ -128,7 +135,7 @@ impl Store {
             .entry(topic)
             .or_default()
             .insert((announcer, source), stored);
-        *self.per_ip.entry(source.ip()).or_default() += 1;
+        *self.per_ip.entry(source_key(source.ip())).or_default() += 1;
         self.total += 1;
         Ok(Put::New)
     }
@@ -173,10 +180,10 @@ impl Store {
         };
         if let Some(stored) = records.remove(key) {
             self.total -= 1;
-            if let Some(count) = self.per_ip.get_mut(&stored.source.ip()) {
+            if let Some(count) = self.per_ip.get_mut(&source_key(stored.source.ip())) {
                 *count -= 1;
                 if *count == 0 {
-                    self.per_ip.remove(&stored.source.ip());
+                    self.per_ip.remove(&source_key(stored.source.ip()));
                 }
             }
         }
@@ -207,7 +214,7 @@ impl Store {
                 let live = stored.expires_at > now;
                 if !live {
                     *total -= 1;
-                    if let Some(count) = per_ip.get_mut(&stored.source.ip()) {
+                    if let Some(count) = per_ip.get_mut(&source_key(stored.source.ip())) {
                         *count -= 1;
                     }
                 }

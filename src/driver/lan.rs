@@ -15,34 +15,11 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 
 use log::debug;
 
-/// `setsockopt(2)` with a value of the option's type.
-pub(super) fn setsockopt<T>(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    // SAFETY: setsockopt on an open socket with a value of the option's
-    // type and its exact size.
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            std::ptr::from_ref(value).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+use super::socket::{bind_fd_v6, setsockopt};
 
 fn in_addr(ip: Ipv4Addr) -> libc::in_addr {
     libc::in_addr {
@@ -242,7 +219,7 @@ pub fn open_listener_v6(group: SocketAddrV6, interface: u32) -> io::Result<UdpSo
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &one)?;
     setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one)?;
     let scoped = SocketAddrV6::new(*group.ip(), group.port(), 0, interface);
-    super::socket::bind_fd_v6(fd, scoped)?;
+    bind_fd_v6(fd, scoped)?;
     let request = libc::ipv6_mreq {
         ipv6mr_multiaddr: libc::in6_addr {
             s6_addr: group.ip().octets(),

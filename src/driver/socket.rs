@@ -4,13 +4,37 @@
 //! An IPv6 socket is made IPv6-only (`IPV6_V6ONLY`) before it binds, so
 //! IPv4 traffic never arrives on it as v4-mapped addresses and the IPv4
 //! socket can take the same port: each family has exactly one socket, and
-//! the node sees every IPv4 peer at its plain IPv4 address.
+//! the node sees every IPv4 peer at its plain IPv4 address. The socket
+//! options the LAN beacon needs (`lan.rs`) use [`setsockopt`] from here.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV6, UdpSocket};
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, RawFd};
 
-use super::lan::setsockopt;
+/// `setsockopt(2)` with a value of the option's type.
+pub fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: setsockopt on an open socket with a value of the option's
+    // type and its exact size.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::from_ref(value).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
 
 /// A non-blocking UDP socket bound at `addr`, IPv6-only when `addr` is
 /// IPv6.

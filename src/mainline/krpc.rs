@@ -229,7 +229,9 @@ fn response(r: &Value<'_>) -> Result<Response, KrpcError> {
         .and_then(Value::as_bytes)
         .and_then(|id| Id::try_from(id).ok())
         .ok_or(KrpcError::MissingId)?;
-    let nodes_of = |key: &[u8], len: usize| -> Vec<CompactNode> {
+    // A `nodes6` entry holding a v4-mapped address is not an IPv6 contact:
+    // dropped, so each list holds its own family only.
+    let nodes_of = |key: &[u8], len: usize, v6: bool| -> Vec<CompactNode> {
         r.get(key)
             .and_then(Value::as_bytes)
             .map(|bytes| {
@@ -237,12 +239,13 @@ fn response(r: &Value<'_>) -> Result<Response, KrpcError> {
                     .chunks_exact(len)
                     .take(MAX_NODES)
                     .filter_map(compact_node)
+                    .filter(|node| node.addr.is_ipv6() == v6)
                     .collect()
             })
             .unwrap_or_default()
     };
-    let nodes = nodes_of(b"nodes", COMPACT_NODE_LEN);
-    let nodes6 = nodes_of(b"nodes6", COMPACT_NODE6_LEN);
+    let nodes = nodes_of(b"nodes", COMPACT_NODE_LEN, false);
+    let nodes6 = nodes_of(b"nodes6", COMPACT_NODE6_LEN, true);
     let values = r
         .get(b"values")
         .and_then(Value::as_list)

@@ -97,7 +97,11 @@ impl Node {
         self.mainline_source_timeout(now);
         self.lan_source_timeout(now);
         let public = self.public.advertised();
+        let dht = &self.dht;
         if let Some(joined) = self.joined.as_mut() {
+            joined
+                .connections
+                .name_relay_servers(|addr| dht.node_at(addr));
             joined.connections.handle_timeout(now, &public);
         }
     }
@@ -155,7 +159,11 @@ impl Node {
                     self.events
                         .push_back(Event::PeerDiscovered { peer, addr, via });
                     let public = self.public.advertised();
+                    let dht = &self.dht;
                     if let Some(joined) = self.joined.as_mut() {
+                        joined
+                            .connections
+                            .name_relay_servers(|addr| dht.node_at(addr));
                         let member = Member {
                             via,
                             nat,

@@ -314,7 +314,7 @@ impl Node {
 
     /// The next thing to do; [`Output::Wait`] when there is nothing left.
     pub fn poll_output(&mut self) -> Output {
-        if let Some(transmit) = self
+        while let Some(transmit) = self
             .transmits
             .pop_front()
             .or_else(|| {
@@ -334,6 +334,15 @@ impl Node {
                     .and_then(|j| j.connections.poll_transmit())
             })
         {
+            let family = Family::of(transmit.destination);
+            if !self.locals.all().iter().any(|l| Family::of(*l) == family) {
+                debug!(
+                    "no {family} socket: datagram to {} not sent",
+                    transmit.destination
+                );
+                self.stats.unsendable += 1;
+                continue;
+            }
             self.contacted.sent_to(transmit.destination.ip());
             return Output::Transmit(transmit);
         }

@@ -46,9 +46,7 @@ impl Node {
             }
         };
         match frame {
-            Frame::Data { channel, payload } => {
-                self.on_relay_data(now, source, destination, channel, payload)
-            }
+            Frame::Data { channel, payload } => self.on_relay_data(now, source, channel, payload),
             Frame::Bind(bind) => self.on_bind(now, source, destination, &bind),
             Frame::Release { token, channel } => {
                 self.stats.relay_requests += 1;
@@ -70,14 +68,7 @@ impl Node {
         }
     }
 
-    fn on_relay_data(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        channel: u32,
-        payload: &[u8],
-    ) {
+    fn on_relay_data(&mut self, now: Instant, source: SocketAddr, channel: u32, payload: &[u8]) {
         if let Some(joined) = self.joined.as_mut()
             && let Some(peer) = joined.connections.peer_at_relay(source, channel)
         {
@@ -93,11 +84,10 @@ impl Node {
         match table.forward(now, source, channel, payload.len()) {
             Ok((to, their_channel)) => {
                 self.stats.relay_forwarded += 1;
-                self.transmits.push_back(crate::transmit::Transmit {
-                    source: destination,
-                    destination: to,
-                    payload: data_frame(their_channel, payload),
-                });
+                // From our socket of the other side's family: a pair may
+                // bind over IPv4 on one side and IPv6 on the other.
+                let frame = data_frame(their_channel, payload);
+                self.transmits.push_back(self.locals.transmit(to, frame));
             }
             Err(drop) => {
                 let reason = match drop {

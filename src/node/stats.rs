@@ -185,6 +185,10 @@ pub struct Stats {
     pub relay_answers: u64,
     /// Relay data frames handed to our connections.
     pub relayed_datagrams: u64,
+    /// Datagrams the node meant to send to an address family it has no
+    /// socket of (an address from a peer of the other family), dropped
+    /// unsent. Not received datagrams: outside `received`.
+    pub unsendable: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -227,7 +231,7 @@ impl fmt::Display for Stats {
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
              mainline_messages={} hellos={} beacons={} relay_forwarded={} relay_requests={} \
-             relay_refused={} relay_answers={} relayed_datagrams={} dropped={}",
+             relay_refused={} relay_answers={} relayed_datagrams={} unsendable={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -245,6 +249,7 @@ impl fmt::Display for Stats {
             self.relay_refused,
             self.relay_answers,
             self.relayed_datagrams,
+            self.unsendable,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {

@@ -161,6 +161,19 @@ impl Connections {
         self.relays.add_servers(servers);
     }
 
+    /// Names the `serve --relay` candidates the DHT knows (`node_at` gives
+    /// the node ID at an address): relay hints then carry the ID, so a
+    /// peer that knows the same node at an address of its own family
+    /// reaches it there.
+    pub fn name_relay_servers(&mut self, node_at: impl Fn(SocketAddr) -> Option<NodeId>) {
+        let unnamed: Vec<SocketAddr> = self.relays.unnamed().collect();
+        for server in unnamed {
+            if let Some(id) = node_at(server) {
+                self.relays.name_server(server, id);
+            }
+        }
+    }
+
     /// Whether our NAT may need a relay for some peers: then every attempt
     /// proposes relays.
     pub fn set_relay_needed(&mut self, needed: bool) {
@@ -301,13 +314,17 @@ impl Connections {
                     false,
                 );
                 let hinted = self.hinted_paths(now, peer, signal.session, &params.relays.0);
+                let none_usable = hinted.is_empty();
                 if !hinted.is_empty() {
                     conn.set_wants_relay();
                 }
-                for path in hinted {
+                for (path, _) in hinted {
                     conn.add_relay(path, None);
                 }
-                if self.relays.needed && params.relays.0.is_empty() {
+                // Relays of our own when we need one and the offer lists
+                // none, or lists only relays we cannot reach.
+                let asked = !params.relays.0.is_empty();
+                if (self.relays.needed || asked) && none_usable {
                     self.propose_relays(now, &mut conn, peer, signal.session, 0);
                 }
                 if let Err(error) = conn.start(&params, false) {
@@ -342,7 +359,7 @@ impl Connections {
                 if !hinted.is_empty() {
                     conn.set_wants_relay();
                 }
-                for path in hinted {
+                for (path, _) in hinted {
                     conn.add_relay(path, None);
                 }
                 if let Err(error) = conn.start(&params, true) {
@@ -564,8 +581,7 @@ impl Connections {
         if hints.is_empty() {
             debug!("relay: no relay to propose to {}", peer.short());
         }
-        let paths = self.hinted_paths(now, peer, session, &hints);
-        for (path, hint) in paths.into_iter().zip(hints) {
+        for (path, hint) in self.hinted_paths(now, peer, session, &hints) {
             conn.add_relay(path, Some(hint));
         }
     }
@@ -578,14 +594,25 @@ impl Connections {
         peer: NodeId,
         session: u64,
         hints: &[RelayHint],
-    ) -> Vec<RelayPath> {
+    ) -> Vec<(RelayPath, RelayHint)> {
         relay_choice::paths_for(
             &self.meeting,
             (self.local, peer),
             now,
             session,
             hints,
-            |member| self.conns.get(&member).and_then(Conn::direct_addr),
+            |node| {
+                self.conns
+                    .get(&node)
+                    .and_then(Conn::direct_addr)
+                    .or_else(|| self.relays.server_named(node))
+            },
+            |relay| {
+                self.locals
+                    .all()
+                    .iter()
+                    .any(|l| l.is_ipv4() == relay.is_ipv4())
+            },
         )
     }
 

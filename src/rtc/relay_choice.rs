@@ -8,7 +8,7 @@
 //! relaying; on a first attempt members alone when there are any. Pure:
 //! the registry (`mod.rs`) hands in what it knows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -26,6 +26,8 @@ pub(super) struct RelayChoice {
     servers: Vec<SocketAddr>,
     /// Relays that refused as not relaying: not proposed again.
     refusers: BTreeSet<SocketAddr>,
+    /// The node IDs of candidates, once the DHT has named them.
+    names: BTreeMap<SocketAddr, NodeId>,
     /// Our NAT is not known to be punchable: every attempt wants a relay.
     pub(super) needed: bool,
 }
@@ -43,6 +45,29 @@ impl RelayChoice {
                 self.servers.push(*server);
             }
         }
+    }
+
+    /// The candidate at `server` is the node `id` (its DHT frames say so).
+    pub(super) fn name_server(&mut self, server: SocketAddr, id: NodeId) {
+        if self.servers.contains(&server) {
+            self.names.insert(server, id);
+        }
+    }
+
+    /// Our address of the candidate named `id`, if we know it.
+    pub(super) fn server_named(&self, id: NodeId) -> Option<SocketAddr> {
+        self.names
+            .iter()
+            .find(|(_, named)| **named == id)
+            .map(|(addr, _)| *addr)
+    }
+
+    /// The candidates not yet named.
+    pub(super) fn unnamed(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.servers
+            .iter()
+            .copied()
+            .filter(|s| !self.names.contains_key(s))
     }
 
     /// `relay` answered that it does not relay.
@@ -70,7 +95,7 @@ impl RelayChoice {
         }
         let members = members.into_iter().map(|(m, addr)| RelayHint {
             addr: WireAddr::from(addr),
-            member: Some(m),
+            node: Some(m),
         });
         let servers = self
             .servers
@@ -78,7 +103,7 @@ impl RelayChoice {
             .filter(|s| !self.refusers.contains(s))
             .map(|s| RelayHint {
                 addr: WireAddr::from(*s),
-                member: None,
+                node: self.names.get(s).copied(),
             });
         let members: Vec<RelayHint> = members.collect();
         if failures == 0 && !members.is_empty() {
@@ -94,9 +119,11 @@ impl RelayChoice {
 }
 
 /// Relay paths for attempt `session` between `local` and `peer` through
-/// the relays `hints` name (those that are neither side), each reached
-/// where we reach it: a member relay at our own connection's address
-/// (`reach_of`), else at the hint's.
+/// the relays `hints` name (those that are neither side), each with its
+/// hint, each reached where we reach it: a relay whose node we know
+/// (`reach_of`: our connection to a member, our address of a serve node)
+/// there, else at the hint's address. A relay we could reach only over
+/// a family we have no socket of (`reachable` says no) is left out.
 pub(super) fn paths_for(
     meeting: &Meeting,
     (local, peer): (NodeId, NodeId),
@@ -104,16 +131,20 @@ pub(super) fn paths_for(
     session: u64,
     hints: &[RelayHint],
     reach_of: impl Fn(NodeId) -> Option<SocketAddr>,
-) -> Vec<RelayPath> {
+    reachable: impl Fn(SocketAddr) -> bool,
+) -> Vec<(RelayPath, RelayHint)> {
     let (low, high) = (local.min(peer), local.max(peer));
     let token = meeting.relay_token(session, &low, &high);
     hints
         .iter()
-        .filter(|h| h.member != Some(local) && h.member != Some(peer))
-        .map(|hint| {
+        .filter(|h| h.node != Some(local) && h.node != Some(peer))
+        .filter_map(|hint| {
             let hint_addr = SocketAddr::from(hint.addr);
-            let reach = hint.member.and_then(&reach_of).unwrap_or(hint_addr);
-            RelayPath::new(now, reach, hint_addr, session, (local, peer), token)
+            let reach = hint.node.and_then(&reach_of).unwrap_or(hint_addr);
+            reachable(reach).then(|| {
+                let path = RelayPath::new(now, reach, hint_addr, session, (local, peer), token);
+                (path, *hint)
+            })
         })
         .collect()
 }
@@ -182,7 +213,7 @@ mod tests {
             params.relays.0,
             [RelayHint {
                 addr: WireAddr::from(open_member),
-                member: Some(NodeId([0; 32])),
+                node: Some(NodeId([0; 32])),
             }]
         );
     }

@@ -105,7 +105,7 @@ impl Drop for Netns {
 /// Namespace `lan` holding bridge `br0` (multicast flooded to every port)
 /// and one namespace per host, host `i` at 10.9.0.(11 + i)/24 on `eth0`.
 pub fn bridge_lab(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
-    bridge_lab_with(tag, hosts, |i| bridge_addr(i))
+    bridge_lab_with(tag, hosts, bridge_addr)
 }
 
 /// As [`bridge_lab`], but IPv6 only: host `i` at fd00:9::(11 + i)/64

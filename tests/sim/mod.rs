@@ -571,7 +571,7 @@ impl Sim {
                     assert_eq!(
                         transmit.source.is_ipv4(),
                         transmit.destination.is_ipv4(),
-                        "sent from the socket of the destination's family"
+                        "sent from the socket of the destination's family: {transmit:?}"
                     );
                     if transmit.source.is_ipv6() {
                         self.send6(
