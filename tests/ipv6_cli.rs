@@ -77,12 +77,10 @@ fn dual_stack_members_connect_over_ipv6() {
         (member, id)
     };
     let (a, b) = (join(), join());
-    let (connected, lines) = watch_connections(
-        &[&a, &b],
-        Duration::from_secs(20),
-        &["dht", "offer"],
-        |c| c.len() == 2,
-    );
+    let (connected, lines) =
+        watch_connections(&[&a, &b], Duration::from_secs(20), &["dht", "offer"], |c| {
+            c.len() == 2
+        });
     assert_eq!(connected.len(), 2, "{lines:?}");
     for line in lines.values().flatten() {
         if field(line, "event") == Some("connected") {

@@ -2,8 +2,10 @@
 //! socket (public addresses, no NAT, optionally a stateful firewall that
 //! lets in only answers) meet and connect over IPv6, dual-stack members
 //! whose IPv4 paths are symmetric-NATed connect *directly* over IPv6
-//! where IPv4 alone needs a relay, and a dual-stack member reaches an
-//! IPv4-only one over IPv4.
+//! where IPv4 alone needs a relay, a dual-stack member reaches an
+//! IPv4-only one over IPv4, an IPv6-only and an IPv4-only member meet
+//! through a dual-stack relay, and an IPv6 /64 is rate-limited as one
+//! source with answers within the amplification bound.
 
 mod sim;
 
@@ -240,4 +242,75 @@ fn an_ipv6_only_and_an_ipv4_only_member_meet_through_a_dual_stack_relay() {
         _ => None,
     });
     assert_eq!(heard, ["from six to four"]);
+}
+
+/// `count` FindNode requests to `target`, each from a new address made by
+/// `source(i)`; returns how many the target answered.
+fn flood(sim: &mut Sim, target: usize, count: u16, source: impl Fn(u16) -> SocketAddr) -> usize {
+    let destination = sim.hosts[target].addr6.expect("an IPv6 host");
+    let mut answered = 0;
+    for i in 0..count {
+        let from = source(i);
+        sim.watch(from);
+        let frame = sim::request_frame(
+            [9; 8],
+            NodeId([0x42; 32]),
+            tinynode::wire::dht::Request::FindNode {
+                target: NodeId([i as u8; 32]),
+            },
+            200,
+        );
+        sim.inject(from, destination, frame);
+    }
+    sim.run_for(Duration::from_millis(500));
+    for i in 0..count {
+        answered += usize::from(!sim.sink[&source(i)].is_empty());
+    }
+    answered
+}
+
+#[test]
+fn an_ipv6_slash_64_is_rate_limited_as_one_source_and_answers_stay_small() {
+    let mut sim = Sim::new(8);
+    let node = sim.add_host_v6(None, true, false, &[], no_relay);
+    // 300 requests from 300 addresses of one /64, at once: one source,
+    // whose bucket (100 tokens) runs dry.
+    let one_prefix =
+        |i: u16| SocketAddr::from(([0x2001, 0xdb8, 0xbad, 1, 0, 0, 0x99, i + 1], 5000));
+    let answered_one = flood(&mut sim, node, 300, one_prefix);
+    // The same from 300 different /64s: each its own source.
+    let many_prefixes =
+        |i: u16| SocketAddr::from(([0x2001, 0xdb8, 0xbad, 2 + i, 0, 0, 0, 1], 5000));
+    let answered_many = flood(&mut sim, node, 300, many_prefixes);
+    println!("one /64: {answered_one} of 300 answered; 300 /64s: {answered_many} of 300");
+    assert!(
+        answered_one < 150,
+        "one /64 is one source: {answered_one} answered"
+    );
+    assert_eq!(answered_many, 300, "separate /64s are separate sources");
+    let limited = sim.hosts[node]
+        .node
+        .stats()
+        .dropped(tinynode::DropReason::RateLimited);
+    assert!(limited >= 150, "{limited} rate-limited");
+    // No answer to an IPv6 source is more than three times its request
+    // (the victim never proved its address).
+    let request_len = sim::request_frame(
+        [9; 8],
+        NodeId([0x42; 32]),
+        tinynode::wire::dht::Request::FindNode {
+            target: NodeId([0; 32]),
+        },
+        200,
+    )
+    .len();
+    for i in 0..300 {
+        for (_, answer) in &sim.sink[&many_prefixes(i)] {
+            assert!(
+                answer.len() <= 3 * request_len,
+                "{} bytes for {request_len}",
+                answer.len()
+            );
+        }
+    }
 }
