@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::natlab::{Lab, NatMode};
 use common::netns::lab_or_skip;
-use common::{Running, field, require_tool};
+use common::{Running, field, require_tool, wait_for};
 
 const SERVE_V4: &str = "198.18.0.1:3478";
 const SERVE_V6: &str = "[fd00:18::1]:3478";
@@ -81,29 +81,6 @@ fn member(lab: &Lab, ns: &str, code: &str, binds: &[&str], sources: &[&str]) -> 
     }
     args.extend_from_slice(sources);
     lab.spawn(ns, &args, true)
-}
-
-/// Reads `member`'s events until one named `event`; panics after `limit`.
-fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<String>) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match member.stdout.recv_timeout(left) {
-            Ok(line) => {
-                seen.push(line.clone());
-                if field(&line, "event") == Some(event) {
-                    return line;
-                }
-            }
-            Err(_) => {
-                let log: Vec<String> = member.stderr.try_iter().collect();
-                panic!(
-                    "no {event} event within {limit:?}; saw {seen:#?}\nits log:\n{}",
-                    log.join("\n")
-                )
-            }
-        }
-    }
 }
 
 /// Both members' `connected` events, each checked to be direct over

@@ -32,10 +32,15 @@ fn build(tag: &str) -> Result<Netns, String> {
     bridge_lab(tag, &HOSTS)
 }
 
-/// A member of `code` on `host`, LAN only, with debug logs.
+/// A member of `code` on `host` at its bridge address, LAN only, with
+/// debug logs.
 fn join(lab: &Netns, host: &str, code: &str) -> (Running, String) {
     let index = HOSTS.iter().position(|h| *h == host).expect("host");
-    let bind = format!("10.9.0.{}:0", 11 + index);
+    join_bound(lab, host, &format!("10.9.0.{}:0", 11 + index), code)
+}
+
+/// A member of `code` on `host` bound to `bind`, LAN only, with debug logs.
+fn join_bound(lab: &Netns, host: &str, bind: &str, code: &str) -> (Running, String) {
     let member = lab.spawn(
         host,
         &[
@@ -43,7 +48,7 @@ fn join(lab: &Netns, host: &str, code: &str) -> (Running, String) {
             "join",
             code,
             "--bind",
-            &bind,
+            bind,
             "--no-mainline",
             "--json",
         ],
@@ -187,24 +192,7 @@ fn members_on_an_ipv6_only_bridge_meet_by_beacon_alone() {
     ];
     let members: Vec<(Running, String)> = binds
         .iter()
-        .map(|(host, bind)| {
-            let member = lab.spawn(
-                host,
-                &[
-                    "-v",
-                    "join",
-                    "six on the lan",
-                    "--bind",
-                    bind,
-                    "--no-mainline",
-                    "--json",
-                ],
-                true,
-            );
-            let started = member.next_line(Duration::from_secs(10));
-            let id = field(&started, "node_id").expect("node_id").to_owned();
-            (member, id)
-        })
+        .map(|(host, bind)| join_bound(&lab, host, bind, "six on the lan"))
         .collect();
     let all: Vec<&(Running, String)> = members.iter().collect();
     let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &["lan"], |c| {

@@ -35,30 +35,13 @@ use std::time::{Duration, Instant};
 
 use common::natlab::{Lab, NatMode};
 use common::netns::lab_or_skip;
-use common::{Running, field};
+use common::{Running, field, wait_for};
 
 const SERVE_ADDR: &str = "198.18.0.1:3478";
 /// Nodes of the lab's Mainline testnet, at 198.18.0.20.. port 6881.
 const LAB_TESTNET_NODES: usize = 8;
 /// Set (to anything) in the environment of the helper below.
 const TESTNET_HELPER_ENV: &str = "TINYNODE_LAB_TESTNET";
-
-/// Reads `member`'s events until one named `event` arrives; returns it.
-fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<String>) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match member.stdout.recv_timeout(left) {
-            Ok(line) => {
-                seen.push(line.clone());
-                if field(&line, "event") == Some(event) {
-                    return line;
-                }
-            }
-            Err(_) => panic!("no {event} event within {limit:?}; saw {seen:#?}"),
-        }
-    }
-}
 
 fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
     lab.join(ns, ip, code, SERVE_ADDR)

@@ -15,11 +15,11 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 use log::debug;
 
-use super::socket::{bind_fd_v6, setsockopt};
+use super::socket::{bind_fd_v6, new_udp, setsockopt};
 
 fn in_addr(ip: Ipv4Addr) -> libc::in_addr {
     libc::in_addr {
@@ -46,25 +46,19 @@ pub fn prepare_sender(socket: &impl AsRawFd, bound: SocketAddrV4) -> io::Result<
     Ok(())
 }
 
+/// A non-blocking UDP socket of `domain` that every tinynode on the host
+/// can bind at the same group and port (`SO_REUSEADDR`, `SO_REUSEPORT`).
+fn shared_listener(domain: libc::c_int) -> io::Result<(UdpSocket, RawFd)> {
+    let (socket, fd) = new_udp(domain, true)?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &1)?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &1)?;
+    Ok((socket, fd))
+}
+
 /// The listener for `group`, joined on the interface of `bound` (every
 /// multicast-capable interface for the wildcard); non-blocking.
 pub fn open_listener(group: SocketAddrV4, bound: Ipv4Addr) -> io::Result<UdpSocket> {
-    // SAFETY: a plain socket(2) call; the descriptor is owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh socket nobody else owns.
-    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one)?;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &one)?;
+    let (socket, fd) = shared_listener(libc::AF_INET)?;
     let address = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: group.port().to_be(),
@@ -201,23 +195,8 @@ pub fn prepare_sender_v6(socket: &impl AsRawFd, interface: u32) -> io::Result<()
 /// The IPv6 listener for `group` on `interface`, bound to the group with
 /// that scope; non-blocking.
 pub fn open_listener_v6(group: SocketAddrV6, interface: u32) -> io::Result<UdpSocket> {
-    // SAFETY: a plain socket(2) call; the descriptor is owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET6,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh socket nobody else owns.
-    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one)?;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &one)?;
-    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one)?;
+    let (socket, fd) = shared_listener(libc::AF_INET6)?;
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1)?;
     let scoped = SocketAddrV6::new(*group.ip(), group.port(), 0, interface);
     bind_fd_v6(fd, scoped)?;
     let request = libc::ipv6_mreq {

@@ -48,17 +48,24 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 fn bind_v6_only(addr: SocketAddrV6) -> io::Result<UdpSocket> {
+    let (socket, fd) = new_udp(libc::AF_INET6, false)?;
+    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1)?;
+    bind_fd_v6(fd, addr)?;
+    Ok(socket)
+}
+
+/// A fresh, unbound UDP socket of `domain` (close-on-exec, non-blocking
+/// if asked), owned, with its descriptor for the options to set before
+/// it binds.
+pub fn new_udp(domain: libc::c_int, nonblocking: bool) -> io::Result<(UdpSocket, RawFd)> {
+    let flags = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
     // SAFETY: a plain socket(2) call; the descriptor is owned below.
-    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(domain, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | flags, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `fd` is a fresh socket nobody else owns.
-    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one)?;
-    bind_fd_v6(fd, addr)?;
-    Ok(socket)
+    Ok((unsafe { UdpSocket::from_raw_fd(fd) }, fd))
 }
 
 /// Binds `fd` (an AF_INET6 socket) at `addr`, scope ID included.

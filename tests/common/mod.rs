@@ -240,6 +240,31 @@ pub fn watch_connections(
     }
 }
 
+/// Reads `member`'s events until one named `event` (each line read is
+/// pushed to `seen`); panics after `limit` with what it saw and the
+/// member's log.
+pub fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match member.stdout.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if field(&line, "event") == Some(event) {
+                    return line;
+                }
+            }
+            Err(_) => {
+                let log: Vec<String> = member.stderr.try_iter().collect();
+                panic!(
+                    "no {event} event within {limit:?}; saw {seen:#?}\nits log:\n{}",
+                    log.join("\n")
+                )
+            }
+        }
+    }
+}
+
 /// The value of `"key":"..."` in a one-line JSON object printed by tinynode.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
