@@ -54,18 +54,40 @@ pub fn check_stun_decode(data: &[u8]) {
     );
 }
 
-/// One datagram into a fresh node created at `now`: it is accounted for
-/// exactly once (handled or dropped), anything sent goes back to the
-/// sender, STUN answers stay within the amplification bound, and DHT replies
-/// decode.
+/// One datagram into a fresh dual-stack node created at `now`, once from
+/// an IPv4 sender to its IPv4 socket and once from an IPv6 sender to its
+/// IPv6 socket: each time it is accounted for exactly once (handled or
+/// dropped), anything sent goes back to the sender from the socket it
+/// arrived on, STUN answers stay within the amplification bound, and DHT
+/// replies decode.
 pub fn check_node_datagram(now: Instant, data: &[u8]) {
-    let local: SocketAddr = SocketAddr::from(([10, 0, 0, 1], 3478));
-    let source: SocketAddr = SocketAddr::from(([192, 0, 2, 7], 40000));
+    let v4 = SocketAddr::from(([10, 0, 0, 1], 3478));
+    let v6 = SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 3478));
+    let senders = [
+        (v4, SocketAddr::from(([192, 0, 2, 7], 40000))),
+        (
+            v6,
+            SocketAddr::from(([0x2001, 0xdb8, 7, 0, 0, 0, 0, 7], 40000)),
+        ),
+    ];
+    for (local, source) in senders {
+        check_node_datagram_at(now, &[v4, v6], local, source, data);
+    }
+}
+
+fn check_node_datagram_at(
+    now: Instant,
+    locals: &[SocketAddr],
+    local: SocketAddr,
+    source: SocketAddr,
+    data: &[u8],
+) {
     let clock = WallClock {
         at: now,
         unix_ms: 1_800_000_000_000,
     };
     let mut config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
+    config.local_addrs = locals.to_vec();
     // Mainline on, so KRPC reaches its client (no bootstrap: nothing sent).
     config.mainline_bootstrap = Some(Vec::new());
     let mut node = Node::new(now, config, [0; 32]);

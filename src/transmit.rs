@@ -42,6 +42,12 @@ impl LocalAddrs {
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// True if a socket of `destination`'s address family exists to send
+    /// to it from.
+    pub fn reach(&self, destination: SocketAddr) -> bool {
+        self.0.iter().any(|a| a.is_ipv4() == destination.is_ipv4())
+    }
+
     /// The address to send to `destination` from.
     pub fn toward(&self, destination: SocketAddr) -> SocketAddr {
         self.0

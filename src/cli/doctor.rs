@@ -12,6 +12,10 @@
 //! status: 0 when direct connections are likely, 1 when some peers will
 //! need a relay, 2 when no bootstrap source answered (no UDP, or nothing to
 //! ask).
+//!
+//! About 560 lines, kept as one file: the findings, the handler that
+//! gathers them per family and the report that words them change
+//! together whenever the diagnosis learns something new.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

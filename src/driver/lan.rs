@@ -14,12 +14,13 @@
 //! sent from a listener.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
 use log::debug;
 
 use super::socket::{bind_fd_v6, new_udp, setsockopt};
+use crate::beacon::{LAN_GROUP, LAN_GROUP_V6};
 
 fn in_addr(ip: Ipv4Addr) -> libc::in_addr {
     libc::in_addr {
@@ -166,6 +167,38 @@ fn interface_addrs() -> Vec<InterfaceAddr> {
     // SAFETY: `list` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(list) };
     found
+}
+
+/// Prepares the node's socket `udp` (bound at `bound`, known to the node
+/// as `local`) to send beacons to its family's group, and opens that
+/// family's listener: the listener and the group.
+pub fn open_beacons(
+    udp: &impl AsRawFd,
+    bound: SocketAddr,
+    local: SocketAddr,
+) -> io::Result<(UdpSocket, SocketAddr)> {
+    match (bound, local) {
+        (SocketAddr::V4(bound), _) => {
+            prepare_sender(udp, bound)?;
+            let listener = open_listener(LAN_GROUP, *bound.ip())?;
+            Ok((listener, SocketAddr::V4(LAN_GROUP)))
+        }
+        (SocketAddr::V6(_), local) => {
+            let local = match local {
+                SocketAddr::V6(v6) => *v6.ip(),
+                SocketAddr::V4(_) => Ipv6Addr::UNSPECIFIED,
+            };
+            let interface = ipv6_interface(local).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "no multicast-capable IPv6 interface",
+                )
+            })?;
+            prepare_sender_v6(udp, interface)?;
+            let listener = open_listener_v6(LAN_GROUP_V6, interface)?;
+            Ok((listener, SocketAddr::V6(LAN_GROUP_V6)))
+        }
+    }
 }
 
 /// The interface IPv6 beacons use for a socket at `local`: the one holding

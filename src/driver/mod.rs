@@ -13,7 +13,7 @@
 //! wait in a bounded [`SendQueue`]. With LAN beacons on, a receive-only
 //! listener on the beacon group joins the poll (`lan.rs`).
 //!
-//! About 580 lines before its tests, kept as one file: the loop, its
+//! About 630 lines before its tests, kept as one file: the loop, its
 //! sockets, the waker and the flushing of queued sends share one `Poll`
 //! and its tokens; each helper with a job of its own has its own file
 //! (`lan.rs`, `resolve.rs`, `send_queue.rs`, `signals.rs`, `stdin.rs`).
@@ -37,7 +37,6 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::api::{Command, Event, Input, NodeConfig, Output, WallClock};
-use crate::beacon::{LAN_GROUP, LAN_GROUP_V6};
 use crate::limits::MAX_DATAGRAM_LEN;
 use crate::node::Node;
 use crate::transmit::Transmit;
@@ -280,7 +279,7 @@ impl Driver {
     }
 
     /// Lets each of the node's sockets send LAN beacons (IPv4 to
-    /// [`LAN_GROUP`], IPv6 to [`LAN_GROUP_V6`]; TTL and hop limit 1, out of
+    /// 239.255.70.77, IPv6 to ff02::114; TTL and hop limit 1, out of
     /// the bound interface) and opens the shared listener of each family
     /// that hears other tinynodes' beacons. A family the host cannot serve
     /// (no multicast-capable interface, no permission) is logged and left
@@ -317,28 +316,8 @@ impl Driver {
             .sockets
             .get(index)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such socket"))?;
-        match (socket.bound, socket.local) {
-            (SocketAddr::V4(bound), _) => {
-                lan::prepare_sender(&socket.udp, bound)?;
-                let listener = lan::open_listener(LAN_GROUP, *bound.ip())?;
-                Ok((UdpSocket::from_std(listener), SocketAddr::V4(LAN_GROUP)))
-            }
-            (SocketAddr::V6(_), local) => {
-                let local = match local {
-                    SocketAddr::V6(v6) => *v6.ip(),
-                    SocketAddr::V4(_) => std::net::Ipv6Addr::UNSPECIFIED,
-                };
-                let interface = lan::ipv6_interface(local).ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::AddrNotAvailable,
-                        "no multicast-capable IPv6 interface",
-                    )
-                })?;
-                lan::prepare_sender_v6(&socket.udp, interface)?;
-                let listener = lan::open_listener_v6(LAN_GROUP_V6, interface)?;
-                Ok((UdpSocket::from_std(listener), SocketAddr::V6(LAN_GROUP_V6)))
-            }
-        }
+        let (listener, group) = lan::open_beacons(&socket.udp, socket.bound, socket.local)?;
+        Ok((UdpSocket::from_std(listener), group))
     }
 
     /// Hands the node an input at the current time.

@@ -334,8 +334,8 @@ impl Node {
                     .and_then(|j| j.connections.poll_transmit())
             })
         {
-            let family = Family::of(transmit.destination);
-            if !self.locals.all().iter().any(|l| Family::of(*l) == family) {
+            if !self.locals.reach(transmit.destination) {
+                let family = Family::of(transmit.destination);
                 debug!(
                     "no {family} socket: datagram to {} not sent",
                     transmit.destination

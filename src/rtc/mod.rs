@@ -13,15 +13,15 @@
 //!
 //! A connection is one per peer, keyed by node ID, however many addresses
 //! it is reached at. Candidates are every local address (host) and the
-//! public address learned from STUN or DHT peers (server-reflexive, same
-//! socket, so it is the NAT mapping peers saw). An attempt that fails, and
+//! public address of each family learned from STUN, DHT or Mainline peers
+//! (server-reflexive, same socket, so it is the NAT mapping peers saw). An attempt that fails, and
 //! an open connection that ends, is retried by the offerer with a fresh
 //! [`Conn`] after [`RETRY_BACKOFF`], as long as the peer is still a member.
 //!
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 //!
-//! About 690 lines before its tests, kept as one file: the registry's maps
+//! About 700 lines before its tests, kept as one file: the registry's maps
 //! (connections, their index, retries, members) change together on every
 //! offer, answer, datagram, relay frame and end, and the layering keeps
 //! sibling files from reaching back into it. The pure parts live beside
@@ -166,12 +166,7 @@ impl Connections {
     /// peer that knows the same node at an address of its own family
     /// reaches it there.
     pub fn name_relay_servers(&mut self, node_at: impl Fn(SocketAddr) -> Option<NodeId>) {
-        let unnamed: Vec<SocketAddr> = self.relays.unnamed().collect();
-        for server in unnamed {
-            if let Some(id) = node_at(server) {
-                self.relays.name_server(server, id);
-            }
-        }
+        self.relays.name_servers(node_at);
     }
 
     /// Whether our NAT may need a relay for some peers: then every attempt
@@ -607,12 +602,7 @@ impl Connections {
                     .and_then(Conn::direct_addr)
                     .or_else(|| self.relays.server_named(node))
             },
-            |relay| {
-                self.locals
-                    .all()
-                    .iter()
-                    .any(|l| l.is_ipv4() == relay.is_ipv4())
-            },
+            |relay| self.locals.reach(relay),
         )
     }
 

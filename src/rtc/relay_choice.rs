@@ -47,10 +47,15 @@ impl RelayChoice {
         }
     }
 
-    /// The candidate at `server` is the node `id` (its DHT frames say so).
-    pub(super) fn name_server(&mut self, server: SocketAddr, id: NodeId) {
-        if self.servers.contains(&server) {
-            self.names.insert(server, id);
+    /// Names the candidates not yet named whose node `node_at` knows
+    /// (the DHT's routing table: their frames say who they are).
+    pub(super) fn name_servers(&mut self, node_at: impl Fn(SocketAddr) -> Option<NodeId>) {
+        for &server in &self.servers {
+            if !self.names.contains_key(&server)
+                && let Some(id) = node_at(server)
+            {
+                self.names.insert(server, id);
+            }
         }
     }
 
@@ -60,14 +65,6 @@ impl RelayChoice {
             .iter()
             .find(|(_, named)| **named == id)
             .map(|(addr, _)| *addr)
-    }
-
-    /// The candidates not yet named.
-    pub(super) fn unnamed(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.servers
-            .iter()
-            .copied()
-            .filter(|s| !self.names.contains_key(s))
     }
 
     /// `relay` answered that it does not relay.
