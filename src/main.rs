@@ -25,7 +25,11 @@ fn main() -> ExitCode {
             0
         }
         Command::Version => {
-            println!("tinynode {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "tinynode {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                env!("TINYNODE_TARGET")
+            );
             0
         }
         Command::Stun(options) => with_identity(None, |identity| cli::stun(options, identity)),
