@@ -5,7 +5,11 @@
 //!
 //! Rows: `size`, `stun`, `connect`, `throughput`, `dht-1000`, `dht-10000` (heavy), `idle`
 //! (heavy, a minute of wall time), `mainline` (heavy, two minutes: a loopback
-//! testnet of the `mainline` crate), `lan` (network namespaces: needs root).
+//! testnet of the `mainline` crate), `lan` (network namespaces: needs root),
+//! `relay` (the NAT lab: needs root), `static` (the static builds of
+//! `scripts/build-static.sh`, which it runs when they are missing: sizes,
+//! musl against glibc side by side, the ARM builds under qemu-user).
+//! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
@@ -17,6 +21,7 @@ mod testnet;
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,8 +45,27 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The reference program (`benches/str0m_reference.rs`), built next to this
-/// benchmark by `cargo bench --no-run`.
-fn reference_exe() -> Option<std::path::PathBuf> {
+/// benchmark by `cargo bench --no-run`; built here when it is missing.
+fn reference_exe() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            find_reference().or_else(|| {
+                eprintln!("building the str0m reference program");
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+                let built = Command::new(cargo)
+                    .args(["bench", "--no-run", "--bench", "str0m_reference"])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .status()
+                    .is_ok_and(|s| s.success());
+                built.then(find_reference).flatten()
+            })
+        })
+        .clone()
+}
+
+/// The reference program next to this benchmark, if built.
+fn find_reference() -> Option<PathBuf> {
     let dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
     std::fs::read_dir(dir)
         .ok()?
@@ -54,8 +78,13 @@ fn reference_exe() -> Option<std::path::PathBuf> {
         .max_by_key(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())
 }
 
+/// The release build the benchmark runs (glibc, for this host).
+fn native_exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tinynode"))
+}
+
 fn size() -> Vec<Row> {
-    let bytes = std::fs::metadata(env!("CARGO_BIN_EXE_tinynode"))
+    let bytes = std::fs::metadata(native_exe())
         .map(|m| m.len())
         .unwrap_or(0);
     let mib = bytes as f64 / (1024.0 * 1024.0);
@@ -74,7 +103,7 @@ fn size() -> Vec<Row> {
             )
         }
         None => (
-            format!("{mib:.2} MiB (reference not built: run `cargo bench --no-run`)"),
+            format!("{mib:.2} MiB (the reference program did not build)"),
             false,
         ),
     };
@@ -316,30 +345,42 @@ fn wakeups_row(figure: &str, wakeups: u64, window: Duration, connected: bool) ->
     }
 }
 
-fn idle() -> Vec<Row> {
-    let Some((mut serve, addr)) = start_serve() else {
-        return Vec::new();
-    };
-    let code = format!("bench-idle-{}", std::process::id());
+/// A serve node and three members of one meeting on loopback, all of the
+/// build `exe`: the serve node, the other two members, the first member,
+/// and whether it reported `connected`.
+fn three_member_meeting(exe: &Path, name: &str) -> Option<(Child, Vec<Child>, Child, bool)> {
+    let (serve, addr) = start_serve()?;
+    let code = format!("bench-{name}-{}", std::process::id());
     let mut members: Vec<Child> = (0..3)
         .filter_map(|_| {
-            spawn_tinynode(&[
-                "join",
-                &code,
-                "--bootstrap",
-                &addr,
-                "--json",
-                "--bind",
-                "127.0.0.1:0",
-                "--no-stdin",
-                "--no-mainline",
-                "--no-lan",
-            ])
+            spawn_exe(
+                exe,
+                &[
+                    "join",
+                    &code,
+                    "--bootstrap",
+                    &addr,
+                    "--json",
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--no-stdin",
+                    "--no-mainline",
+                    "--no-lan",
+                ],
+            )
         })
         .collect();
-    let watched = members.remove(0);
-    let mut watched = watched;
+    let mut watched = members.remove(0);
     let connected = wait_line(&mut watched, "\"connected\"", Duration::from_secs(30));
+    Some((serve, members, watched, connected))
+}
+
+fn idle() -> Vec<Row> {
+    let Some((mut serve, mut members, mut watched, connected)) =
+        three_member_meeting(native_exe(), "idle")
+    else {
+        return Vec::new();
+    };
     // Idle means after the joining phase: the back-off topic lookups (after
     // 1, 2, 4, 8 and 16 s) are over 31 s after joining.
     std::thread::sleep(Duration::from_secs(35));
@@ -379,7 +420,7 @@ fn idle() -> Vec<Row> {
                     reference as f64 / 1024.0
                 ),
                 None => format!(
-                    "{:.1} MB (reference not built: run `cargo bench --no-run`)",
+                    "{:.1} MB (the reference program did not build)",
                     rss_kb as f64 / 1024.0
                 ),
             },
@@ -407,9 +448,14 @@ fn str0m_pair_connect() -> Option<Duration> {
     Some(Duration::from_secs_f64(ms / 1000.0))
 }
 
-/// Starts a `tinynode` with piped stdout and no stdin.
+/// Starts the benchmark's `tinynode` with piped stdout and no stdin.
 fn spawn_tinynode(args: &[&str]) -> Option<Child> {
-    Command::new(env!("CARGO_BIN_EXE_tinynode"))
+    spawn_exe(native_exe(), args)
+}
+
+/// Starts the build `exe` with piped stdout and no stdin.
+fn spawn_exe(exe: &Path, args: &[&str]) -> Option<Child> {
+    Command::new(exe)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -486,7 +532,7 @@ fn connect() -> Vec<Row> {
     if reference.is_empty() {
         return vec![Row {
             figure: "second member join → connected".into(),
-            value: "reference not built: run `cargo bench --no-run`".into(),
+            value: "the reference program did not build".into(),
             target: "≤ 3 × the bare str0m pair".into(),
             met: None,
         }];
@@ -543,11 +589,11 @@ fn str0m_pair_throughput() -> Option<f64> {
 /// reader process competes for the CPU. MB/s from the first line written to
 /// the end marker (sent after the messages, on the same ordered channel)
 /// reaching the file.
-fn members_throughput() -> Option<f64> {
+fn members_throughput(exe: &Path) -> Option<f64> {
     let (mut serve, addr) = start_serve()?;
     let code = format!("bench-throughput-{}", std::process::id());
     let output = std::env::temp_dir().join(format!("tinynode-bench-{}.jsonl", std::process::id()));
-    let mut receiver = Command::new(env!("CARGO_BIN_EXE_tinynode"))
+    let mut receiver = Command::new(exe)
         .args([
             "join",
             &code,
@@ -564,7 +610,7 @@ fn members_throughput() -> Option<f64> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let mut sender = Command::new(env!("CARGO_BIN_EXE_tinynode"))
+    let mut sender = Command::new(exe)
         .args([
             "join",
             &code,
@@ -650,13 +696,10 @@ fn throughput() -> Vec<Row> {
     let (mut reference, mut ours) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         reference.extend(str0m_pair_throughput());
-        ours.extend(members_throughput());
+        ours.extend(members_throughput(native_exe()));
     }
     let (value, met) = match (reference.is_empty(), ours.is_empty()) {
-        (true, _) => (
-            "reference not built: run `cargo bench --no-run`".to_string(),
-            None,
-        ),
+        (true, _) => ("the reference program did not build".to_string(), None),
         (false, true) => ("not every message arrived".to_string(), Some(false)),
         (false, false) => {
             let (ours, reference) = (median(ours), median(reference));
@@ -1008,6 +1051,136 @@ fn relay() -> Vec<Row> {
     ]
 }
 
+/// The static builds `scripts/build-static.sh` makes, native first.
+const STATIC_TARGETS: [&str; 3] = [
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-musl",
+    "armv7-unknown-linux-musleabihf",
+];
+
+/// The static build of `target`, running the build script when any is
+/// missing.
+fn static_exe(target: &str) -> Option<PathBuf> {
+    let path = |t: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(t)
+            .join("release/tinynode")
+    };
+    if !STATIC_TARGETS.iter().all(|t| path(t).is_file()) {
+        eprintln!("building the static binaries (scripts/build-static.sh)");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-static.sh");
+        let built = Command::new(script).status().is_ok_and(|s| s.success());
+        if !built {
+            return None;
+        }
+    }
+    Some(path(target)).filter(|p| p.is_file())
+}
+
+/// Peak RSS (kB) of a member of a 3-member meeting of the build `exe`,
+/// 10 s after it connected.
+fn member_rss_kb(exe: &Path) -> Option<u64> {
+    let (mut serve, mut members, mut watched, connected) = three_member_meeting(exe, "rss")?;
+    std::thread::sleep(Duration::from_secs(10));
+    let rss = proc_field(watched.id(), "status", "VmHWM:");
+    for child in members.iter_mut().chain([&mut watched, &mut serve]) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    connected.then_some(rss)
+}
+
+/// Time to full mesh printed by `exe demo` (run under qemu-user, through
+/// binfmt_misc, for a foreign architecture).
+fn demo_mesh_seconds(exe: &Path) -> Option<f64> {
+    let output = Command::new(exe).arg("demo").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|l| l.contains("all connections after"))?;
+    let seconds = line.split_whitespace().rev().nth(1)?;
+    (output.status.success() && text.contains("messages delivered      6/6"))
+        .then(|| seconds.parse().ok())
+        .flatten()
+}
+
+/// The static builds: size of each, and the native musl build against the
+/// glibc build side by side (idle RSS, throughput, interleaved runs); the
+/// ARM builds' demo under emulation (that it runs, and how long the mesh
+/// took there: emulation says nothing about memory or speed on a real
+/// board).
+fn static_builds() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for target in STATIC_TARGETS {
+        let Some(exe) = static_exe(target) else {
+            rows.push(Row {
+                figure: format!("static binary, {target}"),
+                value: "did not build (scripts/build-static.sh)".into(),
+                target: "≤ 4 MiB".into(),
+                met: Some(false),
+            });
+            continue;
+        };
+        let bytes = std::fs::metadata(&exe).map_or(0, |m| m.len());
+        let mib = bytes as f64 / (1024.0 * 1024.0);
+        rows.push(Row {
+            figure: format!("static binary, {target}"),
+            value: format!("{mib:.2} MiB ({bytes} bytes, stripped)"),
+            target: "≤ 4 MiB".into(),
+            met: Some(mib <= 4.0),
+        });
+    }
+    if let Some(musl) = static_exe(STATIC_TARGETS[0]) {
+        let (mut glibc_rss, mut musl_rss) = (Vec::new(), Vec::new());
+        let (mut glibc_rate, mut musl_rate) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            glibc_rss.extend(member_rss_kb(native_exe()).map(|kb| kb as f64));
+            musl_rss.extend(member_rss_kb(&musl).map(|kb| kb as f64));
+            glibc_rate.extend(members_throughput(native_exe()));
+            musl_rate.extend(members_throughput(&musl));
+        }
+        let all = [&glibc_rss, &musl_rss, &glibc_rate, &musl_rate];
+        if all.iter().all(|v| !v.is_empty()) {
+            let (glibc_rss, musl_rss) = (median(glibc_rss), median(musl_rss));
+            let (glibc_rate, musl_rate) = (median(glibc_rate), median(musl_rate));
+            rows.push(Row {
+                figure: "peak RSS of a member of a 3-member meeting, static musl x86-64".into(),
+                value: format!(
+                    "{:.1} MB vs glibc build {:.1} MB: {:.2}×",
+                    musl_rss / 1024.0,
+                    glibc_rss / 1024.0,
+                    musl_rss / glibc_rss
+                ),
+                target: "≤ 6 MB".into(),
+                met: Some(musl_rss <= 6.0 * 1024.0),
+            });
+            rows.push(Row {
+                figure: format!(
+                    "data-channel throughput, static musl x86-64 ({BULK_COUNT} × {BULK_LEN} B)"
+                ),
+                value: format!(
+                    "{musl_rate:.1} MB/s vs glibc build {glibc_rate:.1} MB/s: {:.2}×",
+                    musl_rate / glibc_rate
+                ),
+                target: "reported (musl's allocator)".into(),
+                met: None,
+            });
+        }
+    }
+    for target in &STATIC_TARGETS[1..] {
+        let value = match static_exe(target).and_then(|exe| demo_mesh_seconds(&exe)) {
+            Some(seconds) => format!("demo passes; full mesh of 3 after {seconds:.2} s"),
+            None => "demo failed (is qemu-user registered with binfmt_misc?)".into(),
+        };
+        rows.push(Row {
+            figure: format!("{target} under qemu-user"),
+            value: value.clone(),
+            target: "runs".into(),
+            met: Some(value.starts_with("demo passes")),
+        });
+    }
+    rows
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
@@ -1051,6 +1224,9 @@ fn main() {
     }
     if wanted("relay") {
         rows.extend(relay());
+    }
+    if wanted("static") {
+        rows.extend(static_builds());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

@@ -158,20 +158,23 @@ pub const DEMO_NODES: (usize, usize) = (3, 16);
 
 /// `tinynode serve --help`.
 pub const SERVE_HELP: &str = "\
-Usage: tinynode serve [--bind ADDR] [--bootstrap ADDR]... [--identity PATH] [--relay]
+Usage: tinynode serve [--bind ADDR]... [--bootstrap ADDR]... [--identity PATH] [--relay]
                       [--mainline-bootstrap ADDR]... [--no-mainline] [--json]
        tinynode bootstrap ...
 
 Runs a DHT node that stores meeting records, relays signals and answers
 STUN Binding requests, until Ctrl-C (SIGINT) or SIGTERM, then exits 0.
-Prints its node ID and the address it listens on.
+Prints its node ID and the addresses it listens on. As a service, see
+contrib/tinynode-serve.service (a hardened systemd unit).
 
 Options:
   --bind ADDR        address to listen on, once per family (default
                      0.0.0.0:3478 and [::]:3478, the second only where the
                      host has IPv6)
   --bootstrap ADDR   other DHT node to join through, repeatable
-  --identity PATH    key file, as for join
+  --identity PATH    key file (created with mode 0600 if missing): the node
+                     keeps its node ID across restarts; without it a fresh
+                     identity each run
   --relay            also relay, blindly, for members whose NATs cannot reach
                      each other: it pairs two bindings that present the same
                      token and forwards their encrypted datagrams, within
@@ -182,8 +185,11 @@ Options:
                      Mainline DHT node to announce the relay through,
                      repeatable (default: the public routers)
   --no-mainline      do not announce the relay in the Mainline DHT
-  --json             print one JSON object per line on stdout
+  --json             print events as one JSON object per line on stdout
   -h, --help         this help
+
+Logs go to stderr (the journal, under systemd); DEBUG=true or -v logs every
+step: STUN answers, DHT requests, relay bindings, dropped datagrams.
 ";
 
 /// What to do.
