@@ -62,7 +62,15 @@ fn packages(metadata: &str) -> Vec<(String, String, Option<String>)> {
 
 #[test]
 fn the_stated_minimum_rust_version_is_the_dependency_trees_highest() {
-    let tree = cargo(&["tree", "-e", "normal,build", "--prefix", "none", "-f", "{p}"]);
+    let tree = cargo(&[
+        "tree",
+        "-e",
+        "normal,build",
+        "--prefix",
+        "none",
+        "-f",
+        "{p}",
+    ]);
     let used: Vec<(String, String)> = tree
         .lines()
         .filter_map(|line| {

@@ -148,7 +148,13 @@ fn an_emulated_aarch64_member_chats_with_a_native_member() {
     let member = |mut command: Command| {
         command
             .args(["join", "across architectures", "--bootstrap", &serve])
-            .args(["--bind", "127.0.0.1:0", "--json", "--no-mainline", "--no-lan"])
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--json",
+                "--no-mainline",
+                "--no-lan",
+            ])
             .stdin(std::process::Stdio::piped());
         let member = Running::spawn_with_stdin(command);
         let started = member.next_line(Duration::from_secs(30));
