@@ -197,10 +197,10 @@ impl Peer {
                     }
                     Ok(Output::Event(Event::ChannelData(data))) => {
                         received += data.data.len();
-                        if let Some(Job::Receive(bulk)) = job {
-                            if received == bulk.count * bulk.len {
-                                let _ = self.reports.send(Report::AllReceived(Instant::now()));
-                            }
+                        if let Some(Job::Receive(bulk)) = job
+                            && received == bulk.count * bulk.len
+                        {
+                            let _ = self.reports.send(Report::AllReceived(Instant::now()));
                         }
                     }
                     Ok(Output::Event(_)) => {}

@@ -44,11 +44,11 @@ impl Handler for JoinEvents<'_> {
 
     fn before_sleep(&mut self, node: &Node) {
         self.print.before_sleep(node);
-        if let Some((path, saved)) = self.cache.as_mut() {
-            if saved.elapsed() >= mainline::CACHE_SAVE_INTERVAL {
-                mainline::save_cache(path, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
-                *saved = std::time::Instant::now();
-            }
+        if let Some((path, saved)) = self.cache.as_mut()
+            && saved.elapsed() >= mainline::CACHE_SAVE_INTERVAL
+        {
+            mainline::save_cache(path, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
+            *saved = std::time::Instant::now();
         }
     }
 }
@@ -286,10 +286,10 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     ) else {
         return EXIT_FAILURE;
     };
-    if !options.no_lan {
-        if let Err(error) = driver.listen_for_beacons() {
-            debug!("lan: no beacons on this host ({error}); the other sources carry on");
-        }
+    if !options.no_lan
+        && let Err(error) = driver.listen_for_beacons()
+    {
+        debug!("lan: no beacons on this host ({error}); the other sources carry on");
     }
     mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
     started(&printer, &node, Some(&meeting));

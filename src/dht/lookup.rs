@@ -130,10 +130,10 @@ impl Lookup {
 
     /// The request to `id` failed.
     pub fn on_failure(&mut self, id: &NodeId) {
-        if let Some(candidate) = self.candidates.get_mut(&id.distance(&self.target)) {
-            if matches!(candidate.state, State::InFlight(_)) {
-                candidate.state = State::Failed;
-            }
+        if let Some(candidate) = self.candidates.get_mut(&id.distance(&self.target))
+            && matches!(candidate.state, State::InFlight(_))
+        {
+            candidate.state = State::Failed;
         }
     }
 
