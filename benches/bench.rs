@@ -6,7 +6,8 @@
 //! Rows: `size`, `stun`, `connect`, `throughput`, `dht-1000`, `dht-10000` (heavy), `idle`
 //! (heavy, a minute of wall time), `mainline` (heavy, two minutes: a loopback
 //! testnet of the `mainline` crate), `lan` (network namespaces: needs root),
-//! `relay` (the NAT lab: needs root), `static` (the static builds of
+//! `relay` (the NAT lab: needs root), `loss` (the loss lab at 0, 1, 5 and
+//! 15 %: needs root, minutes), `static` (the static builds of
 //! `scripts/build-static.sh`, which it runs when they are missing: sizes,
 //! musl against glibc side by side, the ARM builds under qemu-user).
 //! References (the str0m program) are built when missing.
@@ -1181,6 +1182,60 @@ fn static_builds() -> Vec<Row> {
     rows
 }
 
+/// The loss lab (`tests/common/losslab.rs`, needs root) at 0, 1, 5 and
+/// 15 % loss each way on every member: time to the full mesh of three, and
+/// to deliver 10,000 lines (about 900 KiB) from one member to the other
+/// two, in one run.
+fn loss() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (i, percent) in [0u32, 1, 5, 15].into_iter().enumerate() {
+        let lab = common::losslab::LossLab::start(&format!("b{i}"), f64::from(percent) / 100.0);
+        let mut lab = match lab {
+            Ok(lab) => lab,
+            Err(reason) => {
+                rows.push(Row {
+                    figure: "loss lab".into(),
+                    value: format!("cannot run: {reason}"),
+                    target: "—".into(),
+                    met: None,
+                });
+                return rows;
+            }
+        };
+        let mesh = lab.wait_for_mesh(Duration::from_secs(180));
+        let delivered = mesh.and_then(|_| lab.deliver(Duration::from_secs(600)).ok());
+        let (mesh_target, deliver_target) = match percent {
+            5 => (Some(2.0), Some(2.0)),
+            15 => (Some(6.0), Some(10.0)),
+            _ => (None, None),
+        };
+        let seconds = |d: Option<Duration>| {
+            d.map_or("did not happen".to_owned(), |d| {
+                format!("{:.2} s", d.as_secs_f64())
+            })
+        };
+        let met = |d: Option<Duration>, target: Option<f64>| {
+            target.map(|t| d.is_some_and(|d| d.as_secs_f64() <= t))
+        };
+        rows.push(Row {
+            figure: format!("loss lab, {percent} % each way: full mesh of 3"),
+            value: seconds(mesh),
+            target: mesh_target.map_or("reported".into(), |t| format!("≤ {t} s")),
+            met: met(mesh, mesh_target),
+        });
+        rows.push(Row {
+            figure: format!(
+                "loss lab, {percent} % each way: {} lines (~900 KiB) to both others",
+                common::losslab::LINES
+            ),
+            value: seconds(delivered),
+            target: deliver_target.map_or("reported".into(), |t| format!("≤ {t} s")),
+            met: met(delivered, deliver_target),
+        });
+    }
+    rows
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
@@ -1227,6 +1282,9 @@ fn main() {
     }
     if wanted("static") {
         rows.extend(static_builds());
+    }
+    if wanted("loss") {
+        rows.extend(loss());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

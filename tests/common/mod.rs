@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod losslab;
 pub mod natlab;
 pub mod netns;
 
