@@ -8,7 +8,13 @@
 //!
 //! A connection not open [`CONNECT_TIMEOUT`] after it was created ends with
 //! [`ConnectionReason::NoAnswer`] or [`ConnectionReason::NotEstablished`]
-//! (str0m has no ICE "failed" state). Every input is followed by a drain of
+//! (str0m has no ICE "failed" state); an attempt still hearing from its
+//! peer is making progress on a lossy path, so every datagram from the
+//! peer moves the deadline to [`PROGRESS_GRACE`] later, up to
+//! [`CONNECT_LIMIT`] after creation. While the offerer waits for the
+//! answer it asks again along the signal paths at
+//! [`OFFER_RESENDS`] (a lost offer or answer costs a second, not the
+//! attempt). Every input is followed by a drain of
 //! str0m's output into [`ConnEvent`]s, str0m's rule "poll after each
 //! mutation", written once here. Sans-IO like the rest of the core; the
 //! registry (`rtc/mod.rs`) owns the connections and their index.
@@ -41,8 +47,21 @@ use crate::signal::{RelayHint, SessionParams};
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Time from creating a connection (the offer) to an open data channel
-/// before the attempt fails.
+/// before the attempt fails, unless the peer is heard from.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// An attempt that hears from its peer keeps at least this long to finish.
+pub const PROGRESS_GRACE: Duration = Duration::from_secs(5);
+/// The longest any attempt takes, progress or not.
+pub const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+/// When, after the offer, the offerer sends it again while no answer has
+/// come (each a new signal of the same session; the answerer answers a
+/// repeated offer with its answer again).
+pub const OFFER_RESENDS: [Duration; 4] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(7),
+];
 /// STUN retransmissions before ICE declares a pair dead. With str0m's
 /// schedule (250 ms doubling, capped at [`ICE_KEEPALIVE`]) a silent peer is
 /// noticed 12 to 16 s after it went quiet, instead of str0m's default 30 s.
@@ -100,6 +119,8 @@ pub enum ConnEvent {
     Bytes(Vec<u8>),
     /// The connection ended, or the attempt failed.
     Ended(ConnectionReason),
+    /// No answer yet: send the offer again.
+    ResendOffer,
 }
 
 /// Why a connection could not start.
@@ -129,7 +150,10 @@ pub struct Conn {
     session: u64,
     phase: Phase,
     channel: ChannelId,
+    created: Instant,
     deadline: Instant,
+    /// Offer resends done ([`OFFER_RESENDS`]).
+    resends: usize,
     wake: Option<Instant>,
     remote: Option<SocketAddr>,
     /// The open channel's path: (remote address, through a relay).
@@ -190,7 +214,9 @@ impl Conn {
             session,
             phase: Phase::AwaitingAnswer,
             channel,
+            created: now,
             deadline: now + CONNECT_TIMEOUT,
+            resends: 0,
             wake: Some(now),
             remote: None,
             path: None,
@@ -319,6 +345,10 @@ impl Conn {
         data: &[u8],
     ) {
         self.remote = Some(source);
+        if self.phase != Phase::Open {
+            let limit = self.created + CONNECT_LIMIT;
+            self.deadline = self.deadline.max(now + PROGRESS_GRACE).min(limit);
+        }
         match Receive::new(NetProtocol::Udp, source, destination, data) {
             Ok(receive) => self.feed(RtcInput::Receive(now, receive)),
             Err(error) => debug!("webrtc: unusable datagram from {source}: {error}"),
@@ -336,6 +366,12 @@ impl Conn {
             self.out.push_back(ConnEvent::Ended(reason));
             return;
         }
+        if let Some(at) = self.next_resend()
+            && now >= at
+        {
+            self.resends += 1;
+            self.out.push_back(ConnEvent::ResendOffer);
+        }
         for bind in self.relays.handle_timeout(now, &self.locals) {
             self.out.push_back(ConnEvent::RelayTransmit(bind));
         }
@@ -344,13 +380,25 @@ impl Conn {
         }
     }
 
+    /// When the offer is due again: while awaiting the answer, at the
+    /// next of [`OFFER_RESENDS`].
+    fn next_resend(&self) -> Option<Instant> {
+        let offset = OFFER_RESENDS.get(self.resends)?;
+        (self.phase == Phase::AwaitingAnswer).then_some(self.created + *offset)
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let deadline = (self.phase != Phase::Open).then_some(self.deadline);
-        [self.wake, deadline, self.relays.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.wake,
+            deadline,
+            self.relays.poll_timeout(),
+            self.next_resend(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing the connection reports.
@@ -654,7 +702,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unanswered_offer_ends_at_its_deadline() {
+    fn an_unanswered_offer_is_resent_then_ends_at_its_deadline() {
         let now = Instant::now();
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
@@ -662,16 +710,23 @@ mod tests {
         let _offer = conn.local_params();
         let mut at = now;
         let mut ended = None;
+        let mut resent = Vec::new();
         while ended.is_none() && at <= now + CONNECT_TIMEOUT {
             at = conn.poll_timeout().unwrap().max(at);
             conn.handle_timeout(at);
             while let Some(event) = conn.poll_event() {
-                if let ConnEvent::Ended(reason) = event {
-                    ended = Some(reason);
+                match event {
+                    ConnEvent::Ended(reason) => ended = Some(reason),
+                    ConnEvent::ResendOffer => resent.push(at - now),
+                    _ => {}
                 }
             }
         }
         assert_eq!(ended, Some(ConnectionReason::NoAnswer));
         assert_eq!(at, now + CONNECT_TIMEOUT);
+        assert_eq!(
+            resent, OFFER_RESENDS,
+            "the offer is sent again while unanswered"
+        );
     }
 }

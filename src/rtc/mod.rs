@@ -294,6 +294,19 @@ impl Connections {
                     );
                     return;
                 }
+                if let Some(conn) = self.conns.get_mut(&peer)
+                    && conn.session() == signal.session
+                {
+                    // The offer again: our answer was lost, or is slow.
+                    debug!("webrtc: {} offered again; answering again", peer.short());
+                    let answer = conn.local_params();
+                    self.signals.push_back(OutgoingSignal {
+                        to: peer,
+                        session: signal.session,
+                        kind: SignalKind::Answer(answer),
+                    });
+                    return;
+                }
                 self.drop_conn(&peer);
                 self.members.entry(peer).or_insert(Member {
                     via,
@@ -649,6 +662,21 @@ impl Connections {
                 ConnEvent::Text(text) => self.events.push_back(Event::Message { peer, text }),
                 ConnEvent::Bytes(bytes) => self.events.push_back(Event::Data { peer, bytes }),
                 ConnEvent::Ended(reason) => self.end(now, peer, reason),
+                ConnEvent::ResendOffer => {
+                    if let Some(conn) = self.conns.get_mut(&peer) {
+                        debug!(
+                            "webrtc: no answer yet from {}; offering again (session {})",
+                            peer.short(),
+                            conn.session()
+                        );
+                        let offer = conn.local_params();
+                        self.signals.push_back(OutgoingSignal {
+                            to: peer,
+                            session: conn.session(),
+                            kind: SignalKind::Offer(offer),
+                        });
+                    }
+                }
             }
         }
     }
