@@ -21,7 +21,7 @@
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 //!
-//! About 730 lines before its tests, kept as one file: the registry's maps
+//! About 715 lines before its tests, kept as one file: the registry's maps
 //! (connections, their index, retries, members) change together on every
 //! offer, answer, datagram, relay frame and end, and the layering keeps
 //! sibling files from reaching back into it. The pure parts live beside
@@ -300,12 +300,7 @@ impl Connections {
                     // The offer again: our answer was lost, or is slow.
                     debug!("webrtc: {} offered again; answering again", peer.short());
                     let answer = conn.local_params();
-                    self.signals.push_back(OutgoingSignal {
-                        to: peer,
-                        session: signal.session,
-                        kind: SignalKind::Answer(answer),
-                    });
-                    return;
+                    return self.signal(peer, signal.session, SignalKind::Answer(answer));
                 }
                 self.drop_conn(&peer);
                 self.members.entry(peer).or_insert(Member {
@@ -345,11 +340,7 @@ impl Connections {
                     peer.short(),
                     signal.session
                 );
-                self.signals.push_back(OutgoingSignal {
-                    to: peer,
-                    session: signal.session,
-                    kind: SignalKind::Answer(answer),
-                });
+                self.signal(peer, signal.session, SignalKind::Answer(answer));
                 self.insert(peer, conn);
             }
             SignalKind::Answer(params) => {
@@ -557,11 +548,7 @@ impl Connections {
         }
         let offer = conn.local_params();
         debug!("webrtc: offering to {} (session {session})", peer.short());
-        self.signals.push_back(OutgoingSignal {
-            to: peer,
-            session,
-            kind: SignalKind::Offer(offer),
-        });
+        self.signal(peer, session, SignalKind::Offer(offer));
         self.insert(peer, conn);
         self.collect(now, peer);
     }
@@ -619,6 +606,15 @@ impl Connections {
         )
     }
 
+    /// Queues a signal of attempt `session` to `peer`.
+    fn signal(&mut self, peer: NodeId, session: u64, kind: SignalKind) {
+        self.signals.push_back(OutgoingSignal {
+            to: peer,
+            session,
+            kind,
+        });
+    }
+
     fn insert(&mut self, peer: NodeId, conn: Conn) {
         self.index.by_ufrag.insert(conn.ufrag().to_owned(), peer);
         self.conns.insert(peer, conn);
@@ -664,17 +660,9 @@ impl Connections {
                 ConnEvent::Ended(reason) => self.end(now, peer, reason),
                 ConnEvent::ResendOffer => {
                     if let Some(conn) = self.conns.get_mut(&peer) {
-                        debug!(
-                            "webrtc: no answer yet from {}; offering again (session {})",
-                            peer.short(),
-                            conn.session()
-                        );
-                        let offer = conn.local_params();
-                        self.signals.push_back(OutgoingSignal {
-                            to: peer,
-                            session: conn.session(),
-                            kind: SignalKind::Offer(offer),
-                        });
+                        let (session, offer) = (conn.session(), conn.local_params());
+                        debug!("webrtc: no answer from {}; offering again", peer.short());
+                        self.signal(peer, session, SignalKind::Offer(offer));
                     }
                 }
             }
