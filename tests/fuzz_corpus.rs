@@ -107,3 +107,8 @@ fn relay_frame_corpus() {
         tinynode::fuzzing::check_relay_frame(now, data)
     });
 }
+
+#[test]
+fn link_corpus() {
+    replay("link", tinynode::fuzzing::check_link);
+}

@@ -16,10 +16,12 @@
 //! [`OFFER_RESENDS`] (a lost offer or answer costs a second, not the
 //! attempt). Every input is followed by a drain of
 //! str0m's output into [`ConnEvent`]s, str0m's rule "poll after each
-//! mutation", written once here. Sans-IO like the rest of the core; the
+//! mutation", written once here. Beside the chat channel each connection
+//! has the link channel: the loss it reports sets how many copies of each
+//! datagram go out (`link.rs`, spec §6.6). Sans-IO like the rest of the core; the
 //! registry (`rtc/mod.rs`) owns the connections and their index.
 //!
-//! About 520 lines before its tests, kept as one file: the phase machine,
+//! About 660 lines before its tests, kept as one file: the phase machine,
 //! the path the open channel takes and the translation of str0m's output
 //! are one state machine around one `Rtc`.
 
@@ -30,13 +32,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use str0m::channel::{ChannelConfig, ChannelId};
+use str0m::channel::{ChannelConfig, ChannelId, Reliability};
 use str0m::crypto::CryptoProvider;
 use str0m::net::{Protocol as NetProtocol, Receive};
 use str0m::{
     Candidate, Event as RtcEvent, IceConnectionState, Input as RtcInput, Output as RtcOutput, Rtc,
 };
 
+use super::link::{
+    LINK_LABEL, LINK_STREAM, LossMeter, REPORT_INTERVAL, UNMEASURED_COPIES, copies_for,
+    decode_report, encode_report,
+};
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
@@ -150,6 +156,14 @@ pub struct Conn {
     session: u64,
     phase: Phase,
     channel: ChannelId,
+    /// The link channel: loss reports both ways (`link.rs`).
+    link: ChannelId,
+    /// Counts the peer's DTLS records, for our reports.
+    meter: LossMeter,
+    /// When our next loss report is due; `None` while nothing is counted.
+    next_report: Option<Instant>,
+    /// How many times each datagram to the peer goes out.
+    copies: u8,
     created: Instant,
     deadline: Instant,
     /// Offer resends done ([`OFFER_RESENDS`]).
@@ -205,6 +219,13 @@ impl Conn {
             negotiated: Some(CHANNEL_STREAM),
             ..Default::default()
         });
+        let link = rtc.direct_api().create_data_channel(ChannelConfig {
+            label: LINK_LABEL.into(),
+            negotiated: Some(LINK_STREAM),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits { retransmits: 0 },
+            ..Default::default()
+        });
         rtc.direct_api().set_ice_controlling(controlling);
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         Self {
@@ -214,6 +235,10 @@ impl Conn {
             session,
             phase: Phase::AwaitingAnswer,
             channel,
+            link,
+            meter: LossMeter::default(),
+            next_report: None,
+            copies: UNMEASURED_COPIES,
             created: now,
             deadline: now + CONNECT_TIMEOUT,
             resends: 0,
@@ -349,6 +374,9 @@ impl Conn {
             let limit = self.created + CONNECT_LIMIT;
             self.deadline = self.deadline.max(now + PROGRESS_GRACE).min(limit);
         }
+        if self.meter.observe(data) && self.next_report.is_none() {
+            self.next_report = Some(now + REPORT_INTERVAL);
+        }
         match Receive::new(NetProtocol::Udp, source, destination, data) {
             Ok(receive) => self.feed(RtcInput::Receive(now, receive)),
             Err(error) => debug!("webrtc: unusable datagram from {source}: {error}"),
@@ -375,9 +403,55 @@ impl Conn {
         for bind in self.relays.handle_timeout(now, &self.locals) {
             self.out.push_back(ConnEvent::RelayTransmit(bind));
         }
+        if self.next_report.is_some_and(|at| now >= at) {
+            self.report_loss();
+        }
         if self.wake.is_some_and(|w| now >= w) {
             self.feed(RtcInput::Timeout(now));
         }
+    }
+
+    /// Tells the peer what share of its datagrams arrived, once the link
+    /// channel is open and enough were counted. The next datagram from the
+    /// peer sets the next report time, so an idle connection has no timer.
+    fn report_loss(&mut self) {
+        self.next_report = None;
+        if self.phase != Phase::Open {
+            return;
+        }
+        if let Some(loss) = self.meter.take_report() {
+            let sent = self
+                .rtc
+                .channel(self.link)
+                .is_some_and(|mut link| link.write(true, &encode_report(loss)).is_ok());
+            if sent {
+                self.drain();
+            }
+        }
+    }
+
+    /// The peer's report of our datagrams: sets how many copies go out.
+    fn on_report(&mut self, data: &[u8]) {
+        let Some(loss) = decode_report(data) else {
+            debug!("webrtc: unreadable loss report ({} bytes)", data.len());
+            return;
+        };
+        let copies = copies_for(loss);
+        if copies != self.copies {
+            debug!(
+                "webrtc: peer lost {}.{} % of our datagrams: sending each {copies} time(s)",
+                loss / 10,
+                loss % 10
+            );
+            self.copies = copies;
+        }
+    }
+
+    /// How many times each datagram to the peer goes out now (tests only;
+    /// the debug log reports changes).
+    #[cfg(test)]
+    pub fn copies(&self) -> u8 {
+        self.copies
     }
 
     /// When the offer is due again: while awaiting the answer, at the
@@ -395,6 +469,7 @@ impl Conn {
             deadline,
             self.relays.poll_timeout(),
             self.next_resend(),
+            self.next_report,
         ]
         .into_iter()
         .flatten()
@@ -522,13 +597,34 @@ impl Conn {
                         payload: transmit.contents.to_vec(),
                     };
                     self.note_path(&transmit);
-                    match self.relays.route(transmit, &self.locals) {
-                        Routed::Direct(t) => self.out.push_back(ConnEvent::Transmit(t)),
-                        Routed::Relayed(t) => self.out.push_back(ConnEvent::RelayTransmit(t)),
-                        Routed::Dropped => {}
+                    // Once open, ICE consent checks are not worth repeating:
+                    // a lost one is retried within 250 ms.
+                    let dtls = transmit
+                        .payload
+                        .first()
+                        .is_some_and(|b| (20..=63).contains(b));
+                    let copies = if dtls || self.phase != Phase::Open {
+                        self.copies
+                    } else {
+                        1
+                    };
+                    let (event, transmit): (fn(Transmit) -> ConnEvent, _) =
+                        match self.relays.route(transmit, &self.locals) {
+                            Routed::Direct(t) => (ConnEvent::Transmit, t),
+                            Routed::Relayed(t) => (ConnEvent::RelayTransmit, t),
+                            Routed::Dropped => continue,
+                        };
+                    for _ in 1..copies {
+                        self.out.push_back(event(transmit.clone()));
                     }
+                    self.out.push_back(event(transmit));
                 }
                 Ok(RtcOutput::Event(event)) => match event {
+                    RtcEvent::ChannelData(data) if data.id == self.link => {
+                        self.on_report(&data.data);
+                    }
+                    RtcEvent::ChannelOpen(id, _) | RtcEvent::ChannelClose(id)
+                        if id == self.link => {}
                     RtcEvent::ChannelOpen(..) => {
                         self.phase = Phase::Open;
                         let remote = self.remote.unwrap_or(self.locals.primary());
@@ -585,6 +681,9 @@ mod tests {
         a_addr: SocketAddr,
         b_addr: SocketAddr,
         heard: Vec<(char, ConnEvent)>,
+        /// Drops every n-th datagram from a to b (0: none).
+        lose_every: usize,
+        a_sent: usize,
     }
 
     impl Pair {
@@ -606,7 +705,20 @@ mod tests {
                 a_addr,
                 b_addr,
                 heard: Vec::new(),
+                lose_every: 0,
+                a_sent: 0,
             }
+        }
+
+        /// Steps until both channels are open.
+        fn open(&mut self) {
+            for _ in 0..500 {
+                if self.a.phase() == Phase::Open && self.b.phase() == Phase::Open {
+                    return;
+                }
+                self.step();
+            }
+            panic!("the pair did not open");
         }
 
         /// Moves datagrams until both are quiet, then jumps to the next deadline.
@@ -618,8 +730,12 @@ mod tests {
                     match event {
                         ConnEvent::Transmit(t) => {
                             assert_eq!(t.destination, self.b_addr);
-                            self.b
-                                .receive(self.now, self.a_addr, self.b_addr, &t.payload);
+                            self.a_sent += 1;
+                            if self.lose_every == 0 || !self.a_sent.is_multiple_of(self.lose_every)
+                            {
+                                self.b
+                                    .receive(self.now, self.a_addr, self.b_addr, &t.payload);
+                            }
                         }
                         other => self.heard.push(('a', other)),
                     }
@@ -728,5 +844,68 @@ mod tests {
             resent, OFFER_RESENDS,
             "the offer is sent again while unanswered"
         );
+    }
+
+    /// Sends `count` messages from a and steps until b has them all.
+    fn carry(pair: &mut Pair, count: usize) {
+        for i in 0..count {
+            assert!(pair.a.queue(
+                false,
+                format!("line {i:04} {}", "x".repeat(1000)).as_bytes()
+            ));
+        }
+        pair.a.flush();
+        for _ in 0..5000 {
+            let texts = pair
+                .heard
+                .iter()
+                .filter(|(who, e)| *who == 'b' && matches!(e, ConnEvent::Text(_)))
+                .count();
+            if texts == count {
+                return;
+            }
+            pair.step();
+        }
+        panic!("not every message arrived");
+    }
+
+    #[test]
+    fn a_clean_link_drops_to_one_copy_after_the_first_report() {
+        let mut pair = Pair::new();
+        assert_eq!(pair.a.copies(), UNMEASURED_COPIES, "unmeasured: duplicated");
+        pair.open();
+        carry(&mut pair, 100);
+        let until = pair.now + 3 * REPORT_INTERVAL;
+        while pair.now < until {
+            pair.step();
+        }
+        assert_eq!(pair.a.copies(), 1);
+    }
+
+    #[test]
+    fn a_link_losing_a_quarter_sends_three_copies_and_loses_nothing() {
+        let mut pair = Pair::new();
+        pair.open();
+        pair.lose_every = 4;
+        carry(&mut pair, 100);
+        let until = pair.now + 3 * REPORT_INTERVAL;
+        while pair.now < until {
+            pair.step();
+        }
+        assert_eq!(
+            pair.a.copies(),
+            3,
+            "25 % lost: three copies keep it near 1.6 %"
+        );
+        let texts: Vec<String> = pair
+            .heard
+            .iter()
+            .filter_map(|(who, e)| match e {
+                ConnEvent::Text(t) if *who == 'b' => Some(t[..9].to_owned()),
+                _ => None,
+            })
+            .collect();
+        let sent: Vec<String> = (0..100).map(|i| format!("line {i:04}")).collect();
+        assert_eq!(texts, sent, "complete and in order");
     }
 }

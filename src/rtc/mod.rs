@@ -30,6 +30,7 @@
 
 mod conn;
 mod index;
+pub mod link;
 mod outbox;
 mod params;
 mod relay_choice;
