@@ -184,12 +184,15 @@ impl Membership {
         self.peers.get(id)
     }
 
-    /// A signal to `peer` sent to `addr` failed or went unanswered: stop
-    /// using paths through that address until a record arrives along one
-    /// again.
-    pub fn forget_path(&mut self, peer: &NodeId, addr: SocketAddr) {
+    /// A signal to `peer` sent to `addr` failed or went unanswered: paths
+    /// through that address become the oldest, used only when no other
+    /// path is left (a lossy path fails now and then but may be the only
+    /// one), until a record arrives along one again.
+    pub fn demote_path(&mut self, peer: &NodeId, addr: SocketAddr) {
         if let Some(known) = self.peers.get_mut(peer) {
-            known.paths.retain(|p| p.addr() != addr);
+            let (failed, others): (Vec<SignalPath>, Vec<SignalPath>) =
+                known.paths.iter().partition(|p| p.addr() == addr);
+            known.paths = failed.into_iter().chain(others).collect();
         }
     }
 
@@ -283,12 +286,12 @@ impl Membership {
             if record.timestamp_ms < known.record_ms {
                 return Err(Rejected::Replayed);
             }
-            if !known.paths.contains(&path) {
-                if known.paths.len() == MAX_PATHS {
-                    known.paths.remove(0);
-                }
-                known.paths.push(path);
+            // The path this record came along is the newest again.
+            known.paths.retain(|p| *p != path);
+            if known.paths.len() == MAX_PATHS {
+                known.paths.remove(0);
             }
+            known.paths.push(path);
             known.last_seen = now;
             if record.timestamp_ms > known.record_ms {
                 known.record_ms = record.timestamp_ms;
@@ -488,9 +491,21 @@ mod tests {
         }
         let known = membership.peer(&peer.node_id()).unwrap();
         assert_eq!(known.paths, paths[2..]);
-        membership.forget_path(&peer.node_id(), paths[3].addr());
+        membership.demote_path(&peer.node_id(), paths[4].addr());
         let known = membership.peer(&peer.node_id()).unwrap();
-        assert_eq!(known.paths, [paths[2], paths[4], paths[5]]);
+        assert_eq!(known.paths, [paths[4], paths[2], paths[3], paths[5]]);
         assert_eq!(known.addrs, [], "no address: the first path stands in");
+        let again = Found {
+            blob: &blob,
+            via: Via::Dht,
+            path: paths[4],
+        };
+        membership.on_records(now, T0_MS, &[again]);
+        let known = membership.peer(&peer.node_id()).unwrap();
+        assert_eq!(
+            known.paths,
+            [paths[2], paths[3], paths[5], paths[4]],
+            "a record along it makes it the newest again"
+        );
     }
 }

@@ -28,7 +28,7 @@ use super::bootstrap::Bootstrap;
 pub use super::event::{DhtDrop, DhtEvent, LookupId, LookupKind};
 use super::lookup::Lookup;
 use super::routing::{Offer, Peer, RoutingTable};
-use super::rpc::{PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, Rpc};
+use super::rpc::{PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, REQUEST_RESENDS, Rpc};
 use super::server::{Server, response_frame};
 use super::store::Store;
 use super::token::Tokens;
@@ -179,6 +179,9 @@ impl Dht {
     pub fn handle_timeout(&mut self, now: Instant) {
         for pending in self.rpc.take_expired(now) {
             self.on_request_failed(now, pending);
+        }
+        for (to, frame) in self.rpc.take_resends(now) {
+            self.transmits.push_back(self.locals.transmit(to, frame));
         }
         if let Some(addrs) = self.bootstrap.due(now) {
             debug!(
@@ -434,7 +437,17 @@ impl Dht {
             purpose,
             deadline: now,
         };
-        match self.rpc.request(now, txid, self.local, pending, body) {
+        // Resent only where it was answered before (or to a bootstrap
+        // node the user named): never multiplied toward a forged source
+        // or a contact someone else made up.
+        let proven = matches!(purpose, Purpose::Ping { bootstrap: true })
+            || self.verified.contains(&to)
+            || id.is_some_and(|id| self.table.address_of(&id) == Some(to));
+        let resends = if proven { REQUEST_RESENDS } else { 0 };
+        match self
+            .rpc
+            .request(now, txid, self.local, pending, body, resends)
+        {
             Some(frame) => self.transmits.push_back(self.locals.transmit(to, frame)),
             None => {
                 warn!("dht: too many requests in flight; not sending to {to}");

@@ -3,7 +3,13 @@
 //!
 //! Every request has a random transaction ID, a destination and a deadline
 //! ([`REQUEST_TIMEOUT`]); a response counts only if it echoes an ID in
-//! flight and comes from that destination. At most [`MAX_PENDING`] requests
+//! flight and comes from that destination. An unanswered request to an
+//! address that has answered before is sent again, the same bytes,
+//! [`REQUEST_RESENDS`] times at [`RESEND_INTERVAL`] before its deadline,
+//! so a lossy path costs a third of a second rather than a failed request
+//! (and, for a signal, a demoted signal path). The engine chooses which
+//! requests may be resent: never one to an unproven address, which would
+//! multiply what a forged source or a fake contact makes us send. At most [`MAX_PENDING`] requests
 //! are in flight. `FindNode` and `GetPeers` are padded with zero bytes so
 //! that [`AMPLIFICATION_FACTOR`](crate::limits::AMPLIFICATION_FACTOR) times
 //! their size covers a full answer to an address the responder has not yet
@@ -11,12 +17,20 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::event::{DhtDrop, LookupId};
 use super::lookup::REQUEST_TIMEOUT;
 use super::wire::{Blob, Message, Request, TxId, encode_frame};
 use crate::id::NodeId;
+
+/// Times an unanswered request is sent again before its deadline.
+pub const REQUEST_RESENDS: u8 = 2;
+/// Time between sends of one request: the timeout split evenly between
+/// the first send and its resends.
+pub const RESEND_INTERVAL: Duration = REQUEST_TIMEOUT
+    .checked_div(1 + REQUEST_RESENDS as u32)
+    .expect("nonzero");
 
 /// Requests in flight at once; further requests are not sent.
 pub const MAX_PENDING: usize = 512;
@@ -69,10 +83,18 @@ pub(super) struct Pending {
     pub(super) deadline: Instant,
 }
 
+/// A request in flight and what resending it takes.
+struct InFlight {
+    pending: Pending,
+    frame: Vec<u8>,
+    resends_left: u8,
+    resend_at: Instant,
+}
+
 /// The requests in flight, by transaction ID.
 #[derive(Default)]
 pub(super) struct Rpc {
-    pending: BTreeMap<TxId, Pending>,
+    pending: BTreeMap<TxId, InFlight>,
 }
 
 impl Rpc {
@@ -83,19 +105,19 @@ impl Rpc {
 
     /// True if a request to `addr` is in flight.
     pub(super) fn awaits(&self, addr: SocketAddr) -> bool {
-        self.pending.values().any(|p| p.to == addr)
+        self.pending.values().any(|f| f.pending.to == addr)
     }
 
     /// True if a request of lookup `id` is in flight.
     pub(super) fn lookup_in_flight(&self, id: LookupId) -> bool {
         self.pending
             .values()
-            .any(|p| p.purpose == Purpose::Lookup(id))
+            .any(|f| f.pending.purpose == Purpose::Lookup(id))
     }
 
     /// The frame for `body` from `sender` under `txid`, remembered as in
-    /// flight; `None` (a failure to report) when [`MAX_PENDING`] requests
-    /// are already out.
+    /// flight and sent again up to `resends` times; `None` (a failure to
+    /// report) when [`MAX_PENDING`] requests are already out.
     pub(super) fn request(
         &mut self,
         now: Instant,
@@ -103,6 +125,7 @@ impl Rpc {
         sender: NodeId,
         pending: Pending,
         body: Request,
+        resends: u8,
     ) -> Option<Vec<u8>> {
         if self.pending.len() >= MAX_PENDING {
             return None;
@@ -110,12 +133,30 @@ impl Rpc {
         let frame = padded_frame(txid, sender, body);
         self.pending.insert(
             txid,
-            Pending {
-                deadline: now + REQUEST_TIMEOUT,
-                ..pending
+            InFlight {
+                pending: Pending {
+                    deadline: now + REQUEST_TIMEOUT,
+                    ..pending
+                },
+                frame: frame.clone(),
+                resends_left: resends,
+                resend_at: now + RESEND_INTERVAL,
             },
         );
         Some(frame)
+    }
+
+    /// Requests due to be sent again at `now`: where to, and the bytes.
+    pub(super) fn take_resends(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut due = Vec::new();
+        for flight in self.pending.values_mut() {
+            if flight.resends_left > 0 && now >= flight.resend_at {
+                flight.resends_left -= 1;
+                flight.resend_at += RESEND_INTERVAL;
+                due.push((flight.pending.to, flight.frame.clone()));
+            }
+        }
+        due
     }
 
     /// The request a response from `source` under `txid` answers, taken out
@@ -125,11 +166,14 @@ impl Rpc {
         txid: &TxId,
         source: SocketAddr,
     ) -> Result<Pending, DhtDrop> {
-        let pending = self.pending.get(txid).ok_or(DhtDrop::UnknownTransaction)?;
-        if pending.to != source {
+        let flight = self.pending.get(txid).ok_or(DhtDrop::UnknownTransaction)?;
+        if flight.pending.to != source {
             return Err(DhtDrop::WrongSource);
         }
-        self.pending.remove(txid).ok_or(DhtDrop::UnknownTransaction)
+        self.pending
+            .remove(txid)
+            .map(|f| f.pending)
+            .ok_or(DhtDrop::UnknownTransaction)
     }
 
     /// Requests past their deadline at `now`, taken out of flight in
@@ -138,18 +182,27 @@ impl Rpc {
         let expired: Vec<TxId> = self
             .pending
             .iter()
-            .filter(|(_, p)| now >= p.deadline)
+            .filter(|(_, f)| now >= f.pending.deadline)
             .map(|(txid, _)| *txid)
             .collect();
         expired
             .iter()
-            .filter_map(|txid| self.pending.remove(txid))
+            .filter_map(|txid| self.pending.remove(txid).map(|f| f.pending))
             .collect()
     }
 
-    /// The earliest deadline in flight.
+    /// The earliest deadline or resend in flight.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
+        self.pending
+            .values()
+            .map(|f| {
+                if f.resends_left > 0 {
+                    f.resend_at.min(f.pending.deadline)
+                } else {
+                    f.pending.deadline
+                }
+            })
+            .min()
     }
 }
 
@@ -220,6 +273,7 @@ mod tests {
                 NodeId([2; 32]),
                 ping_to(addr(1)),
                 Request::Ping,
+                REQUEST_RESENDS,
             )
             .unwrap();
         assert!(matches!(
@@ -231,7 +285,7 @@ mod tests {
             })
         ));
         assert!(rpc.awaits(addr(1)));
-        assert_eq!(rpc.poll_timeout(), Some(now + REQUEST_TIMEOUT));
+        assert_eq!(rpc.poll_timeout(), Some(now + RESEND_INTERVAL));
         assert_eq!(
             rpc.take_answered(&[9; 8], addr(1)).unwrap_err(),
             DhtDrop::UnknownTransaction
@@ -258,6 +312,7 @@ mod tests {
                 NodeId([0; 32]),
                 ping_to(addr(i)),
                 Request::Ping,
+                0,
             )
             .unwrap();
         }
@@ -271,14 +326,91 @@ mod tests {
     }
 
     #[test]
+    fn an_unanswered_request_is_sent_again_twice_then_expires() {
+        let now = Instant::now();
+        let mut rpc = Rpc::default();
+        let frame = rpc
+            .request(
+                now,
+                [5; 8],
+                NodeId([0; 32]),
+                ping_to(addr(5)),
+                Request::Ping,
+                REQUEST_RESENDS,
+            )
+            .unwrap();
+        let mut resent = Vec::new();
+        let mut at = now;
+        while let Some(next) = rpc.poll_timeout() {
+            at = next;
+            for (to, bytes) in rpc.take_resends(at) {
+                assert_eq!(
+                    (to, &bytes),
+                    (addr(5), &frame),
+                    "the same bytes, same place"
+                );
+                resent.push(at - now);
+            }
+            if !rpc.take_expired(at).is_empty() {
+                break;
+            }
+        }
+        assert_eq!(resent, [RESEND_INTERVAL, 2 * RESEND_INTERVAL]);
+        assert_eq!(at - now, REQUEST_TIMEOUT);
+        assert!(RESEND_INTERVAL * u32::from(REQUEST_RESENDS) < REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn a_request_without_resends_is_sent_once() {
+        let now = Instant::now();
+        let mut rpc = Rpc::default();
+        rpc.request(
+            now,
+            [7; 8],
+            NodeId([0; 32]),
+            ping_to(addr(7)),
+            Request::Ping,
+            0,
+        )
+        .unwrap();
+        assert_eq!(rpc.poll_timeout(), Some(now + REQUEST_TIMEOUT));
+        assert!(rpc.take_resends(now + REQUEST_TIMEOUT).is_empty());
+    }
+
+    #[test]
+    fn an_answered_request_is_not_sent_again() {
+        let now = Instant::now();
+        let mut rpc = Rpc::default();
+        rpc.request(
+            now,
+            [6; 8],
+            NodeId([0; 32]),
+            ping_to(addr(6)),
+            Request::Ping,
+            REQUEST_RESENDS,
+        )
+        .unwrap();
+        rpc.take_answered(&[6; 8], addr(6)).unwrap();
+        assert!(rpc.take_resends(now + REQUEST_TIMEOUT).is_empty());
+        assert_eq!(rpc.poll_timeout(), None);
+    }
+
+    #[test]
     fn in_flight_requests_are_capped() {
         let now = Instant::now();
         let mut rpc = Rpc::default();
         for i in 0..MAX_PENDING {
             let txid = (i as u64).to_be_bytes();
             assert!(
-                rpc.request(now, txid, NodeId([0; 32]), ping_to(addr(1)), Request::Ping)
-                    .is_some()
+                rpc.request(
+                    now,
+                    txid,
+                    NodeId([0; 32]),
+                    ping_to(addr(1)),
+                    Request::Ping,
+                    0
+                )
+                .is_some()
             );
         }
         let refused = rpc.request(
@@ -287,6 +419,7 @@ mod tests {
             NodeId([0; 32]),
             ping_to(addr(9)),
             Request::Ping,
+            0,
         );
         assert!(refused.is_none());
         assert!(!rpc.awaits(addr(9)));

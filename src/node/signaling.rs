@@ -8,7 +8,7 @@
 //! sealed once, along a second path when there is one, so one relay that
 //! swallows signals cannot keep two members apart. A path whose signal
 //! failed (the relay refused or did not answer, or an offer along it got no
-//! answer in time) is forgotten. Sequence numbers are one counter per node,
+//! answer in time) is used again only when no other is left. Sequence numbers are one counter per node,
 //! started at the Unix time in milliseconds, so a restarted node's signals
 //! are newer; a signal whose number is below the last one accepted from its
 //! sender is a replay, and one equal to it is the same signal arriving
@@ -197,7 +197,7 @@ impl Node {
         self.process_connections(now);
     }
 
-    /// Our offer to `peer` got no answer in time: forget the paths it went
+    /// Our offer to `peer` got no answer in time: demote the paths it went
     /// along (a later record along one brings it back).
     pub(super) fn offer_unanswered(&mut self, peer: &NodeId) {
         for path in self.signaling.offer_unanswered(peer) {
@@ -206,13 +206,14 @@ impl Node {
         }
     }
 
-    /// A signal to `peer` sent to `via` failed or went unanswered: neither
-    /// the remembered path nor a record path through `via` is used again
-    /// until a record arrives along it.
+    /// A signal to `peer` sent to `via` failed or went unanswered: the
+    /// remembered path through `via` is forgotten, and record paths through
+    /// it are used only when no other is left, until a record arrives
+    /// along one.
     pub(super) fn signal_path_failed(&mut self, peer: &NodeId, via: SocketAddr) {
         self.signaling.path_failed(peer, via);
         if let Some(joined) = self.joined.as_mut() {
-            joined.membership.forget_path(peer, via);
+            joined.membership.demote_path(peer, via);
         }
     }
 
