@@ -4,8 +4,10 @@
 //! returns `WouldBlock`; the datagram then waits here and the driver asks mio
 //! for writability. The queue is bounded: when full, the oldest datagram is
 //! dropped (and counted), because under overload fresh traffic matters more.
-//! Other send errors (unreachable network, refused) drop that one datagram
-//! with a warning and never stop the node.
+//! Other send errors (unreachable network, refused, a firewall's EPERM) drop
+//! that one datagram and never stop the node; they are warned about at the
+//! 1st, 2nd, 4th, 8th … failure, so a firewall dropping a share of what we
+//! send does not flood the log.
 
 use std::collections::VecDeque;
 use std::io;
@@ -88,8 +90,15 @@ impl SendQueue {
                         // route or drops multicast: the other sources
                         // carry on, so this is no warning.
                         debug!("lan: beacon to {} not sent: {error}", front.destination);
+                    } else if self.failed.is_power_of_two() {
+                        // A firewall that drops what we send (EPERM) fails
+                        // every datagram: warn at 1, 2, 4, 8 … failures.
+                        warn!(
+                            "send to {} failed: {error} ({} sends failed so far)",
+                            front.destination, self.failed
+                        );
                     } else {
-                        warn!("send to {} failed: {error}", front.destination);
+                        debug!("send to {} failed: {error}", front.destination);
                     }
                 }
             }
