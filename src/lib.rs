@@ -196,6 +196,15 @@ pub mod wire {
     }
 
     /// Relay frames, pairing tokens' inputs and synthetic relayed addresses.
+    /// Link reports and the loss meter's reading of DTLS record numbers
+    /// (spec §6.6).
+    pub mod link {
+        pub use crate::rtc::link::{
+            LINK_LABEL, LINK_STREAM, MAX_COPIES, copies_for, decode_report, encode_report,
+            record_number,
+        };
+    }
+
     pub mod relay {
         pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
         pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY};

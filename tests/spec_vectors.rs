@@ -16,6 +16,7 @@ use tinynode::wire::dht::{
     Request, Response, WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
 };
 use tinynode::wire::hello::{self, HelloKind};
+use tinynode::wire::link;
 use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
 use tinynode::wire::relay;
@@ -443,6 +444,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             relay::data_frame(0x0102_0304, &[0x16, 0xfe, 0xfd]),
         ),
         ("relay-infohash", relay_infohash_by_hand()),
+        ("link-report", link::encode_report(97).to_vec()),
     ]
 }
 
@@ -631,4 +633,20 @@ fn the_mainline_vectors_are_canonical_and_the_hello_carries_the_record() {
         record::open(&meeting, decoded.record).unwrap().node_id,
         alice().node_id()
     );
+}
+
+/// §6.6: the loss a report carries, the copies it calls for, and the
+/// record number read from a DTLS 1.2 header.
+#[test]
+fn the_link_examples_of_the_spec_hold() {
+    assert_eq!(link::decode_report(&[0x01, 0x00, 0x61]), Some(97));
+    assert_eq!(
+        [0, 10, 11, 97, 100, 101, 215, 216, 1000].map(link::copies_for),
+        [1, 1, 2, 2, 2, 3, 3, 3, 3]
+    );
+    let header = [
+        0x17, 0xfe, 0xfd, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x2c, 0x00, 0x10,
+    ];
+    assert_eq!(link::record_number(&header), Some((1, 300)));
+    assert_eq!((link::LINK_STREAM, link::LINK_LABEL), (1, "tinynode-link"));
 }
