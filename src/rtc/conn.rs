@@ -437,14 +437,12 @@ impl Conn {
             return;
         };
         let copies = copies_for(loss);
-        if copies != self.copies {
-            debug!(
-                "webrtc: peer lost {}.{} % of our datagrams: sending each {copies} time(s)",
-                loss / 10,
-                loss % 10
-            );
-            self.copies = copies;
-        }
+        debug!(
+            "webrtc: peer lost {}.{} % of our datagrams: sending each {copies} time(s)",
+            loss / 10,
+            loss % 10
+        );
+        self.copies = copies;
     }
 
     /// How many times each datagram to the peer goes out now (tests only;

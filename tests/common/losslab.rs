@@ -48,6 +48,12 @@ impl LossLab {
     /// three members of one meeting; `Err` says why namespaces could not
     /// be made.
     pub fn start(tag: &str, loss: f64) -> Result<LossLab, String> {
+        Self::start_with(tag, loss, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables for the
+    /// members (say `DEBUG=true`, to read their decisions from stderr).
+    pub fn start_with(tag: &str, loss: f64, env: &[(&str, &str)]) -> Result<LossLab, String> {
         let netns = bridge_lab(tag, &HOSTS)?;
         if loss > 0.0 {
             for host in &HOSTS[1..] {
@@ -86,8 +92,9 @@ impl LossLab {
             .enumerate()
             .map(|(i, host)| {
                 let bind = format!("10.9.0.{}:0", 12 + i);
-                let member = netns.spawn(
+                let member = netns.spawn_env(
                     host,
+                    env,
                     &[
                         "join",
                         &code,

@@ -70,7 +70,13 @@ impl Netns {
 
     /// Starts the test build of `tinynode` with `args` inside `ns`.
     pub fn spawn(&self, ns: &str, args: &[&str], stdin: bool) -> Running {
+        self.spawn_env(ns, &[], args, stdin)
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    pub fn spawn_env(&self, ns: &str, env: &[(&str, &str)], args: &[&str], stdin: bool) -> Running {
         let mut command = Command::new("ip");
+        command.envs(env.iter().copied());
         command
             .args([
                 "netns",
