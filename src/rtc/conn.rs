@@ -40,8 +40,8 @@ use str0m::{
 };
 
 use super::link::{
-    LINK_LABEL, LINK_STREAM, LossMeter, REPORT_INTERVAL, UNMEASURED_COPIES, copies_for,
-    decode_report, encode_report,
+    FIRST_REPORT_AFTER, LINK_LABEL, LINK_STREAM, LossMeter, REPORT_INTERVAL, UNMEASURED_COPIES,
+    copies_for, decode_report, encode_report,
 };
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
@@ -162,6 +162,8 @@ pub struct Conn {
     meter: LossMeter,
     /// When our next loss report is due; `None` while nothing is counted.
     next_report: Option<Instant>,
+    /// We have sent a loss report on this connection.
+    reported: bool,
     /// How many times each datagram to the peer goes out.
     copies: u8,
     created: Instant,
@@ -238,6 +240,7 @@ impl Conn {
             link,
             meter: LossMeter::default(),
             next_report: None,
+            reported: false,
             copies: UNMEASURED_COPIES,
             created: now,
             deadline: now + CONNECT_TIMEOUT,
@@ -375,7 +378,12 @@ impl Conn {
             self.deadline = self.deadline.max(now + PROGRESS_GRACE).min(limit);
         }
         if self.meter.observe(data) && self.next_report.is_none() {
-            self.next_report = Some(now + REPORT_INTERVAL);
+            let wait = if self.reported {
+                REPORT_INTERVAL
+            } else {
+                FIRST_REPORT_AFTER
+            };
+            self.next_report = Some(now + wait);
         }
         match Receive::new(NetProtocol::Udp, source, destination, data) {
             Ok(receive) => self.feed(RtcInput::Receive(now, receive)),
@@ -425,6 +433,7 @@ impl Conn {
                 .channel(self.link)
                 .is_some_and(|mut link| link.write(true, &encode_report(loss)).is_ok());
             if sent {
+                self.reported = true;
                 self.drain();
             }
         }
@@ -873,11 +882,11 @@ mod tests {
         assert_eq!(pair.a.copies(), UNMEASURED_COPIES, "unmeasured: duplicated");
         pair.open();
         carry(&mut pair, 100);
-        let until = pair.now + 3 * REPORT_INTERVAL;
+        let until = pair.now + 2 * FIRST_REPORT_AFTER;
         while pair.now < until {
             pair.step();
         }
-        assert_eq!(pair.a.copies(), 1);
+        assert_eq!(pair.a.copies(), 1, "the first report comes within a moment");
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub const UNMEASURED_COPIES: u8 = 2;
 pub const RESIDUAL_PERMILLE: u64 = 10;
 /// How long a receiver counts before it reports.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long it counts before its first report on a connection: soon, so
+/// a clean link stops sending two copies of everything within a moment
+/// and a lossy one gets its third copy early.
+pub const FIRST_REPORT_AFTER: Duration = Duration::from_millis(250);
 /// Fewest datagrams a report is based on; fewer are counted on into the
 /// next interval.
 pub const MIN_SAMPLES: u64 = 8;
