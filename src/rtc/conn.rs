@@ -26,6 +26,7 @@
 //! are one state machine around one `Rtc`.
 
 use crate::addr::shareable;
+use crate::demux::{Protocol, classify};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -532,10 +533,7 @@ impl Conn {
     /// (they leave on the nominated pair only): reports a change, and
     /// releases the relays once a direct path carries the traffic.
     fn note_path(&mut self, transmit: &Transmit) {
-        let dtls = transmit
-            .payload
-            .first()
-            .is_some_and(|b| (20..=63).contains(b));
+        let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
         let Some(current) = self.path.filter(|_| dtls && self.phase == Phase::Open) else {
             return;
         };
@@ -606,10 +604,7 @@ impl Conn {
                     self.note_path(&transmit);
                     // Once open, ICE consent checks are not worth repeating:
                     // a lost one is retried within 250 ms.
-                    let dtls = transmit
-                        .payload
-                        .first()
-                        .is_some_and(|b| (20..=63).contains(b));
+                    let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
                     let copies = if dtls || self.phase != Phase::Open {
                         self.copies
                     } else {
