@@ -96,6 +96,74 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key sources are counted by in a second, wider tier: the /24 of an
+/// IPv4 address or the /48 of an IPv6 address (the rest zeroed). One host
+/// or one customer usually holds a whole /24 or /48, so a quota per
+/// [`source_key`] alone would let it multiply its share.
+pub fn prefix_key(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, ..] = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(a, b, c, 0, 0, 0, 0, 0))
+        }
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, 0))
+        }
+    }
+}
+
+/// How widely an address can be reached, narrowest first. An address of a
+/// scope is usable (as a peer, a contact, a relay source) only from a
+/// vantage point of that scope or a narrower one: a node on the public
+/// internet never sends to, or takes from the network, a private or
+/// loopback address it was told about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Loopback.
+    Loopback,
+    /// Private (RFC 1918, shared CGN space 100.64/10, IPv4 and IPv6 link-local,
+    /// IPv6 unique local).
+    Private,
+    /// Everything else: the public internet (documentation and benchmarking
+    /// ranges count as public, as the tests' stand-in internet).
+    Public,
+}
+
+impl Scope {
+    /// The scope of `ip`, after [`canonical_ip`].
+    pub fn of(ip: IpAddr) -> Self {
+        match canonical_ip(ip) {
+            IpAddr::V4(v4) if v4.is_loopback() => Self::Loopback,
+            IpAddr::V4(v4) => {
+                let [a, b, ..] = v4.octets();
+                let cgnat = a == 100 && (64..128).contains(&b);
+                if v4.is_private() || v4.is_link_local() || cgnat {
+                    Self::Private
+                } else {
+                    Self::Public
+                }
+            }
+            IpAddr::V6(v6) if v6.is_loopback() => Self::Loopback,
+            IpAddr::V6(v6) if v6.is_unique_local() || v6.is_unicast_link_local() => Self::Private,
+            IpAddr::V6(_) => Self::Public,
+        }
+    }
+}
+
+/// True if `addr`, named by or arriving at a node that sees the network
+/// from `vantage`, is one it may use: a unicast address with a port, of a
+/// scope at least as wide as the vantage point's (a public node ignores
+/// private and loopback addresses; a private one ignores loopback). An
+/// unspecified vantage point (a wildcard socket with no known public
+/// address) allows every scope.
+pub fn usable_from(addr: SocketAddr, vantage: IpAddr) -> bool {
+    let ip = canonical_ip(addr.ip());
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    let unicast = addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && !broadcast;
+    unicast && (vantage.is_unspecified() || Scope::of(ip) >= Scope::of(vantage))
+}
+
 /// True if a peer could use `ip` to reach us: not unspecified, not
 /// multicast, not IPv6 link-local (which needs a scope ID no peer shares).
 /// Loopback stays (members on one host). What a record or candidate may
@@ -166,6 +234,58 @@ impl<T> PerFamily<T> {
     /// The value for `addr`'s family, mutable.
     pub fn for_addr_mut(&mut self, addr: SocketAddr) -> Option<&mut T> {
         self.get_mut(Family::of(addr))
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn prefixes_are_slash_24_and_slash_48() {
+        assert_eq!(prefix_key(ip("192.0.2.77")), ip("192.0.2.0"));
+        assert_eq!(prefix_key(ip("::ffff:192.0.2.77")), ip("192.0.2.0"));
+        assert_eq!(prefix_key(ip("2001:db8:7:8:9::1")), ip("2001:db8:7::"));
+    }
+
+    #[test]
+    fn scopes_order_loopback_private_public() {
+        assert_eq!(Scope::of(ip("127.0.0.1")), Scope::Loopback);
+        assert_eq!(Scope::of(ip("::1")), Scope::Loopback);
+        for private in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert_eq!(Scope::of(ip(private)), Scope::Private, "{private}");
+        }
+        for public in ["8.8.8.8", "198.18.0.1", "2001:db8::1", "100.128.0.1"] {
+            assert_eq!(Scope::of(ip(public)), Scope::Public, "{public}");
+        }
+    }
+
+    #[test]
+    fn a_public_vantage_point_uses_only_public_unicast_addresses() {
+        let public = ip("198.51.100.1");
+        let usable = |a: &str| usable_from(a.parse().unwrap(), public);
+        assert!(usable("203.0.113.5:1"));
+        assert!(!usable("10.0.0.1:1"));
+        assert!(!usable("127.0.0.1:1"));
+        assert!(!usable("203.0.113.5:0"));
+        assert!(!usable("224.0.0.1:1"));
+        assert!(!usable("255.255.255.255:1"));
+        assert!(!usable("0.0.0.0:1"));
+        assert!(usable_from("10.0.0.1:1".parse().unwrap(), ip("10.9.9.9")));
+        assert!(!usable_from("127.0.0.1:1".parse().unwrap(), ip("10.9.9.9")));
+        assert!(usable_from("127.0.0.1:1".parse().unwrap(), ip("0.0.0.0")));
     }
 }
 

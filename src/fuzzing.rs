@@ -227,6 +227,81 @@ pub fn check_krpc(data: &[u8]) {
     }
 }
 
+/// Binds `source` at the relay `node` (reached at `local`) the way a
+/// client does: a first bind, then the bind echoing the challenge's cookie.
+/// The relay's answer to the second bind, or to the first when it did not
+/// challenge.
+pub fn bind_with_cookie(
+    node: &mut Node,
+    now: Instant,
+    source: SocketAddr,
+    local: SocketAddr,
+    mut bind: RelayBind,
+) -> Option<RelayFrame<'static>> {
+    let answer = |node: &mut Node, bind: RelayBind| {
+        let data = RelayFrame::Bind(bind).encode();
+        node.handle_input(
+            now,
+            Input::Receive {
+                source,
+                destination: local,
+                data: &data,
+            },
+        );
+        let mut reply = None;
+        for output in node.drain() {
+            if let Output::Transmit(t) = output
+                && t.destination == source
+            {
+                reply = Some(t.payload);
+            }
+        }
+        reply
+    };
+    bind.cookie = None;
+    let first = answer(node, bind)?;
+    let first = owned(RelayFrame::decode(&first).ok()?);
+    let RelayFrame::Challenge { cookie, .. } = first else {
+        return Some(first);
+    };
+    bind.cookie = Some(cookie);
+    let second = answer(node, bind)?;
+    Some(owned(RelayFrame::decode(&second).ok()?))
+}
+
+/// A control frame with no borrowed payload (data frames become empty).
+fn owned(frame: RelayFrame<'_>) -> RelayFrame<'static> {
+    match frame {
+        RelayFrame::Data { channel, .. } => RelayFrame::Data {
+            channel,
+            payload: &[],
+        },
+        RelayFrame::Bind(b) => RelayFrame::Bind(b),
+        RelayFrame::Bound {
+            token,
+            channel,
+            lifetime_s,
+            rate_kib,
+        } => RelayFrame::Bound {
+            token,
+            channel,
+            lifetime_s,
+            rate_kib,
+        },
+        RelayFrame::Refused {
+            token,
+            cookie,
+            reason,
+        } => RelayFrame::Refused {
+            token,
+            cookie,
+            reason,
+        },
+        RelayFrame::Release { token, channel } => RelayFrame::Release { token, channel },
+        RelayFrame::Challenge { token, cookie } => RelayFrame::Challenge { token, cookie },
+    }
+}
+
 /// Relay frames: no panic; a decoded frame re-encodes to its own bytes
 /// (the layout is fixed); and a `serve --relay` node holding one pair
 /// (two bindings of one token), handed the datagram from one side,
@@ -251,24 +326,20 @@ pub fn check_relay_frame(now: Instant, data: &[u8]) {
     let mut config = NodeConfig::new(local, Identity::from_seed([0; 32]), clock);
     config.relay = RelayRole::Open;
     let mut node = Node::new(now, config, [0; 32]);
-    let bind = RelayFrame::Bind(RelayBind {
+    let bind = RelayBind {
         token: [7; 16],
         session: 1,
         low: NodeId([1; 32]),
         high: NodeId([2; 32]),
-    })
-    .encode();
+        cookie: None,
+    };
     for side in [a, b] {
-        node.handle_input(
-            now,
-            Input::Receive {
-                source: side,
-                destination: local,
-                data: &bind,
-            },
+        let answer = bind_with_cookie(&mut node, now, side, local, bind);
+        assert!(
+            matches!(answer, Some(RelayFrame::Bound { .. })),
+            "{answer:?}"
         );
     }
-    let _ = node.drain().count();
     let before = node.stats().clone();
     node.handle_input(
         now,

@@ -207,7 +207,8 @@ pub mod wire {
 
     pub mod relay {
         pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
-        pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY};
+        pub use crate::relay::cookie::{COOKIE_LABEL, COOKIE_ROTATION, cookie};
+        pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY, UNPAIRED_GRACE};
         pub use crate::relay::wire::*;
         pub use crate::relay::{
             RELAY_INFOHASH_LABEL, SYNTHETIC_LABEL, is_synthetic, relay_infohash, synthetic_addr,

@@ -157,22 +157,36 @@ fn counter(stats: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Sends a bind for `token` from `socket` (again, as a client would, if
-/// the relay's socket dropped it while flooded) and returns the answer.
+/// Binds `token` from `socket` as a client does (a first bind, then the
+/// bind echoing the relay's cookie; each sent again, as a client would, if
+/// the relay's socket dropped it while flooded) and returns the answer to
+/// the bind with the cookie.
 fn bind(socket: &UdpSocket, relay: SocketAddr, token: [u8; 16]) -> Option<Frame<'static>> {
-    let frame = Frame::Bind(Bind {
+    let mut bind = Bind {
         token,
         session: 1,
         low: NodeId([1; 32]),
         high: NodeId([2; 32]),
-    })
-    .encode();
+        cookie: None,
+    };
     let mut buf = [0u8; 64];
-    let len = (0..5).find_map(|_| {
-        socket.send_to(&frame, relay).ok()?;
-        socket.recv_from(&mut buf).ok().map(|(len, _)| len)
-    })?;
-    match Frame::decode(&buf[..len]).ok()? {
+    let mut ask = |bind: Bind| {
+        let frame = Frame::Bind(bind).encode();
+        (0..5).find_map(|_| {
+            socket.send_to(&frame, relay).ok()?;
+            socket
+                .recv_from(&mut buf)
+                .ok()
+                .map(|(len, _)| buf[..len].to_vec())
+        })
+    };
+    let first = ask(bind)?;
+    let Ok(Frame::Challenge { cookie, .. }) = Frame::decode(&first) else {
+        panic!("a first bind is answered with a challenge: {first:?}");
+    };
+    bind.cookie = Some(cookie);
+    let answer = ask(bind)?;
+    match Frame::decode(&answer).ok()? {
         Frame::Bound {
             token,
             channel,
@@ -184,7 +198,15 @@ fn bind(socket: &UdpSocket, relay: SocketAddr, token: [u8; 16]) -> Option<Frame<
             lifetime_s,
             rate_kib,
         }),
-        Frame::Refused { token, reason } => Some(Frame::Refused { token, reason }),
+        Frame::Refused {
+            token,
+            cookie,
+            reason,
+        } => Some(Frame::Refused {
+            token,
+            cookie,
+            reason,
+        }),
         _ => None,
     }
 }

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use ring::{aead, hkdf, pbkdf2};
+use ring::{aead, hkdf, hmac, pbkdf2};
 use tinynode::wire::beacon;
 use tinynode::wire::dht::{
     Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, REACH_ME_REQUEST_LEN,
@@ -111,6 +111,29 @@ fn relay_by_hand(
     let port = u16::from_be_bytes([h[4], h[5]]).max(1);
     let synthetic = SocketAddr::from(([240 + h[0] % 15, h[1], h[2], h[3]], port));
     (key, token, synthetic)
+}
+
+/// The relay secret of the cookie vector: 32 bytes of 0x42.
+const RELAY_SECRET: [u8; 32] = [0x42; 32];
+
+/// §12.2 by hand: the cookie a relay with [`RELAY_SECRET`] gives `source`
+/// for `token`.
+fn relay_cookie_by_hand(source: SocketAddr, token: &[u8; 16]) -> [u8; 16] {
+    let SocketAddr::V4(v4) = source else {
+        unreachable!("the vector's source is IPv4")
+    };
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &RELAY_SECRET);
+    let message = [
+        &b"tinynode relay cookie v1"[..],
+        &[4],
+        &v4.ip().octets(),
+        &v4.port().to_be_bytes(),
+        token,
+    ]
+    .concat();
+    hmac::sign(&key, &message).as_ref()[..16]
+        .try_into()
+        .unwrap()
 }
 
 /// §12.6 by hand: the relay directory's infohash.
@@ -298,6 +321,21 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         session: 7,
         low: pair.0,
         high: pair.1,
+        cookie: None,
+    })
+    .encode();
+    let relay_cookie = relay_cookie_by_hand(addr_v4(), &relay_token);
+    assert_eq!(
+        relay::cookie(&RELAY_SECRET, addr_v4(), &relay_token),
+        relay_cookie,
+        "the crate agrees"
+    );
+    let bind_with_cookie = relay::Frame::Bind(relay::Bind {
+        token: relay_token,
+        session: 7,
+        low: pair.0,
+        high: pair.1,
+        cookie: Some(relay_cookie),
     })
     .encode();
     let synthetic_bytes = {
@@ -439,6 +477,16 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("relay-token", relay_token.to_vec()),
         ("relay-synthetic-alice", synthetic_bytes),
         ("relay-bind", bind),
+        ("relay-cookie", relay_cookie.to_vec()),
+        (
+            "relay-challenge",
+            relay::Frame::Challenge {
+                token: relay_token,
+                cookie: relay_cookie,
+            }
+            .encode(),
+        ),
+        ("relay-bind-cookie", bind_with_cookie),
         (
             "relay-data",
             relay::data_frame(0x0102_0304, &[0x16, 0xfe, 0xfd]),

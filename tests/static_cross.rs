@@ -48,7 +48,16 @@ fn skip_or_fail<T>(reason: &str) -> Option<T> {
 /// Registers qemu-user for `arch` (`aarch64`, `arm`) with `binfmt_misc`,
 /// mounting it first if needed, from qemu-user-static's own
 /// registration line; `None` (printed) when skipping.
+///
+/// The tests of this file run in parallel and several need emulation: one
+/// lock serialises the mount and the registrations, and a failed mount or
+/// registration is re-checked (another process, such as a second test run,
+/// may have done it first) before it counts as a failure.
 fn emulated(arch: &str) -> Option<()> {
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serialised = SETUP
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let binfmt = Path::new("/proc/sys/fs/binfmt_misc");
     if binfmt.join(format!("qemu-{arch}")).exists() {
         return Some(());
@@ -65,7 +74,7 @@ fn emulated(arch: &str) -> Option<()> {
             .arg(binfmt)
             .status()
             .is_ok_and(|s| s.success());
-        if !mounted {
+        if !mounted && !binfmt.join("register").exists() {
             return skip_or_fail("binfmt_misc cannot be mounted (not root?)");
         }
     }

@@ -96,7 +96,9 @@ pub struct Node {
     /// asked.
     reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
     /// Our relay probes waiting for answers, by relay and token.
-    relay_probes: std::collections::BTreeMap<(SocketAddr, [u8; 16]), relay::ProbeBy>,
+    relay_probes: std::collections::BTreeMap<(SocketAddr, [u8; 16]), relay::Probe>,
+    /// The cookie secrets binds are challenged with (§12.2), relay or not.
+    relay_cookies: crate::relay::cookie::CookieJar,
     public: PublicAddrs,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -172,6 +174,7 @@ impl Node {
                 }
                 clients
             },
+            relay_cookies: crate::relay::cookie::CookieJar::new(rng.fork()),
             dht,
             mainline,
             signaling: Signaling::new(config.clock.unix_ms(now)),

@@ -5,6 +5,12 @@
 //!
 //! A data frame is ours when one of our connections bound that channel at
 //! that source; otherwise it is for our relay table, if we relay.
+//!
+//! Every node, relay or not, answers a bind without a valid cookie with a
+//! challenge and keeps nothing (§12.2); only a bind that echoes the cookie
+//! reaches the role checks and the table, and only it is ever refused, so
+//! a refusal (which may exclude a relay for good) always answers a bind
+//! from an address that proved it receives there.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -13,10 +19,12 @@ use log::debug;
 
 use super::Node;
 use super::stats::DropReason;
+use crate::addr::{Family, canonical, usable_from};
 use crate::api::{Event, RelayRole};
 use crate::id::NodeId;
+use crate::relay::client::RelayAnswer;
 use crate::relay::server::{ForwardDrop, RelayTable};
-use crate::relay::wire::{Bind, Frame, RefuseReason, data_frame};
+use crate::relay::wire::{Bind, Frame, RefuseReason, Token, data_frame};
 
 /// Who asked for a relay probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +34,15 @@ pub(super) enum ProbeBy {
     /// The Mainline relay directory listed the address: nobody vouches for
     /// it, so it is used only once it binds.
     Directory,
+}
+
+/// One of our relay probes waiting for its answer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probe {
+    /// Who asked.
+    pub(super) by: ProbeBy,
+    /// The bind, with the relay's cookie once it challenged us.
+    pub(super) bind: Bind,
 }
 
 impl Node {
@@ -61,9 +78,26 @@ impl Node {
                 channel,
                 lifetime_s,
                 rate_kib,
-            } => self.on_relay_answer(now, source, token, Ok((channel, lifetime_s)), rate_kib),
-            Frame::Refused { token, reason } => {
-                self.on_relay_answer(now, source, token, Err(reason), 0)
+            } => {
+                let answer = RelayAnswer::Bound {
+                    channel,
+                    lifetime_s,
+                };
+                self.on_relay_answer(now, source, token, answer, rate_kib)
+            }
+            Frame::Refused {
+                token,
+                cookie,
+                reason,
+            } => self.on_relay_answer(
+                now,
+                source,
+                token,
+                RelayAnswer::Refused { cookie, reason },
+                0,
+            ),
+            Frame::Challenge { token, cookie } => {
+                self.on_relay_answer(now, source, token, RelayAnswer::Challenge(cookie), 0)
             }
         }
     }
@@ -100,10 +134,28 @@ impl Node {
         }
     }
 
-    /// A bind: checked as our role requires, then bound or refused; the
-    /// answer (smaller than the bind) goes back from where it arrived.
+    /// A bind: from a forbidden source dropped; without a valid cookie
+    /// answered with a challenge; otherwise checked as our role requires,
+    /// then bound or refused. The answer (smaller than the bind) goes back
+    /// from where it arrived.
     fn on_bind(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, bind: &Bind) {
         self.stats.relay_requests += 1;
+        if !self.may_bind(source, destination) {
+            debug!("relay: bind from {source} dropped (our own or a non-public address)");
+            return self.drop_datagram(source, DropReason::RelayForbidden);
+        }
+        let cookie = match bind.cookie {
+            Some(cookie) if self.relay_cookies.check(now, source, &bind.token, &cookie) => cookie,
+            _ => {
+                self.stats.relay_challenges += 1;
+                let cookie = self.relay_cookies.issue(now, source, &bind.token);
+                let frame = Frame::Challenge {
+                    token: bind.token,
+                    cookie,
+                };
+                return self.answer_bind(source, destination, frame);
+            }
+        };
         let answer = match (self.config.relay, self.relay_table.as_mut()) {
             (RelayRole::Off, _) | (_, None) => Err(RefuseReason::NotARelay),
             (RelayRole::Members, Some(table)) => {
@@ -137,10 +189,15 @@ impl Node {
                 self.stats.relay_refused += 1;
                 Frame::Refused {
                     token: bind.token,
+                    cookie,
                     reason,
                 }
             }
         };
+        self.answer_bind(source, destination, frame);
+    }
+
+    fn answer_bind(&mut self, source: SocketAddr, destination: SocketAddr, frame: Frame<'_>) {
         self.transmits.push_back(crate::transmit::Transmit {
             source: destination,
             destination: source,
@@ -148,12 +205,33 @@ impl Node {
         });
     }
 
+    /// False for a bind's source that a relay must never bind (§12.2): one
+    /// of our own addresses (we would forward to ourselves), or one of a
+    /// narrower scope than our socket's (or, on a wildcard socket, than our
+    /// public address): a public relay takes no private or loopback
+    /// source, which only a spoofer on a loosely filtered host could send.
+    fn may_bind(&self, source: SocketAddr, destination: SocketAddr) -> bool {
+        let source = canonical(source);
+        let ours = self
+            .locals
+            .all()
+            .iter()
+            .chain(self.public.all().iter())
+            .any(|a| canonical(*a) == source);
+        let vantage = if destination.ip().is_unspecified() {
+            self.public.current(Family::of(source)).map(|a| a.ip())
+        } else {
+            Some(destination.ip())
+        };
+        !ours && vantage.is_none_or(|v| usable_from(source, v))
+    }
+
     fn on_relay_answer(
         &mut self,
         now: Instant,
         source: SocketAddr,
-        token: [u8; 16],
-        answer: Result<(u32, u16), RefuseReason>,
+        token: Token,
+        answer: RelayAnswer,
         rate_kib: u16,
     ) {
         let taken = self
@@ -162,20 +240,43 @@ impl Node {
             .is_some_and(|j| j.connections.on_relay_answer(now, source, token, answer));
         if taken {
             self.stats.relay_answers += 1;
-        } else if let Some(by) = self.relay_probes.remove(&(source, token)) {
+        } else if let Some(probe) = self.relay_probes.get_mut(&(source, token)) {
             self.stats.relay_answers += 1;
-            if let Ok((channel, _)) = answer {
-                self.transmits.push_back(
-                    self.locals
-                        .transmit(source, Frame::Release { token, channel }.encode()),
-                );
-            }
+            let result = match answer {
+                RelayAnswer::Challenge(cookie) => {
+                    // One bind with each fresh cookie; a repeated challenge
+                    // changes nothing.
+                    if probe.bind.cookie != Some(cookie) {
+                        probe.bind.cookie = Some(cookie);
+                        let frame = Frame::Bind(probe.bind).encode();
+                        self.transmits
+                            .push_back(self.locals.transmit(source, frame));
+                    }
+                    return;
+                }
+                RelayAnswer::Refused { cookie, reason } if probe.bind.cookie == Some(cookie) => {
+                    Err(reason)
+                }
+                RelayAnswer::Refused { .. } => {
+                    debug!("relay: a refusal from {source} without our cookie ignored");
+                    return self.drop_datagram(source, DropReason::RelayUnsolicited);
+                }
+                RelayAnswer::Bound { channel, .. } => {
+                    self.transmits.push_back(
+                        self.locals
+                            .transmit(source, Frame::Release { token, channel }.encode()),
+                    );
+                    Ok(rate_kib)
+                }
+            };
+            let by = probe.by;
+            self.relay_probes.remove(&(source, token));
             match by {
                 ProbeBy::User => self.events.push_back(Event::RelayProbed {
                     relay: source,
-                    result: answer.map(|_| rate_kib),
+                    result,
                 }),
-                ProbeBy::Directory if answer.is_ok() => self.use_directory_relay(now, source),
+                ProbeBy::Directory if result.is_ok() => self.use_directory_relay(now, source),
                 ProbeBy::Directory => {
                     debug!("relay: {source}, listed in the directory, does not relay")
                 }
@@ -203,16 +304,17 @@ impl Node {
     pub(super) fn probe_relays(&mut self, relays: Vec<SocketAddr>, by: ProbeBy) {
         for relay in relays {
             let token = self.rng.bytes();
-            let me = self.node_id();
-            let other = NodeId(self.rng.bytes());
+            // Random IDs: a probe tells the relay nothing about who we are.
+            let (one, other) = (NodeId(self.rng.bytes()), NodeId(self.rng.bytes()));
             let bind = Bind {
                 token,
                 session: u64::from_be_bytes(self.rng.bytes()),
-                low: me.min(other),
-                high: me.max(other),
+                low: one.min(other),
+                high: one.max(other),
+                cookie: None,
             };
             debug!("relay: probing {relay}");
-            self.relay_probes.insert((relay, token), by);
+            self.relay_probes.insert((relay, token), Probe { by, bind });
             self.transmits
                 .push_back(self.locals.transmit(relay, Frame::Bind(bind).encode()));
         }

@@ -393,6 +393,7 @@ mod tests {
             session: 1,
             low: NodeId([1; 32]),
             high: NodeId([2; 32]),
+            cookie: None,
         })
         .encode();
         assert_eq!(cost(&bind, stranger(), &known), 2);

@@ -74,11 +74,14 @@ pub enum DropReason {
     RelayRateLimited,
     /// A relay's answer to a bind we did not send (or no longer wait for).
     RelayUnsolicited,
+    /// A bind from one of our own addresses, or from a non-public address
+    /// while our socket is public: never challenged, never bound.
+    RelayForbidden,
 }
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 30] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -108,6 +111,7 @@ impl DropReason {
         Self::RelayUnpaired,
         Self::RelayRateLimited,
         Self::RelayUnsolicited,
+        Self::RelayForbidden,
     ];
 
     /// Short name for logs and stats lines.
@@ -142,6 +146,7 @@ impl DropReason {
             Self::RelayUnpaired => "relay_unpaired",
             Self::RelayRateLimited => "relay_rate_limited",
             Self::RelayUnsolicited => "relay_unsolicited",
+            Self::RelayForbidden => "relay_forbidden",
         }
     }
 }
@@ -181,6 +186,9 @@ pub struct Stats {
     pub relay_requests: u64,
     /// Binds this node refused, as a relay (also in `relay_requests`).
     pub relay_refused: u64,
+    /// Binds without a valid cookie this node answered with a challenge,
+    /// as a relay (also in `relay_requests`).
+    pub relay_challenges: u64,
     /// Relays' answers to our own binds.
     pub relay_answers: u64,
     /// Relay data frames handed to our connections.
@@ -231,7 +239,8 @@ impl fmt::Display for Stats {
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
              mainline_messages={} hellos={} beacons={} relay_forwarded={} relay_requests={} \
-             relay_refused={} relay_answers={} relayed_datagrams={} unsendable={} dropped={}",
+             relay_refused={} relay_challenges={} relay_answers={} relayed_datagrams={} \
+             unsendable={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -247,6 +256,7 @@ impl fmt::Display for Stats {
             self.relay_forwarded,
             self.relay_requests,
             self.relay_refused,
+            self.relay_challenges,
             self.relay_answers,
             self.relayed_datagrams,
             self.unsendable,

@@ -1,7 +1,10 @@
 //! One connection's binding at one relay, `protocol-spec.md` §12.3: bind
-//! (retransmitted on a backoff until the relay answers), refresh at half
-//! the lifetime, wrap the connection's relayed datagrams in data frames,
-//! release when done.
+//! (retransmitted on a backoff until the relay answers), answer the
+//! relay's challenge by binding again with its cookie (§12.2), refresh at
+//! half the lifetime with the cookie, wrap the connection's relayed
+//! datagrams in data frames, release when done. A refusal counts only if
+//! it echoes the cookie we sent: nobody who did not see our bind can end
+//! the path.
 //!
 //! Sans-IO: [`RelayPath::handle_timeout`] returns the frames to send; the
 //! connection owning the path turns them into transmits.
@@ -10,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::synthetic_addr;
-use super::wire::{Bind, Frame, RefuseReason, data_frame};
+use super::wire::{Bind, Cookie, Frame, RefuseReason, data_frame};
 use crate::backoff::Backoff;
 use crate::id::NodeId;
 
@@ -18,6 +21,27 @@ use crate::id::NodeId;
 pub const BIND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
 /// Binds sent before a silent relay is given up.
 pub const MAX_BINDS: u32 = 6;
+
+/// A relay's answer to one of our binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayAnswer {
+    /// Bind again, echoing this cookie.
+    Challenge(Cookie),
+    /// Bound on `channel` for `lifetime_s` seconds.
+    Bound {
+        /// Our channel at the relay.
+        channel: u32,
+        /// Seconds until the binding expires unless bound again.
+        lifetime_s: u16,
+    },
+    /// Refused, to a bind that carried `cookie`.
+    Refused {
+        /// The cookie of the bind refused.
+        cookie: Cookie,
+        /// Why.
+        reason: RefuseReason,
+    },
+}
 
 /// Where a binding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +99,7 @@ impl RelayPath {
                 session,
                 low: me.min(peer),
                 high: me.max(peer),
+                cookie: None,
             },
             state: BindState::Binding { sent: 0 },
             next: Some(now),
@@ -155,12 +180,31 @@ impl RelayPath {
         }
     }
 
-    /// The relay refused us.
-    pub fn on_refused(&mut self, reason: RefuseReason) {
-        if matches!(self.state, BindState::Binding { .. }) {
+    /// The relay challenged our bind: the bind with its cookie, to send
+    /// now, unless we sent that cookie already (a repeated challenge) or
+    /// the path is over.
+    pub fn on_challenge(&mut self, cookie: Cookie) -> Option<Vec<u8>> {
+        let live = matches!(
+            self.state,
+            BindState::Binding { .. } | BindState::Bound { .. }
+        );
+        if !live || self.bind.cookie == Some(cookie) {
+            return None;
+        }
+        self.bind.cookie = Some(cookie);
+        Some(Frame::Bind(self.bind).encode())
+    }
+
+    /// The relay refused the bind that carried `cookie`; true if that
+    /// ended the path (it echoes our cookie and we were still binding).
+    pub fn on_refused(&mut self, cookie: Cookie, reason: RefuseReason) -> bool {
+        let ours = self.bind.cookie == Some(cookie);
+        if ours && matches!(self.state, BindState::Binding { .. }) {
             self.state = BindState::Refused(reason);
             self.next = None;
+            return true;
         }
+        false
     }
 
     /// `payload` (a datagram str0m sends from [`local`](Self::local)) as
@@ -233,6 +277,13 @@ mod tests {
             panic!("a bind");
         };
         assert_eq!((sent.low, sent.high), (NodeId([1; 32]), NodeId([2; 32])));
+        assert_eq!(sent.cookie, None, "the first bind has no cookie");
+        let again = path.on_challenge([4; 16]).expect("bind with the cookie");
+        let Ok(Frame::Bind(echo)) = Frame::decode(&again) else {
+            panic!("a bind");
+        };
+        assert_eq!(echo.cookie, Some([4; 16]));
+        assert_eq!(path.on_challenge([4; 16]), None, "a repeated challenge");
         assert_eq!(
             path.wrap(b"x"),
             None,
@@ -241,9 +292,12 @@ mod tests {
         assert_eq!(path.on_bound(start, 77, 600), None);
         assert_eq!(path.wrap(b"x"), Some(data_frame(77, b"x")));
         assert_eq!(path.poll_timeout(), Some(start + Duration::from_secs(300)));
+        let refresh = path
+            .handle_timeout(start + Duration::from_secs(300))
+            .expect("refresh");
         assert!(
-            path.handle_timeout(start + Duration::from_secs(300))
-                .is_some()
+            matches!(Frame::decode(&refresh), Ok(Frame::Bind(b)) if b.cookie == Some([4; 16])),
+            "a refresh carries the cookie"
         );
         let release = path.release().unwrap();
         assert_eq!(
@@ -262,7 +316,17 @@ mod tests {
         let start = Instant::now();
         let mut path = path(start);
         path.handle_timeout(start);
-        path.on_refused(RefuseReason::NotARelay);
+        assert!(
+            !path.on_refused([0; 16], RefuseReason::NotARelay),
+            "a refusal before any cookie is a forgery"
+        );
+        path.on_challenge([3; 16]);
+        assert!(
+            !path.on_refused([9; 16], RefuseReason::NotARelay),
+            "another cookie"
+        );
+        assert!(matches!(path.state(), BindState::Binding { .. }));
+        assert!(path.on_refused([3; 16], RefuseReason::NotARelay));
         assert_eq!(path.state(), BindState::Refused(RefuseReason::NotARelay));
         assert_eq!(path.poll_timeout(), None);
         assert_eq!(path.on_bound(start, 1, 600), None);

@@ -19,8 +19,10 @@
 //! | `wire.rs` | the frames |
 //! | `server.rs` | the relaying side: bindings, pairing, quotas |
 //! | `client.rs` | one connection's binding at one relay |
+//! | `cookie.rs` | the stateless return-routability check of binds |
 
 pub mod client;
+pub mod cookie;
 pub mod server;
 pub mod wire;
 

@@ -1,14 +1,18 @@
-//! The relaying side, `protocol-spec.md` §12.4: a table of bindings, each
-//! an address that presented a token, paired with the one other address
-//! that presented the same token; data from one side goes to the other,
-//! byte for byte.
+//! The relaying side, `protocol-spec.md` §12.2 and §12.5: a table of
+//! bindings, each an address that presented a token (and proved with a
+//! cookie, checked by the caller, that it receives there), paired with the
+//! one other address that presented the same token; data from one side
+//! goes to the other, byte for byte.
 //!
 //! Sans-IO and pure: [`RelayTable::bind`] and [`RelayTable::forward`]
 //! take `now` and return what to send; expired bindings are swept when
 //! the table is touched, so an idle relay has no timer. Every limit
-//! refuses or drops; nothing is ever queued.
+//! refuses or drops; nothing is ever queued. Quotas hold per source (an
+//! IPv4 address or IPv6 /64) and per prefix (/24, /48), new bindings are
+//! rate-limited per source, and a full table makes room by evicting the
+//! oldest binding still waiting for its partner.
 
-use crate::addr::source_key;
+use crate::addr::{prefix_key, source_key};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -22,8 +26,14 @@ use crate::rng::Rng;
 pub struct RelayConfig {
     /// Most tokens (pairs, bound on one side or both).
     pub max_pairs: usize,
-    /// Most bindings from one source IP.
+    /// Most bindings from one source IP (an IPv4 address, an IPv6 /64).
     pub max_per_ip: usize,
+    /// Most bindings from one prefix (an IPv4 /24, an IPv6 /48).
+    pub max_per_prefix: usize,
+    /// New bindings one source may create a minute...
+    pub binds_per_minute: u64,
+    /// ...and at most this many at once.
+    pub binds_burst: u64,
     /// Bytes a second one pair may send through, both ways together.
     pub pair_rate: u64,
     /// Bytes one pair may save up.
@@ -42,6 +52,9 @@ pub struct RelayConfig {
 pub const MEMBER_RELAY: RelayConfig = RelayConfig {
     max_pairs: 16,
     max_per_ip: 8,
+    max_per_prefix: 16,
+    binds_per_minute: 30,
+    binds_burst: 16,
     pair_rate: 256 * 1024,
     pair_burst: 512 * 1024,
     total_rate: 1024 * 1024,
@@ -54,6 +67,9 @@ pub const MEMBER_RELAY: RelayConfig = RelayConfig {
 pub const SERVE_RELAY: RelayConfig = RelayConfig {
     max_pairs: 64,
     max_per_ip: 8,
+    max_per_prefix: 16,
+    binds_per_minute: 30,
+    binds_burst: 16,
     pair_rate: 256 * 1024,
     pair_burst: 512 * 1024,
     total_rate: 2 * 1024 * 1024,
@@ -61,6 +77,10 @@ pub const SERVE_RELAY: RelayConfig = RelayConfig {
     lifetime: Duration::from_secs(600),
     idle: Duration::from_secs(30),
 };
+
+/// An unpaired binding younger than this is never evicted to make room:
+/// its partner's bind is usually a round trip behind.
+pub const UNPAIRED_GRACE: Duration = Duration::from_secs(10);
 
 /// What the relay says to a bind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +121,8 @@ pub struct RelayTable {
     by_token: BTreeMap<Token, Vec<u32>>,
     pair_rate: RateLimiter<Token>,
     total_rate: RateLimiter<()>,
+    /// New bindings per source key, in sixtieths of a binding.
+    new_bindings: RateLimiter<IpAddr>,
 }
 
 impl RelayTable {
@@ -122,6 +144,11 @@ impl RelayTable {
                 config.max_pairs,
             )),
             total_rate: RateLimiter::new(limits(config.total_rate, config.total_burst, 1)),
+            new_bindings: RateLimiter::new(limits(
+                config.binds_per_minute,
+                config.binds_burst * 60,
+                crate::ratelimit::MAX_SOURCES,
+            )),
         }
     }
 
@@ -131,7 +158,8 @@ impl RelayTable {
     }
 
     /// Binds `source` under `token`, or refreshes its binding. The caller
-    /// has checked the token where it can (a member relay).
+    /// has checked the source's cookie, and the token where it can (a
+    /// member relay).
     pub fn bind(
         &mut self,
         now: Instant,
@@ -149,11 +177,19 @@ impl RelayTable {
         if channels.len() >= 2 {
             return Err(RefuseReason::TokenTaken);
         }
-        if channels.is_empty() && self.by_token.len() >= self.config.max_pairs {
+        if self.bindings_from(source.ip(), source_key) >= self.config.max_per_ip
+            || self.bindings_from(source.ip(), prefix_key) >= self.config.max_per_prefix
+        {
+            return Err(RefuseReason::TooManyFromSource);
+        }
+        if channels.is_empty()
+            && self.by_token.len() >= self.config.max_pairs
+            && !self.evict_unpaired(now)
+        {
             return Err(RefuseReason::Full);
         }
-        if self.bindings_from(source.ip()) >= self.config.max_per_ip {
-            return Err(RefuseReason::TooManyFromSource);
+        if !self.new_bindings.allow(now, source_key(source.ip()), 60) {
+            return Err(RefuseReason::TooFast);
         }
         let channel = self.fresh_channel();
         self.bindings.insert(
@@ -205,7 +241,12 @@ impl RelayTable {
             .get(&binding.token)
             .and_then(|chs| chs.iter().copied().find(|c| *c != channel))
             .ok_or(ForwardDrop::Unpaired)?;
-        let partner_addr = self.addr_of(partner).ok_or(ForwardDrop::Unpaired)?;
+        let partner_binding = *self.bindings.get(&partner).ok_or(ForwardDrop::Unpaired)?;
+        if self.expired(now, &partner_binding) {
+            self.remove(partner);
+            return Err(ForwardDrop::Unpaired);
+        }
+        let partner_addr = partner_binding.addr;
         let cost = len as u64;
         if !self.pair_rate.allow(now, binding.token, cost) || !self.total_rate.allow(now, (), cost)
         {
@@ -231,13 +272,38 @@ impl RelayTable {
         self.bindings.get(&channel).map(|b| b.addr)
     }
 
-    /// Bindings from `ip`'s source (its IPv4 address or IPv6 /64).
-    fn bindings_from(&self, ip: IpAddr) -> usize {
-        let key = source_key(ip);
+    /// Bindings whose source has `ip`'s key (`source_key`: its IPv4 address
+    /// or IPv6 /64; `prefix_key`: its /24 or /48).
+    fn bindings_from(&self, ip: IpAddr, key_of: fn(IpAddr) -> IpAddr) -> usize {
+        let key = key_of(ip);
         self.bindings
             .values()
-            .filter(|b| source_key(b.addr.ip()) == key)
+            .filter(|b| key_of(b.addr.ip()) == key)
             .count()
+    }
+
+    /// Removes the oldest binding still waiting for its partner past
+    /// [`UNPAIRED_GRACE`]; false if there is none.
+    fn evict_unpaired(&mut self, now: Instant) -> bool {
+        let oldest = self
+            .by_token
+            .values()
+            .filter(|channels| channels.len() == 1)
+            .filter_map(|channels| {
+                channels
+                    .first()
+                    .and_then(|c| Some((*c, self.bindings.get(c)?)))
+            })
+            .filter(|(_, b)| now >= b.bound_at.max(b.active_at) + UNPAIRED_GRACE)
+            .min_by_key(|(c, b)| (b.bound_at, *c))
+            .map(|(c, _)| c);
+        match oldest {
+            Some(channel) => {
+                self.remove(channel);
+                true
+            }
+            None => false,
+        }
     }
 
     fn fresh_channel(&mut self) -> u32 {
@@ -371,10 +437,126 @@ mod tests {
         relay.bind(now, addr("192.0.2.2:1"), [2; 16]).unwrap();
         assert_eq!(
             relay.bind(now, addr("192.0.2.3:1"), [3; 16]),
-            Err(RefuseReason::Full)
+            Err(RefuseReason::Full),
+            "every unpaired binding is within its grace"
         );
         // The other side of an existing pair still fits.
         assert!(relay.bind(now, addr("192.0.2.4:1"), [2; 16]).is_ok());
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_unpaired_binding_past_its_grace() {
+        let now = Instant::now();
+        let config = RelayConfig {
+            max_pairs: 2,
+            ..SERVE_RELAY
+        };
+        let mut relay = table(config);
+        relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        let lonely = relay.bind(now, addr("192.0.2.9:1"), [2; 16]).unwrap();
+        let later = now + UNPAIRED_GRACE;
+        let newcomer = relay.bind(later, addr("192.0.2.10:1"), [3; 16]);
+        assert!(newcomer.is_ok(), "{newcomer:?}");
+        assert_eq!(relay.len(), 3);
+        assert_eq!(
+            relay.forward(later, addr("192.0.2.9:1"), lonely.channel, 1),
+            Err(ForwardDrop::UnknownChannel),
+            "the unpaired binding went"
+        );
+        // Paired bindings are never evicted.
+        let c = relay.bind(later, addr("192.0.2.12:1"), [3; 16]).unwrap();
+        let much_later = later + UNPAIRED_GRACE;
+        assert!(
+            relay
+                .forward(much_later, addr("192.0.2.12:1"), c.channel, 1)
+                .is_ok()
+        );
+        let a = relay.bind(much_later, addr(A), [1; 16]).unwrap();
+        assert!(relay.forward(much_later, addr(A), a.channel, 1).is_ok());
+        assert_eq!(
+            relay.bind(much_later, addr("192.0.2.11:1"), [4; 16]),
+            Err(RefuseReason::Full)
+        );
+    }
+
+    #[test]
+    fn one_slash_24_or_slash_48_holds_at_most_its_prefix_quota() {
+        let now = Instant::now();
+        let mut relay = table(SERVE_RELAY);
+        let mut held = 0;
+        // Distinct addresses of one /24, each within its own per-IP quota,
+        // each pairing with itself from a second port.
+        for host in 1..=100u8 {
+            for port in [1, 2] {
+                let source = addr(&format!("192.0.2.{host}:{port}"));
+                if relay.bind(now, source, [host; 16]).is_ok() {
+                    held += 1;
+                }
+            }
+        }
+        assert_eq!(held, SERVE_RELAY.max_per_prefix);
+        let mut held = 0;
+        for net in 0..100u16 {
+            let source = addr(&format!("[2001:db8:7:{net:x}::1]:1"));
+            if relay.bind(now, source, [net as u8 ^ 0x80; 16]).is_ok() {
+                held += 1;
+            }
+        }
+        assert_eq!(held, SERVE_RELAY.max_per_prefix, "one /48, many /64s");
+    }
+
+    #[test]
+    fn new_bindings_from_one_source_are_rate_limited() {
+        let now = Instant::now();
+        let config = RelayConfig {
+            max_per_ip: 1000,
+            max_per_prefix: 1000,
+            lifetime: Duration::from_secs(1),
+            ..SERVE_RELAY
+        };
+        let mut relay = table(config);
+        let made = (0..100u8)
+            .filter(|i| {
+                relay
+                    .bind(
+                        now,
+                        addr(&format!("192.0.2.1:{}", 1000 + u16::from(*i))),
+                        [*i; 16],
+                    )
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(made as u64, config.binds_burst);
+        assert_eq!(
+            relay.bind(now, addr("192.0.2.1:9"), [200; 16]),
+            Err(RefuseReason::TooFast)
+        );
+        let later = now + Duration::from_secs(60 / config.binds_per_minute);
+        assert!(relay.bind(later, addr("192.0.2.1:9"), [200; 16]).is_ok());
+    }
+
+    #[test]
+    fn a_partner_past_its_lifetime_is_not_forwarded_to() {
+        let now = Instant::now();
+        let mut relay = table(SERVE_RELAY);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        // A refreshes; B does not.
+        let late = now + SERVE_RELAY.lifetime - Duration::from_secs(1);
+        let mut at = now;
+        while at < late {
+            at += Duration::from_secs(20);
+            assert!(relay.forward(at.min(late), addr(A), a.channel, 1).is_ok());
+        }
+        relay.bind(late, addr(A), [1; 16]).unwrap();
+        let after = now + SERVE_RELAY.lifetime;
+        assert_eq!(
+            relay.forward(after, addr(A), a.channel, 1),
+            Err(ForwardDrop::Unpaired),
+            "B's binding ended"
+        );
+        assert_eq!(relay.len(), 1);
     }
 
     #[test]

@@ -2,15 +2,20 @@
 //! integers, checked lengths; nothing here allocates when decoding.
 //!
 //! ```text
-//! data     0x0D 0x00 | channel u32 | payload (1..=MAX_PAYLOAD)
-//! bind     0x0D 0x01 | token [16] | session u64 | low id [32] | high id [32]      (90 bytes)
-//! bound    0x0D 0x02 | token [16] | channel u32 | lifetime_s u16 | rate_kib u16  (26 bytes)
-//! refused  0x0D 0x03 | token [16] | reason u8                                     (19 bytes)
-//! release  0x0D 0x04 | token [16] | channel u32                                   (22 bytes)
+//! data       0x0D 0x00 | channel u32 | payload (1..=MAX_PAYLOAD)
+//! bind       0x0D 0x01 | token [16] | session u64 | low id [32] | high id [32] [| cookie [16]]
+//!                                                                    (90 bytes, 106 with the cookie)
+//! bound      0x0D 0x02 | token [16] | channel u32 | lifetime_s u16 | rate_kib u16  (26 bytes)
+//! refused    0x0D 0x03 | token [16] | cookie [16] | reason u8                      (35 bytes)
+//! release    0x0D 0x04 | token [16] | channel u32                                   (22 bytes)
+//! challenge  0x0D 0x05 | token [16] | cookie [16]                                   (34 bytes)
 //! ```
 //!
-//! A `bind` is the largest control frame, and every answer to it is
-//! smaller, so a relay never sends more bytes than it was sent.
+//! A bind without a cookie is answered only with a `challenge` (the relay
+//! keeps nothing); the binder proves it receives at its address by
+//! echoing the cookie. A bind is the largest control frame, and every
+//! answer to it is smaller, so a relay never sends more bytes than it was
+//! sent.
 
 use std::fmt;
 
@@ -24,26 +29,39 @@ pub const DATA_HEADER_LEN: usize = 6;
 /// The longest payload a data frame carries: a relayed datagram (an ICE
 /// check or a DTLS record; str0m keeps those under 1200 bytes) with room.
 pub const MAX_PAYLOAD: usize = 1400;
-/// Length of a bind frame.
+/// Length of a relay's return-routability cookie.
+pub const COOKIE_LEN: usize = 16;
+/// Length of a bind frame without a cookie (the first one).
 pub const BIND_LEN: usize = 2 + 16 + 8 + 32 + 32;
+/// Length of a bind frame that echoes a cookie.
+pub const COOKIE_BIND_LEN: usize = BIND_LEN + COOKIE_LEN;
 /// Length of a bound frame.
 pub const BOUND_LEN: usize = 2 + 16 + 4 + 2 + 2;
 /// Length of a refused frame.
-pub const REFUSED_LEN: usize = 2 + 16 + 1;
+pub const REFUSED_LEN: usize = 2 + 16 + COOKIE_LEN + 1;
 /// Length of a release frame.
 pub const RELEASE_LEN: usize = 2 + 16 + 4;
+/// Length of a challenge frame.
+pub const CHALLENGE_LEN: usize = 2 + 16 + COOKIE_LEN;
 
-// Every answer to a bind is smaller than the bind: no amplification.
-const _: () = assert!(BOUND_LEN < BIND_LEN && REFUSED_LEN < BIND_LEN);
+// Every answer to a bind is smaller than the bind it answers: a challenge
+// than a first bind, a bound or refused than a bind with a cookie. No
+// amplification.
+const _: () = assert!(
+    CHALLENGE_LEN < BIND_LEN && BOUND_LEN < COOKIE_BIND_LEN && REFUSED_LEN < COOKIE_BIND_LEN
+);
 
 const KIND_DATA: u8 = 0;
 const KIND_BIND: u8 = 1;
 const KIND_BOUND: u8 = 2;
 const KIND_REFUSED: u8 = 3;
 const KIND_RELEASE: u8 = 4;
+const KIND_CHALLENGE: u8 = 5;
 
 /// The 16 bytes two binders present to be paired.
 pub type Token = [u8; 16];
+/// The relay's proof that a binder receives at its address (§12.2).
+pub type Cookie = [u8; COOKIE_LEN];
 
 /// Why a relay refused a binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +76,12 @@ pub enum RefuseReason {
     TooManyFromSource,
     /// Both sides of this token are bound already, from other addresses.
     TokenTaken,
+    /// The source may not bind here: one of the relay's own addresses, or
+    /// not a global address while the relay's socket is.
+    Forbidden,
+    /// The source (IPv4 address or IPv6 /64) asked for new bindings too
+    /// fast.
+    TooFast,
     /// A reason this version does not know.
     Unknown(u8),
 }
@@ -70,6 +94,8 @@ impl RefuseReason {
             Self::Full => 2,
             Self::TooManyFromSource => 3,
             Self::TokenTaken => 4,
+            Self::Forbidden => 5,
+            Self::TooFast => 6,
             Self::Unknown(code) => code,
         }
     }
@@ -81,6 +107,8 @@ impl RefuseReason {
             2 => Self::Full,
             3 => Self::TooManyFromSource,
             4 => Self::TokenTaken,
+            5 => Self::Forbidden,
+            6 => Self::TooFast,
             other => Self::Unknown(other),
         }
     }
@@ -94,6 +122,8 @@ impl fmt::Display for RefuseReason {
             Self::Full => f.write_str("relay full"),
             Self::TooManyFromSource => f.write_str("too many bindings from this IP"),
             Self::TokenTaken => f.write_str("token bound by others"),
+            Self::Forbidden => f.write_str("source address not allowed"),
+            Self::TooFast => f.write_str("new bindings too fast from this source"),
             Self::Unknown(code) => write!(f, "reason {code}"),
         }
     }
@@ -110,6 +140,9 @@ pub struct Bind {
     pub low: NodeId,
     /// The higher node ID of the pair.
     pub high: NodeId,
+    /// The relay's cookie for this source and token, echoed; `None` in a
+    /// first bind.
+    pub cookie: Option<Cookie>,
 }
 
 /// A relay frame.
@@ -135,12 +168,22 @@ pub enum Frame<'a> {
         /// The pair's rate limit, KiB per second.
         rate_kib: u16,
     },
-    /// The relay's no.
+    /// The relay's no, to a bind that echoed a cookie.
     Refused {
         /// The bind's token.
         token: Token,
+        /// The bind's cookie: proof that the refusal answers our bind.
+        cookie: Cookie,
         /// Why.
         reason: RefuseReason,
+    },
+    /// The relay's answer to a bind without a valid cookie: bind again
+    /// with this one.
+    Challenge {
+        /// The bind's token.
+        token: Token,
+        /// The cookie to echo.
+        cookie: Cookie,
     },
     /// The binder is done with its binding.
     Release {
@@ -203,7 +246,13 @@ impl<'a> Frame<'a> {
                 Ok(Self::Data { channel, payload })
             }
             KIND_BIND => {
-                exact(BIND_LEN)?;
+                let cookie = match bytes.len() {
+                    BIND_LEN => None,
+                    COOKIE_BIND_LEN => {
+                        Some(array::<COOKIE_LEN>(bytes, BIND_LEN).ok_or(FrameError::BadLength)?)
+                    }
+                    _ => return Err(FrameError::BadLength),
+                };
                 let session = array::<8>(bytes, 18).map(u64::from_be_bytes);
                 let low = array::<32>(bytes, 26).map(NodeId);
                 let high = array::<32>(bytes, 58).map(NodeId);
@@ -213,6 +262,7 @@ impl<'a> Frame<'a> {
                         session,
                         low,
                         high,
+                        cookie,
                     })),
                     _ => Err(FrameError::BadLength),
                 }
@@ -231,10 +281,18 @@ impl<'a> Frame<'a> {
             }
             KIND_REFUSED => {
                 exact(REFUSED_LEN)?;
-                let reason = RefuseReason::from_code(*bytes.get(18).ok_or(FrameError::BadLength)?);
+                let reason = RefuseReason::from_code(*bytes.get(34).ok_or(FrameError::BadLength)?);
                 Ok(Self::Refused {
                     token: token()?,
+                    cookie: array::<COOKIE_LEN>(bytes, 18).ok_or(FrameError::BadLength)?,
                     reason,
+                })
+            }
+            KIND_CHALLENGE => {
+                exact(CHALLENGE_LEN)?;
+                Ok(Self::Challenge {
+                    token: token()?,
+                    cookie: array::<COOKIE_LEN>(bytes, 18).ok_or(FrameError::BadLength)?,
                 })
             }
             KIND_RELEASE => {
@@ -250,7 +308,7 @@ impl<'a> Frame<'a> {
 
     /// The frame's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BIND_LEN);
+        let mut out = Vec::with_capacity(COOKIE_BIND_LEN);
         match self {
             Self::Data { channel, payload } => {
                 out.reserve(payload.len());
@@ -264,6 +322,9 @@ impl<'a> Frame<'a> {
                 out.extend_from_slice(&bind.session.to_be_bytes());
                 out.extend_from_slice(&bind.low.0);
                 out.extend_from_slice(&bind.high.0);
+                if let Some(cookie) = &bind.cookie {
+                    out.extend_from_slice(cookie);
+                }
             }
             Self::Bound {
                 token,
@@ -277,10 +338,20 @@ impl<'a> Frame<'a> {
                 out.extend_from_slice(&lifetime_s.to_be_bytes());
                 out.extend_from_slice(&rate_kib.to_be_bytes());
             }
-            Self::Refused { token, reason } => {
+            Self::Refused {
+                token,
+                cookie,
+                reason,
+            } => {
                 out.extend_from_slice(&[RELAY_TAG, KIND_REFUSED]);
                 out.extend_from_slice(token);
+                out.extend_from_slice(cookie);
                 out.push(reason.code());
+            }
+            Self::Challenge { token, cookie } => {
+                out.extend_from_slice(&[RELAY_TAG, KIND_CHALLENGE]);
+                out.extend_from_slice(token);
+                out.extend_from_slice(cookie);
             }
             Self::Release { token, channel } => {
                 out.extend_from_slice(&[RELAY_TAG, KIND_RELEASE]);
@@ -312,6 +383,14 @@ mod tests {
                 session: 0x0102_0304_0506_0708,
                 low: NodeId([1; 32]),
                 high: NodeId([2; 32]),
+                cookie: None,
+            }),
+            Frame::Bind(Bind {
+                token: [7; 16],
+                session: 0x0102_0304_0506_0708,
+                low: NodeId([1; 32]),
+                high: NodeId([2; 32]),
+                cookie: Some([8; 16]),
             }),
             Frame::Bound {
                 token: [7; 16],
@@ -321,11 +400,16 @@ mod tests {
             },
             Frame::Refused {
                 token: [7; 16],
+                cookie: [8; 16],
                 reason: RefuseReason::Full,
             },
             Frame::Release {
                 token: [7; 16],
                 channel: 9,
+            },
+            Frame::Challenge {
+                token: [7; 16],
+                cookie: [8; 16],
             },
         ]
     }
@@ -335,9 +419,11 @@ mod tests {
         let lengths = [
             DATA_HEADER_LEN + 5,
             BIND_LEN,
+            COOKIE_BIND_LEN,
             BOUND_LEN,
             REFUSED_LEN,
             RELEASE_LEN,
+            CHALLENGE_LEN,
         ];
         for (frame, len) in samples().into_iter().zip(lengths) {
             let bytes = frame.encode();
@@ -345,8 +431,15 @@ mod tests {
             assert_eq!(Frame::decode(&bytes), Ok(frame));
         }
         assert_eq!(
-            (BIND_LEN, BOUND_LEN, REFUSED_LEN, RELEASE_LEN),
-            (90, 26, 19, 22)
+            (
+                BIND_LEN,
+                COOKIE_BIND_LEN,
+                BOUND_LEN,
+                REFUSED_LEN,
+                RELEASE_LEN,
+                CHALLENGE_LEN
+            ),
+            (90, 106, 26, 35, 22, 34)
         );
     }
 
@@ -373,17 +466,30 @@ mod tests {
                 Frame::Data { .. } => DATA_HEADER_LEN + 1,
                 _ => bytes.len(),
             };
-            for cut in 0..shortest {
+            for cut in
+                (0..shortest).filter(|cut| *cut != BIND_LEN || !matches!(frame, Frame::Bind(_)))
+            {
                 assert!(
                     Frame::decode(&bytes[..cut]).is_err(),
                     "{frame:?} cut at {cut}"
                 );
             }
-            if !matches!(frame, Frame::Data { .. }) {
+            // A first bind is a prefix of a bind with a cookie.
+            if !matches!(frame, Frame::Data { .. } | Frame::Bind(_)) {
                 let mut longer = bytes.clone();
                 longer.push(0);
                 assert_eq!(Frame::decode(&longer), Err(FrameError::BadLength));
             }
+        }
+        let first_bind = samples()[1].encode();
+        for extra in [1, 15, 17] {
+            let mut longer = first_bind.clone();
+            longer.extend(std::iter::repeat_n(0, extra));
+            assert_eq!(
+                Frame::decode(&longer),
+                Err(FrameError::BadLength),
+                "+{extra}"
+            );
         }
         assert_eq!(
             Frame::decode(&[0x0D, 9, 0]),
@@ -399,6 +505,7 @@ mod tests {
     fn an_unknown_refusal_reason_is_kept_as_data() {
         let bytes = Frame::Refused {
             token: [0; 16],
+            cookie: [1; 16],
             reason: RefuseReason::Unknown(200),
         }
         .encode();
@@ -406,6 +513,7 @@ mod tests {
             Frame::decode(&bytes),
             Ok(Frame::Refused {
                 token: [0; 16],
+                cookie: [1; 16],
                 reason: RefuseReason::Unknown(200)
             })
         );

@@ -48,8 +48,7 @@ use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
 use crate::api::ConnectionReason;
-use crate::relay::client::RelayPath;
-use crate::relay::wire::RefuseReason;
+use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::signal::{RelayHint, SessionParams};
 use crate::transmit::{LocalAddrs, Transmit};
 
@@ -291,23 +290,33 @@ impl Conn {
         &self.relays
     }
 
-    /// A relay at `relay` answered our bind with `token`.
+    /// A relay at `relay` answered our bind with `token`; true if it
+    /// refused a bind that carried our cookie, which ends that path.
     pub fn on_relay_answer(
         &mut self,
         now: Instant,
         relay: SocketAddr,
         token: [u8; 16],
-        answer: Result<(u32, u16), RefuseReason>,
-    ) {
-        match answer {
-            Ok(bound) => {
-                if let Some(release) = self.relays.on_bound(now, relay, token, bound, &self.locals)
-                {
-                    self.out.push_back(ConnEvent::RelayTransmit(release));
-                }
+        answer: RelayAnswer,
+    ) -> bool {
+        let transmit = match answer {
+            RelayAnswer::Bound {
+                channel,
+                lifetime_s,
+            } => self
+                .relays
+                .on_bound(now, relay, token, (channel, lifetime_s), &self.locals),
+            RelayAnswer::Challenge(cookie) => {
+                self.relays.on_challenge(relay, token, cookie, &self.locals)
             }
-            Err(reason) => self.relays.on_refused(relay, token, reason),
+            RelayAnswer::Refused { cookie, reason } => {
+                return self.relays.on_refused(relay, token, cookie, reason);
+            }
+        };
+        if let Some(transmit) = transmit {
+            self.out.push_back(ConnEvent::RelayTransmit(transmit));
         }
+        false
     }
 
     /// A data frame from `relay` on `channel`: feeds its payload to str0m

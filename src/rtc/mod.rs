@@ -56,7 +56,7 @@ use crate::backoff::Backoff;
 use crate::id::NodeId;
 use crate::meeting::Meeting;
 use crate::nat::NatClass;
-use crate::relay::client::RelayPath;
+use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, Signal, SignalKind};
 use crate::transmit::{LocalAddrs, Transmit};
@@ -200,14 +200,14 @@ impl Connections {
         }
     }
 
-    /// A relay's answer to a bind (`Ok((channel, lifetime_s))` or the
-    /// refusal); false if no connection is binding there with `token`.
+    /// A relay's answer to a bind; false if no connection is binding there
+    /// with `token`.
     pub fn on_relay_answer(
         &mut self,
         now: Instant,
         relay: SocketAddr,
         token: [u8; 16],
-        answer: Result<(u32, u16), RefuseReason>,
+        answer: RelayAnswer,
     ) -> bool {
         let Some(peer) = self
             .conns
@@ -217,11 +217,22 @@ impl Connections {
         else {
             return false;
         };
-        if answer == Err(RefuseReason::NotARelay) {
+        let refused = self
+            .conns
+            .get_mut(&peer)
+            .is_some_and(|conn| conn.on_relay_answer(now, relay, token, answer));
+        // Only a refusal that echoes our cookie (from the relay's address,
+        // which proved itself by challenging us) excludes it for good.
+        if refused
+            && matches!(
+                answer,
+                RelayAnswer::Refused {
+                    reason: RefuseReason::NotARelay,
+                    ..
+                }
+            )
+        {
             self.relays.refused(relay);
-        }
-        if let Some(conn) = self.conns.get_mut(&peer) {
-            conn.on_relay_answer(now, relay, token, answer);
         }
         self.collect(now, peer);
         true

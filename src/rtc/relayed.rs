@@ -18,7 +18,7 @@ use str0m::{Candidate, Rtc};
 use crate::codec::BoundedList;
 use crate::relay::client::{BindState, RelayPath};
 use crate::relay::is_synthetic;
-use crate::relay::wire::RefuseReason;
+use crate::relay::wire::{Cookie, RefuseReason};
 use crate::signal::{MAX_RELAYS, RelayHint};
 use crate::transmit::{LocalAddrs, Transmit};
 
@@ -138,12 +138,38 @@ impl RelayPaths {
         release.map(|frame| locals.transmit(relay, frame))
     }
 
-    /// The relay at `relay` refused the path with `token`.
-    pub fn on_refused(&mut self, relay: SocketAddr, token: [u8; 16], reason: RefuseReason) {
-        if let Some(path) = self.find_mut(relay, token) {
+    /// The relay at `relay` challenged the path with `token`: the bind
+    /// with its cookie, to send now.
+    pub fn on_challenge(
+        &mut self,
+        relay: SocketAddr,
+        token: [u8; 16],
+        cookie: Cookie,
+        locals: &LocalAddrs,
+    ) -> Option<Transmit> {
+        let frame = self.find_mut(relay, token)?.on_challenge(cookie)?;
+        Some(locals.transmit(relay, frame))
+    }
+
+    /// The relay at `relay` refused the bind with `token` and `cookie`;
+    /// true if that ended the path (the cookie was ours).
+    pub fn on_refused(
+        &mut self,
+        relay: SocketAddr,
+        token: [u8; 16],
+        cookie: Cookie,
+        reason: RefuseReason,
+    ) -> bool {
+        let Some(path) = self.find_mut(relay, token) else {
+            return false;
+        };
+        let ended = path.on_refused(cookie, reason);
+        if ended {
             debug!("relay: {relay} refused us: {reason}");
-            path.on_refused(reason);
+        } else {
+            debug!("relay: a refusal from {relay} without our cookie ignored");
         }
+        ended
     }
 
     /// Binds due at `now`, as transmits.

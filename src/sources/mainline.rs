@@ -22,7 +22,7 @@
 //! public node) are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -102,32 +102,9 @@ fn windows(unix_ms: u64, before: Duration, after: Duration) -> Vec<u64> {
     (first..=last).collect()
 }
 
-/// How widely an address can be reached: loopback < private < public.
-fn scope(ip: IpAddr) -> u8 {
-    match ip {
-        IpAddr::V4(v4) if v4.is_loopback() => 0,
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            let cgnat = a == 100 && (64..128).contains(&b);
-            u8::from(!(v4.is_private() || v4.is_link_local() || cgnat)) + 1
-        }
-        IpAddr::V6(v6) if v6.is_loopback() => 0,
-        IpAddr::V6(v6) => {
-            let local = v6.is_unique_local() || v6.is_unicast_link_local();
-            u8::from(!local) + 1
-        }
-    }
-}
-
 /// True if a peer listed by the storing node at `listed_by` is worth a hello.
 pub fn usable(peer: SocketAddr, listed_by: SocketAddr) -> bool {
-    let ip = peer.ip();
-    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-    peer.port() != 0
-        && !ip.is_unspecified()
-        && !ip.is_multicast()
-        && !broadcast
-        && scope(ip) >= scope(listed_by.ip())
+    crate::addr::usable_from(peer, listed_by.ip())
 }
 
 impl MainlineSource {

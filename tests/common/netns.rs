@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 
 use super::{Running, require_tool};
 
+/// Serialises `ip netns add` within one test process.
+static NETNS_ADD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Namespaces named `PREFIX` + name; deleted, with their processes, on drop.
 pub struct Netns {
     prefix: String,
@@ -31,10 +34,16 @@ impl Netns {
         };
         for name in names {
             let full = netns.ns(name);
-            let output = Command::new("ip")
-                .args(["netns", "add", &full])
-                .output()
-                .map_err(|error| format!("cannot run ip: {error}"))?;
+            // The first `ip netns add` on a fresh machine creates and
+            // mounts /run/netns; two at once can race on that mount, so
+            // this process adds one namespace at a time.
+            let output = {
+                let _one_at_a_time = NETNS_ADD.lock().unwrap_or_else(|p| p.into_inner());
+                Command::new("ip")
+                    .args(["netns", "add", &full])
+                    .output()
+                    .map_err(|error| format!("cannot run ip: {error}"))?
+            };
             if !output.status.success() {
                 return Err(format!(
                     "the kernel refused a network namespace: {}",
@@ -53,10 +62,19 @@ impl Netns {
     }
 
     /// Runs `ip netns exec NS args...`, panicking with its output on failure.
+    /// `iptables` and `ip6tables` wait for the xtables lock (`-w`) that
+    /// every namespace shares, so labs running in parallel do not fail
+    /// each other's rule changes.
     pub fn exec(&self, ns: &str, args: &[&str]) {
         let ns = self.ns(ns);
         let mut full = vec!["netns", "exec", ns.as_str()];
-        full.extend_from_slice(args);
+        match args.split_first() {
+            Some((tool, rest)) if *tool == "iptables" || *tool == "ip6tables" => {
+                full.extend([*tool, "-w"]);
+                full.extend_from_slice(rest);
+            }
+            _ => full.extend_from_slice(args),
+        }
         run("ip", &full);
     }
 

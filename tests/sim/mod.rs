@@ -358,6 +358,39 @@ impl Sim {
         self.sink.entry(addr).or_default();
     }
 
+    /// Sends `bind` from the watched address `asker` to `relay` as a client
+    /// does: first without a cookie, then, if the relay challenged it within
+    /// a second, again with the challenge's cookie. The frames the relay
+    /// sent `asker` meanwhile, decoded, in arrival order.
+    pub fn bind_as_client(
+        &mut self,
+        asker: SocketAddr,
+        relay: SocketAddr,
+        mut bind: tinynode::wire::relay::Bind,
+    ) -> Vec<Vec<u8>> {
+        use tinynode::wire::relay::Frame;
+        self.watch(asker);
+        let seen = self.sink[&asker].len();
+        bind.cookie = None;
+        self.inject(asker, relay, Frame::Bind(bind).encode());
+        self.run_for(Duration::from_secs(1));
+        let cookie = self.sink[&asker][seen..]
+            .iter()
+            .find_map(|(_, d)| match Frame::decode(d) {
+                Ok(Frame::Challenge { token, cookie }) if token == bind.token => Some(cookie),
+                _ => None,
+            });
+        if let Some(cookie) = cookie {
+            bind.cookie = Some(cookie);
+            self.inject(asker, relay, Frame::Bind(bind).encode());
+            self.run_for(Duration::from_secs(1));
+        }
+        self.sink[&asker][seen..]
+            .iter()
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+
     /// Stops host `index` for good.
     pub fn kill(&mut self, index: usize) {
         self.hosts[index].alive = false;
