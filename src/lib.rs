@@ -124,6 +124,7 @@ mod sealed;
 mod signal;
 mod sources;
 mod stun;
+mod throttle;
 mod transmit;
 
 #[cfg(feature = "driver")]
@@ -171,8 +172,10 @@ pub mod wire {
     pub mod dht {
         pub use crate::dht::RECORD_BYTES_PER_REPLY;
         pub use crate::dht::announce::{ANNOUNCE_LABEL, signed_announce, signing_input};
+        pub use crate::dht::engine::{REMOTE_TRIGGERED_RATE, SIGNATURE_CHECKS};
         pub use crate::dht::rpc::{
-            FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, REACH_ME_REQUEST_LEN,
+            FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, MAX_PENDING, REACH_ME_REQUEST_LEN,
+            REMOTE_TRIGGERED_ROOM,
         };
         pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL};
         pub use crate::dht::wire::*;

@@ -30,6 +30,14 @@ pub const INBOUND: Limits = Limits {
     max_sources: MAX_SOURCES,
 };
 
+/// The limits on inbound requests per IPv4 /24 and IPv6 /48, the second
+/// tier after [`INBOUND`]: four sources' worth (`protocol-spec.md` §7.2).
+pub const INBOUND_PER_PREFIX: Limits = Limits {
+    rate_per_second: 4 * RATE_PER_SECOND,
+    burst: 4 * BURST,
+    max_sources: MAX_SOURCES,
+};
+
 /// The numbers of one limiter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

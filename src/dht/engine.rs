@@ -28,7 +28,10 @@ use super::bootstrap::Bootstrap;
 pub use super::event::{DhtDrop, DhtEvent, LookupId, LookupKind};
 use super::lookup::Lookup;
 use super::routing::{Offer, Peer, RoutingTable};
-use super::rpc::{PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, REQUEST_RESENDS, Rpc};
+use super::rpc::{
+    PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, REMOTE_TRIGGERED_ROOM, REQUEST_RESENDS,
+    Rpc,
+};
 use super::server::{Server, response_frame};
 use super::store::Store;
 use super::token::Tokens;
@@ -40,7 +43,9 @@ use super::wire::{
 use crate::id::{ID_BITS, NodeId};
 use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
+use crate::ratelimit::{Limits, RateLimiter};
 use crate::rng::Rng;
+use crate::throttle::Throttle;
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Lookups under way at once; further lookups finish at once, empty.
@@ -75,6 +80,38 @@ pub struct Dht {
     next_refresh: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DhtEvent>,
+    /// Verification pings and probes a second, for the whole node.
+    remote_triggered: RateLimiter<()>,
+    /// Ed25519 checks of announces a second, for the whole node.
+    signature_checks: RateLimiter<()>,
+    /// Own requests not sent because the table was full.
+    table_full: Throttle,
+}
+
+/// Requests others' requests may make us send (verification pings and
+/// `ReachMe` probes), a second, for the whole node, and the burst.
+pub const REMOTE_TRIGGERED_RATE: Limits = Limits {
+    rate_per_second: 50,
+    burst: 100,
+    max_sources: 1,
+};
+
+/// Ed25519 verifications of `SignedAnnounce`s a second, for the whole
+/// node, and the burst: about 5 ms of CPU a second on x86-64, some tens of
+/// ms on a small ARM core (`protocol-spec.md` §7.2).
+pub const SIGNATURE_CHECKS: Limits = Limits {
+    rate_per_second: 100,
+    burst: 200,
+    max_sources: 1,
+};
+
+/// Whether a failed request counts against the routing entry it went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Charge {
+    /// It was sent and went unanswered (or was answered by someone else).
+    Entry,
+    /// It was never sent (our table was full): nothing about the node.
+    Nobody,
 }
 
 impl Dht {
@@ -104,6 +141,9 @@ impl Dht {
             next_refresh: now + REFRESH_CHECK,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            remote_triggered: RateLimiter::new(REMOTE_TRIGGERED_RATE),
+            signature_checks: RateLimiter::new(SIGNATURE_CHECKS),
+            table_full: Throttle::default(),
         }
     }
 
@@ -178,7 +218,7 @@ impl Dht {
     /// stored records.
     pub fn handle_timeout(&mut self, now: Instant) {
         for pending in self.rpc.take_expired(now) {
-            self.on_request_failed(now, pending);
+            self.on_request_failed(now, pending, Charge::Entry);
         }
         for (to, frame) in self.rpc.take_resends(now) {
             self.transmits.push_back(self.locals.transmit(to, frame));
@@ -450,11 +490,26 @@ impl Dht {
         {
             Some(frame) => self.transmits.push_back(self.locals.transmit(to, frame)),
             None => {
-                warn!("dht: too many requests in flight; not sending to {to}");
-                self.on_request_failed(now, pending);
+                if let Some(count) = self.table_full.tick() {
+                    warn!(
+                        "dht: too many requests in flight; not sending to {to} \
+                         ({count} requests not sent so far)"
+                    );
+                } else {
+                    debug!("dht: too many requests in flight; not sending to {to}");
+                }
+                self.on_request_failed(now, pending, Charge::Nobody);
             }
         }
         txid
+    }
+
+    /// True if a request that someone else's request asks of us (a
+    /// verification ping, a probe) may go out now: fewer than
+    /// [`REMOTE_TRIGGERED_ROOM`] requests in flight, within the node's
+    /// budget of [`REMOTE_TRIGGERED_RATE`].
+    fn may_send_for_others(&mut self, now: Instant) -> bool {
+        self.rpc.len() < REMOTE_TRIGGERED_ROOM && self.remote_triggered.allow(now, (), 1)
     }
 
     /// True if `source` has shown it receives at its address: it answered
@@ -483,6 +538,7 @@ impl Dht {
             store: &mut self.store,
             tokens: &self.tokens,
             rng: &mut self.rng,
+            signature_checks: &mut self.signature_checks,
         }
         .answer(now, source, txid, sender, body)?;
         if short_reach || stranger_probe {
@@ -498,10 +554,12 @@ impl Dht {
         let mut budget = (!self.is_proven(source, &sender))
             .then(|| request_len.saturating_mul(AMPLIFICATION_FACTOR));
         if sender != self.local && self.table.address_of(&sender) != Some(source) {
-            // Unknown requester: it becomes an entry only if it answers a ping.
+            // Unknown requester: it becomes an entry only if it answers a
+            // ping, sent while our own requests have room and the node's
+            // budget allows.
             let affordable = budget.is_none_or(|b| b >= PING_FRAME_LEN + MIN_RESPONSE_LEN);
-            if !self.rpc.awaits(source) && affordable {
-                self.ping(now, source, Some(sender), false);
+            if affordable && !self.rpc.awaits(source) && self.may_send_for_others(now) {
+                self.request(now, source, Some(sender), Purpose::Verify, Request::Ping);
                 budget = budget.map(|b| b - PING_FRAME_LEN);
             }
         }
@@ -510,7 +568,9 @@ impl Dht {
             self.transmits.push_back(self.locals.transmit(to, frame));
         }
         for (to, id, body) in answer.requests {
-            self.request(now, to, Some(id), Purpose::Probe, body);
+            if self.may_send_for_others(now) {
+                self.request(now, to, Some(id), Purpose::Probe, body);
+            }
         }
         let frame = response_frame(self.local, source, txid, answer.response, budget);
         self.transmits
@@ -533,7 +593,7 @@ impl Dht {
                 "dht: {source} answered as {} instead of the expected node",
                 sender.short()
             );
-            self.on_request_failed(now, pending);
+            self.on_request_failed(now, pending, Charge::Entry);
             return Ok(());
         }
         self.verified.insert(source);
@@ -557,7 +617,7 @@ impl Dht {
                     self.self_lookup = Some(id);
                 }
             }
-            Purpose::Ping { bootstrap: false } => {}
+            Purpose::Ping { bootstrap: false } | Purpose::Verify => {}
             Purpose::Announce => match body {
                 Response::Error(code) => debug!("dht: {source} refused the announce: {code:?}"),
                 _ => debug!("dht: announced to {source}"),
@@ -617,8 +677,10 @@ impl Dht {
         self.advance(now, id);
     }
 
-    fn on_request_failed(&mut self, now: Instant, pending: Pending) {
-        if let Some(id) = pending.id {
+    fn on_request_failed(&mut self, now: Instant, pending: Pending, charge: Charge) {
+        if let Some(id) = pending.id
+            && charge == Charge::Entry
+        {
             self.table.on_failed(&id);
         }
         match pending.purpose {
@@ -650,7 +712,10 @@ impl Dht {
                 via: pending.to,
                 forwarded: false,
             }),
-            Purpose::Ping { bootstrap: false } | Purpose::Announce | Purpose::Probe => {}
+            Purpose::Ping { bootstrap: false }
+            | Purpose::Verify
+            | Purpose::Announce
+            | Purpose::Probe => {}
         }
         if self.table.is_empty() && self.bootstrap.restart(now) {
             info!("dht: routing table empty; bootstrapping again");
@@ -682,5 +747,66 @@ impl Dht {
             let key = self.table.key_in_bucket(index, self.rng.bytes());
             self.find_node(now, key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::rpc::MAX_PENDING;
+
+    fn addr(n: u32) -> SocketAddr {
+        SocketAddr::from((std::net::Ipv4Addr::from(0xC000_0200 + n), 4000))
+    }
+
+    #[test]
+    fn a_request_never_sent_is_not_held_against_its_routing_entry() {
+        let now = Instant::now();
+        let local = NodeId([1; 32]);
+        let locals = LocalAddrs::new(vec![addr(0)]);
+        let mut dht = Dht::new(now, local, locals, Rng::from_seed([5; 32]), Vec::new());
+        let peer = Peer {
+            id: NodeId([2; 32]),
+            addr: addr(1),
+        };
+        dht.table.on_answered(now, peer);
+        for n in 0..MAX_PENDING as u32 {
+            dht.ping(now, addr(100 + n), None, false);
+        }
+        assert_eq!(dht.rpc.len(), MAX_PENDING);
+        for _ in 0..5 {
+            dht.ping(now, peer.addr, Some(peer.id), false);
+        }
+        assert_eq!(
+            dht.table.address_of(&peer.id),
+            Some(peer.addr),
+            "still an entry"
+        );
+        let logged: Vec<u64> = (0..3).filter_map(|_| dht.table_full.tick()).collect();
+        assert_eq!(
+            logged,
+            [8],
+            "five counted; the 6th and 7th not logged, the 8th is"
+        );
+    }
+
+    #[test]
+    fn requests_for_others_leave_three_quarters_of_the_table_and_have_a_budget() {
+        let now = Instant::now();
+        let locals = LocalAddrs::new(vec![addr(0)]);
+        let mut dht = Dht::new(
+            now,
+            NodeId([1; 32]),
+            locals,
+            Rng::from_seed([5; 32]),
+            Vec::new(),
+        );
+        let allowed = (0..1000).filter(|_| dht.may_send_for_others(now)).count();
+        assert_eq!(allowed as u64, REMOTE_TRIGGERED_RATE.burst, "the burst");
+        let later = now + Duration::from_secs(10);
+        for n in 0..REMOTE_TRIGGERED_ROOM as u32 {
+            dht.ping(later, addr(100 + n), None, false);
+        }
+        assert!(!dht.may_send_for_others(later), "no room to spare");
     }
 }

@@ -121,4 +121,6 @@ pub enum DhtDrop {
     /// A `SignedAnnounce` whose key does not hash to its sender ID, or
     /// whose signature does not verify.
     ForgedAnnounce,
+    /// A `SignedAnnounce` beyond the node's budget of signature checks.
+    OverBudget,
 }

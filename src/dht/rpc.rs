@@ -34,6 +34,11 @@ pub const RESEND_INTERVAL: Duration = REQUEST_TIMEOUT
 
 /// Requests in flight at once; further requests are not sent.
 pub const MAX_PENDING: usize = 512;
+/// Requests that others' requests made us send (verification pings,
+/// probes for a `ReachMe`) are sent only while fewer than this many
+/// requests of any kind are in flight: the rest of the table is kept for
+/// the node's own work, whatever a flood does (`protocol-spec.md` §7.2).
+pub const REMOTE_TRIGGERED_ROOM: usize = MAX_PENDING / 4;
 /// Size of a `Ping` request datagram.
 pub const PING_FRAME_LEN: usize = 2 + 1 + 8 + 32 + 1 + 1;
 /// `FindNode` requests are padded to this size, so that 3 × it covers a
@@ -58,6 +63,9 @@ pub(super) enum Purpose {
         /// To a bootstrap node.
         bootstrap: bool,
     },
+    /// A ping to a stranger that sent us a request: it becomes an entry
+    /// only if it answers.
+    Verify,
     /// A step of a lookup.
     Lookup(LookupId),
     /// An announce of our record.

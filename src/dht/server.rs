@@ -40,6 +40,7 @@ use super::wire::{
     Request, Response, TxId, WireAddr, encode_frame,
 };
 use crate::id::NodeId;
+use crate::ratelimit::RateLimiter;
 use crate::rng::Rng;
 
 /// Third nodes asked to probe one `ReachMe` requester: two, so that one
@@ -79,6 +80,8 @@ pub(super) struct Server<'a> {
     pub(super) tokens: &'a Tokens,
     /// Randomness for the order of records.
     pub(super) rng: &'a mut Rng,
+    /// The node's budget of Ed25519 checks.
+    pub(super) signature_checks: &'a mut RateLimiter<()>,
 }
 
 impl Server<'_> {
@@ -119,6 +122,20 @@ impl Server<'_> {
                 public_key,
                 signature,
             } => {
+                // The token (one HMAC) before the signature (Ed25519): a
+                // source that does not receive where it claims to be, or
+                // a flood beyond the node's budget, costs no verification.
+                if !self.tokens.check(source, &token) {
+                    debug!("dht: announce from {source} with a bad token");
+                    return Ok(Answer {
+                        response: Response::Error(ErrorCode::BadToken),
+                        ..answer
+                    });
+                }
+                if !self.signature_checks.allow(now, (), 1) {
+                    debug!("dht: announce from {source} dropped: signature checks over budget");
+                    return Err(DhtDrop::OverBudget);
+                }
                 if !announce::is_genuine(
                     &sender,
                     &topic,
@@ -133,7 +150,7 @@ impl Server<'_> {
                     );
                     return Err(DhtDrop::ForgedAnnounce);
                 }
-                self.store_announce(now, source, sender, topic, &token, record, &mut answer)
+                self.store_announce(now, source, sender, topic, record, &mut answer)
             }
             Request::ReachMe => {
                 // A third node at another IP than the requester's, from a
@@ -204,21 +221,15 @@ impl Server<'_> {
         Ok(answer)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn store_announce(
         &mut self,
         now: Instant,
         source: SocketAddr,
         sender: NodeId,
         topic: NodeId,
-        token: &[u8; super::wire::TOKEN_LEN],
         record: Blob<MAX_RECORD_LEN>,
         answer: &mut Answer,
     ) -> Response {
-        if !self.tokens.check(source, token) {
-            debug!("dht: announce from {source} with a bad token");
-            return Response::Error(ErrorCode::BadToken);
-        }
         match self.store.put(now, topic, sender, source, record.0.clone()) {
             Ok(Put::New) => {
                 self.push_to_members(now, topic, sender, &record, answer);
@@ -355,9 +366,11 @@ fn shuffle<T>(rng: &mut Rng, items: &mut [T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dht::engine::SIGNATURE_CHECKS;
     use crate::dht::routing::Peer;
     use crate::dht::wire::decode_frame;
     use crate::identity::Identity;
+    use std::time::Duration;
 
     const LOCAL: NodeId = NodeId([0x80; 32]);
 
@@ -367,6 +380,7 @@ mod tests {
         store: Store,
         tokens: Tokens,
         rng: Rng,
+        signature_checks: RateLimiter<()>,
     }
 
     impl World {
@@ -388,6 +402,7 @@ mod tests {
                 store: Store::default(),
                 tokens: Tokens::new(now, [1; 32], [2; 32]),
                 rng: Rng::from_seed([3; 32]),
+                signature_checks: RateLimiter::new(crate::dht::engine::SIGNATURE_CHECKS),
             }
         }
 
@@ -409,6 +424,7 @@ mod tests {
                 store: &mut self.store,
                 tokens: &self.tokens,
                 rng: &mut self.rng,
+                signature_checks: &mut self.signature_checks,
             }
             .answer(self.now, source, txid, sender, body)
         }
@@ -528,6 +544,53 @@ mod tests {
             Response::Error(ErrorCode::Unsupported)
         );
         assert_eq!(world.store.len(), 0, "nothing stored");
+    }
+
+    #[test]
+    fn the_token_is_checked_before_the_signature_and_signatures_have_a_budget() {
+        let mut world = World::new();
+        let topic = NodeId([9; 32]);
+        // Forged and without a token of its source: answered BadToken,
+        // with no signature check spent.
+        let forged = signed_request(
+            member(4).node_id(),
+            announce::signed_announce(&member(6), topic, world.tokens.issue(addr(5)), b"evil"),
+        );
+        for _ in 0..2 * SIGNATURE_CHECKS.burst {
+            assert_eq!(
+                world.answer(addr(6), &forged).response,
+                Response::Error(ErrorCode::BadToken)
+            );
+        }
+        // Forged with a valid token: each costs a check, until the budget
+        // is spent; then even a genuine one waits for the next second.
+        let token = world.tokens.issue(addr(6));
+        let forged = signed_request(
+            member(4).node_id(),
+            announce::signed_announce(&member(6), topic, token, b"evil"),
+        );
+        for _ in 0..SIGNATURE_CHECKS.burst {
+            assert_eq!(
+                world.try_answer(addr(6), &forged).err(),
+                Some(DhtDrop::ForgedAnnounce),
+                "within the budget"
+            );
+        }
+        assert_eq!(
+            world.try_answer(addr(6), &forged).err(),
+            Some(DhtDrop::OverBudget)
+        );
+        let genuine = announce::signed_announce(&member(6), topic, token, b"ok");
+        let genuine = signed_request(member(6).node_id(), genuine);
+        assert_eq!(
+            world.try_answer(addr(6), &genuine).err(),
+            Some(DhtDrop::OverBudget)
+        );
+        world.now += Duration::from_secs(1);
+        assert_eq!(
+            world.answer(addr(6), &genuine).response,
+            Response::Announced
+        );
     }
 
     #[test]

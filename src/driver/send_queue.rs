@@ -52,10 +52,14 @@ impl SendQueue {
         if self.items.len() >= self.capacity {
             self.items.pop_front();
             self.overflowed += 1;
-            warn!(
-                "send queue full ({} datagrams): dropped the oldest",
-                self.capacity
-            );
+            // Once full, a queue overflows once per datagram: warn at 1, 2,
+            // 4, 8 … drops.
+            if self.overflowed.is_power_of_two() {
+                warn!(
+                    "send queue full ({} datagrams): dropped the oldest ({} dropped so far)",
+                    self.capacity, self.overflowed
+                );
+            }
         }
         self.items.push_back(transmit);
     }

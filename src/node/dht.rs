@@ -83,6 +83,7 @@ impl Node {
             Err(DhtDrop::ForgedAnnounce) => {
                 self.drop_datagram(source, DropReason::DhtForgedAnnounce)
             }
+            Err(DhtDrop::OverBudget) => self.drop_datagram(source, DropReason::RateLimited),
         }
     }
 

@@ -47,7 +47,7 @@ use std::time::Instant;
 
 use log::debug;
 
-use crate::addr::{Family, PerFamily, source_key};
+use crate::addr::{Family, PerFamily, prefix_key, source_key};
 use crate::api::{Command, Event, Input, NatClass, NodeConfig, Output, RelayRole};
 use crate::dht::engine::{Dht, LookupId};
 use crate::id::NodeId;
@@ -80,6 +80,7 @@ pub struct Node {
     joined: Option<Joined>,
     signaling: Signaling,
     limiter: RateLimiter,
+    prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     relay_table: Option<RelayTable>,
     /// The Mainline DHT as a directory of relays, when Mainline is on:
@@ -184,6 +185,7 @@ impl Node {
             config,
             joined: None,
             limiter: RateLimiter::default(),
+            prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
@@ -463,7 +465,14 @@ impl Node {
         }
         let cost = route::cost(data, source, &self.known());
         // An IPv6 source is limited by its /64 (`protocol-spec.md` §7.2).
-        if cost > 0 && !self.limiter.allow(now, source_key(source.ip()), cost) {
+        // A second tier by /24 or /48: a host or customer with many
+        // addresses gets a wider but still bounded share.
+        if cost > 0
+            && (!self.limiter.allow(now, source_key(source.ip()), cost)
+                || !self
+                    .prefix_limiter
+                    .allow(now, prefix_key(source.ip()), cost))
+        {
             return self.drop_datagram(source, DropReason::RateLimited);
         }
         let route = route::route(data, source, &self.known());
