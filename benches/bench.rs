@@ -1267,12 +1267,59 @@ fn loss() -> Vec<Row> {
     rows
 }
 
+/// Meeting derivation (`protocol-spec.md` §4.2): `Meeting::derive` at
+/// the v2 work factor, beside the v1 work factor (30,000 rounds of the same
+/// PBKDF2) measured in the same run; medians of five.
+fn derive() -> Vec<Row> {
+    let time = |run: &dyn Fn()| {
+        median(
+            (0..5)
+                .map(|_| {
+                    let start = Instant::now();
+                    run();
+                    start.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect(),
+        )
+    };
+    let v2 = time(&|| {
+        tinynode::Meeting::derive("bench derive").expect("meeting");
+    });
+    let v1 = time(&|| {
+        let mut out = [0u8; 32];
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            std::num::NonZeroU32::new(30_000).expect("non-zero"),
+            b"tinynode/meeting/pbkdf2/v1",
+            b"bench derive",
+            &mut out,
+        );
+    });
+    let rounds = tinynode::wire::PBKDF2_ITERATIONS;
+    vec![Row {
+        figure: format!("meeting derivation, {rounds} PBKDF2 rounds (v1's 30,000 in the same run)"),
+        value: format!(
+            "{v2:.0} ms ({v1:.1} ms; {:.1} M rounds/s)",
+            f64::from(rounds) / v2 / 1000.0
+        ),
+        target: "≤ 500 ms on x86-64".into(),
+        met: Some(v2 <= 500.0),
+    }]
+}
+
 fn main() {
     let asked: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let light = ["size", "stun", "connect", "throughput", "dht-1000"];
+    let light = [
+        "size",
+        "stun",
+        "connect",
+        "throughput",
+        "dht-1000",
+        "derive",
+    ];
     let wanted = |name: &str| {
         if asked.is_empty() {
             light.contains(&name)
@@ -1316,6 +1363,9 @@ fn main() {
     }
     if wanted("loss") {
         rows.extend(loss());
+    }
+    if wanted("derive") {
+        rows.extend(derive());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

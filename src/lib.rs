@@ -102,6 +102,7 @@ mod addr;
 mod api;
 mod backoff;
 mod beacon;
+pub mod code;
 mod codec;
 mod demux;
 mod dht;
@@ -156,6 +157,7 @@ pub mod wire {
     pub use crate::hex::hex;
     pub use crate::limits::{AMPLIFICATION_FACTOR, MAX_DATAGRAM_LEN};
     pub use crate::meeting::normalize as normalize_meeting_code;
+    pub use crate::meeting::{PBKDF2_ITERATIONS, PBKDF2_SALT};
     pub use crate::ratelimit::{BURST as RATE_BURST, RATE_PER_SECOND};
 
     /// STUN messages (RFC 5389) and the Binding server's answers.

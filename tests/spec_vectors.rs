@@ -171,8 +171,8 @@ fn derive_by_hand(normalized: &str) -> ([u8; 32], [u8; 32], [u8; 32]) {
     let mut stretched = [0u8; 32];
     pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,
-        std::num::NonZeroU32::new(30_000).unwrap(),
-        b"tinynode/meeting/pbkdf2/v1",
+        std::num::NonZeroU32::new(400_000).unwrap(),
+        b"tinynode/meeting/pbkdf2/v2",
         normalized.as_bytes(),
         &mut stretched,
     );

@@ -27,6 +27,7 @@ tinynode: a tiny peer-to-peer node
 Usage: tinynode [-v] COMMAND [OPTIONS]
 
 Commands:
+  code                    print a fresh meeting code (7 words, 70 bits)
   demo                    run a small network on this machine and show it working
   doctor                  tell what this network allows: NAT, hairpinning, relays
   join CODE               join a meeting: find the other members and chat with them
@@ -53,7 +54,9 @@ Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
                           [--no-mainline] [--no-lan] [--no-relay] [--stun ADDR]... [--bind ADDR]
                           [--identity PATH] [--json] [--no-stdin]
 
-Joins the meeting CODE (or $MEETING_CODE) and finds the other members with
+Joins the meeting CODE (or $MEETING_CODE, which other users of the host
+cannot read in ps; make a strong code with `tinynode code`: a code
+estimated under 50 bits gets a warning) and finds the other members with
 no server of ours, three ways at once: on the local network (a sealed
 multicast beacon, on by default), through the BitTorrent Mainline DHT (on
 by default; its nodes see members' IP addresses, as for any torrent), and
@@ -81,12 +84,26 @@ Options:
   --identity PATH    key file: loaded, or created (mode 0600) if missing;
                      without it a fresh identity each run
   --json             one JSON object per line on stdout (logs stay on stderr):
-                     started, public_address, nat, mainline_bootstrapped,
+                     started, weak_code, public_address, nat, mainline_bootstrapped,
                      peer_discovered, peer_lost, connected (with path
                      direct or relay), path_changed, message,
                      disconnected, connect_failed, error
   --no-stdin         do not read stdin (for scripts that only listen)
   -h, --help         this help
+";
+
+/// `tinynode code --help`.
+pub const CODE_HELP: &str = "\
+Usage: tinynode code
+
+Prints a fresh meeting code: 7 words drawn at random from a built-in list
+of 1024 (70 bits), joined with '-', such as
+  hazel-orbit-tiger-quilt-mango-sonic-ferry
+Anyone who learns the code can join the meeting, and anyone who sees the
+meeting's traffic can test guesses at it offline, so a code you make up
+(\"blue fox\": about 20 bits) falls in seconds; `join` warns when a code
+is estimated under 50 bits. Pass the code in MEETING_CODE rather than on
+the command line where other users of the host can read it (ps).
 ";
 
 /// `tinynode stun --help`.
@@ -212,6 +229,8 @@ pub enum Command {
         /// Members to start.
         nodes: usize,
     },
+    /// Print a fresh meeting code.
+    Code,
 }
 
 /// Options of `tinynode doctor`.
@@ -409,6 +428,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> 
         Some("join") => parse_join(args)?,
         Some("demo") => parse_demo(args)?,
         Some("doctor") => parse_doctor(args)?,
+        Some("code") => match args.next().as_deref() {
+            None => Command::Code,
+            Some("-h" | "--help") => Command::Help(CODE_HELP),
+            Some(other) => return Err(UsageError::UnknownOption(other.to_owned())),
+        },
         Some(other) => return Err(UsageError::UnknownCommand(other.to_owned())),
     };
     Ok(Cli { verbose, command })

@@ -23,6 +23,14 @@ impl JsonLine {
         self
     }
 
+    /// Adds a number field.
+    pub fn number(mut self, key: &str, value: u64) -> Self {
+        self.0.push(',');
+        self.push_key(key);
+        self.0.push_str(&value.to_string());
+        self
+    }
+
     /// Adds a field whose value is its `Display` text, as a JSON string.
     pub fn display(self, key: &str, value: impl std::fmt::Display) -> Self {
         self.str(key, &value.to_string())

@@ -206,6 +206,26 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     finish(&printer, result)
 }
 
+/// Warns once, on stderr (and as a `weak_code` event with `--json`), when
+/// `code` is estimated under [`WEAK_CODE_BITS`](tinynode::code::WEAK_CODE_BITS)
+/// bits (`protocol-spec.md` §4.2).
+fn warn_if_weak(printer: &Printer, code: &str) {
+    let bits = tinynode::code::estimate_bits(code);
+    if bits >= tinynode::code::WEAK_CODE_BITS {
+        return;
+    }
+    printer.flush();
+    eprintln!(
+        "tinynode: warning: this meeting code is weak (about {bits} bits): anyone who sees \
+         the meeting's traffic can guess it offline. Make a strong one with `tinynode code`."
+    );
+    if printer.json() {
+        printer.line(String::new, || {
+            JsonLine::event("weak_code").number("bits", u64::from(bits))
+        });
+    }
+}
+
 /// `tinynode join`: find the meeting's members until SIGINT or SIGTERM.
 pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     let printer = Printer::new(options.json);
@@ -293,6 +313,7 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     }
     mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
     started(&printer, &node, Some(&meeting));
+    warn_if_weak(&printer, &code);
     if !stun_servers.is_empty() {
         driver.submit(
             &mut node,

@@ -35,6 +35,11 @@ impl Printer {
         }
     }
 
+    /// True when lines are JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
     /// Prints one line: `human` as text, or `json`.
     pub fn line(&self, human: impl FnOnce() -> String, json: impl FnOnce() -> JsonLine) {
         let text = if self.json { json().finish() } else { human() };
