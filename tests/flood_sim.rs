@@ -50,7 +50,7 @@ fn flood(
         }
         sim.run_for(tick);
         ticks += 1;
-        if ticks % 10 == 0 && until(sim) {
+        if ticks.is_multiple_of(10) && until(sim) {
             return true;
         }
     }
