@@ -3,12 +3,18 @@
 //! key space and lets anyone check that a signed record's key owns its ID.
 //!
 //! A key file holds the PKCS#8 v2 document ring generates (DER, binary). It is
-//! created with owner-only permissions (0600) and never overwritten.
+//! created atomically with owner-only permissions (0600) and never
+//! overwritten: the key is written to a temporary file beside it (created
+//! exclusively), synced, then hard-linked into place, so a crash or a full
+//! disk leaves either no key file or a whole one, never a partial one that
+//! every later start would refuse. A key file that the group or others can
+//! read or write is refused, as OpenSSH refuses such private keys: someone
+//! else may have read or planted it.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ring::digest::{SHA256, digest};
@@ -37,6 +43,9 @@ pub enum IdentityError {
     InvalidKey(PathBuf),
     /// The random generator failed.
     Random,
+    /// The key file can be read or written by others than its owner (its
+    /// mode).
+    Exposed(PathBuf, u32),
 }
 
 impl fmt::Display for IdentityError {
@@ -49,6 +58,13 @@ impl fmt::Display for IdentityError {
                 path.display()
             ),
             Self::Random => f.write_str("the random generator failed while creating a key"),
+            Self::Exposed(path, mode) => write!(
+                f,
+                "identity file {} has mode {:03o}: a private key must be readable by its \
+                 owner alone (chmod 600)",
+                path.display(),
+                mode & 0o777
+            ),
         }
     }
 }
@@ -72,30 +88,28 @@ impl Identity {
     }
 
     /// Loads the key at `path`, or creates it there (mode 0600) if the file
-    /// does not exist.
+    /// does not exist (see the module note).
     pub fn load_or_create(path: &Path, rng: &dyn SecureRandom) -> Result<Self, IdentityError> {
         let io_error = |error| IdentityError::Io(path.to_owned(), error);
-        match fs::read(path) {
+        match read_private(path) {
             Ok(bytes) => Ed25519KeyPair::from_pkcs8(&bytes)
                 .map(Self::from_key_pair)
                 .map_err(|_| IdentityError::InvalidKey(path.to_owned())),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            Err(IdentityError::Io(_, error)) if error.kind() == io::ErrorKind::NotFound => {
                 let document =
                     Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| IdentityError::Random)?;
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(io_error)?;
-                file.write_all(document.as_ref())
-                    .and_then(|()| file.sync_all())
-                    .map_err(io_error)?;
-                Ed25519KeyPair::from_pkcs8(document.as_ref())
-                    .map(Self::from_key_pair)
-                    .map_err(|_| IdentityError::Random)
+                match create_atomically(path, document.as_ref()) {
+                    Ok(()) => Ed25519KeyPair::from_pkcs8(document.as_ref())
+                        .map(Self::from_key_pair)
+                        .map_err(|_| IdentityError::Random),
+                    // Another process created it first: use theirs.
+                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path, rng)
+                    }
+                    Err(error) => Err(io_error(error)),
+                }
             }
-            Err(error) => Err(io_error(error)),
+            Err(error) => Err(error),
         }
     }
 
@@ -124,6 +138,51 @@ impl Identity {
     }
 }
 
+/// Most bytes read from a key file (a PKCS#8 Ed25519 document is 83–85).
+const MAX_KEY_FILE: u64 = 4096;
+
+/// The bytes of the private file at `path`, readable and writable by its
+/// owner alone, read to at most [`MAX_KEY_FILE`] bytes.
+fn read_private(path: &Path) -> Result<Vec<u8>, IdentityError> {
+    let io_error = |error| IdentityError::Io(path.to_owned(), error);
+    let file = fs::File::open(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(IdentityError::Exposed(path.to_owned(), meta.mode()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    Ok(bytes)
+}
+
+/// Creates `path` holding `bytes` (mode 0600) all at once, never replacing
+/// an existing file (`AlreadyExists` then): a temporary file beside it,
+/// created exclusively, written and synced, hard-linked to `path`, the
+/// directory synced; the temporary name is removed in every case.
+fn create_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().ok_or(io::ErrorKind::InvalidInput)?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| fs::hard_link(&temporary, path));
+    let _ = fs::remove_file(&temporary);
+    written?;
+    if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Durability of the new name; a failure here loses nothing written.
+        let _ = fs::File::open(directory).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
 /// The node ID that belongs to `public_key`.
 pub fn node_id_of(public_key: &[u8]) -> NodeId {
     let mut id = [0u8; 32];
@@ -141,6 +200,46 @@ pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tinynode-identity-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_key_file_is_created_whole_owner_only_and_then_reused() {
+        let dir = scratch("create");
+        let path = dir.join("key");
+        let rng = ring::rand::SystemRandom::new();
+        let first = Identity::load_or_create(&path, &rng).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = Identity::load_or_create(&path, &rng).unwrap();
+        assert_eq!(first.node_id(), again.node_id());
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["key"], "no temporary file left");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        let dir = scratch("exposed");
+        let path = dir.join("key");
+        let rng = ring::rand::SystemRandom::new();
+        Identity::load_or_create(&path, &rng).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = Identity::load_or_create(&path, &rng);
+        assert!(matches!(refused, Err(IdentityError::Exposed(..))));
+        assert!(refused.err().unwrap().to_string().contains("chmod 600"));
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn signatures_verify_only_with_the_right_key_and_message() {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cli::args::{self, Command, EXIT_USAGE};
+use cli::logger::{errln, outln};
 use ring::rand::SystemRandom;
 use tinynode::{Identity, IdentityError};
 
@@ -14,18 +15,18 @@ fn main() -> ExitCode {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
-            eprintln!("tinynode: {error}\n\n{}", args::MAIN_HELP);
+            errln!("tinynode: {error}\n\n{}", args::MAIN_HELP);
             return ExitCode::from(EXIT_USAGE as u8);
         }
     };
     init_logging(cli.verbose || debug_from_env());
     let code = match cli.command {
         Command::Help(text) => {
-            print!("{text}");
+            cli::logger::to_stdout(text);
             0
         }
         Command::Version => {
-            println!(
+            outln!(
                 "tinynode {} ({})",
                 env!("CARGO_PKG_VERSION"),
                 env!("TINYNODE_TARGET")
@@ -44,18 +45,18 @@ fn main() -> ExitCode {
         }
         Command::Code => match fresh_code() {
             Some(code) => {
-                println!("{code}");
+                outln!("{code}");
                 0
             }
             None => {
-                eprintln!("tinynode: the random generator failed");
+                errln!("tinynode: the random generator failed");
                 cli::EXIT_FAILURE
             }
         },
         Command::Demo { nodes } => match random_code() {
             Some(code) => cli::demo::run(nodes, &code),
             None => {
-                eprintln!("tinynode: the random generator failed");
+                errln!("tinynode: the random generator failed");
                 cli::EXIT_FAILURE
             }
         },
@@ -87,7 +88,7 @@ fn with_identity(path: Option<&Path>, run: impl FnOnce(Identity) -> i32) -> i32 
     match identity {
         Ok(identity) => run(identity),
         Err(error) => {
-            eprintln!("tinynode: {error}");
+            errln!("tinynode: {error}");
             cli::EXIT_FAILURE
         }
     }
@@ -105,6 +106,5 @@ fn init_logging(debug: bool) {
     } else {
         log::LevelFilter::Warn
     };
-    // Fails only if a logger is already set, which cannot happen here.
-    let _ = simple_logger::SimpleLogger::new().with_level(level).init();
+    cli::logger::init(level);
 }

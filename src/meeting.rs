@@ -274,12 +274,12 @@ mod tests {
         // Computed with Python's hashlib/hmac from the spec (MAINLINE.md §3.2).
         let m = Meeting::derive(" Blue   Fox ").unwrap();
         let hex = |w| crate::hex::hex(&m.infohash(w));
-        assert_eq!(hex(0), "6cabb2df89bff38ca0e50ef807852cec67c735c2");
-        assert_eq!(hex(1), "5b1df5ebd55eeeba04151ded58f3fa55282590ea");
-        assert_eq!(hex(493_000), "eccdda41585137210ee035a46b6041b3c14fc2d0");
+        assert_eq!(hex(0), "b22577e15f8885f5ba465e9d8494cf01066ddc87");
+        assert_eq!(hex(1), "dd7abd49e67c5ba531322268589a416cedf2ee5d");
+        assert_eq!(hex(493_000), "efc3b03599344cf3bd156a6aabbaf152dfe761f1");
         assert_eq!(
             m.topic().0,
-            *b"\x3d\xe1\xad\xbc\x71\x54\x67\x83\x9d\x5c\x33\xe9\xf7\xe4\x8a\x0f\x70\xa1\x46\x69\x3e\x25\xf8\xda\x9c\x09\x09\xd8\x0a\x42\x25\xa4",
+            *b"\x1f\xc6\x9d\xb1\xd9\x26\xf8\xdd\x1c\xde\x03\xba\xb6\x01\x15\x6b\x1c\xf3\x7f\xbe\x69\xd1\xc2\xa1\x75\x10\x69\x23\xd9\xbb\x80\x01",
             "the same derivation pins the topic"
         );
     }

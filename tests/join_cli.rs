@@ -87,7 +87,10 @@ fn members_of_a_meeting_find_exactly_each_other() {
 #[test]
 fn join_reports_its_public_address_and_bootstrap_failures() {
     let (_serve, addr) = start_serve();
-    let (member, _) = join("address check", &addr.to_string());
+    let (member, _) = join(
+        "address-check-able-acid-acorn-actor-adapt",
+        &addr.to_string(),
+    );
     let line = member.next_line(Duration::from_secs(10));
     assert_eq!(field(&line, "event"), Some("public_address"), "{line}");
     assert_eq!(field(&line, "via"), Some("dht"));
@@ -95,7 +98,10 @@ fn join_reports_its_public_address_and_bootstrap_failures() {
 
     // A bootstrap address where nothing listens: an error event, then retries.
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (lonely, _) = join("address check", &dead.local_addr().unwrap().to_string());
+    let (lonely, _) = join(
+        "address-check-able-acid-acorn-actor-adapt",
+        &dead.local_addr().unwrap().to_string(),
+    );
     let line = lonely.next_line(Duration::from_secs(10));
     assert_eq!(field(&line, "event"), Some("error"), "{line}");
     assert!(

@@ -52,7 +52,7 @@ Environment:
 pub const JOIN_HELP: &str = "\
 Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
                           [--no-mainline] [--no-lan] [--no-relay] [--stun ADDR]... [--bind ADDR]
-                          [--identity PATH] [--json] [--no-stdin]
+                          [--identity PATH] [--json] [--no-stdin] [--keep-running]
 
 Joins the meeting CODE (or $MEETING_CODE, which other users of the host
 cannot read in ps; make a strong code with `tinynode code`: a code
@@ -89,6 +89,9 @@ Options:
                      direct or relay), path_changed, message,
                      disconnected, connect_failed, error
   --no-stdin         do not read stdin (for scripts that only listen)
+  --keep-running     stay in the meeting when stdout is closed (by default
+                     `join` leaves, closing its channels, once nobody reads
+                     what it prints)
   -h, --help         this help
 ";
 
@@ -306,6 +309,8 @@ pub struct JoinOptions {
     pub json: bool,
     /// Do not read stdin.
     pub no_stdin: bool,
+    /// Keep running when stdout is closed.
+    pub keep_running: bool,
 }
 
 /// Where a command binds its sockets: the addresses `--bind` named (at
@@ -517,12 +522,14 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         identity: None,
         json: false,
         no_stdin: false,
+        keep_running: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help(JOIN_HELP)),
             "--json" => options.json = true,
             "--no-stdin" => options.no_stdin = true,
+            "--keep-running" => options.keep_running = true,
             "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
             "--bootstrap" => options
                 .bootstrap

@@ -7,6 +7,7 @@
 //! received it, prints a summary and exits 0, or non-zero with the reason.
 //! The children are stopped when the demo ends, however it ends.
 
+use super::logger::{errln, outln};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -83,7 +84,7 @@ pub fn run(nodes: usize, code: &str) -> i32 {
     match demo(nodes, code) {
         Ok(()) => 0,
         Err(reason) => {
-            eprintln!("demo failed: {reason}");
+            errln!("demo failed: {reason}");
             1
         }
     }
@@ -94,7 +95,7 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
     let deadline = start + DEMO_TIMEOUT;
     let (sender, lines) = mpsc::channel();
     let mut children = Children(Vec::new());
-    println!("starting a serve node and {nodes} members of meeting {code:?} on 127.0.0.1");
+    outln!("starting a serve node and {nodes} members of meeting {code:?} on 127.0.0.1");
     spawn(
         &mut children,
         0,
@@ -105,7 +106,7 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
     let bootstrap = json_field(&started, "local_addr")
         .ok_or("the serve node did not start")?
         .to_owned();
-    println!("serve node listening on {bootstrap}");
+    outln!("serve node listening on {bootstrap}");
 
     let mut stdins = Vec::new();
     for member in 1..=nodes {
@@ -137,14 +138,14 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
         match event {
             "started" => {
                 let id = json_field(&line, "node_id").unwrap_or_default().to_owned();
-                println!("member {member} is node {}", id.get(..8).unwrap_or(&id));
+                outln!("member {member} is node {}", id.get(..8).unwrap_or(&id));
                 names.insert(id, member);
             }
-            "peer_discovered" => println!("member {member} discovered {}", name(&names, &peer)),
+            "peer_discovered" => outln!("member {member} discovered {}", name(&names, &peer)),
             "connected" => {
                 let at = start.elapsed();
                 first_connection.get_or_insert(at);
-                println!(
+                outln!(
                     "member {member} connected to {} at {} ({:.2} s)",
                     name(&names, &peer),
                     json_field(&line, "addr").unwrap_or("?"),
@@ -152,12 +153,12 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
                 );
                 connected.entry(member).or_default().insert(peer);
             }
-            "connect_failed" | "error" => println!("member {member}: {line}"),
+            "connect_failed" | "error" => outln!("member {member}: {line}"),
             _ => {}
         }
     }
     let all_connected = start.elapsed();
-    println!("full mesh: {pairs} channels open");
+    outln!("full mesh: {pairs} channels open");
 
     for (index, stdin) in stdins.iter_mut().enumerate() {
         writeln!(stdin, "hello from member {}", index + 1)
@@ -169,23 +170,23 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
         let (member, line) = next_line(&lines, deadline, "every message to arrive")?;
         if json_field(&line, "event") == Some("message") {
             delivered += 1;
-            println!(
+            outln!(
                 "member {member} received {:?}",
                 json_field(&line, "text").unwrap_or_default()
             );
         }
     }
-    println!();
-    println!("summary");
-    println!("  members                 {nodes}");
-    println!(
+    outln!();
+    outln!("summary");
+    outln!("  members                 {nodes}");
+    outln!(
         "  first connection after  {:.2} s",
         first_connection.unwrap_or_default().as_secs_f64()
     );
-    println!(
+    outln!(
         "  all connections after   {:.2} s",
         all_connected.as_secs_f64()
     );
-    println!("  messages delivered      {delivered}/{pairs}");
+    outln!("  messages delivered      {delivered}/{pairs}");
     Ok(())
 }

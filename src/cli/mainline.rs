@@ -134,12 +134,33 @@ pub fn cache_path(identity: Option<&Path>) -> Option<PathBuf> {
     Some(base.join("tinynode").join(CACHE_FILE))
 }
 
+/// Most bytes read from the node cache: [`MAX_CACHED_NODES`] lines of
+/// the longest address with room to spare.
+pub const MAX_CACHE_BYTES: u64 = 16 * 1024;
+
 /// Nodes saved by an earlier run: one `IP:PORT` per line, at most
-/// [`MAX_CACHED_NODES`]; unreadable lines are skipped.
+/// [`MAX_CACHED_NODES`]; unreadable lines are skipped. Only a regular file
+/// is read, never through a symlink, and at most [`MAX_CACHE_BYTES`] of it.
 pub fn load_cache(path: &Path) -> Vec<SocketAddr> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let mut text = String::new();
+    let read = opened.and_then(|file| {
+        if !file.metadata()?.is_file() {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        file.take(MAX_CACHE_BYTES).read_to_string(&mut text)
+    });
+    if let Err(error) = read {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            debug!("mainline: node cache {} not read: {error}", path.display());
+        }
         return Vec::new();
-    };
+    }
     text.lines()
         .filter_map(|line| line.trim().parse().ok())
         .take(MAX_CACHED_NODES)
@@ -160,7 +181,7 @@ pub fn save_cache(path: &Path, nodes: &[SocketAddr]) {
     let written = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(path, text));
+        .and_then(|()| replace_atomically(path, text.as_bytes()));
     match written {
         Ok(()) => debug!(
             "mainline: saved {} nodes to {}",
@@ -169,6 +190,32 @@ pub fn save_cache(path: &Path, nodes: &[SocketAddr]) {
         ),
         Err(error) => warn!("mainline: cannot save nodes to {}: {error}", path.display()),
     }
+}
+
+/// Replaces `path` with a file holding `bytes` (mode 0600) all at once: a
+/// temporary file beside it, created exclusively (never through a
+/// symlink), written and synced, then renamed over `path` (which replaces a
+/// symlink there rather than writing through it). A full disk leaves the
+/// old file whole; the temporary file is removed in every case.
+fn replace_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().ok_or(std::io::ErrorKind::InvalidInput)?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// Resolves `names` on a thread after `delay` and hands the addresses to
@@ -251,5 +298,44 @@ mod tests {
             cache_path(Some(Path::new("/keys/me.key"))),
             Some(PathBuf::from("/keys/me.key.mainline-nodes"))
         );
+    }
+
+    #[test]
+    fn the_cache_is_never_read_or_written_through_a_symlink_and_reads_are_bounded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tinynode-cache-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "192.0.2.1:1\n").unwrap();
+        let path = dir.join(CACHE_FILE);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(load_cache(&path).is_empty(), "not read through the link");
+        save_cache(&path, &["192.0.2.7:7".parse().unwrap()]);
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "192.0.2.1:1\n",
+            "victim untouched"
+        );
+        assert!(
+            std::fs::symlink_metadata(&path).unwrap().is_file(),
+            "the link was replaced"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A link to an endless file reads nothing; a huge file reads 16 KiB.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert!(load_cache(&path).is_empty());
+        std::fs::remove_file(&path).unwrap();
+        let line = "192.0.2.9:6881\n";
+        std::fs::write(&path, line.repeat(100_000)).unwrap();
+        assert_eq!(load_cache(&path).len(), MAX_CACHED_NODES);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,6 +4,7 @@ pub mod args;
 pub mod demo;
 pub mod doctor;
 mod json;
+pub mod logger;
 mod mainline;
 mod printer;
 
@@ -21,6 +22,7 @@ use tinynode::{
 
 use args::{Binds, JoinOptions, ServeOptions, StunOptions};
 use json::JsonLine;
+use logger::errln;
 use printer::{PrintEvents, Printer};
 
 /// Exit code when the command ran but failed.
@@ -50,6 +52,10 @@ impl Handler for JoinEvents<'_> {
             mainline::save_cache(path, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
             *saved = std::time::Instant::now();
         }
+    }
+
+    fn on_wake(&mut self, node: &Node) -> Flow {
+        self.print.on_wake(node)
     }
 }
 
@@ -215,7 +221,7 @@ fn warn_if_weak(printer: &Printer, code: &str) {
         return;
     }
     printer.flush();
-    eprintln!(
+    errln!(
         "tinynode: warning: this meeting code is weak (about {bits} bits): anyone who sees \
          the meeting's traffic can guess it offline. Make a strong one with `tinynode code`."
     );
@@ -324,7 +330,11 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     }
     driver.submit(&mut node, Input::Command(NodeCommand::Join(meeting)));
     let handler = JoinEvents {
-        print: printer.events(),
+        print: if options.keep_running {
+            printer.events()
+        } else {
+            printer.events_until_closed()
+        },
         cache: plan
             .cache
             .clone()

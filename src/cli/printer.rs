@@ -1,6 +1,7 @@
 //! Printing what happens: one text line per event, or with `--json` one
 //! JSON object per line, written in batches.
 
+use super::logger::errln;
 use std::cell::RefCell;
 use std::io::Write;
 
@@ -24,6 +25,8 @@ const OUTPUT_BATCH: usize = 64 * 1024;
 pub struct Printer {
     json: bool,
     pending: RefCell<String>,
+    /// True once a write to stdout failed: nobody reads it any more.
+    closed: std::cell::Cell<bool>,
 }
 
 impl Printer {
@@ -32,6 +35,7 @@ impl Printer {
         Self {
             json,
             pending: RefCell::new(String::new()),
+            closed: std::cell::Cell::new(false),
         }
     }
 
@@ -62,11 +66,20 @@ impl Printer {
         }
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (for example a pipe whose reader left) must not
-        // stop the node; there is no one left to tell.
-        let _ = stdout
+        // crash the node; there is no one left to tell. `join` then leaves
+        // (see `events_until_closed`).
+        let written = stdout
             .write_all(pending.as_bytes())
             .and_then(|()| stdout.flush());
+        if written.is_err() {
+            self.closed.set(true);
+        }
         pending.clear();
+    }
+
+    /// True once stdout could not be written: its reader left.
+    pub fn closed(&self) -> bool {
+        self.closed.get()
     }
 
     /// A failure the user must see: an `error` event with `--json` (and a
@@ -77,13 +90,26 @@ impl Printer {
             self.line(String::new, || JsonLine::event("error").str("what", what));
         } else {
             self.flush();
-            eprintln!("tinynode: {what}");
+            errln!("tinynode: {what}");
+        }
+    }
+
+    /// Prints every event of `join`, and leaves the meeting (closing every
+    /// channel, exit code 0) once stdout is closed, so that members are not
+    /// kept connected to a node whose messages nobody reads.
+    pub fn events_until_closed(&self) -> PrintEvents<'_> {
+        PrintEvents {
+            printer: self,
+            leave_when_closed: true,
         }
     }
 
     /// Prints every event of `join` and `serve`.
     pub fn events(&self) -> PrintEvents<'_> {
-        PrintEvents(self)
+        PrintEvents {
+            printer: self,
+            leave_when_closed: false,
+        }
     }
 
     /// The events `join` and `serve` report.
@@ -235,17 +261,36 @@ impl Drop for Printer {
     }
 }
 
-/// The driver handler of `join` and `serve`: print each event, flush before sleeping.
-pub struct PrintEvents<'a>(&'a Printer);
+/// The driver handler of `join` and `serve`: print each event, flush before
+/// sleeping, and (for `join`) leave once stdout is closed.
+pub struct PrintEvents<'a> {
+    printer: &'a Printer,
+    leave_when_closed: bool,
+}
+
+impl PrintEvents<'_> {
+    fn flow(&self) -> Flow {
+        if self.leave_when_closed && self.printer.closed() {
+            log::warn!("standard output closed: leaving the meeting");
+            Flow::Leave(0)
+        } else {
+            Flow::Continue
+        }
+    }
+}
 
 impl Handler for PrintEvents<'_> {
     fn on_event(&mut self, event: &Event) -> Flow {
-        self.0.event(event);
-        Flow::Continue
+        self.printer.event(event);
+        self.flow()
     }
 
     fn before_sleep(&mut self, _node: &Node) {
-        self.0.flush();
+        self.printer.flush();
+    }
+
+    fn on_wake(&mut self, _node: &Node) -> Flow {
+        self.flow()
     }
 }
 

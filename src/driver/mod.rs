@@ -50,6 +50,12 @@ pub const STDIN_READS_PER_WAKEUP: usize = 4;
 /// Most receive errors in a row on one socket before the loop leaves it
 /// until its next readiness event (a socket that only errors must not spin).
 pub const MAX_RECEIVE_ERRORS: usize = 64;
+/// Datagrams read from one socket per wakeup before the loop runs due
+/// timers and standard input; the rest is read at the next turn, which
+/// comes at once. A flood the node cannot keep up with then delays its
+/// timers (ICE consent, retransmissions, DHT timeouts) by one batch, never
+/// indefinitely.
+pub const MAX_DATAGRAMS_PER_WAKEUP: usize = 256;
 
 const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
@@ -83,6 +89,9 @@ pub enum Flow {
     Continue,
     /// Return from [`Driver::run`] with this exit code.
     Exit(i32),
+    /// Leave the meeting (closing every channel, as on a signal), then
+    /// return from [`Driver::run`] with this exit code.
+    Leave(i32),
 }
 
 /// What the loop tells its user: each event, and when it is about to sleep.
@@ -150,7 +159,7 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// A socket the loop reads.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Readable {
     /// The node's socket at this index.
     Socket(usize),
@@ -184,6 +193,12 @@ pub struct Driver {
     /// The receive-only LAN beacon listeners (one per family) and their
     /// group addresses.
     beacons: Vec<(UdpSocket, SocketAddr)>,
+    /// Sockets left readable when their batch ran out (mio reports
+    /// readiness once per edge, so the loop remembers them).
+    backlog: Vec<Readable>,
+    /// True once the loop is leaving (a signal, or a handler's
+    /// [`Flow::Leave`]).
+    leaving: bool,
 }
 
 impl Driver {
@@ -255,6 +270,8 @@ impl Driver {
             waker,
             inbox: None,
             beacons: Vec::new(),
+            backlog: Vec::new(),
+            leaving: false,
         };
         Ok((driver, node))
     }
@@ -343,12 +360,14 @@ impl Driver {
             self.flush()?;
             handler.before_sleep(node);
             let wake = [deadline, handler.wake_at()].into_iter().flatten().min();
-            let timeout = if self.stdin_pending && node.ready_to_send() {
-                // Input left untaken to let the sockets have their turn.
-                Some(std::time::Duration::ZERO)
-            } else {
-                wake.map(|at| at.saturating_duration_since(Instant::now()))
-            };
+            let timeout =
+                if (self.stdin_pending && node.ready_to_send()) || !self.backlog.is_empty() {
+                    // Input left untaken to let the sockets have their turn, or
+                    // datagrams left unread to let the timers have theirs.
+                    Some(std::time::Duration::ZERO)
+                } else {
+                    wake.map(|at| at.saturating_duration_since(Instant::now()))
+                };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -392,6 +411,11 @@ impl Driver {
                     _ => {}
                 }
             }
+            for from in std::mem::take(&mut self.backlog) {
+                if let Some(stop) = self.receive_all(from, node, &mut buf, &mut handler) {
+                    return Ok(stop);
+                }
+            }
             let now = Instant::now();
             if deadline.is_some_and(|at| now >= at) {
                 node.handle_input(now, Input::Timeout);
@@ -399,8 +423,13 @@ impl Driver {
             if let Some(stop) = self.read_stdin(node, &mut handler) {
                 return Ok(stop);
             }
-            if let Flow::Exit(code) = handler.on_wake(node) {
-                return Ok(Stop::Exit(code));
+            match handler.on_wake(node) {
+                Flow::Continue => {}
+                Flow::Exit(code) => return Ok(Stop::Exit(code)),
+                Flow::Leave(code) => {
+                    self.leave(node, &mut handler);
+                    return Ok(Stop::Exit(code));
+                }
             }
         }
     }
@@ -440,13 +469,16 @@ impl Driver {
     /// Tells the node to leave (closing its channels) and sends what that
     /// produces, without waiting for answers.
     fn leave(&mut self, node: &mut Node, handler: &mut impl Handler) {
+        self.leaving = true;
         node.handle_input(Instant::now(), Input::Command(Command::Leave));
         let _ = self.drain_outputs(node, handler);
     }
 
-    /// Reads datagrams from `from` until it would block, feeding each to
-    /// the node and draining its outputs after each. Beacons from the
-    /// listener arrive with the group as their destination.
+    /// Reads datagrams from `from` until it would block, or until
+    /// [`MAX_DATAGRAMS_PER_WAKEUP`] were read (then `from` goes to the
+    /// backlog, read on the next turn), feeding each to the node and
+    /// draining its outputs after each. Beacons from the listener arrive
+    /// with the group as their destination.
     fn receive_all(
         &mut self,
         from: Readable,
@@ -455,7 +487,7 @@ impl Driver {
         handler: &mut impl Handler,
     ) -> Option<Stop> {
         let mut errors = 0;
-        loop {
+        for _ in 0..MAX_DATAGRAMS_PER_WAKEUP {
             let (udp, destination) = match from {
                 Readable::Socket(index) => {
                     let socket = self.sockets.get(index)?;
@@ -492,22 +524,36 @@ impl Driver {
                 }
             }
         }
+        if !self.backlog.contains(&from) {
+            self.backlog.push(from);
+        }
+        None
     }
 
     fn drain_outputs(&mut self, node: &mut Node, handler: &mut impl Handler) -> Drained {
+        let mut leave_with = None;
         let mut outputs = node.drain();
         for output in &mut outputs {
             match output {
                 Output::Transmit(transmit) => self.queue.push(transmit),
-                Output::Event(event) => {
-                    if let Flow::Exit(code) = handler.on_event(&event) {
-                        return Drained::Stop(Stop::Exit(code));
+                Output::Event(event) => match handler.on_event(&event) {
+                    Flow::Continue => {}
+                    Flow::Exit(code) => return Drained::Stop(Stop::Exit(code)),
+                    // While leaving, the events leaving raises change nothing.
+                    Flow::Leave(_) if self.leaving => {}
+                    Flow::Leave(code) => {
+                        leave_with = Some(code);
+                        break;
                     }
-                }
+                },
                 _ => {}
             }
         }
         let deadline = outputs.deadline();
+        if let Some(code) = leave_with {
+            self.leave(node, handler);
+            return Drained::Stop(Stop::Exit(code));
+        }
         // Sent right away, not after the socket is read dry: an
         // acknowledgement that waits for a whole burst to be read lets the
         // peer's next burst overflow the buffers.

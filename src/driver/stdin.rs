@@ -11,6 +11,13 @@
 //! blocks the thread, so input the node is not ready for waits in the pipe
 //! or terminal, not in memory: flow control is the same as reading on
 //! demand. At end of input the thread ends and [`StdinLines::take`] says so.
+//!
+//! A node started in the background (`tinynode join CODE &`) with the
+//! terminal as its input would be stopped by SIGTTIN at its first read, the
+//! whole process with it. The reader ignores SIGTTIN instead (the read then
+//! fails with EIO) and, while the process is not in the terminal's
+//! foreground process group, waits a second and tries again, so the node
+//! keeps running and reads the terminal once brought to the foreground.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -45,6 +52,11 @@ impl StdinLines {
     /// Starts the reader thread; it wakes the loop through `waker` after
     /// each batch and at end of input.
     pub fn spawn(waker: Arc<Waker>) -> io::Result<Self> {
+        // SAFETY: ignoring a signal installs no handler code; SIGTTIN's only
+        // effect is to stop a background reader of the terminal.
+        unsafe {
+            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+        }
         let (sender, batches) = mpsc::sync_channel(1);
         thread::Builder::new()
             .name("stdin".into())
@@ -62,6 +74,19 @@ impl StdinLines {
     }
 }
 
+/// How often a background node looks whether it has the terminal yet.
+const BACKGROUND_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// True if standard input is a terminal whose foreground process group is
+/// not ours (we were started with `&`, or suspended and resumed with `bg`).
+fn in_background_of_terminal() -> bool {
+    // SAFETY: isatty, tcgetpgrp and getpgrp only read process state.
+    unsafe {
+        libc::isatty(libc::STDIN_FILENO) == 1
+            && libc::tcgetpgrp(libc::STDIN_FILENO) != libc::getpgrp()
+    }
+}
+
 /// Reads `input` to its end, sending each read's complete lines.
 fn read_loop(mut input: impl Read, sender: &SyncSender<Vec<String>>, waker: &Waker) {
     let mut chunk = vec![0; READ_CHUNK];
@@ -74,6 +99,10 @@ fn read_loop(mut input: impl Read, sender: &SyncSender<Vec<String>>, waker: &Wak
                 false
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if in_background_of_terminal() => {
+                thread::sleep(BACKGROUND_RETRY);
+                continue;
+            }
             Err(error) => {
                 debug!("standard input: {error}");
                 true

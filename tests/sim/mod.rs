@@ -199,7 +199,9 @@ impl Sim {
 
     fn add_nat_of_kind(&mut self, symmetric: bool) -> usize {
         let index = self.nats.len();
-        let ip = Ipv4Addr::new(198, 51, (index / 250) as u8, (index % 250) as u8 + 1);
+        // Each NAT in a /24 of its own, as on the internet: nodes count
+        // sources per /24 too (`protocol-spec.md` §7.2).
+        let ip = Ipv4Addr::new(198, 51 + (index >> 8) as u8, index as u8, 1);
         self.nats.push(Nat {
             public_ip: IpAddr::V4(ip),
             next_port: 20_000,
@@ -267,12 +269,8 @@ impl Sim {
         let index = self.hosts.len();
         let ip = match nat {
             Some(_) => Ipv4Addr::new(10, (index >> 16) as u8, (index >> 8) as u8, index as u8),
-            None => Ipv4Addr::new(
-                100,
-                (index >> 16) as u8 + 64,
-                (index >> 8) as u8,
-                index as u8,
-            ),
+            // Each public host in a /24 of its own (up to 16,384 hosts).
+            None => Ipv4Addr::new(100, 64 + (index >> 8) as u8, index as u8, 1),
         };
         let v4 = SocketAddr::new(IpAddr::V4(ip), 4000);
         let addr6 = SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, index as u16 + 1], 4000));

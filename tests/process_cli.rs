@@ -1,0 +1,86 @@
+//! The process survives its surroundings (`protocol-spec.md` §7.4): a
+//! closed stdout or stderr makes `join` leave cleanly (its peers get a
+//! `Close`, not a timeout) instead of aborting, and SIGHUP stops it like
+//! SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Running, field, start_serve, tinynode, wait_for};
+
+fn member_args(code: &str, serve: &str) -> Vec<String> {
+    [
+        "join",
+        code,
+        "--bootstrap",
+        serve,
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+        "--no-mainline",
+        "--no-lan",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn a_member_whose_output_is_closed_leaves_with_a_close() {
+    let (_serve, serve) = start_serve();
+    let serve = serve.to_string();
+    let code = format!("closed-output-{}-able-acid-acorn-actor", std::process::id());
+    let mut a = tinynode();
+    a.args(member_args(&code, &serve)).stdin(Stdio::piped());
+    let a = Running::spawn_with_stdin(a);
+    let started = a.next_line(Duration::from_secs(30));
+    assert_eq!(field(&started, "event"), Some("started"), "{started}");
+
+    // B's stdout and stderr go to one pipe whose reader stops after B's
+    // first `connected` line, as `join … 2>&1 | grep -m1 connected` does.
+    let binary = env!("CARGO_BIN_EXE_tinynode");
+    let b_args = member_args(&code, &serve).join(" ");
+    let mut b = Command::new("bash");
+    b.args([
+        "-o",
+        "pipefail",
+        "-c",
+        &format!("{binary} {b_args} --no-stdin 2>&1 | grep -m1 '\"connected\"'"),
+    ]);
+    let mut b = Running::spawn(b);
+    let mut seen = Vec::new();
+    wait_for(&a, "connected", Duration::from_secs(30), &mut seen);
+    let b_line = b.next_line(Duration::from_secs(30));
+    assert_eq!(field(&b_line, "event"), Some("connected"), "{b_line}");
+
+    // A's next message makes B print into the closed pipe: B leaves.
+    let stdin = a.child.stdin.as_ref().expect("stdin");
+    std::io::Write::write_all(&mut &*stdin, b"are you there?\n").expect("write");
+    let gone = wait_for(&a, "disconnected", Duration::from_secs(20), &mut seen);
+    assert_eq!(field(&gone, "reason"), Some("peer left"), "{gone}");
+    let status = b.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "B and its reader exited cleanly");
+}
+
+#[test]
+fn sighup_stops_join_cleanly() {
+    let mut command = tinynode();
+    command.args([
+        "join",
+        "hangup-able-acid-acorn-actor-adapt",
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+        "--no-mainline",
+        "--no-lan",
+        "--no-stdin",
+        "-v",
+    ]);
+    let mut member = Running::spawn(command);
+    let started = member.next_line(Duration::from_secs(30));
+    assert_eq!(field(&started, "event"), Some("started"), "{started}");
+    member.signal(libc::SIGHUP);
+    assert_eq!(member.wait(Duration::from_secs(10)).code(), Some(0));
+    member.wait_stderr("signal received", Duration::from_secs(5));
+}
