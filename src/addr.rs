@@ -113,6 +113,22 @@ pub fn prefix_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key DHT nodes are kept diverse by (`protocol-spec.md` §5.5): the /24
+/// of a public IPv4 address, the /64 of a public IPv6 address; `None` for
+/// an address of a private network or loopback, where one host running
+/// many nodes is the normal case (a lab, a LAN) and no Sybil from the
+/// internet can be.
+pub fn diversity_key(ip: IpAddr) -> Option<IpAddr> {
+    let ip = canonical_ip(ip);
+    if Scope::of(ip) < Scope::Public {
+        return None;
+    }
+    Some(match ip {
+        v4 @ IpAddr::V4(_) => prefix_key(v4),
+        v6 => source_key(v6),
+    })
+}
+
 /// How widely an address can be reached, narrowest first. An address of a
 /// scope is usable (as a peer, a contact, a relay source) only from a
 /// vantage point of that scope or a narrower one: a node on the public
@@ -122,11 +138,13 @@ pub fn prefix_key(ip: IpAddr) -> IpAddr {
 pub enum Scope {
     /// Loopback.
     Loopback,
-    /// Private (RFC 1918, shared CGN space 100.64/10, IPv4 and IPv6 link-local,
-    /// IPv6 unique local).
+    /// Private (RFC 1918, shared CGN space 100.64/10, the benchmarking
+    /// networks 198.18/15 of RFC 2544, IPv4 and IPv6 link-local, IPv6
+    /// unique local): never routed on the internet, so only hosts of the
+    /// same network send from or to it.
     Private,
-    /// Everything else: the public internet (documentation and benchmarking
-    /// ranges count as public, as the tests' stand-in internet).
+    /// Everything else: the public internet (the documentation ranges
+    /// count as public, as the unit tests' stand-in internet).
     Public,
 }
 
@@ -138,7 +156,8 @@ impl Scope {
             IpAddr::V4(v4) => {
                 let [a, b, ..] = v4.octets();
                 let cgnat = a == 100 && (64..128).contains(&b);
-                if v4.is_private() || v4.is_link_local() || cgnat {
+                let benchmarking = a == 198 && (b == 18 || b == 19);
+                if v4.is_private() || v4.is_link_local() || cgnat || benchmarking {
                     Self::Private
                 } else {
                     Self::Public
@@ -267,7 +286,13 @@ mod scope_tests {
         ] {
             assert_eq!(Scope::of(ip(private)), Scope::Private, "{private}");
         }
-        for public in ["8.8.8.8", "198.18.0.1", "2001:db8::1", "100.128.0.1"] {
+        for public in [
+            "8.8.8.8",
+            "198.20.0.1",
+            "198.51.100.1",
+            "2001:db8::1",
+            "100.128.0.1",
+        ] {
             assert_eq!(Scope::of(ip(public)), Scope::Public, "{public}");
         }
     }

@@ -116,3 +116,39 @@ fn hostile_beacons_are_counted_and_cost_no_answers() {
     );
     assert!(node.sizes().within_limits());
 }
+
+#[test]
+fn a_beacon_sent_to_the_unicast_socket_is_dropped() {
+    let now = Instant::now();
+    let meeting = Meeting::derive("lan-unicast-able-acid-acorn-actor").unwrap();
+    let mut node = member(now, &meeting);
+    let window = UNIX_MS / LAN_WINDOW.as_millis() as u64;
+    let record = record::seal(
+        &meeting,
+        &Identity::from_seed([2; 32]),
+        &["10.0.0.2:4000".parse().unwrap()],
+        tinynode::wire::record::NetworkFacts::UNKNOWN,
+        UNIX_MS,
+        [5; 12],
+    );
+    let genuine = beacon::encode(meeting.lan_tag(window), &record);
+    let unicast = node.local_addr();
+    node.handle_input(
+        now,
+        Input::Receive {
+            source: source(1),
+            destination: unicast,
+            data: &genuine,
+        },
+    );
+    let sent = node
+        .drain()
+        .filter(|o| matches!(o, Output::Transmit(_)))
+        .count();
+    assert_eq!(sent, 0, "no hello to a replayer of a captured beacon");
+    assert!(node.known_peers().is_empty());
+    assert_eq!(node.stats().dropped(DropReason::BeaconUnicast), 1);
+    // The same beacon from the group is a member.
+    hear(&mut node, now, source(1), &genuine);
+    assert_eq!(node.known_peers().len(), 1);
+}

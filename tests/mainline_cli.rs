@@ -185,18 +185,25 @@ fn five_members_connect_and_another_code_meets_nobody() {
         !connected.contains_key(outsider_id),
         "the other code connected"
     );
-    let outsider_lines = lines.get(outsider_id).cloned().unwrap_or_default();
+    let mut outsider_lines = lines.get(outsider_id).cloned().unwrap_or_default();
+    // The five may connect before the outsider has even bootstrapped (a
+    // slow start on a loaded machine): wait for it, then look at all it said.
+    if !outsider_lines
+        .iter()
+        .any(|l| field(l, "event") == Some("mainline_bootstrapped"))
+    {
+        common::wait_for(
+            &members[5].0,
+            "mainline_bootstrapped",
+            Duration::from_secs(20),
+            &mut outsider_lines,
+        );
+    }
     assert!(
         outsider_lines
             .iter()
             .all(|l| field(l, "event") != Some("peer_discovered")),
         "{outsider_lines:?}"
-    );
-    assert!(
-        outsider_lines
-            .iter()
-            .any(|l| field(l, "event") == Some("mainline_bootstrapped")),
-        "the outsider did use the testnet: {outsider_lines:?}"
     );
 }
 

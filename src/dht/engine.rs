@@ -40,6 +40,7 @@ use super::wire::{
     Blob, ErrorCode, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr,
     unknown_request_variant,
 };
+use crate::addr::usable_from;
 use crate::id::{ID_BITS, NodeId};
 use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
@@ -527,7 +528,8 @@ impl Dht {
         sender: NodeId,
         body: Request,
     ) -> Result<(), DhtDrop> {
-        let short_reach = body == Request::ReachMe && request_len < REACH_ME_REQUEST_LEN;
+        let body_is_reach_me = body == Request::ReachMe;
+        let short_reach = body_is_reach_me && request_len < REACH_ME_REQUEST_LEN;
         // A probe is sent for nodes that proved their address only, so a
         // stranger cannot aim our datagrams at someone.
         let stranger_probe =
@@ -553,7 +555,11 @@ impl Dht {
         // verification ping included.
         let mut budget = (!self.is_proven(source, &sender))
             .then(|| request_len.saturating_mul(AMPLIFICATION_FACTOR));
-        if sender != self.local && self.table.address_of(&sender) != Some(source) {
+        // A ReachMe earns no verification ping: with the probe it makes a
+        // third node send, the ping would let a forged source draw more
+        // bytes than it sent (§5.8).
+        let verify = !body_is_reach_me;
+        if verify && sender != self.local && self.table.address_of(&sender) != Some(source) {
             // Unknown requester: it becomes an entry only if it answers a
             // ping, sent while our own requests have room and the node's
             // budget allows.
@@ -654,12 +660,15 @@ impl Dht {
             } => (nodes.0, Some(token), records.0),
             _ => (Vec::new(), None, Vec::new()),
         };
+        // Contacts of a narrower scope than the node that named them (a
+        // public node naming a private or loopback address) are not asked.
         let closer: Vec<Peer> = nodes
             .into_iter()
             .map(|c| Peer {
                 id: c.id,
                 addr: SocketAddr::from(c.addr),
             })
+            .filter(|c| usable_from(c.addr, peer.addr.ip()))
             .collect();
         if let Some(state) = self.lookups.get_mut(&id) {
             state.lookup.on_answer(&peer.id, &closer);

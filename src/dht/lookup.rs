@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::routing::Peer;
 use super::wire::K;
+use crate::addr::diversity_key;
 use crate::id::{Distance, NodeId};
 
 /// Requests in flight per lookup.
@@ -194,6 +195,17 @@ impl Lookup {
 
     fn add(&mut self, peers: &[Peer], round: u32) {
         for peer in peers.iter().filter(|p| p.id != self.local) {
+            // One candidate per public /24 (/64): a Sybil cluster in one
+            // network cannot crowd out the true closest nodes.
+            let key = diversity_key(peer.addr.ip());
+            if key.is_some()
+                && self
+                    .candidates
+                    .values()
+                    .any(|c| c.peer.id != peer.id && diversity_key(c.peer.addr.ip()) == key)
+            {
+                continue;
+            }
             self.candidates
                 .entry(peer.id.distance(&self.target))
                 .or_insert(Candidate {
@@ -229,8 +241,44 @@ mod tests {
         id[0] = n;
         Peer {
             id: NodeId(id),
-            addr: SocketAddr::from(([192, 0, 2, n], 4000)),
+            addr: SocketAddr::from(([192, 0, n, 1], 4000)),
         }
+    }
+
+    #[test]
+    fn a_sybil_cluster_in_one_slash_24_gets_one_candidate() {
+        let now = Instant::now();
+        let target = NodeId([0; 32]);
+        let honest: Vec<Peer> = (40..50).map(peer).collect();
+        let mut lookup = Lookup::new(target, NodeId([0xff; 32]), &honest[..1]);
+        let first = lookup.next_requests(now);
+        // The first node answers with sixteen Sybils closer than anyone,
+        // all in 203.0.113.0/24, and the honest nodes.
+        let sybils: Vec<Peer> = (1..=16)
+            .map(|n| Peer {
+                addr: SocketAddr::from(([203, 0, 113, n], 4000)),
+                ..peer(n)
+            })
+            .collect();
+        let mut listed = sybils.clone();
+        listed.extend_from_slice(&honest[1..]);
+        lookup.on_answer(&first[0].id, &listed);
+        let asked: Vec<Peer> = std::iter::from_fn(|| {
+            let next = lookup.next_requests(now);
+            for p in &next {
+                lookup.on_answer(&p.id, &[]);
+            }
+            (!next.is_empty()).then_some(next)
+        })
+        .flatten()
+        .collect();
+        let sybils_asked = asked.iter().filter(|p| sybils.contains(p)).count();
+        assert_eq!(sybils_asked, 1, "{asked:?}");
+        let honest_asked = asked.iter().filter(|p| honest.contains(p)).count();
+        assert!(
+            honest_asked >= K / 2,
+            "the rest of the k closest are honest: {asked:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::wire::K;
+use crate::addr::diversity_key;
 use crate::id::{ID_BITS, NodeId};
 
 /// Consecutive failed requests after which an entry is removed.
@@ -104,6 +105,17 @@ impl RoutingTable {
                 bucket.pending = None;
             }
             return Offer::Stored;
+        }
+        // One entry per public /24 (/64) per bucket: a host or network
+        // with many addresses cannot fill a bucket (libtorrent's
+        // restrict_routing_ips); the entry it already has stays.
+        if let Some(key) = diversity_key(peer.addr.ip())
+            && bucket
+                .entries
+                .iter()
+                .any(|e| diversity_key(e.peer.addr.ip()) == Some(key))
+        {
+            return Offer::Ignored;
         }
         if bucket.entries.len() < K {
             bucket.entries.push(Entry { peer, failures: 0 });
@@ -227,8 +239,55 @@ mod tests {
         id[31] = n;
         Peer {
             id: NodeId(id),
-            addr: SocketAddr::from(([192, 0, 2, n], 4000)),
+            addr: SocketAddr::from(([192, 0, n, 1], 4000)),
         }
+    }
+
+    #[test]
+    fn a_bucket_holds_one_node_per_public_slash_24_and_any_number_from_a_lab() {
+        let now = Instant::now();
+        let mut table = RoutingTable::new(NodeId([0; 32]));
+        let at = |n: u8, addr: &str| Peer {
+            addr: addr.parse().unwrap(),
+            ..peer(0x80, n)
+        };
+        assert_eq!(
+            table.on_answered(now, at(1, "203.0.113.1:1")),
+            Offer::Stored
+        );
+        assert_eq!(
+            table.on_answered(now, at(2, "203.0.113.2:1")),
+            Offer::Ignored,
+            "same /24"
+        );
+        assert_eq!(
+            table.on_answered(now, at(3, "203.0.113.1:2")),
+            Offer::Ignored,
+            "same IP"
+        );
+        assert_eq!(
+            table.on_answered(now, at(4, "[2001:db8:0:1::5]:1")),
+            Offer::Stored
+        );
+        assert_eq!(
+            table.on_answered(now, at(5, "[2001:db8:0:1::6]:1")),
+            Offer::Ignored,
+            "same /64"
+        );
+        assert_eq!(
+            table.on_answered(now, at(6, "127.0.0.1:7000")),
+            Offer::Stored
+        );
+        assert_eq!(
+            table.on_answered(now, at(7, "127.0.0.1:7001")),
+            Offer::Stored,
+            "loopback"
+        );
+        assert_eq!(
+            table.on_answered(now, at(1, "203.0.113.1:1")),
+            Offer::Stored,
+            "a known entry"
+        );
     }
 
     #[test]

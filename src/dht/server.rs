@@ -439,7 +439,7 @@ mod tests {
     }
 
     fn addr(last: u8) -> SocketAddr {
-        SocketAddr::from(([192, 0, 2, last], 4000))
+        SocketAddr::from(([192, 0, last, 1], 4000))
     }
 
     fn request(sender: u8, body: Request) -> Vec<u8> {

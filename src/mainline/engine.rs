@@ -566,9 +566,13 @@ impl Mainline {
             Family::V4 => (&body.nodes, &body.nodes6),
             Family::V6 => (&body.nodes6, &body.nodes),
         };
+        // Of our family, and not of a narrower scope than the node that
+        // named them: a public node cannot make us query loopback or a
+        // private network.
         let closer: Vec<Peer> = ours
             .iter()
             .filter(|node| Family::of(node.addr) == self.family)
+            .filter(|node| crate::addr::usable_from(node.addr, source.ip()))
             .map(|CompactNode { id, addr }| Peer {
                 id: padded(id),
                 addr: *addr,
@@ -673,7 +677,7 @@ mod tests {
     }
 
     fn node_addr(n: u8) -> SocketAddr {
-        SocketAddr::from(([192, 0, 2, n], 6881))
+        SocketAddr::from(([192, 0, n, 1], 6881))
     }
 
     impl FakeNet {
@@ -690,7 +694,7 @@ mod tests {
             let SocketAddr::V4(to) = t.destination else {
                 return None;
             };
-            let n = to.ip().octets()[3];
+            let n = to.ip().octets()[2];
             if n == 0 || n > self.count {
                 return None;
             }

@@ -4,13 +4,13 @@
 //! responders to agree), and what those reports say about the NAT or
 //! firewall of each family (`nat.rs`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use log::debug;
 
 use super::Node;
-use crate::addr::{Family, PerFamily, canonical};
+use crate::addr::{Family, PerFamily, Scope, canonical, canonical_ip, diversity_key, usable_from};
 use crate::api::{AddressSource, Event};
 use crate::nat::{NatClass, NatSampler};
 use crate::transmit::LocalAddrs;
@@ -98,7 +98,9 @@ impl PublicAddrs {
 pub(super) struct ObservedAddress {
     local: SocketAddr,
     pub(super) current: Option<SocketAddr>,
-    candidate: Option<(SocketAddr, SocketAddr)>,
+    /// An address one voter reported that is not current yet, and that
+    /// voter's key ([`voter_key`]).
+    candidate: Option<(SocketAddr, IpAddr)>,
     sampler: NatSampler,
     class: NatClass,
 }
@@ -143,33 +145,59 @@ impl ObservedAddress {
         })
     }
 
-    /// Returns the address to report if it changed.
+    /// Counts `by`'s report that we are `addr`; the address to report if
+    /// it became current. A public address becomes current only when two
+    /// voters at different keys ([`voter_key`]: different /24s or /64s on
+    /// the internet) report it, the first one as much as a change; an
+    /// address of a private network, which only hosts of that network can
+    /// report, on its first report. A report narrower in scope than our
+    /// socket (a private or loopback address for a public socket) is
+    /// ignored.
     pub(super) fn observe(&mut self, addr: SocketAddr, by: SocketAddr) -> Option<SocketAddr> {
-        match self.current {
-            None => {
-                self.current = Some(addr);
-                Some(addr)
-            }
-            Some(current) if current == addr => {
-                self.candidate = None;
-                None
-            }
-            Some(_) => match self.candidate {
-                Some((candidate, first_by)) if candidate == addr && first_by != by => {
-                    self.current = Some(addr);
-                    self.candidate = None;
-                    // A new public address is a new network, or a NAT that
-                    // changed: learn its class afresh.
-                    self.sampler = NatSampler::new(self.local);
-                    Some(addr)
-                }
-                _ => {
-                    self.candidate = Some((addr, by));
-                    None
-                }
-            },
+        if !usable_from(addr, self.local.ip()) {
+            return None;
         }
+        if self.current == Some(addr) {
+            self.candidate = None;
+            return None;
+        }
+        let voter = voter_key(by.ip());
+        // Votes for a new IP agree on the IP (behind a NAT that maps by
+        // destination every voter sees another port); votes for a new port
+        // of the current IP must agree on the port too.
+        let port_only = self.current.is_some_and(|c| c.ip() == addr.ip());
+        let enough = match self.candidate {
+            Some((candidate, first)) if first != voter => {
+                if port_only {
+                    candidate == addr
+                } else {
+                    candidate.ip() == addr.ip()
+                }
+            }
+            _ => false,
+        };
+        let first_of_a_private_network =
+            self.current.is_none() && Scope::of(addr.ip()) < Scope::Public;
+        if !(enough || first_of_a_private_network) {
+            self.candidate = Some((addr, voter));
+            return None;
+        }
+        if self.current.is_some() {
+            // A new public address is a new network, or a NAT that
+            // changed: learn its class afresh.
+            self.sampler = NatSampler::new(self.local);
+        }
+        self.current = Some(addr);
+        self.candidate = None;
+        Some(addr)
     }
+}
+
+/// What address votes are counted by: a public voter's /24 (IPv4) or /64
+/// (IPv6), so one host or network with many addresses is one voter; a
+/// voter in a private network by its address.
+fn voter_key(ip: IpAddr) -> IpAddr {
+    diversity_key(ip).unwrap_or(canonical_ip(ip))
 }
 
 impl Node {
@@ -245,24 +273,53 @@ mod tests {
             Some(NatClass::EndpointIndependent)
         );
         // Another network, behind a NAT that maps by destination.
-        reports(&mut observed, "198.18.7.7:5000", false);
-        assert_eq!(observed.current, Some(addr("198.18.7.7:5000")));
+        reports(&mut observed, "198.51.7.7:5000", false);
+        assert_eq!(observed.current, Some(addr("198.51.7.7:5000")));
         assert_eq!(
-            reports(&mut observed, "198.18.7.7:5000", true),
+            reports(&mut observed, "198.51.7.7:5000", true),
             Some(NatClass::EndpointDependent { sequential: false })
         );
     }
 
     #[test]
-    fn a_change_needs_two_different_responders() {
+    fn a_public_address_needs_two_voters_of_different_networks_even_the_first_time() {
         let mut observed = ObservedAddress::new(addr("10.0.0.1:4000"));
         let (a, b) = (addr("203.0.113.1:4000"), addr("203.0.113.2:4000"));
-        let (x, y) = (addr("192.0.2.1:1"), addr("192.0.2.2:1"));
-        assert_eq!(observed.observe(a, x), Some(a));
+        let (x, x2, y) = (
+            addr("192.0.2.1:1"),
+            addr("192.0.2.77:2"),
+            addr("198.51.100.2:1"),
+        );
+        assert_eq!(observed.observe(a, x), None, "one voter is not enough");
+        assert_eq!(
+            observed.observe(a, x2),
+            None,
+            "nor a second host of its /24"
+        );
+        assert_eq!(observed.observe(a, y), Some(a));
         assert_eq!(observed.observe(b, x), None);
         assert_eq!(observed.observe(b, x), None, "the same responder twice");
         assert_eq!(observed.observe(b, y), Some(b));
         assert_eq!(observed.current, Some(b));
         assert_eq!(observed.observe(b, x), None, "no change");
+    }
+
+    #[test]
+    fn a_private_network_address_is_taken_from_one_voter_and_narrower_reports_are_ignored() {
+        let mut lan = ObservedAddress::new(addr("10.0.0.1:4000"));
+        assert_eq!(
+            lan.observe(addr("10.0.0.1:4000"), addr("10.0.0.9:1")),
+            Some(addr("10.0.0.1:4000"))
+        );
+        let mut public = ObservedAddress::new(addr("203.0.113.5:4000"));
+        for bogus in ["10.0.0.1:4000", "127.0.0.1:4000", "0.0.0.0:4000"] {
+            public.observe(addr(bogus), addr("192.0.2.1:1"));
+            assert_eq!(
+                public.observe(addr(bogus), addr("198.51.100.1:1")),
+                None,
+                "{bogus}"
+            );
+        }
+        assert_eq!(public.current, None);
     }
 }

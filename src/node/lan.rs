@@ -59,8 +59,21 @@ impl Node {
         }
     }
 
-    /// A datagram that starts with the beacon tag (already rate-limited).
-    pub(super) fn on_beacon(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+    /// A datagram that starts with the beacon tag (already rate-limited),
+    /// from `source` to our `destination`: taken only from the beacon
+    /// listener (destination the group), never from the unicast socket,
+    /// where anyone anywhere could replay a captured beacon to us.
+    pub(super) fn on_beacon(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        if !destination.ip().is_multicast() {
+            debug!("lan: beacon from {source} to our unicast address; dropped");
+            return self.drop_datagram(source, DropReason::BeaconUnicast);
+        }
         let heard = match beacon::decode(data) {
             Ok(heard) => heard,
             Err(error) => {
@@ -69,17 +82,20 @@ impl Node {
             }
         };
         let unix_ms = self.config.clock.unix_ms(now);
-        let Some(joined) = self.joined.as_ref().filter(|j| j.lan.is_some()) else {
+        let me = self.node_id();
+        let Some(joined) = self.joined.as_mut() else {
             return self.drop_datagram(source, DropReason::BeaconOtherMeeting);
         };
         let meeting = joined.membership.meeting();
         let window = lan_window(unix_ms);
-        let ours = [window.saturating_sub(1), window, window + 1]
-            .iter()
-            .any(|w| meeting.lan_tag(*w) == heard.tag);
+        let ours = joined
+            .lan
+            .as_mut()
+            .is_some_and(|lan| lan.tag_matches(window, &heard.tag, |w| meeting.lan_tag(w)));
         if !ours {
             return self.drop_datagram(source, DropReason::BeaconOtherMeeting);
         }
+        let meeting = joined.membership.meeting();
         let record = match record::open(meeting, heard.record) {
             Ok(record) => record,
             Err(error) => {
@@ -88,7 +104,7 @@ impl Node {
             }
         };
         let node_id = record.node_id;
-        if node_id == self.node_id() {
+        if node_id == me {
             // Our own beacon, looped back to our listener.
             self.stats.beacons += 1;
             return;

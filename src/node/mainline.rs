@@ -17,6 +17,7 @@ use crate::hello::HelloKind;
 use crate::mainline::engine::{MainlineDrop, MainlineEvent};
 use crate::relay::relay_infohash;
 use crate::sources::mainline::Action;
+use crate::sources::relays::Done;
 
 /// Most bootstrap addresses one family's client takes from the other
 /// family's answers (`want`).
@@ -90,13 +91,7 @@ impl Node {
                 MainlineEvent::Values { id, by, peers } => {
                     let ours = self.public.all();
                     if let Some(directory) = self.relay_directory.as_mut().filter(|d| d.owns(id)) {
-                        let found = directory.on_values(&peers, &ours);
-                        if !found.is_empty() {
-                            // Used once each binds: a listed address may
-                            // be anyone's (§12.6).
-                            debug!("relay: the Mainline directory lists {found:?}");
-                            self.probe_relays(found, ProbeBy::Directory);
-                        }
+                        directory.on_values(&peers, &ours);
                         continue;
                     }
                     let due = self
@@ -110,16 +105,24 @@ impl Node {
                 MainlineEvent::LookupDone { id, storers }
                     if self.relay_directory.as_ref().is_some_and(|d| d.owns(id)) =>
                 {
-                    let announce = self
+                    match self
                         .relay_directory
                         .as_mut()
                         .map(|d| d.lookup_done(now, storers))
-                        .unwrap_or_default();
-                    if let (false, Some(mainline)) =
-                        (announce.is_empty(), self.mainline.get_mut(family))
                     {
-                        debug!("relay: announcing to {} Mainline nodes", announce.len());
-                        mainline.announce(now, relay_infohash(), &announce);
+                        Some(Done::AnnounceTo(announce)) if !announce.is_empty() => {
+                            if let Some(mainline) = self.mainline.get_mut(family) {
+                                debug!("relay: announcing to {} Mainline nodes", announce.len());
+                                mainline.announce(now, relay_infohash(), &announce);
+                            }
+                        }
+                        Some(Done::Probe(found)) if !found.is_empty() => {
+                            // Used once each binds: a listed address may
+                            // be anyone's (§12.6).
+                            debug!("relay: probing {found:?} from the Mainline directory");
+                            self.probe_relays(found, ProbeBy::Directory);
+                        }
+                        _ => {}
                     }
                 }
                 MainlineEvent::LookupDone { id, storers } => {

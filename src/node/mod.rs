@@ -152,9 +152,13 @@ impl Node {
         };
         let mainline_on = mainline.iter().next().is_some();
         let relay_directory = match (config.relay, mainline_on) {
-            (RelayRole::Open, true) => Some(RelayDirectory::new(now, DirectoryRole::Announce)),
+            (RelayRole::Open, true) => Some(RelayDirectory::new(
+                now,
+                DirectoryRole::Announce,
+                rng.fork(),
+            )),
             (RelayRole::Members | RelayRole::Off, true) if config.bootstrap.is_empty() => {
-                Some(RelayDirectory::new(now, DirectoryRole::Look))
+                Some(RelayDirectory::new(now, DirectoryRole::Look, rng.fork()))
             }
             _ => None,
         };
@@ -488,7 +492,7 @@ impl Node {
             Route::Dht => self.on_dht_datagram(now, source, data),
             Route::Mainline => self.on_mainline_datagram(now, source, data),
             Route::Hello => self.on_hello(now, source, data),
-            Route::Beacon => self.on_beacon(now, source, data),
+            Route::Beacon => self.on_beacon(now, source, destination, data),
             Route::Relay => self.on_relay_frame(now, source, destination, data),
             Route::Drop(reason) => self.drop_datagram(source, reason),
         }

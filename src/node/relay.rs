@@ -25,6 +25,7 @@ use crate::id::NodeId;
 use crate::relay::client::RelayAnswer;
 use crate::relay::server::{ForwardDrop, RelayTable};
 use crate::relay::wire::{Bind, Frame, RefuseReason, Token, data_frame};
+use crate::sources::relays::RelayDirectory;
 
 /// Who asked for a relay probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,6 +272,11 @@ impl Node {
             };
             let by = probe.by;
             self.relay_probes.remove(&(source, token));
+            if by == ProbeBy::Directory
+                && let Some(directory) = self.relay_directory.as_mut()
+            {
+                directory.probed(now, source, result.is_ok());
+            }
             match by {
                 ProbeBy::User => self.events.push_back(Event::RelayProbed {
                     relay: source,
@@ -287,14 +293,24 @@ impl Node {
     }
 
     /// A relay from the Mainline directory answered our probe: propose it
-    /// for connections and join the tinynode DHT through it, so members no
-    /// direct hello reaches meet there (§12.6).
+    /// for connections, and join the tinynode DHT through the directory's
+    /// relays once they are of two networks, so members no direct hello
+    /// reaches meet there (§12.6).
     fn use_directory_relay(&mut self, now: Instant, relay: SocketAddr) {
         debug!("relay: {relay}, listed in the directory, relays for us");
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.add_relay_servers(&[relay]);
         }
-        self.dht.add_bootstrap(now, &[relay]);
+        let bootstrap = self
+            .relay_directory
+            .as_ref()
+            .map(RelayDirectory::dht_bootstrap)
+            .unwrap_or_default();
+        if bootstrap.is_empty() {
+            debug!("relay: one network's directory relays are not enough to join the DHT through");
+            return;
+        }
+        self.dht.add_bootstrap(now, &bootstrap);
         self.dht.handle_timeout(now);
     }
 

@@ -61,6 +61,8 @@ pub enum DropReason {
     /// A beacon of another meeting (its tag does not match; no
     /// cryptography was spent), or one heard outside a meeting.
     BeaconOtherMeeting,
+    /// A beacon that arrived at our unicast socket, not from the group.
+    BeaconUnicast,
     /// A beacon with our meeting's tag whose record does not open, verify
     /// or pass membership's checks.
     BeaconUnverified,
@@ -81,7 +83,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 30] = [
+    pub const ALL: [DropReason; 31] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -105,6 +107,7 @@ impl DropReason {
         Self::HelloUnverified,
         Self::BeaconMalformed,
         Self::BeaconOtherMeeting,
+        Self::BeaconUnicast,
         Self::BeaconUnverified,
         Self::RelayMalformed,
         Self::RelayUnknownChannel,
@@ -140,6 +143,7 @@ impl DropReason {
             Self::HelloUnverified => "hello_unverified",
             Self::BeaconMalformed => "beacon_malformed",
             Self::BeaconOtherMeeting => "beacon_other_meeting",
+            Self::BeaconUnicast => "beacon_unicast",
             Self::BeaconUnverified => "beacon_unverified",
             Self::RelayMalformed => "relay_malformed",
             Self::RelayUnknownChannel => "relay_unknown_channel",

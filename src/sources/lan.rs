@@ -32,6 +32,9 @@ pub struct LanSource {
     beacons_sent: u32,
     heard_anyone: bool,
     answered: BTreeMap<SocketAddr, Instant>,
+    /// The tags of the window a beacon was last checked in and of its
+    /// neighbours: three HMACs per window, not per beacon.
+    tags: Option<(u64, [[u8; 8]; 3])>,
 }
 
 impl LanSource {
@@ -43,7 +46,31 @@ impl LanSource {
             beacons_sent: 0,
             heard_anyone: false,
             answered: BTreeMap::new(),
+            tags: None,
         }
+    }
+
+    /// True if `tag` is the meeting's for `window` or a neighbouring one
+    /// (`tag_of(w)` computes window `w`'s), computed once per window.
+    pub fn tag_matches(
+        &mut self,
+        window: u64,
+        tag: &[u8; 8],
+        tag_of: impl Fn(u64) -> [u8; 8],
+    ) -> bool {
+        let tags = match self.tags {
+            Some((cached, tags)) if cached == window => tags,
+            _ => {
+                let tags = [
+                    tag_of(window.saturating_sub(1)),
+                    tag_of(window),
+                    tag_of(window + 1),
+                ];
+                self.tags = Some((window, tags));
+                tags
+            }
+        };
+        tags.contains(tag)
     }
 
     /// True when a beacon is due at `now`; schedules the next.

@@ -241,7 +241,7 @@ impl Sim {
         self.add_host_full(nat, None, bootstrap, identity_seed, configure)
     }
 
-    /// Adds a host with an IPv6 socket (`2001:db8::INDEX+1`, port 4000),
+    /// Adds a host with an IPv6 socket (`2001:db8:0:INDEX+1::1`, a /64 of its own, port 4000),
     /// behind a stateful IPv6 firewall if `firewall6`, and an IPv4 socket
     /// (behind `nat` if given) unless `v6_only`; `configure` adjusts its
     /// configuration last.
@@ -273,7 +273,8 @@ impl Sim {
             None => Ipv4Addr::new(100, 64 + (index >> 8) as u8, index as u8, 1),
         };
         let v4 = SocketAddr::new(IpAddr::V4(ip), 4000);
-        let addr6 = SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, index as u16 + 1], 4000));
+        // Each IPv6 host in a /64 of its own, as on the internet.
+        let addr6 = SocketAddr::from(([0x2001, 0xdb8, 0, index as u16 + 1, 0, 0, 0, 1], 4000));
         let (addr, locals) = match v6 {
             None => (v4, vec![v4]),
             Some(V6Socket { v6_only: true, .. }) => (addr6, vec![addr6]),
