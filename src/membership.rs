@@ -13,7 +13,14 @@
 //! neither this file nor the connections.
 //!
 //! Per member it keeps up to [`MAX_PATHS`] signal paths, newest last; the
-//! node's signaling picks one (`node/signaling.rs`). Sans-IO: every method
+//! node's signaling picks one (`node/signaling.rs`). A direct path (a
+//! hello, beacon or signal that came straight from the member) is
+//! *confirmed* only when its source is one of the addresses the member's
+//! signed record lists; any other is *tentative*, kept apart (at most
+//! [`MAX_TENTATIVE`], added only by a record newer than the newest
+//! accepted) and used only while no confirmed path is known. Someone who
+//! replays a captured record from addresses of their own (which no record
+//! of the member lists) can then never push the member's real paths out. Sans-IO: every method
 //! takes `now` and the current Unix time.
 
 use std::collections::BTreeMap;
@@ -34,6 +41,8 @@ use crate::record::{self, PeerRecord, RECORD_TTL, RecordError};
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(2 * 60);
 /// Signal paths remembered per member.
 pub const MAX_PATHS: usize = 4;
+/// Tentative direct paths remembered per member (see the module note).
+pub const MAX_TENTATIVE: usize = 2;
 /// Members remembered per meeting.
 pub const MAX_PEERS: usize = 256;
 
@@ -78,8 +87,11 @@ pub struct KnownPeer {
     pub public_key: [u8; 32],
     /// Addresses from its newest record, most preferred first.
     pub addrs: Vec<SocketAddr>,
-    /// Paths its records came along, newest last.
+    /// Confirmed paths its records came along, newest last.
     pub paths: Vec<SignalPath>,
+    /// Tentative direct paths (sources its records do not list), newest
+    /// last: used only while `paths` is empty.
+    pub tentative: Vec<SignalPath>,
     /// The source that found it first.
     pub via: Via,
     /// When a record of it last arrived.
@@ -282,16 +294,31 @@ impl Membership {
             return Err(Rejected::Future);
         }
         let expires_at = now + Duration::from_millis(ttl_ms - age_ms);
+        let confirmed = match path {
+            SignalPath::DhtRelay(_) => true,
+            SignalPath::Direct(source) => record
+                .addrs
+                .iter()
+                .any(|a| crate::addr::canonical(*a) == crate::addr::canonical(source)),
+        };
         if let Some(known) = self.peers.get_mut(&record.node_id) {
             if record.timestamp_ms < known.record_ms {
                 return Err(Rejected::Replayed);
             }
-            // The path this record came along is the newest again.
-            known.paths.retain(|p| *p != path);
-            if known.paths.len() == MAX_PATHS {
-                known.paths.remove(0);
+            if confirmed {
+                // The path this record came along is the newest again.
+                known.tentative.retain(|p| *p != path);
+                known.paths.retain(|p| *p != path);
+                if known.paths.len() == MAX_PATHS {
+                    known.paths.remove(0);
+                }
+                known.paths.push(path);
+            } else if record.timestamp_ms > known.record_ms && !known.tentative.contains(&path) {
+                if known.tentative.len() == MAX_TENTATIVE {
+                    known.tentative.remove(0);
+                }
+                known.tentative.push(path);
             }
-            known.paths.push(path);
             known.last_seen = now;
             if record.timestamp_ms > known.record_ms {
                 known.record_ms = record.timestamp_ms;
@@ -317,7 +344,8 @@ impl Membership {
                 node_id: record.node_id,
                 public_key: record.public_key,
                 addrs: record.addrs,
-                paths: vec![path],
+                paths: if confirmed { vec![path] } else { Vec::new() },
+                tentative: if confirmed { Vec::new() } else { vec![path] },
                 via,
                 last_seen: now,
                 record_ms: record.timestamp_ms,
@@ -507,5 +535,51 @@ mod tests {
             [paths[2], paths[3], paths[5], paths[4]],
             "a record along it makes it the newest again"
         );
+    }
+
+    #[test]
+    fn direct_paths_the_record_does_not_list_are_tentative_and_never_displace_listed_ones() {
+        let (meeting, _, mut membership, now) = setup();
+        let peer = Identity::from_seed([4; 32]);
+        let home: SocketAddr = "198.51.100.4:4000".parse().unwrap();
+        let sealed = |at_ms: u64| {
+            record::seal(
+                &meeting,
+                &peer,
+                &[home],
+                crate::record::NetworkFacts::UNKNOWN,
+                at_ms,
+                [1; 12],
+            )
+        };
+        let first = sealed(T0_MS);
+        fn direct(blob: &[u8], from: SocketAddr) -> Found<'_> {
+            Found {
+                blob,
+                via: Via::Mainline,
+                path: SignalPath::Direct(from),
+            }
+        }
+        membership.on_records(now, T0_MS, &[direct(&first, home)]);
+        // The same record replayed from four other addresses.
+        for i in 1..=4u8 {
+            let replayer = SocketAddr::from(([203, 0, 113, i], 4000));
+            membership.on_records(now, T0_MS, &[direct(&first, replayer)]);
+        }
+        let known = membership.peer(&peer.node_id()).unwrap();
+        assert_eq!(known.paths, [SignalPath::Direct(home)]);
+        assert!(
+            known.tentative.is_empty(),
+            "a replay adds no path: {:?}",
+            known.tentative
+        );
+        // A newer record from an unlisted source (a NAT that maps by
+        // destination) is a tentative path, beside the listed one.
+        let later = sealed(T0_MS + 1000);
+        let elsewhere = SocketAddr::from(([203, 0, 113, 9], 4000));
+        membership.on_records(now, T0_MS + 1000, &[direct(&later, elsewhere)]);
+        let known = membership.peer(&peer.node_id()).unwrap();
+        assert_eq!(known.paths, [SignalPath::Direct(home)]);
+        assert_eq!(known.tentative, [SignalPath::Direct(elsewhere)]);
     }
 }

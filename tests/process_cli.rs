@@ -84,3 +84,28 @@ fn sighup_stops_join_cleanly() {
     assert_eq!(member.wait(Duration::from_secs(10)).code(), Some(0));
     member.wait_stderr("signal received", Duration::from_secs(5));
 }
+
+#[test]
+fn a_line_typed_before_anyone_connects_reaches_the_first_member() {
+    let (_serve, serve) = start_serve();
+    let serve = serve.to_string();
+    let code = format!("early-line-{}-able-acid-acorn-actor", std::process::id());
+    let mut a = tinynode();
+    a.args(member_args(&code, &serve)).stdin(Stdio::piped());
+    let a = Running::spawn_with_stdin(a);
+    let started = a.next_line(Duration::from_secs(30));
+    assert_eq!(field(&started, "event"), Some("started"), "{started}");
+    let stdin = a.child.stdin.as_ref().expect("stdin");
+    std::io::Write::write_all(&mut &*stdin, b"said before you came\n").expect("write");
+
+    let mut b = tinynode();
+    b.args(member_args(&code, &serve)).arg("--no-stdin");
+    let b = Running::spawn(b);
+    let mut seen = Vec::new();
+    let message = wait_for(&b, "message", Duration::from_secs(30), &mut seen);
+    assert_eq!(
+        field(&message, "text"),
+        Some("said before you came"),
+        "{message}"
+    );
+}

@@ -249,7 +249,8 @@ impl Node {
     /// queueing more than [`OUTBOX_PAUSE`](crate::rtc::OUTBOX_PAUSE)
     /// bytes for any connected member. A driver reading a stream (standard
     /// input) pauses while this is false, so a fast source is slowed to the
-    /// slowest member instead of losing messages.
+    /// slowest member instead of losing messages. In a meeting with no
+    /// channel open yet it is false: input waits for the first member.
     pub fn ready_to_send(&self) -> bool {
         self.joined
             .as_ref()

@@ -98,7 +98,10 @@ impl Signaling {
             .unwrap_or_default()
     }
 
-    fn accept(&mut self, from: NodeId, seq: u64, path: SignalPath) -> Result<(), Refused> {
+    /// Takes signal `seq` from `from`, remembering the path it came along
+    /// if `path` is one worth answering along (`None`: a direct signal from
+    /// an address the member's record does not list).
+    fn accept(&mut self, from: NodeId, seq: u64, path: Option<SignalPath>) -> Result<(), Refused> {
         let state = self.entry(from).ok_or(Refused::Full)?;
         match state.last_seq {
             Some(last) if seq < last => return Err(Refused::Replayed),
@@ -106,7 +109,9 @@ impl Signaling {
             _ => {}
         }
         state.last_seq = Some(seq);
-        state.path = Some(path);
+        if path.is_some() {
+            state.path = path;
+        }
         // It signalled us, so some path works: the offer is not unanswered.
         state.offered_via.clear();
         Ok(())
@@ -174,7 +179,20 @@ impl Node {
                 return;
             }
         };
-        if let Err(refused) = self.signaling.accept(signal.from, signal.seq, path) {
+        // A direct signal's source becomes the path answers take only if
+        // the sender's record lists it or it is a confirmed path already:
+        // a captured signal raced from another address steers nothing.
+        let listed = match path {
+            SignalPath::DhtRelay(_) => true,
+            SignalPath::Direct(source) => joined.membership.peer(&signal.from).is_some_and(|p| {
+                p.paths.contains(&path)
+                    || p.addrs
+                        .iter()
+                        .any(|a| crate::addr::canonical(*a) == crate::addr::canonical(source))
+            }),
+        };
+        let remembered = listed.then_some(path);
+        if let Err(refused) = self.signaling.accept(signal.from, signal.seq, remembered) {
             if refused == Refused::Duplicate {
                 self.stats.signals_duplicate += 1;
                 return;
@@ -222,12 +240,21 @@ impl Node {
         let Some(joined) = self.joined.as_ref() else {
             return;
         };
-        let known = joined
-            .membership
-            .peer(&outgoing.to)
-            .map_or(&[][..], |p| &p.paths[..]);
+        // Tentative paths only while no confirmed one is known.
+        let known = joined.membership.peer(&outgoing.to).map_or(&[][..], |p| {
+            if p.paths.is_empty() {
+                &p.tentative[..]
+            } else {
+                &p.paths[..]
+            }
+        });
         let is_offer = matches!(outgoing.kind, SignalKind::Offer(_));
-        let count = if is_offer { OFFER_PATHS } else { 1 };
+        // Offers and answers go along two paths, so one swallowed or
+        // steered path cannot keep a pair apart; a close along one.
+        let count = match outgoing.kind {
+            SignalKind::Offer(_) | SignalKind::Answer(_) => OFFER_PATHS,
+            SignalKind::Close => 1,
+        };
         let paths = choose_paths(self.signaling.remembered(&outgoing.to), known, count);
         if paths.is_empty() {
             debug!("no signal path to {}; signal not sent", outgoing.to.short());
@@ -278,7 +305,7 @@ mod tests {
             choose_paths(s.remembered(&peer), known, 1).first().copied()
         };
         assert_eq!(first(&signaling, &[relay(1), relay(2)]), Some(relay(2)));
-        signaling.accept(peer, 7, direct).unwrap();
+        signaling.accept(peer, 7, Some(direct)).unwrap();
         assert_eq!(first(&signaling, &[relay(1)]), Some(direct));
         signaling.path_failed(&peer, relay(1).addr());
         assert_eq!(
@@ -312,7 +339,7 @@ mod tests {
         assert_eq!(signaling.offer_unanswered(&peer), [relay(3), relay(2)]);
         assert_eq!(signaling.offer_unanswered(&peer), [], "reported once");
         signaling.offered(peer, &[relay(3)]);
-        signaling.accept(peer, 9, relay(3)).unwrap();
+        signaling.accept(peer, 9, Some(relay(3))).unwrap();
         assert_eq!(
             signaling.offer_unanswered(&peer),
             [],
@@ -324,17 +351,23 @@ mod tests {
     fn replays_and_overflow_are_refused() {
         let mut signaling = Signaling::new(100);
         let peer = NodeId([1; 32]);
-        assert_eq!(signaling.accept(peer, 5, relay(1)), Ok(()));
-        assert_eq!(signaling.accept(peer, 5, relay(2)), Err(Refused::Duplicate));
-        assert_eq!(signaling.accept(peer, 4, relay(1)), Err(Refused::Replayed));
-        assert_eq!(signaling.accept(peer, 6, relay(1)), Ok(()));
+        assert_eq!(signaling.accept(peer, 5, Some(relay(1))), Ok(()));
+        assert_eq!(
+            signaling.accept(peer, 5, Some(relay(2))),
+            Err(Refused::Duplicate)
+        );
+        assert_eq!(
+            signaling.accept(peer, 4, Some(relay(1))),
+            Err(Refused::Replayed)
+        );
+        assert_eq!(signaling.accept(peer, 6, Some(relay(1))), Ok(()));
         for i in 1..MAX_SIGNALING_PEERS {
             let mut id = [0u8; 32];
             id[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            assert_eq!(signaling.accept(NodeId(id), 1, relay(1)), Ok(()));
+            assert_eq!(signaling.accept(NodeId(id), 1, Some(relay(1))), Ok(()));
         }
         assert_eq!(
-            signaling.accept(NodeId([9; 32]), 1, relay(1)),
+            signaling.accept(NodeId([9; 32]), 1, Some(relay(1))),
             Err(Refused::Full)
         );
         assert_eq!((signaling.take_seq(), signaling.take_seq()), (100, 101));

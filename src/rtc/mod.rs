@@ -459,12 +459,18 @@ impl Connections {
         queued
     }
 
-    /// True while every open channel has fewer than [`OUTBOX_PAUSE`] bytes
-    /// queued: the caller may hand over more messages.
+    /// True while some channel is open and every open channel has fewer
+    /// than [`OUTBOX_PAUSE`] bytes queued: the caller may hand over more
+    /// messages.
     pub fn ready_to_send(&self) -> bool {
-        self.conns
-            .values()
-            .all(|c| c.phase() != Phase::Open || c.queued_bytes() < OUTBOX_PAUSE)
+        // With no channel open, nothing is taken: lines typed before the
+        // first member connects wait (in the pipe or terminal) and go to
+        // it, rather than to nobody.
+        self.conns.values().any(|c| c.phase() == Phase::Open)
+            && self
+                .conns
+                .values()
+                .all(|c| c.phase() != Phase::Open || c.queued_bytes() < OUTBOX_PAUSE)
     }
 
     /// Closes every channel (the node is leaving) and tells each peer.
