@@ -174,7 +174,7 @@ pub mod wire {
     pub mod dht {
         pub use crate::dht::RECORD_BYTES_PER_REPLY;
         pub use crate::dht::announce::{ANNOUNCE_LABEL, signed_announce, signing_input};
-        pub use crate::dht::engine::{REMOTE_TRIGGERED_RATE, SIGNATURE_CHECKS};
+        pub use crate::dht::budget::{REMOTE_TRIGGERED_RATE, SIGNATURE_CHECKS};
         pub use crate::dht::rpc::{
             FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, MAX_PENDING, REACH_ME_REQUEST_LEN,
             REMOTE_TRIGGERED_ROOM,

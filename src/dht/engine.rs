@@ -25,13 +25,11 @@ use log::{debug, info, warn};
 
 use super::announce;
 use super::bootstrap::Bootstrap;
+use super::budget::Budgets;
 pub use super::event::{DhtDrop, DhtEvent, LookupId, LookupKind};
 use super::lookup::Lookup;
 use super::routing::{Offer, Peer, RoutingTable};
-use super::rpc::{
-    PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, REMOTE_TRIGGERED_ROOM, REQUEST_RESENDS,
-    Rpc,
-};
+use super::rpc::{PING_FRAME_LEN, Pending, Purpose, REACH_ME_REQUEST_LEN, REQUEST_RESENDS, Rpc};
 use super::server::{Server, response_frame};
 use super::store::Store;
 use super::token::Tokens;
@@ -44,9 +42,7 @@ use crate::addr::usable_from;
 use crate::id::{ID_BITS, NodeId};
 use crate::identity::Identity;
 use crate::limits::AMPLIFICATION_FACTOR;
-use crate::ratelimit::{Limits, RateLimiter};
 use crate::rng::Rng;
-use crate::throttle::Throttle;
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Lookups under way at once; further lookups finish at once, empty.
@@ -81,30 +77,9 @@ pub struct Dht {
     next_refresh: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DhtEvent>,
-    /// Verification pings and probes a second, for the whole node.
-    remote_triggered: RateLimiter<()>,
-    /// Ed25519 checks of announces a second, for the whole node.
-    signature_checks: RateLimiter<()>,
-    /// Own requests not sent because the table was full.
-    table_full: Throttle,
+    /// What others' requests may cost us (`budget.rs`).
+    budgets: Budgets,
 }
-
-/// Requests others' requests may make us send (verification pings and
-/// `ReachMe` probes), a second, for the whole node, and the burst.
-pub const REMOTE_TRIGGERED_RATE: Limits = Limits {
-    rate_per_second: 50,
-    burst: 100,
-    max_sources: 1,
-};
-
-/// Ed25519 verifications of `SignedAnnounce`s a second, for the whole
-/// node, and the burst: about 5 ms of CPU a second on x86-64, some tens of
-/// ms on a small ARM core (`protocol-spec.md` §7.2).
-pub const SIGNATURE_CHECKS: Limits = Limits {
-    rate_per_second: 100,
-    burst: 200,
-    max_sources: 1,
-};
 
 /// Whether a failed request counts against the routing entry it went to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,9 +117,7 @@ impl Dht {
             next_refresh: now + REFRESH_CHECK,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            remote_triggered: RateLimiter::new(REMOTE_TRIGGERED_RATE),
-            signature_checks: RateLimiter::new(SIGNATURE_CHECKS),
-            table_full: Throttle::default(),
+            budgets: Budgets::default(),
         }
     }
 
@@ -491,7 +464,7 @@ impl Dht {
         {
             Some(frame) => self.transmits.push_back(self.locals.transmit(to, frame)),
             None => {
-                if let Some(count) = self.table_full.tick() {
+                if let Some(count) = self.budgets.table_full() {
                     warn!(
                         "dht: too many requests in flight; not sending to {to} \
                          ({count} requests not sent so far)"
@@ -506,11 +479,9 @@ impl Dht {
     }
 
     /// True if a request that someone else's request asks of us (a
-    /// verification ping, a probe) may go out now: fewer than
-    /// [`REMOTE_TRIGGERED_ROOM`] requests in flight, within the node's
-    /// budget of [`REMOTE_TRIGGERED_RATE`].
+    /// verification ping, a probe) may go out now (`budget.rs`).
     fn may_send_for_others(&mut self, now: Instant) -> bool {
-        self.rpc.len() < REMOTE_TRIGGERED_ROOM && self.remote_triggered.allow(now, (), 1)
+        self.budgets.may_send_for_others(now, self.rpc.len())
     }
 
     /// True if `source` has shown it receives at its address: it answered
@@ -540,7 +511,7 @@ impl Dht {
             store: &mut self.store,
             tokens: &self.tokens,
             rng: &mut self.rng,
-            signature_checks: &mut self.signature_checks,
+            signature_checks: &mut self.budgets.signature_checks,
         }
         .answer(now, source, txid, sender, body)?;
         if short_reach || stranger_probe {
@@ -791,31 +762,11 @@ mod tests {
             Some(peer.addr),
             "still an entry"
         );
-        let logged: Vec<u64> = (0..3).filter_map(|_| dht.table_full.tick()).collect();
+        let logged: Vec<u64> = (0..3).filter_map(|_| dht.budgets.table_full()).collect();
         assert_eq!(
             logged,
             [8],
             "five counted; the 6th and 7th not logged, the 8th is"
         );
-    }
-
-    #[test]
-    fn requests_for_others_leave_three_quarters_of_the_table_and_have_a_budget() {
-        let now = Instant::now();
-        let locals = LocalAddrs::new(vec![addr(0)]);
-        let mut dht = Dht::new(
-            now,
-            NodeId([1; 32]),
-            locals,
-            Rng::from_seed([5; 32]),
-            Vec::new(),
-        );
-        let allowed = (0..1000).filter(|_| dht.may_send_for_others(now)).count();
-        assert_eq!(allowed as u64, REMOTE_TRIGGERED_RATE.burst, "the burst");
-        let later = now + Duration::from_secs(10);
-        for n in 0..REMOTE_TRIGGERED_ROOM as u32 {
-            dht.ping(later, addr(100 + n), None, false);
-        }
-        assert!(!dht.may_send_for_others(later), "no room to spare");
     }
 }

@@ -366,7 +366,7 @@ fn shuffle<T>(rng: &mut Rng, items: &mut [T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dht::engine::SIGNATURE_CHECKS;
+    use crate::dht::budget::SIGNATURE_CHECKS;
     use crate::dht::routing::Peer;
     use crate::dht::wire::decode_frame;
     use crate::identity::Identity;
@@ -402,7 +402,7 @@ mod tests {
                 store: Store::default(),
                 tokens: Tokens::new(now, [1; 32], [2; 32]),
                 rng: Rng::from_seed([3; 32]),
-                signature_checks: RateLimiter::new(crate::dht::engine::SIGNATURE_CHECKS),
+                signature_checks: RateLimiter::new(crate::dht::budget::SIGNATURE_CHECKS),
             }
         }
 
