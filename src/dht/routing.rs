@@ -171,6 +171,45 @@ impl RoutingTable {
         all
     }
 
+    /// Up to `count` known nodes spread over the key space and the
+    /// internet: one from each bucket in turn, farthest bucket first
+    /// (most recently seen first within a bucket), at most one per public
+    /// /16 (IPv6 /32). What a node cache should keep: the near buckets are
+    /// the ones a Sybil fills first, since our ID is in every query.
+    pub fn spread(&self, count: usize) -> Vec<Peer> {
+        let wide = |peer: &Peer| match crate::addr::canonical_ip(peer.addr.ip()) {
+            std::net::IpAddr::V4(v4) => u128::from(u32::from(v4) >> 16),
+            std::net::IpAddr::V6(v6) => (u128::from(v6) >> 96) | 1 << 64,
+        };
+        let mut taken_networks = Vec::new();
+        let mut picked = Vec::new();
+        let deepest = self
+            .buckets
+            .iter()
+            .map(|b| b.entries.len())
+            .max()
+            .unwrap_or(0);
+        for depth in 0..deepest {
+            for bucket in self.buckets.iter().rev() {
+                let Some(entry) = bucket.entries.iter().rev().nth(depth) else {
+                    continue;
+                };
+                if diversity_key(entry.peer.addr.ip()).is_some() {
+                    let network = wide(&entry.peer);
+                    if taken_networks.contains(&network) {
+                        continue;
+                    }
+                    taken_networks.push(network);
+                }
+                picked.push(entry.peer);
+                if picked.len() == count {
+                    return picked;
+                }
+            }
+        }
+        picked
+    }
+
     /// The node the table knows at `addr`, if any.
     pub fn id_at(&self, addr: SocketAddr) -> Option<NodeId> {
         self.buckets
@@ -288,6 +327,45 @@ mod tests {
             Offer::Stored,
             "a known entry"
         );
+    }
+
+    #[test]
+    fn the_spread_takes_every_bucket_in_turn_and_one_node_per_network() {
+        let now = Instant::now();
+        let mut table = RoutingTable::new(NodeId([0; 32]));
+        // Six close nodes (one bucket), each in a network of its own, and
+        // two far nodes of one /16.
+        for n in 1..=6u8 {
+            let close = Peer {
+                id: NodeId([
+                    0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, 0, n,
+                ]),
+                addr: SocketAddr::from(([10 + n, 0, 0, 1], 1)),
+            };
+            table.on_answered(now, close);
+        }
+        table.on_answered(
+            now,
+            Peer {
+                addr: "203.0.1.1:1".parse().unwrap(),
+                ..peer(0x80, 1)
+            },
+        );
+        table.on_answered(
+            now,
+            Peer {
+                addr: "203.0.2.1:1".parse().unwrap(),
+                ..peer(0x40, 2)
+            },
+        );
+        let spread = table.spread(4);
+        assert_eq!(spread.len(), 4);
+        let far = spread
+            .iter()
+            .filter(|p| p.addr.ip().to_string().starts_with("203.0."))
+            .count();
+        assert_eq!(far, 1, "one of the far /16: {spread:?}");
     }
 
     #[test]

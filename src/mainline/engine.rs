@@ -306,14 +306,11 @@ impl Mainline {
         self.pending.len()
     }
 
-    /// Addresses of nodes in the routing table (for a node cache), closest
-    /// to our ID first.
+    /// Addresses of nodes in the routing table for a node cache: a sample
+    /// spread over the buckets and networks (`RoutingTable::spread`), not
+    /// the nodes closest to our ID, which a Sybil fills first.
     pub fn good_nodes(&self, count: usize) -> Vec<SocketAddr> {
-        self.table
-            .closest(&padded(&self.id), count)
-            .iter()
-            .map(|p| p.addr)
-            .collect()
+        self.table.spread(count).iter().map(|p| p.addr).collect()
     }
 
     /// Starts a `get_peers` lookup of `info_hash`.
