@@ -312,7 +312,7 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     else {
         return EXIT_NO_UDP;
     };
-    mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
+    mainline::resolve_in_background(plan.names, driver.command_sender());
     for command in [
         NodeCommand::ProbeReach(bootstrap.clone()),
         NodeCommand::ProbeRelays(bootstrap.clone()),

@@ -1,6 +1,8 @@
 //! Where `join` finds its first Mainline DHT nodes: the user's
 //! `--mainline-bootstrap` list (or `$TINYNODE_MAINLINE_BOOTSTRAP`), else a
-//! cache of good nodes from earlier runs and then the public routers.
+//! cache of good nodes from earlier runs together with the public routers
+//! (always both: a cache alone would carry a Sybil's view from one run to
+//! the next).
 //!
 //! IP literals go to the node at start; host names are resolved on a
 //! thread, so the event loop never waits for DNS, and handed to the running
@@ -37,8 +39,6 @@ pub const CACHE_SAVE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 pub const CACHE_FILE: &str = "mainline-nodes";
 /// Time allowed for one round of router name resolution.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
-/// How long cached nodes have alone before the routers are asked too.
-pub const CACHE_HEAD_START: Duration = Duration::from_secs(1);
 /// Waits between rounds when no name resolved: 30 s doubling to 5 min.
 const RESOLVE_RETRY: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(300));
 
@@ -50,9 +50,6 @@ pub struct Plan {
     pub names: Vec<HostPort>,
     /// Where to save good nodes at exit (only with the default routers).
     pub cache: Option<PathBuf>,
-    /// How long to wait before resolving `names`: cached nodes get
-    /// [`CACHE_HEAD_START`], so the routers are spared when they answer.
-    pub delay: Duration,
 }
 
 /// The plan for `given` nodes (flag or environment), or the defaults
@@ -63,7 +60,6 @@ pub fn plan(off: bool, given: Vec<HostPort>, cache: Option<PathBuf>) -> Plan {
             initial: None,
             names: Vec::new(),
             cache: None,
-            delay: Duration::ZERO,
         };
     }
     let (names, initial, cache) = if given.is_empty() {
@@ -86,16 +82,10 @@ pub fn plan(off: bool, given: Vec<HostPort>, cache: Option<PathBuf>) -> Plan {
             initial.push(SocketAddr::new(ip, literal.port));
         }
     }
-    let delay = if initial.is_empty() {
-        Duration::ZERO
-    } else {
-        CACHE_HEAD_START
-    };
     Plan {
         initial: Some(initial),
         names,
         cache,
-        delay,
     }
 }
 
@@ -218,18 +208,17 @@ fn replace_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
-/// Resolves `names` on a thread after `delay` and hands the addresses to
+/// Resolves `names` on a thread and hands the addresses to
 /// the node (one per router and family; each family's Mainline client
 /// takes its own, and ignores them once joined); rounds that resolve
 /// nothing are retried with backoff.
-pub fn resolve_in_background(names: Vec<HostPort>, delay: Duration, sender: CommandSender) {
+pub fn resolve_in_background(names: Vec<HostPort>, sender: CommandSender) {
     if names.is_empty() {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("mainline-dns".into())
         .spawn(move || {
-            std::thread::sleep(delay);
             let mut wait = RESOLVE_RETRY.0;
             loop {
                 let mut addrs = Vec::new();

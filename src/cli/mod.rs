@@ -206,7 +206,7 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
     let Some((mut driver, mut node)) = start(&printer, &binds, identity, sources, false) else {
         return EXIT_FAILURE;
     };
-    mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
+    mainline::resolve_in_background(plan.names, driver.command_sender());
     started(&printer, &node, None);
     let result = driver.run(&mut node, printer.events());
     finish(&printer, result)
@@ -317,7 +317,7 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
     {
         debug!("lan: no beacons on this host ({error}); the other sources carry on");
     }
-    mainline::resolve_in_background(plan.names, plan.delay, driver.command_sender());
+    mainline::resolve_in_background(plan.names, driver.command_sender());
     started(&printer, &node, Some(&meeting));
     warn_if_weak(&printer, &code);
     if !stun_servers.is_empty() {

@@ -187,6 +187,18 @@ pub fn padded(id: &Id) -> NodeId {
     NodeId(out)
 }
 
+/// The first `count` of `nodes` (nearest first), those whose IDs are
+/// BEP 42-valid for their addresses first: a lookup prefers nodes that
+/// could not choose where in the key space they sit (as libtorrent's
+/// `dht_prefer_verified_node_ids` and the `mainline` crate do), and falls
+/// back on the others only when too few valid ones are known.
+fn secure_first(mut nodes: Vec<Peer>, count: usize) -> Vec<Peer> {
+    // A stable sort keeps the distance order within each group.
+    nodes.sort_by_key(|p| !bep42_valid(p.addr.ip(), &unpadded(&p.id)));
+    nodes.truncate(count);
+    nodes
+}
+
 fn unpadded(id: &NodeId) -> Id {
     let mut out = [0u8; ID_LEN];
     out.copy_from_slice(&id.0[..ID_LEN]);
@@ -228,12 +240,25 @@ impl Mainline {
     /// nodes); unless already joined, a new attempt with all of them
     /// starts at `now`.
     pub fn set_bootstrap(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        let mut new = Vec::new();
         for addr in addrs {
             if !self.bootstrap_addrs.contains(&addr) {
                 self.bootstrap_addrs.push(addr);
+                new.push(addr);
             }
         }
-        if !self.bootstrapped {
+        if self.bootstrapped {
+            // Joined already (through cached nodes): ask the new addresses
+            // (the routers) too, so they and the nodes they know stand
+            // beside whatever the cache carried over.
+            let query = Query::FindNode {
+                target: self.id,
+                want_both: false,
+            };
+            for addr in new {
+                self.query(now, addr, None, Purpose::Probe, &query);
+            }
+        } else {
             self.bootstrap = Bootstrap::new(now, self.bootstrap_addrs.clone());
             self.generation += 1;
         }
@@ -445,7 +470,7 @@ impl Mainline {
             return id;
         }
         let target = padded(&target);
-        let seeds = self.table.closest(&target, K);
+        let seeds = secure_first(self.table.closest(&target, 2 * K), K);
         self.lookups.insert(
             id,
             LookupState {
@@ -928,6 +953,50 @@ mod tests {
         );
         assert!(a.poll_transmit().is_none(), "nothing is ever answered");
         assert_eq!(a.handle_datagram(now, node_addr(1), &answer), Ok(()));
+    }
+
+    #[test]
+    fn lookups_start_from_bep42_valid_nodes_first() {
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let node = |n: u8, valid: bool| {
+            let id = if valid {
+                bep42_id(ip, [n; 20])
+            } else {
+                [n; 20]
+            };
+            let id = if !valid && bep42_valid(ip, &id) {
+                [n ^ 0x80; 20]
+            } else {
+                id
+            };
+            Peer {
+                id: padded(&id),
+                addr: SocketAddr::new(ip, 6881),
+            }
+        };
+        let nodes = vec![
+            node(1, false),
+            node(2, false),
+            node(3, true),
+            node(4, false),
+            node(5, true),
+        ];
+        let picked = secure_first(nodes.clone(), 3);
+        assert_eq!(picked, [nodes[2], nodes[4], nodes[0]]);
+    }
+
+    #[test]
+    fn routers_given_after_joining_through_the_cache_are_asked_too() {
+        let now = Instant::now();
+        let mut net = FakeNet::with(12);
+        let mut a = client(now, 1);
+        net.run(now, &mut a);
+        assert!(a.is_bootstrapped());
+        a.set_bootstrap(now, vec![node_addr(5), node_addr(6)]);
+        let asked: Vec<SocketAddr> = std::iter::from_fn(|| a.poll_transmit())
+            .map(|t| t.destination)
+            .collect();
+        assert_eq!(asked, [node_addr(5), node_addr(6)]);
     }
 
     #[test]
