@@ -290,6 +290,26 @@ mod tests {
     }
 
     #[test]
+    fn a_save_that_cannot_complete_leaves_the_old_cache_whole() {
+        let dir = std::env::temp_dir().join(format!("tinynode-cache-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CACHE_FILE);
+        save_cache(&path, &["192.0.2.1:1".parse().unwrap()]);
+        // The write fails part-way (here: the temporary name is taken by
+        // a directory; on a full disk, the write itself).
+        let temporary = dir.join(format!(".{CACHE_FILE}.{}.tmp", std::process::id()));
+        std::fs::create_dir(&temporary).unwrap();
+        save_cache(&path, &["192.0.2.2:2".parse().unwrap()]);
+        assert_eq!(
+            load_cache(&path),
+            ["192.0.2.1:1".parse().unwrap()],
+            "the old cache, whole"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_cache_is_never_read_or_written_through_a_symlink_and_reads_are_bounded() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("tinynode-cache-link-{}", std::process::id()));
