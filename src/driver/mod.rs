@@ -199,6 +199,9 @@ pub struct Driver {
     /// True once the loop is leaving (a signal, or a handler's
     /// [`Flow::Leave`]).
     leaving: bool,
+    /// Receive errors (ICMP errors reported on a socket), warned about at
+    /// the 1st, 2nd, 4th … one.
+    receive_errors: crate::throttle::Throttle,
 }
 
 impl Driver {
@@ -272,6 +275,7 @@ impl Driver {
             beacons: Vec::new(),
             backlog: Vec::new(),
             leaving: false,
+            receive_errors: crate::throttle::Throttle::default(),
         };
         Ok((driver, node))
     }
@@ -516,7 +520,12 @@ impl Driver {
                 Err(error) => {
                     // For example an ICMP error reported on the socket:
                     // logged, never fatal; what is queued behind it is read.
-                    warn!("receive on {destination} failed: {error}");
+                    match self.receive_errors.tick() {
+                        Some(count) => warn!(
+                            "receive on {destination} failed: {error} ({count} receive errors so far)"
+                        ),
+                        None => debug!("receive on {destination} failed: {error}"),
+                    }
                     errors += 1;
                     if errors >= MAX_RECEIVE_ERRORS {
                         return None;
