@@ -44,6 +44,10 @@ pub const MAINLINE_INFO: &[u8] = b"tinynode mainline v1";
 pub const LAN_INFO: &[u8] = b"tinynode lan v1";
 /// HKDF info of the relay key, which makes relay pairing tokens.
 pub const RELAY_INFO: &[u8] = b"tinynode relay v1";
+/// HKDF info of the hello key, which authenticates hellos (§9.6).
+pub const HELLO_INFO: &[u8] = b"tinynode hello v2";
+/// HMAC label before the hello bytes in [`Meeting::hello_mac`].
+pub const HELLO_MAC_LABEL: &[u8] = b"tinynode hello mac v2";
 /// HMAC label before the session and node IDs in [`Meeting::relay_token`].
 pub const RELAY_TOKEN_LABEL: &[u8] = b"tinynode relay token v1";
 /// HMAC label before the window number in [`Meeting::lan_tag`].
@@ -67,6 +71,7 @@ pub struct Meeting {
     mainline_key: [u8; 32],
     lan_key: [u8; 32],
     relay_key: [u8; 32],
+    hello_key: [u8; 32],
 }
 
 /// Why a code cannot be used.
@@ -145,6 +150,7 @@ impl Meeting {
             mainline_key: expand(MAINLINE_INFO),
             lan_key: expand(LAN_INFO),
             relay_key: expand(RELAY_INFO),
+            hello_key: expand(HELLO_INFO),
         })
     }
 
@@ -169,6 +175,21 @@ impl Meeting {
         context.update(&session.to_be_bytes());
         context.update(&low.0);
         context.update(&high.0);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&context.sign().as_ref()[..16]);
+        out
+    }
+
+    /// The authentication code of a hello's `bytes` (all but the code
+    /// itself, `protocol-spec.md` §9.6): the first 16 bytes of
+    /// HMAC-SHA256(hello key, [`HELLO_MAC_LABEL`] || bytes). Only members
+    /// can make it, so the address a hello names and the nonces it carries
+    /// cannot be changed by someone who captured it.
+    pub fn hello_mac(&self, bytes: &[u8]) -> [u8; 16] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.hello_key);
+        let mut context = ring::hmac::Context::with_key(&key);
+        context.update(HELLO_MAC_LABEL);
+        context.update(bytes);
         let mut out = [0u8; 16];
         out.copy_from_slice(&context.sign().as_ref()[..16]);
         out

@@ -16,7 +16,8 @@
 //! node's signaling picks one (`node/signaling.rs`). A direct path (a
 //! hello, beacon or signal that came straight from the member) is
 //! *confirmed* only when its source is one of the addresses the member's
-//! signed record lists; any other is *tentative*, kept apart (at most
+//! signed record lists, or the member proved it receives there (a hello
+//! that echoed our nonce); any other is *tentative*, kept apart (at most
 //! [`MAX_TENTATIVE`], added only by a record newer than the newest
 //! accepted) and used only while no confirmed path is known. Someone who
 //! replays a captured record from addresses of their own (which no record
@@ -266,14 +267,16 @@ impl Membership {
         found: &Found<'_>,
     ) -> Result<Option<Change>, Rejected> {
         let record = record::open(&self.meeting, found.blob).map_err(Rejected::Invalid)?;
-        self.accept_opened(now, unix_ms, record, found.via, found.path)
+        self.accept_opened(now, unix_ms, record, found.via, found.path, false)
     }
 
     /// Judges a record the caller already opened (a hello or beacon, whose
     /// handler needs the record before it decides what to answer), found
     /// by `via` along `path`: the checks of [`on_records`](Self::on_records)
-    /// after opening. `Ok(None)` for our own record or one that changes no
-    /// member.
+    /// after opening. A direct path is confirmed when the record lists its
+    /// address or the caller `proven` that the member receives there (a
+    /// hello that echoed our nonce). `Ok(None)` for our own record or one
+    /// that changes no member.
     pub fn accept_opened(
         &mut self,
         now: Instant,
@@ -281,6 +284,7 @@ impl Membership {
         record: PeerRecord,
         via: Via,
         path: SignalPath,
+        proven: bool,
     ) -> Result<Option<Change>, Rejected> {
         if record.node_id == self.local {
             return Ok(None);
@@ -296,6 +300,7 @@ impl Membership {
         let expires_at = now + Duration::from_millis(ttl_ms - age_ms);
         let confirmed = match path {
             SignalPath::DhtRelay(_) => true,
+            SignalPath::Direct(_) if proven => true,
             SignalPath::Direct(source) => record
                 .addrs
                 .iter()

@@ -15,7 +15,7 @@ use tinynode::wire::dht::{
     Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, REACH_ME_REQUEST_LEN,
     Request, Response, WireAddr, decode_frame, encode_frame, signed_announce, signing_input,
 };
-use tinynode::wire::hello::{self, HelloKind};
+use tinynode::wire::hello::{self, Hello, HelloKind};
 use tinynode::wire::link;
 use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
@@ -66,6 +66,23 @@ fn infohash_by_hand(stretched: &[u8; 32], window: u64) -> ([u8; 32], [u8; 20]) {
     let mut info_hash = [0u8; 20];
     info_hash.copy_from_slice(&tag.as_ref()[..20]);
     (key, info_hash)
+}
+
+/// §9.6 by hand: the hello key and the code of the hello `bytes` (all
+/// but the code).
+fn hello_by_hand(stretched: &[u8; 32], bytes: &[u8]) -> ([u8; 32], [u8; 16]) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tinynode/meeting/hkdf/v1").extract(stretched);
+    let mut key = [0u8; 32];
+    prk.expand(&[b"tinynode hello v2"], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut key))
+        .expect("HKDF");
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, &key),
+        &[&b"tinynode hello mac v2"[..], bytes].concat(),
+    );
+    let mut code = [0u8; 16];
+    code.copy_from_slice(&tag.as_ref()[..16]);
+    (key, code)
 }
 
 /// §12.3 by hand: the relay key, the pairing token of `session` between
@@ -252,6 +269,27 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         UNIX_MS,
         NONCE,
     );
+    // Alice's hello to Bob at 198.51.100.20:4000 (§9.6): nonce 8 × 0x11,
+    // no echo, coded with the hello key by hand.
+    let hello_unsigned = hello::encode(
+        &Hello {
+            kind: HelloKind::Hello,
+            record: &record,
+            to: "198.51.100.20:4000".parse().unwrap(),
+            nonce: [0x11; 8],
+            echo: [0; 8],
+        },
+        |_| [0; 16],
+    );
+    let body_len = hello::HELLO_LEN - hello::MAC_LEN;
+    let (hello_key, hello_code) = hello_by_hand(&stretched, &hello_unsigned[..body_len]);
+    assert_eq!(
+        meeting.hello_mac(&hello_unsigned[..body_len]),
+        hello_code,
+        "the crate agrees"
+    );
+    let mut hello_datagram = hello_unsigned;
+    hello_datagram[body_len..].copy_from_slice(&hello_code);
     let record_aad = [&b"tinynode record v2"[..], &topic].concat();
     let record_plaintext = open_by_hand(&key, &record_aad, &record);
     let params = SessionParams {
@@ -469,7 +507,8 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         ("krpc-response-ipv6", ipv6_response()),
-        ("hello", hello::encode(HelloKind::Hello, &record)),
+        ("hello-key", hello_key.to_vec()),
+        ("hello", hello_datagram),
         ("lan-key", lan_key.to_vec()),
         ("lan-tag", lan_tag.to_vec()),
         ("beacon", beacon::encode(lan_tag, &record)),
@@ -676,6 +715,10 @@ fn the_mainline_vectors_are_canonical_and_the_hello_carries_the_record() {
     let hello = get("hello");
     let decoded = hello::decode(&hello).expect("the hello decodes");
     assert_eq!(decoded.record, get("record-blob"));
+    assert_eq!(decoded.to, "198.51.100.20:4000".parse().unwrap());
+    assert!(hello::verify(&hello, |b| Meeting::derive(CODE)
+        .unwrap()
+        .hello_mac(b)));
     let meeting = Meeting::derive(CODE).unwrap();
     assert_eq!(
         record::open(&meeting, decoded.record).unwrap().node_id,

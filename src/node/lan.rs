@@ -110,7 +110,7 @@ impl Node {
             return;
         }
         let new = joined.membership.peer(&node_id).is_none();
-        if !self.take_opened(now, record, Via::Lan, SignalPath::Direct(source)) {
+        if !self.take_opened(now, record, Via::Lan, SignalPath::Direct(source), false) {
             return self.drop_datagram(source, DropReason::BeaconUnverified);
         }
         self.stats.beacons += 1;

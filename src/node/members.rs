@@ -125,6 +125,7 @@ impl Node {
         record: PeerRecord,
         via: Via,
         path: SignalPath,
+        proven: bool,
     ) -> bool {
         let unix_ms = self.config.clock.unix_ms(now);
         let Some(joined) = self.joined.as_mut() else {
@@ -132,7 +133,7 @@ impl Node {
         };
         match joined
             .membership
-            .accept_opened(now, unix_ms, record, via, path)
+            .accept_opened(now, unix_ms, record, via, path, proven)
         {
             Ok(change) => {
                 self.apply_changes(now, change.into_iter().collect());

@@ -82,6 +82,8 @@ pub struct Node {
     limiter: RateLimiter,
     prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
+    /// The nonces of the hellos we sent, for their echoes (§9.6).
+    hello_nonces: hello::SentNonces,
     relay_table: Option<RelayTable>,
     /// The Mainline DHT as a directory of relays, when Mainline is on:
     /// a relay node announces itself there, a member whose meeting names
@@ -191,6 +193,7 @@ impl Node {
             limiter: RateLimiter::default(),
             prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
+            hello_nonces: hello::SentNonces::default(),
             user_lookups: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -277,6 +280,7 @@ impl Node {
             mainline_pending: self.mainline.iter().map(|(_, m)| m.pending_len()).sum(),
             relay_bindings: self.relay_bindings(),
             contacted_ips: self.contacted.len(),
+            hello_nonces: self.hello_nonces.len(),
         }
     }
 

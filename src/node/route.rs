@@ -440,7 +440,16 @@ mod tests {
         assert_eq!(cost(krpc, known.peer_addr, &known), 0, "a node we queried");
         assert_eq!(cost(krpc, stranger(), &known), 1);
         assert!(matches!(route(krpc, stranger(), &known), Route::Mainline));
-        let hello = crate::hello::encode(crate::hello::HelloKind::Hello, b"x");
+        let hello = crate::hello::encode(
+            &crate::hello::Hello {
+                kind: crate::hello::HelloKind::Hello,
+                record: b"x",
+                to: stranger(),
+                nonce: [1; 8],
+                echo: [0; 8],
+            },
+            |_| [0; 16],
+        );
         assert_eq!(cost(&hello, known.peer_addr, &known), 1);
         assert!(matches!(route(&hello, stranger(), &known), Route::Hello));
     }

@@ -56,6 +56,9 @@ pub enum DropReason {
     /// A hello whose record does not open, verify or pass membership's
     /// checks, or that arrived outside a meeting.
     HelloUnverified,
+    /// A hello whose code checks but that names another destination than
+    /// ours: captured elsewhere and replayed.
+    HelloMisdirected,
     /// A beacon that does not decode.
     BeaconMalformed,
     /// A beacon of another meeting (its tag does not match; no
@@ -83,7 +86,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order stats are printed.
-    pub const ALL: [DropReason; 31] = [
+    pub const ALL: [DropReason; 32] = [
         Self::Oversized,
         Self::UnknownProtocol,
         Self::WebrtcUnmatched,
@@ -105,6 +108,7 @@ impl DropReason {
         Self::MainlineWrongSource,
         Self::HelloMalformed,
         Self::HelloUnverified,
+        Self::HelloMisdirected,
         Self::BeaconMalformed,
         Self::BeaconOtherMeeting,
         Self::BeaconUnicast,
@@ -141,6 +145,7 @@ impl DropReason {
             Self::MainlineWrongSource => "mainline_wrong_source",
             Self::HelloMalformed => "hello_malformed",
             Self::HelloUnverified => "hello_unverified",
+            Self::HelloMisdirected => "hello_misdirected",
             Self::BeaconMalformed => "beacon_malformed",
             Self::BeaconOtherMeeting => "beacon_other_meeting",
             Self::BeaconUnicast => "beacon_unicast",
@@ -304,6 +309,8 @@ pub struct Sizes {
     pub relay_bindings: usize,
     /// IPs remembered as sent to (for reachability probes).
     pub contacted_ips: usize,
+    /// Destinations whose hello nonces are remembered (§9.6).
+    pub hello_nonces: usize,
 }
 
 impl Sizes {
@@ -321,6 +328,7 @@ impl Sizes {
         mainline_pending: crate::mainline::engine::MAX_PENDING,
         relay_bindings: 2 * crate::relay::server::SERVE_RELAY.max_pairs,
         contacted_ips: super::contacted::MAX_CONTACTED,
+        hello_nonces: super::hello::MAX_SENT_NONCES,
     };
 
     /// True if every count is within [`Sizes::LIMITS`].
@@ -338,5 +346,6 @@ impl Sizes {
             && self.mainline_pending <= limits.mainline_pending
             && self.relay_bindings <= limits.relay_bindings
             && self.contacted_ips <= limits.contacted_ips
+            && self.hello_nonces <= limits.hello_nonces
     }
 }
