@@ -181,18 +181,21 @@ impl Node {
     }
 
     /// Whether a hello sent to `to` was sent to us: `Some(true)` when `to`
-    /// is one of our socket or public addresses, `Some(false)` when we
+    /// is one of our socket addresses or has one of our public IPs, `Some(false)` when we
     /// cannot tell (a public address of a family whose public address we
     /// do not know yet: the hello counts, but proves nothing), `None` when
     /// it names someone else (a hello captured elsewhere and replayed).
     fn hello_bound_here(&self, to: SocketAddr) -> Option<bool> {
         let to = canonical(to);
-        let ours = self
-            .locals
-            .all()
-            .iter()
-            .chain(self.public.all().iter())
-            .any(|a| canonical(*a) == to);
+        // A socket address exactly; a public address by its IP, as behind
+        // a NAT that maps by destination the port a Mainline node saw is
+        // not the one our public address was voted with.
+        let ours = self.locals.all().iter().any(|a| canonical(*a) == to)
+            || self
+                .public
+                .all()
+                .iter()
+                .any(|a| canonical(*a).ip() == to.ip());
         if ours {
             return Some(true);
         }
