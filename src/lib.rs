@@ -212,6 +212,7 @@ pub mod wire {
 
     pub mod relay {
         pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
+        pub use crate::node::PROBE_TIMEOUT;
         pub use crate::relay::cookie::{COOKIE_LABEL, COOKIE_ROTATION, cookie};
         pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY, UNPAIRED_GRACE};
         pub use crate::relay::wire::*;

@@ -228,3 +228,62 @@ fn a_refusal_names_the_cookie_of_the_bind_it_refuses() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_probe_left_unanswered_is_given_up() {
+    let now = Instant::now();
+    let local = addr("198.51.100.7:3478");
+    let clock = WallClock {
+        at: now,
+        unix_ms: 1_800_000_000_000,
+    };
+    let mut node = Node::new(
+        now,
+        NodeConfig::new(local, Identity::from_seed([3; 32]), clock),
+        [4; 32],
+    );
+    let silent = addr("203.0.113.50:3478");
+    node.handle_input(
+        now,
+        Input::Command(tinynode::Command::ProbeRelays(vec![silent])),
+    );
+    let token = node
+        .drain()
+        .find_map(|o| match o {
+            Output::Transmit(t) if t.destination == silent => match Frame::decode(&t.payload) {
+                Ok(Frame::Bind(bind)) => Some(bind.token),
+                _ => None,
+            },
+            _ => None,
+        })
+        .expect("a probe bind");
+    // Another probe after the timeout gives the first up: its late
+    // challenge is then unsolicited.
+    let later = now + tinynode::wire::relay::PROBE_TIMEOUT;
+    node.handle_input(
+        later,
+        Input::Command(tinynode::Command::ProbeRelays(vec![addr(
+            "203.0.113.51:3478",
+        )])),
+    );
+    let _ = node.drain().count();
+    let late = Frame::Challenge {
+        token,
+        cookie: [1; 16],
+    }
+    .encode();
+    node.handle_input(
+        later,
+        Input::Receive {
+            source: silent,
+            destination: local,
+            data: &late,
+        },
+    );
+    let sent: Vec<_> = node
+        .drain()
+        .filter(|o| matches!(o, Output::Transmit(_)))
+        .collect();
+    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(node.stats().dropped(DropReason::RelayUnsolicited), 1);
+}

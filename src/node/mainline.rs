@@ -120,7 +120,7 @@ impl Node {
                             // Used once each binds: a listed address may
                             // be anyone's (§12.6).
                             debug!("relay: probing {found:?} from the Mainline directory");
-                            self.probe_relays(found, ProbeBy::Directory);
+                            self.probe_relays(now, found, ProbeBy::Directory);
                         }
                         _ => {}
                     }

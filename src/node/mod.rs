@@ -62,6 +62,7 @@ use crate::stun::client::StunClient;
 use crate::transmit::{LocalAddrs, Transmit};
 use address::PublicAddrs;
 use members::Joined;
+pub use relay::PROBE_TIMEOUT;
 use route::Route;
 use signaling::Signaling;
 pub use stats::{DropReason, Sizes, Stats};
@@ -423,7 +424,7 @@ impl Node {
                     }
                 }
             }
-            Command::ProbeRelays(relays) => self.probe_relays(relays, relay::ProbeBy::User),
+            Command::ProbeRelays(relays) => self.probe_relays(now, relays, relay::ProbeBy::User),
             Command::ProbeReach(nodes) => {
                 for via in nodes {
                     let txid = self.dht.reach_me(now, via);

@@ -44,7 +44,13 @@ pub(super) struct Probe {
     pub(super) by: ProbeBy,
     /// The bind, with the relay's cookie once it challenged us.
     pub(super) bind: Bind,
+    /// When the first bind went out.
+    pub(super) sent_at: Instant,
 }
+
+/// A relay probe unanswered this long is given up (a directory address
+/// then counts as no relay).
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Node {
     /// A datagram that starts with the relay tag, from `source` to our
@@ -317,7 +323,23 @@ impl Node {
     /// Binds once at each of `relays` with a fresh token, to learn which
     /// relay for us (`by` the user: [`Event::RelayProbed`]; by the relay
     /// directory: used if it binds); a bound probe is released at once.
-    pub(super) fn probe_relays(&mut self, relays: Vec<SocketAddr>, by: ProbeBy) {
+    pub(super) fn probe_relays(&mut self, now: Instant, relays: Vec<SocketAddr>, by: ProbeBy) {
+        // Probes never answered are given up here, not on a timer of their
+        // own: they cost nothing while they wait.
+        let silent: Vec<(SocketAddr, [u8; 16])> = self
+            .relay_probes
+            .iter()
+            .filter(|(_, p)| now >= p.sent_at + PROBE_TIMEOUT)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in silent {
+            if let Some(probe) = self.relay_probes.remove(&key)
+                && probe.by == ProbeBy::Directory
+                && let Some(directory) = self.relay_directory.as_mut()
+            {
+                directory.probed(now, key.0, false);
+            }
+        }
         for relay in relays {
             let token = self.rng.bytes();
             // Random IDs: a probe tells the relay nothing about who we are.
@@ -330,7 +352,14 @@ impl Node {
                 cookie: None,
             };
             debug!("relay: probing {relay}");
-            self.relay_probes.insert((relay, token), Probe { by, bind });
+            self.relay_probes.insert(
+                (relay, token),
+                Probe {
+                    by,
+                    bind,
+                    sent_at: now,
+                },
+            );
             self.transmits
                 .push_back(self.locals.transmit(relay, Frame::Bind(bind).encode()));
         }
