@@ -109,8 +109,13 @@ fn read_loop(mut input: impl Read, sender: &SyncSender<Vec<String>>, waker: &Wak
             }
         };
         let lines = split_lines(&mut pending, closed);
-        if !lines.is_empty() && sender.send(lines).is_err() {
-            return;
+        if !lines.is_empty() {
+            debug!("standard input: {} lines read", lines.len());
+            // Waits here while the node takes nothing (no member yet, or
+            // the slowest member is behind): the rest stays in the pipe.
+            if sender.send(lines).is_err() {
+                return;
+            }
         }
         let _ = waker.wake();
         if closed {
