@@ -182,9 +182,11 @@ impl Node {
         // A direct signal's source becomes the path answers take only if
         // the sender's record lists it or it is a confirmed path already:
         // a captured signal raced from another address steers nothing.
+        // (A sender whose record has not arrived yet has no path to steer:
+        // its signal's source is the only way back, as before.)
         let listed = match path {
             SignalPath::DhtRelay(_) => true,
-            SignalPath::Direct(source) => joined.membership.peer(&signal.from).is_some_and(|p| {
+            SignalPath::Direct(source) => joined.membership.peer(&signal.from).is_none_or(|p| {
                 p.paths.contains(&path)
                     || p.addrs
                         .iter()
