@@ -129,6 +129,15 @@ pub fn diversity_key(ip: IpAddr) -> Option<IpAddr> {
     })
 }
 
+/// The wide network of `ip`, for spreading choices over the internet: its
+/// IPv4 /16 or IPv6 /32, as one number (families apart).
+pub fn wide_network(ip: IpAddr) -> u128 {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => u128::from(u32::from(v4) >> 16),
+        IpAddr::V6(v6) => (u128::from(v6) >> 96) | 1 << 64,
+    }
+}
+
 /// How widely an address can be reached, narrowest first. An address of a
 /// scope is usable (as a peer, a contact, a relay source) only from a
 /// vantage point of that scope or a narrower one: a node on the public

@@ -21,18 +21,7 @@ fn fresh_code() -> String {
 /// Starts `join CODE` on loopback with nothing to find, and returns it
 /// once it printed `started`.
 fn join(code: &str) -> Running {
-    let mut command = tinynode();
-    command.args([
-        "join",
-        code,
-        "--bind",
-        "127.0.0.1:0",
-        "--json",
-        "--no-mainline",
-        "--no-lan",
-        "--no-stdin",
-    ]);
-    let member = Running::spawn(command);
+    let member = Running::spawn(common::lonely_join(code));
     let started = member.next_line(Duration::from_secs(30));
     assert_eq!(field(&started, "event"), Some("started"), "{started}");
     member

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Running, field, tinynode};
+use common::{Running, field};
 
 /// A 64 KiB tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs(PathBuf);
@@ -57,19 +57,8 @@ fn fill(dir: &Path) -> PathBuf {
 }
 
 fn join_with_identity(key: &Path) -> Command {
-    let mut command = tinynode();
-    command.args([
-        "join",
-        "full-disk-able-acid-acorn-actor-adapt",
-        "--bind",
-        "127.0.0.1:0",
-        "--json",
-        "--no-mainline",
-        "--no-lan",
-        "--no-stdin",
-        "--identity",
-    ]);
-    command.arg(key);
+    let mut command = common::lonely_join("full-disk-able-acid-acorn-actor-adapt");
+    command.arg("--identity").arg(key);
     command
 }
 

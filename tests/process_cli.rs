@@ -65,18 +65,8 @@ fn a_member_whose_output_is_closed_leaves_with_a_close() {
 
 #[test]
 fn sighup_stops_join_cleanly() {
-    let mut command = tinynode();
-    command.args([
-        "join",
-        "hangup-able-acid-acorn-actor-adapt",
-        "--bind",
-        "127.0.0.1:0",
-        "--json",
-        "--no-mainline",
-        "--no-lan",
-        "--no-stdin",
-        "-v",
-    ]);
+    let mut command = common::lonely_join("hangup-able-acid-acorn-actor-adapt");
+    command.arg("-v");
     let mut member = Running::spawn(command);
     let started = member.next_line(Duration::from_secs(30));
     assert_eq!(field(&started, "event"), Some("started"), "{started}");

@@ -177,10 +177,6 @@ impl RoutingTable {
     /// /16 (IPv6 /32). What a node cache should keep: the near buckets are
     /// the ones a Sybil fills first, since our ID is in every query.
     pub fn spread(&self, count: usize) -> Vec<Peer> {
-        let wide = |peer: &Peer| match crate::addr::canonical_ip(peer.addr.ip()) {
-            std::net::IpAddr::V4(v4) => u128::from(u32::from(v4) >> 16),
-            std::net::IpAddr::V6(v6) => (u128::from(v6) >> 96) | 1 << 64,
-        };
         let mut taken_networks = Vec::new();
         let mut picked = Vec::new();
         let deepest = self
@@ -195,7 +191,7 @@ impl RoutingTable {
                     continue;
                 };
                 if diversity_key(entry.peer.addr.ip()).is_some() {
-                    let network = wide(&entry.peer);
+                    let network = crate::addr::wide_network(entry.peer.addr.ip());
                     if taken_networks.contains(&network) {
                         continue;
                     }

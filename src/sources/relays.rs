@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::addr::Scope;
+use crate::addr::{Scope, wide_network};
 use crate::mainline::engine::LookupId;
 use crate::rng::Rng;
 
@@ -140,15 +140,11 @@ impl RelayDirectory {
     /// whole view of the DHT; a relay in a private network (a lab, a LAN)
     /// counts alone.
     pub fn dht_bootstrap(&self) -> Vec<SocketAddr> {
-        let wide = |a: &SocketAddr| match crate::addr::canonical_ip(a.ip()) {
-            std::net::IpAddr::V4(v4) => u64::from(u32::from(v4) >> 16),
-            std::net::IpAddr::V6(v6) => u64::from((u128::from(v6) >> 96) as u32) | 1 << 40,
-        };
         let (private, public): (Vec<SocketAddr>, Vec<SocketAddr>) = self
             .relays
             .iter()
             .partition(|a| Scope::of(a.ip()) < Scope::Public);
-        let mut networks: Vec<u64> = public.iter().map(wide).collect();
+        let mut networks: Vec<u128> = public.iter().map(|a| wide_network(a.ip())).collect();
         networks.sort_unstable();
         networks.dedup();
         if networks.len() >= 2 {

@@ -17,6 +17,24 @@ use std::time::{Duration, Instant};
 
 use tinynode::wire::stun::{Class, Message, MessageEncoder, Method, TransactionId};
 
+/// `tinynode join CODE` on loopback with nothing to find and nothing
+/// read from stdin (`--bind 127.0.0.1:0 --json --no-mainline --no-lan
+/// --no-stdin`): for tests of the process itself.
+pub fn lonely_join(code: &str) -> Command {
+    let mut command = tinynode();
+    command.args([
+        "join",
+        code,
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+        "--no-mainline",
+        "--no-lan",
+        "--no-stdin",
+    ]);
+    command
+}
+
 /// A `tinynode` command with the test build of the binary.
 pub fn tinynode() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tinynode"))
