@@ -309,6 +309,47 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A full disk (a 64 KiB tmpfs the test mounts, as root) while the cache
+    /// is saved: the old cache stays whole and nothing partial is left.
+    /// Without root it fails, unless `TINYNODE_SKIP_ROOT=1` skips it.
+    #[test]
+    fn a_full_disk_leaves_the_old_cache_whole() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("TINYNODE_SKIP_ROOT").is_some_and(|v| v == "1"),
+                "mounting a tmpfs needs root; or set TINYNODE_SKIP_ROOT=1"
+            );
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("tinynode-cache-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tinynode-cache-full"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(mounted, "mount tmpfs");
+        let path = dir.join(CACHE_FILE);
+        let old: Vec<SocketAddr> = vec!["192.0.2.1:1".parse().unwrap()];
+        save_cache(&path, &old);
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        while std::io::Write::write_all(&mut filler, &[0; 1024]).is_ok() {}
+        let new: Vec<SocketAddr> = (0..MAX_CACHED_NODES as u16)
+            .map(|p| SocketAddr::from(([198, 51, 100, 1], 1000 + p)))
+            .collect();
+        save_cache(&path, &new);
+        let loaded = load_cache(&path);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let _ = std::process::Command::new("umount").arg(&dir).status();
+        let _ = std::fs::remove_dir(&dir);
+        assert_eq!(loaded, old, "the old cache, whole");
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    }
+
     #[test]
     fn the_cache_is_never_read_or_written_through_a_symlink_and_reads_are_bounded() {
         use std::os::unix::fs::PermissionsExt;
