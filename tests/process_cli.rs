@@ -1,7 +1,9 @@
 //! The process survives its surroundings (`protocol-spec.md` §7.4): a
 //! closed stdout or stderr makes `join` leave cleanly (its peers get a
-//! `Close`, not a timeout) instead of aborting, and SIGHUP stops it like
-//! SIGTERM.
+//! `Close`, not a timeout) instead of aborting; SIGHUP stops it like
+//! SIGTERM; a member started in the background with the terminal as its
+//! input is not stopped by SIGTTIN; lines typed before anyone connects
+//! reach the first member.
 
 mod common;
 
@@ -98,4 +100,61 @@ fn a_line_typed_before_anyone_connects_reaches_the_first_member() {
         Some("said before you came"),
         "{message}"
     );
+}
+
+#[test]
+fn a_background_join_with_the_terminal_as_input_is_not_stopped() {
+    // `script` gives a shell a terminal; with job control on (`set -m`) the
+    // member runs in a background process group with that terminal as its
+    // standard input, as `tinynode join CODE &` typed in a terminal does.
+    common::require_tool("script", "bsdutils");
+    let log = std::env::temp_dir().join(format!("tinynode-bg-{}.log", std::process::id()));
+    let shell = format!(
+        "set -m; DEBUG=true {} join background-able-acid-acorn-actor --bind 127.0.0.1:0 --json \
+         --no-mainline --no-lan >/dev/null 2>{} & echo pid=$!; wait $!; echo rc=$?",
+        env!("CARGO_BIN_EXE_tinynode"),
+        log.display()
+    );
+    let mut command = Command::new("script");
+    command.args(["-qec", &format!("sh -c '{shell}'"), "/dev/null"]);
+    let mut script = Running::spawn(command);
+    let pid: libc::pid_t = loop {
+        let line = script.next_line(Duration::from_secs(10));
+        if let Some(pid) = line.trim().strip_prefix("pid=") {
+            break pid.parse().expect("a pid");
+        }
+    };
+    // It reached its first read of the terminal, and was not stopped there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("waiting for it")) {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let stopped = state.split_whitespace().nth(2) == Some("T");
+        // SAFETY: kill(2) on the member's pid.
+        if stopped || std::time::Instant::now() > deadline {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            panic!("the background member was stopped before reading the terminal: {state}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("still running");
+    assert_ne!(
+        state.split_whitespace().nth(2),
+        Some("T"),
+        "stopped: {state}"
+    );
+    // SAFETY: kill(2) on the member's pid.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let rc = loop {
+        let line = script.next_line(Duration::from_secs(10));
+        if let Some(rc) = line.trim().strip_prefix("rc=") {
+            break rc.to_owned();
+        }
+    };
+    assert_eq!(rc, "0", "it left cleanly");
+    script.wait(Duration::from_secs(10));
+    let _ = std::fs::remove_file(&log);
 }

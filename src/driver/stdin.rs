@@ -91,6 +91,7 @@ fn in_background_of_terminal() -> bool {
 fn read_loop(mut input: impl Read, sender: &SyncSender<Vec<String>>, waker: &Waker) {
     let mut chunk = vec![0; READ_CHUNK];
     let mut pending = Vec::new();
+    let mut waited = false;
     loop {
         let closed = match input.read(&mut chunk) {
             Ok(0) => true,
@@ -100,6 +101,12 @@ fn read_loop(mut input: impl Read, sender: &SyncSender<Vec<String>>, waker: &Wak
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) if in_background_of_terminal() => {
+                if !waited {
+                    debug!(
+                        "standard input: the terminal belongs to the foreground; waiting for it"
+                    );
+                    waited = true;
+                }
                 thread::sleep(BACKGROUND_RETRY);
                 continue;
             }
