@@ -49,6 +49,7 @@ use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
 use crate::api::ConnectionReason;
 use crate::relay::client::{RelayAnswer, RelayPath};
+use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, SessionParams};
 use crate::transmit::{LocalAddrs, Transmit};
 
@@ -290,15 +291,15 @@ impl Conn {
         &self.relays
     }
 
-    /// A relay at `relay` answered our bind with `token`; true if it
-    /// refused a bind that carried our cookie, which ends that path.
+    /// A relay at `relay` answered our bind with `token`; the reason, if it
+    /// refused a bind that carried our cookie (which ends that path).
     pub fn on_relay_answer(
         &mut self,
         now: Instant,
         relay: SocketAddr,
         token: [u8; 16],
         answer: RelayAnswer,
-    ) -> bool {
+    ) -> Option<RefuseReason> {
         let transmit = match answer {
             RelayAnswer::Bound {
                 channel,
@@ -310,13 +311,14 @@ impl Conn {
                 self.relays.on_challenge(relay, token, cookie, &self.locals)
             }
             RelayAnswer::Refused { cookie, reason } => {
-                return self.relays.on_refused(relay, token, cookie, reason);
+                let ended = self.relays.on_refused(relay, token, cookie, reason);
+                return ended.then_some(reason);
             }
         };
         if let Some(transmit) = transmit {
             self.out.push_back(ConnEvent::RelayTransmit(transmit));
         }
-        false
+        None
     }
 
     /// A data frame from `relay` on `channel`: feeds its payload to str0m

@@ -220,18 +220,10 @@ impl Connections {
         let refused = self
             .conns
             .get_mut(&peer)
-            .is_some_and(|conn| conn.on_relay_answer(now, relay, token, answer));
+            .and_then(|conn| conn.on_relay_answer(now, relay, token, answer));
         // Only a refusal that echoes our cookie (from the relay's address,
         // which proved itself by challenging us) excludes it for good.
-        if refused
-            && matches!(
-                answer,
-                RelayAnswer::Refused {
-                    reason: RefuseReason::NotARelay,
-                    ..
-                }
-            )
-        {
+        if refused == Some(RefuseReason::NotARelay) {
             self.relays.refused(relay);
         }
         self.collect(now, peer);
