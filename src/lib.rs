@@ -204,10 +204,11 @@ pub mod wire {
     /// Link reports and the loss meter's reading of DTLS record numbers
     /// (spec §6.6).
     pub mod link {
+        pub use crate::rtc::copies::{COPY_SHARE_PERCENT, UNMEASURED_COPIES, copies_for};
         pub use crate::rtc::link::{
-            LINK_LABEL, LINK_STREAM, MAX_COPIES, copies_for, decode_report, encode_report,
-            record_number,
+            BLOCK, LINK_LABEL, LINK_STREAM, LinkReport, MAX_COPIES, SentBlocks, record_number,
         };
+        pub use crate::rtc::window::{MAX_WINDOW, MIN_WINDOW};
     }
 
     pub mod relay {

@@ -531,8 +531,26 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             relay::data_frame(0x0102_0304, &[0x16, 0xfe, 0xfd]),
         ),
         ("relay-infohash", relay_infohash_by_hand()),
-        ("link-report", link::encode_report(97).to_vec()),
+        ("link-report", link_report_example().encode().to_vec()),
     ]
+}
+
+/// The link report of §6.6's example: 9.7 % lost, two copies, blocks
+/// 2⁴⁴ + 1 to 2⁴⁴ + 3 (epoch 1's records 16 to 63) sent as 50 datagrams,
+/// stamp 1000 ms, echoing 880 held 20 ms.
+fn link_report_example() -> link::LinkReport {
+    link::LinkReport {
+        loss: Some(97),
+        copies: 2,
+        sent: Some(link::SentBlocks {
+            first: (1 << 44) + 1,
+            count: 3,
+            datagrams: 50,
+        }),
+        stamp: 1000,
+        echo: Some(880),
+        held: 20,
+    }
 }
 
 /// `bytes` as the spec prints them: 32 bytes per line, lower-case hex.
@@ -730,7 +748,13 @@ fn the_mainline_vectors_are_canonical_and_the_hello_carries_the_record() {
 /// record number read from a DTLS 1.2 header.
 #[test]
 fn the_link_examples_of_the_spec_hold() {
-    assert_eq!(link::decode_report(&[0x01, 0x00, 0x61]), Some(97));
+    let report = link_report_example();
+    assert_eq!(link::LinkReport::decode(&report.encode()), Some(report));
+    assert_eq!(
+        link::LinkReport::decode(&[0x01, 0x00, 0x61]),
+        None,
+        "version 1 is gone"
+    );
     assert_eq!(
         [0, 10, 11, 97, 100, 101, 215, 216, 1000].map(link::copies_for),
         [1, 1, 2, 2, 2, 3, 3, 3, 3]
@@ -738,6 +762,11 @@ fn the_link_examples_of_the_spec_hold() {
     let header = [
         0x17, 0xfe, 0xfd, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x2c, 0x00, 0x10,
     ];
-    assert_eq!(link::record_number(&header), Some((1, 300)));
+    assert_eq!(link::record_number(&header), Some((1 << 48) | 300));
+    assert_eq!(
+        (1u64 << 48 | 300) / link::BLOCK,
+        (1 << 44) + 18,
+        "its block"
+    );
     assert_eq!((link::LINK_STREAM, link::LINK_LABEL), (1, "tinynode-link"));
 }

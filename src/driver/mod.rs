@@ -617,36 +617,86 @@ fn socket_for<'a>(sockets: &'a [Socket], transmit: &Transmit) -> Option<&'a Sock
         .or_else(|| sockets.first())
 }
 
-/// Socket buffer size asked for in each direction (the kernel caps it at
-/// `net.core.rmem_max` / `wmem_max`).
-pub const SOCKET_BUFFER: usize = 1024 * 1024;
+/// Socket buffer size asked for in each direction: the largest send
+/// window (`rtc::window::MAX_WINDOW`), so a whole window arriving while the
+/// loop is busy fits. Without privileges the kernel caps it at
+/// `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
-/// Asks for [`SOCKET_BUFFER`]-byte receive and send buffers. The one socket
-/// carries every connection; the default (about 200 KiB, some 90 full-size
-/// datagrams) overflows when a peer's SCTP window arrives while the loop is
-/// busy, and each overflow costs the sender a retransmission timeout.
-/// Failure only costs that, so it is logged, not returned.
+/// Asks for [`SOCKET_BUFFER`]-byte receive and send buffers (beyond the
+/// kernel's cap where the process may, as root), and says in the debug
+/// log what it got and, when the kernel capped it, which setting to raise.
+/// The one socket carries every connection; the default (about 200 KiB,
+/// some 90 full-size datagrams) overflows when a peer's window arrives
+/// while the loop is busy, and each overflow costs the sender a
+/// retransmission. Failure only costs that, so it is logged, not returned.
 pub fn enlarge_buffers(socket: &impl AsRawFd) {
     let fd = socket.as_raw_fd();
     let size = libc::c_int::try_from(SOCKET_BUFFER).unwrap_or(libc::c_int::MAX);
-    for (option, name) in [(libc::SO_RCVBUF, "receive"), (libc::SO_SNDBUF, "send")] {
-        // SAFETY: setsockopt on an open socket with a valid c_int and its size.
-        let result = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                std::ptr::from_ref(&size).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
+    for (force, option, name, sysctl) in [
+        (
+            libc::SO_RCVBUFFORCE,
+            libc::SO_RCVBUF,
+            "receive",
+            "net.core.rmem_max",
+        ),
+        (
+            libc::SO_SNDBUFFORCE,
+            libc::SO_SNDBUF,
+            "send",
+            "net.core.wmem_max",
+        ),
+    ] {
+        let set = |option| {
+            // SAFETY: setsockopt on an open socket with a valid c_int and its size.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    option,
+                    std::ptr::from_ref(&size).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
         };
-        if result != 0 {
+        if set(force) != 0 && set(option) != 0 {
             debug!(
                 "cannot set the socket's {name} buffer: {}",
                 io::Error::last_os_error()
             );
+            continue;
+        }
+        // The kernel reports twice what it grants (its bookkeeping share).
+        let granted = usize::try_from(buffer_size(fd, option) / 2).unwrap_or(0);
+        if granted < SOCKET_BUFFER {
+            debug!(
+                "the kernel capped the socket's {name} buffer at {} KiB of {} KiB asked; \
+                 fast paths with long round trips may drop datagrams (raise {sysctl})",
+                granted / 1024,
+                SOCKET_BUFFER / 1024
+            );
+        } else {
+            debug!("socket {name} buffer: {} KiB", granted / 1024);
         }
     }
+}
+
+/// The socket's buffer size for `option` (`SO_RCVBUF` or `SO_SNDBUF`), as
+/// the kernel reports it; 0 when it cannot be read.
+fn buffer_size(fd: libc::c_int, option: libc::c_int) -> libc::c_int {
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt on an open socket into a c_int of the given size.
+    let result = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            std::ptr::from_mut(&mut size).cast(),
+            &mut len,
+        )
+    };
+    if result == 0 { size } else { 0 }
 }
 
 /// `bound` with its wildcard IP replaced by the local IP the OS would use to
@@ -687,20 +737,7 @@ mod tests {
     use super::*;
 
     fn receive_buffer(socket: &std::net::UdpSocket) -> libc::c_int {
-        let mut size: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt on an open socket into a c_int of the given size.
-        let result = unsafe {
-            libc::getsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                std::ptr::from_mut(&mut size).cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(result, 0, "getsockopt");
-        size
+        buffer_size(socket.as_raw_fd(), libc::SO_RCVBUF)
     }
 
     #[test]

@@ -17,8 +17,10 @@
 //! attempt). Every input is followed by a drain of
 //! str0m's output into [`ConnEvent`]s, str0m's rule "poll after each
 //! mutation", written once here. Beside the chat channel each connection
-//! has the link channel: the loss it reports sets how many copies of each
-//! datagram go out (`link.rs`, spec §6.6). Sans-IO like the rest of the core; the
+//! has the link channel: its reports measure loss and the round trip
+//! (`link.rs`), which set how many copies of each datagram go out
+//! (`copies.rs`) and how much str0m may hold for sending (`window.rs`,
+//! spec §6.6). Sans-IO like the rest of the core; the
 //! registry (`rtc/mod.rs`) owns the connections and their index.
 //!
 //! About 660 lines before its tests, kept as one file: the phase machine,
@@ -40,13 +42,15 @@ use str0m::{
     Candidate, Event as RtcEvent, IceConnectionState, Input as RtcInput, Output as RtcOutput, Rtc,
 };
 
+use super::copies::{CopyPolicy, Kind, kind_of};
 use super::link::{
-    FIRST_REPORT_AFTER, LINK_LABEL, LINK_STREAM, LossMeter, REPORT_INTERVAL, UNMEASURED_COPIES,
-    copies_for, decode_report, encode_report,
+    FIRST_REPORT_AFTER, LINK_LABEL, LINK_STREAM, LinkReport, LossMeter, REPORT_INTERVAL, RttMeter,
+    SentLedger, rtt_sample,
 };
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
+use super::window::{MAX_WINDOW, SendWindow};
 use crate::api::ConnectionReason;
 use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::relay::wire::RefuseReason;
@@ -84,6 +88,9 @@ pub const ICE_KEEPALIVE: Duration = Duration::from_secs(4);
 pub const CHANNEL_STREAM: u16 = 0;
 /// Label of the data channel.
 pub const CHANNEL_LABEL: &str = "tinynode";
+/// A round trip this much above 1.5 × the smallest recent one looks like
+/// a queue at a bottleneck: loss is then taken for congestion (no copies).
+pub const CONGESTION_MARGIN: Duration = Duration::from_millis(10);
 /// Longest message sent or accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 
@@ -161,12 +168,26 @@ pub struct Conn {
     link: ChannelId,
     /// Counts the peer's DTLS records, for our reports.
     meter: LossMeter,
+    /// Counts our own DTLS records, for the declarations in our reports.
+    ledger: SentLedger,
+    /// The round trip, from the echoes in the peer's reports.
+    rtt: RttMeter,
+    /// The peer's last report stamp and when it arrived, to echo.
+    peer_stamp: Option<(u32, Instant)>,
+    /// How much str0m may hold for sending.
+    window: SendWindow,
+    /// Bytes the data channel accepted in all.
+    written: u64,
+    /// The time of the latest input (str0m's events carry none).
+    last_input: Instant,
     /// When our next loss report is due; `None` while nothing is counted.
     next_report: Option<Instant>,
     /// We have sent a loss report on this connection.
     reported: bool,
+    /// We have given the peer a loss figure.
+    figured: bool,
     /// How many times each datagram to the peer goes out.
-    copies: u8,
+    copies: CopyPolicy,
     created: Instant,
     deadline: Instant,
     /// Offer resends done ([`OFFER_RESENDS`]).
@@ -197,7 +218,13 @@ impl Conn {
         session: u64,
         controlling: bool,
     ) -> Self {
-        let mut config = Rtc::builder().set_crypto_provider(Arc::clone(crypto));
+        // str0m holds at most the largest window for sending, and the
+        // receive budget matches it (a message as large is refused by
+        // the reader at MAX_MESSAGE_LEN; the budget only bounds memory).
+        let mut config = Rtc::builder()
+            .set_crypto_provider(Arc::clone(crypto))
+            .set_sctp_max_buffered_amount(MAX_WINDOW)
+            .set_sctp_max_message_size(u32::try_from(MAX_WINDOW).unwrap_or(u32::MAX));
         config.set_max_stun_retransmits(ICE_MAX_RETRANSMITS);
         config.set_max_stun_rto(ICE_KEEPALIVE);
         let mut rtc = config.build(now);
@@ -240,9 +267,16 @@ impl Conn {
             channel,
             link,
             meter: LossMeter::default(),
+            ledger: SentLedger::default(),
+            rtt: RttMeter::default(),
+            peer_stamp: None,
+            window: SendWindow::default(),
+            written: 0,
+            last_input: now,
             next_report: None,
             reported: false,
-            copies: UNMEASURED_COPIES,
+            figured: false,
+            copies: CopyPolicy::default(),
             created: now,
             deadline: now + CONNECT_TIMEOUT,
             resends: 0,
@@ -398,7 +432,7 @@ impl Conn {
             self.next_report = Some(now + wait);
         }
         match Receive::new(NetProtocol::Udp, source, destination, data) {
-            Ok(receive) => self.feed(RtcInput::Receive(now, receive)),
+            Ok(receive) => self.feed(now, RtcInput::Receive(now, receive)),
             Err(error) => debug!("webrtc: unusable datagram from {source}: {error}"),
         }
     }
@@ -424,53 +458,98 @@ impl Conn {
             self.out.push_back(ConnEvent::RelayTransmit(bind));
         }
         if self.next_report.is_some_and(|at| now >= at) {
-            self.report_loss();
+            self.report(now);
         }
         if self.wake.is_some_and(|w| now >= w) {
-            self.feed(RtcInput::Timeout(now));
+            self.feed(now, RtcInput::Timeout(now));
         }
     }
 
-    /// Tells the peer what share of its datagrams arrived, once the link
-    /// channel is open and enough were counted. The next datagram from the
+    /// Sends the peer a link report (once the channel is open): the share
+    /// of its datagrams that arrived, if enough were compared; our copy
+    /// count; the blocks of our records completed since the last report;
+    /// and a stamp and echo for the round trip. The next datagram from the
     /// peer sets the next report time, so an idle connection has no timer.
-    fn report_loss(&mut self) {
+    fn report(&mut self, now: Instant) {
         self.next_report = None;
         if self.phase != Phase::Open {
             return;
         }
-        if let Some(loss) = self.meter.take_report() {
-            let sent = self
-                .rtc
-                .channel(self.link)
-                .is_some_and(|mut link| link.write(true, &encode_report(loss)).is_ok());
-            if sent {
-                self.reported = true;
-                self.drain();
-            }
+        let loss = self.meter.take_report();
+        self.figured |= loss.is_some();
+        let report = LinkReport {
+            loss,
+            copies: self.copies.wanted(),
+            sent: self.ledger.take(),
+            stamp: self.clock_ms(now),
+            echo: self.peer_stamp.map(|(stamp, _)| stamp),
+            held: self.peer_stamp.map_or(0, |(_, at)| {
+                u32::try_from(now.duration_since(at).as_millis()).unwrap_or(u32::MAX)
+            }),
+        };
+        let sent = self
+            .rtc
+            .channel(self.link)
+            .is_some_and(|mut link| link.write(true, &report.encode()).is_ok());
+        if sent {
+            self.reported = true;
+            self.drain();
         }
     }
 
-    /// The peer's report of our datagrams: sets how many copies go out.
-    fn on_report(&mut self, data: &[u8]) {
-        let Some(loss) = decode_report(data) else {
-            debug!("webrtc: unreadable loss report ({} bytes)", data.len());
-            return;
-        };
-        let copies = copies_for(loss);
-        debug!(
-            "webrtc: peer lost {}.{} % of our datagrams: sending each {copies} time(s)",
-            loss / 10,
-            loss % 10
-        );
-        self.copies = copies;
+    /// This connection's clock for report stamps: milliseconds since it
+    /// was created (wrapping).
+    fn clock_ms(&self, now: Instant) -> u32 {
+        (now.duration_since(self.created).as_millis() & u128::from(u32::MAX)) as u32
     }
 
-    /// How many times each datagram to the peer goes out now (tests only;
+    /// The peer's link report: its declaration feeds our loss count, its
+    /// loss figure sets our copies, its echo gives a round trip.
+    fn on_report(&mut self, now: Instant, data: &[u8]) {
+        let Some(report) = LinkReport::decode(data) else {
+            debug!("webrtc: unreadable link report ({} bytes)", data.len());
+            return;
+        };
+        if let Some(sent) = report.sent {
+            self.meter.declared(sent);
+            // The first figure goes out as soon as there is one: until
+            // then the peer copies its priority datagrams.
+            if !self.figured && self.next_report.is_some() {
+                self.next_report = Some(now);
+            }
+        }
+        self.peer_stamp = Some((report.stamp, now));
+        if let Some(rtt) = report
+            .echo
+            .and_then(|echo| rtt_sample(self.clock_ms(now), echo, report.held))
+        {
+            self.rtt.sample(now, rtt);
+        }
+        let congested = self.outbox.dropped > 0
+            || matches!((self.rtt.latest(), self.rtt.min()), (Some(latest), Some(min))
+                if latest > min * 3 / 2 + CONGESTION_MARGIN);
+        self.copies.set_congested(congested);
+        if let Some(loss) = report.loss {
+            self.copies.on_loss(loss);
+            debug!(
+                "webrtc: peer lost {}.{} % of our datagrams: sending each {} time(s) at most \
+                 (round trip {:?}, smallest {:?}{}, window {} KiB)",
+                loss / 10,
+                loss % 10,
+                self.copies.wanted(),
+                self.rtt.latest(),
+                self.rtt.min(),
+                if congested { ", congested" } else { "" },
+                self.window.limit() / 1024
+            );
+        }
+    }
+
+    /// How many times datagrams to the peer may go out now (tests only;
     /// the debug log reports changes).
     #[cfg(test)]
     pub fn copies(&self) -> u8 {
-        self.copies
+        self.copies.wanted()
     }
 
     /// When the offer is due again: while awaiting the answer, at the
@@ -571,6 +650,7 @@ impl Conn {
         }
     }
 
+    /// Writes queued messages into str0m while the send window has room.
     fn flush_outbox(&mut self) -> usize {
         if self.phase != Phase::Open || self.outbox.is_empty() {
             return 0;
@@ -578,28 +658,92 @@ impl Conn {
         let Some(mut channel) = self.rtc.channel(self.channel) else {
             return 0;
         };
-        self.outbox.flush(
-            |message| match channel.write(message.binary, &message.bytes) {
-                Ok(accepted) => accepted,
+        let limit = self.window.limit();
+        let written = &mut self.written;
+        self.outbox.flush(|message| {
+            if channel.buffered_amount() >= limit {
+                return false;
+            }
+            match channel.write(message.binary, &message.bytes) {
+                Ok(accepted) => {
+                    if accepted {
+                        *written += message.bytes.len() as u64;
+                    }
+                    accepted
+                }
                 Err(error) => {
                     warn!("webrtc: send failed: {error}");
                     false
                 }
-            },
-        )
+            }
+        })
     }
 
-    fn feed(&mut self, input: RtcInput<'_>) {
+    fn feed(&mut self, now: Instant, input: RtcInput<'_>) {
+        self.last_input = now;
         if let Err(error) = self.rtc.handle_input(input) {
             debug!("webrtc: input rejected: {error}");
         }
-        // Acknowledgements and timers free send-buffer room.
+        // Acknowledgements free send-buffer room and measure the path.
+        if self.phase == Phase::Open
+            && let Some(mut channel) = self.rtc.channel(self.channel)
+        {
+            let delivered = self
+                .written
+                .saturating_sub(channel.buffered_amount() as u64);
+            self.window.on_progress(now, delivered, self.rtt.min());
+        }
         self.flush_outbox();
         self.drain();
     }
 
-    /// Polls str0m until it asks to be woken.
+    /// Polls str0m until it asks to be woken, then sends what it put out.
     fn drain(&mut self) {
+        let mut burst = Vec::new();
+        self.poll_rtc(&mut burst);
+        self.send_burst(burst);
+    }
+
+    /// Sends one burst of str0m's datagrams, each as many times as the
+    /// copy policy says (`copies.rs`), and notes our records for the
+    /// declarations in our reports.
+    fn send_burst(&mut self, burst: Vec<Transmit>) {
+        let last_dtls = burst
+            .iter()
+            .rposition(|t| matches!(classify(&t.payload), Protocol::Dtls));
+        for (i, transmit) in burst.into_iter().enumerate() {
+            let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
+            self.copies
+                .set_relayed(self.path_of(transmit.destination).1);
+            let copies = if self.phase != Phase::Open {
+                self.copies.copies(transmit.payload.len(), Kind::Handshake)
+            } else if dtls {
+                let last = Some(i) == last_dtls;
+                self.copies.copies(
+                    transmit.payload.len(),
+                    kind_of(transmit.payload.len(), last),
+                )
+            } else {
+                // An ICE consent check: a lost one is retried within 250 ms.
+                1
+            };
+            self.ledger.note(&transmit.payload, copies);
+            let (event, transmit): (fn(Transmit) -> ConnEvent, _) =
+                match self.relays.route(transmit, &self.locals) {
+                    Routed::Direct(t) => (ConnEvent::Transmit, t),
+                    Routed::Relayed(t) => (ConnEvent::RelayTransmit, t),
+                    Routed::Dropped => continue,
+                };
+            for _ in 1..copies {
+                self.out.push_back(event(transmit.clone()));
+            }
+            self.out.push_back(event(transmit));
+        }
+    }
+
+    /// Polls str0m until it asks to be woken: datagrams into `burst`,
+    /// events into our queue.
+    fn poll_rtc(&mut self, burst: &mut Vec<Transmit>) {
         loop {
             match self.rtc.poll_output() {
                 Ok(RtcOutput::Timeout(at)) => {
@@ -613,28 +757,11 @@ impl Conn {
                         payload: transmit.contents.to_vec(),
                     };
                     self.note_path(&transmit);
-                    // Once open, ICE consent checks are not worth repeating:
-                    // a lost one is retried within 250 ms.
-                    let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
-                    let copies = if dtls || self.phase != Phase::Open {
-                        self.copies
-                    } else {
-                        1
-                    };
-                    let (event, transmit): (fn(Transmit) -> ConnEvent, _) =
-                        match self.relays.route(transmit, &self.locals) {
-                            Routed::Direct(t) => (ConnEvent::Transmit, t),
-                            Routed::Relayed(t) => (ConnEvent::RelayTransmit, t),
-                            Routed::Dropped => continue,
-                        };
-                    for _ in 1..copies {
-                        self.out.push_back(event(transmit.clone()));
-                    }
-                    self.out.push_back(event(transmit));
+                    burst.push(transmit);
                 }
                 Ok(RtcOutput::Event(event)) => match event {
                     RtcEvent::ChannelData(data) if data.id == self.link => {
-                        self.on_report(&data.data);
+                        self.on_report(self.last_input, &data.data);
                     }
                     RtcEvent::ChannelOpen(id, _) | RtcEvent::ChannelClose(id)
                         if id == self.link => {}
@@ -885,14 +1012,24 @@ mod tests {
     #[test]
     fn a_clean_link_drops_to_one_copy_after_the_first_report() {
         let mut pair = Pair::new();
-        assert_eq!(pair.a.copies(), UNMEASURED_COPIES, "unmeasured: duplicated");
+        assert_eq!(
+            pair.a.copies(),
+            crate::rtc::copies::UNMEASURED_COPIES,
+            "unmeasured"
+        );
         pair.open();
         carry(&mut pair, 100);
-        let until = pair.now + 2 * FIRST_REPORT_AFTER;
+        // b compares a's datagrams once a declared them (a's first report,
+        // 250 ms after it heard from b), and says so in its next report.
+        let until = pair.now + FIRST_REPORT_AFTER + 2 * REPORT_INTERVAL;
         while pair.now < until {
             pair.step();
         }
-        assert_eq!(pair.a.copies(), 1, "the first report comes within a moment");
+        assert_eq!(
+            pair.a.copies(),
+            1,
+            "the first figure comes within a second or two"
+        );
     }
 
     #[test]

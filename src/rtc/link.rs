@@ -1,309 +1,650 @@
-//! Loss-adaptive redundancy for one connection (spec §6.6).
+//! Loss and round-trip measurement for one connection (spec §6.6).
 //!
 //! SCTP (sctp-proto, inside str0m) repairs a lost datagram either by fast
-//! retransmission, which needs three later packets to report the gap, or
-//! by its retransmission timer, which never fires sooner than 1 s and
-//! doubles while the retransmission is lost too. On a lossy link with a
-//! short round trip almost every repair is the timer's, so a few percent
-//! of loss makes a transfer 50 to 100 times slower (`BENCHMARKS.md`,
-//! "Lossy links"). str0m 0.25 does not let its user lower that timer.
+//! retransmission, which needs later packets to report the gap, or by its
+//! retransmission timer, which never fires sooner than 1 s. What tinynode
+//! controls is how many times a datagram goes out, so each side measures
+//! how many of the other's datagrams arrive and says so in a **link
+//! report** on a small unreliable channel (`copies.rs` decides the copies).
 //!
-//! What tinynode controls is how many times each datagram goes out. The
-//! receiver of a connection's DTLS records counts how many of them arrive
-//! ([`LossMeter`], from the record numbers DTLS 1.2 sends in the clear) and
-//! reports the sender's loss back on a small unreliable channel
-//! ([`encode_report`]); the sender sends each datagram as many times as
-//! keeps the chance that every copy is lost under [`RESIDUAL_PERMILLE`]
-//! ([`copies_for`]), at most [`MAX_COPIES`]. A clean link sends one copy;
-//! copies are identical DTLS records, and DTLS drops the repeats.
+//! The count is exact and authenticated where it matters. A sender notes
+//! how many datagrams it sent for each block of [`BLOCK`] of its own DTLS
+//! record numbers ([`SentLedger`]) and declares completed blocks in its
+//! reports, which travel inside DTLS; the receiver counts what arrived per
+//! block from the record numbers DTLS 1.2 sends in the clear
+//! ([`LossMeter`]) and compares only blocks the sender declared. A forged
+//! or replayed header can add arrivals to a block, never expected
+//! datagrams, so it can hide loss but neither widen a count nor raise the
+//! copies; a change of copy count is a change in the declared numbers, not
+//! a guess from what arrives. Reports also carry a timestamp and an echo,
+//! so each side learns the round-trip time ([`RttMeter`]).
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 /// SCTP stream of the link channel, beside the chat channel's stream 0.
 pub const LINK_STREAM: u16 = 1;
 /// Label of the link channel.
 pub const LINK_LABEL: &str = "tinynode-link";
-/// Most copies of one datagram: beyond three, a link loses so much that
-/// more copies mostly add load.
+/// Most copies of one datagram.
 pub const MAX_COPIES: u8 = 3;
-/// Copies of every datagram while a connection is being set up and until
-/// the peer's first report: handshake datagrams are few, and each one lost
-/// costs a retransmission timer (250 ms to 3 s).
-pub const UNMEASURED_COPIES: u8 = 2;
-/// The chance, in permille, that every copy of a datagram is lost that the
-/// sender aims to stay under.
-pub const RESIDUAL_PERMILLE: u64 = 10;
 /// How long a receiver counts before it reports.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
-/// How long it counts before its first report on a connection: soon, so
-/// a clean link stops sending two copies of everything within a moment
-/// and a lossy one gets its third copy early.
+/// How long it waits before its first report on a connection: soon, so
+/// the peer learns the round-trip time and the first declared blocks early.
 pub const FIRST_REPORT_AFTER: Duration = Duration::from_millis(250);
-/// Fewest datagrams a report is based on; fewer are counted on into the
-/// next interval.
+/// Fewest expected datagrams a loss figure is based on; with fewer, the
+/// tally goes on into the next report.
 pub const MIN_SAMPLES: u64 = 8;
-/// A record number this far past the highest counted starts a new count
-/// (a new epoch, or a forged header), so one datagram cannot fake a gap.
-pub const MAX_JUMP: u64 = 256;
+/// Record numbers per counted block.
+pub const BLOCK: u64 = 16;
+/// Blocks a receiver tracks past the last declared one (arrivals beyond
+/// are not counted): 64 Ki records, about 3 s of a fast transfer.
+pub const MAX_TRACKED_BLOCKS: usize = 4096;
+/// Most blocks one declaration may cover.
+pub const MAX_DECLARED_BLOCKS: u32 = 1 << 20;
 /// Version byte of a link report.
-pub const REPORT_VERSION: u8 = 1;
-/// Length of a link report: version, then loss in permille (big-endian u16).
-pub const REPORT_LEN: usize = 3;
+pub const REPORT_VERSION: u8 = 2;
+/// Length of a link report.
+pub const REPORT_LEN: usize = 32;
+/// The loss field of a report that measured nothing.
+pub const NO_LOSS_FIGURE: u16 = 0xFFFF;
+/// The echo field of a report that has no timestamp to echo.
+pub const NO_ECHO: u32 = u32::MAX;
 
-/// Copies of each datagram for a link that loses `loss_permille` of them:
-/// the fewest (1 to [`MAX_COPIES`]) for which losing every copy, `p^n`,
-/// stays at or under [`RESIDUAL_PERMILLE`].
-pub fn copies_for(loss_permille: u16) -> u8 {
-    let p = u64::from(loss_permille.min(1000));
-    (1..MAX_COPIES)
-        .find(|&n| p.pow(u32::from(n)) <= RESIDUAL_PERMILLE * 1000u64.pow(u32::from(n) - 1))
-        .unwrap_or(MAX_COPIES)
+/// Completed blocks of a sender's records and the datagrams it sent for them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SentBlocks {
+    /// The first block (record number / [`BLOCK`]).
+    pub first: u64,
+    /// How many blocks, from `first` on.
+    pub count: u32,
+    /// Datagrams sent with a record number in those blocks, copies included.
+    pub datagrams: u32,
 }
 
-/// A link report: the fraction, in permille, of the peer's datagrams that
-/// did not arrive.
-pub fn encode_report(loss_permille: u16) -> [u8; REPORT_LEN] {
-    let [high, low] = loss_permille.min(1000).to_be_bytes();
-    [REPORT_VERSION, high, low]
+/// One link report (spec §6.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkReport {
+    /// Permille of the peer's datagrams that did not arrive, if measured.
+    pub loss: Option<u16>,
+    /// Most copies of one datagram the reporter sends now (1 to [`MAX_COPIES`]).
+    pub copies: u8,
+    /// Blocks of the reporter's own records it declares complete.
+    pub sent: Option<SentBlocks>,
+    /// The reporter's clock, in milliseconds (wrapping).
+    pub stamp: u32,
+    /// The last `stamp` it received from the peer, if any.
+    pub echo: Option<u32>,
+    /// Milliseconds between receiving that stamp and writing this report.
+    pub held: u32,
 }
 
-/// Reads a link report; `None` for anything but a version-1 report of at
-/// most 1000 permille.
-pub fn decode_report(data: &[u8]) -> Option<u16> {
-    match *data {
-        [REPORT_VERSION, high, low] => {
-            let loss = u16::from_be_bytes([high, low]);
-            (loss <= 1000).then_some(loss)
+impl LinkReport {
+    /// The report's 32 bytes.
+    pub fn encode(&self) -> [u8; REPORT_LEN] {
+        let mut out = [0u8; REPORT_LEN];
+        out[0] = REPORT_VERSION;
+        let loss = self.loss.map_or(NO_LOSS_FIGURE, |l| l.min(1000));
+        out[1..3].copy_from_slice(&loss.to_be_bytes());
+        out[3] = self.copies.clamp(1, MAX_COPIES);
+        let sent = self.sent.unwrap_or_default();
+        out[4..12].copy_from_slice(&sent.first.to_be_bytes());
+        out[12..16].copy_from_slice(&sent.count.to_be_bytes());
+        out[16..20].copy_from_slice(&sent.datagrams.to_be_bytes());
+        out[20..24].copy_from_slice(&self.stamp.to_be_bytes());
+        out[24..28].copy_from_slice(&self.echo.unwrap_or(NO_ECHO).to_be_bytes());
+        out[28..32].copy_from_slice(&self.held.to_be_bytes());
+        out
+    }
+
+    /// Reads a report; `None` for anything but a well-formed version-2
+    /// report (loss ≤ 1000 or none, 1 to 3 copies, a declaration of at
+    /// most [`MAX_DECLARED_BLOCKS`] with at most three datagrams per
+    /// record, all zero when it declares nothing).
+    pub fn decode(data: &[u8]) -> Option<LinkReport> {
+        let data: &[u8; REPORT_LEN] = data.try_into().ok()?;
+        let u32_at =
+            |at: usize| u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        if data[0] != REPORT_VERSION {
+            return None;
         }
-        _ => None,
+        let loss = match u16::from_be_bytes([data[1], data[2]]) {
+            NO_LOSS_FIGURE => None,
+            loss if loss <= 1000 => Some(loss),
+            _ => return None,
+        };
+        let copies = data[3];
+        if !(1..=MAX_COPIES).contains(&copies) {
+            return None;
+        }
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&data[4..12]);
+        let sent = SentBlocks {
+            first: u64::from_be_bytes(first),
+            count: u32_at(12),
+            datagrams: u32_at(16),
+        };
+        let most = u64::from(sent.count) * BLOCK * u64::from(MAX_COPIES);
+        let empty_but_filled = sent.count == 0 && sent != SentBlocks::default();
+        if sent.count > MAX_DECLARED_BLOCKS || u64::from(sent.datagrams) > most || empty_but_filled
+        {
+            return None;
+        }
+        let echo = u32_at(24);
+        Some(LinkReport {
+            loss,
+            copies,
+            sent: (sent.count > 0).then_some(sent),
+            stamp: u32_at(20),
+            echo: (echo != NO_ECHO).then_some(echo),
+            held: u32_at(28),
+        })
     }
 }
 
-/// The DTLS 1.2 record number (epoch, sequence number) of the first record
-/// in a datagram; `None` when it does not start with a DTLS 1.x record
-/// header (content types 20 to 25, version major 0xFE).
-pub fn record_number(datagram: &[u8]) -> Option<(u16, u64)> {
+/// The DTLS 1.2 record number of the first record in a datagram, as one
+/// number (epoch in the top 16 bits, sequence number below); `None` when
+/// it does not start with a DTLS 1.x record header (content types 20 to
+/// 25, version major 0xFE).
+pub fn record_number(datagram: &[u8]) -> Option<u64> {
     let header = datagram.get(..11)?;
     if !(20..=25).contains(&header[0]) || header[1] != 0xFE {
         return None;
     }
-    let epoch = u16::from_be_bytes([header[3], header[4]]);
-    let mut seq = [0u8; 8];
-    seq[2..].copy_from_slice(&header[5..11]);
-    Some((epoch, u64::from_be_bytes(seq)))
+    let mut number = [0u8; 8];
+    number.copy_from_slice(&header[3..11]);
+    Some(u64::from_be_bytes(number))
 }
 
-/// Counts the DTLS records of one peer and estimates the fraction of its
-/// datagrams lost on the way.
-///
-/// Within one count (one epoch, record numbers `low..=high`) the peer sent
-/// `high - low + 1` records, each `n` times, where `n` is the longest run
-/// of one record number seen (copies leave back to back). The loss is
-/// `1 - received / (n × records)`.
+/// True for a record number of the handshake's first epoch, which
+/// neither side counts (its flights are retransmitted by DTLS itself).
+fn handshake_epoch(number: u64) -> bool {
+    number >> 48 == 0
+}
+
+/// What a sender sent, per block of its record numbers, until declared.
+#[derive(Clone, Debug, Default)]
+pub struct SentLedger {
+    /// The block being filled and its datagrams so far.
+    current: Option<(u64, u32)>,
+    /// Completed blocks not yet declared.
+    done: Option<SentBlocks>,
+}
+
+impl SentLedger {
+    /// Notes a datagram that went out `copies` times; records of the
+    /// handshake's epoch and numbers below the current block are ignored.
+    pub fn note(&mut self, datagram: &[u8], copies: u8) {
+        let Some(number) = record_number(datagram).filter(|n| !handshake_epoch(*n)) else {
+            return;
+        };
+        let block = number / BLOCK;
+        match self.current {
+            Some((current, ref mut sent)) if current == block => {
+                *sent = sent.saturating_add(u32::from(copies));
+            }
+            Some((current, _)) if block < current => {}
+            previous => {
+                if let Some((current, sent)) = previous {
+                    self.complete(current, block, sent);
+                }
+                self.current = Some((block, u32::from(copies)));
+            }
+        }
+    }
+
+    /// Closes block `current` (sent datagrams `sent`) now that `next` has begun.
+    fn complete(&mut self, current: u64, next: u64, sent: u32) {
+        let span = u32::try_from(next - current).unwrap_or(u32::MAX);
+        match &mut self.done {
+            Some(done)
+                if done.first + u64::from(done.count) == current
+                    && done.count.saturating_add(span) <= MAX_DECLARED_BLOCKS =>
+            {
+                done.count += span;
+                done.datagrams = done.datagrams.saturating_add(sent);
+            }
+            _ if span <= MAX_DECLARED_BLOCKS => {
+                self.done = Some(SentBlocks {
+                    first: current,
+                    count: span,
+                    datagrams: sent,
+                });
+            }
+            // A jump of the numbering (a new epoch): nothing to declare.
+            _ => self.done = None,
+        }
+    }
+
+    /// The completed blocks since the last call, to declare in a report.
+    pub fn take(&mut self) -> Option<SentBlocks> {
+        self.done.take()
+    }
+}
+
+/// Counts the peer's datagrams per block of its record numbers and
+/// compares them with what it declares it sent.
 #[derive(Clone, Debug, Default)]
 pub struct LossMeter {
-    epoch: u16,
-    /// Lowest and highest record number of this count; `None` before the first.
-    range: Option<(u64, u64)>,
-    last: u64,
-    run: u8,
-    longest_run: u8,
-    received: u64,
-    /// Datagrams that did not fit the count.
-    set_aside: u64,
+    /// The first block tracked; `None` before the first record of the
+    /// data epoch.
+    base: Option<u64>,
+    /// Datagrams arrived per block, from `base` on.
+    arrivals: VecDeque<u8>,
+    /// Datagrams the peer declared for the blocks compared so far.
+    expected: u64,
+    /// Of those, how many arrived.
+    arrived: u64,
 }
 
 impl LossMeter {
     /// Counts one datagram from the peer; false when it is no DTLS record.
-    ///
-    /// Records are counted before str0m authenticates them, so one that
-    /// does not fit the count (another epoch than the next, a number below
-    /// the count or far past it) is set aside rather than trusted: a
-    /// forged header cannot fake a gap, and enough set-aside datagrams
-    /// start a fresh count ([`take_report`](Self::take_report)).
+    /// The first record of the data epoch starts the tracking; records
+    /// below the tracked blocks or more than [`MAX_TRACKED_BLOCKS`] past
+    /// them are not counted.
     pub fn observe(&mut self, datagram: &[u8]) -> bool {
-        let Some((epoch, seq)) = record_number(datagram) else {
+        let Some(number) = record_number(datagram) else {
             return false;
         };
-        match self.range {
-            Some((low, high)) if epoch == self.epoch && (low..=high + MAX_JUMP).contains(&seq) => {
-                self.range = Some((low, high.max(seq)));
-            }
-            Some(_) if epoch != self.epoch.wrapping_add(1) || seq >= MAX_JUMP => {
-                self.set_aside += 1;
-                return true;
-            }
-            // The first record, or the handshake's end (the next epoch
-            // starts near zero): a new count.
-            _ => *self = Self::starting(epoch, seq),
+        if handshake_epoch(number) {
+            return true;
         }
-        self.run = if seq == self.last && self.received > 0 {
-            self.run.saturating_add(1)
-        } else {
-            1
+        let base = *self.base.get_or_insert(number / BLOCK);
+        let Some(index) = (number / BLOCK)
+            .checked_sub(base)
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < MAX_TRACKED_BLOCKS)
+        else {
+            return true;
         };
-        self.last = seq;
-        self.longest_run = self.longest_run.max(self.run);
-        self.received += 1;
+        if index >= self.arrivals.len() {
+            self.arrivals.resize(index + 1, 0);
+        }
+        self.arrivals[index] = self.arrivals[index].saturating_add(1);
         true
     }
 
-    fn starting(epoch: u16, seq: u64) -> Self {
-        Self {
-            epoch,
-            range: Some((seq, seq)),
-            last: seq,
-            ..Self::default()
+    /// The peer declared `sent` (from its authenticated report): compares
+    /// those blocks when all of them were tracked, then forgets every
+    /// block before their end.
+    ///
+    /// Tracking starts at an unauthenticated record, so a declaration
+    /// far behind it (a forged first record far ahead) restarts it at the
+    /// declaration's end, and one beyond what could be tracked compares
+    /// nothing.
+    pub fn declared(&mut self, sent: SentBlocks) {
+        let end = sent.first.saturating_add(u64::from(sent.count));
+        let Some(base) = self.base else {
+            self.base = Some(end);
+            return;
+        };
+        let tracked = MAX_TRACKED_BLOCKS as u64;
+        if end <= base {
+            if base - end > tracked {
+                self.base = Some(end);
+                self.arrivals.clear();
+            }
+            return;
+        }
+        if sent.first >= base && sent.first - base < tracked {
+            let skip = usize::try_from(sent.first - base).unwrap_or(usize::MAX);
+            let take = usize::try_from(sent.count).unwrap_or(usize::MAX);
+            let arrived: u64 = self
+                .arrivals
+                .iter()
+                .skip(skip)
+                .take(take)
+                .map(|&n| u64::from(n))
+                .sum();
+            let datagrams = u64::from(sent.datagrams);
+            self.expected += datagrams;
+            self.arrived += arrived.min(datagrams);
+        }
+        let done = usize::try_from(end - base).unwrap_or(usize::MAX);
+        self.arrivals.drain(..done.min(self.arrivals.len()));
+        self.base = Some(end);
+    }
+
+    /// The loss in permille over the blocks compared since the last
+    /// figure, when they held at least [`MIN_SAMPLES`] datagrams.
+    pub fn take_report(&mut self) -> Option<u16> {
+        if self.expected < MIN_SAMPLES {
+            return None;
+        }
+        let loss = (self.expected - self.arrived) * 1000 / self.expected;
+        self.expected = 0;
+        self.arrived = 0;
+        Some(u16::try_from(loss).unwrap_or(1000))
+    }
+}
+
+/// How long a round trip takes on a connection, from the echoes in the
+/// peer's reports.
+#[derive(Clone, Debug, Default)]
+pub struct RttMeter {
+    /// The smallest recent sample and when it was taken.
+    min: Option<(Duration, Instant)>,
+    /// The latest sample.
+    latest: Option<Duration>,
+}
+
+/// How long the smallest sample stands before a newer one replaces it
+/// (a path that changed must not keep its old floor).
+pub const MIN_RTT_WINDOW: Duration = Duration::from_secs(30);
+
+impl RttMeter {
+    /// A sample taken at `now`.
+    pub fn sample(&mut self, now: Instant, rtt: Duration) {
+        self.latest = Some(rtt);
+        let stale = self
+            .min
+            .is_none_or(|(min, at)| rtt <= min || now.duration_since(at) > MIN_RTT_WINDOW);
+        if stale {
+            self.min = Some((rtt, now));
         }
     }
 
-    /// The loss in permille, when at least [`MIN_SAMPLES`] records were
-    /// counted, and a fresh count; otherwise `None`, and counting goes on
-    /// (from scratch when more datagrams were set aside than counted).
-    pub fn take_report(&mut self) -> Option<u16> {
-        let (low, high) = self.range?;
-        let records = high - low + 1;
-        if records < MIN_SAMPLES {
-            if self.set_aside >= MIN_SAMPLES {
-                *self = Self::default();
-            }
-            return None;
-        }
-        let copies = u64::from(self.longest_run.clamp(1, MAX_COPIES));
-        let expected = records.saturating_mul(copies);
-        let arrived = self.received.min(expected);
-        let loss = (expected - arrived) * 1000 / expected;
-        *self = Self::default();
-        Some(u16::try_from(loss).unwrap_or(1000))
+    /// The smallest recent round trip: the path's own, without queues.
+    pub fn min(&self) -> Option<Duration> {
+        self.min.map(|(min, _)| min)
     }
+
+    /// The latest round trip, queues included.
+    pub fn latest(&self) -> Option<Duration> {
+        self.latest
+    }
+}
+
+/// A round-trip sample from a report received at `now_ms` (our clock)
+/// echoing `echo` (our stamp) after the peer held it `held` ms.
+pub fn rtt_sample(now_ms: u32, echo: u32, held: u32) -> Option<Duration> {
+    let total = now_ms.wrapping_sub(echo);
+    // More than a minute is no sample (a wrapped or forged echo).
+    (total >= held && total - held <= 60_000)
+        .then(|| Duration::from_millis(u64::from(total - held)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(epoch: u16, seq: u64) -> Vec<u8> {
+    /// A DTLS application-data datagram with record number `number`.
+    pub(crate) fn record(number: u64) -> Vec<u8> {
         let mut d = vec![23, 0xFE, 0xFD];
-        d.extend_from_slice(&epoch.to_be_bytes());
-        d.extend_from_slice(&seq.to_be_bytes()[2..]);
+        d.extend_from_slice(&number.to_be_bytes());
         d.extend_from_slice(&[0, 4, 1, 2, 3, 4]);
         d
     }
 
-    #[test]
-    fn copies_keep_the_chance_of_losing_all_under_one_percent() {
-        assert_eq!(copies_for(0), 1);
-        assert_eq!(copies_for(10), 1);
-        assert_eq!(copies_for(11), 2);
-        assert_eq!(copies_for(100), 2, "10 %: two copies, 1 % lost both");
-        assert_eq!(copies_for(101), 3);
-        assert_eq!(copies_for(215), 3);
-        assert_eq!(copies_for(1000), MAX_COPIES);
-        assert_eq!(copies_for(u16::MAX), MAX_COPIES);
+    const EPOCH1: u64 = 1 << 48;
+
+    /// Sends records `from..to` (epoch 1) through a ledger with `copies`
+    /// each, delivering to `meter` all but the copies `lose` picks.
+    fn send(
+        ledger: &mut SentLedger,
+        meter: &mut LossMeter,
+        range: std::ops::Range<u64>,
+        copies: u8,
+        mut lose: impl FnMut(u64, u8) -> bool,
+    ) {
+        for seq in range {
+            let datagram = record(EPOCH1 + seq);
+            ledger.note(&datagram, copies);
+            for copy in 0..copies {
+                if !lose(seq, copy) {
+                    meter.observe(&datagram);
+                }
+            }
+        }
     }
 
     #[test]
     fn reports_round_trip_and_junk_is_refused() {
-        for loss in [0, 1, 97, 1000] {
-            assert_eq!(decode_report(&encode_report(loss)), Some(loss));
-        }
-        assert_eq!(encode_report(5000), encode_report(1000));
-        assert_eq!(decode_report(&[1, 3, 233]), None, "1001 permille");
-        assert_eq!(decode_report(&[2, 0, 1]), None, "unknown version");
-        assert_eq!(decode_report(&[1, 0]), None);
-        assert_eq!(decode_report(&[1, 0, 1, 0]), None);
+        let report = LinkReport {
+            loss: Some(97),
+            copies: 2,
+            sent: Some(SentBlocks {
+                first: 7,
+                count: 3,
+                datagrams: 60,
+            }),
+            stamp: 123_456,
+            echo: Some(99),
+            held: 12,
+        };
+        let bytes = report.encode();
+        assert_eq!(LinkReport::decode(&bytes), Some(report));
+        let quiet = LinkReport {
+            copies: 1,
+            ..LinkReport::default()
+        };
+        assert_eq!(LinkReport::decode(&quiet.encode()), Some(quiet));
+        let mut bad = bytes;
+        bad[0] = 1;
+        assert_eq!(LinkReport::decode(&bad), None, "version 1");
+        let mut bad = bytes;
+        bad[1..3].copy_from_slice(&1001u16.to_be_bytes());
+        assert_eq!(LinkReport::decode(&bad), None, "1001 permille");
+        let mut bad = bytes;
+        bad[3] = 4;
+        assert_eq!(LinkReport::decode(&bad), None, "four copies");
+        let mut bad = bytes;
+        bad[16..20].copy_from_slice(&(3 * 16 * 3 + 1u32).to_be_bytes());
+        assert_eq!(
+            LinkReport::decode(&bad),
+            None,
+            "more datagrams than 3 per record"
+        );
+        assert_eq!(LinkReport::decode(&bytes[..31]), None);
     }
 
     #[test]
     fn record_numbers_come_from_dtls_headers_only() {
         assert_eq!(
-            record_number(&record(1, 0x0102_0304_0506)),
-            Some((1, 0x0102_0304_0506))
+            record_number(&record(0x0001_0102_0304_0506)),
+            Some(0x0001_0102_0304_0506)
         );
-        assert_eq!(record_number(&record(1, 5)[..10]), None, "short");
-        let mut stun = record(1, 5);
+        assert_eq!(record_number(&record(5)[..10]), None, "short");
+        let mut stun = record(5);
         stun[0] = 0;
         assert_eq!(record_number(&stun), None);
-        let mut dtls13 = record(1, 5);
+        let mut dtls13 = record(5);
         dtls13[0] = 0x2C;
         assert_eq!(record_number(&dtls13), None, "DTLS 1.3 hides its numbers");
     }
 
     #[test]
     fn a_clean_link_reports_no_loss() {
-        let mut meter = LossMeter::default();
-        assert_eq!(meter.take_report(), None);
-        for seq in 0..MIN_SAMPLES - 1 {
-            assert!(meter.observe(&record(1, seq)));
-        }
-        assert_eq!(meter.take_report(), None, "too few to say");
-        meter.observe(&record(1, MIN_SAMPLES - 1));
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        send(&mut ledger, &mut meter, 0..4, 1, |_, _| false);
+        assert_eq!(ledger.take(), None, "no block complete yet");
+        send(&mut ledger, &mut meter, 4..40, 1, |_, _| false);
+        let first = ledger.take().expect("blocks 0 and 1");
+        assert_eq!((first.count, first.datagrams), (2, 32));
+        meter.declared(first);
         assert_eq!(meter.take_report(), Some(0));
+        send(&mut ledger, &mut meter, 40..400, 1, |_, _| false);
+        meter.declared(ledger.take().expect("blocks"));
+        assert_eq!(meter.take_report(), Some(0));
+    }
+
+    #[test]
+    fn fewer_than_the_minimum_compared_give_no_figure_yet() {
+        let mut meter = LossMeter::default();
+        for seq in 0..7 {
+            meter.observe(&record(EPOCH1 + seq));
+        }
+        let sent = |datagrams| SentBlocks {
+            first: EPOCH1 / BLOCK,
+            count: 1,
+            datagrams,
+        };
+        meter.observe(&record(EPOCH1 + BLOCK));
+        meter.declared(sent(7));
+        assert_eq!(meter.take_report(), None, "7 compared");
+        meter.declared(SentBlocks {
+            first: EPOCH1 / BLOCK + 1,
+            ..sent(1)
+        });
+        assert_eq!(meter.take_report(), Some(0), "8 compared in all");
     }
 
     #[test]
     fn single_copies_lost_one_in_ten_report_one_hundred_permille() {
-        let mut meter = LossMeter::default();
-        for seq in (0..100).filter(|s| s % 10 != 3) {
-            meter.observe(&record(1, seq));
-        }
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        send(&mut ledger, &mut meter, 0..1601, 1, |seq, _| seq % 10 == 3);
+        meter.declared(ledger.take().expect("blocks 0..100"));
         assert_eq!(meter.take_report(), Some(100));
     }
 
     #[test]
-    fn duplicated_records_are_counted_as_copies() {
-        // 50 records sent twice each; one copy of every fifth lost, and
-        // both copies of record 7.
-        let mut meter = LossMeter::default();
-        let mut sent = 0;
-        let mut arrived = 0;
-        for seq in 0..50u64 {
-            for copy in 0..2 {
-                sent += 1;
-                if seq == 7 || (seq % 5 == 0 && copy == 1) {
-                    continue;
-                }
-                arrived += 1;
-                meter.observe(&record(1, seq));
-            }
-        }
-        let expected = u16::try_from((sent - arrived) * 1000 / sent).unwrap();
-        assert_eq!(meter.take_report(), Some(expected));
-        assert_eq!(expected, 120);
-    }
-
-    #[test]
-    fn the_next_epoch_starts_a_new_count_and_forged_numbers_are_set_aside() {
-        let mut meter = LossMeter::default();
-        for seq in 0..4 {
-            meter.observe(&record(0, seq));
-        }
-        for seq in 0..MIN_SAMPLES {
-            meter.observe(&record(1, seq));
-        }
-        assert_eq!(meter.take_report(), Some(0), "epoch 0 is not a gap");
-        meter.observe(&record(1, 100));
-        meter.observe(&record(1, 100 + MAX_JUMP + 1));
-        meter.observe(&record(9, 101));
-        meter.observe(&record(2, 500));
-        meter.observe(&record(1, 99));
-        for seq in 101..100 + MIN_SAMPLES {
-            meter.observe(&record(1, seq));
-        }
-        assert_eq!(meter.take_report(), Some(0), "forgeries fake no gap");
-    }
-
-    #[test]
-    fn a_forged_first_record_blinds_the_meter_for_one_interval_only() {
-        let mut meter = LossMeter::default();
-        meter.observe(&record(1, 1 << 40));
-        for seq in 0..MIN_SAMPLES {
-            meter.observe(&record(1, seq));
-        }
-        assert_eq!(meter.take_report(), None, "the genuine ones were set aside");
-        for seq in MIN_SAMPLES..3 * MIN_SAMPLES {
-            meter.observe(&record(1, seq));
-        }
+    fn a_change_of_copy_count_with_nothing_lost_reports_no_loss() {
+        // The old meter took the longest run as everyone's copy count and
+        // reported half of the single copies lost: 0 % → 53 % → 13 %.
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        send(&mut ledger, &mut meter, 0..200, 2, |_, _| false);
+        meter.declared(ledger.take().expect("blocks"));
         assert_eq!(meter.take_report(), Some(0));
+        send(&mut ledger, &mut meter, 200..600, 1, |_, _| false);
+        send(&mut ledger, &mut meter, 600..700, 3, |_, _| false);
+        send(&mut ledger, &mut meter, 700..900, 1, |_, _| false);
+        meter.declared(ledger.take().expect("blocks"));
+        assert_eq!(meter.take_report(), Some(0));
+    }
+
+    #[test]
+    fn duplicated_records_count_each_copy() {
+        // Two copies each; one copy of every fifth lost, both of record 77.
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        let mut lost = 0;
+        send(&mut ledger, &mut meter, 0..160, 2, |seq, copy| {
+            let gone = seq == 77 || (seq % 5 == 0 && copy == 1);
+            lost += u64::from(gone);
+            gone
+        });
+        send(&mut ledger, &mut meter, 160..161, 1, |_, _| false);
+        meter.declared(ledger.take().expect("blocks 0..10"));
+        assert_eq!(
+            meter.take_report(),
+            Some(u16::try_from(lost * 1000 / 320).unwrap())
+        );
+    }
+
+    #[test]
+    fn forged_headers_neither_widen_the_count_nor_raise_the_loss() {
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        send(&mut ledger, &mut meter, 0..16, 1, |_, _| false);
+        send(&mut ledger, &mut meter, 16..160, 1, |_, _| false);
+        // Forgeries: far past, just past, below, another epoch, replays.
+        for forged in [
+            EPOCH1 + (1 << 40),
+            EPOCH1 + 300,
+            EPOCH1 + 3,
+            5 << 48,
+            EPOCH1 + 20,
+            EPOCH1 + 20,
+        ] {
+            meter.observe(&record(forged));
+        }
+        meter.declared(ledger.take().expect("blocks 0..9"));
+        assert_eq!(meter.take_report(), Some(0), "no gap from forged numbers");
+        let mut lost = 0;
+        send(&mut ledger, &mut meter, 160..385, 1, |seq, _| {
+            lost += u64::from(seq % 4 == 0 && seq < 384);
+            seq % 4 == 0
+        });
+        let sent = ledger.take().expect("blocks 9..24");
+        assert_eq!(sent.datagrams, 384 - 144);
+        meter.declared(sent);
+        // One forgery (record 300) landed among them: it can only hide a loss.
+        let truth = lost * 1000 / u64::from(sent.datagrams);
+        let loss = u64::from(meter.take_report().expect("compared"));
+        assert!((truth - 5..=truth).contains(&loss), "{loss} of {truth}");
+    }
+
+    #[test]
+    fn a_forged_first_record_blinds_the_meter_until_the_first_declaration_only() {
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        meter.observe(&record(EPOCH1 + (1 << 40)));
+        send(&mut ledger, &mut meter, 0..100, 1, |_, _| false);
+        meter.declared(ledger.take().expect("blocks"));
+        assert_eq!(
+            meter.take_report(),
+            None,
+            "the genuine ones were not tracked"
+        );
+        send(&mut ledger, &mut meter, 100..400, 1, |seq, _| seq % 10 == 0);
+        meter.declared(ledger.take().expect("blocks"));
+        let loss = meter.take_report().expect("tracked again");
+        // Ten percent lost, and the first records of the first block
+        // compared went uncounted while the forgery held the count.
+        assert!((100..=120).contains(&loss), "{loss}");
+    }
+
+    #[test]
+    fn a_lost_declaration_forgets_its_blocks_instead_of_counting_them_lost() {
+        let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
+        send(&mut ledger, &mut meter, 0..100, 1, |_, _| false);
+        let _lost = ledger.take();
+        send(&mut ledger, &mut meter, 100..300, 1, |_, _| false);
+        meter.declared(ledger.take().expect("later blocks"));
+        assert_eq!(meter.take_report(), Some(0));
+    }
+
+    #[test]
+    fn the_handshake_epoch_is_not_declared_and_a_new_epoch_restarts() {
+        let mut ledger = SentLedger::default();
+        for seq in 0..40 {
+            ledger.note(&record(seq), 2);
+        }
+        assert_eq!(ledger.take(), None);
+        for seq in 0..40 {
+            ledger.note(&record(EPOCH1 + seq), 1);
+        }
+        for seq in 0..20 {
+            ledger.note(&record((2 << 48) + seq), 1);
+        }
+        let declared = ledger.take();
+        assert_eq!(
+            declared,
+            Some(SentBlocks {
+                first: (2 << 48) / BLOCK,
+                count: 1,
+                datagrams: 16
+            }),
+            "the first epoch's blocks are forgotten at the jump, not declared across it"
+        );
+    }
+
+    #[test]
+    fn round_trips_come_from_echoes() {
+        assert_eq!(
+            rtt_sample(1_100, 1_000, 30),
+            Some(Duration::from_millis(70))
+        );
+        assert_eq!(
+            rtt_sample(5, u32::MAX - 4, 0),
+            Some(Duration::from_millis(10)),
+            "wraps"
+        );
+        assert_eq!(
+            rtt_sample(1_000, 1_000, 30),
+            None,
+            "held longer than the trip"
+        );
+        assert_eq!(rtt_sample(100_000, 1, 0), None, "a minute or more");
+        let start = Instant::now();
+        let mut meter = RttMeter::default();
+        meter.sample(start, Duration::from_millis(100));
+        meter.sample(start + Duration::from_secs(1), Duration::from_millis(180));
+        assert_eq!(meter.min(), Some(Duration::from_millis(100)));
+        assert_eq!(meter.latest(), Some(Duration::from_millis(180)));
+        meter.sample(start + Duration::from_secs(40), Duration::from_millis(150));
+        assert_eq!(
+            meter.min(),
+            Some(Duration::from_millis(150)),
+            "an old floor expires"
+        );
     }
 }

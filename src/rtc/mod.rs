@@ -29,12 +29,14 @@
 //! `relayed.rs`, the index in `index.rs`, one connection in `conn.rs`.
 
 mod conn;
+pub mod copies;
 mod index;
 pub mod link;
 mod outbox;
 mod params;
 mod relay_choice;
 mod relayed;
+pub mod window;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;

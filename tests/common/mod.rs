@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod delayline;
 pub mod losslab;
 pub mod natlab;
 pub mod netns;
+pub mod pathlab;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};

@@ -1,0 +1,169 @@
+//! How much a connection keeps in str0m's send buffer: about twice the
+//! path's bandwidth-delay product (spec §6.6).
+//!
+//! str0m counts every byte written to a data channel until the peer
+//! acknowledges it, so the bytes it may hold cap the bytes in flight and,
+//! with them, the throughput at one buffer per round trip. A constant
+//! either starves long paths or queues seconds of data on short ones. The
+//! window follows the path instead: the highest recent delivery rate
+//! (acknowledged bytes per round trip) times the smallest recent round
+//! trip, doubled so that a window-limited transfer can grow by half a
+//! window per round trip while SCTP's congestion window decides what
+//! actually leaves. It never falls under [`MIN_WINDOW`] nor rises above
+//! [`MAX_WINDOW`], which bounds the memory one connection holds.
+
+use std::time::{Duration, Instant};
+
+/// The smallest window: what str0m's default allowed, and enough for a
+/// fast LAN or a short path.
+pub const MIN_WINDOW: usize = 256 * 1024;
+/// The largest window, and str0m's own limit: the send memory of one
+/// connection (a 200 ms path at 20 MB/s).
+pub const MAX_WINDOW: usize = 4 * 1024 * 1024;
+/// Shortest delivery-rate sample.
+pub const MIN_SAMPLE: Duration = Duration::from_millis(20);
+/// Round trips a delivery-rate maximum stands before a lower one replaces
+/// it (a transfer that slowed must not keep its old window).
+pub const RATE_WINDOW_RTTS: u32 = 10;
+
+/// The window of one connection.
+#[derive(Clone, Debug, Default)]
+pub struct SendWindow {
+    /// When the current rate sample began, and the bytes delivered then.
+    sample: Option<(Instant, u64)>,
+    /// The highest recent delivery rate (bytes per second) and when.
+    max_rate: Option<(u64, Instant)>,
+    limit: usize,
+}
+
+impl SendWindow {
+    /// Notes progress: `delivered` bytes acknowledged in all (written
+    /// minus still buffered) at `now`, on a path whose smallest round trip
+    /// is `min_rtt` (if known yet).
+    pub fn on_progress(&mut self, now: Instant, delivered: u64, min_rtt: Option<Duration>) {
+        let period = min_rtt.unwrap_or(MIN_SAMPLE).max(MIN_SAMPLE);
+        let Some((start, from)) = self.sample else {
+            self.sample = Some((now, delivered));
+            return;
+        };
+        let elapsed = now.duration_since(start);
+        if elapsed < period {
+            return;
+        }
+        let bytes = delivered.saturating_sub(from);
+        let micros = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let rate = bytes.saturating_mul(1_000_000) / micros;
+        let expired = self
+            .max_rate
+            .is_some_and(|(_, at)| now.duration_since(at) > period * RATE_WINDOW_RTTS);
+        if expired || self.max_rate.is_none_or(|(max, _)| rate >= max) {
+            self.max_rate = Some((rate, now));
+        }
+        self.sample = Some((now, delivered));
+        self.limit = match (self.max_rate, min_rtt) {
+            (Some((rate, _)), Some(rtt)) => {
+                let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+                let bdp = rate.saturating_mul(micros) / 1_000_000;
+                usize::try_from(bdp.saturating_mul(2)).unwrap_or(usize::MAX)
+            }
+            _ => 0,
+        };
+    }
+
+    /// Bytes str0m may hold now.
+    pub fn limit(&self) -> usize {
+        self.limit.clamp(MIN_WINDOW, MAX_WINDOW)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds a transfer delivering `rate` bytes/s for `duration`, sampled
+    /// every millisecond.
+    fn run(
+        window: &mut SendWindow,
+        start: Instant,
+        from: u64,
+        rate: u64,
+        duration: Duration,
+        rtt: Duration,
+    ) -> u64 {
+        let mut delivered = from;
+        let steps = u64::try_from(duration.as_millis()).unwrap();
+        for ms in 0..steps {
+            delivered += rate / 1000;
+            window.on_progress(start + Duration::from_millis(ms), delivered, Some(rtt));
+        }
+        delivered
+    }
+
+    #[test]
+    fn the_window_is_twice_the_bandwidth_delay_product_within_bounds() {
+        let start = Instant::now();
+        let mut window = SendWindow::default();
+        assert_eq!(window.limit(), MIN_WINDOW, "nothing measured");
+        let rtt = Duration::from_millis(100);
+        run(
+            &mut window,
+            start,
+            0,
+            10_000_000,
+            Duration::from_secs(1),
+            rtt,
+        );
+        let limit = window.limit();
+        assert!(
+            (1_900_000..=2_100_000).contains(&limit),
+            "10 MB/s × 100 ms × 2: {limit}"
+        );
+        let mut fast = SendWindow::default();
+        run(
+            &mut fast,
+            start,
+            0,
+            100_000_000,
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+        );
+        assert_eq!(fast.limit(), MAX_WINDOW);
+        let mut short = SendWindow::default();
+        run(
+            &mut short,
+            start,
+            0,
+            10_000_000,
+            Duration::from_secs(1),
+            Duration::from_millis(1),
+        );
+        assert_eq!(short.limit(), MIN_WINDOW);
+    }
+
+    #[test]
+    fn a_slower_path_shrinks_the_window_after_the_old_maximum_expires() {
+        let start = Instant::now();
+        let rtt = Duration::from_millis(100);
+        let mut window = SendWindow::default();
+        let delivered = run(
+            &mut window,
+            start,
+            0,
+            10_000_000,
+            Duration::from_secs(1),
+            rtt,
+        );
+        let high = window.limit();
+        run(
+            &mut window,
+            start + Duration::from_secs(1),
+            delivered,
+            2_000_000,
+            Duration::from_secs(3),
+            rtt,
+        );
+        assert!(window.limit() < high / 3, "{} after {high}", window.limit());
+    }
+}
