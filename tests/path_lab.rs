@@ -1,8 +1,9 @@
 //! Members on a path with a real round-trip time (`tests/common/pathlab.rs`):
 //! two members whose links pass through a userspace delay line, 100 ms
 //! from one to the other. 16 MiB piped into one member as 16,384 lines
-//! of 1 KiB arrive at the other complete and in order, and the links
-//! carry at most 1.15 times the payload in both directions together
+//! of 1 KiB arrive at the other complete and in order, and the sender's
+//! link carries at most 1.15 times the payload in IP bytes, both
+//! directions together
 //! (spec §6.6: a clean path sends one copy of each datagram). Throughput
 //! is printed, not asserted (`cargo bench --bench bench -- paths` has the
 //! figures against hyperswarm); the limit only stops a hung run.

@@ -182,8 +182,6 @@ pub struct Conn {
     last_input: Instant,
     /// When our next loss report is due; `None` while nothing is counted.
     next_report: Option<Instant>,
-    /// We have sent a loss report on this connection.
-    reported: bool,
     /// We have given the peer a loss figure.
     figured: bool,
     /// How many times each datagram to the peer goes out.
@@ -274,7 +272,6 @@ impl Conn {
             written: 0,
             last_input: now,
             next_report: None,
-            reported: false,
             figured: false,
             copies: CopyPolicy::default(),
             created: now,
@@ -424,7 +421,9 @@ impl Conn {
             self.deadline = self.deadline.max(now + PROGRESS_GRACE).min(limit);
         }
         if self.meter.observe(data) && self.next_report.is_none() {
-            let wait = if self.reported {
+            // Reports come quickly until both sides have a loss figure:
+            // until then priority datagrams go twice.
+            let wait = if self.figured && self.copies.measured() {
                 REPORT_INTERVAL
             } else {
                 FIRST_REPORT_AFTER
@@ -492,7 +491,6 @@ impl Conn {
             .channel(self.link)
             .is_some_and(|mut link| link.write(true, &report.encode()).is_ok());
         if sent {
-            self.reported = true;
             self.drain();
         }
     }

@@ -14,14 +14,14 @@
 /// more copies mostly add load.
 pub use super::link::MAX_COPIES;
 
-/// Copies of each handshake datagram, and what a connection wants before
-/// its peer's first loss figure.
+/// Copies of each handshake datagram, and of priority datagrams until the
+/// peer's first loss figure.
 pub const UNMEASURED_COPIES: u8 = 2;
 /// The chance, in permille, that every copy of a datagram is lost that the
 /// sender aims to stay under.
 pub const RESIDUAL_PERMILLE: u64 = 10;
 /// Copies may add at most this share of the bytes sent once.
-pub const COPY_SHARE_PERCENT: u64 = 100;
+pub const COPY_SHARE_PERCENT: u64 = 200;
 /// Most budget saved up, in bytes.
 pub const BUDGET_CAP: u64 = 64 * 1024;
 /// A datagram this short or shorter is a small message (control, acks,
@@ -83,6 +83,11 @@ impl CopyPolicy {
         self.measured = true;
     }
 
+    /// Whether the peer has given a loss figure yet.
+    pub fn measured(&self) -> bool {
+        self.measured
+    }
+
     /// Whether the path goes through a relay.
     pub fn set_relayed(&mut self, relayed: bool) {
         self.relayed = relayed;
@@ -113,21 +118,23 @@ impl CopyPolicy {
             }
         }
         let wanted = self.wanted();
-        let cost = len * u64::from(wanted - 1);
         // Bulk datagrams leave half the budget to the priority ones, and
-        // get none before the link is measured (a clean one would pay).
+        // none is copied before the link is measured (a clean one would
+        // pay for every one).
         let reserve = if kind == Kind::Bulk {
             BUDGET_CAP / 2
         } else {
             0
         };
-        let allowed = kind == Kind::Priority || self.measured;
-        if wanted > 1 && allowed && self.budget >= cost + reserve {
-            self.budget -= cost;
-            wanted
-        } else {
-            1
+        let allowed = self.measured || kind == Kind::Priority;
+        if wanted == 1 || !allowed || len == 0 {
+            return 1;
         }
+        // As many extra copies as wanted and the budget pays for.
+        let affordable = self.budget.saturating_sub(reserve) / len;
+        let extra = u64::from(wanted - 1).min(affordable);
+        self.budget -= extra * len;
+        1 + u8::try_from(extra).unwrap_or(0)
     }
 }
 
@@ -169,7 +176,7 @@ mod tests {
     #[test]
     fn on_a_lossy_link_copies_stay_within_their_share_and_priority_goes_first() {
         let mut policy = CopyPolicy::default();
-        policy.on_loss(50);
+        policy.on_loss(200);
         let (mut sent, mut copies) = (0u64, 0u64);
         let mut tails = 0;
         for i in 0..10_000 {
@@ -181,7 +188,7 @@ mod tests {
             let n = policy.copies(1200, kind);
             sent += 1200;
             copies += 1200 * u64::from(n - 1);
-            tails += usize::from(kind == Kind::Priority && n == 2);
+            tails += usize::from(kind == Kind::Priority && n == MAX_COPIES);
         }
         assert!(copies * 100 <= sent * COPY_SHARE_PERCENT + BUDGET_CAP * 100);
         assert!(
@@ -198,6 +205,8 @@ mod tests {
             assert_eq!(policy.copies(1200, Kind::Bulk), 1);
         }
         assert_eq!(policy.copies(100, Kind::Priority), UNMEASURED_COPIES);
+        policy.on_loss(0);
+        assert_eq!(policy.copies(100, Kind::Priority), 1);
     }
 
     #[test]

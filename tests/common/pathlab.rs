@@ -215,10 +215,12 @@ impl PathLab {
         None
     }
 
-    /// Frames and bytes (Ethernet frames, both directions) on m1's link:
-    /// everything the sender sent and received.
+    /// Frames and IP bytes (both directions; each frame's 14-byte
+    /// Ethernet header left out, as any link's framing would be) on m1's
+    /// link: everything the sender sent and received.
     pub fn wire(&self) -> (u64, u64) {
-        self.lines[0].total()
+        let (frames, bytes) = self.lines[0].total();
+        (frames, bytes - 14 * frames)
     }
 
     /// Pipes `count` lines of [`LINE_LEN`] bytes into m1 and waits until
