@@ -9,7 +9,9 @@
 //! `relay` (the NAT lab: needs root), `loss` (the loss lab at 0, 1, 5 and
 //! 15 %: needs root, minutes), `static` (the static builds of
 //! `scripts/build-static.sh`, which it runs when they are missing: sizes,
-//! musl against glibc side by side, the ARM builds under qemu-user).
+//! musl against glibc side by side, the ARM builds under qemu-user), `paths`
+//! (the path lab: 16 MiB through a delay line at 0–200 ms, with loss, and
+//! through a 20 Mbit/s bottleneck beside a TCP flow: needs root, minutes).
 //! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
@@ -1267,6 +1269,121 @@ fn loss() -> Vec<Row> {
     rows
 }
 
+/// Runs of each path in the `paths` rows.
+const PATH_ROUNDS: usize = 3;
+
+/// The path lab (`tests/common/pathlab.rs`, needs root): 16 MiB as 16,384
+/// lines of 1 KiB from one member to the other through a userspace delay
+/// line, at each path of issue 27; medians of [`PATH_ROUNDS`] fresh labs:
+/// payload rate, and IP bytes on the sender's link per payload byte. The
+/// bottleneck row runs a TCP flow through the same 20 Mbit/s limit and
+/// reports both flows' shares of the link.
+fn paths() -> Vec<Row> {
+    use common::pathlab::{LINE_LEN, Path, PathLab};
+    const LINES: usize = 16 * 1024;
+    let ms = Duration::from_millis;
+    let paths = [
+        ("no delay", ms(0), 0.0, 0),
+        ("20 ms RTT", ms(20), 0.0, 0),
+        ("50 ms RTT", ms(50), 0.0, 0),
+        ("100 ms RTT", ms(100), 0.0, 0),
+        ("200 ms RTT", ms(200), 0.0, 0),
+        ("50 ms, 1 % loss each way", ms(50), 0.01, 0),
+        ("50 ms, 20 Mbit/s bottleneck + TCP", ms(50), 0.0, 20_000),
+    ];
+    let payload = (LINES * LINE_LEN) as f64;
+    let mut rows = Vec::new();
+    for (i, (name, rtt, loss, kbit)) in paths.into_iter().enumerate() {
+        let (mut rates, mut ratios, mut tcp_shares) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..PATH_ROUNDS {
+            let path = Path {
+                rtt,
+                loss,
+                bottleneck_kbit: kbit,
+            };
+            let mut lab = match PathLab::start(&format!("p{i}r{round}"), path, &[]) {
+                Ok(lab) => lab,
+                Err(reason) => {
+                    rows.push(Row {
+                        figure: "path lab".into(),
+                        value: format!("cannot run: {reason}"),
+                        target: "—".into(),
+                        met: None,
+                    });
+                    return rows;
+                }
+            };
+            if lab.wait_connected(Duration::from_secs(60)).is_none() {
+                continue;
+            }
+            let tcp = (kbit > 0).then(|| lab.tcp_flow().expect("tcp flow"));
+            if let Some(tcp) = &tcp {
+                // Let TCP fill the bottleneck first.
+                let until = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < until
+                    && tcp.received.load(std::sync::atomic::Ordering::Relaxed) == 0
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let tcp_before = tcp
+                .as_ref()
+                .map(|t| t.received.load(std::sync::atomic::Ordering::Relaxed));
+            let (_, before) = lab.wire();
+            let Ok(took) = lab.deliver(LINES, Duration::from_secs(300)) else {
+                continue;
+            };
+            let (_, after) = lab.wire();
+            rates.push(payload / took.as_secs_f64() / 1e6);
+            ratios.push((after - before) as f64 / payload);
+            if let (Some(tcp), Some(before)) = (&tcp, tcp_before) {
+                let moved = tcp.received.load(std::sync::atomic::Ordering::Relaxed) - before;
+                let link = f64::from(kbit) * 1000.0 / 8.0 * took.as_secs_f64();
+                tcp_shares.push((payload / link, moved as f64 / link));
+            }
+        }
+        if rates.is_empty() {
+            rows.push(Row {
+                figure: format!("path lab, {name}: 16 MiB"),
+                value: "did not complete".into(),
+                target: "—".into(),
+                met: Some(false),
+            });
+            continue;
+        }
+        let rate = median(rates);
+        let ratio = median(ratios);
+        let clean = loss == 0.0 && kbit == 0;
+        // With the TCP flow on the same link the wire carries both.
+        let mut value = if kbit > 0 {
+            format!("{rate:.2} MB/s")
+        } else {
+            format!("{rate:.2} MB/s, {ratio:.3} × payload on the wire")
+        };
+        if !tcp_shares.is_empty() {
+            let ours = median(tcp_shares.iter().map(|s| s.0).collect());
+            let theirs = median(tcp_shares.iter().map(|s| s.1).collect());
+            value.push_str(&format!(
+                "; of the link: tinynode {:.0} % payload, TCP {:.0} %",
+                ours * 100.0,
+                theirs * 100.0
+            ));
+        }
+        rows.push(Row {
+            figure: format!("path lab, {name}: 16 MiB (median of {PATH_ROUNDS})"),
+            value,
+            target: if clean {
+                "≤ 1.15 × payload on the wire".into()
+            } else {
+                "reported".into()
+            },
+            met: clean.then_some(ratio <= 1.15),
+        });
+    }
+    rows
+}
+
 /// Meeting derivation (`protocol-spec.md` §4.2): `Meeting::derive` at
 /// the v2 work factor, beside the v1 work factor (30,000 rounds of the same
 /// PBKDF2) measured in the same run; medians of five.
@@ -1366,6 +1483,9 @@ fn main() {
     }
     if wanted("derive") {
         rows.extend(derive());
+    }
+    if wanted("paths") {
+        rows.extend(paths());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

@@ -58,35 +58,3 @@ fn at_100_ms_16_mib_arrive_in_order_with_one_copy_on_the_wire() {
         "a clean path carried {ratio:.3} × the payload (at most {MAX_WIRE_RATIO})"
     );
 }
-
-#[test]
-#[ignore]
-fn debug_dump() {
-    let ms = std::env::var("PATHLAB_RTT").map_or(100, |v| v.parse().unwrap());
-    let loss = std::env::var("PATHLAB_LOSS").map_or(0.0, |v| v.parse().unwrap());
-    let kbit = std::env::var("PATHLAB_KBIT").map_or(0, |v| v.parse().unwrap());
-    let path = Path {
-        rtt: Duration::from_millis(ms),
-        loss,
-        bottleneck_kbit: kbit,
-    };
-    let mut lab = PathLab::start("pd", path, &[("DEBUG", "true")]).unwrap();
-    lab.wait_connected(Duration::from_secs(60)).unwrap();
-    let took = lab.deliver(LINES, Duration::from_secs(300)).unwrap();
-    println!(
-        "took {took:?} wire {:?} out {:?} in {:?}",
-        lab.wire(),
-        lab.lines[0].counters[0].read(),
-        lab.lines[0].counters[1].read()
-    );
-    while let Ok(line) = lab.members[0].0.stderr.try_recv() {
-        if line.contains("peer lost") {
-            println!("m1: {line}");
-        }
-    }
-    while let Ok(line) = lab.members[1].0.stderr.try_recv() {
-        if line.contains("peer lost") {
-            println!("m2: {line}");
-        }
-    }
-}

@@ -464,10 +464,11 @@ impl Conn {
         }
     }
 
-    /// Sends the peer a link report (once the channel is open): the share
-    /// of its datagrams that arrived, if enough were compared; our copy
-    /// count; the blocks of our records completed since the last report;
-    /// and a stamp and echo for the round trip. The next datagram from the
+    /// Sends the peer a link report (once the channel is open) when it has
+    /// a loss figure or a declaration: the share of its datagrams that
+    /// arrived, if enough were compared; our copy count; the blocks of our
+    /// records completed since the last report; and a stamp and echo for
+    /// the round trip. The next datagram from the
     /// peer sets the next report time, so an idle connection has no timer.
     fn report(&mut self, now: Instant) {
         self.next_report = None;
@@ -475,11 +476,17 @@ impl Conn {
             return;
         }
         let loss = self.meter.take_report();
+        let sent = self.ledger.take();
+        // Nothing to say: no report, so reports (which are datagrams the
+        // peer counts) do not keep an idle connection awake.
+        if loss.is_none() && sent.is_none() {
+            return;
+        }
         self.figured |= loss.is_some();
         let report = LinkReport {
             loss,
             copies: self.copies.wanted(),
-            sent: self.ledger.take(),
+            sent,
             stamp: self.clock_ms(now),
             echo: self.peer_stamp.map(|(stamp, _)| stamp),
             held: self.peer_stamp.map_or(0, |(_, at)| {

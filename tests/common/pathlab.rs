@@ -254,9 +254,6 @@ impl PathLab {
                 ));
             }
             next += 1;
-            if std::env::var_os("PATHLAB_PROGRESS").is_some() && next % 2048 == 0 {
-                println!("line {next} at {:?}", start.elapsed());
-            }
         }
         Ok(start.elapsed())
     }
