@@ -45,7 +45,7 @@ use str0m::{
 use super::copies::{CopyPolicy, Kind, kind_of};
 use super::link::{
     FIRST_REPORT_AFTER, LINK_LABEL, LINK_STREAM, LinkReport, LossMeter, REPORT_INTERVAL, RttMeter,
-    SentLedger, rtt_sample,
+    SentLedger, record_number, rtt_sample,
 };
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
@@ -180,6 +180,14 @@ pub struct Conn {
     written: u64,
     /// The time of the latest input (str0m's events carry none).
     last_input: Instant,
+    /// When our first DTLS datagram left and the peer's highest record
+    /// number then, until a higher one arrives: the handshake's round
+    /// trip, the first sample.
+    handshake_sent: Option<(Instant, Option<u64>)>,
+    /// The peer's highest DTLS record number so far.
+    highest_received: Option<u64>,
+    /// A DTLS datagram of ours has left.
+    dtls_started: bool,
     /// When our next loss report is due; `None` while nothing is counted.
     next_report: Option<Instant>,
     /// We have given the peer a loss figure.
@@ -271,6 +279,9 @@ impl Conn {
             window: SendWindow::default(),
             written: 0,
             last_input: now,
+            handshake_sent: None,
+            highest_received: None,
+            dtls_started: false,
             next_report: None,
             figured: false,
             copies: CopyPolicy::default(),
@@ -420,7 +431,19 @@ impl Conn {
             let limit = self.created + CONNECT_LIMIT;
             self.deadline = self.deadline.max(now + PROGRESS_GRACE).min(limit);
         }
-        if self.meter.observe(data) && self.next_report.is_none() {
+        let dtls = self.meter.observe(data);
+        let number = record_number(data);
+        if let Some((sent, seen)) = self.handshake_sent
+            && number > seen
+        {
+            // The first new DTLS record after our first one (not a copy of
+            // one we had): about a round trip.
+            self.handshake_sent = None;
+            self.rtt.sample(now, now.duration_since(sent));
+            self.copies.set_long_path(self.rtt.min());
+        }
+        self.highest_received = self.highest_received.max(number);
+        if dtls && self.next_report.is_none() {
             // Reports come quickly until both sides have a loss figure:
             // until then priority datagrams go twice.
             let wait = if self.figured && self.copies.measured() {
@@ -529,6 +552,7 @@ impl Conn {
             .and_then(|echo| rtt_sample(self.clock_ms(now), echo, report.held))
         {
             self.rtt.sample(now, rtt);
+            self.copies.set_long_path(self.rtt.min());
         }
         let congested = self.outbox.dropped > 0
             || matches!((self.rtt.latest(), self.rtt.min()), (Some(latest), Some(min))
@@ -718,6 +742,10 @@ impl Conn {
             .rposition(|t| matches!(classify(&t.payload), Protocol::Dtls));
         for (i, transmit) in burst.into_iter().enumerate() {
             let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
+            if dtls && !self.dtls_started {
+                self.dtls_started = true;
+                self.handshake_sent = Some((self.last_input, self.highest_received));
+            }
             self.copies
                 .set_relayed(self.path_of(transmit.destination).1);
             let copies = if self.phase != Phase::Open {

@@ -33,10 +33,10 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long it waits between reports until both sides have a loss figure:
 /// soon, so the peer learns the round trip and the first declared blocks
 /// early, and priority datagrams stop going twice on a clean link.
-pub const FIRST_REPORT_AFTER: Duration = Duration::from_millis(100);
+pub const FIRST_REPORT_AFTER: Duration = Duration::from_millis(25);
 /// Fewest expected datagrams a loss figure is based on; with fewer, the
 /// tally goes on into the next report.
-pub const MIN_SAMPLES: u64 = 8;
+pub const MIN_SAMPLES: u64 = 64;
 /// Record numbers per counted block.
 pub const BLOCK: u64 = 16;
 /// Blocks a receiver tracks past the last declared one (arrivals beyond
@@ -460,12 +460,12 @@ mod tests {
         let (mut ledger, mut meter) = (SentLedger::default(), LossMeter::default());
         send(&mut ledger, &mut meter, 0..4, 1, |_, _| false);
         assert_eq!(ledger.take(), None, "no block complete yet");
-        send(&mut ledger, &mut meter, 4..40, 1, |_, _| false);
-        let first = ledger.take().expect("blocks 0 and 1");
-        assert_eq!((first.count, first.datagrams), (2, 32));
+        send(&mut ledger, &mut meter, 4..70, 1, |_, _| false);
+        let first = ledger.take().expect("blocks 0 to 3");
+        assert_eq!((first.count, first.datagrams), (4, 64));
         meter.declared(first);
         assert_eq!(meter.take_report(), Some(0));
-        send(&mut ledger, &mut meter, 40..400, 1, |_, _| false);
+        send(&mut ledger, &mut meter, 70..400, 1, |_, _| false);
         meter.declared(ledger.take().expect("blocks"));
         assert_eq!(meter.take_report(), Some(0));
     }
@@ -473,22 +473,22 @@ mod tests {
     #[test]
     fn fewer_than_the_minimum_compared_give_no_figure_yet() {
         let mut meter = LossMeter::default();
-        for seq in 0..7 {
+        for seq in 0..5 * BLOCK {
             meter.observe(&record(EPOCH1 + seq));
         }
-        let sent = |datagrams| SentBlocks {
-            first: EPOCH1 / BLOCK,
-            count: 1,
-            datagrams,
+        let blocks = |first: u64, count: u32| SentBlocks {
+            first: EPOCH1 / BLOCK + first,
+            count,
+            datagrams: count * 16,
         };
-        meter.observe(&record(EPOCH1 + BLOCK));
-        meter.declared(sent(7));
-        assert_eq!(meter.take_report(), None, "7 compared");
-        meter.declared(SentBlocks {
-            first: EPOCH1 / BLOCK + 1,
-            ..sent(1)
-        });
-        assert_eq!(meter.take_report(), Some(0), "8 compared in all");
+        meter.declared(blocks(0, 3));
+        assert_eq!(meter.take_report(), None, "48 compared");
+        meter.declared(blocks(3, 1));
+        assert_eq!(
+            meter.take_report(),
+            Some(0),
+            "{MIN_SAMPLES} compared in all"
+        );
     }
 
     #[test]
