@@ -1271,16 +1271,130 @@ fn loss() -> Vec<Row> {
 
 /// Runs of each path in the `paths` rows.
 const PATH_ROUNDS: usize = 3;
+/// The hyperswarm release the `paths` rows compare with (issue 27).
+const HYPERSWARM: &str = "hyperswarm@4.17.2";
+
+/// `node_modules` with hyperswarm for `benches/hyperswarm/peer.js`,
+/// installed with npm into `target/hyperswarm-bench` when missing.
+fn hyperswarm_modules() -> Result<PathBuf, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/hyperswarm-bench");
+    let modules = dir.join("node_modules");
+    if modules.join("hyperswarm").is_dir() && modules.join("hyperdht").is_dir() {
+        return Ok(modules);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    eprintln!("installing {HYPERSWARM} with npm into {}", dir.display());
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .arg(HYPERSWARM)
+        .status()
+        .map_err(|e| format!("npm: {e} (install Node.js and npm)"))?;
+    if !status.success() {
+        return Err(format!("npm install {HYPERSWARM} failed"));
+    }
+    Ok(modules)
+}
+
+/// One transfer's figures: payload rate (MB/s), wire bytes per payload
+/// byte, and with a TCP flow the payload's and TCP's shares of the link.
+struct PathRun {
+    rate: f64,
+    wire: f64,
+    shares: Option<(f64, f64)>,
+}
+
+/// One transfer of `lines` × [`common::pathlab::LINE_LEN`] bytes through
+/// a fresh lab: tinynode's (`hyperswarm` `None`) or hyperswarm's.
+fn path_run(
+    tag: &str,
+    path: common::pathlab::Path,
+    with_tcp: bool,
+    hyperswarm: Option<&Path>,
+) -> Result<Option<PathRun>, String> {
+    use common::pathlab::{LINE_LEN, PathLab};
+    use std::sync::atomic::Ordering;
+    const LINES: usize = 16 * 1024;
+    let mut lab = match hyperswarm {
+        None => PathLab::start(tag, path, &[])?,
+        Some(_) => PathLab::network(tag, path)?,
+    };
+    if hyperswarm.is_none() && lab.wait_connected(Duration::from_secs(60)).is_none() {
+        return Ok(None);
+    }
+    let tcp = with_tcp.then(|| lab.tcp_flow().expect("tcp flow"));
+    if let Some(tcp) = &tcp {
+        // TCP first fills the bottleneck.
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until && tcp.received.load(Ordering::Relaxed) == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let tcp_before = tcp.as_ref().map(|t| t.received.load(Ordering::Relaxed));
+    let (_, before) = lab.wire();
+    let limit = Duration::from_secs(300);
+    let took = match hyperswarm {
+        None => lab.deliver(LINES, limit),
+        Some(modules) => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hyperswarm/peer.js");
+            lab.hyperswarm_transfer(
+                &script.to_string_lossy(),
+                &modules.to_string_lossy(),
+                LINES,
+                LINE_LEN,
+                limit,
+            )
+        }
+    };
+    let Ok(took) = took else {
+        return Ok(None);
+    };
+    let (_, after) = lab.wire();
+    let payload = (LINES * LINE_LEN) as f64;
+    let shares = match (&tcp, tcp_before) {
+        (Some(tcp), Some(before)) => {
+            let moved = tcp.received.load(Ordering::Relaxed) - before;
+            let link = f64::from(path.bottleneck_kbit) * 1000.0 / 8.0 * took.as_secs_f64();
+            Some((payload / link, moved as f64 / link))
+        }
+        _ => None,
+    };
+    Ok(Some(PathRun {
+        rate: payload / took.as_secs_f64() / 1e6,
+        wire: (after - before) as f64 / payload,
+        shares,
+    }))
+}
+
+/// The medians of some runs, as text: rate, and wire ratio or link shares.
+fn path_summary(runs: &[PathRun]) -> (f64, f64, String) {
+    let rate = median(runs.iter().map(|r| r.rate).collect());
+    let wire = median(runs.iter().map(|r| r.wire).collect());
+    let shares: Vec<(f64, f64)> = runs.iter().filter_map(|r| r.shares).collect();
+    let text = if shares.is_empty() {
+        format!("{rate:.2} MB/s at {wire:.3} × payload on the wire")
+    } else {
+        let ours = median(shares.iter().map(|s| s.0).collect());
+        let tcp = median(shares.iter().map(|s| s.1).collect());
+        format!(
+            "{rate:.2} MB/s: {:.0} % of the link in payload, TCP {:.0} %",
+            ours * 100.0,
+            tcp * 100.0
+        )
+    };
+    (rate, wire, text)
+}
 
 /// The path lab (`tests/common/pathlab.rs`, needs root): 16 MiB as 16,384
 /// lines of 1 KiB from one member to the other through a userspace delay
-/// line, at each path of issue 27; medians of [`PATH_ROUNDS`] fresh labs:
-/// payload rate, and IP bytes on the sender's link per payload byte. The
-/// bottleneck row runs a TCP flow through the same 20 Mbit/s limit and
-/// reports both flows' shares of the link.
+/// line, at each path of issue 27, against hyperswarm's stream over
+/// hyperdht through the same lab (`benches/hyperswarm/peer.js`); fresh
+/// labs, the two interleaved, medians of [`PATH_ROUNDS`]: payload rate,
+/// and IP bytes on the sender's link per payload byte. The bottleneck
+/// rows run alone and beside a TCP flow through the same 20 Mbit/s limit.
 fn paths() -> Vec<Row> {
-    use common::pathlab::{LINE_LEN, Path, PathLab};
-    const LINES: usize = 16 * 1024;
+    use common::pathlab::Path as LabPath;
     let ms = Duration::from_millis;
     let paths = [
         ("no delay", ms(0), 0.0, 0, false),
@@ -1298,114 +1412,82 @@ fn paths() -> Vec<Row> {
             true,
         ),
     ];
-    let payload = (LINES * LINE_LEN) as f64;
+    let unavailable = |reason: String| Row {
+        figure: "path lab".into(),
+        value: format!("cannot run: {reason}"),
+        target: "—".into(),
+        met: None,
+    };
+    let modules = match hyperswarm_modules() {
+        Ok(modules) => modules,
+        Err(reason) => return vec![unavailable(reason)],
+    };
     let mut rows = Vec::new();
     for (i, (name, rtt, loss, kbit, with_tcp)) in paths.into_iter().enumerate() {
-        let (mut rates, mut ratios, mut tcp_shares) = (Vec::new(), Vec::new(), Vec::new());
+        let path = LabPath {
+            rtt,
+            loss,
+            bottleneck_kbit: kbit,
+        };
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for round in 0..PATH_ROUNDS {
-            let path = Path {
-                rtt,
-                loss,
-                bottleneck_kbit: kbit,
-            };
-            let mut lab = match PathLab::start(&format!("p{i}r{round}"), path, &[]) {
-                Ok(lab) => lab,
-                Err(reason) => {
-                    rows.push(Row {
-                        figure: "path lab".into(),
-                        value: format!("cannot run: {reason}"),
-                        target: "—".into(),
-                        met: None,
-                    });
-                    return rows;
+            for (runs, reference) in [(&mut ours, None), (&mut theirs, Some(modules.as_path()))] {
+                let tag = format!("p{i}{}{round}", if reference.is_some() { 'h' } else { 't' });
+                match path_run(&tag, path, with_tcp, reference) {
+                    Ok(Some(run)) => runs.push(run),
+                    Ok(None) => {}
+                    Err(reason) => return vec![unavailable(reason)],
                 }
-            };
-            if lab.wait_connected(Duration::from_secs(60)).is_none() {
-                continue;
-            }
-            let tcp = with_tcp.then(|| lab.tcp_flow().expect("tcp flow"));
-            if let Some(tcp) = &tcp {
-                // Let TCP fill the bottleneck first.
-                let until = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < until
-                    && tcp.received.load(std::sync::atomic::Ordering::Relaxed) == 0
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            let tcp_before = tcp
-                .as_ref()
-                .map(|t| t.received.load(std::sync::atomic::Ordering::Relaxed));
-            let (_, before) = lab.wire();
-            let Ok(took) = lab.deliver(LINES, Duration::from_secs(300)) else {
-                continue;
-            };
-            let (_, after) = lab.wire();
-            rates.push(payload / took.as_secs_f64() / 1e6);
-            ratios.push((after - before) as f64 / payload);
-            if let (Some(tcp), Some(before)) = (&tcp, tcp_before) {
-                let moved = tcp.received.load(std::sync::atomic::Ordering::Relaxed) - before;
-                let link = f64::from(kbit) * 1000.0 / 8.0 * took.as_secs_f64();
-                tcp_shares.push((payload / link, moved as f64 / link));
             }
         }
-        if rates.is_empty() {
+        if ours.is_empty() || theirs.is_empty() {
             rows.push(Row {
                 figure: format!("path lab, {name}: 16 MiB"),
-                value: "did not complete".into(),
+                value: format!(
+                    "{} of {PATH_ROUNDS} tinynode and {} hyperswarm transfers completed",
+                    ours.len(),
+                    theirs.len()
+                ),
                 target: "—".into(),
                 met: Some(false),
             });
             continue;
         }
-        let rate = median(rates);
-        let ratio = median(ratios);
+        let (rate, wire, text) = path_summary(&ours);
+        let (reference, _, reference_text) = path_summary(&theirs);
         let clean = loss == 0.0 && kbit == 0;
-        // With the TCP flow on the same link the wire carries both.
-        let mut value = if with_tcp {
-            format!("{rate:.2} MB/s")
-        } else {
-            format!("{rate:.2} MB/s, {ratio:.3} × payload on the wire")
-        };
-        if !tcp_shares.is_empty() {
-            let ours = median(tcp_shares.iter().map(|s| s.0).collect());
-            let theirs = median(tcp_shares.iter().map(|s| s.1).collect());
-            value.push_str(&format!(
-                "; of the link: tinynode {:.0} % payload, TCP {:.0} %",
-                ours * 100.0,
-                theirs * 100.0
-            ));
-        }
-        let link_share = f64::from(kbit) * 1000.0 / 8.0 / 1e6;
-        let tcp_share = if tcp_shares.is_empty() {
-            0.0
-        } else {
-            median(tcp_shares.iter().map(|s| s.1).collect())
-        };
-        let (target, met) = if clean {
-            (
-                "≤ 1.15 × payload on the wire".to_owned(),
-                Some(ratio <= 1.15),
-            )
-        } else if with_tcp {
-            (
-                "TCP keeps ≥ 45 % of the link".to_owned(),
-                Some(tcp_share >= 0.45),
-            )
+        let link = f64::from(kbit) * 1000.0 / 8.0 / 1e6;
+        let tcp_share = ours
+            .iter()
+            .filter_map(|r| r.shares)
+            .map(|s| s.1)
+            .collect::<Vec<_>>();
+        let (target, met) = if with_tcp {
+            let tcp = median(tcp_share);
+            ("TCP keeps ≥ 45 % of the link".to_owned(), tcp >= 0.45)
         } else if kbit > 0 {
             (
                 "≥ 85 % of the link in payload".to_owned(),
-                Some(rate >= 0.85 * link_share),
+                rate >= 0.85 * link,
+            )
+        } else if clean && rtt.is_zero() {
+            ("≤ 1.15 × payload on the wire".to_owned(), wire <= 1.15)
+        } else if clean {
+            (
+                "≥ hyperswarm; ≤ 1.15 × payload on the wire".to_owned(),
+                rate >= reference && wire <= 1.15,
             )
         } else {
-            ("reported".to_owned(), None)
+            ("≥ hyperswarm".to_owned(), rate >= reference)
         };
         rows.push(Row {
-            figure: format!("path lab, {name}: 16 MiB (median of {PATH_ROUNDS})"),
-            value,
+            figure: format!("path lab, {name}: 16 MiB (medians of {PATH_ROUNDS})"),
+            value: format!(
+                "{text}; hyperswarm {reference_text} (tinynode {:.2} ×)",
+                rate / reference
+            ),
             target,
-            met,
+            met: Some(met),
         });
     }
     rows

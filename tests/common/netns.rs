@@ -91,6 +91,23 @@ impl Netns {
         self.spawn_env(ns, &[], args, stdin)
     }
 
+    /// Starts `program args` inside `ns` with extra environment
+    /// variables, without stdin.
+    pub fn spawn_program(
+        &self,
+        ns: &str,
+        env: &[(&str, &str)],
+        program: &str,
+        args: &[&str],
+    ) -> Running {
+        let mut command = Command::new("ip");
+        command
+            .envs(env.iter().copied())
+            .args(["netns", "exec", &self.ns(ns), program])
+            .args(args);
+        Running::spawn(command)
+    }
+
     /// [`spawn`](Self::spawn) with extra environment variables.
     pub fn spawn_env(&self, ns: &str, env: &[(&str, &str)], args: &[&str], stdin: bool) -> Running {
         let mut command = Command::new("ip");

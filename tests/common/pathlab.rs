@@ -39,13 +39,14 @@ pub struct Path {
     pub bottleneck_kbit: u32,
 }
 
-/// The lab: namespaces, the delay lines, the serve node and two members.
+/// The lab: namespaces, the delay lines, and (once started) the serve
+/// node and two members.
 pub struct PathLab {
     /// m1 (the sender) and m2, with their node IDs.
     pub members: Vec<(Running, String)>,
     /// The delay lines of m1's link and m2's link.
     pub lines: Vec<DelayLine>,
-    _serve: Running,
+    serve: Option<Running>,
     netns: Netns,
 }
 
@@ -60,6 +61,14 @@ impl PathLab {
     /// serve node and both members; `Err` says why namespaces could not
     /// be made.
     pub fn start(tag: &str, path: Path, env: &[(&str, &str)]) -> Result<PathLab, String> {
+        let mut lab = Self::network(tag, path)?;
+        lab.start_members(tag, env);
+        Ok(lab)
+    }
+
+    /// Builds the namespaces and delay lines only (for another program's
+    /// peers on the same path).
+    pub fn network(tag: &str, path: Path) -> Result<PathLab, String> {
         let netns = Netns::create(tag, &["lan", "d", "s", "m1", "m2"])?;
         netns.ip("lan", "link add br0 type bridge mcast_snooping 0");
         netns.ip("lan", "link set br0 up");
@@ -151,6 +160,17 @@ impl PathLab {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(PathLab {
+            members: Vec::new(),
+            lines,
+            serve: None,
+            netns,
+        })
+    }
+
+    /// Starts tinynode's serve node and the two members.
+    fn start_members(&mut self, tag: &str, env: &[(&str, &str)]) {
+        let netns = &self.netns;
         let serve = netns.spawn(
             "s",
             &["serve", "--bind", SERVE, "--no-mainline", "--json"],
@@ -184,12 +204,71 @@ impl PathLab {
                 (member, id)
             })
             .collect();
-        Ok(PathLab {
-            members,
-            lines,
-            _serve: serve,
-            netns,
-        })
+        self.members = members;
+        self.serve = Some(serve);
+    }
+
+    /// Moves `count` lines of `len` bytes from m1 to m2 with hyperswarm's
+    /// stream over hyperdht (`benches/hyperswarm/peer.js`, its modules in
+    /// `node_modules`): a testnet on s, m2 listening on a key pair, m1
+    /// connecting to it. The time from m1's first write to m2 counting
+    /// every byte, or what went wrong.
+    pub fn hyperswarm_transfer(
+        &self,
+        script: &str,
+        node_modules: &str,
+        count: usize,
+        len: usize,
+        limit: Duration,
+    ) -> Result<Duration, String> {
+        const BOOTSTRAP: &str = "10.9.0.11:49737";
+        let wait = |peer: &Running, event: &str| -> Result<Instant, String> {
+            let until = Instant::now() + limit;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                match peer.stdout.recv_timeout(left) {
+                    Ok(line) if field(&line, "event") == Some(event) => return Ok(Instant::now()),
+                    Ok(_) => {}
+                    Err(_) => {
+                        let errors: Vec<String> = peer.stderr.try_iter().take(20).collect();
+                        return Err(format!("no {event} from hyperswarm: {errors:?}"));
+                    }
+                }
+            }
+        };
+        let env = [("NODE_PATH", node_modules)];
+        let bootstrap = self.netns.spawn_program(
+            "s",
+            &env,
+            "node",
+            &[script, "bootstrap", "10.9.0.11", "49737"],
+        );
+        wait(&bootstrap, "ready")?;
+        let topic = format!("path lab {}", std::process::id());
+        let bytes = (count * len).to_string();
+        let receiver = self.netns.spawn_program(
+            "m2",
+            &env,
+            "node",
+            &[script, "receive", BOOTSTRAP, &topic, &bytes],
+        );
+        wait(&receiver, "ready")?;
+        let sender = self.netns.spawn_program(
+            "m1",
+            &env,
+            "node",
+            &[
+                script,
+                "send",
+                BOOTSTRAP,
+                &topic,
+                &count.to_string(),
+                &len.to_string(),
+            ],
+        );
+        let start = wait(&sender, "start")?;
+        let done = wait(&receiver, "done")?;
+        Ok(done - start)
     }
 
     /// Waits until m1 and m2 report each other connected; the time it
