@@ -282,6 +282,10 @@ impl Node {
             relay_bindings: self.relay_bindings(),
             contacted_ips: self.contacted.len(),
             hello_nonces: self.hello_nonces.len(),
+            send_window: self
+                .joined
+                .as_ref()
+                .map_or(0, |j| j.connections.send_window()),
         }
     }
 

@@ -311,6 +311,8 @@ pub struct Sizes {
     pub contacted_ips: usize,
     /// Destinations whose hello nonces are remembered (§9.6).
     pub hello_nonces: usize,
+    /// Bytes str0m may hold for sending over all open connections (§6.6).
+    pub send_window: usize,
 }
 
 impl Sizes {
@@ -329,6 +331,7 @@ impl Sizes {
         relay_bindings: 2 * crate::relay::server::SERVE_RELAY.max_pairs,
         contacted_ips: super::contacted::MAX_CONTACTED,
         hello_nonces: super::hello::MAX_SENT_NONCES,
+        send_window: crate::rtc::window::TOTAL_WINDOW,
     };
 
     /// True if every count is within [`Sizes::LIMITS`].
@@ -343,6 +346,7 @@ impl Sizes {
             && self.connections <= limits.connections
             && self.rate_limited_sources <= limits.rate_limited_sources
             && self.mainline_routing <= limits.mainline_routing
+            && self.send_window <= limits.send_window
             && self.mainline_pending <= limits.mainline_pending
             && self.relay_bindings <= limits.relay_bindings
             && self.contacted_ips <= limits.contacted_ips

@@ -237,6 +237,30 @@ impl Connections {
         self.conns.len()
     }
 
+    /// Bytes str0m may hold for sending, over every open connection:
+    /// within [`window::TOTAL_WINDOW`].
+    pub fn send_window(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.phase() == Phase::Open)
+            .map(Conn::window_limit)
+            .sum()
+    }
+
+    /// Gives each connection its share of the total window, after the
+    /// number of open ones changed.
+    fn share_windows(&mut self) {
+        let open = self
+            .conns
+            .values()
+            .filter(|c| c.phase() == Phase::Open)
+            .count();
+        let share = window::SendWindow::share(open);
+        for conn in self.conns.values_mut() {
+            conn.set_window_share(share);
+        }
+    }
+
     /// True if the channel to `peer` is open.
     pub fn is_connected(&self, peer: &NodeId) -> bool {
         self.conns
@@ -646,6 +670,7 @@ impl Connections {
                     let how = if relay { "through the relay" } else { "at" };
                     info!("webrtc: connected to {} {how} {addr}", peer.short());
                     self.retries.remove(&peer);
+                    self.share_windows();
                     let via = self.members.get(&peer).map_or(Via::Offer, |m| m.via);
                     self.events.push_back(Event::Connected {
                         peer,
@@ -723,5 +748,6 @@ impl Connections {
             conn.disconnect();
         }
         self.index.forget(peer);
+        self.share_windows();
     }
 }

@@ -20,6 +20,10 @@ pub const MIN_WINDOW: usize = 256 * 1024;
 /// The largest window, and str0m's own limit: the send memory of one
 /// connection (a 200 ms path at 20 MB/s).
 pub const MAX_WINDOW: usize = 4 * 1024 * 1024;
+/// What all connections of a node together may hold for sending: with
+/// several open, each gets an equal share (at least [`MIN_WINDOW`];
+/// [`MAX_WINDOW`] × the connections allowed would be 128 MiB).
+pub const TOTAL_WINDOW: usize = 16 * 1024 * 1024;
 /// Shortest delivery-rate sample.
 pub const MIN_SAMPLE: Duration = Duration::from_millis(20);
 /// Round trips a delivery-rate maximum stands before a lower one replaces
@@ -75,6 +79,11 @@ impl SendWindow {
     /// Bytes str0m may hold now.
     pub fn limit(&self) -> usize {
         self.limit.clamp(MIN_WINDOW, MAX_WINDOW)
+    }
+
+    /// Each open connection's share of [`TOTAL_WINDOW`] when `open` are open.
+    pub fn share(open: usize) -> usize {
+        (TOTAL_WINDOW / open.max(1)).clamp(MIN_WINDOW, MAX_WINDOW)
     }
 }
 
@@ -140,6 +149,18 @@ mod tests {
             Duration::from_millis(1),
         );
         assert_eq!(short.limit(), MIN_WINDOW);
+    }
+
+    #[test]
+    fn open_connections_share_the_total() {
+        assert_eq!(SendWindow::share(1), MAX_WINDOW);
+        assert_eq!(SendWindow::share(4), MAX_WINDOW);
+        assert_eq!(SendWindow::share(8), 2 * 1024 * 1024);
+        assert_eq!(SendWindow::share(32), 512 * 1024);
+        assert!(
+            SendWindow::share(crate::rtc::MAX_CONNECTIONS) * crate::rtc::MAX_CONNECTIONS
+                <= TOTAL_WINDOW
+        );
     }
 
     #[test]
