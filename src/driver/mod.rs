@@ -56,6 +56,13 @@ pub const MAX_RECEIVE_ERRORS: usize = 64;
 /// timers (ICE consent, retransmissions, DHT timeouts) by one batch, never
 /// indefinitely.
 pub const MAX_DATAGRAMS_PER_WAKEUP: usize = 256;
+/// Datagrams fed to the node between two drains of its outputs. A drain
+/// polls each WebRTC connection that received something, and each poll
+/// makes SCTP walk everything in flight (`BENCHMARKS.md`, "Real paths"),
+/// so polling once per datagram made a sender CPU-bound on long paths;
+/// 16 datagrams are read in microseconds, so acknowledgements still leave
+/// at once.
+pub const DATAGRAMS_PER_DRAIN: usize = 16;
 
 const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
@@ -481,8 +488,9 @@ impl Driver {
     /// Reads datagrams from `from` until it would block, or until
     /// [`MAX_DATAGRAMS_PER_WAKEUP`] were read (then `from` goes to the
     /// backlog, read on the next turn), feeding each to the node and
-    /// draining its outputs after each. Beacons from the listener arrive
-    /// with the group as their destination.
+    /// draining its outputs after every [`DATAGRAMS_PER_DRAIN`] and when
+    /// reading stops. Beacons from the listener arrive with the group as
+    /// their destination.
     fn receive_all(
         &mut self,
         from: Readable,
@@ -491,6 +499,8 @@ impl Driver {
         handler: &mut impl Handler,
     ) -> Option<Stop> {
         let mut errors = 0;
+        let mut undrained = 0;
+        let mut read_dry = false;
         for _ in 0..MAX_DATAGRAMS_PER_WAKEUP {
             let (udp, destination) = match from {
                 Readable::Socket(index) => {
@@ -511,11 +521,18 @@ impl Driver {
                         data,
                     };
                     node.handle_input(Instant::now(), input);
-                    if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
-                        return Some(stop);
+                    undrained += 1;
+                    if undrained == DATAGRAMS_PER_DRAIN {
+                        undrained = 0;
+                        if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
+                            return Some(stop);
+                        }
                     }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    read_dry = true;
+                    break;
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     // For example an ICMP error reported on the socket:
@@ -528,12 +545,18 @@ impl Driver {
                     }
                     errors += 1;
                     if errors >= MAX_RECEIVE_ERRORS {
-                        return None;
+                        read_dry = true;
+                        break;
                     }
                 }
             }
         }
-        if !self.backlog.contains(&from) {
+        if undrained > 0
+            && let Drained::Stop(stop) = self.drain_outputs(node, handler)
+        {
+            return Some(stop);
+        }
+        if !read_dry && !self.backlog.contains(&from) {
             self.backlog.push(from);
         }
         None

@@ -81,6 +81,9 @@ pub struct Node {
     joined: Option<Joined>,
     signaling: Signaling,
     limiter: RateLimiter,
+    /// WebRTC datagrams were fed to connections at this time and their
+    /// str0m instances not polled yet (see [`Node::handle_input`]).
+    unsettled: Option<Instant>,
     prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     /// The nonces of the hellos we sent, for their echoes (§9.6).
@@ -192,6 +195,7 @@ impl Node {
             config,
             joined: None,
             limiter: RateLimiter::default(),
+            unsettled: None,
             prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             hello_nonces: hello::SentNonces::default(),
@@ -307,8 +311,15 @@ impl Node {
             .collect()
     }
 
-    /// Acts on one input at `now`. Drain [`poll_output`](Self::poll_output) afterwards.
+    /// Acts on one input at `now`. Drain [`poll_output`](Self::poll_output)
+    /// afterwards; several received datagrams may be given before one
+    /// drain: the WebRTC connections they reach are polled once, at the
+    /// drain or the next other input, because each poll costs SCTP a walk
+    /// over everything in flight.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        if !matches!(input, Input::Receive { .. }) {
+            self.settle_connections();
+        }
         match input {
             Input::Receive {
                 source,
@@ -331,8 +342,21 @@ impl Node {
         self.process_events(now);
     }
 
+    /// Polls the connections that received datagrams since they were
+    /// last polled, and takes in their events.
+    fn settle_connections(&mut self) {
+        let Some(at) = self.unsettled.take() else {
+            return;
+        };
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.settle(at);
+        }
+        self.process_connections(at);
+    }
+
     /// The next thing to do; [`Output::Wait`] when there is nothing left.
     pub fn poll_output(&mut self) -> Output {
+        self.settle_connections();
         while let Some(transmit) = self
             .transmits
             .pop_front()

@@ -117,6 +117,7 @@ impl Node {
             joined
                 .connections
                 .receive_relayed(now, peer, source, channel, payload);
+            self.unsettled = Some(now);
             return;
         }
         let Some(table) = self.relay_table.as_mut() else {

@@ -25,6 +25,7 @@ impl Node {
                 .connections
                 .receive(now, peer, source, destination, data);
             self.stats.webrtc_datagrams += 1;
+            self.unsettled = Some(now);
         }
     }
 

@@ -88,6 +88,8 @@ pub const ICE_KEEPALIVE: Duration = Duration::from_secs(4);
 pub const CHANNEL_STREAM: u16 = 0;
 /// Label of the data channel.
 pub const CHANNEL_LABEL: &str = "tinynode";
+/// Most datagrams fed to str0m between two polls (dimpl queues 30 records).
+pub const MAX_UNPOLLED: usize = 16;
 /// A round trip this much above 1.5 × the smallest recent one looks like
 /// a queue at a bottleneck: loss is then taken for congestion (no copies).
 pub const CONGESTION_MARGIN: Duration = Duration::from_millis(10);
@@ -182,6 +184,8 @@ pub struct Conn {
     written: u64,
     /// The time of the latest input (str0m's events carry none).
     last_input: Instant,
+    /// Datagrams fed to str0m since it was last polled.
+    unpolled: usize,
     /// When our first DTLS datagram left and the peer's highest record
     /// number then, until a higher one arrives: the handshake's round
     /// trip, the first sample.
@@ -282,6 +286,7 @@ impl Conn {
             window_share: MAX_WINDOW,
             written: 0,
             last_input: now,
+            unpolled: 0,
             handshake_sent: None,
             highest_received: None,
             dtls_started: false,
@@ -432,7 +437,8 @@ impl Conn {
     }
 
     /// A datagram str0m handles (an ICE check or response, DTLS) from
-    /// `source`, received on our `destination`.
+    /// `source`, received on our `destination`. str0m is polled at the
+    /// next [`settle`](Self::settle) or other input.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -468,7 +474,13 @@ impl Conn {
             self.next_report = Some(now + wait);
         }
         match Receive::new(NetProtocol::Udp, source, destination, data) {
-            Ok(receive) => self.feed(now, RtcInput::Receive(now, receive)),
+            Ok(receive) => {
+                self.last_input = now;
+                if let Err(error) = self.rtc.handle_input(RtcInput::Receive(now, receive)) {
+                    debug!("webrtc: input rejected: {error}");
+                }
+                self.unpolled += 1;
+            }
             Err(error) => debug!("webrtc: unusable datagram from {source}: {error}"),
         }
     }
@@ -722,11 +734,31 @@ impl Conn {
         })
     }
 
+    /// Polls str0m after the datagrams [`receive`](Self::receive) fed it
+    /// since the last poll: once per batch, because each poll makes SCTP
+    /// walk every chunk in flight (`BENCHMARKS.md`, "Real paths").
+    pub fn settle(&mut self) {
+        if self.unpolled > 0 {
+            self.after_input(self.last_input);
+        }
+    }
+
+    /// True when str0m must be polled before it is fed more: DTLS (dimpl)
+    /// queues at most 30 received records between polls and drops more.
+    pub fn must_settle(&self) -> bool {
+        self.unpolled >= MAX_UNPOLLED
+    }
+
     fn feed(&mut self, now: Instant, input: RtcInput<'_>) {
         self.last_input = now;
         if let Err(error) = self.rtc.handle_input(input) {
             debug!("webrtc: input rejected: {error}");
         }
+        self.after_input(now);
+    }
+
+    /// After input: measures progress, fills the send window, polls.
+    fn after_input(&mut self, now: Instant) {
         // Acknowledgements free send-buffer room and measure the path.
         if self.phase == Phase::Open
             && let Some(mut channel) = self.rtc.channel(self.channel)
@@ -742,6 +774,7 @@ impl Conn {
 
     /// Polls str0m until it asks to be woken, then sends what it put out.
     fn drain(&mut self) {
+        self.unpolled = 0;
         let mut burst = Vec::new();
         self.poll_rtc(&mut burst);
         self.send_burst(burst);
@@ -926,6 +959,9 @@ mod tests {
                             {
                                 self.b
                                     .receive(self.now, self.a_addr, self.b_addr, &t.payload);
+                                if self.b.must_settle() {
+                                    self.b.settle();
+                                }
                             }
                         }
                         other => self.heard.push(('a', other)),
@@ -937,10 +973,16 @@ mod tests {
                         ConnEvent::Transmit(t) => {
                             self.a
                                 .receive(self.now, self.b_addr, self.a_addr, &t.payload);
+                            if self.a.must_settle() {
+                                self.a.settle();
+                            }
                         }
                         other => self.heard.push(('b', other)),
                     }
                 }
+                // Polled once per batch, as the registry does.
+                self.a.settle();
+                self.b.settle();
                 if !moved {
                     break;
                 }

@@ -97,6 +97,8 @@ pub struct Connections {
     locals: LocalAddrs,
     next_session: u64,
     conns: BTreeMap<NodeId, Conn>,
+    /// Connections fed datagrams since the last [`settle`](Self::settle).
+    unsettled: Vec<NodeId>,
     index: ConnIndex,
     retries: BTreeMap<NodeId, Retry>,
     /// Members to keep connected, with what their records say.
@@ -142,6 +144,7 @@ impl Connections {
             locals,
             next_session: first_session,
             conns: BTreeMap::new(),
+            unsettled: Vec::new(),
             index: ConnIndex::default(),
             retries: BTreeMap::new(),
             members: BTreeMap::new(),
@@ -198,7 +201,7 @@ impl Connections {
         if let Some(conn) = self.conns.get_mut(&peer)
             && conn.receive_relayed(now, relay, channel, data)
         {
-            self.collect(now, peer);
+            self.after_receive(now, peer);
         }
     }
 
@@ -421,7 +424,33 @@ impl Connections {
         };
         conn.receive(now, source, destination, data);
         self.index.by_addr.insert(source, peer);
-        self.collect(now, peer);
+        self.after_receive(now, peer);
+    }
+
+    /// Leaves `peer`'s connection to be polled at the next settle, or
+    /// polls it now when it may not be fed more first.
+    fn after_receive(&mut self, now: Instant, peer: NodeId) {
+        match self.conns.get_mut(&peer) {
+            Some(conn) if conn.must_settle() => {
+                conn.settle();
+                self.collect(now, peer);
+            }
+            Some(_) if !self.unsettled.contains(&peer) => self.unsettled.push(peer),
+            _ => {}
+        }
+    }
+
+    /// Polls the connections that received datagrams since the last call
+    /// and collects what they put out: the node calls it once per batch
+    /// of datagrams (before any other input, and before its outputs are
+    /// drained).
+    pub fn settle(&mut self, now: Instant) {
+        for peer in std::mem::take(&mut self.unsettled) {
+            if let Some(conn) = self.conns.get_mut(&peer) {
+                conn.settle();
+                self.collect(now, peer);
+            }
+        }
     }
 
     /// Queues `texts`, in order, for every open channel and sends what the
