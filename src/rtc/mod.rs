@@ -427,11 +427,13 @@ impl Connections {
         self.after_receive(now, peer);
     }
 
-    /// Leaves `peer`'s connection to be polled at the next settle, or
-    /// polls it now when it may not be fed more first.
+    /// Leaves `peer`'s open connection to be polled at the next settle,
+    /// or polls it now: while it is being set up (what it sends tells the
+    /// index where the next datagrams come from, and a delay costs ICE a
+    /// retransmission) or when it may not be fed more first.
     fn after_receive(&mut self, now: Instant, peer: NodeId) {
         match self.conns.get_mut(&peer) {
-            Some(conn) if conn.must_settle() => {
+            Some(conn) if conn.phase() != Phase::Open || conn.must_settle() => {
                 conn.settle();
                 self.collect(now, peer);
             }
