@@ -56,13 +56,13 @@ pub const MAX_RECEIVE_ERRORS: usize = 64;
 /// timers (ICE consent, retransmissions, DHT timeouts) by one batch, never
 /// indefinitely.
 pub const MAX_DATAGRAMS_PER_WAKEUP: usize = 256;
-/// Datagrams fed to the node between two drains of its outputs. A drain
-/// polls each WebRTC connection that received something, and each poll
-/// makes SCTP walk everything in flight (`BENCHMARKS.md`, "Real paths"),
-/// so polling once per datagram made a sender CPU-bound on long paths;
-/// 16 datagrams are read in microseconds, so acknowledgements still leave
-/// at once.
-pub const DATAGRAMS_PER_DRAIN: usize = 16;
+/// Datagrams fed to the node between two drains of its outputs. The node
+/// polls an open connection once per batch (each poll makes SCTP walk
+/// everything in flight), and 16 bought 10–15 % on long clean paths, but
+/// in the loss lab every 900 KiB delivery at 5 % then took about 2 s
+/// instead of 0.2–1 s (`BENCHMARKS.md`, "Real paths"), so until that is
+/// understood the driver drains after every datagram.
+pub const DATAGRAMS_PER_DRAIN: usize = 1;
 
 const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
