@@ -13,7 +13,7 @@
 //! wait in a bounded [`SendQueue`]. With LAN beacons on, a receive-only
 //! listener on the beacon group joins the poll (`lan.rs`).
 //!
-//! About 630 lines before its tests, kept as one file: the loop, its
+//! About 760 lines before its tests, kept as one file: the loop, its
 //! sockets, the waker and the flushing of queued sends share one `Poll`
 //! and its tokens; each helper with a job of its own has its own file
 //! (`lan.rs`, `resolve.rs`, `send_queue.rs`, `signals.rs`, `stdin.rs`).

@@ -23,7 +23,7 @@
 //! spec §6.6). Sans-IO like the rest of the core; the
 //! registry (`rtc/mod.rs`) owns the connections and their index.
 //!
-//! About 660 lines before its tests, kept as one file: the phase machine,
+//! About 890 lines before its tests, kept as one file: the phase machine,
 //! the path the open channel takes and the translation of str0m's output
 //! are one state machine around one `Rtc`.
 
