@@ -13,7 +13,7 @@
 //! wait in a bounded [`SendQueue`]. With LAN beacons on, a receive-only
 //! listener on the beacon group joins the poll (`lan.rs`).
 //!
-//! About 760 lines before its tests, kept as one file: the loop, its
+//! About 735 lines before its tests, kept as one file: the loop, its
 //! sockets, the waker and the flushing of queued sends share one `Poll`
 //! and its tokens; each helper with a job of its own has its own file
 //! (`lan.rs`, `resolve.rs`, `send_queue.rs`, `signals.rs`, `stdin.rs`).
@@ -56,13 +56,6 @@ pub const MAX_RECEIVE_ERRORS: usize = 64;
 /// timers (ICE consent, retransmissions, DHT timeouts) by one batch, never
 /// indefinitely.
 pub const MAX_DATAGRAMS_PER_WAKEUP: usize = 256;
-/// Datagrams fed to the node between two drains of its outputs. The node
-/// polls an open connection once per batch (each poll makes SCTP walk
-/// everything in flight), and 16 bought 10–15 % on long clean paths, but
-/// in the loss lab every 900 KiB delivery at 5 % then took about 2 s
-/// instead of 0.2–1 s (`BENCHMARKS.md`, "Real paths"), so until that is
-/// understood the driver drains after every datagram.
-pub const DATAGRAMS_PER_DRAIN: usize = 1;
 
 const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
@@ -488,9 +481,8 @@ impl Driver {
     /// Reads datagrams from `from` until it would block, or until
     /// [`MAX_DATAGRAMS_PER_WAKEUP`] were read (then `from` goes to the
     /// backlog, read on the next turn), feeding each to the node and
-    /// draining its outputs after every [`DATAGRAMS_PER_DRAIN`] and when
-    /// reading stops. Beacons from the listener arrive with the group as
-    /// their destination.
+    /// draining its outputs after each. Beacons from the listener arrive
+    /// with the group as their destination.
     fn receive_all(
         &mut self,
         from: Readable,
@@ -499,8 +491,6 @@ impl Driver {
         handler: &mut impl Handler,
     ) -> Option<Stop> {
         let mut errors = 0;
-        let mut undrained = 0;
-        let mut read_dry = false;
         for _ in 0..MAX_DATAGRAMS_PER_WAKEUP {
             let (udp, destination) = match from {
                 Readable::Socket(index) => {
@@ -521,18 +511,11 @@ impl Driver {
                         data,
                     };
                     node.handle_input(Instant::now(), input);
-                    undrained += 1;
-                    if undrained == DATAGRAMS_PER_DRAIN {
-                        undrained = 0;
-                        if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
-                            return Some(stop);
-                        }
+                    if let Drained::Stop(stop) = self.drain_outputs(node, handler) {
+                        return Some(stop);
                     }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    read_dry = true;
-                    break;
-                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     // For example an ICMP error reported on the socket:
@@ -545,18 +528,12 @@ impl Driver {
                     }
                     errors += 1;
                     if errors >= MAX_RECEIVE_ERRORS {
-                        read_dry = true;
-                        break;
+                        return None;
                     }
                 }
             }
         }
-        if undrained > 0
-            && let Drained::Stop(stop) = self.drain_outputs(node, handler)
-        {
-            return Some(stop);
-        }
-        if !read_dry && !self.backlog.contains(&from) {
+        if !self.backlog.contains(&from) {
             self.backlog.push(from);
         }
         None

@@ -20,7 +20,6 @@ use super::{Running, field};
 
 /// The lab's namespaces: the serve node's, then the members'.
 pub const HOSTS: [&str; 4] = ["s", "m1", "m2", "m3"];
-const SERVE: &str = "10.9.0.11:3478";
 
 /// Lines piped in the delivery figure, and the bytes of each (newline
 /// left out): about 900 KiB.
@@ -80,39 +79,8 @@ impl LossLab {
                 }
             }
         }
-        let serve = netns.spawn(
-            "s",
-            &["serve", "--bind", SERVE, "--no-mainline", "--json"],
-            false,
-        );
-        serve.next_line(Duration::from_secs(10));
-        let code = format!("loss lab {tag}");
-        let members = HOSTS[1..]
-            .iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let bind = format!("10.9.0.{}:0", 12 + i);
-                let member = netns.spawn_env(
-                    host,
-                    env,
-                    &[
-                        "join",
-                        &code,
-                        "--bootstrap",
-                        SERVE,
-                        "--bind",
-                        &bind,
-                        "--json",
-                        "--no-mainline",
-                        "--no-lan",
-                    ],
-                    true,
-                );
-                let started = member.next_line(Duration::from_secs(10));
-                let id = field(&started, "node_id").expect("node_id").to_owned();
-                (member, id)
-            })
-            .collect();
+        let (serve, members) =
+            netns.serve_and_join("s", &HOSTS[1..], &format!("loss lab {tag}"), env);
         Ok(LossLab {
             members,
             _serve: serve,

@@ -86,6 +86,53 @@ impl Netns {
         run("ip", &full);
     }
 
+    /// Starts `tinynode serve` on host `serve` (the bridge labs' first
+    /// address, 10.9.0.11:3478) and `join CODE` on each of `members` (the
+    /// next addresses, in order) bootstrapping from it, with JSON output,
+    /// stdin, no Mainline and no LAN beacon; the members with the node IDs
+    /// they announced.
+    pub fn serve_and_join(
+        &self,
+        serve: &str,
+        members: &[&str],
+        code: &str,
+        env: &[(&str, &str)],
+    ) -> (Running, Vec<(Running, String)>) {
+        const SERVE: &str = "10.9.0.11:3478";
+        let limit = std::time::Duration::from_secs(10);
+        let server = self.spawn(
+            serve,
+            &["serve", "--bind", SERVE, "--no-mainline", "--json"],
+            false,
+        );
+        server.next_line(limit);
+        let members = members
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let bind = format!("10.9.0.{}:0", 12 + i);
+                let args = [
+                    "join",
+                    code,
+                    "--bootstrap",
+                    SERVE,
+                    "--bind",
+                    &bind,
+                    "--json",
+                    "--no-mainline",
+                    "--no-lan",
+                ];
+                let member = self.spawn_env(host, env, &args, true);
+                let started = member.next_line(limit);
+                let id = super::field(&started, "node_id")
+                    .expect("node_id")
+                    .to_owned();
+                (member, id)
+            })
+            .collect();
+        (server, members)
+    }
+
     /// Starts the test build of `tinynode` with `args` inside `ns`.
     pub fn spawn(&self, ns: &str, args: &[&str], stdin: bool) -> Running {
         self.spawn_env(ns, &[], args, stdin)

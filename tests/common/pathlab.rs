@@ -24,7 +24,6 @@ use super::delayline::{DelayLine, enter_netns};
 use super::netns::Netns;
 use super::{Running, field};
 
-const SERVE: &str = "10.9.0.11:3478";
 /// Bytes of each line piped in the delivery (newline left out).
 pub const LINE_LEN: usize = 1024;
 
@@ -170,40 +169,9 @@ impl PathLab {
 
     /// Starts tinynode's serve node and the two members.
     fn start_members(&mut self, tag: &str, env: &[(&str, &str)]) {
-        let netns = &self.netns;
-        let serve = netns.spawn(
-            "s",
-            &["serve", "--bind", SERVE, "--no-mainline", "--json"],
-            false,
-        );
-        serve.next_line(Duration::from_secs(10));
-        let code = format!("path lab {tag}");
-        let members = ["m1", "m2"]
-            .iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let bind = format!("10.9.0.{}:0", 12 + i);
-                let member = netns.spawn_env(
-                    host,
-                    env,
-                    &[
-                        "join",
-                        &code,
-                        "--bootstrap",
-                        SERVE,
-                        "--bind",
-                        &bind,
-                        "--json",
-                        "--no-mainline",
-                        "--no-lan",
-                    ],
-                    true,
-                );
-                let started = member.next_line(Duration::from_secs(10));
-                let id = field(&started, "node_id").expect("node_id").to_owned();
-                (member, id)
-            })
-            .collect();
+        let (serve, members) =
+            self.netns
+                .serve_and_join("s", &["m1", "m2"], &format!("path lab {tag}"), env);
         self.members = members;
         self.serve = Some(serve);
     }
