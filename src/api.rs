@@ -17,6 +17,7 @@ use crate::id::NodeId;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
 pub use crate::nat::NatClass;
+pub use crate::rtc::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
 use crate::stun::client::{RetransmitConfig, ServerFailure};
 pub use crate::transmit::Transmit;
 
@@ -35,6 +36,46 @@ impl WallClock {
     pub fn unix_ms(&self, now: Instant) -> u64 {
         let since = now.saturating_duration_since(self.at).as_millis() as u64;
         self.unix_ms.saturating_add(since)
+    }
+}
+
+/// One byte stream: the member at the other end, the connection it
+/// rides and its number there. A stream never outlives its connection, so
+/// an id is never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId {
+    peer: NodeId,
+    session: u64,
+    number: u32,
+}
+
+impl StreamId {
+    pub(crate) fn new(peer: NodeId, session: u64, number: u32) -> Self {
+        Self {
+            peer,
+            session,
+            number,
+        }
+    }
+
+    /// The member at the other end.
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    pub(crate) fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Its number on its connection (each side numbers its own).
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.peer.short(), self.number)
     }
 }
 
@@ -481,6 +522,53 @@ pub enum Event {
         peer: NodeId,
         /// Why.
         reason: ConnectionReason,
+    },
+    /// A member opened a stream to us, of a kind we take
+    /// ([`Node::set_stream_kinds`](crate::Node::set_stream_kinds)).
+    StreamIncoming {
+        /// The stream.
+        stream: StreamId,
+        /// What the opener says it is for.
+        header: StreamHeader,
+    },
+    /// The member took a stream we opened.
+    StreamAccepted {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// Bytes arrived on a stream, in order. Hand their count back with
+    /// [`Node::stream_consumed`](crate::Node::stream_consumed) once they
+    /// are used: the member may send only so far ahead.
+    StreamData {
+        /// The stream.
+        stream: StreamId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// The member finished its half of a stream: no more bytes come.
+    StreamFinished {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A stream whose write was blocked has room again.
+    StreamWritable {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// Both halves of a stream are finished and the member has every
+    /// byte we wrote.
+    StreamClosed {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A stream ended before both halves finished.
+    StreamReset {
+        /// The stream.
+        stream: StreamId,
+        /// Why.
+        code: ResetCode,
+        /// The member's words (or empty).
+        reason: String,
     },
     /// An attempt to connect to a member failed (it is retried).
     ConnectFailed {

@@ -137,7 +137,8 @@ pub mod fuzzing;
 pub use addr::{Family, canonical, source_key};
 pub use api::{
     AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
-    Output, ReachResult, RelayRefusal, RelayRole, Via, WallClock,
+    Output, ReachResult, RelayRefusal, RelayRole, ResetCode, StreamHeader, StreamId, StreamKind,
+    Via, WallClock, WriteError,
 };
 pub use id::NodeId;
 pub use identity::{Identity, IdentityError};

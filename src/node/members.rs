@@ -73,6 +73,7 @@ impl Node {
             first_session,
         );
         connections.set_relay_servers(self.config.bootstrap.clone());
+        connections.set_accepted_kinds(&self.stream_kinds);
         connections.set_relay_needed(self.public.best_class().may_need_relay());
         self.joined = Some(Joined {
             dht_source: DhtSource::new(now, meeting.topic()),

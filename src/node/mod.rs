@@ -39,6 +39,7 @@ mod route;
 mod rtc;
 mod signaling;
 mod stats;
+mod streams;
 mod stun;
 
 use std::collections::VecDeque;
@@ -84,6 +85,8 @@ pub struct Node {
     /// WebRTC datagrams were fed to connections at this time and their
     /// str0m instances not polled yet (see [`Node::handle_input`]).
     unsettled: Option<Instant>,
+    /// Stream kinds taken from members ([`Node::set_stream_kinds`]).
+    stream_kinds: Vec<crate::api::StreamKind>,
     prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     /// The nonces of the hellos we sent, for their echoes (§9.6).
@@ -196,6 +199,7 @@ impl Node {
             joined: None,
             limiter: RateLimiter::default(),
             unsettled: None,
+            stream_kinds: Vec::new(),
             prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             hello_nonces: hello::SentNonces::default(),

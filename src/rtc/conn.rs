@@ -50,6 +50,8 @@ use super::link::{
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
+use super::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
+use super::streams::{Streams, TableEvent};
 use super::window::{MAX_WINDOW, SendWindow};
 use crate::api::ConnectionReason;
 use crate::relay::client::{RelayAnswer, RelayPath};
@@ -137,6 +139,8 @@ pub enum ConnEvent {
     Ended(ConnectionReason),
     /// No answer yet: send the offer again.
     ResendOffer,
+    /// A stream opened or changed (`streams.rs`).
+    Stream(TableEvent),
 }
 
 /// Why a connection could not start.
@@ -168,6 +172,8 @@ pub struct Conn {
     channel: ChannelId,
     /// The link channel: loss reports both ways (`link.rs`).
     link: ChannelId,
+    /// Byte streams, a channel each (`streams.rs`).
+    streams: Streams,
     /// Counts the peer's DTLS records, for our reports.
     meter: LossMeter,
     /// Counts our own DTLS records, for the declarations in our reports.
@@ -278,6 +284,7 @@ impl Conn {
             phase: Phase::AwaitingAnswer,
             channel,
             link,
+            streams: Streams::default(),
             meter: LossMeter::default(),
             ledger: SentLedger::default(),
             rtt: RttMeter::default(),
@@ -631,7 +638,69 @@ impl Conn {
 
     /// The next thing the connection reports.
     pub fn poll_event(&mut self) -> Option<ConnEvent> {
-        self.out.pop_front()
+        self.out
+            .pop_front()
+            .or_else(|| self.streams.poll_event().map(ConnEvent::Stream))
+    }
+
+    /// Streams of these kinds from the peer are taken, others refused.
+    pub fn set_accepted_kinds(&mut self, kinds: &[StreamKind]) {
+        self.streams.set_accepted_kinds(kinds);
+    }
+
+    /// Opens a stream for `header` on the open connection: its number.
+    pub fn open_stream(&mut self, header: StreamHeader) -> Result<u32, WriteError> {
+        if self.phase != Phase::Open {
+            return Err(WriteError::NotConnected);
+        }
+        let number = self.streams.open(&mut self.rtc, header)?;
+        self.flush_streams();
+        Ok(number)
+    }
+
+    /// Writes to stream `number`: how much it took.
+    pub fn stream_write(&mut self, number: u32, bytes: &[u8]) -> Result<usize, WriteError> {
+        let taken = self.streams.with(number, |s| s.write(bytes))?;
+        self.flush_streams();
+        Ok(taken)
+    }
+
+    /// Finishes our half of stream `number`.
+    pub fn stream_finish(&mut self, number: u32) -> Result<(), WriteError> {
+        self.streams.with(number, |s| s.finish())?;
+        self.flush_streams();
+        Ok(())
+    }
+
+    /// Resets stream `number`, telling the peer `reason`.
+    pub fn stream_reset(&mut self, number: u32, reason: &str) -> Result<(), WriteError> {
+        self.streams.with(number, |s| {
+            s.reset(ResetCode::Aborted, reason);
+            Ok(())
+        })?;
+        self.flush_streams();
+        Ok(())
+    }
+
+    /// The application took `count` more received bytes of stream `number`.
+    pub fn stream_consumed(&mut self, number: u32, count: usize) -> Result<(), WriteError> {
+        self.streams.with(number, |s| {
+            s.consumed(count);
+            Ok(())
+        })?;
+        self.flush_streams();
+        Ok(())
+    }
+
+    /// The connection ended: its streams are reset.
+    pub fn lose_streams(&mut self) {
+        self.streams.on_connection_lost();
+    }
+
+    fn flush_streams(&mut self) {
+        let limit = self.window_limit();
+        self.streams.flush(&mut self.rtc, limit);
+        self.drain();
     }
 
     /// Queues a message (text or binary, cut at [`MAX_MESSAGE_LEN`]) for an
@@ -769,6 +838,10 @@ impl Conn {
             self.window.on_progress(now, delivered, self.rtt.min());
         }
         self.flush_outbox();
+        if self.phase == Phase::Open {
+            let limit = self.window_limit();
+            self.streams.flush(&mut self.rtc, limit);
+        }
         self.drain();
     }
 
@@ -777,6 +850,13 @@ impl Conn {
         self.unpolled = 0;
         let mut burst = Vec::new();
         self.poll_rtc(&mut burst);
+        // What arrived may have made stream frames (a grant, an accept, a
+        // reset, room freed by acknowledgements): hand them over now.
+        if self.phase == Phase::Open && self.streams.has_frames() {
+            let limit = self.window_limit();
+            self.streams.flush(&mut self.rtc, limit);
+            self.poll_rtc(&mut burst);
+        }
         self.send_burst(burst);
     }
 
@@ -845,6 +925,19 @@ impl Conn {
                     }
                     RtcEvent::ChannelOpen(id, _) | RtcEvent::ChannelClose(id)
                         if id == self.link => {}
+                    RtcEvent::ChannelOpen(id, label)
+                        if id != self.channel && !self.streams.on_channel_open(id, &label) =>
+                    {
+                        debug!("webrtc: unexpected channel {label:?}; closing it");
+                        self.rtc.direct_api().close_data_channel(id);
+                    }
+                    RtcEvent::ChannelOpen(id, _) if id != self.channel => {}
+                    RtcEvent::ChannelData(data) if self.streams.owns(data.id) => {
+                        self.streams.on_channel_data(data.id, &data.data);
+                    }
+                    RtcEvent::ChannelClose(id) if self.streams.owns(id) => {
+                        self.streams.on_channel_close(id);
+                    }
                     RtcEvent::ChannelOpen(..) => {
                         self.phase = Phase::Open;
                         let remote = self.remote.unwrap_or(self.locals.primary());
@@ -1180,5 +1273,123 @@ mod tests {
             .collect();
         let sent: Vec<String> = (0..100).map(|i| format!("line {i:04}")).collect();
         assert_eq!(texts, sent, "complete and in order");
+    }
+
+    fn pipe() -> StreamHeader {
+        StreamHeader {
+            kind: StreamKind::PIPE,
+            name: String::new(),
+        }
+    }
+
+    /// Stream events `side` heard, taking them out.
+    fn stream_events(pair: &mut Pair, side: char) -> Vec<TableEvent> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut pair.heard)
+            .into_iter()
+            .partition(|(s, e)| *s == side && matches!(e, ConnEvent::Stream(_)));
+        pair.heard = rest;
+        mine.into_iter()
+            .filter_map(|(_, e)| match e {
+                ConnEvent::Stream(event) => Some(event),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_carries_megabytes_to_a_reader_that_consumes_and_closes_cleanly() {
+        use super::super::stream::StreamEvent;
+        let mut pair = Pair::new();
+        pair.b.set_accepted_kinds(&[StreamKind::PIPE]);
+        pair.open();
+        let stream = pair.a.open_stream(pipe()).unwrap();
+        let payload: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let (mut written, mut received) = (0, Vec::new());
+        let mut b_stream = None;
+        let mut b_closed = false;
+        let mut a_closed = false;
+        for _ in 0..5000 {
+            if written < payload.len() {
+                match pair.a.stream_write(stream, &payload[written..]) {
+                    Ok(n) => written += n,
+                    Err(WriteError::Blocked) => {}
+                    Err(other) => panic!("{other}"),
+                }
+                if written == payload.len() {
+                    pair.a.stream_finish(stream).unwrap();
+                }
+            }
+            pair.step();
+            for event in stream_events(&mut pair, 'b') {
+                match event {
+                    TableEvent::Incoming { number, header } => {
+                        assert_eq!(header, pipe());
+                        b_stream = Some(number);
+                    }
+                    TableEvent::Stream {
+                        number,
+                        event: StreamEvent::Data(bytes),
+                    } => {
+                        received.extend_from_slice(&bytes);
+                        pair.b.stream_consumed(number, bytes.len()).unwrap();
+                    }
+                    TableEvent::Stream {
+                        number,
+                        event: StreamEvent::Finished,
+                    } => pair.b.stream_finish(number).unwrap(),
+                    TableEvent::Stream {
+                        event: StreamEvent::Closed,
+                        ..
+                    } => b_closed = true,
+                    _ => {}
+                }
+            }
+            for event in stream_events(&mut pair, 'a') {
+                if let TableEvent::Stream {
+                    event: StreamEvent::Closed,
+                    ..
+                } = event
+                {
+                    a_closed = true;
+                }
+            }
+            if a_closed && b_closed {
+                break;
+            }
+        }
+        assert!(b_stream.is_some(), "b heard the stream open");
+        assert_eq!(received.len(), payload.len());
+        assert!(received == payload, "the bytes arrive intact and in order");
+        assert!(a_closed && b_closed, "both ends closed cleanly");
+    }
+
+    #[test]
+    fn a_stream_of_a_kind_not_taken_is_refused() {
+        use super::super::stream::{ResetCode, StreamEvent};
+        let mut pair = Pair::new();
+        pair.open();
+        let stream = pair.a.open_stream(pipe()).unwrap();
+        for _ in 0..50 {
+            pair.step();
+        }
+        assert!(
+            stream_events(&mut pair, 'b').is_empty(),
+            "b reports nothing"
+        );
+        let heard = stream_events(&mut pair, 'a');
+        assert!(
+            heard.contains(&TableEvent::Stream {
+                number: stream,
+                event: StreamEvent::Reset {
+                    code: ResetCode::Refused,
+                    reason: "no pipe here".into()
+                }
+            }),
+            "{heard:?}"
+        );
+        assert_eq!(
+            pair.a.stream_write(stream, b"x"),
+            Err(WriteError::NotConnected)
+        );
     }
 }

@@ -28,7 +28,7 @@
 //! it: relay choice in `relay_choice.rs`, a connection's relay paths in
 //! `relayed.rs`, the index in `index.rs`, one connection in `conn.rs`.
 
-mod conn;
+pub(crate) mod conn;
 pub mod copies;
 mod index;
 pub mod link;
@@ -36,6 +36,8 @@ mod outbox;
 mod params;
 mod relay_choice;
 mod relayed;
+pub mod stream;
+mod streams;
 pub mod window;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -53,7 +55,7 @@ use conn::{Conn, ConnEvent};
 use index::ConnIndex;
 pub use outbox::OUTBOX_LIMIT;
 
-use crate::api::{ConnectionReason, Event, Via};
+use crate::api::{ConnectionReason, Event, StreamId, Via};
 use crate::backoff::Backoff;
 use crate::id::NodeId;
 use crate::meeting::Meeting;
@@ -62,6 +64,8 @@ use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, Signal, SignalKind};
 use crate::transmit::{LocalAddrs, Transmit};
+use stream::{StreamEvent, StreamHeader, StreamKind, WriteError};
+use streams::TableEvent;
 
 /// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.
 pub const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
@@ -107,6 +111,8 @@ pub struct Connections {
     events: VecDeque<Event>,
     signals: VecDeque<OutgoingSignal>,
     relays: relay_choice::RelayChoice,
+    /// Stream kinds taken from peers.
+    accepted_kinds: Vec<StreamKind>,
 }
 
 /// A member, as the registry needs it.
@@ -152,6 +158,7 @@ impl Connections {
             events: VecDeque::new(),
             signals: VecDeque::new(),
             relays: relay_choice::RelayChoice::default(),
+            accepted_kinds: Vec::new(),
         }
     }
 
@@ -508,6 +515,46 @@ impl Connections {
         queued
     }
 
+    /// Takes streams of `kinds` from peers from now on (others are reset
+    /// as refused).
+    pub fn set_accepted_kinds(&mut self, kinds: &[StreamKind]) {
+        self.accepted_kinds = kinds.to_vec();
+        for conn in self.conns.values_mut() {
+            conn.set_accepted_kinds(kinds);
+        }
+    }
+
+    /// Opens a stream to `peer` for `header`.
+    pub fn open_stream(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        header: StreamHeader,
+    ) -> Result<StreamId, WriteError> {
+        let conn = self.conns.get_mut(&peer).ok_or(WriteError::NotConnected)?;
+        let session = conn.session();
+        let number = conn.open_stream(header);
+        self.collect(now, peer);
+        Ok(StreamId::new(peer, session, number?))
+    }
+
+    /// Runs `action` on the connection of `stream`, then takes its events.
+    pub fn with_stream<T>(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        action: impl FnOnce(&mut Conn, u32) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
+        let conn = self
+            .conns
+            .get_mut(&stream.peer())
+            .filter(|c| c.session() == stream.session())
+            .ok_or(WriteError::NotConnected)?;
+        let result = action(conn, stream.number());
+        self.collect(now, stream.peer());
+        result
+    }
+
     /// True while some channel is open and every open channel has fewer
     /// than [`OUTBOX_PAUSE`] bytes queued: the caller may hand over more
     /// messages.
@@ -682,7 +729,8 @@ impl Connections {
         });
     }
 
-    fn insert(&mut self, peer: NodeId, conn: Conn) {
+    fn insert(&mut self, peer: NodeId, mut conn: Conn) {
+        conn.set_accepted_kinds(&self.accepted_kinds);
         self.index.by_ufrag.insert(conn.ufrag().to_owned(), peer);
         self.conns.insert(peer, conn);
     }
@@ -726,6 +774,10 @@ impl Connections {
                 ConnEvent::Text(text) => self.events.push_back(Event::Message { peer, text }),
                 ConnEvent::Bytes(bytes) => self.events.push_back(Event::Data { peer, bytes }),
                 ConnEvent::Ended(reason) => self.end(now, peer, reason),
+                ConnEvent::Stream(event) => {
+                    let session = self.conns.get(&peer).map_or(0, Conn::session);
+                    self.events.push_back(stream_event(peer, session, event));
+                }
                 ConnEvent::ResendOffer => {
                     if let Some(conn) = self.conns.get_mut(&peer) {
                         let (session, offer) = (conn.session(), conn.local_params());
@@ -750,6 +802,15 @@ impl Connections {
         } else {
             info!("webrtc: connecting to {} failed: {reason}", peer.short());
             self.events.push_back(Event::ConnectFailed { peer, reason });
+        }
+        if let Some(conn) = self.conns.get_mut(&peer) {
+            let session = conn.session();
+            conn.lose_streams();
+            while let Some(event) = conn.poll_event() {
+                if let ConnEvent::Stream(event) = event {
+                    self.events.push_back(stream_event(peer, session, event));
+                }
+            }
         }
         self.drop_conn(&peer);
         self.schedule_retry(now, peer, !was_open);
@@ -780,5 +841,30 @@ impl Connections {
         }
         self.index.forget(peer);
         self.share_windows();
+    }
+}
+
+/// A connection's stream report as the node's event.
+fn stream_event(peer: NodeId, session: u64, event: TableEvent) -> Event {
+    match event {
+        TableEvent::Incoming { number, header } => Event::StreamIncoming {
+            stream: StreamId::new(peer, session, number),
+            header,
+        },
+        TableEvent::Stream { number, event } => {
+            let stream = StreamId::new(peer, session, number);
+            match event {
+                StreamEvent::Accepted => Event::StreamAccepted { stream },
+                StreamEvent::Data(bytes) => Event::StreamData { stream, bytes },
+                StreamEvent::Finished => Event::StreamFinished { stream },
+                StreamEvent::Writable => Event::StreamWritable { stream },
+                StreamEvent::Closed => Event::StreamClosed { stream },
+                StreamEvent::Reset { code, reason } => Event::StreamReset {
+                    stream,
+                    code,
+                    reason,
+                },
+            }
+        }
     }
 }

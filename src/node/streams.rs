@@ -1,0 +1,86 @@
+//! The node's stream API: open, write, finish, reset and consume byte
+//! streams to connected members (`rtc/stream.rs`, spec §6.7).
+
+use std::time::Instant;
+
+use super::Node;
+use crate::api::{StreamHeader, StreamId, StreamKind, WriteError};
+use crate::id::NodeId;
+
+impl Node {
+    /// Takes streams of `kinds` from members from now on; a stream of any
+    /// other kind is reset as refused. Nothing is taken by default.
+    pub fn set_stream_kinds(&mut self, kinds: &[StreamKind]) {
+        self.stream_kinds = kinds.to_vec();
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.set_accepted_kinds(kinds);
+        }
+    }
+
+    /// Opens a stream to connected member `peer`. Bytes may be written at
+    /// once; [`Event::StreamAccepted`](crate::Event::StreamAccepted) says
+    /// the member took it, a reset that it did not.
+    pub fn open_stream(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        header: StreamHeader,
+    ) -> Result<StreamId, WriteError> {
+        self.settle_connections();
+        let joined = self.joined.as_mut().ok_or(WriteError::NotConnected)?;
+        let result = joined.connections.open_stream(now, peer, header);
+        self.process_events(now);
+        result
+    }
+
+    /// Writes to `stream`: how many bytes it took (fewer than given when
+    /// the member has not granted more), or why none.
+    pub fn stream_write(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        bytes: &[u8],
+    ) -> Result<usize, WriteError> {
+        self.on_stream(now, stream, |conn, n| conn.stream_write(n, bytes))
+    }
+
+    /// Finishes our half of `stream` after what was written.
+    pub fn stream_finish(&mut self, now: Instant, stream: StreamId) -> Result<(), WriteError> {
+        self.on_stream(now, stream, |conn, n| conn.stream_finish(n))
+    }
+
+    /// Resets `stream`, telling the member `reason`.
+    pub fn stream_reset(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        reason: &str,
+    ) -> Result<(), WriteError> {
+        self.on_stream(now, stream, |conn, n| conn.stream_reset(n, reason))
+    }
+
+    /// The application has used `count` more bytes of `stream`'s
+    /// [`Event::StreamData`](crate::Event::StreamData): the member may
+    /// send as much more.
+    pub fn stream_consumed(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        count: usize,
+    ) -> Result<(), WriteError> {
+        self.on_stream(now, stream, |conn, n| conn.stream_consumed(n, count))
+    }
+
+    fn on_stream<T>(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        action: impl FnOnce(&mut crate::rtc::conn::Conn, u32) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
+        self.settle_connections();
+        let joined = self.joined.as_mut().ok_or(WriteError::NotConnected)?;
+        let result = joined.connections.with_stream(now, stream, action);
+        self.process_events(now);
+        result
+    }
+}

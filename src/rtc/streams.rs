@@ -1,0 +1,272 @@
+//! A connection's byte streams: one in-band (DCEP) data channel each,
+//! labelled [`STREAM_LABEL`], moving [`Stream`] frames between the
+//! streams and str0m (spec §6.7).
+//!
+//! str0m lets the opener write only once the peer's DCEP acknowledgement
+//! is back, so frames written before wait here (bounded by the stream's
+//! send queue); an out-of-band channel would skip that round trip but a
+//! peer's data reaching str0m before the local channel exists makes it
+//! panic (`ChannelHandler::new_channel` asserts), so streams use DCEP.
+
+use std::collections::VecDeque;
+
+use log::debug;
+use str0m::Rtc;
+use str0m::channel::{ChannelConfig, ChannelId};
+
+use super::stream::{Frame, ResetCode, Stream, StreamEvent, StreamHeader, StreamKind, WriteError};
+
+/// Label of every stream's data channel.
+pub const STREAM_LABEL: &str = "tinynode-stream";
+
+/// Most streams one connection holds at once (either side's).
+pub const MAX_STREAMS: usize = 1024;
+
+/// What the table reports to the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TableEvent {
+    /// The peer opened stream `number` for `header`, and we took it.
+    Incoming {
+        /// Its number on this connection.
+        number: u32,
+        /// What it is for.
+        header: StreamHeader,
+    },
+    /// Something happened on stream `number`.
+    Stream {
+        /// Its number on this connection.
+        number: u32,
+        /// What.
+        event: StreamEvent,
+    },
+}
+
+/// One stream and its channel.
+#[derive(Debug)]
+struct Entry {
+    number: u32,
+    channel: ChannelId,
+    /// str0m's channel is open: frames may be written.
+    open: bool,
+    /// `None` for a peer's stream until its `Open` frame arrives.
+    stream: Option<Stream>,
+    /// The stream ended and its channel was closed.
+    closed: bool,
+}
+
+/// A connection's streams.
+#[derive(Debug, Default)]
+pub struct Streams {
+    entries: Vec<Entry>,
+    next_number: u32,
+    accepted_kinds: Vec<StreamKind>,
+    events: VecDeque<TableEvent>,
+}
+
+impl Streams {
+    /// Streams of these kinds from the peer are taken; others are reset
+    /// as refused.
+    pub fn set_accepted_kinds(&mut self, kinds: &[StreamKind]) {
+        self.accepted_kinds = kinds.to_vec();
+    }
+
+    /// Opens a stream for `header`: its number.
+    pub fn open(&mut self, rtc: &mut Rtc, header: StreamHeader) -> Result<u32, WriteError> {
+        if self.entries.len() >= MAX_STREAMS {
+            return Err(WriteError::Blocked);
+        }
+        let channel = rtc.direct_api().create_data_channel(ChannelConfig {
+            label: STREAM_LABEL.into(),
+            ..Default::default()
+        });
+        let number = self.allocate();
+        self.entries.push(Entry {
+            number,
+            channel,
+            open: false,
+            stream: Some(Stream::opened(header)),
+            closed: false,
+        });
+        Ok(number)
+    }
+
+    fn allocate(&mut self) -> u32 {
+        let number = self.next_number;
+        self.next_number += 1;
+        number
+    }
+
+    /// True if `channel` is one of ours (or a peer's stream channel).
+    pub fn owns(&self, channel: ChannelId) -> bool {
+        self.entries.iter().any(|e| e.channel == channel)
+    }
+
+    /// str0m opened `channel` with `label`: ours is ready for writing, or
+    /// the peer opened a stream. False if it is not a stream channel.
+    pub fn on_channel_open(&mut self, channel: ChannelId, label: &str) -> bool {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.channel == channel) {
+            entry.open = true;
+            return true;
+        }
+        if label != STREAM_LABEL {
+            return false;
+        }
+        if self.entries.len() >= MAX_STREAMS {
+            debug!("stream: {MAX_STREAMS} streams already; refusing another");
+        }
+        let number = self.allocate();
+        self.entries.push(Entry {
+            number,
+            channel,
+            open: true,
+            stream: None,
+            closed: false,
+        });
+        true
+    }
+
+    /// A message on stream channel `channel`.
+    pub fn on_channel_data(&mut self, channel: ChannelId, bytes: &[u8]) {
+        let full = self.entries.len() > MAX_STREAMS;
+        let accepted = &self.accepted_kinds;
+        let Some(entry) = self.entries.iter_mut().find(|e| e.channel == channel) else {
+            return;
+        };
+        if let Some(stream) = entry.stream.as_mut() {
+            stream.on_message(bytes);
+            return;
+        }
+        let refuse = |code: ResetCode, why: &str| {
+            let mut stream = Stream::accepted();
+            stream.reset(code, why);
+            stream
+        };
+        entry.stream = Some(match Frame::parse(bytes) {
+            Ok(Frame::Open(_)) if full => refuse(ResetCode::Refused, "too many streams"),
+            Ok(Frame::Open(header)) if !accepted.contains(&header.kind) => refuse(
+                ResetCode::Refused,
+                &format!("no {} here", header.kind.name()),
+            ),
+            Ok(Frame::Open(header)) => {
+                self.events.push_back(TableEvent::Incoming {
+                    number: entry.number,
+                    header: header.clone(),
+                });
+                Stream::accepted()
+            }
+            Err(super::stream::FrameError::Version(v)) => {
+                refuse(ResetCode::Unsupported, &format!("stream version {v}"))
+            }
+            _ => refuse(ResetCode::Protocol, "no open frame"),
+        });
+    }
+
+    /// str0m closed `channel`: a stream that had not ended is reset.
+    pub fn on_channel_close(&mut self, channel: ChannelId) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.channel == channel) {
+            entry.closed = true;
+            if let Some(stream) = entry.stream.as_mut() {
+                stream.on_channel_closed();
+            }
+        }
+    }
+
+    /// The connection ended: every stream is reset.
+    pub fn on_connection_lost(&mut self) {
+        for entry in &mut self.entries {
+            if let Some(stream) = entry.stream.as_mut() {
+                stream.on_connection_lost();
+            }
+        }
+        self.collect();
+        self.entries.clear();
+    }
+
+    /// Runs `action` on stream `number`.
+    pub fn with<T>(
+        &mut self,
+        number: u32,
+        action: impl FnOnce(&mut Stream) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
+        let stream = self
+            .entries
+            .iter_mut()
+            .find(|e| e.number == number)
+            .and_then(|e| e.stream.as_mut())
+            .ok_or(WriteError::NotConnected)?;
+        action(stream)
+    }
+
+    /// True if some open stream has a frame waiting, or an ended one a
+    /// channel to close.
+    pub fn has_frames(&self) -> bool {
+        self.entries.iter().any(|e| {
+            e.open
+                && !e.closed
+                && e.stream
+                    .as_ref()
+                    .is_some_and(|s| s.peek_frame().is_some() || s.is_ended())
+        })
+    }
+
+    /// Hands frames to str0m while each channel holds less than `limit`;
+    /// closes the channels of ended streams once str0m has sent everything.
+    pub fn flush(&mut self, rtc: &mut Rtc, limit: usize) {
+        for entry in &mut self.entries {
+            let Some(stream) = entry.stream.as_mut() else {
+                continue;
+            };
+            if !entry.open || entry.closed {
+                continue;
+            }
+            let Some(mut channel) = rtc.channel(entry.channel) else {
+                continue;
+            };
+            while let Some(frame) = stream.peek_frame() {
+                if channel.buffered_amount() >= limit {
+                    break;
+                }
+                match channel.write(true, frame) {
+                    Ok(true) => stream.pop_frame(),
+                    Ok(false) => break,
+                    Err(error) => {
+                        debug!("stream: write failed: {error}");
+                        break;
+                    }
+                }
+            }
+            let drained = stream.peek_frame().is_none() && channel.buffered_amount() == 0;
+            if drained {
+                stream.on_drained();
+            }
+            if drained && stream.is_ended() {
+                entry.closed = true;
+                rtc.direct_api().close_data_channel(entry.channel);
+            }
+        }
+        self.collect();
+        self.entries
+            .retain(|e| !(e.closed && e.stream.as_ref().is_none_or(Stream::is_ended)));
+    }
+
+    fn collect(&mut self) {
+        for entry in &mut self.entries {
+            if let Some(stream) = entry.stream.as_mut() {
+                while let Some(event) = stream.poll_event() {
+                    self.events.push_back(TableEvent::Stream {
+                        number: entry.number,
+                        event,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<TableEvent> {
+        if self.events.is_empty() {
+            self.collect();
+        }
+        self.events.pop_front()
+    }
+}
