@@ -40,6 +40,11 @@ fn main() -> ExitCode {
         Command::Join(options) => with_identity(options.identity.clone().as_deref(), |identity| {
             cli::join(options, identity)
         }),
+        Command::Pipe(options) => {
+            with_identity(options.meeting.identity.clone().as_deref(), |identity| {
+                cli::pipe::pipe(options, identity)
+            })
+        }
         Command::Doctor(options) => {
             with_identity(None, |identity| cli::doctor::run(options, identity))
         }

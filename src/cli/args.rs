@@ -31,6 +31,7 @@ Commands:
   demo                    run a small network on this machine and show it working
   doctor                  tell what this network allows: NAT, hairpinning, relays
   join CODE               join a meeting: find the other members and chat with them
+  pipe CODE               pipe stdin/stdout to another member running pipe
   serve                   run a DHT node that also answers STUN (alias: bootstrap)
   stun SERVER[:PORT]...   print this host's public address as STUN servers see it
 
@@ -49,6 +50,33 @@ Environment:
 ";
 
 /// `tinynode join --help`.
+/// Help for `tinynode pipe`.
+pub const PIPE_HELP: &str = "\
+Usage: tinynode pipe CODE [--peer ID] [--timeout SECONDS] [join's options]
+
+Joins the meeting CODE like `join` and waits for another member running
+`pipe` (members running `join` are not partners), however late it starts.
+Then stdin goes to the partner and the partner's bytes come out on stdout,
+both directions at once, binary-safe, over an encrypted data channel:
+
+  tar c dir | tinynode pipe CODE        # on one machine
+  tinynode pipe CODE | tar x            # on the other
+
+End of stdin finishes our half; the command exits 0 once both halves are
+finished and every byte is written out, and non-zero with the reason when
+the partner leaves or resets mid-stream. A slow reader on either side
+slows the writer on the other. stdout carries only the partner's bytes:
+status and errors go to stderr.
+
+Options:
+  --peer ID          only this member (its node ID or its first hex digits)
+  --timeout SECONDS  give up (exit 1) when no partner is found in time
+  --json             status as JSON lines on stderr: pipe_waiting,
+                     pipe_connected, pipe_done, error
+  and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
+  --no-relay, --stun, --bind, --identity
+";
+
 pub const JOIN_HELP: &str = "\
 Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
                           [--no-mainline] [--no-lan] [--no-relay] [--stun ADDR]... [--bind ADDR]
@@ -225,6 +253,8 @@ pub enum Command {
     Serve(ServeOptions),
     /// Join a meeting.
     Join(JoinOptions),
+    /// Pipe bytes to and from another member running `pipe`.
+    Pipe(PipeOptions),
     /// Diagnose what the network allows.
     Doctor(DoctorOptions),
     /// Run the local demo with this many members.
@@ -311,6 +341,18 @@ pub struct JoinOptions {
     pub no_stdin: bool,
     /// Keep running when stdout is closed.
     pub keep_running: bool,
+}
+
+/// Options of `tinynode pipe`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipeOptions {
+    /// The meeting and the options every command in a meeting shares
+    /// (`no_stdin` and `keep_running` unused).
+    pub meeting: JoinOptions,
+    /// The partner's node ID, or its first hex digits.
+    pub peer: Option<String>,
+    /// Give up when no partner is found in this time.
+    pub timeout: Option<Duration>,
 }
 
 /// Where a command binds its sockets: the addresses `--bind` named (at
@@ -431,6 +473,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> 
         Some("stun") => parse_stun(args)?,
         Some("serve" | "bootstrap") => parse_serve(args)?,
         Some("join") => parse_join(args)?,
+        Some("pipe") => parse_pipe(args)?,
         Some("demo") => parse_demo(args)?,
         Some("doctor") => parse_doctor(args)?,
         Some("code") => match args.next().as_deref() {
@@ -509,8 +552,9 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
     Ok(Command::Serve(options))
 }
 
-fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
-    let mut options = JoinOptions {
+/// `join`'s options before any is given.
+fn meeting_defaults() -> JoinOptions {
+    JoinOptions {
         code: None,
         bootstrap: Vec::new(),
         mainline_bootstrap: Vec::new(),
@@ -523,35 +567,96 @@ fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
         json: false,
         no_stdin: false,
         keep_running: false,
-    };
+    }
+}
+
+/// Takes `arg` if it is one of the discovery, identity and output options
+/// every command in a meeting shares (`join`, `pipe`, …), with its value
+/// from `args`: the one place they are parsed. False if it is not one.
+fn meeting_option(
+    arg: &str,
+    args: &mut impl Iterator<Item = String>,
+    options: &mut JoinOptions,
+) -> Result<bool, UsageError> {
+    match arg {
+        "--json" => options.json = true,
+        "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
+        "--bootstrap" => options
+            .bootstrap
+            .push(parse_server("--bootstrap", args.next())?),
+        "--stun" => options.stun.push(parse_server("--stun", args.next())?),
+        "--mainline-bootstrap" => {
+            let value = args
+                .next()
+                .ok_or(UsageError::MissingValue("--mainline-bootstrap"))?;
+            let node = HostPort::parse(&value, MAINLINE_PORT).map_err(UsageError::BadServer)?;
+            options.mainline_bootstrap.push(node);
+        }
+        "--no-mainline" => options.no_mainline = true,
+        "--no-lan" => options.no_lan = true,
+        "--no-relay" => options.no_relay = true,
+        "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = meeting_defaults();
     while let Some(arg) = args.next() {
+        if meeting_option(&arg, &mut args, &mut options)? {
+            continue;
+        }
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help(JOIN_HELP)),
-            "--json" => options.json = true,
             "--no-stdin" => options.no_stdin = true,
             "--keep-running" => options.keep_running = true,
-            "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
-            "--bootstrap" => options
-                .bootstrap
-                .push(parse_server("--bootstrap", args.next())?),
-            "--stun" => options.stun.push(parse_server("--stun", args.next())?),
-            "--mainline-bootstrap" => {
-                let value = args
-                    .next()
-                    .ok_or(UsageError::MissingValue("--mainline-bootstrap"))?;
-                let node = HostPort::parse(&value, MAINLINE_PORT).map_err(UsageError::BadServer)?;
-                options.mainline_bootstrap.push(node);
-            }
-            "--no-mainline" => options.no_mainline = true,
-            "--no-lan" => options.no_lan = true,
-            "--no-relay" => options.no_relay = true,
-            "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
             option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
             _ if options.code.is_none() => options.code = Some(arg),
             _ => return Err(UsageError::UnknownOption(arg)),
         }
     }
     Ok(Command::Join(options))
+}
+
+fn parse_pipe(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = PipeOptions {
+        meeting: meeting_defaults(),
+        peer: None,
+        timeout: None,
+    };
+    while let Some(arg) = args.next() {
+        if meeting_option(&arg, &mut args, &mut options.meeting)? {
+            continue;
+        }
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(PIPE_HELP)),
+            "--peer" => {
+                let value = args.next().ok_or(UsageError::MissingValue("--peer"))?;
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(UsageError::BadValue {
+                        option: "--peer",
+                        value,
+                    });
+                }
+                options.peer = Some(value.to_ascii_lowercase());
+            }
+            "--timeout" => {
+                let seconds: f64 = parse_value("--timeout", args.next())?;
+                if !(seconds.is_finite() && seconds > 0.0) {
+                    return Err(UsageError::BadValue {
+                        option: "--timeout",
+                        value: seconds.to_string(),
+                    });
+                }
+                options.timeout = Some(Duration::from_secs_f64(seconds));
+            }
+            option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
+            _ if options.meeting.code.is_none() => options.meeting.code = Some(arg),
+            _ => return Err(UsageError::UnknownOption(arg)),
+        }
+    }
+    Ok(Command::Pipe(options))
 }
 
 fn parse_demo(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {

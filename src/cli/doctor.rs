@@ -231,7 +231,7 @@ impl Handler for Doctor {
         [Some(settle), reach].into_iter().flatten().min()
     }
 
-    fn on_wake(&mut self, node: &Node) -> Flow {
+    fn on_wake(&mut self, node: &mut Node) -> Flow {
         if self.elapsed() >= REACH_WAIT {
             for family in self.findings.families.values_mut() {
                 if family.probed && family.filtering.is_none() {
@@ -357,7 +357,7 @@ impl Handler for &mut Doctor {
     fn wake_at(&self) -> Option<Instant> {
         (**self).wake_at()
     }
-    fn on_wake(&mut self, node: &Node) -> Flow {
+    fn on_wake(&mut self, node: &mut Node) -> Flow {
         (**self).on_wake(node)
     }
 }

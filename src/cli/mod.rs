@@ -6,6 +6,7 @@ pub mod doctor;
 mod json;
 pub mod logger;
 mod mainline;
+pub mod pipe;
 mod printer;
 
 use std::net::SocketAddr;
@@ -54,7 +55,7 @@ impl Handler for JoinEvents<'_> {
         }
     }
 
-    fn on_wake(&mut self, node: &Node) -> Flow {
+    fn on_wake(&mut self, node: &mut Node) -> Flow {
         self.print.on_wake(node)
     }
 }
@@ -232,27 +233,42 @@ fn warn_if_weak(printer: &Printer, code: &str) {
     }
 }
 
-/// `tinynode join`: find the meeting's members until SIGINT or SIGTERM.
-pub fn join(options: JoinOptions, identity: Identity) -> i32 {
-    let printer = Printer::new(options.json);
+/// A node in a meeting, as `join` and `pipe` start it.
+struct Entered {
+    driver: Driver,
+    node: Node,
+    /// Where the Mainline node cache lives, if it is kept.
+    cache: Option<std::path::PathBuf>,
+}
+
+/// Starts a node with `options`' sources and joins their meeting; the
+/// exit code when that fails. The one place every command in a meeting
+/// turns `join`'s options into a running node.
+fn enter(
+    options: &JoinOptions,
+    identity: Identity,
+    printer: &Printer,
+    read_stdin: bool,
+    announce: bool,
+) -> Result<Entered, i32> {
     let Some(code) = options
         .code
         .clone()
         .or_else(|| std::env::var("MEETING_CODE").ok())
     else {
         printer.error("no meeting code: give one (tinynode join CODE) or set MEETING_CODE");
-        return args::EXIT_USAGE;
+        return Err(args::EXIT_USAGE);
     };
     let meeting = match Meeting::derive(&code) {
         Ok(meeting) => meeting,
         Err(error) => {
             printer.error(&error.to_string());
-            return args::EXIT_USAGE;
+            return Err(args::EXIT_USAGE);
         }
     };
     let mut bootstrap_names = options.bootstrap.clone();
     if bootstrap_names.is_empty() {
-        bootstrap_names = bootstrap_from_env(&printer);
+        bootstrap_names = bootstrap_from_env(printer);
     }
     let binds = usable_binds(&options.bind);
     let (bootstrap, _, unusable) = resolve_for(&bootstrap_names, &binds);
@@ -295,7 +311,7 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         printer.error(&format!("STUN server {problem}"));
     }
     let Some((mut driver, mut node)) = start(
-        &printer,
+        printer,
         &binds,
         identity,
         Sources {
@@ -308,9 +324,9 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
                 RelayRole::Members
             },
         },
-        !options.no_stdin,
+        read_stdin,
     ) else {
-        return EXIT_FAILURE;
+        return Err(EXIT_FAILURE);
     };
     if !options.no_lan
         && let Err(error) = driver.listen_for_beacons()
@@ -318,8 +334,12 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         debug!("lan: no beacons on this host ({error}); the other sources carry on");
     }
     mainline::resolve_in_background(plan.names, driver.command_sender());
-    started(&printer, &node, Some(&meeting));
-    warn_if_weak(&printer, &code);
+    // `pipe` keeps stdout for the partner's bytes and says what it does
+    // on stderr itself.
+    if announce {
+        started(printer, &node, Some(&meeting));
+        warn_if_weak(printer, &code);
+    }
     if !stun_servers.is_empty() {
         driver.submit(
             &mut node,
@@ -329,19 +349,34 @@ pub fn join(options: JoinOptions, identity: Identity) -> i32 {
         );
     }
     driver.submit(&mut node, Input::Command(NodeCommand::Join(meeting)));
+    Ok(Entered {
+        driver,
+        node,
+        cache: plan.cache,
+    })
+}
+
+/// `tinynode join`: find the meeting's members until SIGINT or SIGTERM.
+pub fn join(options: JoinOptions, identity: Identity) -> i32 {
+    let printer = Printer::new(options.json);
+    let Entered {
+        mut driver,
+        mut node,
+        cache,
+    } = match enter(&options, identity, &printer, !options.no_stdin, true) {
+        Ok(entered) => entered,
+        Err(code) => return code,
+    };
     let handler = JoinEvents {
         print: if options.keep_running {
             printer.events()
         } else {
             printer.events_until_closed()
         },
-        cache: plan
-            .cache
-            .clone()
-            .map(|path| (path, std::time::Instant::now())),
+        cache: cache.clone().map(|path| (path, std::time::Instant::now())),
     };
     let result = driver.run(&mut node, handler);
-    if let Some(cache) = plan.cache {
+    if let Some(cache) = cache {
         mainline::save_cache(&cache, &node.mainline_nodes(mainline::MAX_CACHED_NODES));
     }
     finish(&printer, result)

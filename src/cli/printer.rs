@@ -289,7 +289,7 @@ impl Handler for PrintEvents<'_> {
         self.printer.flush();
     }
 
-    fn on_wake(&mut self, _node: &Node) -> Flow {
+    fn on_wake(&mut self, _node: &mut Node) -> Flow {
         self.flow()
     }
 }

@@ -111,7 +111,7 @@ pub trait Handler {
 
     /// The loop woke (for any reason) and handled what woke it; the
     /// answer says whether to keep running.
-    fn on_wake(&mut self, _node: &Node) -> Flow {
+    fn on_wake(&mut self, _node: &mut Node) -> Flow {
         Flow::Continue
     }
 }
@@ -286,6 +286,12 @@ impl Driver {
         signals.register(self.poll.registry(), SIGNALS)?;
         self.signals = Some(signals);
         Ok(())
+    }
+
+    /// A handle that wakes the loop from another thread (the handler's
+    /// [`on_wake`](Handler::on_wake) runs after).
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
     }
 
     /// A sender whose commands the loop hands to the node as they come

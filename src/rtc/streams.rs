@@ -50,8 +50,13 @@ struct Entry {
     open: bool,
     /// `None` for a peer's stream until its `Open` frame arrives.
     stream: Option<Stream>,
-    /// The stream ended and its channel was closed.
+    /// We closed the channel (the stream ended).
     closed: bool,
+    /// str0m reported the channel closed.
+    close_seen: bool,
+    /// A clean end, reported once the channel is closed: then the peer
+    /// has seen the close too, and leaving cannot cut it short.
+    held: Option<StreamEvent>,
 }
 
 /// A connection's streams.
@@ -86,6 +91,8 @@ impl Streams {
             open: false,
             stream: Some(Stream::opened(header)),
             closed: false,
+            close_seen: false,
+            held: None,
         });
         Ok(number)
     }
@@ -121,6 +128,8 @@ impl Streams {
             open: true,
             stream: None,
             closed: false,
+            close_seen: false,
+            held: None,
         });
         true
     }
@@ -165,15 +174,19 @@ impl Streams {
     pub fn on_channel_close(&mut self, channel: ChannelId) {
         if let Some(entry) = self.entries.iter_mut().find(|e| e.channel == channel) {
             entry.closed = true;
+            entry.close_seen = true;
             if let Some(stream) = entry.stream.as_mut() {
                 stream.on_channel_closed();
             }
         }
+        self.collect();
     }
 
     /// The connection ended: every stream is reset.
     pub fn on_connection_lost(&mut self) {
         for entry in &mut self.entries {
+            // A clean end waiting for its channel's close stays clean.
+            entry.close_seen = true;
             if let Some(stream) = entry.stream.as_mut() {
                 stream.on_connection_lost();
             }
@@ -245,19 +258,32 @@ impl Streams {
             }
         }
         self.collect();
-        self.entries
-            .retain(|e| !(e.closed && e.stream.as_ref().is_none_or(Stream::is_ended)));
+        self.entries.retain(|e| {
+            !(e.close_seen && e.held.is_none() && e.stream.as_ref().is_none_or(Stream::is_ended))
+        });
     }
 
     fn collect(&mut self) {
         for entry in &mut self.entries {
             if let Some(stream) = entry.stream.as_mut() {
                 while let Some(event) = stream.poll_event() {
+                    if event == StreamEvent::Closed && !entry.close_seen {
+                        entry.held = Some(event);
+                        continue;
+                    }
                     self.events.push_back(TableEvent::Stream {
                         number: entry.number,
                         event,
                     });
                 }
+            }
+            if entry.close_seen
+                && let Some(event) = entry.held.take()
+            {
+                self.events.push_back(TableEvent::Stream {
+                    number: entry.number,
+                    event,
+                });
             }
         }
     }
