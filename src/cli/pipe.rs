@@ -68,6 +68,7 @@ pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
         sent: 0,
         received: 0,
         failure: None,
+        write_failed: None,
     };
     handler.status.say(
         "pipe_waiting",
@@ -128,6 +129,8 @@ struct Pipe {
     sent: u64,
     received: u64,
     failure: Option<String>,
+    /// A write to the partner failed: its reset, with the reason, follows.
+    write_failed: Option<WriteError>,
 }
 
 impl Pipe {
@@ -230,7 +233,9 @@ impl Pipe {
                 }
                 Err(WriteError::Blocked) => break,
                 Err(error) => {
-                    self.failure = Some(format!("writing to the partner: {error}"));
+                    // The stream's reset event says why; it comes with the
+                    // next wakeup (see `on_wake`).
+                    self.write_failed = Some(error);
                     return;
                 }
             }
@@ -264,8 +269,14 @@ impl Handler for &mut Pipe {
     }
 
     fn on_wake(&mut self, node: &mut Node) -> Flow {
+        let had_write_failed = self.write_failed;
         for event in std::mem::take(&mut self.inbox) {
             self.handle(node, event);
+        }
+        if self.failure.is_none()
+            && let Some(error) = had_write_failed
+        {
+            self.failure = Some(format!("the partner's stream ended early ({error})"));
         }
         if self.failure.is_some() {
             return Flow::Leave(EXIT_FAILURE);
@@ -288,7 +299,7 @@ impl Handler for &mut Pipe {
             let _ = node.stream_reset(Instant::now(), stream, "the reader's output closed");
             return Flow::Leave(EXIT_FAILURE);
         }
-        if !self.finished_ours {
+        if !self.finished_ours && self.write_failed.is_none() {
             self.pump_input(node, stream);
             if self.failure.is_some() {
                 return Flow::Leave(EXIT_FAILURE);
