@@ -17,7 +17,7 @@ use crate::id::NodeId;
 use crate::identity::Identity;
 use crate::meeting::Meeting;
 pub use crate::nat::NatClass;
-pub use crate::rtc::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
+pub use crate::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
 use crate::stun::client::{RetransmitConfig, ServerFailure};
 pub use crate::transmit::Transmit;
 

@@ -124,6 +124,7 @@ mod rtc;
 mod sealed;
 mod signal;
 mod sources;
+pub mod stream;
 mod stun;
 mod throttle;
 mod transmit;

@@ -1,5 +1,5 @@
 //! `tinynode pipe CODE`: stdin to another member running `pipe`, its
-//! bytes to stdout, over one stream (`rtc/stream.rs`), both ways at once.
+//! bytes to stdout, over one stream (`stream.rs`), both ways at once.
 //!
 //! Standard input and output are read and written by two helper threads
 //! with blocking IO, so the event loop never blocks on a slow reader or

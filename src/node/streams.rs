@@ -1,5 +1,5 @@
 //! The node's stream API: open, write, finish, reset and consume byte
-//! streams to connected members (`rtc/stream.rs`, spec §6.7).
+//! streams to connected members (`stream.rs`, spec §6.7).
 
 use std::time::Instant;
 

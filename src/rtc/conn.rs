@@ -50,13 +50,13 @@ use super::link::{
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
-use super::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
 use super::streams::{Streams, TableEvent};
 use super::window::{MAX_WINDOW, SendWindow};
 use crate::api::ConnectionReason;
 use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, SessionParams};
+use crate::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
 use crate::transmit::{LocalAddrs, Transmit};
 
 /// Time from creating a connection (the offer) to an open data channel
@@ -1298,7 +1298,7 @@ mod tests {
 
     #[test]
     fn a_stream_carries_megabytes_to_a_reader_that_consumes_and_closes_cleanly() {
-        use super::super::stream::StreamEvent;
+        use crate::stream::StreamEvent;
         let mut pair = Pair::new();
         pair.b.set_accepted_kinds(&[StreamKind::PIPE]);
         pair.open();
@@ -1365,7 +1365,7 @@ mod tests {
 
     #[test]
     fn a_stream_of_a_kind_not_taken_is_refused() {
-        use super::super::stream::{ResetCode, StreamEvent};
+        use crate::stream::{ResetCode, StreamEvent};
         let mut pair = Pair::new();
         pair.open();
         let stream = pair.a.open_stream(pipe()).unwrap();

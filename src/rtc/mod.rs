@@ -36,7 +36,6 @@ mod outbox;
 mod params;
 mod relay_choice;
 mod relayed;
-pub mod stream;
 mod streams;
 pub mod window;
 
@@ -63,8 +62,8 @@ use crate::nat::NatClass;
 use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, Signal, SignalKind};
+use crate::stream::{StreamEvent, StreamHeader, StreamKind, WriteError};
 use crate::transmit::{LocalAddrs, Transmit};
-use stream::{StreamEvent, StreamHeader, StreamKind, WriteError};
 use streams::TableEvent;
 
 /// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.

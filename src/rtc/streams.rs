@@ -14,7 +14,7 @@ use log::debug;
 use str0m::Rtc;
 use str0m::channel::{ChannelConfig, ChannelId};
 
-use super::stream::{Frame, ResetCode, Stream, StreamEvent, StreamHeader, StreamKind, WriteError};
+use crate::stream::{Frame, ResetCode, Stream, StreamEvent, StreamHeader, StreamKind, WriteError};
 
 /// Label of every stream's data channel.
 pub const STREAM_LABEL: &str = "tinynode-stream";
@@ -163,7 +163,7 @@ impl Streams {
                 });
                 Stream::accepted()
             }
-            Err(super::stream::FrameError::Version(v)) => {
+            Err(crate::stream::FrameError::Version(v)) => {
                 refuse(ResetCode::Unsupported, &format!("stream version {v}"))
             }
             _ => refuse(ResetCode::Protocol, "no open frame"),

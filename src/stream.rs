@@ -6,7 +6,7 @@
 //! then `Data`, `Credit` (receive-side flow control), `Fin` (this half is
 //! done) and `Reset` (both halves abort). The state machine here is pure:
 //! the application writes and consumes, frames come in, frames to send and
-//! [`StreamEvent`]s come out; the connection (`streams.rs`) moves frames
+//! [`StreamEvent`]s come out; the connection (`rtc/streams.rs`) moves frames
 //! between it and str0m.
 //!
 //! Back-pressure is end to end: a side may send only as many data bytes
