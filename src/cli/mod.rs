@@ -3,6 +3,7 @@
 pub mod args;
 pub mod demo;
 pub mod doctor;
+mod help;
 mod json;
 pub mod logger;
 mod mainline;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::Node;
 use crate::api::{StreamHeader, StreamId, StreamKind, WriteError};
 use crate::id::NodeId;
+use crate::rtc::Connections;
 
 impl Node {
     /// Takes streams of `kinds` from members from now on; a stream of any
@@ -26,11 +27,7 @@ impl Node {
         peer: NodeId,
         header: StreamHeader,
     ) -> Result<StreamId, WriteError> {
-        self.settle_connections();
-        let joined = self.joined.as_mut().ok_or(WriteError::NotConnected)?;
-        let result = joined.connections.open_stream(now, peer, header);
-        self.process_events(now);
-        result
+        self.with_connections(now, |c| c.open_stream(now, peer, header))
     }
 
     /// Writes to `stream`: how many bytes it took (fewer than given when
@@ -77,9 +74,19 @@ impl Node {
         stream: StreamId,
         action: impl FnOnce(&mut crate::rtc::conn::Conn, u32) -> Result<T, WriteError>,
     ) -> Result<T, WriteError> {
+        self.with_connections(now, |c| c.with_stream(now, stream, action))
+    }
+
+    /// Runs `action` on the meeting's connections between taking in what
+    /// they received and reporting what they did.
+    fn with_connections<T>(
+        &mut self,
+        now: Instant,
+        action: impl FnOnce(&mut Connections) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
         self.settle_connections();
         let joined = self.joined.as_mut().ok_or(WriteError::NotConnected)?;
-        let result = joined.connections.with_stream(now, stream, action);
+        let result = action(&mut joined.connections);
         self.process_events(now);
         result
     }

@@ -62,9 +62,8 @@ use crate::nat::NatClass;
 use crate::relay::client::{RelayAnswer, RelayPath};
 use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, Signal, SignalKind};
-use crate::stream::{StreamEvent, StreamHeader, StreamKind, WriteError};
+use crate::stream::{StreamHeader, StreamKind, WriteError};
 use crate::transmit::{LocalAddrs, Transmit};
-use streams::TableEvent;
 
 /// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.
 pub const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
@@ -775,7 +774,7 @@ impl Connections {
                 ConnEvent::Ended(reason) => self.end(now, peer, reason),
                 ConnEvent::Stream(event) => {
                     let session = self.conns.get(&peer).map_or(0, Conn::session);
-                    self.events.push_back(stream_event(peer, session, event));
+                    self.events.push_back(event.into_event(peer, session));
                 }
                 ConnEvent::ResendOffer => {
                     if let Some(conn) = self.conns.get_mut(&peer) {
@@ -807,7 +806,7 @@ impl Connections {
             conn.lose_streams();
             while let Some(event) = conn.poll_event() {
                 if let ConnEvent::Stream(event) = event {
-                    self.events.push_back(stream_event(peer, session, event));
+                    self.events.push_back(event.into_event(peer, session));
                 }
             }
         }
@@ -840,30 +839,5 @@ impl Connections {
         }
         self.index.forget(peer);
         self.share_windows();
-    }
-}
-
-/// A connection's stream report as the node's event.
-fn stream_event(peer: NodeId, session: u64, event: TableEvent) -> Event {
-    match event {
-        TableEvent::Incoming { number, header } => Event::StreamIncoming {
-            stream: StreamId::new(peer, session, number),
-            header,
-        },
-        TableEvent::Stream { number, event } => {
-            let stream = StreamId::new(peer, session, number);
-            match event {
-                StreamEvent::Accepted => Event::StreamAccepted { stream },
-                StreamEvent::Data(bytes) => Event::StreamData { stream, bytes },
-                StreamEvent::Finished => Event::StreamFinished { stream },
-                StreamEvent::Writable => Event::StreamWritable { stream },
-                StreamEvent::Closed => Event::StreamClosed { stream },
-                StreamEvent::Reset { code, reason } => Event::StreamReset {
-                    stream,
-                    code,
-                    reason,
-                },
-            }
-        }
     }
 }

@@ -12,6 +12,9 @@ use std::collections::VecDeque;
 
 use log::debug;
 use str0m::Rtc;
+
+use crate::api::{Event, StreamId};
+use crate::id::NodeId;
 use str0m::channel::{ChannelConfig, ChannelId};
 
 use crate::stream::{Frame, ResetCode, Stream, StreamEvent, StreamHeader, StreamKind, WriteError};
@@ -294,5 +297,34 @@ impl Streams {
             self.collect();
         }
         self.events.pop_front()
+    }
+}
+
+impl TableEvent {
+    /// The node's event for this report of stream `number` on the
+    /// connection `session` to `peer`.
+    pub fn into_event(self, peer: NodeId, session: u64) -> Event {
+        let id = |number| StreamId::new(peer, session, number);
+        match self {
+            Self::Incoming { number, header } => Event::StreamIncoming {
+                stream: id(number),
+                header,
+            },
+            Self::Stream { number, event } => {
+                let stream = id(number);
+                match event {
+                    StreamEvent::Accepted => Event::StreamAccepted { stream },
+                    StreamEvent::Data(bytes) => Event::StreamData { stream, bytes },
+                    StreamEvent::Finished => Event::StreamFinished { stream },
+                    StreamEvent::Writable => Event::StreamWritable { stream },
+                    StreamEvent::Closed => Event::StreamClosed { stream },
+                    StreamEvent::Reset { code, reason } => Event::StreamReset {
+                        stream,
+                        code,
+                        reason,
+                    },
+                }
+            }
+        }
     }
 }

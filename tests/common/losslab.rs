@@ -56,27 +56,7 @@ impl LossLab {
         let netns = bridge_lab(tag, &HOSTS)?;
         if loss > 0.0 {
             for host in &HOSTS[1..] {
-                for chain in ["INPUT", "OUTPUT"] {
-                    let probability = format!("{loss}");
-                    netns.exec(
-                        host,
-                        &[
-                            "iptables",
-                            "-A",
-                            chain,
-                            "-p",
-                            "udp",
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            &probability,
-                            "-j",
-                            "DROP",
-                        ],
-                    );
-                }
+                netns.drop_udp(host, loss);
             }
         }
         let (serve, members) =

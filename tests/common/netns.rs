@@ -78,6 +78,32 @@ impl Netns {
         run("ip", &full);
     }
 
+    /// Makes host `ns` drop each UDP datagram it sends or receives with
+    /// probability `loss` (iptables `statistic`): a lossy link.
+    pub fn drop_udp(&self, ns: &str, loss: f64) {
+        let probability = format!("{loss}");
+        for chain in ["INPUT", "OUTPUT"] {
+            self.exec(
+                ns,
+                &[
+                    "iptables",
+                    "-A",
+                    chain,
+                    "-p",
+                    "udp",
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &probability,
+                    "-j",
+                    "DROP",
+                ],
+            );
+        }
+    }
+
     /// Runs `ip -n NS args`.
     pub fn ip(&self, ns: &str, args: &str) {
         let ns = self.ns(ns);

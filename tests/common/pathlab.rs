@@ -100,27 +100,7 @@ impl PathLab {
             netns.ip(host, &format!("addr add 10.9.0.{}/24 dev eth0", 11 + i));
             netns.ip(host, "link set eth0 up");
             if path.loss > 0.0 {
-                for chain in ["INPUT", "OUTPUT"] {
-                    let probability = format!("{}", path.loss);
-                    netns.exec(
-                        host,
-                        &[
-                            "iptables",
-                            "-A",
-                            chain,
-                            "-p",
-                            "udp",
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            &probability,
-                            "-j",
-                            "DROP",
-                        ],
-                    );
-                }
+                netns.drop_udp(host, path.loss);
             }
         }
         if path.bottleneck_kbit > 0 {

@@ -1,0 +1,218 @@
+//! The commands' help texts (`-h`, `--help`), one constant each.
+
+/// Top-level usage.
+pub const MAIN_HELP: &str = "\
+tinynode: a tiny peer-to-peer node
+
+Usage: tinynode [-v] COMMAND [OPTIONS]
+
+Commands:
+  code                    print a fresh meeting code (7 words, 70 bits)
+  demo                    run a small network on this machine and show it working
+  doctor                  tell what this network allows: NAT, hairpinning, relays
+  join CODE               join a meeting: find the other members and chat with them
+  pipe CODE               pipe stdin/stdout to another member running pipe
+  serve                   run a DHT node that also answers STUN (alias: bootstrap)
+  stun SERVER[:PORT]...   print this host's public address as STUN servers see it
+
+Options:
+  -v, --verbose   debug logs on stderr (same as DEBUG=true)
+  -h, --help      this help; COMMAND --help for a command's options
+  -V, --version   print the version
+
+Environment:
+  DEBUG=true            debug logs: STUN queries, DHT bootstrap, lookups, announces
+  MEETING_CODE=CODE     the meeting code when `join` is given none
+  TINYNODE_BOOTSTRAP    comma-separated bootstrap nodes when none is given
+  TINYNODE_MAINLINE_BOOTSTRAP
+                        comma-separated Mainline DHT nodes replacing the
+                        public routers when no --mainline-bootstrap is given
+";
+
+/// `tinynode join --help`.
+/// Help for `tinynode pipe`.
+pub const PIPE_HELP: &str = "\
+Usage: tinynode pipe CODE [--peer ID] [--timeout SECONDS] [join's options]
+
+Joins the meeting CODE like `join` and waits for another member running
+`pipe` (members running `join` are not partners), however late it starts.
+Then stdin goes to the partner and the partner's bytes come out on stdout,
+both directions at once, binary-safe, over an encrypted data channel:
+
+  tar c dir | tinynode pipe CODE        # on one machine
+  tinynode pipe CODE | tar x            # on the other
+
+End of stdin finishes our half; the command exits 0 once both halves are
+finished and every byte is written out, and non-zero with the reason when
+the partner leaves or resets mid-stream. A slow reader on either side
+slows the writer on the other. stdout carries only the partner's bytes:
+status and errors go to stderr.
+
+Options:
+  --peer ID          only this member (its node ID or its first hex digits)
+  --timeout SECONDS  give up (exit 1) when no partner is found in time
+  --json             status as JSON lines on stderr: pipe_waiting,
+                     pipe_connected, pipe_done, error
+  and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
+  --no-relay, --stun, --bind, --identity
+";
+
+pub const JOIN_HELP: &str = "\
+Usage: tinynode join CODE [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
+                          [--no-mainline] [--no-lan] [--no-relay] [--stun ADDR]... [--bind ADDR]
+                          [--identity PATH] [--json] [--no-stdin] [--keep-running]
+
+Joins the meeting CODE (or $MEETING_CODE, which other users of the host
+cannot read in ps; make a strong code with `tinynode code`: a code
+estimated under 50 bits gets a warning) and finds the other members with
+no server of ours, three ways at once: on the local network (a sealed
+multicast beacon, on by default), through the BitTorrent Mainline DHT (on
+by default; its nodes see members' IP addresses, as for any torrent), and
+through tinynode DHT nodes given with --bootstrap. It learns the public address (from the
+STUN servers when given, otherwise from DHT answers), announces itself,
+finds the other members and opens an encrypted WebRTC data channel to each. Lines typed on stdin go
+to every connected member; their messages are printed as `<peer>: text`.
+Ctrl-C closes the channels and exits 0.
+
+Options:
+  --bootstrap ADDR   tinynode DHT node to join through, repeatable (default
+                     port 3478; default: $TINYNODE_BOOTSTRAP, comma-separated)
+  --mainline-bootstrap ADDR
+                     Mainline DHT node to join through, repeatable (default
+                     port 6881); replaces the node cache and the public
+                     routers (default: $TINYNODE_MAINLINE_BOOTSTRAP)
+  --no-mainline      do not use the Mainline DHT
+  --no-lan           send no LAN beacons and listen for none
+  --no-relay         do not relay for other members (relaying is on by
+                     default: a member connected to two others forwards
+                     their encrypted traffic when their NATs need it)
+  --stun ADDR        STUN server for the public address, repeatable
+  --bind ADDR        local UDP address, once per family (default 0.0.0.0:0
+                     and [::]:0, the second only where the host has IPv6)
+  --identity PATH    key file: loaded, or created (mode 0600) if missing;
+                     without it a fresh identity each run
+  --json             one JSON object per line on stdout (logs stay on stderr):
+                     started, weak_code, public_address, nat, mainline_bootstrapped,
+                     peer_discovered, peer_lost, connected (with path
+                     direct or relay), path_changed, message,
+                     disconnected, connect_failed, error
+  --no-stdin         do not read stdin (for scripts that only listen)
+  --keep-running     stay in the meeting when stdout is closed (by default
+                     `join` leaves, closing its channels, once nobody reads
+                     what it prints)
+  -h, --help         this help
+";
+
+/// `tinynode code --help`.
+pub const CODE_HELP: &str = "\
+Usage: tinynode code
+
+Prints a fresh meeting code: 7 words drawn at random from a built-in list
+of 1024 (70 bits), joined with '-', such as
+  hazel-orbit-tiger-quilt-mango-sonic-ferry
+Anyone who learns the code can join the meeting, and anyone who sees the
+meeting's traffic can test guesses at it offline, so a code you make up
+(\"blue fox\": about 20 bits) falls in seconds; `join` warns when a code
+is estimated under 50 bits. Pass the code in MEETING_CODE rather than on
+the command line where other users of the host can read it (ps).
+";
+
+/// `tinynode stun --help`.
+pub const STUN_HELP: &str = "\
+Usage: tinynode stun SERVER[:PORT]... [--bind ADDR] [--timeout SECS] [--json]
+
+Asks the STUN servers, one after another, for the address this host's
+requests come from. Exits 0 and prints the address when one answers;
+exits 1 naming every server tried when none does.
+
+Arguments:
+  SERVER[:PORT]    host name, IPv4 or [IPv6] address; port 3478 by default
+
+Options:
+  --bind ADDR      local address to send from (default 0.0.0.0:0, or [::]:0
+                   when the servers are IPv6)
+  --timeout SECS   how long to wait for each server before trying the next
+                   (default 5; requests are retransmitted on the RFC 5389
+                   schedule within it)
+  --json           print one JSON object per line on stdout
+  -h, --help       this help
+";
+
+/// `tinynode doctor --help`.
+pub const DOCTOR_HELP: &str = "\
+Usage: tinynode doctor [--bootstrap ADDR]... [--mainline-bootstrap ADDR]...
+                       [--no-mainline] [--bind ADDR] [--json]
+
+Tells, within 10 seconds, what this network allows: the socket, which
+bootstrap sources answered and how fast, the public address and how many
+observers saw it, the NAT's mapping (one public port for every peer, or
+a new one per peer), whether the NAT hairpins, which bootstrap nodes
+relay for this host, and a verdict in plain words. Joins no meeting.
+
+Exit status: 0 when direct connections are likely, 1 when a relay will be
+needed for some peers, 2 when no bootstrap source answered.
+
+Options:
+  --bootstrap ADDR   tinynode DHT node to ask, repeatable (also probed as a
+                     relay)
+  --mainline-bootstrap ADDR
+                     Mainline DHT node to ask instead of the public
+                     routers, repeatable (its many nodes are the observers
+                     that tell the NAT's mapping)
+  --no-mainline      do not use the Mainline DHT
+  --bind ADDR        local UDP address, once per family (default 0.0.0.0:0
+                     and [::]:0, the second only where the host has IPv6)
+  --json             one JSON object (event doctor) on stdout
+  -h, --help         this help
+";
+
+/// `tinynode demo --help`.
+pub const DEMO_HELP: &str = "\
+Usage: tinynode demo [--nodes N]
+
+Starts a serve node and N members (default 3, at most 16) with a random
+meeting code on 127.0.0.1, as child processes; shows discovery and
+connections as they happen, sends a message across every pair, prints a
+summary, and exits 0 on success or 1 with the reason. Needs no outside
+servers.
+
+Options:
+  --nodes N     members to start (2..=16, default 3)
+  -h, --help    this help
+";
+
+/// `tinynode serve --help`.
+pub const SERVE_HELP: &str = "\
+Usage: tinynode serve [--bind ADDR]... [--bootstrap ADDR]... [--identity PATH] [--relay]
+                      [--mainline-bootstrap ADDR]... [--no-mainline] [--json]
+       tinynode bootstrap ...
+
+Runs a DHT node that stores meeting records, relays signals and answers
+STUN Binding requests, until Ctrl-C (SIGINT) or SIGTERM, then exits 0.
+Prints its node ID and the addresses it listens on. As a service, see
+contrib/tinynode-serve.service (a hardened systemd unit).
+
+Options:
+  --bind ADDR        address to listen on, once per family (default
+                     0.0.0.0:3478 and [::]:3478, the second only where the
+                     host has IPv6)
+  --bootstrap ADDR   other DHT node to join through, repeatable
+  --identity PATH    key file (created with mode 0600 if missing): the node
+                     keeps its node ID across restarts; without it a fresh
+                     identity each run
+  --relay            also relay, blindly, for members whose NATs cannot reach
+                     each other: it pairs two bindings that present the same
+                     token and forwards their encrypted datagrams, within
+                     quotas (protocol-spec.md §12.5); a relay announces
+                     itself in the Mainline DHT, so members of meetings
+                     that name no serve node can find it
+  --mainline-bootstrap ADDR
+                     Mainline DHT node to announce the relay through,
+                     repeatable (default: the public routers)
+  --no-mainline      do not announce the relay in the Mainline DHT
+  --json             print events as one JSON object per line on stdout
+  -h, --help         this help
+
+Logs go to stderr (the journal, under systemd); DEBUG=true or -v logs every
+step: STUN answers, DHT requests, relay bindings, dropped datagrams.
+";
