@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tinynode::driver::resolve::{HostPort, HostPortError};
 
+use super::lex::{Arg, Args};
+
 /// Exit code for a command line that cannot be run.
 pub const EXIT_USAGE: i32 = 2;
 
@@ -211,6 +213,15 @@ pub enum UsageError {
     UnknownCommand(String),
     /// Not an option of this command.
     UnknownOption(String),
+    /// A word the command takes no (more) of.
+    UnexpectedArgument(String),
+    /// `--flag=value` for an option that takes no value.
+    UnexpectedValue {
+        /// The option.
+        option: String,
+        /// The value given.
+        value: String,
+    },
     /// An option that needs a value came last.
     MissingValue(&'static str),
     /// An option value that does not parse.
@@ -232,6 +243,10 @@ impl fmt::Display for UsageError {
             Self::NoCommand => f.write_str("no command given"),
             Self::UnknownCommand(command) => write!(f, "unknown command {command:?}"),
             Self::UnknownOption(option) => write!(f, "unknown option {option:?}"),
+            Self::UnexpectedArgument(word) => write!(f, "unexpected argument {word:?}"),
+            Self::UnexpectedValue { option, value } => {
+                write!(f, "{option} takes no value (got {value:?})")
+            }
             Self::MissingValue(option) => write!(f, "{option} needs a value"),
             Self::BadValue { option, value } => write!(f, "invalid value {value:?} for {option}"),
             Self::BadServer(error) => error.fmt(f),
@@ -243,64 +258,80 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Parses the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> {
-    let mut verbose = false;
-    let mut rest = Vec::new();
-    for arg in args {
-        match arg.as_str() {
-            "-v" | "--verbose" => verbose = true,
-            _ => rest.push(arg),
-        }
-    }
-    let mut args = rest.into_iter();
-    let command = match args.next().as_deref() {
+pub fn parse(words: impl IntoIterator<Item = String>) -> Result<Cli, UsageError> {
+    let mut args = Args::new(words);
+    let command = match args.next()? {
         None => return Err(UsageError::NoCommand),
-        Some("-h" | "--help" | "help") => Command::Help(MAIN_HELP),
-        Some("-V" | "--version") => Command::Version,
-        Some("stun") => parse_stun(args)?,
-        Some("serve" | "bootstrap") => parse_serve(args)?,
-        Some("join") => parse_join(args)?,
-        Some("pipe") => parse_pipe(args)?,
-        Some("demo") => parse_demo(args)?,
-        Some("doctor") => parse_doctor(args)?,
-        Some("code") => match args.next().as_deref() {
-            None => Command::Code,
-            Some("-h" | "--help") => Command::Help(CODE_HELP),
-            Some(other) => return Err(UsageError::UnknownOption(other.to_owned())),
+        Some(Arg::Option(option)) => match option.as_str() {
+            "-h" | "--help" => Command::Help(MAIN_HELP),
+            "-V" | "--version" => Command::Version,
+            _ => return Err(UsageError::UnknownOption(option)),
         },
-        Some(other) => return Err(UsageError::UnknownCommand(other.to_owned())),
+        Some(Arg::Value(command)) => match command.as_str() {
+            "help" => Command::Help(MAIN_HELP),
+            "stun" => parse_stun(&mut args)?,
+            "serve" | "bootstrap" => parse_serve(&mut args)?,
+            "join" => parse_join(&mut args)?,
+            "pipe" => parse_pipe(&mut args)?,
+            "demo" => parse_demo(&mut args)?,
+            "doctor" => parse_doctor(&mut args)?,
+            "code" => parse_code(&mut args)?,
+            _ => return Err(UsageError::UnknownCommand(command)),
+        },
     };
-    Ok(Cli { verbose, command })
+    // `-v` counts after the command too (`join CODE -v`).
+    while args.next()?.is_some() {}
+    Ok(Cli {
+        verbose: args.verbose,
+        command,
+    })
 }
 
-fn parse_stun(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+/// `Err` for an option `option` the command does not know, or a value
+/// `value` it takes no more of.
+fn unexpected(arg: Arg) -> UsageError {
+    match arg {
+        Arg::Option(option) => UsageError::UnknownOption(option),
+        Arg::Value(value) => UsageError::UnexpectedArgument(value),
+    }
+}
+
+fn parse_code(args: &mut Args) -> Result<Command, UsageError> {
+    match args.next()? {
+        None => Ok(Command::Code),
+        Some(Arg::Option(o)) if o == "-h" || o == "--help" => Ok(Command::Help(CODE_HELP)),
+        Some(other) => Err(unexpected(other)),
+    }
+}
+
+fn parse_stun(args: &mut Args) -> Result<Command, UsageError> {
     let mut options = StunOptions {
         servers: Vec::new(),
         bind: None,
         timeout: DEFAULT_STUN_TIMEOUT,
         json: false,
     };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(Command::Help(STUN_HELP)),
-            "--json" => options.json = true,
-            "--bind" => options.bind = Some(parse_value("--bind", args.next())?),
-            "--timeout" => {
-                let seconds: f64 = parse_value("--timeout", args.next())?;
-                options.timeout = Duration::try_from_secs_f64(seconds)
-                    .ok()
-                    .filter(|timeout| !timeout.is_zero())
-                    .ok_or(UsageError::BadValue {
-                        option: "--timeout",
-                        value: seconds.to_string(),
-                    })?;
-            }
-            option if option.starts_with('-') && option.len() > 1 => {
-                return Err(UsageError::UnknownOption(arg));
-            }
-            server => options
+    while let Some(arg) = args.next()? {
+        match &arg {
+            Arg::Value(server) => options
                 .servers
                 .push(HostPort::parse(server, STUN_PORT).map_err(UsageError::BadServer)?),
+            Arg::Option(option) => match option.as_str() {
+                "-h" | "--help" => return Ok(Command::Help(STUN_HELP)),
+                "--json" => options.json = true,
+                "--bind" => options.bind = Some(parse_value(args, "--bind")?),
+                "--timeout" => {
+                    let seconds: f64 = parse_value(args, "--timeout")?;
+                    options.timeout = Duration::try_from_secs_f64(seconds)
+                        .ok()
+                        .filter(|timeout| !timeout.is_zero())
+                        .ok_or(UsageError::BadValue {
+                            option: "--timeout",
+                            value: seconds.to_string(),
+                        })?;
+                }
+                _ => return Err(unexpected(arg)),
+            },
         }
     }
     if options.servers.is_empty() {
@@ -309,7 +340,7 @@ fn parse_stun(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
     Ok(Command::Stun(options))
 }
 
-fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+fn parse_serve(args: &mut Args) -> Result<Command, UsageError> {
     let mut options = ServeOptions {
         bind: Binds::default_at(STUN_PORT),
         bootstrap: Vec::new(),
@@ -319,21 +350,20 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<Command, UsageE
         no_mainline: false,
         json: false,
     };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
+    while let Some(arg) = args.next()? {
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
             "--json" => options.json = true,
             "--relay" => options.relay = true,
             "--no-mainline" => options.no_mainline = true,
-            "--mainline-bootstrap" => options
-                .mainline_bootstrap
-                .push(parse_mainline_node(args.next())?),
-            "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
-            "--bootstrap" => options
-                .bootstrap
-                .push(parse_server("--bootstrap", args.next())?),
-            "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
-            _ => return Err(UsageError::UnknownOption(arg)),
+            "--mainline-bootstrap" => options.mainline_bootstrap.push(parse_mainline_node(args)?),
+            "--bind" => options.bind.add(parse_value(args, "--bind")?)?,
+            "--bootstrap" => options.bootstrap.push(parse_server(args, "--bootstrap")?),
+            "--identity" => options.identity = Some(parse_value(args, "--identity")?),
+            _ => return Err(unexpected(arg)),
         }
     }
     Ok(Command::Serve(options))
@@ -357,69 +387,71 @@ fn meeting_defaults() -> JoinOptions {
     }
 }
 
-/// Takes `arg` if it is one of the discovery, identity and output options
-/// every command in a meeting shares (`join`, `pipe`, …), with its value
-/// from `args`: the one place they are parsed. False if it is not one.
+/// Takes `arg` if it is the meeting code or one of the discovery,
+/// identity and output options every command in a meeting shares
+/// (`join`, `pipe`, …), with its value: the one place they are parsed.
+/// `Ok(Some(arg))` gives back what is not one of them.
 fn meeting_option(
-    arg: &str,
-    args: &mut impl Iterator<Item = String>,
+    arg: Arg,
+    args: &mut Args,
     options: &mut JoinOptions,
-) -> Result<bool, UsageError> {
-    match arg {
-        "--json" => options.json = true,
-        "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
-        "--bootstrap" => options
-            .bootstrap
-            .push(parse_server("--bootstrap", args.next())?),
-        "--stun" => options.stun.push(parse_server("--stun", args.next())?),
-        "--mainline-bootstrap" => {
-            let value = args
-                .next()
-                .ok_or(UsageError::MissingValue("--mainline-bootstrap"))?;
-            let node = HostPort::parse(&value, MAINLINE_PORT).map_err(UsageError::BadServer)?;
-            options.mainline_bootstrap.push(node);
+) -> Result<Option<Arg>, UsageError> {
+    let option = match arg {
+        Arg::Value(code) if options.code.is_none() => {
+            options.code = Some(code);
+            return Ok(None);
         }
+        Arg::Value(_) => return Ok(Some(arg)),
+        Arg::Option(option) => option,
+    };
+    match option.as_str() {
+        "--json" => options.json = true,
+        "--bind" => options.bind.add(parse_value(args, "--bind")?)?,
+        "--bootstrap" => options.bootstrap.push(parse_server(args, "--bootstrap")?),
+        "--stun" => options.stun.push(parse_server(args, "--stun")?),
+        "--mainline-bootstrap" => options.mainline_bootstrap.push(parse_mainline_node(args)?),
         "--no-mainline" => options.no_mainline = true,
         "--no-lan" => options.no_lan = true,
         "--no-relay" => options.no_relay = true,
-        "--identity" => options.identity = Some(parse_value("--identity", args.next())?),
-        _ => return Ok(false),
+        "--identity" => options.identity = Some(parse_value(args, "--identity")?),
+        _ => return Ok(Some(Arg::Option(option))),
     }
-    Ok(true)
+    Ok(None)
 }
 
-fn parse_join(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+fn parse_join(args: &mut Args) -> Result<Command, UsageError> {
     let mut options = meeting_defaults();
-    while let Some(arg) = args.next() {
-        if meeting_option(&arg, &mut args, &mut options)? {
+    while let Some(arg) = args.next()? {
+        let Some(arg) = meeting_option(arg, args, &mut options)? else {
             continue;
-        }
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(Command::Help(JOIN_HELP)),
-            "--no-stdin" => options.no_stdin = true,
-            "--keep-running" => options.keep_running = true,
-            option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
-            _ if options.code.is_none() => options.code = Some(arg),
-            _ => return Err(UsageError::UnknownOption(arg)),
+        };
+        match &arg {
+            Arg::Option(o) if o == "-h" || o == "--help" => return Ok(Command::Help(JOIN_HELP)),
+            Arg::Option(o) if o == "--no-stdin" => options.no_stdin = true,
+            Arg::Option(o) if o == "--keep-running" => options.keep_running = true,
+            _ => return Err(unexpected(arg)),
         }
     }
     Ok(Command::Join(options))
 }
 
-fn parse_pipe(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
     let mut options = PipeOptions {
         meeting: meeting_defaults(),
         peer: None,
         timeout: None,
     };
-    while let Some(arg) = args.next() {
-        if meeting_option(&arg, &mut args, &mut options.meeting)? {
+    while let Some(arg) = args.next()? {
+        let Some(arg) = meeting_option(arg, args, &mut options.meeting)? else {
             continue;
-        }
-        match arg.as_str() {
+        };
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(PIPE_HELP)),
             "--peer" => {
-                let value = args.next().ok_or(UsageError::MissingValue("--peer"))?;
+                let value = args.value("--peer")?;
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(UsageError::BadValue {
                         option: "--peer",
@@ -429,7 +461,7 @@ fn parse_pipe(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
                 options.peer = Some(value.to_ascii_lowercase());
             }
             "--timeout" => {
-                let seconds: f64 = parse_value("--timeout", args.next())?;
+                let seconds: f64 = parse_value(args, "--timeout")?;
                 if !(seconds.is_finite() && seconds > 0.0) {
                     return Err(UsageError::BadValue {
                         option: "--timeout",
@@ -438,21 +470,22 @@ fn parse_pipe(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
                 }
                 options.timeout = Some(Duration::from_secs_f64(seconds));
             }
-            option if option.starts_with("--") => return Err(UsageError::UnknownOption(arg)),
-            _ if options.meeting.code.is_none() => options.meeting.code = Some(arg),
-            _ => return Err(UsageError::UnknownOption(arg)),
+            _ => return Err(unexpected(arg)),
         }
     }
     Ok(Command::Pipe(options))
 }
 
-fn parse_demo(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+fn parse_demo(args: &mut Args) -> Result<Command, UsageError> {
     let mut nodes = DEMO_NODES.0;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
+    while let Some(arg) = args.next()? {
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(DEMO_HELP)),
             "--nodes" => {
-                let value = args.next().ok_or(UsageError::MissingValue("--nodes"))?;
+                let value = args.value("--nodes")?;
                 nodes = value
                     .parse()
                     .ok()
@@ -462,13 +495,13 @@ fn parse_demo(mut args: impl Iterator<Item = String>) -> Result<Command, UsageEr
                         value,
                     })?;
             }
-            _ => return Err(UsageError::UnknownOption(arg)),
+            _ => return Err(unexpected(arg)),
         }
     }
     Ok(Command::Demo { nodes })
 }
 
-fn parse_doctor(mut args: impl Iterator<Item = String>) -> Result<Command, UsageError> {
+fn parse_doctor(args: &mut Args) -> Result<Command, UsageError> {
     let mut options = DoctorOptions {
         bootstrap: Vec::new(),
         mainline_bootstrap: Vec::new(),
@@ -476,39 +509,38 @@ fn parse_doctor(mut args: impl Iterator<Item = String>) -> Result<Command, Usage
         bind: Binds::default_at(0),
         json: false,
     };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
+    while let Some(arg) = args.next()? {
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(DOCTOR_HELP)),
             "--json" => options.json = true,
             "--no-mainline" => options.no_mainline = true,
-            "--bind" => options.bind.add(parse_value("--bind", args.next())?)?,
-            "--bootstrap" => options
-                .bootstrap
-                .push(parse_server("--bootstrap", args.next())?),
-            "--mainline-bootstrap" => options
-                .mainline_bootstrap
-                .push(parse_mainline_node(args.next())?),
-            _ => return Err(UsageError::UnknownOption(arg)),
+            "--bind" => options.bind.add(parse_value(args, "--bind")?)?,
+            "--bootstrap" => options.bootstrap.push(parse_server(args, "--bootstrap")?),
+            "--mainline-bootstrap" => options.mainline_bootstrap.push(parse_mainline_node(args)?),
+            _ => return Err(unexpected(arg)),
         }
     }
     Ok(Command::Doctor(options))
 }
 
-fn parse_mainline_node(value: Option<String>) -> Result<HostPort, UsageError> {
-    let value = value.ok_or(UsageError::MissingValue("--mainline-bootstrap"))?;
+fn parse_mainline_node(args: &mut Args) -> Result<HostPort, UsageError> {
+    let value = args.value("--mainline-bootstrap")?;
     HostPort::parse(&value, MAINLINE_PORT).map_err(UsageError::BadServer)
 }
 
-fn parse_server(option: &'static str, value: Option<String>) -> Result<HostPort, UsageError> {
-    let value = value.ok_or(UsageError::MissingValue(option))?;
+fn parse_server(args: &mut Args, option: &'static str) -> Result<HostPort, UsageError> {
+    let value = args.value(option)?;
     HostPort::parse(&value, STUN_PORT).map_err(UsageError::BadServer)
 }
 
 fn parse_value<T: std::str::FromStr>(
+    args: &mut Args,
     option: &'static str,
-    value: Option<String>,
 ) -> Result<T, UsageError> {
-    let value = value.ok_or(UsageError::MissingValue(option))?;
+    let value = args.value(option)?;
     value
         .parse()
         .map_err(|_| UsageError::BadValue { option, value })
@@ -730,6 +762,60 @@ mod tests {
         assert_eq!(
             parse_line("serve --nope"),
             Err(UsageError::UnknownOption("--nope".into()))
+        );
+    }
+
+    #[test]
+    fn short_options_are_options_and_double_dash_and_inline_values_work() {
+        assert_eq!(
+            parse_line("join -q").map(|c| c.command),
+            Err(UsageError::UnknownOption("-q".into()))
+        );
+        let Command::Join(options) = parse_line("join --bind=127.0.0.1:0 -- -q").unwrap().command
+        else {
+            panic!()
+        };
+        assert_eq!(options.code.as_deref(), Some("-q"));
+        assert_eq!(options.bind.addrs(), vec!["127.0.0.1:0".parse().unwrap()]);
+        assert_eq!(
+            parse_line("join x --json=yes").map(|c| c.command),
+            Err(UsageError::UnexpectedValue {
+                option: "--json".into(),
+                value: "yes".into()
+            })
+        );
+        assert_eq!(
+            parse_line("join x y").map(|c| c.command),
+            Err(UsageError::UnexpectedArgument("y".into()))
+        );
+        assert!(parse_line("join x -v").unwrap().verbose);
+    }
+
+    #[test]
+    fn pipe_takes_joins_options_and_its_own() {
+        let Command::Pipe(options) = parse_line(
+            "pipe x --peer=AB12 --timeout 2.5 --bootstrap 127.0.0.1 --no-lan --no-mainline --json",
+        )
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.meeting.code.as_deref(), Some("x"));
+        assert_eq!(options.peer.as_deref(), Some("ab12"));
+        assert_eq!(options.timeout, Some(Duration::from_millis(2500)));
+        assert!(options.meeting.no_lan && options.meeting.no_mainline && options.meeting.json);
+        assert_eq!(options.meeting.bootstrap.len(), 1);
+        assert!(matches!(
+            parse_line("pipe x --peer zz").map(|c| c.command),
+            Err(UsageError::BadValue {
+                option: "--peer",
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_line("pipe x --no-stdin").map(|c| c.command),
+            Err(UsageError::UnknownOption("--no-stdin".into()))
         );
     }
 }

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod doctor;
 mod help;
 mod json;
+mod lex;
 pub mod logger;
 mod mainline;
 pub mod pipe;
