@@ -201,10 +201,13 @@ pub enum Command {
         /// The member.
         peer: NodeId,
         /// The bytes, at most
-        /// [`MAX_MESSAGE_LEN`](crate::rtc::MAX_MESSAGE_LEN).
+        /// [`MAX_MESSAGE_LEN`](crate::rtc::MAX_MESSAGE_LEN): longer ones
+        /// are refused ([`Event::SendFailed`]), never cut.
         bytes: Vec<u8>,
     },
-    /// Leave: close every data channel and tell the peers.
+    /// Leave the meeting: close every data channel, tell the peers, stop
+    /// announcing and finding members. A later [`Command::Join`] joins
+    /// again; a `Join` while joined leaves the old meeting first.
     Leave,
     /// Bootstrap the Mainline DHT from these addresses (resolved router
     /// names, cached nodes), if it is on and not yet joined.
@@ -522,6 +525,13 @@ pub enum Event {
         peer: NodeId,
         /// Why.
         reason: ConnectionReason,
+    },
+    /// A [`Command::SendTo`] was not queued.
+    SendFailed {
+        /// The member.
+        peer: NodeId,
+        /// Why: too long, not connected, or its outbox full.
+        reason: WriteError,
     },
     /// A member opened a stream to us, of a kind we take
     /// ([`Node::set_stream_kinds`](crate::Node::set_stream_kinds)).

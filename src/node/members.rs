@@ -55,8 +55,30 @@ impl Joined {
 }
 
 impl Node {
-    /// Joins `meeting`, replacing any meeting joined before.
+    /// Leaves the meeting: every channel closed and each peer told (its
+    /// `Close` and the channels' last datagrams still go out), then the
+    /// sources, membership and connections dropped, so nothing is
+    /// announced or answered for it any more.
+    pub(super) fn leave(&mut self, now: Instant) {
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        info!(
+            "leaving meeting with topic {}",
+            joined.membership.meeting().topic()
+        );
+        joined.connections.close_all(now);
+        self.process_connections(now);
+        if let Some(mut joined) = self.joined.take() {
+            while let Some(transmit) = joined.connections.poll_transmit() {
+                self.transmits.push_back(transmit);
+            }
+        }
+    }
+
+    /// Joins `meeting`, leaving any meeting joined before first.
     pub(super) fn join(&mut self, now: Instant, meeting: Meeting) {
+        self.leave(now);
         info!("joining meeting with topic {}", meeting.topic());
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let first_session = u64::from_be_bytes(self.rng.bytes());

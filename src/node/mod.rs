@@ -442,7 +442,7 @@ impl Node {
             }
             Command::Send(text) => self.send_texts(now, &[text]),
             Command::SendMany(texts) => self.send_texts(now, &texts),
-            Command::SendTo { peer, bytes } => self.send_to(now, peer, &bytes),
+            Command::SendTo { peer, bytes } => self.send_to_command(now, peer, &bytes),
             Command::MainlineBootstrap(addrs) => {
                 for (family, mainline) in self.mainline.iter_mut() {
                     let ours: Vec<SocketAddr> = addrs
@@ -471,11 +471,7 @@ impl Node {
                     mainline.get_peers(now, target);
                 }
             }
-            Command::Leave => {
-                if let Some(joined) = self.joined.as_mut() {
-                    joined.connections.close_all(now);
-                }
-            }
+            Command::Leave => self.leave(now),
         }
     }
 

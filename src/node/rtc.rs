@@ -66,18 +66,17 @@ impl Node {
         debug!("queued {} messages for {reached} peers", texts.len());
     }
 
-    /// Queues bytes for one member.
-    pub(super) fn send_to(&mut self, now: Instant, peer: NodeId, bytes: &[u8]) {
-        let sent = self
-            .joined
-            .as_mut()
-            .is_some_and(|j| j.connections.send_to(now, peer, bytes));
-        if !sent {
+    /// Queues bytes for one member ([`Command::SendTo`](crate::Command::SendTo)):
+    /// a failure is reported as [`Event::SendFailed`](crate::Event::SendFailed).
+    pub(super) fn send_to_command(&mut self, now: Instant, peer: NodeId, bytes: &[u8]) {
+        if let Err(reason) = self.send_to(now, peer, bytes) {
             debug!(
-                "no open channel to {}; {} bytes not sent",
-                peer.short(),
-                bytes.len()
+                "{} bytes to {} not sent: {reason}",
+                bytes.len(),
+                peer.short()
             );
+            self.events
+                .push_back(crate::Event::SendFailed { peer, reason });
         }
     }
 }

@@ -18,6 +18,15 @@ impl Node {
         }
     }
 
+    /// Queues one message of at most
+    /// [`MAX_MESSAGE_LEN`](crate::MAX_MESSAGE_LEN) bytes for connected
+    /// member `peer` alone (it gets [`Event::Data`](crate::Event::Data)),
+    /// or says why not: [`WriteError::TooLong`], never a truncation;
+    /// [`WriteError::Blocked`] while 256 KiB wait for it.
+    pub fn send_to(&mut self, now: Instant, peer: NodeId, bytes: &[u8]) -> Result<(), WriteError> {
+        self.with_connections(now, |c| c.send_to(now, peer, bytes))
+    }
+
     /// Opens a stream to connected member `peer`. Bytes may be written at
     /// once; [`Event::StreamAccepted`](crate::Event::StreamAccepted) says
     /// the member took it, a reset that it did not.

@@ -703,11 +703,12 @@ impl Conn {
         self.drain();
     }
 
-    /// Queues a message (text or binary, cut at [`MAX_MESSAGE_LEN`]) for an
-    /// open channel; false when the outbox is full.
+    /// Queues a message (text or binary, at most [`MAX_MESSAGE_LEN`]
+    /// bytes: the caller refuses longer ones) for an open channel; false
+    /// when the outbox is full.
     pub fn queue(&mut self, binary: bool, message: &[u8]) -> bool {
-        self.outbox
-            .push(binary, &message[..message.len().min(MAX_MESSAGE_LEN)])
+        debug_assert!(message.len() <= MAX_MESSAGE_LEN);
+        self.outbox.push(binary, message)
     }
 
     /// Messages refused since the last one accepted.
@@ -949,9 +950,14 @@ impl Conn {
                             self.release_relays();
                         }
                     }
+                    RtcEvent::ChannelData(data) if data.data.len() > MAX_MESSAGE_LEN => {
+                        debug!(
+                            "webrtc: dropped a {}-byte message (at most {MAX_MESSAGE_LEN})",
+                            data.data.len()
+                        );
+                    }
                     RtcEvent::ChannelData(data) => {
-                        let end = data.data.len().min(MAX_MESSAGE_LEN);
-                        let bytes = &data.data[..end];
+                        let bytes = &data.data[..];
                         self.out.push_back(if data.binary {
                             ConnEvent::Bytes(bytes.to_vec())
                         } else {

@@ -481,10 +481,18 @@ impl Connections {
         reached
     }
 
-    /// Queues `bytes` for `peer` alone; false if its channel is not open or
-    /// its outbox is full.
-    pub fn send_to(&mut self, now: Instant, peer: NodeId, bytes: &[u8]) -> bool {
-        self.is_connected(&peer) && self.queue(now, peer, true, [bytes]) == 1
+    /// Queues `bytes` for `peer` alone, or says why not.
+    pub fn send_to(&mut self, now: Instant, peer: NodeId, bytes: &[u8]) -> Result<(), WriteError> {
+        if bytes.len() > MAX_MESSAGE_LEN {
+            return Err(WriteError::TooLong);
+        }
+        if !self.is_connected(&peer) {
+            return Err(WriteError::NotConnected);
+        }
+        match self.queue(now, peer, true, [bytes]) {
+            1 => Ok(()),
+            _ => Err(WriteError::Blocked),
+        }
     }
 
     fn queue<'a>(
@@ -499,7 +507,12 @@ impl Connections {
         };
         let mut queued = 0;
         for message in messages {
-            if conn.queue(binary, message) {
+            if message.len() > MAX_MESSAGE_LEN {
+                warn!(
+                    "webrtc: a {}-byte message is longer than {MAX_MESSAGE_LEN}; not sent",
+                    message.len()
+                );
+            } else if conn.queue(binary, message) {
                 queued += 1;
             } else if conn.refused() == 1 {
                 warn!(
@@ -567,12 +580,14 @@ impl Connections {
                 .all(|c| c.phase() != Phase::Open || c.queued_bytes() < OUTBOX_PAUSE)
     }
 
-    /// Closes every channel (the node is leaving) and tells each peer.
+    /// Closes every channel (the node is leaving: its streams are reset)
+    /// and tells each peer.
     pub fn close_all(&mut self, now: Instant) {
         let peers: Vec<NodeId> = self.conns.keys().copied().collect();
         for peer in peers {
             if let Some(conn) = self.conns.get_mut(&peer) {
                 conn.close();
+                conn.lose_streams();
                 self.signals.push_back(OutgoingSignal {
                     to: peer,
                     session: conn.session(),

@@ -330,6 +330,19 @@ impl Sim {
         self.drain(index);
     }
 
+    /// Calls `action` on host `index`'s node now (its stream and send
+    /// API), then moves what it put out.
+    pub fn with_node<T>(
+        &mut self,
+        index: usize,
+        action: impl FnOnce(&mut tinynode::Node, std::time::Instant) -> T,
+    ) -> T {
+        let now = self.now;
+        let result = action(&mut self.hosts[index].node, now);
+        self.drain(index);
+        result
+    }
+
     /// Sends `payload` from `source` (any address, host or not) to
     /// `destination`, with the usual latency and loss.
     pub fn inject(&mut self, source: SocketAddr, destination: SocketAddr, payload: Vec<u8>) {
