@@ -116,13 +116,16 @@ impl Reader {
     }
 }
 
+/// Which streams (by name) a reader consumes.
+type Consume<'a> = &'a dyn Fn(&str) -> bool;
+
 /// Writes `total` bytes to `stream` as the stream takes them, for at most
 /// `limit` of virtual time, reading `b` as it goes; how many went.
 fn write_all(
     sim: &mut Sim,
     (a, stream): (usize, StreamId),
     total: usize,
-    (b, reader, consume): (usize, &mut Reader, &dyn Fn(&str) -> bool),
+    (b, reader, consume): (usize, &mut Reader, Consume<'_>),
     limit: Duration,
 ) -> usize {
     let chunk = vec![0x5au8; 64 * 1024];
