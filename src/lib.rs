@@ -13,12 +13,14 @@
 //!
 //! Three nodes in memory: a bootstrap node and two members who find each
 //! other, connect (the connection is automatic once a member is found),
-//! and exchange a message:
+//! exchange a message, and move bytes over a stream (the third member takes
+//! pipe streams; the second opens one, writes and finishes it):
 //!
 //! ```
 //! use std::net::SocketAddr;
 //! use std::time::{Duration, Instant};
 //! use tinynode::{Command, Event, Identity, Input, Meeting, Node, NodeConfig, Output, PeerStatus, WallClock};
+//! use tinynode::{StreamHeader, StreamKind};
 //!
 //! let start = Instant::now();
 //! let clock = WallClock { at: start, unix_ms: 1_800_000_000_000 };
@@ -32,6 +34,7 @@
 //!         Node::new(start, config, [i + 1; 32])
 //!     })
 //!     .collect();
+//! nodes[2].set_stream_kinds(&[StreamKind::PIPE]);
 //! let meeting = Meeting::derive("library example").unwrap();
 //! for member in &mut nodes[1..] {
 //!     member.handle_input(start, Input::Command(Command::Join(meeting.clone())));
@@ -40,7 +43,8 @@
 //! // A perfect network: every datagram arrives at once; time moves in 10 ms steps.
 //! let mut now = start;
 //! let mut heard = None;
-//! while heard.is_none() && now < start + Duration::from_secs(30) {
+//! let (mut streamed, mut finished) = (Vec::new(), false);
+//! while !(heard.is_some() && finished) && now < start + Duration::from_secs(30) {
 //!     now += Duration::from_millis(10);
 //!     let mut wire = Vec::new();
 //!     for node in &mut nodes {
@@ -52,10 +56,20 @@
 //!             for output in outputs {
 //!                 match output {
 //!                     Output::Transmit(t) => wire.push(t),
-//!                     Output::Event(Event::Connected { .. }) if i == 1 => {
-//!                         node.handle_input(now, Input::Command(Command::Send("hello".into())))
+//!                     Output::Event(Event::Connected { peer, .. }) if i == 1 => {
+//!                         node.handle_input(now, Input::Command(Command::Send("hello".into())));
+//!                         let header = StreamHeader { kind: StreamKind::PIPE, name: String::new() };
+//!                         let stream = node.open_stream(now, peer, header).unwrap();
+//!                         assert_eq!(node.stream_write(now, stream, b"bytes, in order"), Ok(15));
+//!                         node.stream_finish(now, stream).unwrap();
 //!                     }
 //!                     Output::Event(Event::Message { text, .. }) => heard = Some(text),
+//!                     Output::Event(Event::StreamData { stream, bytes }) => {
+//!                         streamed.extend_from_slice(&bytes);
+//!                         // Consumed: the sender may send as much more.
+//!                         node.stream_consumed(now, stream, bytes.len()).unwrap();
+//!                     }
+//!                     Output::Event(Event::StreamFinished { .. }) => finished = true,
 //!                     _ => {}
 //!                 }
 //!             }
@@ -72,6 +86,7 @@
 //!     }
 //! }
 //! assert_eq!(heard.as_deref(), Some("hello"));
+//! assert_eq!(streamed, b"bytes, in order");
 //! // The member that found the other first lists it as connected.
 //! let connected = |a: &Node, b: &Node| {
 //!     a.known_peers().iter().any(|p| p.node_id == b.node_id() && p.status == PeerStatus::Connected)
