@@ -187,7 +187,13 @@ fn random_bytes_cross_both_ways_at_once_intact() {
     a.wait_event("pipe_waiting", Duration::from_secs(30), &mut seen);
     // B starts only once A is waiting: A waits for a partner that comes late.
     let mut b = Piped::spawn(pipe_command(&code, &serve), feed_random(2, EACH_WAY));
-    a.wait_event("pipe_connected", Duration::from_secs(30), &mut seen);
+    let connected = a.wait_event("pipe_connected", Duration::from_secs(30), &mut seen);
+    assert_eq!(field(&connected, "path"), Some("direct"), "{connected}");
+    assert!(field(&connected, "addr").is_some_and(|a| a.starts_with("127.0.0.1:")));
+    assert!(
+        seen.iter().any(|l| field(l, "event") == Some("pipe_found")),
+        "A says whom it found: {seen:#?}"
+    );
     let (a_code, a_len, a_hash) = a.finish(Duration::from_secs(300));
     let (b_code, b_len, b_hash) = b.finish(Duration::from_secs(60));
     assert_eq!(

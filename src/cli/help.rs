@@ -46,13 +46,16 @@ End of stdin finishes our half; the command exits 0 once both halves are
 finished and every byte is written out, and non-zero with the reason when
 the partner leaves or resets mid-stream. A slow reader on either side
 slows the writer on the other. stdout carries only the partner's bytes:
-status and errors go to stderr.
+status (found members, the path, bytes and rate) and errors go to stderr,
+the progress as one line rewritten in place on a terminal.
 
 Options:
   --peer ID          only this member (its node ID or its first hex digits)
   --timeout SECONDS  give up (exit 1) when no partner is found in time
   --json             status as JSON lines on stderr: pipe_waiting,
-                     pipe_connected, pipe_done, error
+                     pipe_found, pipe_connected (peer, addr, path direct
+                     or relay), pipe_progress (every 10 s), pipe_done,
+                     error
   and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
   --no-relay, --stun, --bind, --identity
 ";

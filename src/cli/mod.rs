@@ -10,6 +10,7 @@ pub mod logger;
 mod mainline;
 pub mod pipe;
 mod printer;
+mod stdio;
 
 use std::net::SocketAddr;
 use std::time::Duration;

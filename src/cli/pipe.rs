@@ -1,25 +1,19 @@
 //! `tinynode pipe CODE`: stdin to another member running `pipe`, its
 //! bytes to stdout, over one stream (`stream.rs`), both ways at once.
 //!
-//! Standard input and output are read and written by two helper threads
-//! with blocking IO, so the event loop never blocks on a slow reader or
-//! writer: the reader hands over chunks through a channel of one (it waits
-//! while the stream has no room, so input waits in the pipe, not in
-//! memory), and the writer reports each chunk written, which is when the
-//! partner is granted as much more (end-to-end back-pressure).
+//! Standard input and output are read and written on helper threads
+//! (`stdio.rs`); each chunk written out is when the partner is granted as
+//! much more (end-to-end back-pressure). Status goes to stderr: one line
+//! rewritten in place on a terminal, plain lines otherwise, JSON lines
+//! with `--json`.
 //!
 //! Partners: of two members running `pipe`, the one with the lower node
 //! ID opens the stream when they connect; the other takes it. A member
 //! running `join` refuses the stream (it takes no pipe streams), so the
 //! opener tries the next one.
 
-use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::thread;
-use std::time::Instant;
-
-use mio::Waker;
+use std::time::{Duration, Instant};
 use tinynode::driver::{Flow, Handler};
 use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind, WriteError};
 
@@ -27,10 +21,8 @@ use super::args::PipeOptions;
 use super::json::JsonLine;
 use super::logger::errln;
 use super::printer::Printer;
+use super::stdio::{Input, Output};
 use super::{EXIT_FAILURE, Entered, enter, finish};
-
-/// Bytes read from stdin at a time.
-const CHUNK: usize = 64 * 1024;
 
 /// `tinynode pipe`: exit 0 once both halves are finished and every byte
 /// is written out; 1 with the reason otherwise.
@@ -48,9 +40,9 @@ pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
     node.set_stream_kinds(&[StreamKind::PIPE]);
     let waker = driver.waker();
     let mut handler = Pipe {
-        status: Status {
-            json: options.meeting.json,
-        },
+        status: Status::new(options.meeting.json),
+        paths: Vec::new(),
+        next_progress: None,
         peer: options.peer,
         give_up_at: options.timeout.map(|t| Instant::now() + t),
         inbox: Vec::new(),
@@ -82,32 +74,109 @@ pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
     finish(&printer, result)
 }
 
-/// Status lines on stderr, plain or JSON.
+/// How often the progress line changes on a terminal, and how often a
+/// plain or JSON progress line is printed otherwise.
+const PROGRESS_TERMINAL: Duration = Duration::from_secs(1);
+const PROGRESS_PLAIN: Duration = Duration::from_secs(10);
+
+/// Status on stderr: plain lines, JSON lines, or on a terminal one line
+/// rewritten in place for progress.
 struct Status {
     json: bool,
+    terminal: bool,
+    /// A progress line is on the terminal, to be cleared before the next.
+    progress_shown: bool,
 }
 
 impl Status {
-    fn say(&self, event: &str, text: &str) {
+    fn new(json: bool) -> Self {
+        // SAFETY: isatty only inspects the descriptor.
+        let terminal = !json && unsafe { libc::isatty(2) } == 1;
+        Self {
+            json,
+            terminal,
+            progress_shown: false,
+        }
+    }
+
+    fn say(&mut self, event: &str, text: &str) {
         self.emit(JsonLine::event(event), text);
     }
 
-    fn emit(&self, line: JsonLine, text: &str) {
+    fn emit(&mut self, line: JsonLine, text: &str) {
         if self.json {
             errln!("{}", line.finish());
         } else {
+            self.clear_progress();
             errln!("pipe: {text}");
         }
     }
 
-    fn error(&self, what: &str) {
+    fn error(&mut self, what: &str) {
         self.emit(JsonLine::event("error").str("what", what), what);
+    }
+
+    /// Time between progress reports.
+    fn progress_every(&self) -> Duration {
+        if self.terminal {
+            PROGRESS_TERMINAL
+        } else {
+            PROGRESS_PLAIN
+        }
+    }
+
+    /// Bytes so far and the rate since the start.
+    fn progress(&mut self, sent: u64, received: u64, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64().max(0.001);
+        let rate = (sent + received) as f64 / seconds / 1e6;
+        let text = format!(
+            "sent {}, received {}, {rate:.1} MB/s",
+            megabytes(sent),
+            megabytes(received)
+        );
+        if self.terminal {
+            errln_raw(&format!("\r\x1b[2Kpipe: {text}"));
+            self.progress_shown = true;
+        } else {
+            self.emit(
+                JsonLine::event("pipe_progress")
+                    .number("sent", sent)
+                    .number("received", received),
+                &text,
+            );
+        }
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_shown {
+            errln_raw("\r\x1b[2K");
+            self.progress_shown = false;
+        }
+    }
+}
+
+/// Writes `text` to stderr without a newline.
+fn errln_raw(text: &str) {
+    super::logger::to_stderr(text);
+}
+
+/// `bytes` in MB with one decimal, or in bytes when small.
+fn megabytes(bytes: u64) -> String {
+    if bytes < 100_000 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
     }
 }
 
 /// The pipe's state, driven by the node's events.
 struct Pipe {
     status: Status,
+    /// How each connected member is reached, from `Connected` and
+    /// `PathChanged`: (member, address, through a relay).
+    paths: Vec<(NodeId, std::net::SocketAddr, bool)>,
+    /// When the next progress report is due, once piping.
+    next_progress: Option<Instant>,
     /// Only a partner whose ID starts with these hex digits.
     peer: Option<String>,
     give_up_at: Option<Instant>,
@@ -142,7 +211,23 @@ impl Pipe {
 
     fn handle(&mut self, node: &mut Node, event: Event) {
         let now = Instant::now();
+        if let Event::Connected {
+            peer, addr, relay, ..
+        }
+        | Event::PathChanged { peer, addr, relay } = &event
+        {
+            self.paths.retain(|(p, _, _)| p != peer);
+            self.paths.push((*peer, *addr, *relay));
+        }
         match event {
+            Event::PeerDiscovered { peer, via, .. } if self.partner.is_none() => {
+                self.status.emit(
+                    JsonLine::event("pipe_found")
+                        .display("peer", peer)
+                        .str("via", via.name()),
+                    &format!("found member {} via {via}; connecting", peer.short()),
+                );
+            }
             Event::Connected { peer, .. }
                 if self.partner.is_none() && self.wanted(peer) && node.node_id() < peer =>
             {
@@ -200,10 +285,29 @@ impl Pipe {
     fn pair(&mut self, stream: StreamId) {
         self.partner = Some(stream);
         self.give_up_at = None;
-        self.status.emit(
-            JsonLine::event("pipe_connected").display("peer", stream.peer()),
-            &format!("connected to {}", stream.peer().short()),
-        );
+        self.started = Instant::now();
+        self.next_progress = Some(self.started + self.status.progress_every());
+        let peer = stream.peer();
+        let path = self.paths.iter().find(|(p, _, _)| *p == peer);
+        let (line, how) = match path {
+            Some((_, addr, relay)) => (
+                JsonLine::event("pipe_connected")
+                    .display("peer", peer)
+                    .display("addr", addr)
+                    .str("path", if *relay { "relay" } else { "direct" }),
+                if *relay {
+                    format!(" through the relay at {addr}")
+                } else {
+                    format!(" direct at {addr}")
+                },
+            ),
+            None => (
+                JsonLine::event("pipe_connected").display("peer", peer),
+                String::new(),
+            ),
+        };
+        self.status
+            .emit(line, &format!("piping with {}{how}", peer.short()));
     }
 
     /// Moves stdin into the stream while it takes bytes.
@@ -252,6 +356,8 @@ impl Handler for &mut Pipe {
         if matches!(
             event,
             Event::Connected { .. }
+                | Event::PathChanged { .. }
+                | Event::PeerDiscovered { .. }
                 | Event::StreamIncoming { .. }
                 | Event::StreamAccepted { .. }
                 | Event::StreamData { .. }
@@ -265,7 +371,7 @@ impl Handler for &mut Pipe {
     }
 
     fn wake_at(&self) -> Option<Instant> {
-        self.give_up_at
+        self.give_up_at.or(self.next_progress)
     }
 
     fn on_wake(&mut self, node: &mut Node) -> Flow {
@@ -305,7 +411,15 @@ impl Handler for &mut Pipe {
                 return Flow::Leave(EXIT_FAILURE);
             }
         }
+        if let Some(at) = self.next_progress
+            && Instant::now() >= at
+        {
+            self.status
+                .progress(self.sent, self.received, self.started.elapsed());
+            self.next_progress = Some(at + self.status.progress_every());
+        }
         if self.closed && self.finished_theirs && self.output.is_done() {
+            self.status.clear_progress();
             let seconds = self.started.elapsed().as_secs_f64();
             self.status.emit(
                 JsonLine::event("pipe_done")
@@ -319,145 +433,5 @@ impl Handler for &mut Pipe {
             return Flow::Leave(0);
         }
         Flow::Continue
-    }
-}
-
-/// Standard input, read in chunks on a helper thread.
-struct Input {
-    chunks: Receiver<io::Result<Vec<u8>>>,
-    ended: bool,
-}
-
-impl Input {
-    fn spawn(waker: Arc<Waker>) -> Self {
-        let (sender, chunks) = mpsc::sync_channel(1);
-        let spawned = thread::Builder::new()
-            .name("stdin".into())
-            .spawn(move || read_loop(&sender, &waker));
-        let ended = spawned.is_err();
-        Self { chunks, ended }
-    }
-
-    /// The next chunk; `Err` at the end of input (or a read error), `None`
-    /// when nothing is ready.
-    fn take(&mut self) -> Option<Result<Vec<u8>, ()>> {
-        if self.ended {
-            return Some(Err(()));
-        }
-        match self.chunks.try_recv() {
-            Ok(Ok(chunk)) => Some(Ok(chunk)),
-            Ok(Err(_)) | Err(TryRecvError::Disconnected) => {
-                self.ended = true;
-                Some(Err(()))
-            }
-            Err(TryRecvError::Empty) => None,
-        }
-    }
-}
-
-fn read_loop(sender: &SyncSender<io::Result<Vec<u8>>>, waker: &Waker) {
-    let mut stdin = io::stdin().lock();
-    loop {
-        let mut chunk = vec![0u8; CHUNK];
-        let read = match stdin.read(&mut chunk) {
-            Ok(0) => return drop(waker.wake()),
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                let _ = sender.send(Err(error));
-                return drop(waker.wake());
-            }
-        };
-        chunk.truncate(read);
-        if sender.send(Ok(chunk)).is_err() {
-            return;
-        }
-        let _ = waker.wake();
-    }
-}
-
-/// What the writer thread is told.
-enum ToWrite {
-    Bytes(Vec<u8>),
-    End,
-}
-
-/// Standard output, written on a helper thread.
-struct Output {
-    sender: Option<mpsc::Sender<ToWrite>>,
-    written: Receiver<Result<usize, String>>,
-    error: Option<String>,
-    done: bool,
-}
-
-impl Output {
-    fn spawn(waker: Arc<Waker>) -> Self {
-        let (sender, orders) = mpsc::channel();
-        let (report, written) = mpsc::channel();
-        let spawned = thread::Builder::new()
-            .name("stdout".into())
-            .spawn(move || write_loop(&orders, &report, &waker));
-        Self {
-            sender: spawned.is_ok().then_some(sender),
-            written,
-            error: None,
-            done: false,
-        }
-    }
-
-    fn write(&mut self, bytes: Vec<u8>) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(ToWrite::Bytes(bytes));
-        }
-    }
-
-    /// No more bytes: flush and close stdout.
-    fn finish(&mut self) {
-        if let Some(sender) = self.sender.take() {
-            let _ = sender.send(ToWrite::End);
-        }
-    }
-
-    /// Bytes written out since the last call.
-    fn take_written(&mut self) -> usize {
-        let mut total = 0;
-        while let Ok(report) = self.written.try_recv() {
-            match report {
-                Ok(0) => self.done = true,
-                Ok(n) => total += n,
-                Err(error) => self.error = Some(error),
-            }
-        }
-        total
-    }
-
-    fn error(&self) -> Option<&str> {
-        self.error.as_deref()
-    }
-
-    /// True once every byte was written and stdout flushed (as reported
-    /// to [`take_written`](Self::take_written)).
-    fn is_done(&self) -> bool {
-        self.done
-    }
-}
-
-fn write_loop(
-    orders: &Receiver<ToWrite>,
-    report: &mpsc::Sender<Result<usize, String>>,
-    waker: &Waker,
-) {
-    let mut stdout = io::stdout().lock();
-    while let Ok(order) = orders.recv() {
-        let result = match order {
-            ToWrite::Bytes(bytes) => stdout.write_all(&bytes).map(|()| bytes.len()),
-            ToWrite::End => stdout.flush().map(|()| 0),
-        };
-        let failed = result.is_err();
-        let _ = report.send(result.map_err(|e| e.to_string()));
-        let _ = waker.wake();
-        if failed {
-            return;
-        }
     }
 }
