@@ -11,7 +11,9 @@
 //! `scripts/build-static.sh`, which it runs when they are missing: sizes,
 //! musl against glibc side by side, the ARM builds under qemu-user), `paths`
 //! (the path lab: 16 MiB through a delay line at 0–200 ms, with loss, and
-//! through a 20 Mbit/s bottleneck beside a TCP flow: needs root, minutes).
+//! through a 20 Mbit/s bottleneck beside a TCP flow: needs root, minutes),
+//! `pipe` (1 GiB through `tinynode pipe` on loopback against hyperswarm and
+//! TCP, and `pipe`'s memory with a slow reader: Node.js and npm, minutes).
 //! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
@@ -22,6 +24,9 @@ mod testnet;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+
+#[path = "rows/pipe.rs"]
+mod pipe_rows;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -1595,6 +1600,9 @@ fn main() {
     }
     if wanted("paths") {
         rows.extend(paths());
+    }
+    if wanted("pipe") {
+        rows.extend(pipe_rows::pipe());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

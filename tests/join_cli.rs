@@ -193,3 +193,45 @@ fn standard_input_is_never_made_non_blocking_even_by_a_killed_member() {
         "left non-blocking after kill -9"
     );
 }
+
+#[test]
+fn plain_output_says_what_it_waits_for_and_a_down_source_once() {
+    // Mainline through a loopback port where nothing answers: the text
+    // output says it once, however many attempts follow (each is in the
+    // debug log, and in JSON as before).
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut command = common::tinynode();
+    command
+        .args([
+            "join",
+            "plain-output-able-acid-acorn-actor-adapt",
+            "--bind",
+            "127.0.0.1:0",
+            "--no-lan",
+            "--no-stdin",
+            "--mainline-bootstrap",
+            &dead.local_addr().unwrap().to_string(),
+        ])
+        .env("DEBUG", "true");
+    let member = common::Running::spawn(command);
+    let first = member.next_line(Duration::from_secs(10));
+    assert!(first.starts_with("joined the meeting as "), "{first}");
+    let second = member.next_line(Duration::from_secs(10));
+    assert_eq!(
+        second,
+        "waiting for the others who use this code: looking through the Mainline DHT"
+    );
+    let mut down = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = member
+            .stderr
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a second Mainline attempt within a minute");
+        down += usize::from(line.contains("no Mainline DHT node answered"));
+        if line.contains("no Mainline bootstrap node answered (attempt 2)") {
+            break;
+        }
+    }
+    assert_eq!(down, 1, "reported once");
+}

@@ -42,6 +42,8 @@ const REACH_WAIT: Duration = Duration::from_millis(1500);
 pub const EXIT_NO_UDP: i32 = 2;
 /// Exit status when some peers will need a relay.
 pub const EXIT_RELAY_NEEDED: i32 = 1;
+/// Exit status when too few observers answered to classify the NAT.
+pub const EXIT_UNKNOWN: i32 = 3;
 
 /// What the diagnosis found so far.
 #[derive(Debug, Default)]
@@ -394,8 +396,10 @@ fn verdict(findings: &Findings, primary: Family) -> (String, i32) {
             EXIT_RELAY_NEEDED,
         ),
         _ => (
-            "mapping unknown (fewer than 3 observers on 2 IPs): likely direct; relays are tried when it is not",
-            0,
+            "unknown: too few observers answered to tell an easy NAT from a hard one (3 on 2 IPs are \
+             needed); give --bootstrap nodes on other networks, or let Mainline run. join still \
+             connects directly where it can and tries relays where it cannot",
+            EXIT_UNKNOWN,
         ),
     };
     let other = findings

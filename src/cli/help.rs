@@ -153,7 +153,8 @@ a new one per peer), whether the NAT hairpins, which bootstrap nodes
 relay for this host, and a verdict in plain words. Joins no meeting.
 
 Exit status: 0 when direct connections are likely, 1 when a relay will be
-needed for some peers, 2 when no bootstrap source answered.
+needed for some peers, 2 when no bootstrap source answered, 3 when too few
+observers answered to classify the NAT.
 
 Options:
   --bootstrap ADDR   tinynode DHT node to ask, repeatable (also probed as a

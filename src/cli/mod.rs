@@ -340,7 +340,7 @@ fn enter(
     // `pipe` keeps stdout for the partner's bytes and says what it does
     // on stderr itself.
     if announce {
-        started(printer, &node, Some(&meeting));
+        started(printer, &node, Some((&meeting, &looking)));
         warn_if_weak(printer, &code);
     }
     if !stun_servers.is_empty() {
@@ -493,15 +493,31 @@ fn shown(node: &Node) -> String {
     all.join(" and ")
 }
 
-fn started(printer: &Printer, node: &Node, meeting: Option<&Meeting>) {
+/// Where a member looks for the others, in words: "on the local network,
+/// through the Mainline DHT".
+type Looking<'a> = &'a [&'a str];
+
+/// The first line: what the node is and, in a meeting, that it waits for
+/// the others and where it looks. Full IDs and topics only with `-v` or
+/// `--json`.
+fn started(printer: &Printer, node: &Node, meeting: Option<(&Meeting, Looking<'_>)>) {
     let (id, local) = (node.node_id(), node.local_addr());
+    let verbose = log::log_enabled!(log::Level::Debug);
     printer.line(
         || match meeting {
-            Some(meeting) => format!(
-                "node {id} on {}, meeting topic {}",
-                shown(node),
-                meeting.topic().short()
-            ),
+            Some((meeting, looking)) => {
+                let mut line = format!("joined the meeting as {} on {}", id.short(), shown(node));
+                if verbose {
+                    line += &format!(" (node {id}, meeting topic {})", meeting.topic());
+                }
+                line += "\nwaiting for the others who use this code";
+                if looking.is_empty() {
+                    line += " (no source to look through: they must find this node)";
+                } else {
+                    line += &format!(": looking {}", looking.join(", "));
+                }
+                line
+            }
             None => format!("node {id} listening on {}", shown(node)),
         },
         || {
@@ -511,7 +527,7 @@ fn started(printer: &Printer, node: &Node, meeting: Option<&Meeting>) {
                 .display("local_addr", local)
                 .str("local_addrs", &all.join(" "));
             match meeting {
-                Some(meeting) => line.display("topic", meeting.topic()),
+                Some((meeting, _)) => line.display("topic", meeting.topic()),
                 None => line,
             }
         },

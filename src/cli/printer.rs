@@ -27,6 +27,9 @@ pub struct Printer {
     pending: RefCell<String>,
     /// True once a write to stdout failed: nobody reads it any more.
     closed: std::cell::Cell<bool>,
+    /// Sources reported down in text (once, until they come back):
+    /// tinynode's DHT, Mainline.
+    down: std::cell::Cell<(bool, bool)>,
 }
 
 impl Printer {
@@ -36,6 +39,7 @@ impl Printer {
             json,
             pending: RefCell::new(String::new()),
             closed: std::cell::Cell::new(false),
+            down: std::cell::Cell::new((false, false)),
         }
     }
 
@@ -46,7 +50,11 @@ impl Printer {
 
     /// Prints one line: `human` as text, or `json`.
     pub fn line(&self, human: impl FnOnce() -> String, json: impl FnOnce() -> JsonLine) {
-        let text = if self.json { json().finish() } else { human() };
+        self.push(if self.json { json().finish() } else { human() });
+    }
+
+    /// Queues one finished line.
+    fn push(&self, text: String) {
         let full = {
             let mut pending = self.pending.borrow_mut();
             pending.push_str(&text);
@@ -117,8 +125,15 @@ impl Printer {
         match event {
             Event::PublicAddress { address, via } => {
                 let (via_name, by) = (via.name(), via.reporter());
+                let verbose = log::log_enabled!(log::Level::Debug);
                 self.line(
-                    || format!("public address {address} (via {via_name}, reported by {by})"),
+                    || {
+                        let mut line = format!("others see this node at {address}");
+                        if verbose {
+                            line += &format!(" (via {via_name}, reported by {by})");
+                        }
+                        line
+                    },
                     || {
                         JsonLine::event("public_address")
                             .display("addr", address)
@@ -131,10 +146,15 @@ impl Printer {
                 "{}; using the address DHT peers report",
                 no_server_answered(&[], attempts, &[])
             )),
-            Event::BootstrapFailed { attempt, retry_in } => self.error(&format!(
-                "no bootstrap node answered (attempt {attempt}); retrying in {} s",
-                retry_in.as_secs()
-            )),
+            Event::BootstrapFailed { attempt, retry_in } => self.source_down(
+                false,
+                &format!(
+                    "no bootstrap node answered (attempt {attempt}); retrying in {} s",
+                    retry_in.as_secs()
+                ),
+                "no tinynode DHT node answered; still trying in the background",
+            ),
+            Event::Bootstrapped { .. } => self.source_up(false, "reached the tinynode DHT"),
             Event::PeerDiscovered { peer, addr, via } => self.line(
                 || format!("peer {} discovered at {addr} (via {via})", peer.short()),
                 || {
@@ -203,14 +223,23 @@ impl Printer {
                         .str("family", family.name())
                 },
             ),
-            Event::MainlineBootstrapped { nodes } => self.line(
-                || format!("mainline DHT joined ({nodes} nodes)"),
-                || JsonLine::event("mainline_bootstrapped").display("nodes", nodes),
+            Event::MainlineBootstrapped { nodes } => {
+                if self.json {
+                    self.line(String::new, || {
+                        JsonLine::event("mainline_bootstrapped").display("nodes", nodes)
+                    });
+                }
+                self.source_up(true, "reached the Mainline DHT");
+            }
+            Event::MainlineBootstrapFailed { attempt, retry_in } => self.source_down(
+                true,
+                &format!(
+                    "no Mainline bootstrap node answered (attempt {attempt}); retrying in {} s",
+                    retry_in.as_secs()
+                ),
+                "no Mainline DHT node answered (offline?); still trying in the background, \
+                 the other sources carry on",
             ),
-            Event::MainlineBootstrapFailed { attempt, retry_in } => self.error(&format!(
-                "no Mainline bootstrap node answered (attempt {attempt}); retrying in {} s",
-                retry_in.as_secs()
-            )),
             Event::Message { peer, text } => self.line(
                 || format!("{}: {}", peer.short(), escape_controls(text)),
                 || {
@@ -251,6 +280,40 @@ impl Printer {
                 },
             ),
             _ => {}
+        }
+    }
+}
+
+impl Printer {
+    /// A source failed: every attempt with `--json` (`what`), in text once
+    /// (`once`) until it comes back. `mainline` picks the source.
+    fn source_down(&self, mainline: bool, what: &str, once: &str) {
+        if self.json {
+            return self.error(what);
+        }
+        let (dht, main) = self.down.get();
+        let was = if mainline { main } else { dht };
+        if was {
+            log::debug!("{what}");
+            return;
+        }
+        self.down
+            .set(if mainline { (dht, true) } else { (true, main) });
+        self.error(once);
+    }
+
+    /// A source answered: in text only when it had been reported down, or
+    /// (`Mainline`) the first time.
+    fn source_up(&self, mainline: bool, text: &str) {
+        let (dht, main) = self.down.get();
+        let was = if mainline { main } else { dht };
+        self.down.set(if mainline {
+            (dht, false)
+        } else {
+            (false, main)
+        });
+        if !self.json && (was || mainline) {
+            self.push(text.to_owned());
         }
     }
 }
