@@ -674,3 +674,63 @@ fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
         }
     }
 }
+
+/// `tinynode pipe` between two members behind NATs: lines from a's stdin
+/// come out of b's stdout, complete and in order, and both exit 0.
+fn pipe_through(lab: &Lab, code: &str, lines: usize) -> (String, String) {
+    let pipe = |ns: &str, ip: &str| {
+        let bind = format!("{ip}:0");
+        let args = [
+            "pipe",
+            code,
+            "--bootstrap",
+            SERVE_ADDR,
+            "--bind",
+            &bind,
+            "--json",
+            "--no-mainline",
+            "--no-lan",
+        ];
+        lab.spawn(ns, &args, true)
+    };
+    let mut a = pipe("a", "10.1.0.2");
+    let mut b = pipe("b", "10.2.0.2");
+    drop(b.child.stdin.take());
+    let mut stdin = a.child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        for i in 0..lines {
+            writeln!(stdin, "line {i} through the NATs").expect("write");
+        }
+    });
+    for i in 0..lines {
+        let line = b.next_line(Duration::from_secs(60));
+        assert_eq!(line, format!("line {i} through the NATs"));
+    }
+    writer.join().expect("writer");
+    let a_path = a.wait_stderr("pipe_connected", Duration::from_secs(10));
+    let b_done = b.wait_stderr("pipe_done", Duration::from_secs(60));
+    let status = a.wait(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "a exits 0");
+    assert_eq!(b.wait(Duration::from_secs(30)).code(), Some(0), "{b_done}");
+    (
+        field(&a_path, "path").unwrap_or_default().to_owned(),
+        field(&a_path, "addr").unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn pipe_crosses_two_nats_directly_and_symmetric_ones_through_a_relay() {
+    let Some(lab) = lab_or_skip(Lab::build("pp"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let _serve = serve_relay(&lab, &[]);
+    let (path, addr) = pipe_through(&lab, "pipe behind nats", 20_000);
+    assert_eq!(path, "direct");
+    assert!(addr.starts_with("198.18.0.1"), "{addr}");
+
+    lab.nat("nat1", true);
+    lab.nat("nat2", true);
+    let (path, addr) = pipe_through(&lab, "pipe behind symmetric nats", 20_000);
+    assert_eq!(path, "relay", "symmetric on both sides needs the relay");
+    assert_eq!(addr, SERVE_ADDR);
+}
