@@ -367,6 +367,10 @@ pub enum ConnectionReason {
     /// Not established, and the attempt needed a relay (a NAT that maps
     /// by destination, or an earlier failure) but no relay bound it.
     NoRelay,
+    /// Not established, and no address pair could have worked: one side
+    /// offered no candidate (IPv6 link-local addresses are never offered)
+    /// and no relay bound it.
+    NoAddress,
     /// The data channel closed.
     ChannelClosed,
     /// ICE consent checks stopped getting answers.
@@ -383,6 +387,10 @@ impl fmt::Display for ConnectionReason {
             Self::NoAnswer => "no answer to the offer",
             Self::NotEstablished => "no data channel: ICE or DTLS did not complete",
             Self::NoRelay => "needs a relay, none available",
+            Self::NoAddress => {
+                "no address to connect on: one side has only IPv6 link-local addresses, which \
+                 tinynode does not use; give the hosts an IPv4 or a global IPv6 address"
+            }
             Self::ChannelClosed => "data channel closed",
             Self::IceLost => "ICE connection lost",
             Self::PeerLeft => "peer left",

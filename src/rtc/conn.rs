@@ -166,6 +166,8 @@ pub struct Conn {
     rtc: Rtc,
     /// Our candidate addresses, as signaled.
     candidates: Vec<SocketAddr>,
+    /// How many candidates the peer signaled.
+    remote_candidates: usize,
     ufrag: String,
     session: u64,
     phase: Phase,
@@ -279,6 +281,7 @@ impl Conn {
         Self {
             rtc,
             candidates,
+            remote_candidates: 0,
             ufrag,
             session,
             phase: Phase::AwaitingAnswer,
@@ -432,6 +435,7 @@ impl Conn {
     /// (the offerer) or server (the answerer).
     pub fn start(&mut self, remote: &SessionParams, client: bool) -> Result<(), StartError> {
         apply_remote(&mut self.rtc, remote).map_err(StartError::Params)?;
+        self.remote_candidates = remote.candidates.0.len();
         self.relays.add_remote_candidates(&mut self.rtc);
         self.rtc
             .direct_api()
@@ -497,6 +501,11 @@ impl Conn {
         if self.phase != Phase::Open && now >= self.deadline {
             let reason = match self.phase {
                 Phase::AwaitingAnswer => ConnectionReason::NoAnswer,
+                _ if (self.candidates.is_empty() || self.remote_candidates == 0)
+                    && !self.relays.ever_bound() =>
+                {
+                    ConnectionReason::NoAddress
+                }
                 _ if self.wants_relay && !self.relays.ever_bound() => ConnectionReason::NoRelay,
                 _ => ConnectionReason::NotEstablished,
             };
@@ -1397,5 +1406,37 @@ mod tests {
             pair.a.stream_write(stream, b"x"),
             Err(WriteError::NotConnected)
         );
+    }
+
+    #[test]
+    fn a_member_with_only_link_local_addresses_fails_saying_why() {
+        let now = Instant::now();
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let normal: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let link_local: SocketAddr = "[fe80::1%2]:4000".parse().unwrap();
+        let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![normal]), &[], 1, true);
+        let mut b = Conn::new(
+            now,
+            &crypto,
+            &LocalAddrs::new(vec![link_local]),
+            &[],
+            1,
+            false,
+        );
+        assert!(
+            b.local_params().candidates.0.is_empty(),
+            "link-local is never offered"
+        );
+        b.start(&a.local_params(), false).unwrap();
+        a.start(&b.local_params(), true).unwrap();
+        let late = now + CONNECT_TIMEOUT + Duration::from_secs(1);
+        for conn in [&mut a, &mut b] {
+            conn.handle_timeout(late);
+            let ended = std::iter::from_fn(|| conn.poll_event()).find_map(|e| match e {
+                ConnEvent::Ended(reason) => Some(reason),
+                _ => None,
+            });
+            assert_eq!(ended, Some(ConnectionReason::NoAddress));
+        }
     }
 }
