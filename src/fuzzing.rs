@@ -684,3 +684,38 @@ pub fn check_link(data: &[u8]) {
         "clean records report no loss: {reports:?}"
     );
 }
+
+/// Stream frames and one stream's state machine (`stream.rs`): no panic;
+/// a frame that parses re-parses identically from its own encoding, within
+/// its bounds. The input is then read as messages (a length byte, then
+/// that many bytes) fed to an accepted stream whose application never
+/// consumes: it never hands over more data than its first grant, and
+/// after it ends nothing more happens.
+pub fn check_stream_frames(data: &[u8]) {
+    use crate::stream::{Frame, MAX_DATA, STREAM_WINDOW, Stream, StreamEvent};
+    if let Ok(frame) = Frame::parse(data) {
+        let encoded = frame.encode();
+        assert_eq!(Frame::parse(&encoded), Ok(frame.clone()), "stable");
+        if let Frame::Data(bytes) = frame {
+            assert!(!bytes.is_empty() && bytes.len() <= MAX_DATA);
+        }
+    }
+    let mut stream = Stream::accepted();
+    let (mut delivered, mut ended) = (0u64, false);
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let message = tail.get(..usize::from(len)).unwrap_or(tail);
+        rest = &tail[message.len()..];
+        stream.on_message(message);
+        while let Some(event) = stream.poll_event() {
+            assert!(!ended, "an event after the end: {event:?}");
+            match event {
+                StreamEvent::Data(bytes) => delivered += bytes.len() as u64,
+                StreamEvent::Reset { .. } | StreamEvent::Closed => ended = true,
+                _ => {}
+            }
+        }
+        assert_eq!(ended, stream.is_ended());
+    }
+    assert!(delivered <= STREAM_WINDOW, "at most the grant: {delivered}");
+}

@@ -139,7 +139,7 @@ mod rtc;
 mod sealed;
 mod signal;
 mod sources;
-pub mod stream;
+mod stream;
 mod stun;
 mod throttle;
 mod transmit;
@@ -198,6 +198,14 @@ pub mod wire {
         };
         pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL};
         pub use crate::dht::wire::*;
+    }
+
+    /// Stream frames (`protocol-spec.md` §6.7).
+    pub mod stream {
+        pub use crate::stream::{
+            Frame, FrameError, MAX_DATA, MAX_NAME, MAX_REASON, SEND_QUEUE, STREAM_VERSION,
+            STREAM_WINDOW,
+        };
     }
 
     /// Sealed meeting records.

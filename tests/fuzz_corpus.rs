@@ -112,3 +112,8 @@ fn relay_frame_corpus() {
 fn link_corpus() {
     replay("link", tinynode::fuzzing::check_link);
 }
+
+#[test]
+fn stream_frames_corpus() {
+    replay("stream_frames", tinynode::fuzzing::check_stream_frames);
+}

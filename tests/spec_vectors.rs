@@ -21,8 +21,10 @@ use tinynode::wire::mainline::{self, Query, encode_query, window_at};
 use tinynode::wire::record;
 use tinynode::wire::relay;
 use tinynode::wire::signal::{self, Envelope, RelayHint, SessionParams, SignalKind};
+use tinynode::wire::stream;
 use tinynode::wire::{hex, normalize_meeting_code};
 use tinynode::{Identity, Meeting, NodeId};
+use tinynode::{ResetCode, StreamHeader, StreamKind};
 
 const CODE: &str = "  Test   VECTORS ";
 const UNIX_MS: u64 = 1_800_000_000_000;
@@ -532,6 +534,22 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("relay-infohash", relay_infohash_by_hand()),
         ("link-report", link_report_example().encode().to_vec()),
+        (
+            "stream-open",
+            stream::Frame::Open(StreamHeader {
+                kind: StreamKind::TCP,
+                name: "ssh".into(),
+            })
+            .encode(),
+        ),
+        (
+            "stream-credit",
+            stream::Frame::Credit(stream::STREAM_WINDOW).encode(),
+        ),
+        (
+            "stream-reset",
+            stream::Frame::Reset(ResetCode::Refused, "no".into()).encode(),
+        ),
     ]
 }
 
