@@ -197,7 +197,9 @@ impl<'a> Frame<'a> {
                 if reason.len() != usize::from(*len) {
                     return Err(FrameError::Malformed);
                 }
-                let reason = String::from_utf8_lossy(reason).into_owned();
+                // Invalid UTF-8 becomes U+FFFD, which is longer: cut again
+                // so what was read stays within bounds.
+                let reason = cut(&String::from_utf8_lossy(reason), MAX_REASON).to_owned();
                 Ok(Self::Reset(ResetCode::from_byte(*code), reason))
             }
             DATA | FIN => Err(FrameError::Malformed),
