@@ -403,3 +403,58 @@ fn a_slow_reader_slows_the_writer_and_memory_stays_bounded() {
     let _ = b.kill();
     let _ = b.wait();
 }
+
+#[test]
+fn on_a_terminal_the_progress_is_one_line_rewritten_in_place() {
+    common::require_tool("script", "bsdutils");
+    let (_serve, serve) = start_serve();
+    let serve = serve.to_string();
+    let code = code("terminal");
+    // A sends 12 MiB over three seconds at least, so progress has to show.
+    let paced = |mut stdin: ChildStdin| {
+        for chunk in random_chunks(5, 12 << 20).collect::<Vec<_>>().chunks(16) {
+            for part in chunk {
+                if stdin.write_all(part).is_err() {
+                    return;
+                }
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let a = Piped::spawn(pipe_command(&code, &serve), paced);
+    // B's stderr is a terminal (`script`), its stdout a file: no --json.
+    let inner = format!(
+        "{} pipe {code} --bootstrap {serve} --bind 127.0.0.1:0 --no-mainline --no-lan \
+         </dev/null >/dev/null",
+        env!("CARGO_BIN_EXE_tinynode")
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut script = script.spawn().expect("script");
+    let mut shown = String::new();
+    script
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut shown)
+        .expect("read");
+    assert!(script.wait().expect("wait").success(), "{shown}");
+    drop(a);
+    assert!(
+        shown.contains("\r\x1b[2Kpipe: sent "),
+        "progress rewritten in place: {shown:?}"
+    );
+    assert!(
+        shown.contains("pipe: done: sent 0 bytes, received 12582912 bytes"),
+        "{shown:?}"
+    );
+    let progress_lines = shown.lines().filter(|l| l.contains("MB/s")).count();
+    assert!(
+        progress_lines <= 1,
+        "one line, not a line per update: {shown:?}"
+    );
+}
