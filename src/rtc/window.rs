@@ -17,9 +17,12 @@
 
 use std::time::{Duration, Instant};
 
-/// The smallest window: what str0m's default allowed, and enough for a
-/// fast LAN or a short path.
-pub const MIN_WINDOW: usize = 256 * 1024;
+/// The smallest window, what a path gets before its rate is measured and
+/// what a short one keeps: enough for a fast LAN, and small because
+/// sctp-proto walks everything in flight on every poll (on loopback 64 KiB
+/// moved a pipe at 66 MB/s where 256 KiB gave 38; `BENCHMARKS.md`,
+/// "Pipe"). Long paths measure their way past it in a few round trips.
+pub const MIN_WINDOW: usize = 64 * 1024;
 /// The window in bandwidth-delay products: twice what the last round
 /// trip delivered, and twice again for SCTP's slow start to double into.
 pub const BDP_FACTOR: u64 = 4;
