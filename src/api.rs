@@ -549,6 +549,18 @@ pub enum Event {
         /// What the opener says it is for.
         header: StreamHeader,
     },
+    /// A member opened a stream and we refused it: not on the allow-list
+    /// ([`Node::set_stream_peers`](crate::Node::set_stream_peers)), a
+    /// kind we do not take, or too many streams. The member got a reset
+    /// with `reason`, and none of its bytes were taken.
+    StreamRefused {
+        /// The member.
+        peer: NodeId,
+        /// What it said the stream was for.
+        header: StreamHeader,
+        /// Why.
+        reason: String,
+    },
     /// The member took a stream we opened.
     StreamAccepted {
         /// The stream.

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hex::hex;
+use crate::hex::{hex, unhex};
 
 /// Number of bits in an ID.
 pub const ID_BITS: usize = 256;
@@ -34,6 +34,12 @@ impl NodeId {
     /// First 8 hex digits, for human-readable output.
     pub fn short(&self) -> String {
         hex(&self.0[..4])
+    }
+
+    /// The ID written as 64 hex digits (either case), as `Display` prints
+    /// it; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        unhex(text)?.try_into().ok().map(Self)
     }
 }
 
@@ -75,6 +81,16 @@ impl fmt::Debug for NodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_hex_reads_display_and_only_a_whole_id() {
+        let id = id(0xab, 0x01);
+        assert_eq!(NodeId::from_hex(&id.to_string()), Some(id));
+        assert_eq!(NodeId::from_hex(&id.to_string().to_uppercase()), Some(id));
+        assert_eq!(NodeId::from_hex(&id.to_string()[..62]), None);
+        assert_eq!(NodeId::from_hex(&format!("{id}00")), None);
+        assert_eq!(NodeId::from_hex(&id.short()), None);
+    }
 
     fn id(first: u8, last: u8) -> NodeId {
         let mut bytes = [0u8; 32];

@@ -45,6 +45,29 @@ fn main() -> ExitCode {
                 cli::pipe::pipe(options, identity)
             })
         }
+        Command::Expose(options) => {
+            with_identity(options.meeting.identity.clone().as_deref(), |identity| {
+                cli::forward::expose(options, identity)
+            })
+        }
+        Command::Connect(options) => {
+            with_identity(options.meeting.identity.clone().as_deref(), |identity| {
+                cli::forward::connect(options, identity)
+            })
+        }
+        Command::Id { identity, json } => with_identity(identity.as_deref(), |identity| {
+            let key = identity.node_id();
+            if json {
+                outln!(
+                    "{{\"event\":\"id\",\"key\":\"{key}\",\"short\":\"{}\"}}",
+                    key.short()
+                );
+            } else {
+                outln!("{key}");
+                outln!("short form: {}", key.short());
+            }
+            0
+        }),
         Command::Doctor(options) => {
             with_identity(None, |identity| cli::doctor::run(options, identity))
         }

@@ -262,6 +262,9 @@ pub enum WriteError {
     /// More bytes than one message may carry ([`Command::SendTo`]
     /// (crate::Command::SendTo) only).
     TooLong,
+    /// The member is not on the allow-list
+    /// ([`Node::set_stream_peers`](crate::Node::set_stream_peers)).
+    NotAllowed,
 }
 
 impl fmt::Display for WriteError {
@@ -271,6 +274,7 @@ impl fmt::Display for WriteError {
             Self::NotConnected => "not connected",
             Self::Closed => "stream closed",
             Self::TooLong => "message too long",
+            Self::NotAllowed => "member not on the allow-list",
         })
     }
 }

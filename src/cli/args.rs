@@ -23,7 +23,8 @@ pub const MAINLINE_PORT: u16 = 6881;
 pub const DEFAULT_STUN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use super::help::{
-    CODE_HELP, DEMO_HELP, DOCTOR_HELP, JOIN_HELP, MAIN_HELP, PIPE_HELP, SERVE_HELP, STUN_HELP,
+    CODE_HELP, CONNECT_HELP, DEMO_HELP, DOCTOR_HELP, EXPOSE_HELP, ID_HELP, JOIN_HELP, MAIN_HELP,
+    PIPE_HELP, SERVE_HELP, STUN_HELP,
 };
 
 /// Default and largest member count of `tinynode demo`.
@@ -44,6 +45,17 @@ pub enum Command {
     Join(JoinOptions),
     /// Pipe bytes to and from another member running `pipe`.
     Pipe(PipeOptions),
+    /// Offer local TCP services to the meeting's members.
+    Expose(ExposeOptions),
+    /// Reach a member's exposed service at a local TCP address.
+    Connect(ConnectOptions),
+    /// Print this node's key.
+    Id {
+        /// Key file.
+        identity: Option<PathBuf>,
+        /// JSON output.
+        json: bool,
+    },
     /// Diagnose what the network allows.
     Doctor(DoctorOptions),
     /// Run the local demo with this many members.
@@ -142,6 +154,61 @@ pub struct PipeOptions {
     pub peer: Option<String>,
     /// Give up when no partner is found in this time.
     pub timeout: Option<Duration>,
+    /// Who may be a partner.
+    pub allow: AllowOptions,
+}
+
+/// `--allow KEY` and `--allow-file PATH`, on every command that opens or
+/// takes streams: when either is given, only these members' streams are
+/// taken and only they are opened to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AllowOptions {
+    /// Node IDs given with `--allow`.
+    pub keys: Vec<tinynode::NodeId>,
+    /// Files of node IDs, one per line (`#` starts a comment).
+    pub files: Vec<PathBuf>,
+}
+
+impl AllowOptions {
+    /// True when neither option was given: every member is allowed.
+    pub fn is_open(&self) -> bool {
+        self.keys.is_empty() && self.files.is_empty()
+    }
+}
+
+/// A local TCP service `expose` offers: its name and where it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    /// What `connect --service` names it (`NAME=` of `--tcp`, else the port).
+    pub name: String,
+    /// Where `expose` connects for each forwarded connection.
+    pub target: HostPort,
+}
+
+/// Options of `tinynode expose`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExposeOptions {
+    /// The meeting and the shared options.
+    pub meeting: JoinOptions,
+    /// Who may connect.
+    pub allow: AllowOptions,
+    /// The TCP services offered (at least one).
+    pub tcp: Vec<Service>,
+}
+
+/// Options of `tinynode connect`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectOptions {
+    /// The meeting and the shared options.
+    pub meeting: JoinOptions,
+    /// Whose services may be reached.
+    pub allow: AllowOptions,
+    /// Where local TCP clients connect.
+    pub listen: SocketAddr,
+    /// The service to reach, when the exposing member offers several.
+    pub service: Option<String>,
+    /// The exposing member's node ID, or its first hex digits.
+    pub peer: Option<String>,
 }
 
 /// Where a command binds its sockets: the addresses `--bind` named (at
@@ -224,6 +291,8 @@ pub enum UsageError {
     },
     /// An option that needs a value came last.
     MissingValue(&'static str),
+    /// A command was given without an option it needs.
+    MissingOption(&'static str),
     /// An option value that does not parse.
     BadValue {
         /// The option.
@@ -248,6 +317,7 @@ impl fmt::Display for UsageError {
                 write!(f, "{option} takes no value (got {value:?})")
             }
             Self::MissingValue(option) => write!(f, "{option} needs a value"),
+            Self::MissingOption(option) => write!(f, "{option} is required"),
             Self::BadValue { option, value } => write!(f, "invalid value {value:?} for {option}"),
             Self::BadServer(error) => error.fmt(f),
             Self::NoServers => f.write_str("stun needs at least one SERVER"),
@@ -273,6 +343,9 @@ pub fn parse(words: impl IntoIterator<Item = String>) -> Result<Cli, UsageError>
             "serve" | "bootstrap" => parse_serve(&mut args)?,
             "join" => parse_join(&mut args)?,
             "pipe" => parse_pipe(&mut args)?,
+            "expose" => parse_expose(&mut args)?,
+            "connect" => parse_connect(&mut args)?,
+            "id" => parse_id(&mut args)?,
             "demo" => parse_demo(&mut args)?,
             "doctor" => parse_doctor(&mut args)?,
             "code" => parse_code(&mut args)?,
@@ -440,9 +513,13 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
         meeting: meeting_defaults(),
         peer: None,
         timeout: None,
+        allow: AllowOptions::default(),
     };
     while let Some(arg) = args.next()? {
         let Some(arg) = meeting_option(arg, args, &mut options.meeting)? else {
+            continue;
+        };
+        let Some(arg) = allow_option(arg, args, &mut options.allow)? else {
             continue;
         };
         let Arg::Option(option) = &arg else {
@@ -450,16 +527,7 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
         };
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(PIPE_HELP)),
-            "--peer" => {
-                let value = args.value("--peer")?;
-                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(UsageError::BadValue {
-                        option: "--peer",
-                        value,
-                    });
-                }
-                options.peer = Some(value.to_ascii_lowercase());
-            }
+            "--peer" => options.peer = Some(parse_peer(args)?),
             "--timeout" => {
                 let seconds: f64 = parse_value(args, "--timeout")?;
                 if !(seconds.is_finite() && seconds > 0.0) {
@@ -474,6 +542,149 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::Pipe(options))
+}
+
+/// `--peer`'s value: hex digits, lower-cased.
+fn parse_peer(args: &mut Args) -> Result<String, UsageError> {
+    let value = args.value("--peer")?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(UsageError::BadValue {
+            option: "--peer",
+            value,
+        });
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// Takes `arg` if it is `--allow` or `--allow-file`, with its value;
+/// `Ok(Some(arg))` gives back anything else.
+fn allow_option(
+    arg: Arg,
+    args: &mut Args,
+    allow: &mut AllowOptions,
+) -> Result<Option<Arg>, UsageError> {
+    match &arg {
+        Arg::Option(option) if option == "--allow" => {
+            let value = args.value("--allow")?;
+            let key = tinynode::NodeId::from_hex(&value).ok_or(UsageError::BadValue {
+                option: "--allow",
+                value,
+            })?;
+            allow.keys.push(key);
+        }
+        Arg::Option(option) if option == "--allow-file" => {
+            allow.files.push(parse_value(args, "--allow-file")?);
+        }
+        _ => return Ok(Some(arg)),
+    }
+    Ok(None)
+}
+
+/// `--tcp [NAME=]HOST:PORT`.
+fn parse_service(args: &mut Args) -> Result<Service, UsageError> {
+    let value = args.value("--tcp")?;
+    let bad = |value: &str| UsageError::BadValue {
+        option: "--tcp",
+        value: value.to_owned(),
+    };
+    let (name, target) = match value.split_once('=') {
+        Some((name, target)) => (Some(name), target),
+        None => (None, value.as_str()),
+    };
+    // No default port: a forwarded service is always named by its port.
+    let target = HostPort::parse(target, 0).map_err(|_| bad(&value))?;
+    if target.port == 0 {
+        return Err(bad(&value));
+    }
+    let name = name.map_or_else(|| target.port.to_string(), str::to_owned);
+    if name.is_empty() || name.len() > tinynode::wire::stream::MAX_NAME {
+        return Err(bad(&value));
+    }
+    Ok(Service { name, target })
+}
+
+fn parse_expose(args: &mut Args) -> Result<Command, UsageError> {
+    let mut options = ExposeOptions {
+        meeting: meeting_defaults(),
+        allow: AllowOptions::default(),
+        tcp: Vec::new(),
+    };
+    while let Some(arg) = args.next()? {
+        let Some(arg) = meeting_option(arg, args, &mut options.meeting)? else {
+            continue;
+        };
+        let Some(arg) = allow_option(arg, args, &mut options.allow)? else {
+            continue;
+        };
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(EXPOSE_HELP)),
+            "--tcp" => {
+                let service = parse_service(args)?;
+                if options.tcp.iter().any(|s| s.name == service.name) {
+                    return Err(UsageError::BadValue {
+                        option: "--tcp",
+                        value: format!("{} (a second service of that name)", service.name),
+                    });
+                }
+                options.tcp.push(service);
+            }
+            _ => return Err(unexpected(arg)),
+        }
+    }
+    if options.tcp.is_empty() {
+        return Err(UsageError::MissingOption("--tcp"));
+    }
+    Ok(Command::Expose(options))
+}
+
+fn parse_connect(args: &mut Args) -> Result<Command, UsageError> {
+    let mut meeting = meeting_defaults();
+    let mut allow = AllowOptions::default();
+    let (mut listen, mut service, mut peer) = (None, None, None);
+    while let Some(arg) = args.next()? {
+        let Some(arg) = meeting_option(arg, args, &mut meeting)? else {
+            continue;
+        };
+        let Some(arg) = allow_option(arg, args, &mut allow)? else {
+            continue;
+        };
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(CONNECT_HELP)),
+            "--listen" => listen = Some(parse_value(args, "--listen")?),
+            "--service" => service = Some(args.value("--service")?),
+            "--peer" => peer = Some(parse_peer(args)?),
+            _ => return Err(unexpected(arg)),
+        }
+    }
+    Ok(Command::Connect(ConnectOptions {
+        meeting,
+        allow,
+        listen: listen.ok_or(UsageError::MissingOption("--listen"))?,
+        service,
+        peer,
+    }))
+}
+
+fn parse_id(args: &mut Args) -> Result<Command, UsageError> {
+    let (mut identity, mut json) = (None, false);
+    while let Some(arg) = args.next()? {
+        let Arg::Option(option) = &arg else {
+            return Err(unexpected(arg));
+        };
+        match option.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(ID_HELP)),
+            "--identity" => identity = Some(parse_value(args, "--identity")?),
+            "--json" => json = true,
+            _ => return Err(unexpected(arg)),
+        }
+    }
+    Ok(Command::Id { identity, json })
 }
 
 fn parse_demo(args: &mut Args) -> Result<Command, UsageError> {

@@ -9,7 +9,12 @@ Usage: tinynode [-v] COMMAND [OPTIONS]
 Commands:
   code                    print a fresh meeting code (7 words, 70 bits)
   demo                    run a small network on this machine and show it working
+  connect CODE --listen ADDR
+                          reach a member's exposed TCP service at a local address
   doctor                  tell what this network allows: NAT, hairpinning, relays
+  expose CODE --tcp [NAME=]HOST:PORT
+                          let members reach a TCP service of this host
+  id                      print this node's key (for --allow)
   join CODE               join a meeting: find the other members and chat with them
   pipe CODE               pipe stdin/stdout to another member running pipe
   serve                   run a DHT node that also answers STUN (alias: bootstrap)
@@ -27,6 +32,70 @@ Environment:
   TINYNODE_MAINLINE_BOOTSTRAP
                         comma-separated Mainline DHT nodes replacing the
                         public routers when no --mainline-bootstrap is given
+";
+
+/// `tinynode expose --help`.
+pub const EXPOSE_HELP: &str = "\
+Usage: tinynode expose CODE --tcp [NAME=]HOST:PORT... [--allow KEY]... [--allow-file PATH]...
+                       [join's options]
+
+Joins the meeting CODE like `join` and lets its members reach the TCP
+services named with --tcp, through any NAT, with no port opened: each
+connection a member's `tinynode connect` accepts becomes one stream to
+this node, which connects to the service and joins the two (bytes both
+ways, each side's end of input passed on, a reset or a refused service
+passed back as a reset). Only the services given here are ever connected
+to, never an address a member names.
+
+Without --allow or --allow-file, anyone who knows the code reaches the
+services: it says so at start. Keep the code out of `ps` with
+MEETING_CODE.
+
+  tinynode expose CODE --tcp ssh=127.0.0.1:22 --allow 3f…(64 hex digits)
+
+Options:
+  --tcp [NAME=]HOST:PORT  a service (NAME defaults to the port; repeatable)
+  --allow KEY             only this member (`tinynode id` prints its key; repeatable)
+  --allow-file PATH       only the members whose keys the file lists, one per
+                          line (# starts a comment)
+  --json                  events as JSON lines on stdout
+  and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
+  --no-relay, --stun, --bind, --identity
+";
+
+/// `tinynode connect --help`.
+pub const CONNECT_HELP: &str = "\
+Usage: tinynode connect CODE --listen ADDR [--service NAME] [--peer ID]
+                        [--allow KEY]... [--allow-file PATH]... [join's options]
+
+Joins the meeting CODE like `join`, listens for TCP connections at ADDR,
+and forwards each one to a member running `tinynode expose` with the same
+code, to its service NAME (not needed when it offers one):
+
+  tinynode connect CODE --listen 127.0.0.1:2222 --service ssh
+  ssh -p 2222 127.0.0.1
+
+Connections accepted before a member that exposes is connected wait for
+it (at most 30 s, at most 256 of them).
+
+Options:
+  --listen ADDR       the local address to accept connections at
+  --service NAME      the service to reach
+  --peer ID           only this member (its node ID or its first hex digits)
+  --allow KEY         only this member (`tinynode id` prints its key; repeatable)
+  --allow-file PATH   only the members whose keys the file lists
+  --json              events as JSON lines on stdout
+  and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
+  --no-relay, --stun, --bind, --identity
+";
+
+/// `tinynode id --help`.
+pub const ID_HELP: &str = "\
+Usage: tinynode id [--identity PATH] [--json]
+
+Prints this node's key (its node ID, 64 hex digits) and its short form:
+what other members give to --allow. Without --identity a fresh key is
+made and forgotten, so give the --identity PATH the node runs with.
 ";
 
 /// `tinynode join --help`.
@@ -52,6 +121,8 @@ the progress as one line rewritten in place on a terminal.
 Options:
   --peer ID          only this member (its node ID or its first hex digits)
   --timeout SECONDS  give up (exit 1) when no partner is found in time
+  --allow KEY        only this member (`tinynode id` prints its key; repeatable)
+  --allow-file PATH  only the members whose keys the file lists, one per line
   --json             status as JSON lines on stderr: pipe_waiting,
                      pipe_found, pipe_connected (peer, addr, path direct
                      or relay), pipe_progress (every 10 s), pipe_done,

@@ -1,8 +1,11 @@
 //! The `tinynode` commands: parse, set up the driver, print what happens.
 
+mod allow;
 pub mod args;
+mod bridge;
 pub mod demo;
 pub mod doctor;
+pub mod forward;
 mod help;
 mod json;
 mod lex;

@@ -29,6 +29,13 @@ use super::{EXIT_FAILURE, Entered, enter, finish};
 pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
     // Errors as text on stderr: stdout carries only the partner's bytes.
     let printer = Printer::new(false);
+    let allowed = match super::allow::load(&options.allow) {
+        Ok(allowed) => allowed,
+        Err(error) => {
+            printer.error(&error);
+            return EXIT_FAILURE;
+        }
+    };
     let Entered {
         mut driver,
         mut node,
@@ -38,6 +45,7 @@ pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
         Err(code) => return code,
     };
     node.set_stream_kinds(&[StreamKind::PIPE]);
+    node.set_stream_peers(allowed.as_deref());
     let waker = driver.waker();
     let mut handler = Pipe {
         status: Status::new(options.meeting.json),
@@ -246,6 +254,12 @@ impl Pipe {
                     let _ = node.stream_reset(now, stream, "already piping");
                 }
             }
+            Event::StreamRefused { peer, reason, .. } => self.status.emit(
+                JsonLine::event("stream_refused")
+                    .display("peer", peer)
+                    .str("reason", &reason),
+                &format!("refused a stream from {peer}: {reason}"),
+            ),
             Event::StreamAccepted { stream } if self.candidates.contains(&stream) => {
                 self.candidates.retain(|c| *c != stream);
                 if self.partner.is_none() {
@@ -359,6 +373,7 @@ impl Handler for &mut Pipe {
                 | Event::PathChanged { .. }
                 | Event::PeerDiscovered { .. }
                 | Event::StreamIncoming { .. }
+                | Event::StreamRefused { .. }
                 | Event::StreamAccepted { .. }
                 | Event::StreamData { .. }
                 | Event::StreamFinished { .. }

@@ -66,6 +66,11 @@ const WAKE: Token = Token(1);
 const LAST_BEACONS: usize = usize::MAX;
 /// Socket `i` is registered as `Token(FIRST_SOCKET + i)`.
 const FIRST_SOCKET: usize = 2;
+/// The handler's own sources (TCP listeners and connections of port
+/// forwarding) take tokens from here up, below [`HANDLER_TOKENS_END`].
+pub const HANDLER_TOKENS: usize = 1 << 16;
+/// One past the last token a handler may use.
+pub const HANDLER_TOKENS_END: usize = 1 << 40;
 
 /// Hands commands to a running [`Driver`] from another thread (for
 /// example host names resolved off the loop), waking it.
@@ -112,6 +117,18 @@ pub trait Handler {
     /// The loop woke (for any reason) and handled what woke it; the
     /// answer says whether to keep running.
     fn on_wake(&mut self, _node: &mut Node) -> Flow {
+        Flow::Continue
+    }
+
+    /// The loop starts: sources of the handler's own (TCP listeners and
+    /// connections) are registered with `registry` (or a clone of it, for
+    /// later ones), with tokens in [`HANDLER_TOKENS`]..[`HANDLER_TOKENS_END`],
+    /// so one loop waits for everything.
+    fn attach(&mut self, _registry: &mio::Registry) {}
+
+    /// One of the handler's own sources is ready. The node's outputs are
+    /// sent right after.
+    fn on_ready(&mut self, _node: &mut Node, _event: &mio::event::Event) -> Flow {
         Flow::Continue
     }
 }
@@ -362,6 +379,7 @@ impl Driver {
         let mut events = Events::with_capacity(16);
         // One byte more than accepted, so an oversized datagram is seen as such.
         let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        handler.attach(self.poll.registry());
         loop {
             let deadline = match self.drain_outputs(node, &mut handler) {
                 Drained::Stop(stop) => return Ok(stop),
@@ -405,6 +423,15 @@ impl Driver {
                             node.handle_input(Instant::now(), Input::Command(command));
                         }
                     }
+                    Token(token) if (HANDLER_TOKENS..HANDLER_TOKENS_END).contains(&token) => {
+                        let flow = handler.on_ready(node, event);
+                        if let Some(stop) = self.end_of(flow, node, &mut handler) {
+                            return Ok(stop);
+                        }
+                        if let Drained::Stop(stop) = self.drain_outputs(node, &mut handler) {
+                            return Ok(stop);
+                        }
+                    }
                     Token(token) if token > LAST_BEACONS - self.beacons.len() => {
                         let beacons = Readable::Beacons(LAST_BEACONS - token);
                         if let Some(stop) = self.receive_all(beacons, node, &mut buf, &mut handler)
@@ -433,13 +460,21 @@ impl Driver {
             if let Some(stop) = self.read_stdin(node, &mut handler) {
                 return Ok(stop);
             }
-            match handler.on_wake(node) {
-                Flow::Continue => {}
-                Flow::Exit(code) => return Ok(Stop::Exit(code)),
-                Flow::Leave(code) => {
-                    self.leave(node, &mut handler);
-                    return Ok(Stop::Exit(code));
-                }
+            let flow = handler.on_wake(node);
+            if let Some(stop) = self.end_of(flow, node, &mut handler) {
+                return Ok(stop);
+            }
+        }
+    }
+
+    /// The stop a handler's `flow` asks for, after leaving if it says so.
+    fn end_of(&mut self, flow: Flow, node: &mut Node, handler: &mut impl Handler) -> Option<Stop> {
+        match flow {
+            Flow::Continue => None,
+            Flow::Exit(code) => Some(Stop::Exit(code)),
+            Flow::Leave(code) => {
+                self.leave(node, handler);
+                Some(Stop::Exit(code))
             }
         }
     }

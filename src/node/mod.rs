@@ -87,6 +87,9 @@ pub struct Node {
     unsettled: Option<Instant>,
     /// Stream kinds taken from members ([`Node::set_stream_kinds`]).
     stream_kinds: Vec<crate::api::StreamKind>,
+    /// Members streams are taken from and opened to
+    /// ([`Node::set_stream_peers`]); `None` for all.
+    stream_peers: Option<Vec<NodeId>>,
     prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     /// The nonces of the hellos we sent, for their echoes (§9.6).
@@ -200,6 +203,7 @@ impl Node {
             limiter: RateLimiter::default(),
             unsettled: None,
             stream_kinds: Vec::new(),
+            stream_peers: None,
             prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             hello_nonces: hello::SentNonces::default(),

@@ -18,6 +18,19 @@ impl Node {
         }
     }
 
+    /// Takes streams only from, and opens them only to, the members
+    /// `peers` lists (`None`: every member). A stream from anyone else is
+    /// reset as refused before any of its bytes are taken
+    /// ([`Event::StreamRefused`](crate::Event::StreamRefused) says so), and
+    /// [`open_stream`](Self::open_stream) to them is
+    /// [`WriteError::NotAllowed`]. Chat messages are not affected.
+    pub fn set_stream_peers(&mut self, peers: Option<&[NodeId]>) {
+        self.stream_peers = peers.map(<[NodeId]>::to_vec);
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.set_stream_peers(peers);
+        }
+    }
+
     /// Queues one message of at most
     /// [`MAX_MESSAGE_LEN`](crate::MAX_MESSAGE_LEN) bytes for connected
     /// member `peer` alone (it gets [`Event::Data`](crate::Event::Data)),

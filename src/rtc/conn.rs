@@ -657,6 +657,11 @@ impl Conn {
         self.streams.set_accepted_kinds(kinds);
     }
 
+    /// Whether the peer may open streams and have them opened to it.
+    pub fn set_peer_allowed(&mut self, allowed: bool) {
+        self.streams.set_peer_allowed(allowed);
+    }
+
     /// Opens a stream for `header` on the open connection: its number.
     pub fn open_stream(&mut self, header: StreamHeader) -> Result<u32, WriteError> {
         if self.phase != Phase::Open {

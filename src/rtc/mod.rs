@@ -111,6 +111,8 @@ pub struct Connections {
     relays: relay_choice::RelayChoice,
     /// Stream kinds taken from peers.
     accepted_kinds: Vec<StreamKind>,
+    /// The members whose streams are taken; `None` for every member.
+    stream_peers: Option<Vec<NodeId>>,
 }
 
 /// A member, as the registry needs it.
@@ -157,6 +159,7 @@ impl Connections {
             signals: VecDeque::new(),
             relays: relay_choice::RelayChoice::default(),
             accepted_kinds: Vec::new(),
+            stream_peers: None,
         }
     }
 
@@ -535,6 +538,15 @@ impl Connections {
         }
     }
 
+    /// Takes streams only from, and opens them only to, `peers` (every
+    /// member when `None`).
+    pub fn set_stream_peers(&mut self, peers: Option<&[NodeId]>) {
+        self.stream_peers = peers.map(<[NodeId]>::to_vec);
+        for (peer, conn) in &mut self.conns {
+            conn.set_peer_allowed(self.stream_peers.as_ref().is_none_or(|p| p.contains(peer)));
+        }
+    }
+
     /// Opens a stream to `peer` for `header`.
     pub fn open_stream(
         &mut self,
@@ -744,6 +756,7 @@ impl Connections {
 
     fn insert(&mut self, peer: NodeId, mut conn: Conn) {
         conn.set_accepted_kinds(&self.accepted_kinds);
+        conn.set_peer_allowed(self.stream_peers.as_ref().is_none_or(|p| p.contains(&peer)));
         self.index.by_ufrag.insert(conn.ufrag().to_owned(), peer);
         self.conns.insert(peer, conn);
     }

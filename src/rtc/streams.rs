@@ -35,6 +35,13 @@ pub enum TableEvent {
         /// What it is for.
         header: StreamHeader,
     },
+    /// The peer opened a stream for `header` and we refused it.
+    Refused {
+        /// What it was for.
+        header: StreamHeader,
+        /// Why (also sent to the peer).
+        reason: String,
+    },
     /// Something happened on stream `number`.
     Stream {
         /// Its number on this connection.
@@ -68,6 +75,8 @@ pub struct Streams {
     entries: Vec<Entry>,
     next_number: u32,
     accepted_kinds: Vec<StreamKind>,
+    /// The peer is not on the node's allow-list: its streams are refused.
+    refused_peer: bool,
     events: VecDeque<TableEvent>,
 }
 
@@ -78,8 +87,16 @@ impl Streams {
         self.accepted_kinds = kinds.to_vec();
     }
 
+    /// Whether the peer may open streams and have them opened to it.
+    pub fn set_peer_allowed(&mut self, allowed: bool) {
+        self.refused_peer = !allowed;
+    }
+
     /// Opens a stream for `header`: its number.
     pub fn open(&mut self, rtc: &mut Rtc, header: StreamHeader) -> Result<u32, WriteError> {
+        if self.refused_peer {
+            return Err(WriteError::NotAllowed);
+        }
         if self.entries.len() >= MAX_STREAMS {
             return Err(WriteError::Blocked);
         }
@@ -141,6 +158,7 @@ impl Streams {
     pub fn on_channel_data(&mut self, channel: ChannelId, bytes: &[u8]) {
         let full = self.entries.len() > MAX_STREAMS;
         let accepted = &self.accepted_kinds;
+        let refused_peer = self.refused_peer;
         let Some(entry) = self.entries.iter_mut().find(|e| e.channel == channel) else {
             return;
         };
@@ -153,23 +171,40 @@ impl Streams {
             stream.reset(code, why);
             stream
         };
-        entry.stream = Some(match Frame::parse(bytes) {
-            Ok(Frame::Open(_)) if full => refuse(ResetCode::Refused, "too many streams"),
-            Ok(Frame::Open(header)) if !accepted.contains(&header.kind) => refuse(
-                ResetCode::Refused,
-                &format!("no {} here", header.kind.name()),
-            ),
-            Ok(Frame::Open(header)) => {
+        let header = match Frame::parse(bytes) {
+            Ok(Frame::Open(header)) => header,
+            Err(crate::stream::FrameError::Version(v)) => {
+                entry.stream = Some(refuse(ResetCode::Unsupported, &format!("stream version {v}")));
+                return;
+            }
+            _ => {
+                entry.stream = Some(refuse(ResetCode::Protocol, "no open frame"));
+                return;
+            }
+        };
+        let refusal = if refused_peer {
+            // Checked first: a member not allowed learns nothing more.
+            Some("not on the allow-list".to_owned())
+        } else if full {
+            Some("too many streams".to_owned())
+        } else if !accepted.contains(&header.kind) {
+            Some(format!("no {} here", header.kind.name()))
+        } else {
+            None
+        };
+        entry.stream = Some(match refusal {
+            Some(reason) => {
+                let stream = refuse(ResetCode::Refused, &reason);
+                self.events.push_back(TableEvent::Refused { header, reason });
+                stream
+            }
+            None => {
                 self.events.push_back(TableEvent::Incoming {
                     number: entry.number,
-                    header: header.clone(),
+                    header,
                 });
                 Stream::accepted()
             }
-            Err(crate::stream::FrameError::Version(v)) => {
-                refuse(ResetCode::Unsupported, &format!("stream version {v}"))
-            }
-            _ => refuse(ResetCode::Protocol, "no open frame"),
         });
     }
 
@@ -309,6 +344,11 @@ impl TableEvent {
             Self::Incoming { number, header } => Event::StreamIncoming {
                 stream: id(number),
                 header,
+            },
+            Self::Refused { header, reason } => Event::StreamRefused {
+                peer,
+                header,
+                reason,
             },
             Self::Stream { number, event } => {
                 let stream = id(number);

@@ -1,0 +1,552 @@
+//! `tinynode expose` and `tinynode connect`: TCP port forwarding between
+//! members, one stream (`StreamKind::TCP`, named for the service) per
+//! forwarded connection, each joined to its TCP connection by a
+//! [`Bridge`].
+//!
+//! The exposing side connects only to the services it was started with:
+//! a stream names a service, never an address. The connecting side
+//! accepts at `--listen` and opens a stream to a connected member that
+//! exposes (`--peer` narrows the choice); a member that refuses TCP
+//! streams (it runs `join`, or exposes nothing of that name) is not asked
+//! again, and the connection is offered to the next. Connections accepted
+//! while no such member is connected wait, at most [`WAIT_LIMIT`] each and
+//! [`MAX_WAITING`] in all. The TCP sockets are on the driver's one mio
+//! loop (the handler's own tokens).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use tinynode::driver::resolve::resolve_all;
+use tinynode::driver::{Flow, HANDLER_TOKENS, HANDLER_TOKENS_END, Handler};
+use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind};
+
+use super::args::{AllowOptions, ConnectOptions, ExposeOptions};
+use super::bridge::{Bridge, Pumped};
+use super::json::JsonLine;
+use super::printer::{PrintEvents, Printer};
+use super::{EXIT_FAILURE, Entered, RESOLVE_LIMIT, allow, enter, finish};
+
+/// Longest an accepted connection waits for a member that exposes.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+/// Most accepted connections waiting at once; more are closed at once.
+pub const MAX_WAITING: usize = 256;
+
+/// The listener's token; connections take the ones after it.
+const LISTENER: Token = Token(HANDLER_TOKENS);
+
+/// `tinynode expose`: runs until stopped.
+pub fn expose(options: ExposeOptions, identity: Identity) -> i32 {
+    let printer = Printer::new(options.meeting.json);
+    let mut services = Vec::new();
+    let targets: Vec<_> = options.tcp.iter().map(|s| s.target.clone()).collect();
+    for (service, resolved) in options.tcp.iter().zip(resolve_all(&targets, RESOLVE_LIMIT)) {
+        match resolved {
+            Ok(addrs) if !addrs.is_empty() => services.push((service.name.clone(), addrs[0])),
+            Ok(_) => {
+                printer.error(&format!("service {}: {} has no address", service.name, service.target));
+                return EXIT_FAILURE;
+            }
+            Err(error) => {
+                printer.error(&format!("service {}: {error}", service.name));
+                return EXIT_FAILURE;
+            }
+        }
+    }
+    let Some((mut driver, mut node, allowed)) = start(&options.meeting, &options.allow, identity, &printer)
+    else {
+        return EXIT_FAILURE;
+    };
+    node.set_stream_kinds(&[StreamKind::TCP]);
+    if allowed.is_none() {
+        printer.error(
+            "no --allow or --allow-file: anyone who knows the code can reach the services exposed here",
+        );
+    }
+    for (name, target) in &services {
+        printer.line(
+            || format!("exposing {name} ({target}) to the meeting's members"),
+            || JsonLine::event("expose").str("service", name).display("target", target),
+        );
+    }
+    let mut forward = Forward::new(&printer, Role::Expose { services });
+    let result = driver.run(&mut node, &mut forward);
+    finish(&printer, result)
+}
+
+/// `tinynode connect`: runs until stopped.
+pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
+    let printer = Printer::new(options.meeting.json);
+    let listener = match TcpListener::bind(options.listen) {
+        Ok(listener) => listener,
+        Err(error) => {
+            printer.error(&format!("listening at {}: {error}", options.listen));
+            return EXIT_FAILURE;
+        }
+    };
+    let Some((mut driver, mut node, _)) = start(&options.meeting, &options.allow, identity, &printer)
+    else {
+        return EXIT_FAILURE;
+    };
+    let listen = listener.local_addr().unwrap_or(options.listen);
+    printer.line(
+        || format!("listening at {listen}: each connection goes to a member that exposes"),
+        || JsonLine::event("listening").display("addr", listen),
+    );
+    let mut forward = Forward::new(
+        &printer,
+        Role::Connect {
+            listener,
+            service: options.service.unwrap_or_default(),
+            peer: options.peer,
+            members: Vec::new(),
+            not_exposing: Vec::new(),
+            waiting: VecDeque::new(),
+        },
+    );
+    let result = driver.run(&mut node, &mut forward);
+    finish(&printer, result)
+}
+
+/// Enters the meeting and applies the allow-list.
+fn start(
+    meeting: &super::args::JoinOptions,
+    allow_options: &AllowOptions,
+    identity: Identity,
+    printer: &Printer,
+) -> Option<(tinynode::driver::Driver, Node, Option<Vec<NodeId>>)> {
+    let allowed = match allow::load(allow_options) {
+        Ok(allowed) => allowed,
+        Err(error) => {
+            printer.error(&error);
+            return None;
+        }
+    };
+    let Entered {
+        driver, mut node, ..
+    } = enter(meeting, identity, printer, false, true).ok()?;
+    node.set_stream_peers(allowed.as_deref());
+    Some((driver, node, allowed))
+}
+
+/// What this side does.
+enum Role {
+    /// Connects each stream to the service it names.
+    Expose {
+        /// Service names and addresses.
+        services: Vec<(String, SocketAddr)>,
+    },
+    /// Accepts connections and opens a stream for each.
+    Connect {
+        listener: TcpListener,
+        /// The service to ask for ("" for the only one).
+        service: String,
+        /// Only members whose ID starts with these hex digits.
+        peer: Option<String>,
+        /// Connected members, in the order they connected.
+        members: Vec<NodeId>,
+        /// Members that refused a TCP stream (reset when they reconnect).
+        not_exposing: Vec<NodeId>,
+        /// Accepted connections with no stream yet, and since when.
+        waiting: VecDeque<(TcpStream, Instant)>,
+    },
+}
+
+/// The handler of both commands.
+struct Forward<'a> {
+    print: PrintEvents<'a>,
+    printer: &'a Printer,
+    role: Role,
+    registry: Option<Registry>,
+    next_token: usize,
+    bridges: BTreeMap<Token, Bridge>,
+    by_stream: BTreeMap<StreamId, Token>,
+    /// Streams opened for a connection, not yet accepted by the member.
+    unaccepted: Vec<StreamId>,
+    inbox: Vec<Event>,
+}
+
+impl<'a> Forward<'a> {
+    fn new(printer: &'a Printer, role: Role) -> Self {
+        Self {
+            print: printer.events(),
+            printer,
+            role,
+            registry: None,
+            next_token: HANDLER_TOKENS + 1,
+            bridges: BTreeMap::new(),
+            by_stream: BTreeMap::new(),
+            unaccepted: Vec::new(),
+            inbox: Vec::new(),
+        }
+    }
+
+    /// Registers `tcp` for readiness under a fresh token.
+    fn register(&mut self, tcp: &mut TcpStream) -> Option<Token> {
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        if self.next_token >= HANDLER_TOKENS_END {
+            self.next_token = HANDLER_TOKENS + 1;
+        }
+        let registry = self.registry.as_ref()?;
+        registry
+            .register(tcp, token, Interest::READABLE | Interest::WRITABLE)
+            .ok()?;
+        Some(token)
+    }
+
+    fn add_bridge(&mut self, token: Token, bridge: Bridge) {
+        self.by_stream.insert(bridge.stream, token);
+        self.bridges.insert(token, bridge);
+    }
+
+    /// Pumps the bridge at `token` and ends it if it ended.
+    fn pump(&mut self, node: &mut Node, token: Token) {
+        let Some(bridge) = self.bridges.get_mut(&token) else {
+            return;
+        };
+        match bridge.pump(node) {
+            Pumped::Open => {}
+            Pumped::Done => self.end(token, None),
+            Pumped::Failed(why) => self.end(token, Some(why)),
+        }
+    }
+
+    /// Drops the bridge at `token`, saying how it ended.
+    fn end(&mut self, token: Token, failure: Option<String>) {
+        let Some(mut bridge) = self.bridges.remove(&token) else {
+            return;
+        };
+        self.by_stream.remove(&bridge.stream);
+        self.unaccepted.retain(|s| *s != bridge.stream);
+        if let Some(registry) = &self.registry {
+            let _ = registry.deregister(&mut bridge.tcp);
+        }
+        let peer = bridge.stream.peer();
+        let (sent, received) = (bridge.to_stream, bridge.to_tcp);
+        match failure {
+            None => self.printer.line(
+                || {
+                    format!(
+                        "forwarded connection with {} closed: {sent} bytes sent, {received} received",
+                        peer.short()
+                    )
+                },
+                || {
+                    JsonLine::event("forward_closed")
+                        .display("peer", peer)
+                        .number("sent", sent)
+                        .number("received", received)
+                },
+            ),
+            Some(why) => {
+                bridge.reset_tcp();
+                self.printer.line(
+                    || format!("forwarded connection with {} reset: {why}", peer.short()),
+                    || {
+                        JsonLine::event("forward_reset")
+                            .display("peer", peer)
+                            .str("reason", &why)
+                    },
+                );
+            }
+        }
+    }
+
+    fn handle(&mut self, node: &mut Node, event: Event) {
+        match event {
+            Event::Connected { peer, .. } => {
+                if let Role::Connect {
+                    members,
+                    not_exposing,
+                    ..
+                } = &mut self.role
+                {
+                    members.retain(|m| *m != peer);
+                    members.push(peer);
+                    not_exposing.retain(|m| *m != peer);
+                }
+                self.assign(node);
+            }
+            Event::Disconnected { peer, .. } => {
+                if let Role::Connect { members, .. } = &mut self.role {
+                    members.retain(|m| *m != peer);
+                }
+            }
+            Event::StreamIncoming { stream, header } => self.incoming(node, stream, &header),
+            Event::StreamRefused {
+                peer,
+                header,
+                reason,
+            } => self.printer.line(
+                || format!("refused a {} stream from {peer}: {reason}", header.kind.name()),
+                || {
+                    JsonLine::event("stream_refused")
+                        .display("peer", peer)
+                        .str("kind", &header.kind.name())
+                        .str("reason", &reason)
+                },
+            ),
+            Event::StreamAccepted { stream } => {
+                self.unaccepted.retain(|s| *s != stream);
+                if let Some(&token) = self.by_stream.get(&stream) {
+                    if let Some(bridge) = self.bridges.get_mut(&token) {
+                        bridge.start_reading();
+                    }
+                    self.pump(node, token);
+                }
+            }
+            Event::StreamData { stream, bytes } => self.on_stream(node, stream, |b| b.on_data(&bytes)),
+            Event::StreamFinished { stream } => self.on_stream(node, stream, Bridge::on_finished),
+            Event::StreamWritable { stream } => self.on_stream(node, stream, |_| {}),
+            Event::StreamClosed { stream } => self.on_stream(node, stream, Bridge::on_closed),
+            Event::StreamReset { stream, reason, .. } => self.reset(node, stream, reason),
+            _ => {}
+        }
+    }
+
+    fn on_stream(&mut self, node: &mut Node, stream: StreamId, action: impl FnOnce(&mut Bridge)) {
+        if let Some(&token) = self.by_stream.get(&stream) {
+            if let Some(bridge) = self.bridges.get_mut(&token) {
+                action(bridge);
+            }
+            self.pump(node, token);
+        }
+    }
+
+    /// The member reset `stream`. A connection whose stream the member
+    /// never took goes back to wait for another member; any other ends.
+    fn reset(&mut self, node: &mut Node, stream: StreamId, reason: String) {
+        let Some(&token) = self.by_stream.get(&stream) else {
+            return;
+        };
+        let never_taken = self.unaccepted.contains(&stream);
+        if let Role::Connect {
+            waiting,
+            not_exposing,
+            ..
+        } = &mut self.role
+            && never_taken
+            && self.bridges.get(&token).is_some_and(Bridge::untouched)
+            && let Some(mut bridge) = self.bridges.remove(&token)
+        {
+            self.by_stream.remove(&stream);
+            self.unaccepted.retain(|s| *s != stream);
+            if !not_exposing.contains(&stream.peer()) {
+                not_exposing.push(stream.peer());
+            }
+            log::debug!("member {} refused a tcp stream: {reason}", stream.peer().short());
+            if let Some(registry) = &self.registry {
+                let _ = registry.deregister(&mut bridge.tcp);
+            }
+            waiting.push_front((bridge.tcp, Instant::now()));
+            self.assign(node);
+            return;
+        }
+        self.end(token, Some(format!("the member reset it: {reason}")));
+    }
+
+    /// A member opened a stream: expose connects it to its service.
+    fn incoming(&mut self, node: &mut Node, stream: StreamId, header: &StreamHeader) {
+        let now = Instant::now();
+        let Role::Expose { services } = &self.role else {
+            let _ = node.stream_reset(now, stream, "this member exposes nothing");
+            return;
+        };
+        let found = match header.name.as_str() {
+            "" if services.len() == 1 => services.first(),
+            name => services.iter().find(|(n, _)| n == name),
+        };
+        let Some((name, target)) = found.cloned() else {
+            let offered: Vec<&str> = services.iter().map(|(n, _)| n.as_str()).collect();
+            let why = if header.name.is_empty() {
+                format!("name a service: {}", offered.join(", "))
+            } else {
+                format!("no service {:?} here (offered: {})", header.name, offered.join(", "))
+            };
+            let _ = node.stream_reset(now, stream, &why);
+            return;
+        };
+        let mut tcp = match TcpStream::connect(target) {
+            Ok(tcp) => tcp,
+            Err(error) => {
+                let _ = node.stream_reset(now, stream, &format!("the service: {error}"));
+                return;
+            }
+        };
+        let Some(token) = self.register(&mut tcp) else {
+            let _ = node.stream_reset(now, stream, "cannot watch the connection");
+            return;
+        };
+        let peer = stream.peer();
+        self.printer.line(
+            || format!("member {} connects to {name} ({target})", peer.short()),
+            || {
+                JsonLine::event("forward_open")
+                    .display("peer", peer)
+                    .str("service", &name)
+                    .display("target", target)
+            },
+        );
+        self.add_bridge(token, Bridge::new(tcp, stream, false, true));
+        self.pump(node, token);
+    }
+
+    /// Accepts every waiting client of the listener.
+    fn accept(&mut self, node: &mut Node) {
+        loop {
+            let Role::Connect {
+                listener, waiting, ..
+            } = &mut self.role
+            else {
+                return;
+            };
+            match listener.accept() {
+                Ok((tcp, from)) => {
+                    if waiting.len() >= MAX_WAITING {
+                        log::warn!("{MAX_WAITING} connections already wait for a member; closing {from}");
+                        continue;
+                    }
+                    log::debug!("accepted {from}");
+                    waiting.push_back((tcp, Instant::now()));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    log::warn!("accepting a connection: {error}");
+                    break;
+                }
+            }
+        }
+        self.assign(node);
+    }
+
+    /// Gives each waiting connection a stream to a member that exposes,
+    /// and closes those that waited too long.
+    fn assign(&mut self, node: &mut Node) {
+        let now = Instant::now();
+        let Role::Connect {
+            service,
+            peer,
+            members,
+            not_exposing,
+            waiting,
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        let wanted = |m: &NodeId| {
+            !not_exposing.contains(m)
+                && peer
+                    .as_ref()
+                    .is_none_or(|prefix| m.to_string().starts_with(prefix.as_str()))
+        };
+        let mut assigned = Vec::new();
+        while let Some((tcp, since)) = waiting.pop_front() {
+            let header = StreamHeader {
+                kind: StreamKind::TCP,
+                name: service.clone(),
+            };
+            let opened = members
+                .iter()
+                .filter(|m| wanted(m))
+                .find_map(|m| node.open_stream(now, *m, header.clone()).ok());
+            match opened {
+                Some(stream) => assigned.push((tcp, stream)),
+                None if now.duration_since(since) >= WAIT_LIMIT => {
+                    log::warn!("no member exposing a service connected in {WAIT_LIMIT:?}; closing a connection");
+                    drop(tcp);
+                }
+                None => {
+                    waiting.push_front((tcp, since));
+                    break;
+                }
+            }
+        }
+        for (mut tcp, stream) in assigned {
+            let Some(token) = self.register(&mut tcp) else {
+                let _ = node.stream_reset(now, stream, "cannot watch the connection");
+                continue;
+            };
+            self.unaccepted.push(stream);
+            self.add_bridge(token, Bridge::new(tcp, stream, true, false));
+        }
+    }
+
+    /// When the oldest waiting connection gives up.
+    fn next_deadline(&self) -> Option<Instant> {
+        match &self.role {
+            Role::Connect { waiting, .. } => waiting.front().map(|(_, since)| *since + WAIT_LIMIT),
+            Role::Expose { .. } => None,
+        }
+    }
+}
+
+impl Handler for &mut Forward<'_> {
+    fn on_event(&mut self, event: &Event) -> Flow {
+        let flow = self.print.on_event(event);
+        if matches!(
+            event,
+            Event::Connected { .. }
+                | Event::Disconnected { .. }
+                | Event::StreamIncoming { .. }
+                | Event::StreamRefused { .. }
+                | Event::StreamAccepted { .. }
+                | Event::StreamData { .. }
+                | Event::StreamFinished { .. }
+                | Event::StreamWritable { .. }
+                | Event::StreamClosed { .. }
+                | Event::StreamReset { .. }
+        ) {
+            self.inbox.push(event.clone());
+        }
+        flow
+    }
+
+    fn before_sleep(&mut self, node: &Node) {
+        self.print.before_sleep(node);
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.next_deadline()
+    }
+
+    fn attach(&mut self, registry: &Registry) {
+        let cloned = registry.try_clone().ok();
+        if let (Some(registry), Role::Connect { listener, .. }) = (&cloned, &mut self.role)
+            && let Err(error) = registry.register(listener, LISTENER, Interest::READABLE)
+        {
+            log::warn!("watching the listener: {error}");
+        }
+        self.registry = cloned;
+    }
+
+    fn on_ready(&mut self, node: &mut Node, event: &mio::event::Event) -> Flow {
+        let token = event.token();
+        if token == LISTENER {
+            self.accept(node);
+            return Flow::Continue;
+        }
+        if let Some(bridge) = self.bridges.get_mut(&token) {
+            bridge.on_ready(
+                event.is_readable() || event.is_read_closed() || event.is_error(),
+                event.is_writable() || event.is_write_closed() || event.is_error(),
+            );
+            self.pump(node, token);
+        }
+        Flow::Continue
+    }
+
+    fn on_wake(&mut self, node: &mut Node) -> Flow {
+        for event in std::mem::take(&mut self.inbox) {
+            self.handle(node, event);
+        }
+        if self.next_deadline().is_some_and(|at| Instant::now() >= at) {
+            self.assign(node);
+        }
+        self.print.on_wake(node)
+    }
+}
