@@ -46,7 +46,10 @@ pub fn expose(options: ExposeOptions, identity: Identity) -> i32 {
         match resolved {
             Ok(addrs) if !addrs.is_empty() => services.push((service.name.clone(), addrs[0])),
             Ok(_) => {
-                printer.error(&format!("service {}: {} has no address", service.name, service.target));
+                printer.error(&format!(
+                    "service {}: {} has no address",
+                    service.name, service.target
+                ));
                 return EXIT_FAILURE;
             }
             Err(error) => {
@@ -55,7 +58,8 @@ pub fn expose(options: ExposeOptions, identity: Identity) -> i32 {
             }
         }
     }
-    let Some((mut driver, mut node, allowed)) = start(&options.meeting, &options.allow, identity, &printer)
+    let Some((mut driver, mut node, allowed)) =
+        start(&options.meeting, &options.allow, identity, &printer)
     else {
         return EXIT_FAILURE;
     };
@@ -68,7 +72,11 @@ pub fn expose(options: ExposeOptions, identity: Identity) -> i32 {
     for (name, target) in &services {
         printer.line(
             || format!("exposing {name} ({target}) to the meeting's members"),
-            || JsonLine::event("expose").str("service", name).display("target", target),
+            || {
+                JsonLine::event("expose")
+                    .str("service", name)
+                    .display("target", target)
+            },
         );
     }
     let mut forward = Forward::new(&printer, Role::Expose { services });
@@ -86,7 +94,8 @@ pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    let Some((mut driver, mut node, _)) = start(&options.meeting, &options.allow, identity, &printer)
+    let Some((mut driver, mut node, _)) =
+        start(&options.meeting, &options.allow, identity, &printer)
     else {
         return EXIT_FAILURE;
     };
@@ -281,7 +290,12 @@ impl<'a> Forward<'a> {
                 header,
                 reason,
             } => self.printer.line(
-                || format!("refused a {} stream from {peer}: {reason}", header.kind.name()),
+                || {
+                    format!(
+                        "refused a {} stream from {peer}: {reason}",
+                        header.kind.name()
+                    )
+                },
                 || {
                     JsonLine::event("stream_refused")
                         .display("peer", peer)
@@ -298,7 +312,9 @@ impl<'a> Forward<'a> {
                     self.pump(node, token);
                 }
             }
-            Event::StreamData { stream, bytes } => self.on_stream(node, stream, |b| b.on_data(&bytes)),
+            Event::StreamData { stream, bytes } => {
+                self.on_stream(node, stream, |b| b.on_data(&bytes))
+            }
             Event::StreamFinished { stream } => self.on_stream(node, stream, Bridge::on_finished),
             Event::StreamWritable { stream } => self.on_stream(node, stream, |_| {}),
             Event::StreamClosed { stream } => self.on_stream(node, stream, Bridge::on_closed),
@@ -337,7 +353,10 @@ impl<'a> Forward<'a> {
             if !not_exposing.contains(&stream.peer()) {
                 not_exposing.push(stream.peer());
             }
-            log::debug!("member {} refused a tcp stream: {reason}", stream.peer().short());
+            log::debug!(
+                "member {} refused a tcp stream: {reason}",
+                stream.peer().short()
+            );
             if let Some(registry) = &self.registry {
                 let _ = registry.deregister(&mut bridge.tcp);
             }
@@ -364,7 +383,11 @@ impl<'a> Forward<'a> {
             let why = if header.name.is_empty() {
                 format!("name a service: {}", offered.join(", "))
             } else {
-                format!("no service {:?} here (offered: {})", header.name, offered.join(", "))
+                format!(
+                    "no service {:?} here (offered: {})",
+                    header.name,
+                    offered.join(", ")
+                )
             };
             let _ = node.stream_reset(now, stream, &why);
             return;
@@ -406,7 +429,9 @@ impl<'a> Forward<'a> {
             match listener.accept() {
                 Ok((tcp, from)) => {
                     if waiting.len() >= MAX_WAITING {
-                        log::warn!("{MAX_WAITING} connections already wait for a member; closing {from}");
+                        log::warn!(
+                            "{MAX_WAITING} connections already wait for a member; closing {from}"
+                        );
                         continue;
                     }
                     log::debug!("accepted {from}");
@@ -457,7 +482,9 @@ impl<'a> Forward<'a> {
             match opened {
                 Some(stream) => assigned.push((tcp, stream)),
                 None if now.duration_since(since) >= WAIT_LIMIT => {
-                    log::warn!("no member exposing a service connected in {WAIT_LIMIT:?}; closing a connection");
+                    log::warn!(
+                        "no member exposing a service connected in {WAIT_LIMIT:?}; closing a connection"
+                    );
                     drop(tcp);
                 }
                 None => {

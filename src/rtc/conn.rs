@@ -1392,9 +1392,13 @@ mod tests {
         for _ in 0..50 {
             pair.step();
         }
-        assert!(
-            stream_events(&mut pair, 'b').is_empty(),
-            "b reports nothing"
+        assert_eq!(
+            stream_events(&mut pair, 'b'),
+            [TableEvent::Refused {
+                header: pipe(),
+                reason: "no pipe here".into()
+            }],
+            "b reports only the refusal"
         );
         let heard = stream_events(&mut pair, 'a');
         assert!(
@@ -1411,6 +1415,41 @@ mod tests {
             pair.a.stream_write(stream, b"x"),
             Err(WriteError::NotConnected)
         );
+    }
+
+    #[test]
+    fn a_peer_not_allowed_is_refused_before_its_kind_and_is_not_opened_to() {
+        use crate::stream::{ResetCode, StreamEvent};
+        let mut pair = Pair::new();
+        pair.b.set_accepted_kinds(&[StreamKind::PIPE]);
+        pair.b.set_peer_allowed(false);
+        pair.open();
+        let stream = pair.a.open_stream(pipe()).unwrap();
+        pair.a.stream_write(stream, b"secret").unwrap();
+        for _ in 0..50 {
+            pair.step();
+        }
+        let reason = "not on the allow-list".to_owned();
+        assert_eq!(
+            stream_events(&mut pair, 'b'),
+            [TableEvent::Refused {
+                header: pipe(),
+                reason: reason.clone()
+            }],
+            "b takes none of a's bytes"
+        );
+        let heard = stream_events(&mut pair, 'a');
+        assert!(
+            heard.contains(&TableEvent::Stream {
+                number: stream,
+                event: StreamEvent::Reset {
+                    code: ResetCode::Refused,
+                    reason
+                }
+            }),
+            "{heard:?}"
+        );
+        assert_eq!(pair.b.open_stream(pipe()), Err(WriteError::NotAllowed));
     }
 
     #[test]

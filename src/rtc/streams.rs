@@ -174,7 +174,10 @@ impl Streams {
         let header = match Frame::parse(bytes) {
             Ok(Frame::Open(header)) => header,
             Err(crate::stream::FrameError::Version(v)) => {
-                entry.stream = Some(refuse(ResetCode::Unsupported, &format!("stream version {v}")));
+                entry.stream = Some(refuse(
+                    ResetCode::Unsupported,
+                    &format!("stream version {v}"),
+                ));
                 return;
             }
             _ => {
@@ -195,7 +198,8 @@ impl Streams {
         entry.stream = Some(match refusal {
             Some(reason) => {
                 let stream = refuse(ResetCode::Refused, &reason);
-                self.events.push_back(TableEvent::Refused { header, reason });
+                self.events
+                    .push_back(TableEvent::Refused { header, reason });
                 stream
             }
             None => {

@@ -1,0 +1,323 @@
+//! `tinynode expose` and `tinynode connect` end to end on loopback
+//! (issue 29): an HTTP server reached with curl, 100 forwarded connections
+//! at once each echoing 1 MiB byte-exact (each client half-closes, then
+//! reads the whole reply), a refused service reset back to the client,
+//! the allow-list (a member not on it reaches nothing, one on it does),
+//! and connections accepted before the exposing member starts waiting for
+//! it. `tinynode id` prints the key the allow-list takes.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Running, field, require_tool, start_serve, tinynode, wait_for};
+
+const LIMIT: Duration = Duration::from_secs(60);
+/// Longest a forwarded client waits for bytes. Generous: 100 streams at
+/// once are served far slower than one (100 × 1 MiB echoed takes 47 s in
+/// a release build against 4 s for one connection of 100 MiB; the closing
+/// note of issue 29 has it), and a stream can wait long for its turn.
+const READ_LIMIT: Duration = Duration::from_secs(300);
+
+fn meeting(command: &str, code: &str, serve: SocketAddr) -> Command {
+    let mut cmd = tinynode();
+    cmd.args([command, code, "--bootstrap", &serve.to_string()])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--no-mainline",
+            "--no-lan",
+            "--json",
+        ]);
+    cmd
+}
+
+fn expose(code: &str, serve: SocketAddr, extra: &[&str]) -> Running {
+    let mut cmd = meeting("expose", code, serve);
+    cmd.args(extra);
+    Running::spawn(cmd)
+}
+
+/// Starts `connect` and returns it with the address it listens at.
+fn connect(code: &str, serve: SocketAddr, extra: &[&str]) -> (Running, SocketAddr) {
+    let mut cmd = meeting("connect", code, serve);
+    cmd.args(["--listen", "127.0.0.1:0"]).args(extra);
+    let running = Running::spawn(cmd);
+    let line = wait_for(&running, "listening", LIMIT, &mut Vec::new());
+    let addr = field(&line, "addr")
+        .expect("addr")
+        .parse()
+        .expect("an address");
+    (running, addr)
+}
+
+/// An echo server on loopback that counts the connections it accepted.
+fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    thread::spawn(move || {
+        for mut connection in listener.incoming().map_while(Result::ok) {
+            count.fetch_add(1, Ordering::SeqCst);
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match connection.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if connection.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = connection.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Deterministic bytes for connection `seed`.
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Sends `data` through `addr`, half-closes, and reads the whole reply.
+fn echo_through(addr: SocketAddr, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    echo_on(TcpStream::connect(addr)?, data)
+}
+
+/// Sends `data` on `stream`, half-closes, and reads the whole reply.
+fn echo_on(mut stream: TcpStream, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    stream.set_read_timeout(Some(READ_LIMIT))?;
+    let mut writer = stream.try_clone()?;
+    let data = data.to_vec();
+    let sender = thread::spawn(move || -> std::io::Result<()> {
+        writer.write_all(&data)?;
+        writer.shutdown(Shutdown::Write)
+    });
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply)?;
+    sender.join().expect("sender thread")?;
+    Ok(reply)
+}
+
+fn code(name: &str) -> String {
+    format!(
+        "forward-{name}-{}-able-acid-acorn-actor",
+        std::process::id()
+    )
+}
+
+#[test]
+fn a_hundred_connections_each_echo_a_mebibyte_byte_exact() {
+    let (_serve, serve) = start_serve();
+    let (echo, _) = echo_server();
+    let code = code("hundred");
+    let target = format!("echo={echo}");
+    let _expose = expose(&code, serve, &["--tcp", &target]);
+    let (_connect, listen) = connect(&code, serve, &["--service", "echo"]);
+    let clients: Vec<_> = (0..100u64)
+        .map(|n| {
+            thread::spawn(move || {
+                let data = bytes(n, 1 << 20);
+                let reply = echo_through(listen, &data).expect("the echo");
+                assert!(reply == data, "connection {n}: {} bytes back", reply.len());
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client failed");
+    }
+}
+
+#[test]
+fn an_http_server_is_reached_through_connect_with_curl() {
+    let curl = require_tool("curl", "curl");
+    let python = require_tool("python3", "python3");
+    let dir = std::env::temp_dir().join(format!("tinynode-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = bytes(7, 3 << 20);
+    std::fs::write(dir.join("file.bin"), &body).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut http = Command::new(python);
+    http.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port.to_string(),
+    ])
+    .current_dir(&dir);
+    let _http = Running::spawn(http);
+    let deadline = Instant::now() + LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "http.server did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let (_serve, serve) = start_serve();
+    let code = code("http");
+    let _expose = expose(&code, serve, &["--tcp", &format!("web=127.0.0.1:{port}")]);
+    // One service: connect needs no --service.
+    let (_connect, listen) = connect(&code, serve, &[]);
+    let output = Command::new(curl)
+        .args(["-sS", "--fail", "--max-time", "60"])
+        .arg(format!("http://{listen}/file.bin"))
+        .output()
+        .expect("run curl");
+    assert!(
+        output.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout == body, "{} bytes", output.stdout.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_refused_service_resets_the_client_connection() {
+    let (_serve, serve) = start_serve();
+    // A port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let code = code("refused");
+    let expose = expose(&code, serve, &["--tcp", &format!("gone={closed}")]);
+    let (_connect, listen) = connect(&code, serve, &[]);
+    let mut client = TcpStream::connect(listen).unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    client.write_all(b"hello").unwrap();
+    let mut buf = [0u8; 16];
+    let result = client.read(&mut buf);
+    assert!(
+        matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "the client sees a reset, not a clean end: {result:?}"
+    );
+    let line = wait_for(&expose, "forward_reset", LIMIT, &mut Vec::new());
+    assert!(
+        field(&line, "reason").is_some_and(|r| r.contains("refused")),
+        "{line}"
+    );
+}
+
+/// A fresh key file and the key `tinynode id` prints for it.
+fn identity(dir: &std::path::Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let output = tinynode()
+        .args(["id", "--identity"])
+        .arg(&path)
+        .output()
+        .expect("run tinynode id");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let key = text.lines().next().expect("a key line").to_owned();
+    assert_eq!(key.len(), 64, "{text}");
+    assert!(
+        text.contains(&format!("short form: {}", &key[..8])),
+        "{text}"
+    );
+    (path, key)
+}
+
+#[test]
+fn a_member_not_on_the_allow_list_reaches_nothing_and_one_on_it_does() {
+    let dir = std::env::temp_dir().join(format!("tinynode-allow-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (allowed_path, allowed_key) = identity(&dir, "allowed.key");
+    let (stranger_path, stranger_key) = identity(&dir, "stranger.key");
+    let allow_file = dir.join("allow");
+    std::fs::write(&allow_file, format!("# the laptop\n{allowed_key}\n")).unwrap();
+    let (_serve, serve) = start_serve();
+    let (echo, accepted) = echo_server();
+    let code = code("allow");
+    let expose = expose(
+        &code,
+        serve,
+        &[
+            "--tcp",
+            &echo.to_string(),
+            "--allow-file",
+            allow_file.to_str().unwrap(),
+        ],
+    );
+    let stranger_identity = stranger_path.to_str().unwrap();
+    let (_stranger, stranger_listen) = connect(&code, serve, &["--identity", stranger_identity]);
+    let mut client = TcpStream::connect(stranger_listen).unwrap();
+    client.write_all(b"let me in").unwrap();
+    let mut seen = Vec::new();
+    let refused = wait_for(&expose, "stream_refused", LIMIT, &mut seen);
+    assert_eq!(
+        field(&refused, "peer"),
+        Some(stranger_key.as_str()),
+        "{refused}"
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "the service saw no connection"
+    );
+    // Nothing comes back to the stranger's client while it waits.
+    client.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(client.read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "the stranger's client got nothing"
+    );
+    let allowed_identity = allowed_path.to_str().unwrap();
+    let (_allowed, allowed_listen) = connect(&code, serve, &["--identity", allowed_identity]);
+    let data = bytes(3, 100_000);
+    assert!(echo_through(allowed_listen, &data).unwrap() == data);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn connections_accepted_before_the_exposing_member_starts_wait_for_it() {
+    let (_serve, serve) = start_serve();
+    let (echo, _) = echo_server();
+    let code = code("early");
+    let (_connect, listen) = connect(&code, serve, &[]);
+    // Connected (the handshake done) before expose even starts.
+    let clients: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(listen).unwrap())
+        .collect();
+    let _expose = expose(&code, serve, &["--tcp", &echo.to_string()]);
+    let early: Vec<_> = clients
+        .into_iter()
+        .zip(100u64..)
+        .map(|(client, seed)| {
+            thread::spawn(move || {
+                let data = bytes(seed, 200_000);
+                echo_on(client, &data).map(|reply| reply == data)
+            })
+        })
+        .collect();
+    for client in early {
+        assert!(
+            matches!(client.join().unwrap(), Ok(true)),
+            "an early client failed"
+        );
+    }
+}
