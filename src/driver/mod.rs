@@ -70,7 +70,7 @@ const FIRST_SOCKET: usize = 2;
 /// forwarding) take tokens from here up, below [`HANDLER_TOKENS_END`].
 pub const HANDLER_TOKENS: usize = 1 << 16;
 /// One past the last token a handler may use.
-pub const HANDLER_TOKENS_END: usize = 1 << 40;
+pub const HANDLER_TOKENS_END: usize = 1 << 30;
 
 /// Hands commands to a running [`Driver`] from another thread (for
 /// example host names resolved off the loop), waking it.
