@@ -13,7 +13,9 @@
 //! (the path lab: 16 MiB through a delay line at 0–200 ms, with loss, and
 //! through a 20 Mbit/s bottleneck beside a TCP flow: needs root, minutes),
 //! `pipe` (1 GiB through `tinynode pipe` on loopback against hyperswarm and
-//! TCP, and `pipe`'s memory with a slow reader: Node.js and npm, minutes).
+//! TCP, and `pipe`'s memory with a slow reader: Node.js and npm, minutes),
+//! `forward` (100 connections at once through `expose`/`connect` against
+//! one connection of the same bytes, a minute).
 //! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
@@ -27,6 +29,9 @@ mod common;
 
 #[path = "rows/pipe.rs"]
 mod pipe_rows;
+
+#[path = "rows/forward.rs"]
+mod forward_rows;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -1600,6 +1605,9 @@ fn main() {
     }
     if wanted("paths") {
         rows.extend(paths());
+    }
+    if wanted("forward") {
+        rows.extend(forward_rows::forward());
     }
     if wanted("pipe") {
         rows.extend(pipe_rows::pipe());

@@ -20,10 +20,8 @@ use std::time::{Duration, Instant};
 use common::{Running, field, require_tool, start_serve, tinynode, wait_for};
 
 const LIMIT: Duration = Duration::from_secs(60);
-/// Longest a forwarded client waits for bytes. Generous: 100 streams at
-/// once are served far slower than one (100 × 1 MiB echoed takes 47 s in
-/// a release build against 4 s for one connection of 100 MiB; the closing
-/// note of issue 29 has it), and a stream can wait long for its turn.
+/// Longest a forwarded client waits for bytes: generous, for a debug
+/// build on a busy machine with 100 streams sharing one window.
 const READ_LIMIT: Duration = Duration::from_secs(300);
 
 fn meeting(command: &str, code: &str, serve: SocketAddr) -> Command {

@@ -317,11 +317,21 @@ fn a_stream_whose_reader_stopped_does_not_stall_another() {
         reader.bytes_of("stalled") <= 1024 * 1024,
         "no more than its grant"
     );
-    // Whatever the stalled stream still takes stops at its grant.
+    // Whatever the stalled stream still takes stops at its grant: write
+    // until a second of simulated time passes with nothing taken (the
+    // streams share one window, so it may wait for the other's bytes).
     let mut taken = stuck;
     let chunk = vec![0u8; 64 * 1024];
-    while let Ok(n) = sim.with_node(a, |node, now| node.stream_write(now, stalled, &chunk)) {
-        taken += n;
+    let mut idle_rounds = 0;
+    while idle_rounds < 50 {
+        match sim.with_node(a, |node, now| node.stream_write(now, stalled, &chunk)) {
+            Ok(n) if n > 0 => {
+                taken += n;
+                idle_rounds = 0;
+            }
+            Ok(_) | Err(WriteError::Blocked) => idle_rounds += 1,
+            Err(other) => panic!("the stalled stream failed: {other}"),
+        }
         sim.run_for(Duration::from_millis(20));
     }
     assert_eq!(

@@ -712,9 +712,20 @@ impl Conn {
     }
 
     fn flush_streams(&mut self) {
-        let limit = self.window_limit();
-        self.streams.flush(&mut self.rtc, limit);
+        let room = self.stream_room();
+        self.streams.flush(&mut self.rtc, room);
         self.drain();
+    }
+
+    /// What the streams may hold in str0m together: the window, less what
+    /// the message channel holds.
+    fn stream_room(&mut self) -> usize {
+        let limit = self.window_limit();
+        let held = self
+            .rtc
+            .channel(self.channel)
+            .map_or(0, |mut channel| channel.buffered_amount());
+        limit.saturating_sub(held)
     }
 
     /// Queues a message (text or binary, at most [`MAX_MESSAGE_LEN`]
@@ -854,8 +865,8 @@ impl Conn {
         }
         self.flush_outbox();
         if self.phase == Phase::Open {
-            let limit = self.window_limit();
-            self.streams.flush(&mut self.rtc, limit);
+            let room = self.stream_room();
+            self.streams.flush(&mut self.rtc, room);
         }
         self.drain();
     }
@@ -868,8 +879,8 @@ impl Conn {
         // What arrived may have made stream frames (a grant, an accept, a
         // reset, room freed by acknowledgements): hand them over now.
         if self.phase == Phase::Open && self.streams.has_frames() {
-            let limit = self.window_limit();
-            self.streams.flush(&mut self.rtc, limit);
+            let room = self.stream_room();
+            self.streams.flush(&mut self.rtc, room);
             self.poll_rtc(&mut burst);
         }
         self.send_burst(burst);

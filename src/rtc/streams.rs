@@ -67,6 +67,9 @@ struct Entry {
     /// A clean end, reported once the channel is closed: then the peer
     /// has seen the close too, and leaving cannot cut it short.
     held: Option<StreamEvent>,
+    /// str0m may still hold bytes we gave it for this channel: looked up
+    /// (str0m finds a channel by a linear search) only while true.
+    in_str0m: bool,
 }
 
 /// A connection's streams.
@@ -74,6 +77,9 @@ struct Entry {
 pub struct Streams {
     entries: Vec<Entry>,
     next_number: u32,
+    /// Where the next [`flush`](Self::flush) starts, so the streams take
+    /// turns at the window.
+    turn: usize,
     accepted_kinds: Vec<StreamKind>,
     /// The peer is not on the node's allow-list: its streams are refused.
     refused_peer: bool,
@@ -113,6 +119,7 @@ impl Streams {
             closed: false,
             close_seen: false,
             held: None,
+            in_str0m: false,
         });
         Ok(number)
     }
@@ -150,6 +157,7 @@ impl Streams {
             closed: false,
             close_seen: false,
             held: None,
+            in_str0m: false,
         });
         true
     }
@@ -264,33 +272,57 @@ impl Streams {
         })
     }
 
-    /// Hands frames to str0m while each channel holds less than `limit`;
-    /// closes the channels of ended streams once str0m has sent everything.
+    /// Hands frames to str0m while the stream channels together hold less
+    /// than `limit` (the connection's send window, less what its other
+    /// channel holds: one window for the whole connection, not one per
+    /// stream, or a hundred streams would put a hundred windows in flight
+    /// and make every SCTP poll walk them all); each flush starts at the
+    /// next stream, so they take turns. Closes the channels of ended
+    /// streams once str0m has sent everything.
     pub fn flush(&mut self, rtc: &mut Rtc, limit: usize) {
-        for entry in &mut self.entries {
+        let mut held: usize = 0;
+        for entry in self.entries.iter_mut().filter(|e| e.in_str0m) {
+            let buffered = rtc
+                .channel(entry.channel)
+                .map_or(0, |mut channel| channel.buffered_amount());
+            entry.in_str0m = buffered > 0;
+            held += buffered;
+        }
+        let count = self.entries.len();
+        let first = if count == 0 { 0 } else { self.turn % count };
+        self.turn = first + 1;
+        for index in (first..count).chain(0..first) {
+            let entry = &mut self.entries[index];
             let Some(stream) = entry.stream.as_mut() else {
                 continue;
             };
             if !entry.open || entry.closed {
                 continue;
             }
-            let Some(mut channel) = rtc.channel(entry.channel) else {
-                continue;
-            };
-            while let Some(frame) = stream.peek_frame() {
-                if channel.buffered_amount() >= limit {
-                    break;
-                }
-                match channel.write(true, frame) {
-                    Ok(true) => stream.pop_frame(),
-                    Ok(false) => break,
-                    Err(error) => {
-                        debug!("stream: write failed: {error}");
+            if held < limit
+                && stream.peek_frame().is_some()
+                && let Some(mut channel) = rtc.channel(entry.channel)
+            {
+                while let Some(frame) = stream.peek_frame() {
+                    if held >= limit {
                         break;
+                    }
+                    let len = frame.len();
+                    match channel.write(true, frame) {
+                        Ok(true) => {
+                            stream.pop_frame();
+                            held += len;
+                            entry.in_str0m = true;
+                        }
+                        Ok(false) => break,
+                        Err(error) => {
+                            debug!("stream: write failed: {error}");
+                            break;
+                        }
                     }
                 }
             }
-            let drained = stream.peek_frame().is_none() && channel.buffered_amount() == 0;
+            let drained = stream.peek_frame().is_none() && !entry.in_str0m;
             if drained {
                 stream.on_drained();
             }
