@@ -21,7 +21,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use tinynode::driver::resolve::resolve_all;
 use tinynode::driver::{Flow, HANDLER_TOKENS, HANDLER_TOKENS_END, Handler};
-use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind};
+use tinynode::{Event, Identity, Node, NodeId, ResetCode, StreamHeader, StreamId, StreamKind};
 
 use super::args::{AllowOptions, ConnectOptions, ExposeOptions};
 use super::bridge::{Bridge, Pumped};
@@ -318,7 +318,11 @@ impl<'a> Forward<'a> {
             Event::StreamFinished { stream } => self.on_stream(node, stream, Bridge::on_finished),
             Event::StreamWritable { stream } => self.on_stream(node, stream, |_| {}),
             Event::StreamClosed { stream } => self.on_stream(node, stream, Bridge::on_closed),
-            Event::StreamReset { stream, reason, .. } => self.reset(node, stream, reason),
+            Event::StreamReset {
+                stream,
+                code,
+                reason,
+            } => self.reset(node, stream, code, reason),
             _ => {}
         }
     }
@@ -333,8 +337,9 @@ impl<'a> Forward<'a> {
     }
 
     /// The member reset `stream`. A connection whose stream the member
-    /// never took goes back to wait for another member; any other ends.
-    fn reset(&mut self, node: &mut Node, stream: StreamId, reason: String) {
+    /// never took goes back to wait for another member (and a member that
+    /// refused it is not asked again until it reconnects); any other ends.
+    fn reset(&mut self, node: &mut Node, stream: StreamId, code: ResetCode, reason: String) {
         let Some(&token) = self.by_stream.get(&stream) else {
             return;
         };
@@ -350,7 +355,7 @@ impl<'a> Forward<'a> {
         {
             self.by_stream.remove(&stream);
             self.unaccepted.retain(|s| *s != stream);
-            if !not_exposing.contains(&stream.peer()) {
+            if code == ResetCode::Refused && !not_exposing.contains(&stream.peer()) {
                 not_exposing.push(stream.peer());
             }
             log::debug!(
