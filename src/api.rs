@@ -107,7 +107,15 @@ pub struct NodeConfig {
     pub software: String,
     /// Whether this node relays for others, and for whom.
     pub relay: RelayRole,
+    /// The limits of an open relay ([`RelayRole::Open`], `serve --relay`):
+    /// the defaults suit a relay that strangers find in the Mainline
+    /// directory; an operator's own relay may allow far more.
+    pub open_relay_limits: RelayLimits,
 }
+
+/// The numbers a relay keeps to: pairs, bindings per source, bytes a
+/// second per pair and in all (`protocol-spec.md` §12.5).
+pub use crate::relay::server::RelayConfig as RelayLimits;
 
 /// Why a node would not relay for us (`protocol-spec.md` §12.2).
 pub use crate::relay::wire::RefuseReason as RelayRefusal;
@@ -155,6 +163,7 @@ impl NodeConfig {
             retransmit: RetransmitConfig::default(),
             software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
             relay: RelayRole::Members,
+            open_relay_limits: crate::relay::server::SERVE_RELAY,
         }
     }
 }

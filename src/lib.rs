@@ -153,8 +153,8 @@ pub mod fuzzing;
 pub use addr::{Family, canonical, source_key};
 pub use api::{
     AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
-    Output, ReachResult, RelayRefusal, RelayRole, ResetCode, StreamHeader, StreamId, StreamKind,
-    Via, WallClock, WriteError,
+    Output, ReachResult, RelayLimits, RelayRefusal, RelayRole, ResetCode, StreamHeader, StreamId,
+    StreamKind, Via, WallClock, WriteError,
 };
 pub use id::NodeId;
 pub use identity::{Identity, IdentityError};
@@ -240,7 +240,10 @@ pub mod wire {
         pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
         pub use crate::node::PROBE_TIMEOUT;
         pub use crate::relay::cookie::{COOKIE_LABEL, COOKIE_ROTATION, cookie};
-        pub use crate::relay::server::{MEMBER_RELAY, RelayConfig, SERVE_RELAY, UNPAIRED_GRACE};
+        pub use crate::relay::server::{
+            MAX_OPEN_RELAY_PAIRS, MEMBER_RELAY, RelayConfig, SERVE_RELAY, UNLIMITED_RATE,
+            UNPAIRED_GRACE,
+        };
         pub use crate::relay::wire::*;
         pub use crate::relay::{
             RELAY_INFOHASH_LABEL, SYNTHETIC_LABEL, is_synthetic, relay_infohash, synthetic_addr,

@@ -72,7 +72,8 @@ fn the_unit_keeps_its_hardening() {
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
         "Restart=on-failure",
         "MemoryMax=64M",
-        "ExecStart=/usr/local/bin/tinynode serve --identity ${STATE_DIRECTORY}/identity --relay",
+        "EnvironmentFile=-/etc/tinynode/serve.env",
+        "ExecStart=/usr/local/bin/tinynode serve --identity ${STATE_DIRECTORY}/identity --relay $TINYNODE_SERVE",
     ] {
         assert!(
             UNIT.lines().any(|l| l.trim() == line),

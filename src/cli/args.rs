@@ -111,6 +111,12 @@ pub struct ServeOptions {
     pub mainline_bootstrap: Vec<HostPort>,
     /// `--no-mainline`: a relay is not announced in the Mainline DHT.
     pub no_mainline: bool,
+    /// `--relay-rate`: bytes a second per pair.
+    pub relay_rate: Option<u64>,
+    /// `--relay-total`: bytes a second through the whole relay.
+    pub relay_total: Option<u64>,
+    /// `--relay-pairs`: most pairs at once.
+    pub relay_pairs: Option<usize>,
     /// JSON output.
     pub json: bool,
 }
@@ -421,6 +427,9 @@ fn parse_serve(args: &mut Args) -> Result<Command, UsageError> {
         relay: false,
         mainline_bootstrap: Vec::new(),
         no_mainline: false,
+        relay_rate: None,
+        relay_total: None,
+        relay_pairs: None,
         json: false,
     };
     while let Some(arg) = args.next()? {
@@ -429,6 +438,21 @@ fn parse_serve(args: &mut Args) -> Result<Command, UsageError> {
         };
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
+            "--relay-rate" => options.relay_rate = Some(parse_rate(args, "--relay-rate")?),
+            "--relay-total" => options.relay_total = Some(parse_rate(args, "--relay-total")?),
+            "--relay-pairs" => {
+                let value = args.value("--relay-pairs")?;
+                options.relay_pairs = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=tinynode::wire::relay::MAX_OPEN_RELAY_PAIRS).contains(n))
+                        .ok_or(UsageError::BadValue {
+                            option: "--relay-pairs",
+                            value,
+                        })?,
+                );
+            }
             "--json" => options.json = true,
             "--relay" => options.relay = true,
             "--no-mainline" => options.no_mainline = true,
@@ -438,6 +462,17 @@ fn parse_serve(args: &mut Args) -> Result<Command, UsageError> {
             "--identity" => options.identity = Some(parse_value(args, "--identity")?),
             _ => return Err(unexpected(arg)),
         }
+    }
+    let quotas = [
+        ("--relay-rate", options.relay_rate.is_some()),
+        ("--relay-total", options.relay_total.is_some()),
+        ("--relay-pairs", options.relay_pairs.is_some()),
+    ];
+    if let Some((option, _)) = quotas.iter().find(|(_, given)| *given && !options.relay) {
+        return Err(UsageError::BadValue {
+            option,
+            value: "given without --relay".to_owned(),
+        });
     }
     Ok(Command::Serve(options))
 }
@@ -542,6 +577,27 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::Pipe(options))
+}
+
+/// A rate in bytes a second: a number with an optional `k`, `M` or `G`
+/// (powers of 1024), or `unlimited`.
+fn parse_rate(args: &mut Args, option: &'static str) -> Result<u64, UsageError> {
+    let value = args.value(option)?;
+    if value == "unlimited" {
+        return Ok(tinynode::wire::relay::UNLIMITED_RATE);
+    }
+    let (digits, unit) = match value.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&value[..at], 1 << 10),
+        Some((at, 'M')) => (&value[..at], 1 << 20),
+        Some((at, 'G')) => (&value[..at], 1 << 30),
+        _ => (value.as_str(), 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|rate| (1024..=tinynode::wire::relay::UNLIMITED_RATE).contains(rate))
+        .ok_or(UsageError::BadValue { option, value })
 }
 
 /// `--peer`'s value: hex digits, lower-cased.
@@ -794,10 +850,100 @@ mod tests {
                 relay: false,
                 mainline_bootstrap: vec![],
                 no_mainline: false,
+                relay_rate: None,
+                relay_total: None,
+                relay_pairs: None,
                 json: false
             })
         );
         assert!(!cli.verbose);
+    }
+
+    #[test]
+    fn relay_quotas_take_units_and_unlimited_and_need_relay() {
+        let Command::Serve(options) =
+            parse_line("serve --relay --relay-rate 10M --relay-total unlimited --relay-pairs 2")
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.relay_rate, Some(10 << 20));
+        assert_eq!(
+            options.relay_total,
+            Some(tinynode::wire::relay::UNLIMITED_RATE)
+        );
+        assert_eq!(options.relay_pairs, Some(2));
+        let Command::Serve(options) = parse_line("serve --relay --relay-rate=512k")
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.relay_rate, Some(512 << 10));
+        for bad in [
+            "serve --relay --relay-rate 100",
+            "serve --relay --relay-rate 10T",
+            "serve --relay --relay-rate -1k",
+            "serve --relay --relay-rate fast",
+            "serve --relay --relay-pairs 0",
+            "serve --relay --relay-pairs 5000",
+            "serve --relay-rate 1M",
+        ] {
+            assert!(
+                matches!(parse_line(bad), Err(UsageError::BadValue { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn expose_connect_and_id_take_their_options() {
+        let key = "ab".repeat(32);
+        let line = format!("expose c --tcp ssh=127.0.0.1:22 --tcp 127.0.0.1:80 --allow {key}");
+        let Command::Expose(options) = parse_line(&line).unwrap().command else {
+            panic!()
+        };
+        let names: Vec<&str> = options.tcp.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ssh", "80"]);
+        assert_eq!(options.allow.keys.len(), 1);
+        assert_eq!(options.meeting.code.as_deref(), Some("c"));
+        assert!(matches!(
+            parse_line("expose c"),
+            Err(UsageError::MissingOption("--tcp"))
+        ));
+        for bad in [
+            "expose c --tcp 127.0.0.1",
+            "expose c --tcp a=127.0.0.1:22 --tcp a=127.0.0.1:23",
+            "expose c --tcp =127.0.0.1:22",
+            "expose c --tcp ssh=127.0.0.1:22 --allow abc",
+        ] {
+            assert!(
+                matches!(parse_line(bad), Err(UsageError::BadValue { .. })),
+                "{bad}"
+            );
+        }
+        let Command::Connect(options) =
+            parse_line("connect c --listen 127.0.0.1:2222 --service ssh --peer AB12")
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.listen, "127.0.0.1:2222".parse().unwrap());
+        assert_eq!(options.service.as_deref(), Some("ssh"));
+        assert_eq!(options.peer.as_deref(), Some("ab12"));
+        assert!(matches!(
+            parse_line("connect c"),
+            Err(UsageError::MissingOption("--listen"))
+        ));
+        assert_eq!(
+            parse_line("id --identity /k --json").unwrap().command,
+            Command::Id {
+                identity: Some("/k".into()),
+                json: true
+            }
+        );
     }
 
     #[test]

@@ -259,6 +259,7 @@ Options:
 /// `tinynode serve --help`.
 pub const SERVE_HELP: &str = "\
 Usage: tinynode serve [--bind ADDR]... [--bootstrap ADDR]... [--identity PATH] [--relay]
+                      [--relay-rate RATE] [--relay-total RATE] [--relay-pairs N]
                       [--mainline-bootstrap ADDR]... [--no-mainline] [--json]
        tinynode bootstrap ...
 
@@ -281,6 +282,12 @@ Options:
                      quotas (protocol-spec.md §12.5); a relay announces
                      itself in the Mainline DHT, so members of meetings
                      that name no serve node can find it
+  --relay-rate RATE  bytes a second one pair may send through, both ways
+                     together (default 256k: right for strangers; your own
+                     relay may take `unlimited`); RATE is a number with an
+                     optional k, M or G (powers of 1024), at least 1k
+  --relay-total RATE bytes a second through the whole relay (default 2M)
+  --relay-pairs N    most pairs at once, 1 to 1024 (default 64)
   --mainline-bootstrap ADDR
                      Mainline DHT node to announce the relay through,
                      repeatable (default: the public routers)

@@ -210,7 +210,29 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
             RelayRole::Off
         },
     };
-    let Some((mut driver, mut node)) = start(&printer, &binds, identity, sources, false) else {
+    let mut limits = tinynode::wire::relay::SERVE_RELAY;
+    if let Some(rate) = options.relay_rate {
+        limits.pair_rate = rate;
+        limits.pair_burst = rate.saturating_mul(2);
+    }
+    if let Some(rate) = options.relay_total {
+        limits.total_rate = rate;
+        limits.total_burst = rate.saturating_mul(2);
+    }
+    if let Some(pairs) = options.relay_pairs {
+        limits.max_pairs = pairs;
+    }
+    if options.relay {
+        debug!(
+            "relay limits: {} pairs, {} bytes/s per pair, {} bytes/s in all",
+            limits.max_pairs, limits.pair_rate, limits.total_rate
+        );
+    }
+    let Some((mut driver, mut node)) =
+        start_configured(&printer, &binds, identity, sources, |config| {
+            config.open_relay_limits = limits;
+        })
+    else {
         return EXIT_FAILURE;
     };
     mainline::resolve_in_background(plan.names, driver.command_sender());

@@ -328,7 +328,7 @@ impl Sizes {
         rate_limited_sources: crate::ratelimit::MAX_SOURCES,
         mainline_routing: crate::id::ID_BITS * crate::dht::wire::K,
         mainline_pending: crate::mainline::engine::MAX_PENDING,
-        relay_bindings: 2 * crate::relay::server::SERVE_RELAY.max_pairs,
+        relay_bindings: 2 * crate::relay::server::MAX_OPEN_RELAY_PAIRS,
         contacted_ips: super::contacted::MAX_CONTACTED,
         hello_nonces: super::hello::MAX_SENT_NONCES,
         send_window: crate::rtc::window::TOTAL_WINDOW,

@@ -78,6 +78,15 @@ pub const SERVE_RELAY: RelayConfig = RelayConfig {
     idle: Duration::from_secs(30),
 };
 
+/// Most pairs an open relay may be configured to hold
+/// ([`NodeConfig::open_relay_limits`](crate::NodeConfig)): the node's
+/// state stays bounded whatever the operator asks.
+pub const MAX_OPEN_RELAY_PAIRS: usize = 1024;
+
+/// A rate that never limits (`serve --relay-rate unlimited`): a terabyte
+/// a second, far beyond any link, and far from overflowing the buckets.
+pub const UNLIMITED_RATE: u64 = 1 << 40;
+
 /// An unpaired binding younger than this is never evicted to make room:
 /// its partner's bind is usually a round trip behind.
 pub const UNPAIRED_GRACE: Duration = Duration::from_secs(10);
@@ -611,6 +620,33 @@ mod tests {
         // A second later the pair has 10 000 bytes again.
         let later = now + Duration::from_secs(1);
         assert!(relay.forward(later, addr(A), a.channel, 1000).is_ok());
+    }
+
+    #[test]
+    fn an_unlimited_relay_forwards_a_burst_of_a_gigabyte_without_a_drop() {
+        let now = Instant::now();
+        let config = RelayConfig {
+            pair_rate: UNLIMITED_RATE,
+            pair_burst: 2 * UNLIMITED_RATE,
+            total_rate: UNLIMITED_RATE,
+            total_burst: 2 * UNLIMITED_RATE,
+            ..SERVE_RELAY
+        };
+        let mut relay = table(config);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        let sent = (0..1_000_000)
+            .filter(|_| relay.forward(now, addr(A), a.channel, 1000).is_ok())
+            .count();
+        assert_eq!(sent, 1_000_000);
+        // The default drops most of it.
+        let mut relay = table(SERVE_RELAY);
+        let a = relay.bind(now, addr(A), [1; 16]).unwrap();
+        relay.bind(now, addr(B), [1; 16]).unwrap();
+        let sent = (0..1_000_000)
+            .filter(|_| relay.forward(now, addr(A), a.channel, 1000).is_ok())
+            .count();
+        assert!(sent <= 600, "{sent}");
     }
 
     #[test]
