@@ -15,7 +15,9 @@
 //! `pipe` (1 GiB through `tinynode pipe` on loopback against hyperswarm and
 //! TCP, and `pipe`'s memory with a slow reader: Node.js and npm, minutes),
 //! `forward` (100 connections at once through `expose`/`connect` against
-//! one connection of the same bytes, a minute).
+//! one connection of the same bytes, a minute), `relay-pipe` (64 MiB
+//! through `pipe` in the NAT lab, relayed by an unlimited `serve --relay`
+//! against direct: needs root, minutes).
 //! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
@@ -32,6 +34,9 @@ mod pipe_rows;
 
 #[path = "rows/forward.rs"]
 mod forward_rows;
+
+#[path = "rows/relay_pipe.rs"]
+mod relay_pipe_rows;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -1608,6 +1613,9 @@ fn main() {
     }
     if wanted("forward") {
         rows.extend(forward_rows::forward());
+    }
+    if wanted("relay-pipe") {
+        rows.extend(relay_pipe_rows::relay_pipe());
     }
     if wanted("pipe") {
         rows.extend(pipe_rows::pipe());
