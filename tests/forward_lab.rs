@@ -1,0 +1,220 @@
+//! Port forwarding across the NAT lab (`tests/common/natlab.rs`, issue
+//! 29): a service in namespace `a` (behind `nat1`) exposed with
+//! `tinynode expose`, reached from namespace `b` (behind `nat2`) through
+//! `tinynode connect`: curl against Python's `http.server`, byte-exact,
+//! with the members direct and again with both NATs symmetric (through
+//! the lab's `serve --relay`); and an OpenSSH session (`sshd` in `a`,
+//! `ssh -p` in `b`) through a forward.
+//!
+//! Needs root, `ip`, `iptables`, `python3`, `curl` and OpenSSH (client and
+//! server; `.ci/run` installs them); a machine where namespaces cannot be
+//! made fails the test unless `TINYNODE_SKIP_NAT_LAB=1` says to skip it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::natlab::Lab;
+use common::netns::lab_or_skip;
+use common::{Running, field, require_tool, wait_for};
+
+const SERVE_ADDR: &str = "198.18.0.1:3478";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn serve_relay(lab: &Lab) -> Running {
+    let args = [
+        "serve",
+        "--bind",
+        SERVE_ADDR,
+        "--relay",
+        "--no-mainline",
+        "--json",
+    ];
+    let serve = lab.spawn("pub", &args, false);
+    serve.next_line(Duration::from_secs(10));
+    serve
+}
+
+fn member(lab: &Lab, ns: &str, ip: &str, args: &[&str]) -> Running {
+    let bind = format!("{ip}:0");
+    let mut all = args.to_vec();
+    all.extend([
+        "--bootstrap",
+        SERVE_ADDR,
+        "--bind",
+        &bind,
+        "--json",
+        "--no-mainline",
+        "--no-lan",
+    ]);
+    lab.spawn(ns, &all, false)
+}
+
+/// `expose` in `a` of `target` (a service in `a`) and `connect` in `b`
+/// at `listen`; returns both once `connect` is connected, with its path.
+fn forward(lab: &Lab, code: &str, target: &str, listen: &str) -> (Running, Running, String) {
+    let expose = member(lab, "a", "10.1.0.2", &["expose", code, "--tcp", target]);
+    let connect = member(lab, "b", "10.2.0.2", &["connect", code, "--listen", listen]);
+    wait_for(&connect, "listening", LIMIT, &mut Vec::new());
+    let connected = wait_for(&connect, "connected", LIMIT, &mut Vec::new());
+    let path = field(&connected, "path").unwrap_or_default().to_owned();
+    (expose, connect, path)
+}
+
+/// Runs `program args` inside the lab's namespace `ns`; its output.
+fn run_in(lab: &Lab, ns: &str, program: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", &lab.ns(ns)])
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("run in the namespace")
+}
+
+#[test]
+fn curl_reaches_an_http_server_behind_two_nats_directly_and_through_a_relay() {
+    let curl = require_tool("curl", "curl");
+    let python = require_tool("python3", "python3");
+    let Some(lab) = lab_or_skip(Lab::build("fwh"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tinynode-fwlab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    std::fs::write(dir.join("file.bin"), &body).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    let http = lab.spawn_program(
+        "a",
+        &[],
+        python.to_str().unwrap(),
+        &[
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            dir_arg,
+            "8000",
+        ],
+    );
+    let ready = http.next_line(LIMIT);
+    assert!(ready.contains("Serving HTTP"), "{ready}");
+    let _serve = serve_relay(&lab);
+    for (round, symmetric) in [(0, false), (1, true)] {
+        lab.nat("nat1", symmetric);
+        lab.nat("nat2", symmetric);
+        let code = format!("forward lab http {round}");
+        let listen = format!("127.0.0.1:{}", 8080 + round);
+        let (_expose, _connect, path) = forward(&lab, &code, "web=127.0.0.1:8000", &listen);
+        assert_eq!(path, if symmetric { "relay" } else { "direct" });
+        let output = run_in(
+            &lab,
+            "b",
+            &curl,
+            &[
+                "-sS",
+                "--fail",
+                "--max-time",
+                "60",
+                &format!("http://{listen}/file.bin"),
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "curl ({path}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.stdout == body,
+            "{path}: {} bytes",
+            output.stdout.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_ssh_session_goes_through_a_forward_between_two_nats() {
+    let sshd = require_tool("sshd", "openssh-server");
+    let ssh = require_tool("ssh", "openssh-client");
+    let keygen = require_tool("ssh-keygen", "openssh-client");
+    let Some(lab) = lab_or_skip(Lab::build("fws"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tinynode-fwssh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    for key in ["host", "client"] {
+        let status = Command::new(&keygen)
+            .args(["-q", "-t", "ed25519", "-N", "", "-f", &path(key)])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::fs::copy(path("client.pub"), path("authorized_keys")).unwrap();
+    let config = format!(
+        "ListenAddress 127.0.0.1:2222\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+         PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\n\
+         UsePAM no\n",
+        path("host"),
+        path("authorized_keys"),
+        path("sshd.pid")
+    );
+    std::fs::write(path("sshd_config"), config).unwrap();
+    // sshd wants its privilege-separation directory.
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let sshd = lab.spawn_program(
+        "a",
+        &[],
+        sshd.to_str().unwrap(),
+        &["-D", "-e", "-f", &path("sshd_config")],
+    );
+    sshd.wait_stderr("Server listening", LIMIT);
+    let _serve = serve_relay(&lab);
+    let target = "ssh=127.0.0.1:2222";
+    let (_expose, _connect, _) = forward(&lab, "forward lab ssh", target, "127.0.0.1:2022");
+    let key = path("client");
+    let user = format!("{}@127.0.0.1", whoami());
+    let output = run_in(
+        &lab,
+        "b",
+        &ssh,
+        &[
+            "-p",
+            "2022",
+            "-i",
+            &key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=30",
+            &user,
+            "echo",
+            "through-tinynode",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "ssh: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "through-tinynode"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The user this test runs as (root, for the lab).
+fn whoami() -> String {
+    let output = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
