@@ -299,6 +299,13 @@ pub enum UsageError {
     MissingValue(&'static str),
     /// A command was given without an option it needs.
     MissingOption(&'static str),
+    /// An option that only means something with another one.
+    Needs {
+        /// The option given.
+        option: &'static str,
+        /// The option it needs.
+        needs: &'static str,
+    },
     /// An option value that does not parse.
     BadValue {
         /// The option.
@@ -324,6 +331,7 @@ impl fmt::Display for UsageError {
             }
             Self::MissingValue(option) => write!(f, "{option} needs a value"),
             Self::MissingOption(option) => write!(f, "{option} is required"),
+            Self::Needs { option, needs } => write!(f, "{option} needs {needs}"),
             Self::BadValue { option, value } => write!(f, "invalid value {value:?} for {option}"),
             Self::BadServer(error) => error.fmt(f),
             Self::NoServers => f.write_str("stun needs at least one SERVER"),
@@ -469,9 +477,9 @@ fn parse_serve(args: &mut Args) -> Result<Command, UsageError> {
         ("--relay-pairs", options.relay_pairs.is_some()),
     ];
     if let Some((option, _)) = quotas.iter().find(|(_, given)| *given && !options.relay) {
-        return Err(UsageError::BadValue {
+        return Err(UsageError::Needs {
             option,
-            value: "given without --relay".to_owned(),
+            needs: "--relay",
         });
     }
     Ok(Command::Serve(options))
@@ -888,13 +896,18 @@ mod tests {
             "serve --relay --relay-rate fast",
             "serve --relay --relay-pairs 0",
             "serve --relay --relay-pairs 5000",
-            "serve --relay-rate 1M",
         ] {
             assert!(
                 matches!(parse_line(bad), Err(UsageError::BadValue { .. })),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn relay_quotas_without_relay_say_so() {
+        let error = parse_line("serve --relay-rate 1M").unwrap_err();
+        assert_eq!(error.to_string(), "--relay-rate needs --relay");
     }
 
     #[test]
