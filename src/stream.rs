@@ -49,12 +49,18 @@ impl StreamKind {
     /// A forwarded TCP connection (`expose`/`connect`), to the service
     /// the stream's name gives.
     pub const TCP: Self = Self(2);
+    /// A forwarded UDP flow (`expose --udp`): datagrams, unordered and
+    /// unreliable, on a channel of their own (`protocol-spec.md` §6.8):
+    /// each write is one datagram, delivered at most once, in any order;
+    /// no credit and no finish (finishing or resetting ends the flow).
+    pub const UDP: Self = Self(3);
 
     /// Its name in logs and JSON.
     pub fn name(self) -> String {
         match self {
             Self::PIPE => "pipe".into(),
             Self::TCP => "tcp".into(),
+            Self::UDP => "udp".into(),
             Self(other) => format!("kind {other}"),
         }
     }

@@ -4,12 +4,14 @@
 //! reads the whole reply), a refused service reset back to the client,
 //! the allow-list (a member not on it reaches nothing, one on it does),
 //! and connections accepted before the exposing member starts waiting for
-//! it. `tinynode id` prints the key the allow-list takes.
+//! it; UDP datagrams through `--udp` and `--udp-listen` to an echo server,
+//! each client's flow apart. `tinynode id` prints the key the allow-list
+//! takes.
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -318,4 +320,66 @@ fn connections_accepted_before_the_exposing_member_starts_wait_for_it() {
             "an early client failed"
         );
     }
+}
+
+/// A UDP echo server on loopback; its address, and the sources it saw.
+fn udp_echo_server() -> (SocketAddr, std::sync::mpsc::Receiver<SocketAddr>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (sources, seen) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = sources.send(from);
+            let _ = socket.send_to(&buf[..n], from);
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn udp_datagrams_cross_to_an_echo_server_each_clients_flow_apart() {
+    let (_serve, serve) = start_serve();
+    let (echo, sources) = udp_echo_server();
+    let code = code("udp");
+    let _expose = expose(&code, serve, &["--udp", &format!("echo={echo}")]);
+    let mut cmd = meeting("connect", &code, serve);
+    cmd.args(["--udp-listen", "127.0.0.1:0"]);
+    let connect = Running::spawn(cmd);
+    let line = wait_for(&connect, "listening", LIMIT, &mut Vec::new());
+    assert_eq!(field(&line, "proto"), Some("udp"), "{line}");
+    let listen: SocketAddr = field(&line, "addr").unwrap().parse().unwrap();
+    wait_for(&connect, "connected", LIMIT, &mut Vec::new());
+    // Two clients, each in lockstep: a datagram, then its echo. The flow
+    // is unreliable, so a datagram without an echo in a second is sent
+    // again (on loopback that is rare).
+    for client in ["first", "second"] {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        for i in 0..50 {
+            let datagram = format!("{client} {i} {}", "x".repeat(i * 20));
+            let mut echoed = None;
+            for _ in 0..10 {
+                socket.send_to(datagram.as_bytes(), listen).unwrap();
+                let mut buf = [0u8; 4096];
+                if let Ok(n) = socket.recv(&mut buf) {
+                    echoed = Some(buf[..n].to_vec());
+                    break;
+                }
+            }
+            assert_eq!(
+                echoed.as_deref(),
+                Some(datagram.as_bytes()),
+                "{client}'s datagram {i} came back, and only its own"
+            );
+        }
+    }
+    let seen: std::collections::BTreeSet<SocketAddr> = sources.try_iter().collect();
+    assert_eq!(
+        seen.len(),
+        2,
+        "one socket, so one flow, per client: {seen:?}"
+    );
 }

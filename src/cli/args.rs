@@ -198,8 +198,10 @@ pub struct ExposeOptions {
     pub meeting: JoinOptions,
     /// Who may connect.
     pub allow: AllowOptions,
-    /// The TCP services offered (at least one).
+    /// The TCP services offered.
     pub tcp: Vec<Service>,
+    /// The UDP services offered (at least one service of either kind).
+    pub udp: Vec<Service>,
 }
 
 /// Options of `tinynode connect`.
@@ -210,7 +212,9 @@ pub struct ConnectOptions {
     /// Whose services may be reached.
     pub allow: AllowOptions,
     /// Where local TCP clients connect.
-    pub listen: SocketAddr,
+    pub listen: Option<SocketAddr>,
+    /// Where local UDP clients send (at least one of the two).
+    pub udp_listen: Option<SocketAddr>,
     /// The service to reach, when the exposing member offers several.
     pub service: Option<String>,
     /// The exposing member's node ID, or its first hex digits.
@@ -644,11 +648,11 @@ fn allow_option(
     Ok(None)
 }
 
-/// `--tcp [NAME=]HOST:PORT`.
-fn parse_service(args: &mut Args) -> Result<Service, UsageError> {
-    let value = args.value("--tcp")?;
+/// `--tcp` or `--udp` (`option`) `[NAME=]HOST:PORT`.
+fn parse_service(args: &mut Args, option: &'static str) -> Result<Service, UsageError> {
+    let value = args.value(option)?;
     let bad = |value: &str| UsageError::BadValue {
-        option: "--tcp",
+        option,
         value: value.to_owned(),
     };
     let (name, target) = match value.split_once('=') {
@@ -672,6 +676,7 @@ fn parse_expose(args: &mut Args) -> Result<Command, UsageError> {
         meeting: meeting_defaults(),
         allow: AllowOptions::default(),
         tcp: Vec::new(),
+        udp: Vec::new(),
     };
     while let Some(arg) = args.next()? {
         let Some(arg) = meeting_option(arg, args, &mut options.meeting)? else {
@@ -685,21 +690,26 @@ fn parse_expose(args: &mut Args) -> Result<Command, UsageError> {
         };
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(EXPOSE_HELP)),
-            "--tcp" => {
-                let service = parse_service(args)?;
-                if options.tcp.iter().any(|s| s.name == service.name) {
+            "--tcp" | "--udp" => {
+                let (flag, list) = if option == "--tcp" {
+                    ("--tcp", &mut options.tcp)
+                } else {
+                    ("--udp", &mut options.udp)
+                };
+                let service = parse_service(args, flag)?;
+                if list.iter().any(|s| s.name == service.name) {
                     return Err(UsageError::BadValue {
-                        option: "--tcp",
+                        option: flag,
                         value: format!("{} (a second service of that name)", service.name),
                     });
                 }
-                options.tcp.push(service);
+                list.push(service);
             }
             _ => return Err(unexpected(arg)),
         }
     }
-    if options.tcp.is_empty() {
-        return Err(UsageError::MissingOption("--tcp"));
+    if options.tcp.is_empty() && options.udp.is_empty() {
+        return Err(UsageError::MissingOption("--tcp or --udp"));
     }
     Ok(Command::Expose(options))
 }
@@ -707,7 +717,7 @@ fn parse_expose(args: &mut Args) -> Result<Command, UsageError> {
 fn parse_connect(args: &mut Args) -> Result<Command, UsageError> {
     let mut meeting = meeting_defaults();
     let mut allow = AllowOptions::default();
-    let (mut listen, mut service, mut peer) = (None, None, None);
+    let (mut listen, mut udp_listen, mut service, mut peer) = (None, None, None, None);
     while let Some(arg) = args.next()? {
         let Some(arg) = meeting_option(arg, args, &mut meeting)? else {
             continue;
@@ -721,15 +731,20 @@ fn parse_connect(args: &mut Args) -> Result<Command, UsageError> {
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(CONNECT_HELP)),
             "--listen" => listen = Some(parse_value(args, "--listen")?),
+            "--udp-listen" => udp_listen = Some(parse_value(args, "--udp-listen")?),
             "--service" => service = Some(args.value("--service")?),
             "--peer" => peer = Some(parse_peer(args)?),
             _ => return Err(unexpected(arg)),
         }
     }
+    if listen.is_none() && udp_listen.is_none() {
+        return Err(UsageError::MissingOption("--listen or --udp-listen"));
+    }
     Ok(Command::Connect(ConnectOptions {
         meeting,
         allow,
-        listen: listen.ok_or(UsageError::MissingOption("--listen"))?,
+        listen,
+        udp_listen,
         service,
         peer,
     }))
@@ -923,8 +938,16 @@ mod tests {
         assert_eq!(options.meeting.code.as_deref(), Some("c"));
         assert!(matches!(
             parse_line("expose c"),
-            Err(UsageError::MissingOption("--tcp"))
+            Err(UsageError::MissingOption("--tcp or --udp"))
         ));
+        let Command::Expose(options) = parse_line("expose c --udp wg=127.0.0.1:51820")
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.udp[0].name, "wg");
+        assert!(options.tcp.is_empty());
         for bad in [
             "expose c --tcp 127.0.0.1",
             "expose c --tcp a=127.0.0.1:22 --tcp a=127.0.0.1:23",
@@ -943,12 +966,13 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(options.listen, "127.0.0.1:2222".parse().unwrap());
+        assert_eq!(options.listen, Some("127.0.0.1:2222".parse().unwrap()));
+        assert_eq!(options.udp_listen, None);
         assert_eq!(options.service.as_deref(), Some("ssh"));
         assert_eq!(options.peer.as_deref(), Some("ab12"));
         assert!(matches!(
             parse_line("connect c"),
-            Err(UsageError::MissingOption("--listen"))
+            Err(UsageError::MissingOption("--listen or --udp-listen"))
         ));
         assert_eq!(
             parse_line("id --identity /k --json").unwrap().command,

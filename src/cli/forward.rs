@@ -17,16 +17,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
 use tinynode::driver::resolve::resolve_all;
 use tinynode::driver::{Flow, HANDLER_TOKENS, HANDLER_TOKENS_END, Handler};
 use tinynode::{Event, Identity, Node, NodeId, ResetCode, StreamHeader, StreamId, StreamKind};
 
-use super::args::{AllowOptions, ConnectOptions, ExposeOptions};
+use super::args::{AllowOptions, ConnectOptions, ExposeOptions, Service};
 use super::bridge::{Bridge, Pumped};
 use super::json::JsonLine;
 use super::printer::{PrintEvents, Printer};
+use super::udp::{ClientFlows, ServiceFlows};
 use super::{EXIT_FAILURE, Entered, RESOLVE_LIMIT, allow, enter, finish};
 
 /// Longest an accepted connection waits for a member that exposes.
@@ -34,15 +35,63 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// Most accepted connections waiting at once; more are closed at once.
 pub const MAX_WAITING: usize = 256;
 
-/// The listener's token; connections take the ones after it.
+/// The TCP listener's token.
 const LISTENER: Token = Token(HANDLER_TOKENS);
+/// The UDP socket of `connect --udp-listen`; connections and flows take
+/// the tokens after it.
+const UDP_LISTENER: Token = Token(HANDLER_TOKENS + 1);
 
 /// `tinynode expose`: runs until stopped.
 pub fn expose(options: ExposeOptions, identity: Identity) -> i32 {
     let printer = Printer::new(options.meeting.json);
+    let (Some(services), Some(udp_services)) = (
+        resolve_services(&options.tcp, &printer),
+        resolve_services(&options.udp, &printer),
+    ) else {
+        return EXIT_FAILURE;
+    };
+    let Some((mut driver, mut node, allowed)) =
+        start(&options.meeting, &options.allow, identity, &printer)
+    else {
+        return EXIT_FAILURE;
+    };
+    node.set_stream_kinds(&[StreamKind::TCP, StreamKind::UDP]);
+    if allowed.is_none() {
+        printer.error(
+            "no --allow or --allow-file: anyone who knows the code can reach the services exposed here",
+        );
+    }
+    for (proto, list) in [("tcp", &services), ("udp", &udp_services)] {
+        for (name, target) in list {
+            printer.line(
+                || format!("exposing {name} ({proto} {target}) to the meeting's members"),
+                || {
+                    JsonLine::event("expose")
+                        .str("service", name)
+                        .str("proto", proto)
+                        .display("target", target)
+                },
+            );
+        }
+    }
+    let mut forward = Forward::new(
+        &printer,
+        Role::Expose {
+            services,
+            udp_services,
+            flows: ServiceFlows::default(),
+        },
+    );
+    let result = driver.run(&mut node, &mut forward);
+    finish(&printer, result)
+}
+
+/// Each service's name and first address, or `None` after printing why
+/// one does not resolve.
+fn resolve_services(list: &[Service], printer: &Printer) -> Option<Vec<(String, SocketAddr)>> {
+    let targets: Vec<_> = list.iter().map(|s| s.target.clone()).collect();
     let mut services = Vec::new();
-    let targets: Vec<_> = options.tcp.iter().map(|s| s.target.clone()).collect();
-    for (service, resolved) in options.tcp.iter().zip(resolve_all(&targets, RESOLVE_LIMIT)) {
+    for (service, resolved) in list.iter().zip(resolve_all(&targets, RESOLVE_LIMIT)) {
         match resolved {
             Ok(addrs) if !addrs.is_empty() => services.push((service.name.clone(), addrs[0])),
             Ok(_) => {
@@ -50,47 +99,31 @@ pub fn expose(options: ExposeOptions, identity: Identity) -> i32 {
                     "service {}: {} has no address",
                     service.name, service.target
                 ));
-                return EXIT_FAILURE;
+                return None;
             }
             Err(error) => {
                 printer.error(&format!("service {}: {error}", service.name));
-                return EXIT_FAILURE;
+                return None;
             }
         }
     }
-    let Some((mut driver, mut node, allowed)) =
-        start(&options.meeting, &options.allow, identity, &printer)
-    else {
-        return EXIT_FAILURE;
-    };
-    node.set_stream_kinds(&[StreamKind::TCP]);
-    if allowed.is_none() {
-        printer.error(
-            "no --allow or --allow-file: anyone who knows the code can reach the services exposed here",
-        );
-    }
-    for (name, target) in &services {
-        printer.line(
-            || format!("exposing {name} ({target}) to the meeting's members"),
-            || {
-                JsonLine::event("expose")
-                    .str("service", name)
-                    .display("target", target)
-            },
-        );
-    }
-    let mut forward = Forward::new(&printer, Role::Expose { services });
-    let result = driver.run(&mut node, &mut forward);
-    finish(&printer, result)
+    Some(services)
 }
 
 /// `tinynode connect`: runs until stopped.
 pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
     let printer = Printer::new(options.meeting.json);
-    let listener = match TcpListener::bind(options.listen) {
+    let listener = match options.listen.map(TcpListener::bind).transpose() {
         Ok(listener) => listener,
         Err(error) => {
-            printer.error(&format!("listening at {}: {error}", options.listen));
+            printer.error(&format!("listening for TCP: {error}"));
+            return EXIT_FAILURE;
+        }
+    };
+    let udp = match options.udp_listen.map(UdpSocket::bind).transpose() {
+        Ok(socket) => socket.map(ClientFlows::new),
+        Err(error) => {
+            printer.error(&format!("listening for UDP: {error}"));
             return EXIT_FAILURE;
         }
     };
@@ -99,15 +132,25 @@ pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
     else {
         return EXIT_FAILURE;
     };
-    let listen = listener.local_addr().unwrap_or(options.listen);
-    printer.line(
-        || format!("listening at {listen}: each connection goes to a member that exposes"),
-        || JsonLine::event("listening").display("addr", listen),
-    );
+    let tcp_at = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let udp_at = udp.as_ref().and_then(|u| u.socket.local_addr().ok());
+    for (proto, at) in [("tcp", tcp_at), ("udp", udp_at)] {
+        if let Some(at) = at {
+            printer.line(
+                || format!("listening at {proto} {at}: what arrives goes to a member that exposes"),
+                || {
+                    JsonLine::event("listening")
+                        .display("addr", at)
+                        .str("proto", proto)
+                },
+            );
+        }
+    }
     let mut forward = Forward::new(
         &printer,
         Role::Connect {
             listener,
+            udp,
             service: options.service.unwrap_or_default(),
             peer: options.peer,
             members: Vec::new(),
@@ -144,12 +187,18 @@ fn start(
 enum Role {
     /// Connects each stream to the service it names.
     Expose {
-        /// Service names and addresses.
+        /// TCP service names and addresses.
         services: Vec<(String, SocketAddr)>,
+        /// UDP service names and addresses.
+        udp_services: Vec<(String, SocketAddr)>,
+        /// The UDP flows members opened.
+        flows: ServiceFlows,
     },
     /// Accepts connections and opens a stream for each.
     Connect {
-        listener: TcpListener,
+        listener: Option<TcpListener>,
+        /// The UDP socket clients send to, and a flow per client.
+        udp: Option<ClientFlows>,
         /// The service to ask for ("" for the only one).
         service: String,
         /// Only members whose ID starts with these hex digits.
@@ -184,7 +233,7 @@ impl<'a> Forward<'a> {
             printer,
             role,
             registry: None,
-            next_token: HANDLER_TOKENS + 1,
+            next_token: HANDLER_TOKENS + 2,
             bridges: BTreeMap::new(),
             by_stream: BTreeMap::new(),
             unaccepted: Vec::new(),
@@ -197,7 +246,7 @@ impl<'a> Forward<'a> {
         let token = Token(self.next_token);
         self.next_token += 1;
         if self.next_token >= HANDLER_TOKENS_END {
-            self.next_token = HANDLER_TOKENS + 1;
+            self.next_token = HANDLER_TOKENS + 2;
         }
         let registry = self.registry.as_ref()?;
         registry
@@ -265,6 +314,9 @@ impl<'a> Forward<'a> {
     }
 
     fn handle(&mut self, node: &mut Node, event: Event) {
+        if self.flow_event(node, &event) {
+            return;
+        }
         match event {
             Event::Connected { peer, .. } => {
                 if let Role::Connect {
@@ -327,6 +379,108 @@ impl<'a> Forward<'a> {
         }
     }
 
+    /// Takes `event` if it is about a UDP flow: true when it was.
+    fn flow_event(&mut self, node: &mut Node, event: &Event) -> bool {
+        let registry = self.registry.as_ref();
+        match (&mut self.role, event) {
+            (
+                Role::Expose {
+                    udp_services,
+                    flows,
+                    ..
+                },
+                Event::StreamIncoming { stream, header },
+            ) if header.kind == StreamKind::UDP => {
+                let now = Instant::now();
+                let found = match header.name.as_str() {
+                    "" if udp_services.len() == 1 => udp_services.first(),
+                    name => udp_services.iter().find(|(n, _)| n == name),
+                };
+                let opened = match (found, registry) {
+                    (Some((name, target)), Some(registry)) => {
+                        let token = Token(self.next_token);
+                        self.next_token += 1;
+                        match flows.open(registry, token, *stream, *target) {
+                            Ok(()) => {
+                                log::debug!(
+                                    "udp: member {} opened a flow to {name} ({target})",
+                                    stream.peer().short()
+                                );
+                                true
+                            }
+                            Err(error) => {
+                                log::warn!("udp: a socket for {name}: {error}");
+                                false
+                            }
+                        }
+                    }
+                    _ => false,
+                };
+                if !opened {
+                    let _ = node.stream_reset(now, *stream, "no such udp service");
+                }
+                true
+            }
+            (Role::Expose { flows, .. }, Event::StreamData { stream, bytes })
+                if flows.has(*stream) =>
+            {
+                flows.deliver(*stream, bytes);
+                true
+            }
+            (
+                Role::Expose { flows, .. },
+                Event::StreamClosed { stream } | Event::StreamReset { stream, .. },
+            ) if flows.has(*stream) => {
+                flows.close(registry, *stream);
+                true
+            }
+            (Role::Connect { udp: Some(udp), .. }, Event::StreamData { stream, bytes })
+                if udp.has(*stream) =>
+            {
+                udp.deliver(*stream, bytes);
+                true
+            }
+            (
+                Role::Connect { udp: Some(udp), .. },
+                Event::StreamClosed { stream } | Event::StreamReset { stream, .. },
+            ) if udp.has(*stream) => {
+                udp.close(*stream);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Datagrams from `connect --udp-listen`'s clients, each to its flow.
+    fn udp_from_clients(&mut self, node: &mut Node) {
+        let Role::Connect {
+            udp: Some(udp),
+            service,
+            peer,
+            members,
+            not_exposing,
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        let header = StreamHeader {
+            kind: StreamKind::UDP,
+            name: service.clone(),
+        };
+        udp.on_ready(node, |node| {
+            members
+                .iter()
+                .filter(|m| {
+                    !not_exposing.contains(m)
+                        && peer
+                            .as_ref()
+                            .is_none_or(|prefix| m.to_string().starts_with(prefix.as_str()))
+                })
+                .find_map(|m| node.open_stream(Instant::now(), *m, header.clone()).ok())
+        });
+    }
+
     fn on_stream(&mut self, node: &mut Node, stream: StreamId, action: impl FnOnce(&mut Bridge)) {
         if let Some(&token) = self.by_stream.get(&stream) {
             if let Some(bridge) = self.bridges.get_mut(&token) {
@@ -375,7 +529,7 @@ impl<'a> Forward<'a> {
     /// A member opened a stream: expose connects it to its service.
     fn incoming(&mut self, node: &mut Node, stream: StreamId, header: &StreamHeader) {
         let now = Instant::now();
-        let Role::Expose { services } = &self.role else {
+        let Role::Expose { services, .. } = &self.role else {
             let _ = node.stream_reset(now, stream, "this member exposes nothing");
             return;
         };
@@ -426,7 +580,9 @@ impl<'a> Forward<'a> {
     fn accept(&mut self, node: &mut Node) {
         loop {
             let Role::Connect {
-                listener, waiting, ..
+                listener: Some(listener),
+                waiting,
+                ..
             } = &mut self.role
             else {
                 return;
@@ -511,8 +667,12 @@ impl<'a> Forward<'a> {
     /// When the oldest waiting connection gives up.
     fn next_deadline(&self) -> Option<Instant> {
         match &self.role {
-            Role::Connect { waiting, .. } => waiting.front().map(|(_, since)| *since + WAIT_LIMIT),
-            Role::Expose { .. } => None,
+            Role::Connect { waiting, udp, .. } => {
+                let waited = waiting.front().map(|(_, since)| *since + WAIT_LIMIT);
+                let idle = udp.as_ref().and_then(ClientFlows::next_expiry);
+                waited.into_iter().chain(idle).min()
+            }
+            Role::Expose { flows, .. } => flows.next_expiry(),
         }
     }
 }
@@ -548,10 +708,18 @@ impl Handler for &mut Forward<'_> {
 
     fn attach(&mut self, registry: &Registry) {
         let cloned = registry.try_clone().ok();
-        if let (Some(registry), Role::Connect { listener, .. }) = (&cloned, &mut self.role)
-            && let Err(error) = registry.register(listener, LISTENER, Interest::READABLE)
-        {
-            log::warn!("watching the listener: {error}");
+        if let (Some(registry), Role::Connect { listener, udp, .. }) = (&cloned, &mut self.role) {
+            if let Some(listener) = listener
+                && let Err(error) = registry.register(listener, LISTENER, Interest::READABLE)
+            {
+                log::warn!("watching the TCP listener: {error}");
+            }
+            if let Some(udp) = udp
+                && let Err(error) =
+                    registry.register(&mut udp.socket, UDP_LISTENER, Interest::READABLE)
+            {
+                log::warn!("watching the UDP socket: {error}");
+            }
         }
         self.registry = cloned;
     }
@@ -560,6 +728,15 @@ impl Handler for &mut Forward<'_> {
         let token = event.token();
         if token == LISTENER {
             self.accept(node);
+            return Flow::Continue;
+        }
+        if token == UDP_LISTENER {
+            self.udp_from_clients(node);
+            return Flow::Continue;
+        }
+        if let Role::Expose { flows, .. } = &mut self.role
+            && flows.on_ready(node, token)
+        {
             return Flow::Continue;
         }
         if let Some(bridge) = self.bridges.get_mut(&token) {
@@ -576,8 +753,14 @@ impl Handler for &mut Forward<'_> {
         for event in std::mem::take(&mut self.inbox) {
             self.handle(node, event);
         }
-        if self.next_deadline().is_some_and(|at| Instant::now() >= at) {
+        let now = Instant::now();
+        if self.next_deadline().is_some_and(|at| now >= at) {
             self.assign(node);
+            match &mut self.role {
+                Role::Expose { flows, .. } => flows.expire(node, self.registry.as_ref(), now),
+                Role::Connect { udp: Some(udp), .. } => udp.expire(node, now),
+                Role::Connect { .. } => {}
+            }
         }
         self.print.on_wake(node)
     }

@@ -12,8 +12,8 @@ Commands:
   connect CODE --listen ADDR
                           reach a member's exposed TCP service at a local address
   doctor                  tell what this network allows: NAT, hairpinning, relays
-  expose CODE --tcp [NAME=]HOST:PORT
-                          let members reach a TCP service of this host
+  expose CODE --tcp|--udp [NAME=]HOST:PORT
+                          let members reach a TCP or UDP service of this host
   id                      print this node's key (for --allow)
   join CODE               join a meeting: find the other members and chat with them
   pipe CODE               pipe stdin/stdout to another member running pipe
@@ -36,8 +36,8 @@ Environment:
 
 /// `tinynode expose --help`.
 pub const EXPOSE_HELP: &str = "\
-Usage: tinynode expose CODE --tcp [NAME=]HOST:PORT... [--allow KEY]... [--allow-file PATH]...
-                       [join's options]
+Usage: tinynode expose CODE [--tcp [NAME=]HOST:PORT]... [--udp [NAME=]HOST:PORT]...
+                       [--allow KEY]... [--allow-file PATH]... [join's options]
 
 Joins the meeting CODE like `join` and lets its members reach the TCP
 services named with --tcp, through any NAT, with no port opened: each
@@ -54,7 +54,10 @@ MEETING_CODE.
   tinynode expose CODE --tcp ssh=127.0.0.1:22 --allow 3f…(64 hex digits)
 
 Options:
-  --tcp [NAME=]HOST:PORT  a service (NAME defaults to the port; repeatable)
+  --tcp [NAME=]HOST:PORT  a TCP service (NAME defaults to the port; repeatable)
+  --udp [NAME=]HOST:PORT  a UDP service (WireGuard, a game): each client's
+                          datagrams travel unordered and unreliable, in a
+                          flow of their own with a socket of their own here
   --allow KEY             only this member (`tinynode id` prints its key; repeatable)
   --allow-file PATH       only the members whose keys the file lists, one per
                           line (# starts a comment)
@@ -65,7 +68,7 @@ Options:
 
 /// `tinynode connect --help`.
 pub const CONNECT_HELP: &str = "\
-Usage: tinynode connect CODE --listen ADDR [--service NAME] [--peer ID]
+Usage: tinynode connect CODE [--listen ADDR] [--udp-listen ADDR] [--service NAME] [--peer ID]
                         [--allow KEY]... [--allow-file PATH]... [join's options]
 
 Joins the meeting CODE like `join`, listens for TCP connections at ADDR,
@@ -79,7 +82,10 @@ Connections accepted before a member that exposes is connected wait for
 it (at most 30 s, at most 256 of them).
 
 Options:
-  --listen ADDR       the local address to accept connections at
+  --listen ADDR       the local address to accept TCP connections at
+  --udp-listen ADDR   the local address UDP clients send to (a flow per
+                      client address; datagrams that arrive while no
+                      member exposes are dropped)
   --service NAME      the service to reach
   --peer ID           only this member (its node ID or its first hex digits)
   --allow KEY         only this member (`tinynode id` prints its key; repeatable)

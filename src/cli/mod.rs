@@ -14,6 +14,7 @@ mod mainline;
 pub mod pipe;
 mod printer;
 mod stdio;
+mod udp;
 
 use std::net::SocketAddr;
 use std::time::Duration;

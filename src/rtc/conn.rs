@@ -43,6 +43,7 @@ use str0m::{
 };
 
 use super::copies::{CopyPolicy, Kind, kind_of};
+use super::flows::{Flows, is_flow};
 use super::link::{
     FIRST_REPORT_AFTER, LINK_LABEL, LINK_STREAM, LinkReport, LossMeter, REPORT_INTERVAL, RttMeter,
     SentLedger, record_number, rtt_sample,
@@ -174,6 +175,8 @@ pub struct Conn {
     channel: ChannelId,
     /// The link channel: loss reports both ways (`link.rs`).
     link: ChannelId,
+    /// Datagram flows, a channel each (`flows.rs`).
+    flows: Flows,
     /// Byte streams, a channel each (`streams.rs`).
     streams: Streams,
     /// Counts the peer's DTLS records, for our reports.
@@ -288,6 +291,7 @@ impl Conn {
             channel,
             link,
             streams: Streams::default(),
+            flows: Flows::default(),
             meter: LossMeter::default(),
             ledger: SentLedger::default(),
             rtt: RttMeter::default(),
@@ -650,16 +654,19 @@ impl Conn {
         self.out
             .pop_front()
             .or_else(|| self.streams.poll_event().map(ConnEvent::Stream))
+            .or_else(|| self.flows.poll_event().map(ConnEvent::Stream))
     }
 
     /// Streams of these kinds from the peer are taken, others refused.
     pub fn set_accepted_kinds(&mut self, kinds: &[StreamKind]) {
         self.streams.set_accepted_kinds(kinds);
+        self.flows.set_accepted(kinds.contains(&StreamKind::UDP));
     }
 
     /// Whether the peer may open streams and have them opened to it.
     pub fn set_peer_allowed(&mut self, allowed: bool) {
         self.streams.set_peer_allowed(allowed);
+        self.flows.set_peer_allowed(allowed);
     }
 
     /// Opens a stream for `header` on the open connection: its number.
@@ -667,27 +674,44 @@ impl Conn {
         if self.phase != Phase::Open {
             return Err(WriteError::NotConnected);
         }
-        let number = self.streams.open(&mut self.rtc, header)?;
+        let number = if header.kind == StreamKind::UDP {
+            self.flows.open(&mut self.rtc, &header.name)?
+        } else {
+            self.streams.open(&mut self.rtc, header)?
+        };
         self.flush_streams();
         Ok(number)
     }
 
     /// Writes to stream `number`: how much it took.
     pub fn stream_write(&mut self, number: u32, bytes: &[u8]) -> Result<usize, WriteError> {
-        let taken = self.streams.with(number, |s| s.write(bytes))?;
+        let taken = if is_flow(number) {
+            self.flows.send(&mut self.rtc, number, bytes)?
+        } else {
+            self.streams.with(number, |s| s.write(bytes))?
+        };
         self.flush_streams();
         Ok(taken)
     }
 
     /// Finishes our half of stream `number`.
     pub fn stream_finish(&mut self, number: u32) -> Result<(), WriteError> {
-        self.streams.with(number, |s| s.finish())?;
+        if is_flow(number) {
+            self.flows.close(number)?;
+        } else {
+            self.streams.with(number, |s| s.finish())?;
+        }
         self.flush_streams();
         Ok(())
     }
 
     /// Resets stream `number`, telling the peer `reason`.
     pub fn stream_reset(&mut self, number: u32, reason: &str) -> Result<(), WriteError> {
+        if is_flow(number) {
+            self.flows.close(number)?;
+            self.flush_streams();
+            return Ok(());
+        }
         self.streams.with(number, |s| {
             s.reset(ResetCode::Aborted, reason);
             Ok(())
@@ -698,6 +722,10 @@ impl Conn {
 
     /// The application took `count` more received bytes of stream `number`.
     pub fn stream_consumed(&mut self, number: u32, count: usize) -> Result<(), WriteError> {
+        if is_flow(number) {
+            // Flows have no credit.
+            return Ok(());
+        }
         self.streams.with(number, |s| {
             s.consumed(count);
             Ok(())
@@ -709,11 +737,13 @@ impl Conn {
     /// The connection ended: its streams are reset.
     pub fn lose_streams(&mut self) {
         self.streams.on_connection_lost();
+        self.flows.on_connection_lost();
     }
 
     fn flush_streams(&mut self) {
         let room = self.stream_room();
         self.streams.flush(&mut self.rtc, room);
+        self.flows.flush(&mut self.rtc);
         self.drain();
     }
 
@@ -867,6 +897,7 @@ impl Conn {
         if self.phase == Phase::Open {
             let room = self.stream_room();
             self.streams.flush(&mut self.rtc, room);
+            self.flows.flush(&mut self.rtc);
         }
         self.drain();
     }
@@ -952,12 +983,20 @@ impl Conn {
                     RtcEvent::ChannelOpen(id, _) | RtcEvent::ChannelClose(id)
                         if id == self.link => {}
                     RtcEvent::ChannelOpen(id, label)
-                        if id != self.channel && !self.streams.on_channel_open(id, &label) =>
+                        if id != self.channel
+                            && !self.flows.on_channel_open(id, &label)
+                            && !self.streams.on_channel_open(id, &label) =>
                     {
                         debug!("webrtc: unexpected channel {label:?}; closing it");
                         self.rtc.direct_api().close_data_channel(id);
                     }
                     RtcEvent::ChannelOpen(id, _) if id != self.channel => {}
+                    RtcEvent::ChannelData(data) if self.flows.owns(data.id) => {
+                        self.flows.on_channel_data(data.id, &data.data);
+                    }
+                    RtcEvent::ChannelClose(id) if self.flows.owns(id) => {
+                        self.flows.on_channel_close(id);
+                    }
                     RtcEvent::ChannelData(data) if self.streams.owns(data.id) => {
                         self.streams.on_channel_data(data.id, &data.data);
                     }
@@ -1425,6 +1464,93 @@ mod tests {
         assert_eq!(
             pair.a.stream_write(stream, b"x"),
             Err(WriteError::NotConnected)
+        );
+    }
+
+    #[test]
+    fn a_flow_carries_datagrams_both_ways_and_is_refused_where_not_taken() {
+        use crate::stream::StreamEvent;
+        let udp = |name: &str| StreamHeader {
+            kind: StreamKind::UDP,
+            name: name.into(),
+        };
+        let mut pair = Pair::new();
+        pair.b.set_accepted_kinds(&[StreamKind::UDP]);
+        pair.open();
+        let flow = pair.a.open_stream(udp("wg")).unwrap();
+        assert!(super::is_flow(flow));
+        // Written before the channel is open: held, then sent.
+        assert_eq!(pair.a.stream_write(flow, b"one"), Ok(3));
+        for _ in 0..50 {
+            pair.step();
+        }
+        assert_eq!(pair.a.stream_write(flow, b"two"), Ok(3));
+        assert_eq!(
+            pair.a
+                .stream_write(flow, &vec![0; super::super::flows::MAX_DATAGRAM + 1]),
+            Err(WriteError::TooLong)
+        );
+        for _ in 0..50 {
+            pair.step();
+        }
+        let heard = stream_events(&mut pair, 'b');
+        let Some(TableEvent::Incoming { number, header }) = heard.first().cloned() else {
+            panic!("b hears the flow first: {heard:?}");
+        };
+        assert_eq!(header, udp("wg"));
+        let data: Vec<Vec<u8>> = heard
+            .iter()
+            .filter_map(|e| match e {
+                TableEvent::Stream {
+                    event: StreamEvent::Data(d),
+                    ..
+                } => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(data, [b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(pair.b.stream_write(number, b"back"), Ok(4));
+        for _ in 0..50 {
+            pair.step();
+        }
+        assert!(stream_events(&mut pair, 'a').contains(&TableEvent::Stream {
+            number: flow,
+            event: StreamEvent::Data(b"back".to_vec())
+        }));
+        // Ending it closes the channel; the other side hears the close.
+        pair.a.stream_finish(flow).unwrap();
+        for _ in 0..50 {
+            pair.step();
+        }
+        assert!(stream_events(&mut pair, 'b').contains(&TableEvent::Stream {
+            number,
+            event: StreamEvent::Closed
+        }));
+        assert_eq!(
+            pair.a.stream_write(flow, b"late"),
+            Err(WriteError::NotConnected)
+        );
+        // b takes no flows from itself to a: a refuses, naming why.
+        let refused = pair.b.open_stream(udp("game")).unwrap();
+        for _ in 0..50 {
+            pair.step();
+        }
+        assert_eq!(
+            stream_events(&mut pair, 'a')
+                .into_iter()
+                .filter(|e| matches!(e, TableEvent::Refused { .. }))
+                .collect::<Vec<_>>(),
+            [TableEvent::Refused {
+                header: udp("game"),
+                reason: "no udp here".into()
+            }]
+        );
+        assert!(
+            stream_events(&mut pair, 'b').contains(&TableEvent::Stream {
+                number: refused,
+                event: StreamEvent::Closed
+            }),
+            "the opener hears its flow closed"
         );
     }
 

@@ -30,6 +30,7 @@
 
 pub(crate) mod conn;
 pub mod copies;
+mod flows;
 mod index;
 pub mod link;
 mod outbox;
