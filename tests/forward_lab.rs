@@ -3,8 +3,11 @@
 //! `tinynode expose`, reached from namespace `b` (behind `nat2`) through
 //! `tinynode connect`: curl against Python's `http.server`, byte-exact,
 //! with the members direct and again with both NATs symmetric (through
-//! the lab's `serve --relay`); and an OpenSSH session (`sshd` in `a`,
-//! `ssh -p` in `b`) through a forward.
+//! the lab's `serve --relay`); 100 connections at once each echoing 256 KiB
+//! with a half-close, UDP datagrams through `--udp`, and a refused service
+//! seen as a reset, direct and through an operator's unlimited relay
+//! (`tests/peers/forward_echo.py` in the namespaces); and an OpenSSH
+//! session (`sshd` in `a`, `ssh -p` in `b`) through a forward.
 //!
 //! Needs root, `ip`, `iptables`, `python3`, `curl` and OpenSSH (client and
 //! server; `.ci/run` installs them); a machine where namespaces cannot be
@@ -217,4 +220,97 @@ fn an_ssh_session_goes_through_a_forward_between_two_nats() {
 fn whoami() -> String {
     let output = Command::new("id").arg("-un").output().expect("id -un");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn echoes_datagrams_and_a_refusal_cross_two_nats_directly_and_through_a_relay() {
+    let python = require_tool("python3", "python3");
+    let Some(lab) = lab_or_skip(Lab::build("fwe"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/forward_echo.py");
+    let python = python.to_str().unwrap();
+    let echo = lab.spawn_program("a", &[], python, &["-u", script, "serve", "7000", "7001"]);
+    assert_eq!(echo.next_line(LIMIT), "ready");
+    // An operator's own relay: no quota, so a hundred megabytes pass.
+    let serve_args = [
+        "serve",
+        "--bind",
+        SERVE_ADDR,
+        "--relay",
+        "--relay-rate",
+        "unlimited",
+        "--relay-total",
+        "unlimited",
+        "--no-mainline",
+        "--json",
+    ];
+    let serve = lab.spawn("pub", &serve_args, false);
+    serve.next_line(Duration::from_secs(10));
+    for (round, symmetric) in [(0, false), (1, true)] {
+        lab.nat("nat1", symmetric);
+        lab.nat("nat2", symmetric);
+        let code = format!("forward lab echo {round}");
+        let expose = member(
+            &lab,
+            "a",
+            "10.1.0.2",
+            &[
+                "expose",
+                &code,
+                "--tcp",
+                "echo=127.0.0.1:7000",
+                "--tcp",
+                "gone=127.0.0.1:7999",
+                "--udp",
+                "echo=127.0.0.1:7001",
+            ],
+        );
+        let started = wait_for(&expose, "started", LIMIT, &mut Vec::new());
+        let exposer = field(&started, "node_id").expect("node_id").to_owned();
+        let connect = |args: &[&str]| {
+            let mut all = vec!["connect", code.as_str()];
+            all.extend(args);
+            let running = member(&lab, "b", "10.2.0.2", &all);
+            wait_for(&running, "listening", LIMIT, &mut Vec::new());
+            // The path to the exposing member (the other `connect`s sit
+            // behind the same NAT and reach each other directly).
+            let mut path = String::new();
+            let wanted = if symmetric { "relay" } else { "direct" };
+            while path != wanted {
+                let line = running.next_line(LIMIT);
+                let event = field(&line, "event").unwrap_or_default();
+                if (event == "connected" || event == "path_changed")
+                    && field(&line, "peer") == Some(exposer.as_str())
+                {
+                    // Between port-restricted NATs the relay may answer
+                    // first; the direct path then takes over.
+                    path = field(&line, "path").unwrap_or_default().to_owned();
+                    assert!(
+                        symmetric || path != "relay" || event == "connected",
+                        "{line}"
+                    );
+                }
+            }
+            running
+        };
+        let _tcp = connect(&["--listen", "127.0.0.1:8000", "--service", "echo"]);
+        let _gone = connect(&["--listen", "127.0.0.1:8001", "--service", "gone"]);
+        let _udp = connect(&["--udp-listen", "127.0.0.1:8002", "--service", "echo"]);
+        let client = |args: &[&str]| {
+            let mut all = vec!["-u", script];
+            all.extend(args);
+            let output = run_in(&lab, "b", Path::new(python), &all);
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        };
+        let path = if symmetric { "relay" } else { "direct" };
+        assert_eq!(
+            client(&["tcp", "8000", "100", "1048576"]),
+            "tcp ok 100",
+            "{path}"
+        );
+        assert_eq!(client(&["udp", "8002", "50"]), "udp ok 50", "{path}");
+        assert_eq!(client(&["refused", "8001"]), "refused ok", "{path}");
+        drop(expose);
+    }
 }

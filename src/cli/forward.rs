@@ -329,6 +329,9 @@ impl<'a> Forward<'a> {
                     members.push(peer);
                     not_exposing.retain(|m| *m != peer);
                 }
+                if let Role::Connect { udp: Some(udp), .. } = &mut self.role {
+                    udp.forget_refusal(peer);
+                }
                 self.assign(node);
             }
             Event::Disconnected { peer, .. } => {
@@ -458,7 +461,6 @@ impl<'a> Forward<'a> {
             service,
             peer,
             members,
-            not_exposing,
             ..
         } = &mut self.role
         else {
@@ -468,11 +470,11 @@ impl<'a> Forward<'a> {
             kind: StreamKind::UDP,
             name: service.clone(),
         };
-        udp.on_ready(node, |node| {
+        udp.on_ready(node, |node, refusers| {
             members
                 .iter()
                 .filter(|m| {
-                    !not_exposing.contains(m)
+                    !refusers.contains(m)
                         && peer
                             .as_ref()
                             .is_none_or(|prefix| m.to_string().starts_with(prefix.as_str()))

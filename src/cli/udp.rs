@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
-use tinynode::{Node, StreamId};
+use tinynode::{Node, NodeId, StreamId};
 
 /// A flow with no datagram either way for this long ends.
 pub const FLOW_IDLE: Duration = Duration::from_secs(120);
@@ -127,7 +127,12 @@ pub struct ClientFlows {
     /// The socket clients send to.
     pub socket: UdpSocket,
     by_client: BTreeMap<SocketAddr, (StreamId, Instant)>,
-    by_stream: BTreeMap<StreamId, SocketAddr>,
+    /// Each flow's client, and whether the member sent anything on it.
+    by_stream: BTreeMap<StreamId, (SocketAddr, Instant, bool)>,
+    /// Members that closed a flow at once, without a datagram: they take
+    /// no flows (they run `join`, or expose no such service). Asked again
+    /// only once they reconnect.
+    refusers: Vec<NodeId>,
 }
 
 impl ClientFlows {
@@ -137,7 +142,13 @@ impl ClientFlows {
             socket,
             by_client: BTreeMap::new(),
             by_stream: BTreeMap::new(),
+            refusers: Vec::new(),
         }
+    }
+
+    /// `peer` (re)connected: it is asked again.
+    pub fn forget_refusal(&mut self, peer: NodeId) {
+        self.refusers.retain(|p| *p != peer);
     }
 
     /// True if `flow` is one of these.
@@ -146,12 +157,13 @@ impl ClientFlows {
     }
 
     /// Reads what clients sent: each datagram goes to its client's flow,
-    /// opened with `open` for a new client (none: the datagram is
-    /// dropped, as a network with no route would drop it).
+    /// opened with `open` for a new client, given the members that
+    /// refused flows (none: the datagram is dropped, as a network with no
+    /// route would drop it).
     pub fn on_ready(
         &mut self,
         node: &mut Node,
-        mut open: impl FnMut(&mut Node) -> Option<StreamId>,
+        mut open: impl FnMut(&mut Node, &[NodeId]) -> Option<StreamId>,
     ) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
@@ -170,7 +182,7 @@ impl ClientFlows {
                     *flow
                 }
                 None => {
-                    let Some(flow) = open(node) else {
+                    let Some(flow) = open(node, &self.refusers) else {
                         log::debug!(
                             "udp: no member exposing a service; dropped a datagram from {client}"
                         );
@@ -178,7 +190,7 @@ impl ClientFlows {
                     };
                     log::debug!("udp: a flow for {client}");
                     self.by_client.insert(client, (flow, now));
-                    self.by_stream.insert(flow, client);
+                    self.by_stream.insert(flow, (client, now, false));
                     flow
                 }
             };
@@ -188,7 +200,8 @@ impl ClientFlows {
 
     /// A datagram from the member on `flow`: to its client.
     pub fn deliver(&mut self, flow: StreamId, datagram: &[u8]) {
-        if let Some(client) = self.by_stream.get(&flow) {
+        if let Some((client, _, answered)) = self.by_stream.get_mut(&flow) {
+            *answered = true;
             if let Some((_, last)) = self.by_client.get_mut(client) {
                 *last = Instant::now();
             }
@@ -198,10 +211,17 @@ impl ClientFlows {
         }
     }
 
-    /// `flow` ended: its client's next datagram opens another.
+    /// `flow` ended: its client's next datagram opens another. A flow
+    /// the member closed unanswered well before the idle time was
+    /// refused: that member is not asked again until it reconnects.
     pub fn close(&mut self, flow: StreamId) {
-        if let Some(client) = self.by_stream.remove(&flow) {
+        if let Some((client, opened, answered)) = self.by_stream.remove(&flow) {
             self.by_client.remove(&client);
+            let refused = !answered && opened.elapsed() < FLOW_IDLE / 2;
+            if refused && !self.refusers.contains(&flow.peer()) {
+                log::debug!("udp: member {} refused a flow", flow.peer().short());
+                self.refusers.push(flow.peer());
+            }
         }
     }
 
