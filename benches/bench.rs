@@ -17,7 +17,9 @@
 //! `forward` (100 connections at once through `expose`/`connect` against
 //! one connection of the same bytes, a minute), `relay-pipe` (64 MiB
 //! through `pipe` in the NAT lab, relayed by an unlimited `serve --relay`
-//! against direct: needs root, minutes).
+//! against direct: needs root, minutes), `reconnect` (an `expose` killed
+//! and restarted, until `connect` is connected to it again: through a
+//! serve node on loopback, and LAN beacons only in namespaces: root).
 //! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
@@ -37,6 +39,9 @@ mod forward_rows;
 
 #[path = "rows/relay_pipe.rs"]
 mod relay_pipe_rows;
+
+#[path = "rows/reconnect.rs"]
+mod reconnect_rows;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -1616,6 +1621,9 @@ fn main() {
     }
     if wanted("relay-pipe") {
         rows.extend(relay_pipe_rows::relay_pipe());
+    }
+    if wanted("reconnect") {
+        rows.extend(reconnect_rows::reconnect());
     }
     if wanted("pipe") {
         rows.extend(pipe_rows::pipe());
