@@ -16,7 +16,6 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -27,42 +26,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn the_unit_verifies_with_systemd_analyze() {
-    let Some(analyze) = which("systemd-analyze") else {
-        assert!(
-            std::env::var_os("TINYNODE_SKIP_SYSTEMD").is_some_and(|v| v == "1"),
-            "systemd-analyze is missing (apt-get install systemd), or set \
-             TINYNODE_SKIP_SYSTEMD=1 to skip this test knowingly"
-        );
-        println!("SKIPPED (TINYNODE_SKIP_SYSTEMD=1): no systemd-analyze");
-        return;
-    };
-    let dir = std::env::temp_dir().join(format!("tinynode-expose-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let unit = dir.join("tinynode-expose@.service");
-    let binary = env!("CARGO_BIN_EXE_tinynode");
-    std::fs::write(&unit, UNIT.replace("/usr/local/bin/tinynode", binary)).expect("write unit");
-    let output = Command::new(analyze)
-        .arg("verify")
-        .arg(&unit)
-        .env("SYSTEMD_LOG_LEVEL", "notice")
-        .output()
-        .expect("run systemd-analyze");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(output.status.success(), "systemd-analyze verify: {said}");
-    assert_eq!(said.trim(), "", "systemd-analyze verify has remarks");
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
+    common::verify_unit(UNIT, "tinynode-expose@.service");
 }
 
 #[test]

@@ -33,11 +33,10 @@ use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::natlab::{Lab, NatMode};
+use common::natlab::{Lab, NatMode, SERVE_ADDR};
 use common::netns::lab_or_skip;
 use common::{Running, field, wait_for};
 
-const SERVE_ADDR: &str = "198.18.0.1:3478";
 /// Nodes of the lab's Mainline testnet, at 198.18.0.20.. port 6881.
 const LAB_TESTNET_NODES: usize = 8;
 /// Set (to anything) in the environment of the helper below.
@@ -49,19 +48,8 @@ fn join(lab: &Lab, ns: &str, ip: &str, code: &str) -> Running {
 
 /// A `serve --relay` node on the public side (not in the Mainline DHT),
 /// started; `extra` options go first (`-v` for debug logs).
-fn serve_relay(lab: &Lab, extra: &[&str]) -> Running {
-    let mut args = extra.to_vec();
-    args.extend([
-        "serve",
-        "--bind",
-        SERVE_ADDR,
-        "--relay",
-        "--no-mainline",
-        "--json",
-    ]);
-    let serve = lab.spawn("pub", &args, false);
-    serve.next_line(Duration::from_secs(10));
-    serve
+fn serve_relay(lab: &Lab, before: &[&str]) -> Running {
+    lab.serve_relay(before, &[])
 }
 
 /// Not a test of its own: the lab re-runs this test binary inside its

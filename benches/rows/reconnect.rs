@@ -14,32 +14,32 @@ use super::{Row, median, native_exe, start_serve};
 const ROUNDS: usize = 5;
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Reads `member`'s lines until a `connected` to `peer`; when it came.
-fn connected_to(member: &Running, peer: &str) -> Option<Instant> {
+/// Reads `member`'s lines until one that `wanted` says is it.
+fn next_line_where(member: &Running, wanted: impl Fn(&str) -> bool) -> Option<String> {
     let deadline = Instant::now() + LIMIT;
     loop {
         let line = member
             .stdout
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .ok()?;
-        if field(&line, "event") == Some("connected") && field(&line, "peer") == Some(peer) {
-            return Some(Instant::now());
+        if wanted(&line) {
+            return Some(line);
         }
     }
 }
 
+/// Reads `member`'s lines until a `connected` to `peer`; when it came.
+fn connected_to(member: &Running, peer: &str) -> Option<Instant> {
+    next_line_where(member, |line| {
+        field(line, "event") == Some("connected") && field(line, "peer") == Some(peer)
+    })
+    .map(|_| Instant::now())
+}
+
 /// The key in a member's `started` line.
 fn started_key(member: &Running) -> Option<String> {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let line = member
-            .stdout
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .ok()?;
-        if field(&line, "event") == Some("started") {
-            return field(&line, "node_id").map(str::to_owned);
-        }
-    }
+    let line = next_line_where(member, |line| field(line, "event") == Some("started"))?;
+    field(&line, "node_id").map(str::to_owned)
 }
 
 /// Restarts `expose` (spawned by `spawn_expose`) `ROUNDS` times and

@@ -9,14 +9,13 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::Row;
-use super::common::natlab::Lab;
+use super::common::natlab::{Lab, SERVE_ADDR as SERVE};
 use super::median;
 
 const ROUNDS: usize = 3;
 /// Lines of 1 KiB piped per run: 64 MiB.
 const LINES: usize = 64 * 1024;
 const LINE: usize = 1024;
-const SERVE: &str = "198.18.0.1:3478";
 
 /// One pipe from `a` to `b`; MB/s from the first line at `b` to the last,
 /// and the path `a` reported.
@@ -84,23 +83,8 @@ pub fn relay_pipe() -> Vec<Row> {
         for relay in [false, true] {
             lab.nat("nat1", relay);
             lab.nat("nat2", relay);
-            let serve = lab.spawn(
-                "pub",
-                &[
-                    "serve",
-                    "--bind",
-                    SERVE,
-                    "--relay",
-                    "--relay-rate",
-                    "unlimited",
-                    "--relay-total",
-                    "unlimited",
-                    "--no-mainline",
-                    "--json",
-                ],
-                false,
-            );
-            let _ = serve.stdout.recv_timeout(Duration::from_secs(10));
+            let unlimited = ["--relay-rate", "unlimited", "--relay-total", "unlimited"];
+            let serve = lab.serve_relay(&[], &unlimited);
             let code = format!("bench-relay-pipe-{}-{round}-{relay}", std::process::id());
             match pipe_once(&lab, &code) {
                 Some((rate, path)) if path == if relay { "relay" } else { "direct" } => {

@@ -563,14 +563,10 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
         allow: AllowOptions::default(),
     };
     while let Some(arg) = args.next()? {
-        let Some(arg) = meeting_option(arg, args, &mut options.meeting)? else {
+        let Some(option) =
+            stream_command_option(arg, args, &mut options.meeting, &mut options.allow)?
+        else {
             continue;
-        };
-        let Some(arg) = allow_option(arg, args, &mut options.allow)? else {
-            continue;
-        };
-        let Arg::Option(option) = &arg else {
-            return Err(unexpected(arg));
         };
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(PIPE_HELP)),
@@ -585,7 +581,7 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
                 }
                 options.timeout = Some(Duration::from_secs_f64(seconds));
             }
-            _ => return Err(unexpected(arg)),
+            _ => return Err(UsageError::UnknownOption(option)),
         }
     }
     Ok(Command::Pipe(options))
@@ -648,6 +644,25 @@ fn allow_option(
     Ok(None)
 }
 
+/// Takes `arg` if it is the meeting code or an option every command that
+/// opens or takes streams shares (join's options, the allow-list);
+/// otherwise gives back the option's name, or `Err` for a stray word.
+fn stream_command_option(
+    arg: Arg,
+    args: &mut Args,
+    meeting: &mut JoinOptions,
+    allow: &mut AllowOptions,
+) -> Result<Option<String>, UsageError> {
+    let Some(arg) = meeting_option(arg, args, meeting)? else {
+        return Ok(None);
+    };
+    match allow_option(arg, args, allow)? {
+        None => Ok(None),
+        Some(Arg::Option(option)) => Ok(Some(option)),
+        Some(value) => Err(unexpected(value)),
+    }
+}
+
 /// `--tcp` or `--udp` (`option`) `[NAME=]HOST:PORT`.
 fn parse_service(args: &mut Args, option: &'static str) -> Result<Service, UsageError> {
     let value = args.value(option)?;
@@ -679,14 +694,10 @@ fn parse_expose(args: &mut Args) -> Result<Command, UsageError> {
         udp: Vec::new(),
     };
     while let Some(arg) = args.next()? {
-        let Some(arg) = meeting_option(arg, args, &mut options.meeting)? else {
+        let Some(option) =
+            stream_command_option(arg, args, &mut options.meeting, &mut options.allow)?
+        else {
             continue;
-        };
-        let Some(arg) = allow_option(arg, args, &mut options.allow)? else {
-            continue;
-        };
-        let Arg::Option(option) = &arg else {
-            return Err(unexpected(arg));
         };
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(EXPOSE_HELP)),
@@ -705,7 +716,7 @@ fn parse_expose(args: &mut Args) -> Result<Command, UsageError> {
                 }
                 list.push(service);
             }
-            _ => return Err(unexpected(arg)),
+            _ => return Err(UsageError::UnknownOption(option)),
         }
     }
     if options.tcp.is_empty() && options.udp.is_empty() {
@@ -719,14 +730,8 @@ fn parse_connect(args: &mut Args) -> Result<Command, UsageError> {
     let mut allow = AllowOptions::default();
     let (mut listen, mut udp_listen, mut service, mut peer) = (None, None, None, None);
     while let Some(arg) = args.next()? {
-        let Some(arg) = meeting_option(arg, args, &mut meeting)? else {
+        let Some(option) = stream_command_option(arg, args, &mut meeting, &mut allow)? else {
             continue;
-        };
-        let Some(arg) = allow_option(arg, args, &mut allow)? else {
-            continue;
-        };
-        let Arg::Option(option) = &arg else {
-            return Err(unexpected(arg));
         };
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(CONNECT_HELP)),
@@ -734,7 +739,7 @@ fn parse_connect(args: &mut Args) -> Result<Command, UsageError> {
             "--udp-listen" => udp_listen = Some(parse_value(args, "--udp-listen")?),
             "--service" => service = Some(args.value("--service")?),
             "--peer" => peer = Some(parse_peer(args)?),
-            _ => return Err(unexpected(arg)),
+            _ => return Err(UsageError::UnknownOption(option)),
         }
     }
     if listen.is_none() && udp_listen.is_none() {

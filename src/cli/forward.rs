@@ -241,13 +241,20 @@ impl<'a> Forward<'a> {
         }
     }
 
-    /// Registers `tcp` for readiness under a fresh token.
-    fn register(&mut self, tcp: &mut TcpStream) -> Option<Token> {
+    /// A token no source of ours holds (they wrap around long after the
+    /// first ones are gone).
+    fn fresh_token(&mut self) -> Token {
         let token = Token(self.next_token);
         self.next_token += 1;
         if self.next_token >= HANDLER_TOKENS_END {
             self.next_token = HANDLER_TOKENS + 2;
         }
+        token
+    }
+
+    /// Registers `tcp` for readiness under a fresh token.
+    fn register(&mut self, tcp: &mut TcpStream) -> Option<Token> {
+        let token = self.fresh_token();
         let registry = self.registry.as_ref()?;
         registry
             .register(tcp, token, Interest::READABLE | Interest::WRITABLE)
@@ -384,6 +391,14 @@ impl<'a> Forward<'a> {
 
     /// Takes `event` if it is about a UDP flow: true when it was.
     fn flow_event(&mut self, node: &mut Node, event: &Event) -> bool {
+        let token = match (&self.role, event) {
+            (Role::Expose { .. }, Event::StreamIncoming { header, .. })
+                if header.kind == StreamKind::UDP =>
+            {
+                Some(self.fresh_token())
+            }
+            _ => None,
+        };
         let registry = self.registry.as_ref();
         match (&mut self.role, event) {
             (
@@ -399,10 +414,8 @@ impl<'a> Forward<'a> {
                     "" if udp_services.len() == 1 => udp_services.first(),
                     name => udp_services.iter().find(|(n, _)| n == name),
                 };
-                let opened = match (found, registry) {
-                    (Some((name, target)), Some(registry)) => {
-                        let token = Token(self.next_token);
-                        self.next_token += 1;
+                let opened = match (found, registry, token) {
+                    (Some((name, target)), Some(registry), Some(token)) => {
                         match flows.open(registry, token, *stream, *target) {
                             Ok(()) => {
                                 log::debug!(

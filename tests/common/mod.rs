@@ -292,3 +292,44 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let end = line[start..].find('"')? + start;
     Some(&line[start..end])
 }
+
+/// `systemd-analyze verify` of the unit `text` (saved as `file_name`, its
+/// `ExecStart` pointed at the test build) finds nothing to say. Where
+/// `systemd-analyze` is missing this fails, unless
+/// `TINYNODE_SKIP_SYSTEMD=1` says to skip it knowingly.
+pub fn verify_unit(text: &str, file_name: &str) {
+    let analyze = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("systemd-analyze"))
+        .find(|path| path.is_file());
+    let Some(analyze) = analyze else {
+        assert!(
+            std::env::var_os("TINYNODE_SKIP_SYSTEMD").is_some_and(|v| v == "1"),
+            "systemd-analyze is missing (apt-get install systemd), or set \
+             TINYNODE_SKIP_SYSTEMD=1 to skip this test knowingly"
+        );
+        println!("SKIPPED (TINYNODE_SKIP_SYSTEMD=1): no systemd-analyze");
+        return;
+    };
+    let dir =
+        std::env::temp_dir().join(format!("tinynode-unit-{}-{file_name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let unit = dir.join(file_name);
+    let binary = env!("CARGO_BIN_EXE_tinynode");
+    std::fs::write(&unit, text.replace("/usr/local/bin/tinynode", binary)).expect("write unit");
+    let output = Command::new(analyze)
+        .arg("verify")
+        .arg(&unit)
+        .env("SYSTEMD_LOG_LEVEL", "notice")
+        .output()
+        .expect("run systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success(), "systemd-analyze verify: {said}");
+    assert_eq!(said.trim(), "", "systemd-analyze verify has remarks");
+}

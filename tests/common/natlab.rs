@@ -23,6 +23,9 @@
 use super::Running;
 use super::netns::Netns;
 
+/// Where the lab's serve node listens (the public bridge).
+pub const SERVE_ADDR: &str = "198.18.0.1:3478";
+
 /// The NAT lab's namespaces and topology.
 pub struct Lab {
     netns: Netns,
@@ -134,6 +137,25 @@ impl Lab {
             ],
             true,
         )
+    }
+
+    /// `tinynode serve --relay` in the public namespace at [`SERVE_ADDR`]
+    /// (Mainline off, JSON events), `extra` before the command (`-v`) or
+    /// after it (relay quotas); returned once it printed its first line.
+    pub fn serve_relay(&self, before: &[&str], after: &[&str]) -> Running {
+        let mut args = before.to_vec();
+        args.extend([
+            "serve",
+            "--bind",
+            SERVE_ADDR,
+            "--relay",
+            "--no-mainline",
+            "--json",
+        ]);
+        args.extend(after);
+        let serve = self.spawn("pub", &args, false);
+        serve.next_line(std::time::Duration::from_secs(10));
+        serve
     }
 
     /// A home-router firewall and MASQUERADE on `router`; `random_ports`
