@@ -14,8 +14,10 @@
 //! through a 20 Mbit/s bottleneck beside a TCP flow: needs root, minutes),
 //! `pipe` (1 GiB through `tinynode pipe` on loopback against hyperswarm and
 //! TCP, and `pipe`'s memory with a slow reader: Node.js and npm, minutes),
-//! `forward` (100 connections at once through `expose`/`connect` against
-//! one connection of the same bytes, a minute), `relay-pipe` (64 MiB
+//! `forward` (through `expose`/`connect`: 100 connections at once against
+//! one connection of the same bytes, a new connection's first echoed byte
+//! against plain TCP, 256 MiB one way against `pipe`, and `expose`'s memory
+//! with 100 idle connections; minutes), `relay-pipe` (64 MiB
 //! through `pipe` in the NAT lab, relayed by an unlimited `serve --relay`
 //! against direct: needs root, minutes), `reconnect` (an `expose` killed
 //! and restarted, until `connect` is connected to it again: through a

@@ -386,6 +386,12 @@ pub enum ConnectionReason {
     IceLost,
     /// The peer said it is leaving.
     PeerLeft,
+    /// Our address changed (another network): the connection's path used
+    /// the old one, so it is made again.
+    AddressChanged,
+    /// The peer offered a new connection in place of this one (it
+    /// restarted, or its address changed).
+    Replaced,
     /// str0m reported an error (logged at debug level).
     WebRtcError,
 }
@@ -403,6 +409,8 @@ impl fmt::Display for ConnectionReason {
             Self::ChannelClosed => "data channel closed",
             Self::IceLost => "ICE connection lost",
             Self::PeerLeft => "peer left",
+            Self::AddressChanged => "our address changed; connecting again",
+            Self::Replaced => "the peer started a new connection",
             Self::WebRtcError => "WebRTC error",
         })
     }
@@ -412,6 +420,13 @@ impl fmt::Display for ConnectionReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// The addresses of our sockets changed (the host moved to another
+    /// network): we gather again, re-announce and reconnect
+    /// ([`Node::set_local_addrs`](crate::Node::set_local_addrs)).
+    LocalAddresses {
+        /// The new addresses, one per socket.
+        addrs: Vec<SocketAddr>,
+    },
     /// Our public address, as a STUN server or DHT peers see it.
     PublicAddress {
         /// The address.

@@ -3,8 +3,9 @@
 //! at once each echoing 1 MiB byte-exact (each client half-closes, then
 //! reads the whole reply), a refused service reset back to the client,
 //! the allow-list (a member not on it reaches nothing, one on it does),
-//! and connections accepted before the exposing member starts waiting for
-//! it; UDP datagrams through `--udp` and `--udp-listen` to an echo server,
+//! connections accepted before the exposing member starts waiting for
+//! it, and a client whose stream a member refused reaching the exposing
+//! one with every byte it sent early; UDP datagrams through `--udp` and `--udp-listen` to an echo server,
 //! each client's flow apart. `tinynode id` prints the key the allow-list
 //! takes.
 
@@ -320,6 +321,59 @@ fn connections_accepted_before_the_exposing_member_starts_wait_for_it() {
             "an early client failed"
         );
     }
+}
+
+#[test]
+fn a_client_refused_by_one_member_reaches_the_exposing_one_with_every_early_byte() {
+    let (_serve, serve) = start_serve();
+    let (echo, accepted) = echo_server();
+    let code = code("refusing");
+    let (connect_a, listen) = connect(&code, serve, &[]);
+    // A member that takes no TCP streams, connected before the exposing
+    // one: the first client's stream goes to it first, is refused, and
+    // must start over at the exposing member with the bytes already read
+    // (more than the early limit, sent before any member answered).
+    let (bystander, _) = connect(&code, serve, &[]);
+    let mut seen = Vec::new();
+    wait_for(&connect_a, "connected", LIMIT, &mut seen);
+    let _expose = expose(&code, serve, &["--tcp", &echo.to_string()]);
+    wait_for(&connect_a, "connected", LIMIT, &mut seen);
+    // The client's first bytes are in the kernel before `connect` sees
+    // the client, so they are read (and sent to the bystander) at once.
+    let data = bytes(7, 300_000);
+    let signal = |name: &str| {
+        let pid = connect_a.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    let mut client = TcpStream::connect(listen).unwrap();
+    client.write_all(&data[..100_000]).unwrap();
+    signal("-CONT");
+    let mut rest = client.try_clone().unwrap();
+    let tail = data[100_000..].to_vec();
+    let sender = thread::spawn(move || {
+        rest.write_all(&tail).unwrap();
+        rest.shutdown(Shutdown::Write).unwrap();
+    });
+    client.set_read_timeout(Some(READ_LIMIT)).unwrap();
+    let mut reply = Vec::new();
+    client.read_to_end(&mut reply).unwrap();
+    sender.join().unwrap();
+    assert!(
+        reply == data,
+        "{} of {} bytes came back",
+        reply.len(),
+        data.len()
+    );
+    let refused = wait_for(&bystander, "stream_refused", LIMIT, &mut Vec::new());
+    assert_eq!(field(&refused, "kind"), Some("tcp"), "{refused}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 /// A UDP echo server on loopback; its address, and the sources it saw.

@@ -6,8 +6,12 @@
 //! the lab's `serve --relay`); 100 connections at once each echoing 256 KiB
 //! with a half-close, UDP datagrams through `--udp`, and a refused service
 //! seen as a reset, direct and through an operator's unlimited relay
-//! (`tests/peers/forward_echo.py` in the namespaces); and an OpenSSH
-//! session (`sshd` in `a`, `ssh -p` in `b`) through a forward.
+//! (`tests/peers/forward_echo.py` in the namespaces); an OpenSSH
+//! session (`sshd` in `a`, `ssh -p` in `b`) through a forward; and an
+//! `expose` on a wildcard socket whose host's address changes under it:
+//! it reports the new address, ends its connections at once (the
+//! `connect` side hears "peer left", not an ICE timeout), and is reached
+//! again.
 //!
 //! Needs root, `ip`, `iptables`, `python3`, `curl` and OpenSSH (client and
 //! server; `.ci/run` installs them); a machine where namespaces cannot be
@@ -283,4 +287,90 @@ fn echoes_datagrams_and_a_refusal_cross_two_nats_directly_and_through_a_relay() 
         assert_eq!(client(&["refused", "8001"]), "refused ok", "{path}");
         drop(expose);
     }
+}
+
+#[test]
+fn an_expose_whose_address_changes_gathers_again_and_is_reached_again() {
+    let curl = require_tool("curl", "curl");
+    let python = require_tool("python3", "python3");
+    let Some(lab) = lab_or_skip(Lab::build("fwm"), "TINYNODE_SKIP_NAT_LAB") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tinynode-fwmove-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i * 13 + i / 97) as u8).collect();
+    std::fs::write(dir.join("file.bin"), &body).unwrap();
+    let http = lab.spawn_program(
+        "a",
+        &[],
+        python.to_str().unwrap(),
+        &[
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            dir.to_str().unwrap(),
+            "8000",
+        ],
+    );
+    let ready = http.next_line(LIMIT);
+    assert!(ready.contains("Serving HTTP"), "{ready}");
+    let _serve = lab.serve_relay(&[], &[]);
+    let code = "forward lab moving expose";
+    // Bound to the wildcard, as a service on a laptop or a Pi is.
+    let expose = member(
+        &lab,
+        "a",
+        "0.0.0.0",
+        &["expose", code, "--tcp", "127.0.0.1:8000"],
+    );
+    let listen = "127.0.0.1:8090";
+    let connect = member(
+        &lab,
+        "b",
+        "10.2.0.2",
+        &["connect", code, "--listen", listen],
+    );
+    let mut seen = Vec::new();
+    wait_for(&connect, "connected", LIMIT, &mut seen);
+    let fetch = || {
+        let output = run_in(
+            &lab,
+            "b",
+            &curl,
+            &[
+                "-sS",
+                "--fail",
+                "--max-time",
+                "60",
+                &format!("http://{listen}/file.bin"),
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.stdout == body, "{} bytes", output.stdout.len());
+    };
+    fetch();
+    // The host moves: its old address goes, a new one comes (a new DHCP
+    // lease behind the same router).
+    lab.ip("a", "addr flush dev eth0");
+    lab.ip("a", "addr add 10.1.0.3/24 dev eth0");
+    lab.ip("a", "route add default via 10.1.0.1");
+    let moved = wait_for(&expose, "local_addresses", LIMIT, &mut Vec::new());
+    assert!(
+        field(&moved, "local_addrs").is_some_and(|a| a.starts_with("10.1.0.3:")),
+        "{moved}"
+    );
+    // The member that moved ended the connection at once and said so
+    // (without that, `connect` would notice only when ICE consent ran out).
+    let ended = wait_for(&connect, "disconnected", LIMIT, &mut seen);
+    assert_eq!(field(&ended, "reason"), Some("peer left"), "{ended}");
+    wait_for(&connect, "connected", LIMIT, &mut seen);
+    fetch();
+    let _ = std::fs::remove_dir_all(&dir);
 }

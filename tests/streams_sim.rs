@@ -340,3 +340,66 @@ fn a_stream_whose_reader_stopped_does_not_stall_another() {
         "the stalled stream took exactly its grant"
     );
 }
+
+/// Virtual time from `a` opening a stream and writing to it until the
+/// answer `b` writes the moment the stream arrives is back at `a`, with
+/// every datagram taking `one_way`; `a` keeps a spare channel if `spares`.
+fn first_answer_after_open(seed: u64, spares: bool, one_way: Duration) -> Duration {
+    let (mut sim, a, b) = pair(seed);
+    sim.latency = (one_way, one_way);
+    sim.with_node(a, |node, _| node.set_stream_spares(spares));
+    // Time for a spare to open (one round trip), and for anything else
+    // under way to settle.
+    sim.run_for(Duration::from_secs(2));
+    let (mut seen_a, mut seen_b) = (
+        stream_events(&sim, a, 0).len(),
+        stream_events(&sim, b, 0).len(),
+    );
+    let to = sim.id(b);
+    let start = sim.now;
+    let stream = sim.with_node(a, |node, now| {
+        let stream = node.open_stream(now, to, pipe()).expect("open");
+        assert_eq!(node.stream_write(now, stream, b"ping"), Ok(4));
+        stream
+    });
+    while sim.now - start < Duration::from_secs(5) {
+        sim.run_for(Duration::from_millis(1));
+        let events = stream_events(&sim, b, seen_b);
+        seen_b += events.len();
+        for event in events {
+            if let Event::StreamIncoming { stream: theirs, .. } = event {
+                sim.with_node(b, |node, now| node.stream_write(now, theirs, b"pong"))
+                    .expect("answer");
+            }
+        }
+        let events = stream_events(&sim, a, seen_a);
+        seen_a += events.len();
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::StreamData { stream: s, .. } if *s == stream))
+        {
+            return sim.now - start;
+        }
+    }
+    panic!("no answer in 5 s (seed {seed}, spares {spares})");
+}
+
+#[test]
+fn with_a_spare_channel_a_new_stream_is_answered_within_one_round_trip() {
+    let one_way = Duration::from_millis(50);
+    let round_trip = 2 * one_way;
+    for seed in [1, 2, 3] {
+        let spared = first_answer_after_open(seed, true, one_way);
+        assert!(
+            spared < round_trip + round_trip / 2,
+            "with a spare: answered after {spared:?}, round trip {round_trip:?} (seed {seed})"
+        );
+        // Without one the channel's DCEP exchange comes first: a round
+        // trip more, which is what the spare saves.
+        let unspared = first_answer_after_open(seed, false, one_way);
+        assert!(
+            unspared >= 2 * round_trip,
+            "without a spare: answered after {unspared:?} (seed {seed})"
+        );
+    }
+}

@@ -103,6 +103,12 @@ fn pipe_run(bytes: u64, pace: Option<f64>) -> Option<PipeRun> {
     })
 }
 
+/// MB/s of `bytes` through `tinynode pipe` on loopback (for other rows'
+/// references).
+pub fn pipe_rate(bytes: u64) -> Option<f64> {
+    pipe_run(bytes, None).map(|run| run.rate)
+}
+
 /// Waits for `child` to exit with 0 within `limit` (killed otherwise).
 fn wait_exit(child: &mut Child, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;

@@ -11,6 +11,12 @@
 //! both, the TCP side with a reset (RST) so the client sees a failure and
 //! not a clean end.
 //!
+//! An accepted connection is read before the member took its stream, so
+//! the client's first bytes leave with the stream's opening; up to
+//! [`EARLY_LIMIT`] of them are kept until the member answers, so that a
+//! member that refuses the stream costs nothing: the connection goes back
+//! to wait for another, those bytes first ([`Waiting`]).
+//!
 //! mio reports readiness once per change (edge-triggered), so the bridge
 //! remembers that a side is readable or writable until an operation says
 //! it would block.
@@ -25,6 +31,34 @@ use tinynode::{Node, StreamId, WriteError};
 
 /// Most bytes read from a TCP connection at once.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Most bytes read from a client before the member took its stream.
+pub const EARLY_LIMIT: usize = 64 * 1024;
+
+/// A client connection waiting for a stream, with what was read from it
+/// already (for a member that refused it).
+pub struct Waiting {
+    /// The connection.
+    pub tcp: TcpStream,
+    /// Since when it waits (it gives up after a while).
+    pub since: Instant,
+    /// Bytes read from it that no member took yet.
+    pub early: Vec<u8>,
+    /// Its input ended after `early`.
+    pub eof: bool,
+}
+
+impl Waiting {
+    /// A connection just accepted.
+    pub fn new(tcp: TcpStream, since: Instant) -> Self {
+        Self {
+            tcp,
+            since,
+            early: Vec::new(),
+            eof: false,
+        }
+    }
+}
 
 /// Where a bridge stands after a pump.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,9 +79,9 @@ pub struct Bridge {
     pub stream: StreamId,
     /// The connection is established (an outgoing one starts connecting).
     connected: bool,
-    /// Reading from TCP may go on: the stream was accepted (or is ours to
-    /// take).
-    reading: bool,
+    /// Until the member takes the stream: the bytes given to it, kept for
+    /// another member should this one refuse (at most [`EARLY_LIMIT`]).
+    early: Option<Vec<u8>>,
     readable: bool,
     writable: bool,
     /// Read from TCP, not yet taken by the stream (from `inbound_at`).
@@ -68,16 +102,27 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// A bridge for `tcp`, which is `connected` already (an accepted
-    /// connection) or still connecting (one to a service); TCP is read
-    /// only once [`start_reading`](Self::start_reading) says so if
-    /// `reading` is false.
-    pub fn new(tcp: TcpStream, stream: StreamId, connected: bool, reading: bool) -> Self {
+    /// A bridge for a connection to a service, still connecting, and the
+    /// stream a member opened for it.
+    pub fn to_service(tcp: TcpStream, stream: StreamId) -> Self {
+        Self::new(tcp, stream, false, None)
+    }
+
+    /// A bridge for a client's connection and the stream just opened for
+    /// it, which the member has not taken yet.
+    pub fn from_client(waiting: Waiting, stream: StreamId) -> Self {
+        let mut bridge = Self::new(waiting.tcp, stream, true, Some(Vec::new()));
+        bridge.inbound = waiting.early;
+        bridge.tcp_eof = waiting.eof;
+        bridge
+    }
+
+    fn new(tcp: TcpStream, stream: StreamId, connected: bool, early: Option<Vec<u8>>) -> Self {
         Self {
             tcp,
             stream,
             connected,
-            reading,
+            early,
             readable: true,
             writable: true,
             inbound: Vec::new(),
@@ -94,15 +139,23 @@ impl Bridge {
         }
     }
 
-    /// The stream was accepted: TCP may be read.
-    pub fn start_reading(&mut self) {
-        self.reading = true;
+    /// The member took the stream: the early bytes are its, and TCP is
+    /// read without a limit.
+    pub fn accepted(&mut self) {
+        self.early = None;
     }
 
-    /// True while nothing was read from TCP, so the connection can still
-    /// be given to another stream.
-    pub fn untouched(&self) -> bool {
-        self.to_stream == 0 && self.inbound.is_empty() && !self.tcp_eof
+    /// The member refused the stream before taking it: the connection
+    /// waits again, with every byte read from it and none lost.
+    pub fn into_waiting(self, since: Instant) -> Waiting {
+        let mut early = self.early.unwrap_or_default();
+        early.extend_from_slice(&self.inbound[self.inbound_at..]);
+        Waiting {
+            tcp: self.tcp,
+            since,
+            early,
+            eof: self.tcp_eof,
+        }
     }
 
     /// mio says the connection is readable and/or writable.
@@ -203,11 +256,14 @@ impl Bridge {
     /// TCP → stream while the stream takes bytes, then the finish once
     /// the connection's input ended.
     fn read_tcp(&mut self, node: &mut Node, now: Instant) -> Result<(), String> {
-        while self.reading {
+        loop {
             if self.inbound_at < self.inbound.len() {
                 match node.stream_write(now, self.stream, &self.inbound[self.inbound_at..]) {
                     Ok(0) | Err(WriteError::Blocked) => break,
                     Ok(n) => {
+                        if let Some(early) = self.early.as_mut() {
+                            early.extend_from_slice(&self.inbound[self.inbound_at..][..n]);
+                        }
                         self.inbound_at += n;
                         self.to_stream += n as u64;
                     }
@@ -215,10 +271,14 @@ impl Bridge {
                 }
                 continue;
             }
-            if !self.readable || self.tcp_eof {
+            let room = self
+                .early
+                .as_ref()
+                .map_or(READ_CHUNK, |early| EARLY_LIMIT.saturating_sub(early.len()));
+            if !self.readable || self.tcp_eof || room == 0 {
                 break;
             }
-            self.inbound.resize(READ_CHUNK, 0);
+            self.inbound.resize(room.min(READ_CHUNK), 0);
             match self.tcp.read(&mut self.inbound) {
                 Ok(0) => {
                     self.tcp_eof = true;

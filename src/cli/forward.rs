@@ -24,7 +24,7 @@ use tinynode::driver::{Flow, HANDLER_TOKENS, HANDLER_TOKENS_END, Handler};
 use tinynode::{Event, Identity, Node, NodeId, ResetCode, StreamHeader, StreamId, StreamKind};
 
 use super::args::{AllowOptions, ConnectOptions, ExposeOptions, Service};
-use super::bridge::{Bridge, Pumped};
+use super::bridge::{Bridge, Pumped, Waiting};
 use super::json::JsonLine;
 use super::printer::{PrintEvents, Printer};
 use super::udp::{ClientFlows, ServiceFlows};
@@ -146,6 +146,9 @@ pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
             );
         }
     }
+    // A channel ready on each connection: a client's first bytes leave
+    // the moment it is accepted.
+    node.set_stream_spares(listener.is_some());
     let mut forward = Forward::new(
         &printer,
         Role::Connect {
@@ -208,7 +211,7 @@ enum Role {
         /// Members that refused a TCP stream (reset when they reconnect).
         not_exposing: Vec<NodeId>,
         /// Accepted connections with no stream yet, and since when.
-        waiting: VecDeque<(TcpStream, Instant)>,
+        waiting: VecDeque<Waiting>,
     },
 }
 
@@ -369,7 +372,7 @@ impl<'a> Forward<'a> {
                 self.unaccepted.retain(|s| *s != stream);
                 if let Some(&token) = self.by_stream.get(&stream) {
                     if let Some(bridge) = self.bridges.get_mut(&token) {
-                        bridge.start_reading();
+                        bridge.accepted();
                     }
                     self.pump(node, token);
                 }
@@ -506,8 +509,9 @@ impl<'a> Forward<'a> {
     }
 
     /// The member reset `stream`. A connection whose stream the member
-    /// never took goes back to wait for another member (and a member that
-    /// refused it is not asked again until it reconnects); any other ends.
+    /// refused without taking it goes back to wait for another member,
+    /// with the bytes read from it (and that member is not asked again
+    /// until it reconnects); any other ends.
     fn reset(&mut self, node: &mut Node, stream: StreamId, code: ResetCode, reason: String) {
         let Some(&token) = self.by_stream.get(&stream) else {
             return;
@@ -519,12 +523,12 @@ impl<'a> Forward<'a> {
             ..
         } = &mut self.role
             && never_taken
-            && self.bridges.get(&token).is_some_and(Bridge::untouched)
+            && code == ResetCode::Refused
             && let Some(mut bridge) = self.bridges.remove(&token)
         {
             self.by_stream.remove(&stream);
             self.unaccepted.retain(|s| *s != stream);
-            if code == ResetCode::Refused && !not_exposing.contains(&stream.peer()) {
+            if !not_exposing.contains(&stream.peer()) {
                 not_exposing.push(stream.peer());
             }
             log::debug!(
@@ -534,7 +538,7 @@ impl<'a> Forward<'a> {
             if let Some(registry) = &self.registry {
                 let _ = registry.deregister(&mut bridge.tcp);
             }
-            waiting.push_front((bridge.tcp, Instant::now()));
+            waiting.push_front(bridge.into_waiting(Instant::now()));
             self.assign(node);
             return;
         }
@@ -587,7 +591,7 @@ impl<'a> Forward<'a> {
                     .display("target", target)
             },
         );
-        self.add_bridge(token, Bridge::new(tcp, stream, false, true));
+        self.add_bridge(token, Bridge::to_service(tcp, stream));
         self.pump(node, token);
     }
 
@@ -611,7 +615,7 @@ impl<'a> Forward<'a> {
                         continue;
                     }
                     log::debug!("accepted {from}");
-                    waiting.push_back((tcp, Instant::now()));
+                    waiting.push_back(Waiting::new(tcp, Instant::now()));
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
@@ -646,7 +650,7 @@ impl<'a> Forward<'a> {
                     .is_none_or(|prefix| m.to_string().starts_with(prefix.as_str()))
         };
         let mut assigned = Vec::new();
-        while let Some((tcp, since)) = waiting.pop_front() {
+        while let Some(client) = waiting.pop_front() {
             let header = StreamHeader {
                 kind: StreamKind::TCP,
                 name: service.clone(),
@@ -656,26 +660,27 @@ impl<'a> Forward<'a> {
                 .filter(|m| wanted(m))
                 .find_map(|m| node.open_stream(now, *m, header.clone()).ok());
             match opened {
-                Some(stream) => assigned.push((tcp, stream)),
-                None if now.duration_since(since) >= WAIT_LIMIT => {
+                Some(stream) => assigned.push((client, stream)),
+                None if now.duration_since(client.since) >= WAIT_LIMIT => {
                     log::warn!(
                         "no member exposing a service connected in {WAIT_LIMIT:?}; closing a connection"
                     );
-                    drop(tcp);
+                    drop(client);
                 }
                 None => {
-                    waiting.push_front((tcp, since));
+                    waiting.push_front(client);
                     break;
                 }
             }
         }
-        for (mut tcp, stream) in assigned {
-            let Some(token) = self.register(&mut tcp) else {
+        for (mut client, stream) in assigned {
+            let Some(token) = self.register(&mut client.tcp) else {
                 let _ = node.stream_reset(now, stream, "cannot watch the connection");
                 continue;
             };
             self.unaccepted.push(stream);
-            self.add_bridge(token, Bridge::new(tcp, stream, true, false));
+            self.add_bridge(token, Bridge::from_client(client, stream));
+            self.pump(node, token);
         }
     }
 
@@ -683,7 +688,7 @@ impl<'a> Forward<'a> {
     fn next_deadline(&self) -> Option<Instant> {
         match &self.role {
             Role::Connect { waiting, udp, .. } => {
-                let waited = waiting.front().map(|(_, since)| *since + WAIT_LIMIT);
+                let waited = waiting.front().map(|client| client.since + WAIT_LIMIT);
                 let idle = udp.as_ref().and_then(ClientFlows::next_expiry);
                 waited.into_iter().chain(idle).min()
             }

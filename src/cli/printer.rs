@@ -142,6 +142,14 @@ impl Printer {
                     },
                 );
             }
+            Event::LocalAddresses { addrs } => {
+                let all: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                let all = all.join(" ");
+                self.line(
+                    || format!("this host's addresses changed to {all}: gathering again and reconnecting"),
+                    || JsonLine::event("local_addresses").str("local_addrs", &all),
+                );
+            }
             Event::PublicAddressFailed { attempts } => self.error(&format!(
                 "{}; using the address DHT peers report",
                 no_server_answered(&[], attempts, &[])

@@ -11,7 +11,9 @@
 //! are drained until `WouldBlock` (mio is edge-triggered), an unexpected
 //! receive error is logged and reading goes on; writes that would block
 //! wait in a bounded [`SendQueue`]. With LAN beacons on, a receive-only
-//! listener on the beacon group joins the poll (`lan.rs`).
+//! listener on the beacon group joins the poll (`lan.rs`). A wildcard-bound
+//! socket's concrete address is looked at again whenever the host's
+//! addresses or routes change (`netwatch.rs`), and the node told.
 //!
 //! About 735 lines before its tests, kept as one file: the loop, its
 //! sockets, the waker and the flushing of queued sends share one `Poll`
@@ -19,6 +21,7 @@
 //! (`lan.rs`, `resolve.rs`, `send_queue.rs`, `signals.rs`, `stdin.rs`).
 
 pub mod lan;
+pub mod netwatch;
 pub mod resolve;
 pub mod send_queue;
 pub mod signals;
@@ -40,6 +43,7 @@ use crate::api::{Command, Event, Input, NodeConfig, Output, WallClock};
 use crate::limits::MAX_DATAGRAM_LEN;
 use crate::node::Node;
 use crate::transmit::Transmit;
+use netwatch::NetWatch;
 use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
 use signals::Signals;
 use stdin::{StdinLines, Taken};
@@ -69,6 +73,8 @@ const FIRST_SOCKET: usize = 2;
 /// The handler's own sources (TCP listeners and connections of port
 /// forwarding) take tokens from here up, below [`HANDLER_TOKENS_END`].
 pub const HANDLER_TOKENS: usize = 1 << 16;
+/// The watch on the host's addresses ([`NetWatch`]).
+const NETWATCH: Token = Token(HANDLER_TOKENS - 1);
 /// One past the last token a handler may use.
 pub const HANDLER_TOKENS_END: usize = 1 << 30;
 
@@ -219,6 +225,12 @@ pub struct Driver {
     /// Receive errors (ICMP errors reported on a socket), warned about at
     /// the 1st, 2nd, 4th … one.
     receive_errors: crate::throttle::Throttle,
+    /// The watch on the host's addresses, when a socket is bound to a
+    /// wildcard address.
+    netwatch: Option<NetWatch>,
+    /// Where the node's traffic goes (its bootstrap nodes): the addresses
+    /// a wildcard socket's concrete address is looked up toward.
+    toward: Vec<SocketAddr>,
 }
 
 impl Driver {
@@ -278,6 +290,17 @@ impl Driver {
         for (socket, local) in sockets.iter_mut().zip(&config.local_addrs) {
             socket.local = *local;
         }
+        let toward: Vec<SocketAddr> = config
+            .bootstrap
+            .iter()
+            .chain(config.mainline_bootstrap.iter().flatten())
+            .copied()
+            .collect();
+        let netwatch = sockets
+            .iter()
+            .any(|s| s.bound.ip().is_unspecified())
+            .then(|| watch_addresses(&poll))
+            .flatten();
         let node = Node::new(now, config, seed);
         let driver = Self {
             poll,
@@ -293,6 +316,8 @@ impl Driver {
             backlog: Vec::new(),
             leaving: false,
             receive_errors: crate::throttle::Throttle::default(),
+            netwatch,
+            toward,
         };
         Ok((driver, node))
     }
@@ -387,7 +412,11 @@ impl Driver {
             };
             self.flush()?;
             handler.before_sleep(node);
-            let wake = [deadline, handler.wake_at()].into_iter().flatten().min();
+            let look = self.netwatch.as_ref().and_then(NetWatch::due);
+            let wake = [deadline, handler.wake_at(), look]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout =
                 if (self.stdin_pending && node.ready_to_send()) || !self.backlog.is_empty() {
                     // Input left untaken to let the sockets have their turn, or
@@ -423,6 +452,11 @@ impl Driver {
                             node.handle_input(Instant::now(), Input::Command(command));
                         }
                     }
+                    NETWATCH => {
+                        if let Some(watch) = self.netwatch.as_mut() {
+                            watch.on_readable(Instant::now());
+                        }
+                    }
                     Token(token) if (HANDLER_TOKENS..HANDLER_TOKENS_END).contains(&token) => {
                         let flow = handler.on_ready(node, event);
                         if let Some(stop) = self.end_of(flow, node, &mut handler) {
@@ -454,6 +488,9 @@ impl Driver {
                 }
             }
             let now = Instant::now();
+            if self.netwatch.as_mut().is_some_and(|w| w.take_due(now)) {
+                self.look_at_addresses(now, node);
+            }
             if deadline.is_some_and(|at| now >= at) {
                 node.handle_input(now, Input::Timeout);
             }
@@ -465,6 +502,24 @@ impl Driver {
                 return Ok(stop);
             }
         }
+    }
+
+    /// The host's addresses changed: each wildcard socket's concrete
+    /// address is looked up again and the node told if one moved.
+    fn look_at_addresses(&mut self, now: Instant, node: &mut Node) {
+        let found: Vec<SocketAddr> = self
+            .sockets
+            .iter()
+            .map(|s| concrete_local_addr(s.bound, &self.toward))
+            .collect();
+        if found.iter().zip(&self.sockets).all(|(f, s)| *f == s.local) {
+            debug!("netwatch: the host's addresses changed, ours did not");
+            return;
+        }
+        for (socket, local) in self.sockets.iter_mut().zip(&found) {
+            socket.local = *local;
+        }
+        node.set_local_addrs(now, found);
     }
 
     /// The stop a handler's `flow` asks for, after leaving if it says so.
@@ -738,6 +793,22 @@ fn buffer_size(fd: libc::c_int, option: libc::c_int) -> libc::c_int {
         )
     };
     if result == 0 { size } else { 0 }
+}
+
+/// The watch on the host's addresses, registered with `poll`; `None`
+/// (logged) where none can be made.
+fn watch_addresses(poll: &Poll) -> Option<NetWatch> {
+    match NetWatch::open()
+        .and_then(|watch| watch.register(poll.registry(), NETWATCH).map(|()| watch))
+    {
+        Ok(watch) => Some(watch),
+        Err(error) => {
+            warn!(
+                "cannot watch the host's addresses ({error}); a change of network needs a restart"
+            );
+            None
+        }
+    }
 }
 
 /// `bound` with its wildcard IP replaced by the local IP the OS would use to

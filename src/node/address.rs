@@ -201,6 +201,37 @@ fn voter_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Node {
+    /// The addresses of the node's sockets are now `addrs` (one per
+    /// socket, in the order of [`NodeConfig::local_addrs`](crate::NodeConfig::local_addrs)):
+    /// the host moved to another network. What we knew of our public
+    /// addresses and NATs is forgotten and asked again (the STUN servers
+    /// of the last discovery; DHT and Mainline answers), the sources
+    /// re-announce, and every connection is made again, since its path
+    /// used the old address. The driver calls this when the host's
+    /// addresses change; nothing happens if `addrs` are the current ones
+    /// or their count is not the sockets'.
+    pub fn set_local_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        if addrs.as_slice() == self.locals.all() || addrs.len() != self.locals.all().len() {
+            return;
+        }
+        log::info!(
+            "our addresses changed from {:?} to {addrs:?}: gathering again",
+            self.locals.all()
+        );
+        self.locals = LocalAddrs::new(addrs.clone());
+        self.public = PublicAddrs::new(&self.locals);
+        let needed = self.public.best_class().may_need_relay();
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.set_relay_needed(needed);
+            joined.connections.restart_all(now, self.locals.clone());
+        }
+        if !self.stun_servers.is_empty() {
+            self.discover_public(now, self.stun_servers.clone());
+        }
+        self.addresses_changed();
+        self.events.push_back(Event::LocalAddresses { addrs });
+    }
+
     /// A DHT or Mainline responder (`via`) saw our request come from
     /// `addr`: votes on the public address of `addr`'s family and samples
     /// its NAT.

@@ -90,6 +90,11 @@ pub struct Node {
     /// Members streams are taken from and opened to
     /// ([`Node::set_stream_peers`]); `None` for all.
     stream_peers: Option<Vec<NodeId>>,
+    /// Connections keep a stream channel ready ([`Node::set_stream_spares`]).
+    stream_spares: bool,
+    /// The STUN servers of the last discovery, asked again when our
+    /// addresses change.
+    stun_servers: Vec<SocketAddr>,
     prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     /// The nonces of the hellos we sent, for their echoes (§9.6).
@@ -210,6 +215,8 @@ impl Node {
             unsettled: None,
             stream_kinds: Vec::new(),
             stream_peers: None,
+            stream_spares: false,
+            stun_servers: Vec::new(),
             prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             hello_nonces: hello::SentNonces::default(),

@@ -31,6 +31,19 @@ impl Node {
         }
     }
 
+    /// Keeps one stream channel open ahead of need on every connection,
+    /// so that [`open_stream`](Self::open_stream)'s first bytes leave at
+    /// once instead of after the channel's own round trip (DCEP): the
+    /// member's first answer is back one round trip after the open. For
+    /// nodes that open streams on demand (`connect`); off by default,
+    /// since each connection then holds one more channel.
+    pub fn set_stream_spares(&mut self, keep: bool) {
+        self.stream_spares = keep;
+        if let Some(joined) = self.joined.as_mut() {
+            joined.connections.set_stream_spares(keep);
+        }
+    }
+
     /// Queues one message of at most
     /// [`MAX_MESSAGE_LEN`](crate::MAX_MESSAGE_LEN) bytes for connected
     /// member `peer` alone (it gets [`Event::Data`](crate::Event::Data)),

@@ -147,6 +147,7 @@ impl Node {
     /// of a family we have no socket of go to the first socket's client,
     /// which reports them as unusable.
     pub(super) fn discover_public(&mut self, now: Instant, servers: Vec<SocketAddr>) {
+        self.stun_servers.clone_from(&servers);
         let primary = Family::of(self.locals.primary());
         let mut by_family: PerFamily<Vec<SocketAddr>> = PerFamily::default();
         for server in servers {

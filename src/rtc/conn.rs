@@ -663,6 +663,15 @@ impl Conn {
         self.flows.set_accepted(kinds.contains(&StreamKind::UDP));
     }
 
+    /// Whether to keep a stream channel open ahead of need; one is opened
+    /// now if the connection is open.
+    pub fn set_stream_spare(&mut self, keep: bool) {
+        self.streams.set_keep_spare(keep);
+        if self.phase == Phase::Open {
+            self.streams.ensure_spare(&mut self.rtc);
+        }
+    }
+
     /// Whether the peer may open streams and have them opened to it.
     pub fn set_peer_allowed(&mut self, allowed: bool) {
         self.streams.set_peer_allowed(allowed);
@@ -1005,6 +1014,7 @@ impl Conn {
                     }
                     RtcEvent::ChannelOpen(..) => {
                         self.phase = Phase::Open;
+                        self.streams.ensure_spare(&mut self.rtc);
                         let remote = self.remote.unwrap_or(self.locals.primary());
                         let (addr, relay) = self.path_of(remote);
                         debug!("webrtc: channel open to {addr} (relayed: {relay})");

@@ -114,6 +114,8 @@ pub struct Connections {
     accepted_kinds: Vec<StreamKind>,
     /// The members whose streams are taken; `None` for every member.
     stream_peers: Option<Vec<NodeId>>,
+    /// Each connection keeps a stream channel open ahead of need.
+    stream_spares: bool,
 }
 
 /// A member, as the registry needs it.
@@ -160,6 +162,7 @@ impl Connections {
             signals: VecDeque::new(),
             relays: relay_choice::RelayChoice::default(),
             accepted_kinds: Vec::new(),
+            stream_spares: false,
             stream_peers: None,
         }
     }
@@ -343,6 +346,14 @@ impl Connections {
                     debug!("webrtc: {} offered again; answering again", peer.short());
                     let answer = conn.local_params();
                     return self.signal(peer, signal.session, SignalKind::Answer(answer));
+                }
+                if self
+                    .conns
+                    .get(&peer)
+                    .is_some_and(|c| c.phase() == Phase::Open)
+                {
+                    // Its streams end and the application hears of it.
+                    self.end(now, peer, ConnectionReason::Replaced);
                 }
                 self.drop_conn(&peer);
                 self.members.entry(peer).or_insert(Member {
@@ -539,6 +550,15 @@ impl Connections {
         }
     }
 
+    /// Whether every connection keeps a stream channel open ahead of need
+    /// (spec §6.7), so a stream opened on it writes at once.
+    pub fn set_stream_spares(&mut self, keep: bool) {
+        self.stream_spares = keep;
+        for conn in self.conns.values_mut() {
+            conn.set_stream_spare(keep);
+        }
+    }
+
     /// Takes streams only from, and opens them only to, `peers` (every
     /// member when `None`).
     pub fn set_stream_peers(&mut self, peers: Option<&[NodeId]>) {
@@ -591,6 +611,29 @@ impl Connections {
                 .conns
                 .values()
                 .all(|c| c.phase() != Phase::Open || c.queued_bytes() < OUTBOX_PAUSE)
+    }
+
+    /// Our addresses changed to `locals`: every connection's path used
+    /// the old ones, so each is ended (its streams reset, the peer told)
+    /// and made again, at once by the side that offers; the other side
+    /// offers on the peer's next retry. Connections yet to come use the
+    /// new addresses.
+    pub fn restart_all(&mut self, now: Instant, locals: LocalAddrs) {
+        self.locals = locals;
+        let peers: Vec<NodeId> = self.conns.keys().copied().collect();
+        for peer in peers {
+            if let Some(conn) = self.conns.get(&peer) {
+                self.signals.push_back(OutgoingSignal {
+                    to: peer,
+                    session: conn.session(),
+                    kind: SignalKind::Close,
+                });
+            }
+            self.end(now, peer, ConnectionReason::AddressChanged);
+            if let Some(retry) = self.retries.get_mut(&peer) {
+                retry.at = now;
+            }
+        }
     }
 
     /// Closes every channel (the node is leaving: its streams are reset)
@@ -757,6 +800,7 @@ impl Connections {
 
     fn insert(&mut self, peer: NodeId, mut conn: Conn) {
         conn.set_accepted_kinds(&self.accepted_kinds);
+        conn.set_stream_spare(self.stream_spares);
         conn.set_peer_allowed(self.stream_peers.as_ref().is_none_or(|p| p.contains(&peer)));
         self.index.by_ufrag.insert(conn.ufrag().to_owned(), peer);
         self.conns.insert(peer, conn);

@@ -7,6 +7,10 @@
 //! send queue); an out-of-band channel would skip that round trip but a
 //! peer's data reaching str0m before the local channel exists makes it
 //! panic (`ChannelHandler::new_channel` asserts), so streams use DCEP.
+//! A table asked to [keep a spare](Streams::set_keep_spare) opens the
+//! next stream's channel ahead of need instead: a stream opened on it
+//! writes its first frames at once, and its first answer is back one
+//! round trip later.
 
 use std::collections::VecDeque;
 
@@ -58,8 +62,11 @@ struct Entry {
     channel: ChannelId,
     /// str0m's channel is open: frames may be written.
     open: bool,
-    /// `None` for a peer's stream until its `Open` frame arrives.
+    /// `None` for a peer's stream until its `Open` frame arrives, and for
+    /// our spare until a stream takes it.
     stream: Option<Stream>,
+    /// Our channel opened ahead of need, not yet given to a stream.
+    spare: bool,
     /// We closed the channel (the stream ended).
     closed: bool,
     /// str0m reported the channel closed.
@@ -70,6 +77,23 @@ struct Entry {
     /// str0m may still hold bytes we gave it for this channel: looked up
     /// (str0m finds a channel by a linear search) only while true.
     in_str0m: bool,
+}
+
+impl Entry {
+    /// An entry for `channel`, not open yet and no spare.
+    fn new(number: u32, channel: ChannelId, stream: Option<Stream>) -> Self {
+        Self {
+            number,
+            channel,
+            open: false,
+            spare: false,
+            stream,
+            closed: false,
+            close_seen: false,
+            held: None,
+            in_str0m: false,
+        }
+    }
 }
 
 /// A connection's streams.
@@ -83,6 +107,8 @@ pub struct Streams {
     accepted_kinds: Vec<StreamKind>,
     /// The peer is not on the node's allow-list: its streams are refused.
     refused_peer: bool,
+    /// Keep one channel of ours open ahead of need (a spare).
+    keep_spare: bool,
     events: VecDeque<TableEvent>,
 }
 
@@ -98,30 +124,67 @@ impl Streams {
         self.refused_peer = !allowed;
     }
 
-    /// Opens a stream for `header`: its number.
+    /// Keeps one channel of ours open ahead of need from now on, so that
+    /// the next stream opened writes at once; for nodes that open streams
+    /// on demand (`connect`). Takes effect at the next
+    /// [`ensure_spare`](Self::ensure_spare).
+    pub fn set_keep_spare(&mut self, keep: bool) {
+        self.keep_spare = keep;
+    }
+
+    /// Opens a spare channel if one is to be kept and none is: when the
+    /// connection opens and after a stream took the spare. A spare the
+    /// peer closed is not replaced until the next stream is opened, so a
+    /// peer cannot make us open channels in a loop.
+    pub fn ensure_spare(&mut self, rtc: &mut Rtc) {
+        if !self.keep_spare
+            || self.refused_peer
+            || self.entries.len() >= MAX_STREAMS
+            || self.entries.iter().any(|e| e.spare)
+        {
+            return;
+        }
+        let channel = Self::create_channel(rtc);
+        let number = self.allocate();
+        let mut spare = Entry::new(number, channel, None);
+        spare.spare = true;
+        self.entries.push(spare);
+    }
+
+    /// Opens a stream for `header`: its number. It takes the spare
+    /// channel if there is one (its frames can leave at once), or opens a
+    /// channel of its own.
     pub fn open(&mut self, rtc: &mut Rtc, header: StreamHeader) -> Result<u32, WriteError> {
         if self.refused_peer {
             return Err(WriteError::NotAllowed);
         }
-        if self.entries.len() >= MAX_STREAMS {
-            return Err(WriteError::Blocked);
-        }
-        let channel = rtc.direct_api().create_data_channel(ChannelConfig {
+        let number = match self.entries.iter_mut().find(|e| e.spare && !e.close_seen) {
+            Some(spare) => {
+                spare.spare = false;
+                spare.stream = Some(Stream::opened(header));
+                spare.number
+            }
+            None => {
+                if self.entries.len() >= MAX_STREAMS {
+                    return Err(WriteError::Blocked);
+                }
+                let channel = Self::create_channel(rtc);
+                let number = self.allocate();
+                let stream = Stream::opened(header);
+                self.entries.push(Entry::new(number, channel, Some(stream)));
+                number
+            }
+        };
+        self.ensure_spare(rtc);
+        Ok(number)
+    }
+
+    /// Asks str0m for a stream channel of ours (in band: DCEP).
+    fn create_channel(rtc: &mut Rtc) -> ChannelId {
+        rtc.direct_api().create_data_channel(ChannelConfig {
             label: STREAM_LABEL.into(),
             ..Default::default()
-        });
-        let number = self.allocate();
-        self.entries.push(Entry {
-            number,
-            channel,
-            open: false,
-            stream: Some(Stream::opened(header)),
-            closed: false,
-            close_seen: false,
-            held: None,
-            in_str0m: false,
-        });
-        Ok(number)
+        })
     }
 
     fn allocate(&mut self) -> u32 {
@@ -149,16 +212,9 @@ impl Streams {
             debug!("stream: {MAX_STREAMS} streams already; refusing another");
         }
         let number = self.allocate();
-        self.entries.push(Entry {
-            number,
-            channel,
-            open: true,
-            stream: None,
-            closed: false,
-            close_seen: false,
-            held: None,
-            in_str0m: false,
-        });
+        let mut entry = Entry::new(number, channel, None);
+        entry.open = true;
+        self.entries.push(entry);
         true
     }
 
@@ -172,6 +228,11 @@ impl Streams {
         };
         if let Some(stream) = entry.stream.as_mut() {
             stream.on_message(bytes);
+            return;
+        }
+        if entry.spare {
+            // Nothing of the peer's belongs on our spare before our Open.
+            debug!("stream: a message on our spare channel; dropped");
             return;
         }
         let refuse = |code: ResetCode, why: &str| {
