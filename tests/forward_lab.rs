@@ -3,15 +3,17 @@
 //! `tinynode expose`, reached from namespace `b` (behind `nat2`) through
 //! `tinynode connect`: curl against Python's `http.server`, byte-exact,
 //! with the members direct and again with both NATs symmetric (through
-//! the lab's `serve --relay`); 100 connections at once each echoing 256 KiB
+//! the lab's `serve --relay`); 100 connections at once each echoing 1 MiB
 //! with a half-close, UDP datagrams through `--udp`, and a refused service
 //! seen as a reset, direct and through an operator's unlimited relay
 //! (`tests/peers/forward_echo.py` in the namespaces); an OpenSSH
 //! session (`sshd` in `a`, `ssh -p` in `b`) through a forward; and an
-//! `expose` on a wildcard socket whose host's address changes under it:
-//! it reports the new address, ends its connections at once (the
-//! `connect` side hears "peer left", not an ICE timeout), and is reached
-//! again.
+//! allow-listed `expose` on a wildcard socket: a member with the code but
+//! not on the list gets nothing (its key in the refusal); when the host's
+//! address changes under it, it reports the new address, ends its
+//! connections at once (the `connect` side hears "peer left", not an ICE
+//! timeout) and is reached again; killed and restarted with its key, it
+//! is reached again.
 //!
 //! Needs root, `ip`, `iptables`, `python3`, `curl` and OpenSSH (client and
 //! server; `.ci/run` installs them); a machine where namespaces cannot be
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use common::natlab::{Lab, SERVE_ADDR};
 use common::netns::lab_or_skip;
-use common::{Running, field, require_tool, wait_for};
+use common::{Running, field, require_tool, tinynode, wait_for};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -289,8 +291,32 @@ fn echoes_datagrams_and_a_refusal_cross_two_nats_directly_and_through_a_relay() 
     }
 }
 
+/// The next `event` line of `running` about member `peer`.
+fn wait_about(running: &Running, event: &str, peer: &str) -> String {
+    loop {
+        let line = running.next_line(LIMIT);
+        if field(&line, "event") == Some(event) && field(&line, "peer") == Some(peer) {
+            return line;
+        }
+    }
+}
+
+/// A fresh identity at `dir/name` and its key (`tinynode id`).
+fn identity(dir: &Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    let output = tinynode()
+        .args(["id", "--identity"])
+        .arg(&path)
+        .output()
+        .expect("run tinynode id");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let key = text.lines().next().expect("a key line").to_owned();
+    (path.to_str().unwrap().to_owned(), key)
+}
+
 #[test]
-fn an_expose_whose_address_changes_gathers_again_and_is_reached_again() {
+fn an_allow_listed_expose_that_moves_and_restarts_is_reached_again_and_by_nobody_else() {
     let curl = require_tool("curl", "curl");
     let python = require_tool("python3", "python3");
     let Some(lab) = lab_or_skip(Lab::build("fwm"), "TINYNODE_SKIP_NAT_LAB") else {
@@ -300,6 +326,9 @@ fn an_expose_whose_address_changes_gathers_again_and_is_reached_again() {
     std::fs::create_dir_all(&dir).unwrap();
     let body: Vec<u8> = (0..300_000u32).map(|i| (i * 13 + i / 97) as u8).collect();
     std::fs::write(dir.join("file.bin"), &body).unwrap();
+    let (expose_identity, pi) = identity(&dir, "pi.key");
+    let (laptop_identity, laptop_key) = identity(&dir, "laptop.key");
+    let (stranger_identity, stranger_key) = identity(&dir, "stranger.key");
     let http = lab.spawn_program(
         "a",
         &[],
@@ -320,34 +349,55 @@ fn an_expose_whose_address_changes_gathers_again_and_is_reached_again() {
     let _serve = lab.serve_relay(&[], &[]);
     let code = "forward lab moving expose";
     // Bound to the wildcard, as a service on a laptop or a Pi is.
-    let expose = member(
-        &lab,
-        "a",
-        "0.0.0.0",
-        &["expose", code, "--tcp", "127.0.0.1:8000"],
-    );
+    let start_expose = || {
+        member(
+            &lab,
+            "a",
+            "0.0.0.0",
+            &[
+                "expose",
+                code,
+                "--tcp",
+                "127.0.0.1:8000",
+                "--identity",
+                &expose_identity,
+                "--allow",
+                &laptop_key,
+            ],
+        )
+    };
+    let expose = start_expose();
     let listen = "127.0.0.1:8090";
     let connect = member(
         &lab,
         "b",
         "10.2.0.2",
-        &["connect", code, "--listen", listen],
+        &[
+            "connect",
+            code,
+            "--listen",
+            listen,
+            "--identity",
+            &laptop_identity,
+        ],
     );
-    let mut seen = Vec::new();
-    wait_for(&connect, "connected", LIMIT, &mut seen);
-    let fetch = || {
-        let output = run_in(
+    wait_about(&connect, "connected", &pi);
+    let fetch = |ns: &str, max_time: &str| {
+        run_in(
             &lab,
-            "b",
+            ns,
             &curl,
             &[
                 "-sS",
                 "--fail",
                 "--max-time",
-                "60",
+                max_time,
                 &format!("http://{listen}/file.bin"),
             ],
-        );
+        )
+    };
+    let fetched = || {
+        let output = fetch("b", "60");
         assert!(
             output.status.success(),
             "curl: {}",
@@ -355,7 +405,34 @@ fn an_expose_whose_address_changes_gathers_again_and_is_reached_again() {
         );
         assert!(output.stdout == body, "{} bytes", output.stdout.len());
     };
-    fetch();
+    fetched();
+
+    // A member with the code but not on the list (on the public side,
+    // no NAT at all) gets nothing, and the refusal names its key.
+    let stranger = member(
+        &lab,
+        "pub",
+        "198.18.0.1",
+        &[
+            "connect",
+            code,
+            "--listen",
+            listen,
+            "--identity",
+            &stranger_identity,
+        ],
+    );
+    wait_for(&stranger, "connected", LIMIT, &mut Vec::new());
+    let output = fetch("pub", "5");
+    assert!(!output.status.success() && output.stdout.is_empty());
+    let refused = wait_for(&expose, "stream_refused", LIMIT, &mut Vec::new());
+    assert_eq!(
+        field(&refused, "peer"),
+        Some(stranger_key.as_str()),
+        "{refused}"
+    );
+    drop(stranger);
+
     // The host moves: its old address goes, a new one comes (a new DHCP
     // lease behind the same router).
     lab.ip("a", "addr flush dev eth0");
@@ -368,9 +445,16 @@ fn an_expose_whose_address_changes_gathers_again_and_is_reached_again() {
     );
     // The member that moved ended the connection at once and said so
     // (without that, `connect` would notice only when ICE consent ran out).
-    let ended = wait_for(&connect, "disconnected", LIMIT, &mut seen);
+    let ended = wait_about(&connect, "disconnected", &pi);
     assert_eq!(field(&ended, "reason"), Some("peer left"), "{ended}");
-    wait_for(&connect, "connected", LIMIT, &mut seen);
-    fetch();
+    wait_about(&connect, "connected", &pi);
+    fetched();
+
+    // Killed and started again with its key: the waiting `connect` finds
+    // it again.
+    drop(expose);
+    let _expose = start_expose();
+    wait_about(&connect, "connected", &pi);
+    fetched();
     let _ = std::fs::remove_dir_all(&dir);
 }

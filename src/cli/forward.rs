@@ -158,6 +158,7 @@ pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
             peer: options.peer,
             members: Vec::new(),
             not_exposing: Vec::new(),
+            exposing: Vec::new(),
             waiting: VecDeque::new(),
         },
     );
@@ -210,6 +211,8 @@ enum Role {
         members: Vec<NodeId>,
         /// Members that refused a TCP stream (reset when they reconnect).
         not_exposing: Vec<NodeId>,
+        /// Members that took a TCP stream: asked first.
+        exposing: Vec<NodeId>,
         /// Accepted connections with no stream yet, and since when.
         waiting: VecDeque<Waiting>,
     },
@@ -370,6 +373,11 @@ impl<'a> Forward<'a> {
             ),
             Event::StreamAccepted { stream } => {
                 self.unaccepted.retain(|s| *s != stream);
+                if let Role::Connect { exposing, .. } = &mut self.role
+                    && !exposing.contains(&stream.peer())
+                {
+                    exposing.push(stream.peer());
+                }
                 if let Some(&token) = self.by_stream.get(&stream) {
                     if let Some(bridge) = self.bridges.get_mut(&token) {
                         bridge.accepted();
@@ -509,9 +517,10 @@ impl<'a> Forward<'a> {
     }
 
     /// The member reset `stream`. A connection whose stream the member
-    /// refused without taking it goes back to wait for another member,
-    /// with the bytes read from it (and that member is not asked again
-    /// until it reconnects); any other ends.
+    /// refused without taking it (or whose connection to the member was
+    /// lost first) goes back to wait for another member, with the bytes
+    /// read from it (a member that refused is not asked again until it
+    /// reconnects); any other ends.
     fn reset(&mut self, node: &mut Node, stream: StreamId, code: ResetCode, reason: String) {
         let Some(&token) = self.by_stream.get(&stream) else {
             return;
@@ -523,16 +532,16 @@ impl<'a> Forward<'a> {
             ..
         } = &mut self.role
             && never_taken
-            && code == ResetCode::Refused
+            && matches!(code, ResetCode::Refused | ResetCode::ConnectionLost)
             && let Some(mut bridge) = self.bridges.remove(&token)
         {
             self.by_stream.remove(&stream);
             self.unaccepted.retain(|s| *s != stream);
-            if !not_exposing.contains(&stream.peer()) {
+            if code == ResetCode::Refused && !not_exposing.contains(&stream.peer()) {
                 not_exposing.push(stream.peer());
             }
             log::debug!(
-                "member {} refused a tcp stream: {reason}",
+                "member {} did not take a tcp stream ({code:?}): {reason}",
                 stream.peer().short()
             );
             if let Some(registry) = &self.registry {
@@ -542,7 +551,11 @@ impl<'a> Forward<'a> {
             self.assign(node);
             return;
         }
-        self.end(token, Some(format!("the member reset it: {reason}")));
+        let why = match code {
+            ResetCode::ConnectionLost => "the connection to the member was lost".to_owned(),
+            _ => format!("the member reset it: {reason}"),
+        };
+        self.end(token, Some(why));
     }
 
     /// A member opened a stream: expose connects it to its service.
@@ -628,8 +641,9 @@ impl<'a> Forward<'a> {
         self.assign(node);
     }
 
-    /// Gives each waiting connection a stream to a member that exposes,
-    /// and closes those that waited too long.
+    /// Gives each waiting connection a stream to a member that exposes
+    /// (one that took a stream before, if any is connected), and closes
+    /// those that waited too long.
     fn assign(&mut self, node: &mut Node) {
         let now = Instant::now();
         let Role::Connect {
@@ -637,6 +651,7 @@ impl<'a> Forward<'a> {
             peer,
             members,
             not_exposing,
+            exposing,
             waiting,
             ..
         } = &mut self.role
@@ -655,8 +670,10 @@ impl<'a> Forward<'a> {
                 kind: StreamKind::TCP,
                 name: service.clone(),
             };
-            let opened = members
-                .iter()
+            let known = members.iter().filter(|m| exposing.contains(m));
+            let others = members.iter().filter(|m| !exposing.contains(m));
+            let opened = known
+                .chain(others)
                 .filter(|m| wanted(m))
                 .find_map(|m| node.open_stream(now, *m, header.clone()).ok());
             match opened {
