@@ -106,7 +106,7 @@
 //! | connections, membership, member sources (`dht`, `mainline`) | `rtc/`, `membership`, `sources/` |
 //! | the public vocabulary | `api` (`Input`, `Output`, `Command`, `Event`, reasons) |
 //! | the Mainline client (reuses `dht/`'s lookup and table) | `mainline/` |
-//! | protocol engines and codecs | `stun/`, `dht/`, `relay/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal` |
+//! | protocol engines and codecs | `stun/`, `dht/`, `relay/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal`, `transfer/` (its `disk` with the driver) |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
 //! | leaves: no crate imports but `hex` | `addr`, `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat` |
@@ -142,6 +142,7 @@ mod sources;
 mod stream;
 mod stun;
 mod throttle;
+pub mod transfer;
 mod transmit;
 
 #[cfg(feature = "driver")]

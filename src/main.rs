@@ -55,6 +55,16 @@ fn main() -> ExitCode {
                 cli::forward::connect(options, identity)
             })
         }
+        Command::Send(options) => {
+            with_identity(options.meeting.identity.clone().as_deref(), |identity| {
+                cli::send::send(options, identity)
+            })
+        }
+        Command::Receive(options) => {
+            with_identity(options.meeting.identity.clone().as_deref(), |identity| {
+                cli::receive::receive(options, identity)
+            })
+        }
         Command::Id { identity, json } => with_identity(identity.as_deref(), |identity| {
             let key = identity.node_id();
             if json {

@@ -54,6 +54,10 @@ impl StreamKind {
     /// each write is one datagram, delivered at most once, in any order;
     /// no credit and no finish (finishing or resetting ends the flow).
     pub const UDP: Self = Self(3);
+    /// A file transfer (`tinynode send`/`receive`, `protocol-spec.md`
+    /// §6.9): the receiver opens it to the sender, which offers its files
+    /// and sends the chunks the receiver asks for.
+    pub const FILES: Self = Self(4);
 
     /// Its name in logs and JSON.
     pub fn name(self) -> String {
@@ -61,6 +65,7 @@ impl StreamKind {
             Self::PIPE => "pipe".into(),
             Self::TCP => "tcp".into(),
             Self::UDP => "udp".into(),
+            Self::FILES => "files".into(),
             Self(other) => format!("kind {other}"),
         }
     }

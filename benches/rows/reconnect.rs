@@ -1,8 +1,9 @@
 //! The `reconnect` rows (issue 29): an `expose` killed (`kill -9`, as a
 //! crash or a power cut) and started again with the same key; the time
 //! from its start to the waiting `connect`'s `connected` to it, medians of
-//! five: on loopback through a serve node (the rendezvous case), and on
-//! one bridge of namespaces with LAN beacons only (root).
+//! five: on loopback through a serve node and through a loopback testnet
+//! of the Mainline DHT (the `mainline` crate; the rendezvous cases), and
+//! on one bridge of namespaces with LAN beacons only (root).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -122,6 +123,30 @@ pub fn reconnect() -> Vec<Row> {
         }
         None => row("reconnect through a serve node", Vec::new(), 5000.0),
     });
+    let testnet = super::testnet::Testnet::start(8);
+    let mainline = testnet.addr(0).to_string();
+    let code = format!("bench-reconnect-mainline-{}", std::process::id());
+    let identity = dir.join("mainline.key");
+    let identity = identity.to_str().unwrap_or_default().to_owned();
+    let member = |args: &[&str]| {
+        let mut command = std::process::Command::new(native_exe());
+        command
+            .args(args)
+            .args(["--mainline-bootstrap", &mainline, "--bind", "127.0.0.1:0"])
+            .args(["--no-lan", "--json"]);
+        Running::spawn(command)
+    };
+    let connect = member(&["connect", &code, "--listen", "127.0.0.1:0"]);
+    let times = restarts(
+        || member(&["expose", &code, "--tcp", &target, "--identity", &identity]),
+        &connect,
+    );
+    drop(connect);
+    rows.push(row(
+        "the same through a loopback Mainline testnet (8 nodes of the `mainline` crate), no serve node",
+        times,
+        5000.0,
+    ));
     let figure = "`expose` killed and restarted → `connect` connected again, one bridge of namespaces, LAN beacons only";
     rows.push(
         match super::common::netns::bridge_lab("rcon", &["h1", "h2"]) {

@@ -24,7 +24,7 @@ pub const DEFAULT_STUN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use super::help::{
     CODE_HELP, CONNECT_HELP, DEMO_HELP, DOCTOR_HELP, EXPOSE_HELP, ID_HELP, JOIN_HELP, MAIN_HELP,
-    PIPE_HELP, SERVE_HELP, STUN_HELP,
+    PIPE_HELP, RECEIVE_HELP, SEND_HELP, SERVE_HELP, STUN_HELP,
 };
 
 /// Default and largest member count of `tinynode demo`.
@@ -49,6 +49,10 @@ pub enum Command {
     Expose(ExposeOptions),
     /// Reach a member's exposed service at a local TCP address.
     Connect(ConnectOptions),
+    /// Offer files and directories to whoever receives with the code.
+    Send(SendOptions),
+    /// Fetch what a member sends with the code.
+    Receive(ReceiveOptions),
     /// Print this node's key.
     Id {
         /// Key file.
@@ -161,6 +165,35 @@ pub struct PipeOptions {
     /// Give up when no partner is found in this time.
     pub timeout: Option<Duration>,
     /// Who may be a partner.
+    pub allow: AllowOptions,
+}
+
+/// Options of `tinynode send`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendOptions {
+    /// The meeting (its code from `--code`, `MEETING_CODE` or made up)
+    /// and the options every command in a meeting shares.
+    pub meeting: JoinOptions,
+    /// Files and directories to offer.
+    pub paths: Vec<PathBuf>,
+    /// Exit after the first receiver confirmed.
+    pub once: bool,
+    /// Who may receive.
+    pub allow: AllowOptions,
+}
+
+/// Options of `tinynode receive`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceiveOptions {
+    /// The meeting and the options every command in a meeting shares.
+    pub meeting: JoinOptions,
+    /// Where the files go.
+    pub out: PathBuf,
+    /// Replace files that are in the way.
+    pub overwrite: bool,
+    /// Accept the offer without asking.
+    pub yes: bool,
+    /// Whom to receive from.
     pub allow: AllowOptions,
 }
 
@@ -363,6 +396,8 @@ pub fn parse(words: impl IntoIterator<Item = String>) -> Result<Cli, UsageError>
             "pipe" => parse_pipe(&mut args)?,
             "expose" => parse_expose(&mut args)?,
             "connect" => parse_connect(&mut args)?,
+            "send" => parse_send(&mut args)?,
+            "receive" => parse_receive(&mut args)?,
             "id" => parse_id(&mut args)?,
             "demo" => parse_demo(&mut args)?,
             "doctor" => parse_doctor(&mut args)?,
@@ -585,6 +620,62 @@ fn parse_pipe(args: &mut Args) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::Pipe(options))
+}
+
+fn parse_send(args: &mut Args) -> Result<Command, UsageError> {
+    let mut options = SendOptions {
+        meeting: meeting_defaults(),
+        paths: Vec::new(),
+        once: false,
+        allow: AllowOptions::default(),
+    };
+    while let Some(arg) = args.next()? {
+        // Every word is a path: the code comes with --code.
+        if let Arg::Value(path) = arg {
+            options.paths.push(PathBuf::from(path));
+            continue;
+        }
+        let Some(option) =
+            stream_command_option(arg, args, &mut options.meeting, &mut options.allow)?
+        else {
+            continue;
+        };
+        match option.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(SEND_HELP)),
+            "--code" => options.meeting.code = Some(args.value("--code")?),
+            "--once" => options.once = true,
+            _ => return Err(UsageError::UnknownOption(option)),
+        }
+    }
+    if options.paths.is_empty() {
+        return Err(UsageError::MissingOption("a file or directory to send"));
+    }
+    Ok(Command::Send(options))
+}
+
+fn parse_receive(args: &mut Args) -> Result<Command, UsageError> {
+    let mut options = ReceiveOptions {
+        meeting: meeting_defaults(),
+        out: PathBuf::from("."),
+        overwrite: false,
+        yes: false,
+        allow: AllowOptions::default(),
+    };
+    while let Some(arg) = args.next()? {
+        let Some(option) =
+            stream_command_option(arg, args, &mut options.meeting, &mut options.allow)?
+        else {
+            continue;
+        };
+        match option.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(RECEIVE_HELP)),
+            "--out" => options.out = parse_value(args, "--out")?,
+            "--overwrite" => options.overwrite = true,
+            "--yes" | "-y" => options.yes = true,
+            _ => return Err(UsageError::UnknownOption(option)),
+        }
+    }
+    Ok(Command::Receive(options))
 }
 
 /// A rate in bytes a second: a number with an optional `k`, `M` or `G`

@@ -17,6 +17,8 @@ Commands:
   id                      print this node's key (for --allow)
   join CODE               join a meeting: find the other members and chat with them
   pipe CODE               pipe stdin/stdout to another member running pipe
+  receive CODE            fetch what a member sends with the code
+  send PATH...            send files and directories: prints a code for receive
   serve                   run a DHT node that also answers STUN (alias: bootstrap)
   stun SERVER[:PORT]...   print this host's public address as STUN servers see it
 
@@ -104,6 +106,65 @@ what other members give to --allow. Without --identity a fresh key is
 made and forgotten, so give the --identity PATH the node runs with.
 ";
 
+/// `tinynode send --help`.
+pub const SEND_HELP: &str = "\
+Usage: tinynode send PATH... [--code CODE] [--once] [--allow KEY]...
+                     [--allow-file PATH]... [join's options]
+
+Offers files and directory trees (empty files and directories, Unicode
+names and the executable bit kept) to whoever runs `tinynode receive`
+with the code it prints, directly between the two machines, encrypted,
+with nobody's server in the path. Each file is offered with its size, its
+SHA-256 and a hash per 1 MiB chunk: the receiver checks every chunk, and
+an interrupted `receive` run again fetches only what is missing.
+
+Several receivers may use the code at once, each at its own pace; `send`
+exits 0 once every receiver that started has confirmed (with --once,
+after the first).
+
+Options:
+  --code CODE        use this code (else MEETING_CODE, else a fresh one)
+  --once             exit after the first receiver confirmed
+  --allow KEY        only this member may receive (repeatable)
+  --allow-file PATH  only the members whose keys the file lists
+  --json             JSON lines on stderr: code, offer, receiver,
+                     progress, receiver_done, done, error
+  and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
+  --no-relay, --stun, --bind, --identity
+";
+
+/// `tinynode receive --help`.
+pub const RECEIVE_HELP: &str = "\
+Usage: tinynode receive CODE [--out DIR] [--overwrite] [--yes]
+                        [--allow KEY]... [--allow-file PATH]... [join's options]
+
+Fetches everything the member running `tinynode send` with this code
+offers into DIR (default: the current directory). Before any data it
+shows the list (names, count, total size) and asks, when stdin is a
+terminal, unless --yes.
+
+Safe on disk: only relative paths inside DIR are taken (absolute paths,
+`..` and anything through a symbolic link refuse the whole offer); nothing
+existing is overwritten without --overwrite (the command stops first and
+names the conflicts); each file is written to `.NAME.tinynode-part` beside
+it and renamed into place only once its SHA-256 checks out. Run the same
+command again after an interruption and only what is missing is fetched.
+Exits 0 once every file is in place and verified; non-zero with the
+reason otherwise (a full disk, a refused offer, a chunk that fails its
+hash twice).
+
+Options:
+  --out DIR          where the files go (default: .)
+  --overwrite        replace files that are in the way
+  --yes, -y          accept without asking
+  --allow KEY        only receive from this member (repeatable)
+  --allow-file PATH  only from the members whose keys the file lists
+  --json             JSON lines on stderr: offer, progress, file_done,
+                     done, error
+  and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
+  --no-relay, --stun, --bind, --identity
+";
+
 /// `tinynode join --help`.
 /// Help for `tinynode pipe`.
 pub const PIPE_HELP: &str = "\
@@ -131,7 +192,7 @@ Options:
   --allow-file PATH  only the members whose keys the file lists, one per line
   --json             status as JSON lines on stderr: pipe_waiting,
                      pipe_found, pipe_connected (peer, addr, path direct
-                     or relay), pipe_progress (every 10 s), pipe_done,
+                     or relay), pipe_progress (every 5 s), pipe_done,
                      error
   and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
   --no-relay, --stun, --bind, --identity

@@ -13,6 +13,9 @@ pub mod logger;
 mod mainline;
 pub mod pipe;
 mod printer;
+pub mod receive;
+pub mod send;
+mod status;
 mod stdio;
 mod udp;
 

@@ -13,14 +13,14 @@
 //! opener tries the next one.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tinynode::driver::{Flow, Handler};
 use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind, WriteError};
 
 use super::args::PipeOptions;
 use super::json::JsonLine;
-use super::logger::errln;
 use super::printer::Printer;
+use super::status::{Status, megabytes};
 use super::stdio::{Input, Output};
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
@@ -48,7 +48,7 @@ pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
     node.set_stream_peers(allowed.as_deref());
     let waker = driver.waker();
     let mut handler = Pipe {
-        status: Status::new(options.meeting.json),
+        status: Status::new("pipe", options.meeting.json),
         paths: Vec::new(),
         next_progress: None,
         peer: options.peer,
@@ -80,101 +80,6 @@ pub fn pipe(options: PipeOptions, identity: Identity) -> i32 {
         return EXIT_FAILURE;
     }
     finish(&printer, result)
-}
-
-/// How often the progress line changes on a terminal, and how often a
-/// plain or JSON progress line is printed otherwise.
-const PROGRESS_TERMINAL: Duration = Duration::from_secs(1);
-const PROGRESS_PLAIN: Duration = Duration::from_secs(10);
-
-/// Status on stderr: plain lines, JSON lines, or on a terminal one line
-/// rewritten in place for progress.
-struct Status {
-    json: bool,
-    terminal: bool,
-    /// A progress line is on the terminal, to be cleared before the next.
-    progress_shown: bool,
-}
-
-impl Status {
-    fn new(json: bool) -> Self {
-        // SAFETY: isatty only inspects the descriptor.
-        let terminal = !json && unsafe { libc::isatty(2) } == 1;
-        Self {
-            json,
-            terminal,
-            progress_shown: false,
-        }
-    }
-
-    fn say(&mut self, event: &str, text: &str) {
-        self.emit(JsonLine::event(event), text);
-    }
-
-    fn emit(&mut self, line: JsonLine, text: &str) {
-        if self.json {
-            errln!("{}", line.finish());
-        } else {
-            self.clear_progress();
-            errln!("pipe: {text}");
-        }
-    }
-
-    fn error(&mut self, what: &str) {
-        self.emit(JsonLine::event("error").str("what", what), what);
-    }
-
-    /// Time between progress reports.
-    fn progress_every(&self) -> Duration {
-        if self.terminal {
-            PROGRESS_TERMINAL
-        } else {
-            PROGRESS_PLAIN
-        }
-    }
-
-    /// Bytes so far and the rate since the start.
-    fn progress(&mut self, sent: u64, received: u64, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64().max(0.001);
-        let rate = (sent + received) as f64 / seconds / 1e6;
-        let text = format!(
-            "sent {}, received {}, {rate:.1} MB/s",
-            megabytes(sent),
-            megabytes(received)
-        );
-        if self.terminal {
-            errln_raw(&format!("\r\x1b[2Kpipe: {text}"));
-            self.progress_shown = true;
-        } else {
-            self.emit(
-                JsonLine::event("pipe_progress")
-                    .number("sent", sent)
-                    .number("received", received),
-                &text,
-            );
-        }
-    }
-
-    fn clear_progress(&mut self) {
-        if self.progress_shown {
-            errln_raw("\r\x1b[2K");
-            self.progress_shown = false;
-        }
-    }
-}
-
-/// Writes `text` to stderr without a newline.
-fn errln_raw(text: &str) {
-    super::logger::to_stderr(text);
-}
-
-/// `bytes` in MB with one decimal, or in bytes when small.
-fn megabytes(bytes: u64) -> String {
-    if bytes < 100_000 {
-        format!("{bytes} B")
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
 }
 
 /// The pipe's state, driven by the node's events.
@@ -429,8 +334,19 @@ impl Handler for &mut Pipe {
         if let Some(at) = self.next_progress
             && Instant::now() >= at
         {
-            self.status
-                .progress(self.sent, self.received, self.started.elapsed());
+            let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+            let rate = (self.sent + self.received) as f64 / seconds / 1e6;
+            let text = format!(
+                "sent {}, received {}, {rate:.1} MB/s",
+                megabytes(self.sent),
+                megabytes(self.received)
+            );
+            self.status.progress(
+                JsonLine::event("pipe_progress")
+                    .number("sent", self.sent)
+                    .number("received", self.received),
+                &text,
+            );
             self.next_progress = Some(at + self.status.progress_every());
         }
         if self.closed && self.finished_theirs && self.output.is_done() {

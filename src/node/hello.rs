@@ -159,8 +159,19 @@ impl Node {
             HelloKind::Lan => Via::Lan,
             HelloKind::Hello | HelloKind::Reply | HelloKind::Ack => Via::Mainline,
         };
+        let peer = record.node_id;
+        let fresh = self.joined.as_ref().is_some_and(|j| {
+            j.membership
+                .peer(&peer)
+                .is_some_and(|p| record.timestamp_ms > p.record_ms)
+        });
         if !self.take_opened(now, record, via, SignalPath::Direct(source), echoed) {
             return self.drop_datagram(source, DropReason::HelloUnverified);
+        }
+        if let Some(joined) = self.joined.as_mut() {
+            joined
+                .connections
+                .restart_if_stale(now, peer, source, fresh);
         }
         self.stats.hellos += 1;
         if let Some(source_state) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {

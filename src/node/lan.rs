@@ -109,12 +109,21 @@ impl Node {
             self.stats.beacons += 1;
             return;
         }
-        let new = joined.membership.peer(&node_id).is_none();
+        // A member we do not know, or know but are not connected to (it
+        // restarted, or its address changed): greet it now rather than at
+        // our next beacon.
+        let known_ms = joined.membership.peer(&node_id).map(|p| p.record_ms);
+        let fresh = known_ms.is_some_and(|ms| record.timestamp_ms > ms);
+        let new = known_ms.is_none() || !joined.connections.is_connected(&node_id);
         if !self.take_opened(now, record, Via::Lan, SignalPath::Direct(source), false) {
             return self.drop_datagram(source, DropReason::BeaconUnverified);
         }
         self.stats.beacons += 1;
-        let answer = new
+        let restarted = self
+            .joined
+            .as_mut()
+            .is_some_and(|j| j.connections.restart_if_stale(now, node_id, source, fresh));
+        let answer = (new || restarted)
             && self
                 .joined
                 .as_mut()
@@ -122,7 +131,7 @@ impl Node {
                 .is_some_and(|lan| lan.heard(now, source));
         if answer {
             debug!(
-                "lan: new member {} at {source}; greeting it",
+                "lan: member {} at {source}, new or not connected; greeting it",
                 node_id.short()
             );
             self.send_hellos(now, &[source], HelloKind::Lan);

@@ -663,6 +663,15 @@ impl Conn {
         self.flows.set_accepted(kinds.contains(&StreamKind::UDP));
     }
 
+    /// The peer's address of an open, direct connection, and when a
+    /// datagram last came on it (for spotting a peer that restarted).
+    pub fn direct_path(&self) -> Option<(SocketAddr, Instant)> {
+        match self.path {
+            Some((addr, false)) if self.phase == Phase::Open => Some((addr, self.last_input)),
+            _ => None,
+        }
+    }
+
     /// Whether to keep a stream channel open ahead of need; one is opened
     /// now if the connection is open.
     pub fn set_stream_spare(&mut self, keep: bool) {

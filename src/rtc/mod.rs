@@ -68,6 +68,11 @@ use crate::transmit::{LocalAddrs, Transmit};
 
 /// Waits before retrying a failed or lost connection: 2 s doubling to 60 s.
 pub const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+/// How long a direct connection must have been silent before a datagram
+/// of its peer from another port of the same IP ends it as stale (an open
+/// connection hears ICE consent checks every 4 s, link reports every
+/// second while busy).
+pub const RESTART_SILENCE: Duration = Duration::from_secs(1);
 /// Most simultaneous connections (str0m instances).
 pub const MAX_CONNECTIONS: usize = 32;
 /// Bytes of messages queued for one peer above which the connections stop
@@ -611,6 +616,43 @@ impl Connections {
                 .conns
                 .values()
                 .all(|c| c.phase() != Phase::Open || c.queued_bytes() < OUTBOX_PAUSE)
+    }
+
+    /// A verified datagram of `peer` (a beacon or a hello) came from
+    /// `source`, with a record newer than any we had of it if `fresh`.
+    /// If our direct connection to it is at the same IP but another port,
+    /// the peer restarted (a node has one socket per family), provided the
+    /// record is fresh (a replayed one is not) or the connection has heard
+    /// nothing for [`RESTART_SILENCE`]: the old connection is ended at
+    /// once, and made again now if we offer, instead of waiting for ICE to
+    /// time out (12 to 16 s). True if so.
+    pub fn restart_if_stale(
+        &mut self,
+        now: Instant,
+        peer: NodeId,
+        source: SocketAddr,
+        fresh: bool,
+    ) -> bool {
+        let stale = self
+            .conns
+            .get(&peer)
+            .and_then(Conn::direct_path)
+            .is_some_and(|(remote, heard_at)| {
+                remote.ip() == source.ip()
+                    && remote.port() != source.port()
+                    && (fresh || now.saturating_duration_since(heard_at) >= RESTART_SILENCE)
+            });
+        if stale {
+            info!(
+                "webrtc: {} is back at {source}: it restarted; connecting again",
+                peer.short()
+            );
+            self.end(now, peer, ConnectionReason::Replaced);
+            if let Some(retry) = self.retries.get_mut(&peer) {
+                retry.at = now;
+            }
+        }
+        stale
     }
 
     /// Our addresses changed to `locals`: every connection's path used

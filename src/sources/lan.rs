@@ -3,7 +3,8 @@
 //!
 //! A beacon goes out at join, then on [`BEACON_BACKOFF`] (1 s doubling to
 //! 30 s, where it stays), and again soon after our addresses change. A
-//! verified beacon of a member we did not know yet is answered at once
+//! verified beacon of a member we did not know yet (or are not connected
+//! to: it restarted, or moved) is answered at once
 //! with a unicast hello to its source (so the beacon's sender learns us
 //! within one round trip), at most once per [`ANSWER_INTERVAL`] per
 //! address and for at most [`MAX_ANSWERED`] addresses at a time.
