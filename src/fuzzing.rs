@@ -719,3 +719,46 @@ pub fn check_stream_frames(data: &[u8]) {
     }
     assert!(delivered <= STREAM_WINDOW, "at most the grant: {delivered}");
 }
+
+/// A file-transfer frame (`transfer::wire`, spec §6.9) parses from any
+/// bytes without panicking, and one that parses re-parses from its
+/// encoding; an offer's chunk hashes match its files' sizes. The input
+/// fed to a [`FrameReader`](crate::transfer::wire::FrameReader) in
+/// pieces gives the same frames as fed whole, and the reader holds less
+/// than a frame's prefix plus [`MAX_FRAME`](crate::transfer::wire::MAX_FRAME).
+pub fn check_transfer_frames(data: &[u8]) {
+    use crate::transfer::wire::{EntryKind, Frame, FrameReader, MAX_FRAME, chunk_count};
+    if let Ok(frame) = Frame::parse(data) {
+        let encoded = frame.encode();
+        assert_eq!(Frame::parse(&encoded[4..]), Ok(frame.clone()), "stable");
+        if let Frame::Offer(offer) = &frame {
+            for entry in &offer.entries {
+                if let EntryKind::File { size, chunks, .. } = &entry.kind {
+                    assert_eq!(chunks.len() as u64, chunk_count(*size, offer.chunk_size));
+                }
+            }
+        }
+    }
+    let frames = |pieces: &mut dyn Iterator<Item = &[u8]>| {
+        let mut reader = FrameReader::default();
+        let mut out = Vec::new();
+        for piece in pieces {
+            reader.push(piece);
+            loop {
+                match reader.next_frame() {
+                    Ok(Some(frame)) => out.push(Ok(frame)),
+                    Ok(None) => break,
+                    Err(error) => {
+                        out.push(Err(error));
+                        return out;
+                    }
+                }
+            }
+            assert!(reader.buffered() < 4 + MAX_FRAME + piece.len());
+        }
+        out
+    };
+    let whole = frames(&mut std::iter::once(data));
+    let split = frames(&mut data.chunks(7));
+    assert_eq!(whole, split, "the same frames in pieces");
+}

@@ -117,3 +117,8 @@ fn link_corpus() {
 fn stream_frames_corpus() {
     replay("stream_frames", tinynode::fuzzing::check_stream_frames);
 }
+
+#[test]
+fn transfer_frames_corpus() {
+    replay("transfer_frames", tinynode::fuzzing::check_transfer_frames);
+}

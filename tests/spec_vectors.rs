@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 
 use ring::{aead, hkdf, hmac, pbkdf2};
+use tinynode::transfer::wire::{AbortCode, Entry, EntryKind, Frame, Offer, Range};
 use tinynode::wire::beacon;
 use tinynode::wire::dht::{
     Blob, BoundedList, Contact, ErrorCode, FIND_NODE_REQUEST_LEN, Message, REACH_ME_REQUEST_LEN,
@@ -550,7 +551,59 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             "stream-reset",
             stream::Frame::Reset(ResetCode::Refused, "no".into()).encode(),
         ),
+        ("transfer-offer", Frame::Offer(transfer_offer()).encode()),
+        (
+            "transfer-want",
+            Frame::Want(vec![Range {
+                file: 1,
+                first: 0,
+                end: 1,
+            }])
+            .encode(),
+        ),
+        (
+            "transfer-chunk",
+            Frame::Chunk {
+                file: 1,
+                index: 0,
+                data: b"hello".to_vec(),
+            }
+            .encode(),
+        ),
+        ("transfer-done", Frame::Done.encode()),
+        (
+            "transfer-abort",
+            Frame::Abort(AbortCode::Declined, "no".into()).encode(),
+        ),
     ]
+}
+
+/// §6.9's example offer: a directory `d` and in it `a.txt`, executable,
+/// holding `hello`, in chunks of 16 KiB (so one chunk).
+fn transfer_offer() -> Offer {
+    let hello: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, b"hello")
+        .as_ref()
+        .try_into()
+        .expect("32 bytes");
+    Offer {
+        chunk_size: 16 * 1024,
+        entries: vec![
+            Entry {
+                path: "d".into(),
+                kind: EntryKind::Directory,
+                executable: false,
+            },
+            Entry {
+                path: "d/a.txt".into(),
+                kind: EntryKind::File {
+                    size: 5,
+                    sha256: hello,
+                    chunks: vec![hello],
+                },
+                executable: true,
+            },
+        ],
+    }
 }
 
 /// The link report of §6.6's example: 9.7 % lost, two copies, blocks
