@@ -164,6 +164,15 @@ impl Receiver {
                 self.candidates.retain(|c| *c != stream);
                 if self.sender.is_none() {
                     self.sender = Some(stream);
+                    let peer = stream.peer();
+                    let path = self.path_words();
+                    self.status.emit(
+                        JsonLine::event("sender")
+                            .display("peer", peer)
+                            .str("short", &peer.short())
+                            .str("path", &path),
+                        &format!("receiving from {} ({path})", peer.short()),
+                    );
                     for other in std::mem::take(&mut self.candidates) {
                         let _ = node.stream_reset(now, other, "receiving from another member");
                     }
