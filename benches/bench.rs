@@ -21,7 +21,10 @@
 //! through `pipe` in the NAT lab, relayed by an unlimited `serve --relay`
 //! against direct: needs root, minutes), `reconnect` (an `expose` killed
 //! and restarted, until `connect` is connected to it again: through a
-//! serve node on loopback, and LAN beacons only in namespaces: root).
+//! serve node on loopback, and LAN beacons only in namespaces: root),
+//! `transfer` (1 GiB through `send`/`receive` against `pipe`,
+//! wormhole-william and magic-wormhole, and a resumed receive: root,
+//! minutes).
 //! References (the str0m program) are built when missing.
 
 #[path = "../tests/sim/mod.rs"]
@@ -44,6 +47,9 @@ mod relay_pipe_rows;
 
 #[path = "rows/reconnect.rs"]
 mod reconnect_rows;
+
+#[path = "rows/transfer.rs"]
+mod transfer_rows;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -1629,6 +1635,9 @@ fn main() {
     }
     if wanted("pipe") {
         rows.extend(pipe_rows::pipe());
+    }
+    if wanted("transfer") {
+        rows.extend(transfer_rows::transfer());
     }
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");

@@ -6,7 +6,8 @@
 //! the second time); a file in the way stops `receive` before any write
 //! unless `--overwrite`; two receivers at once both get everything; and a
 //! full disk (a small tmpfs in a mount namespace of its own) stops the
-//! transfer with a clear error, keeping what was verified.
+//! transfer with a clear error, keeping what was verified; `send -` to
+//! `receive --stdout` carries standard input byte-exact.
 
 mod common;
 
@@ -319,5 +320,37 @@ fn a_full_disk_stops_the_transfer_with_a_clear_error_and_keeps_what_was_verified
         "verified files stay: {kept}"
     );
     assert!(!kept.lines().any(|l| l == "big.bin"), "{kept}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn standard_input_goes_to_the_receivers_standard_output() {
+    let root = scratch("stdio");
+    let input = root.join("input.bin");
+    let data = bytes(4, 5_000_003);
+    std::fs::write(&input, &data).unwrap();
+    let (_serve, serve) = start_serve();
+    let code = code("stdio");
+    let mut cmd = meeting("send", serve);
+    cmd.args(["--code", &code, "-"])
+        .stdin(std::fs::File::open(&input).unwrap());
+    let mut sender = Running::spawn_with_stdin(cmd);
+    let output = root.join("output.bin");
+    let receive = receive_command(serve, &code, &root, &["--stdout"]);
+    let mut bounded = Command::new("timeout");
+    bounded
+        .arg("120")
+        .arg(receive.get_program())
+        .args(receive.get_args())
+        .stdout(std::fs::File::create(&output).unwrap());
+    assert!(bounded.status().unwrap().success());
+    assert!(std::fs::read(&output).unwrap() == data);
+    assert!(sender.wait(LIMIT).success());
+    // Nothing but the output landed in the directory.
+    let names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -193,6 +193,8 @@ pub struct ReceiveOptions {
     pub overwrite: bool,
     /// Accept the offer without asking.
     pub yes: bool,
+    /// Write the one offered file to stdout instead of a directory.
+    pub stdout: bool,
     /// Whom to receive from.
     pub allow: AllowOptions,
 }
@@ -630,7 +632,7 @@ fn parse_send(args: &mut Args) -> Result<Command, UsageError> {
         allow: AllowOptions::default(),
     };
     while let Some(arg) = args.next()? {
-        // Every word is a path: the code comes with --code.
+        // Every word is a path (`-` for stdin): the code comes with --code.
         if let Arg::Value(path) = arg {
             options.paths.push(PathBuf::from(path));
             continue;
@@ -650,6 +652,12 @@ fn parse_send(args: &mut Args) -> Result<Command, UsageError> {
     if options.paths.is_empty() {
         return Err(UsageError::MissingOption("a file or directory to send"));
     }
+    if options.paths.len() > 1 && options.paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(UsageError::BadValue {
+            option: "-",
+            value: "stdin is sent alone".into(),
+        });
+    }
     Ok(Command::Send(options))
 }
 
@@ -659,6 +667,7 @@ fn parse_receive(args: &mut Args) -> Result<Command, UsageError> {
         out: PathBuf::from("."),
         overwrite: false,
         yes: false,
+        stdout: false,
         allow: AllowOptions::default(),
     };
     while let Some(arg) = args.next()? {
@@ -672,6 +681,7 @@ fn parse_receive(args: &mut Args) -> Result<Command, UsageError> {
             "--out" => options.out = parse_value(args, "--out")?,
             "--overwrite" => options.overwrite = true,
             "--yes" | "-y" => options.yes = true,
+            "--stdout" => options.stdout = true,
             _ => return Err(UsageError::UnknownOption(option)),
         }
     }

@@ -108,7 +108,7 @@ made and forgotten, so give the --identity PATH the node runs with.
 
 /// `tinynode send --help`.
 pub const SEND_HELP: &str = "\
-Usage: tinynode send PATH... [--code CODE] [--once] [--allow KEY]...
+Usage: tinynode send PATH... | - [--code CODE] [--once] [--allow KEY]...
                      [--allow-file PATH]... [join's options]
 
 Offers files and directory trees (empty files and directories, Unicode
@@ -117,6 +117,10 @@ with the code it prints, directly between the two machines, encrypted,
 with nobody's server in the path. Each file is offered with its size, its
 SHA-256 and a hash per 1 MiB chunk: the receiver checks every chunk, and
 an interrupted `receive` run again fetches only what is missing.
+
+`send -` sends standard input as one file named `stdin` (read to its
+end first, into a temporary file, so that it can be hashed and resumed);
+`receive --stdout` writes it out.
 
 Several receivers may use the code at once, each at its own pace; `send`
 exits 0 once every receiver that started has confirmed (with --once,
@@ -135,7 +139,7 @@ Options:
 
 /// `tinynode receive --help`.
 pub const RECEIVE_HELP: &str = "\
-Usage: tinynode receive CODE [--out DIR] [--overwrite] [--yes]
+Usage: tinynode receive CODE [--out DIR | --stdout] [--overwrite] [--yes]
                         [--allow KEY]... [--allow-file PATH]... [join's options]
 
 Fetches everything the member running `tinynode send` with this code
@@ -155,6 +159,10 @@ hash twice).
 
 Options:
   --out DIR          where the files go (default: .)
+  --stdout           write the offer's one file to stdout, each chunk once
+                     it is verified (nothing on disk; a chunk failing its
+                     hash fails the transfer, and exit 1 if the whole file
+                     does not match)
   --overwrite        replace files that are in the way
   --yes, -y          accept without asking
   --allow KEY        only receive from this member (repeatable)

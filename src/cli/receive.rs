@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use ring::digest::{Context, SHA256};
 use tinynode::driver::{Flow, Handler};
 use tinynode::transfer::disk::{self, PartFile, PlanError, Step};
 use tinynode::transfer::wire::{
@@ -24,10 +25,14 @@ use super::args::ReceiveOptions;
 use super::json::JsonLine;
 use super::printer::Printer;
 use super::status::{Status, megabytes};
+use super::stdio::Output;
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
 /// Entries of an offer listed by name before the user is asked.
 const LISTED: usize = 10;
+/// Bytes queued for stdout past which `--stdout` stops handing the
+/// sender's bytes back as consumed (so a slow reader slows the sender).
+const STDOUT_QUEUE: usize = 2 << 20;
 
 /// `tinynode receive`: exit 0 once every offered file is in place and
 /// verified; 1 with the reason otherwise.
@@ -79,6 +84,7 @@ pub fn receive(options: ReceiveOptions, identity: Identity) -> i32 {
         done_sent: false,
         outcome: None,
         inbox: Vec::new(),
+        stdout: None,
     };
     handler.status.say(
         "waiting",
@@ -93,6 +99,23 @@ pub fn receive(options: ReceiveOptions, identity: Identity) -> i32 {
         }
         _ => finish(&printer, result),
     }
+}
+
+/// `--stdout`: the one file, written out chunk by chunk in order.
+struct StdoutSink {
+    output: Output,
+    entry: u32,
+    path: String,
+    chunks: Vec<Hash>,
+    sha256: Hash,
+    next: u32,
+    context: Context,
+    /// Bytes queued for stdout and not written yet.
+    queued: usize,
+    /// Stream bytes not yet handed back as consumed.
+    held: usize,
+    /// Every chunk is out and the whole file checked.
+    complete: bool,
 }
 
 /// A file being fetched.
@@ -137,6 +160,7 @@ struct Receiver {
     /// How it ended: `Ok` once every file is in place.
     outcome: Option<Result<(), String>>,
     inbox: Vec<Event>,
+    stdout: Option<StdoutSink>,
 }
 
 impl Receiver {
@@ -183,7 +207,12 @@ impl Receiver {
             Event::StreamData { stream, bytes } if Some(stream) == self.sender => {
                 self.reader.push(&bytes);
                 self.read_frames(node, stream);
-                let _ = node.stream_consumed(Instant::now(), stream, bytes.len());
+                match self.stdout.as_mut() {
+                    Some(sink) => sink.held += bytes.len(),
+                    None => {
+                        let _ = node.stream_consumed(Instant::now(), stream, bytes.len());
+                    }
+                }
             }
             Event::StreamReset { stream, reason, .. } => {
                 self.candidates.retain(|c| *c != stream);
@@ -218,6 +247,9 @@ impl Receiver {
             };
             match frame {
                 Frame::Offer(offer) if self.offer.is_none() => self.on_offer(node, offer),
+                Frame::Chunk { file, index, data } if self.stdout.is_some() => {
+                    self.to_stdout(node, file, index, data);
+                }
                 Frame::Chunk { file, index, data } => {
                     self.on_chunk(node, stream, file, index, &data)
                 }
@@ -279,6 +311,9 @@ impl Receiver {
         let Some(offer) = self.offer.clone() else {
             return;
         };
+        if self.options.stdout {
+            return self.accept_to_stdout(node, &offer);
+        }
         let steps = match disk::plan(&self.options.out, &offer, self.options.overwrite) {
             Ok(steps) => steps,
             Err(error) => {
@@ -380,6 +415,106 @@ impl Receiver {
         self.check_all_done(node);
     }
 
+    /// `--stdout`: the offer must be one file; all of it is asked for.
+    fn accept_to_stdout(&mut self, node: &mut Node, offer: &Offer) {
+        let [entry] = offer.entries.as_slice() else {
+            let why = format!(
+                "--stdout takes one file; this offer has {} entries",
+                offer.entries.len()
+            );
+            return self.fail(node, AbortCode::Declined, &why);
+        };
+        let EntryKind::File {
+            size,
+            sha256,
+            chunks,
+        } = &entry.kind
+        else {
+            return self.fail(
+                node,
+                AbortCode::Declined,
+                "--stdout takes a file, not a directory",
+            );
+        };
+        let count = chunk_count(*size, offer.chunk_size) as u32;
+        self.to_fetch = *size;
+        self.stdout = Some(StdoutSink {
+            output: Output::spawn(std::sync::Arc::clone(&self.waker)),
+            entry: 0,
+            path: entry.path.clone(),
+            chunks: chunks.clone(),
+            sha256: *sha256,
+            next: 0,
+            context: Context::new(&SHA256),
+            queued: 0,
+            held: 0,
+            complete: false,
+        });
+        self.started = Instant::now();
+        self.next_progress = Some(self.started + self.status.progress_every());
+        self.send_frame(
+            node,
+            &Frame::Want(vec![Range {
+                file: 0,
+                first: 0,
+                end: count,
+            }]),
+        );
+        self.stdout_progress(node);
+    }
+
+    /// `--stdout`: a chunk, checked and written out in order.
+    fn to_stdout(&mut self, node: &mut Node, file: u32, index: u32, data: Vec<u8>) {
+        let Some(sink) = self.stdout.as_mut() else {
+            return;
+        };
+        if file != sink.entry || index != sink.next {
+            return self.fail(node, AbortCode::Protocol, "a chunk out of order");
+        }
+        if sink.chunks.get(index as usize) != Some(&disk::digest(&data)) {
+            let why = format!("{}: chunk {index} failed its hash", sink.path);
+            return self.fail(node, AbortCode::Corrupt, &why);
+        }
+        sink.context.update(&data);
+        sink.next += 1;
+        sink.queued += data.len();
+        self.fetched += data.len() as u64;
+        sink.output.write(data);
+        self.stdout_progress(node);
+    }
+
+    /// `--stdout`: hands back what stdout took, and once every chunk is
+    /// out checks the whole and ends stdout; `Done` once it is flushed.
+    fn stdout_progress(&mut self, node: &mut Node) {
+        let Some(sink) = self.stdout.as_mut() else {
+            return;
+        };
+        sink.queued = sink.queued.saturating_sub(sink.output.take_written());
+        if let Some(error) = sink.output.error() {
+            let why = format!("writing stdout: {error}");
+            return self.fail(node, AbortCode::Disk, &why);
+        }
+        if sink.queued <= STDOUT_QUEUE
+            && sink.held > 0
+            && let Some(stream) = self.sender
+        {
+            let _ = node.stream_consumed(Instant::now(), stream, sink.held);
+            sink.held = 0;
+        }
+        if !sink.complete && sink.next as usize == sink.chunks.len() {
+            let whole = std::mem::replace(&mut sink.context, Context::new(&SHA256)).finish();
+            if whole.as_ref() != sink.sha256 {
+                let why = format!("{}: the whole does not match its SHA-256", sink.path);
+                return self.fail(node, AbortCode::Corrupt, &why);
+            }
+            sink.complete = true;
+            sink.output.finish();
+        }
+        if sink.complete && sink.output.is_done() {
+            self.check_all_done(node);
+        }
+    }
+
     /// A chunk arrived: checked, written, and its file landed when whole.
     fn on_chunk(&mut self, node: &mut Node, stream: StreamId, file: u32, index: u32, data: &[u8]) {
         let Some(fetching) = self.files.get_mut(&file) else {
@@ -450,6 +585,13 @@ impl Receiver {
     /// Once every file landed: `Done` to the sender, and a summary.
     fn check_all_done(&mut self, node: &mut Node) {
         if self.done_sent || self.outcome.is_some() || !self.files.is_empty() {
+            return;
+        }
+        if self
+            .stdout
+            .as_ref()
+            .is_some_and(|s| !(s.complete && s.output.is_done()))
+        {
             return;
         }
         let Some(offer) = &self.offer else {
@@ -573,6 +715,9 @@ impl Handler for &mut Receiver {
     fn on_wake(&mut self, node: &mut Node) -> Flow {
         for event in std::mem::take(&mut self.inbox) {
             self.handle(node, event);
+        }
+        if self.outcome.is_none() {
+            self.stdout_progress(node);
         }
         if let Some(answer) = &self.answer
             && let Ok(yes) = answer.try_recv()

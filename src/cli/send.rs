@@ -42,7 +42,20 @@ pub fn send(options: SendOptions, identity: Identity) -> i32 {
         }
     };
     status.say("preparing", "reading and hashing what to send");
-    let (offer, sources, skipped) = match disk::offer_paths(&options.paths, DEFAULT_CHUNK) {
+    let spool = match options.paths.as_slice() {
+        [only] if only.as_os_str() == "-" => match Spool::from_stdin() {
+            Ok(spool) => Some(spool),
+            Err(error) => {
+                status.error(&format!("reading stdin: {error}"));
+                return EXIT_FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let paths = spool
+        .as_ref()
+        .map_or_else(|| options.paths.clone(), |s| vec![s.file.clone()]);
+    let (offer, sources, skipped) = match disk::offer_paths(&paths, DEFAULT_CHUNK) {
         Ok(offered) => offered,
         Err(error) => {
             status.error(&error.to_string());
@@ -129,6 +142,33 @@ fn range_bytes(offer: &Offer, range: Range) -> Option<u64> {
     let start = u64::from(range.first) * chunk;
     let end = (u64::from(range.end) * chunk).min(size);
     Some(end.saturating_sub(start))
+}
+
+/// Standard input read to its end into a temporary file named `stdin`
+/// (so it can be hashed before it is offered), removed on drop.
+struct Spool {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl Spool {
+    fn from_stdin() -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("tinynode-send-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let spool = Self {
+            file: dir.join("stdin"),
+            dir,
+        };
+        let mut file = File::create(&spool.file)?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file)?;
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A code of `tinynode code`'s kind (70 bits), from the OS's randomness.
