@@ -248,7 +248,7 @@ impl Receiver {
             match frame {
                 Frame::Offer(offer) if self.offer.is_none() => self.on_offer(node, offer),
                 Frame::Chunk { file, index, data } if self.stdout.is_some() => {
-                    self.to_stdout(node, file, index, data);
+                    self.write_out(node, file, index, data);
                 }
                 Frame::Chunk { file, index, data } => {
                     self.on_chunk(node, stream, file, index, &data)
@@ -464,7 +464,7 @@ impl Receiver {
     }
 
     /// `--stdout`: a chunk, checked and written out in order.
-    fn to_stdout(&mut self, node: &mut Node, file: u32, index: u32, data: Vec<u8>) {
+    fn write_out(&mut self, node: &mut Node, file: u32, index: u32, data: Vec<u8>) {
         let Some(sink) = self.stdout.as_mut() else {
             return;
         };
