@@ -7,7 +7,9 @@
 //! unless `--overwrite`; two receivers at once both get everything; and a
 //! full disk (a small tmpfs in a mount namespace of its own) stops the
 //! transfer with a clear error, keeping what was verified; `send -` to
-//! `receive --stdout` carries standard input byte-exact.
+//! `receive --stdout` carries standard input byte-exact; a chunk that
+//! fails its hash is fetched again once and the transfer fails when it
+//! fails twice.
 
 mod common;
 
@@ -352,5 +354,34 @@ fn standard_input_goes_to_the_receivers_standard_output() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_chunk_that_fails_its_hash_is_fetched_again_and_reported_when_it_fails_twice() {
+    let root = scratch("corrupt");
+    let file = root.join("changing.bin");
+    std::fs::write(&file, bytes(5, 3 << 20)).unwrap();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let (_serve, serve) = start_serve();
+    let code = code("corrupt");
+    let sender = send(serve, &code, &[&file]);
+    wait_event(&sender, "code");
+    // The file changes on the sender after it was hashed and offered: its
+    // second chunk no longer matches, whatever is sent.
+    let mut changed = std::fs::read(&file).unwrap();
+    changed[(1 << 20) + 5] ^= 0xff;
+    std::fs::write(&file, &changed).unwrap();
+    let mut receiver = Running::spawn(receive_command(serve, &code, &out, &[]));
+    let again = wait_event(&receiver, "refetch");
+    assert_eq!(number(&again, "chunk"), 1, "{again}");
+    let error = wait_event(&receiver, "error");
+    assert!(error.contains("failed its hash twice"), "{error}");
+    assert!(!receiver.wait(LIMIT).success());
+    assert!(
+        !out.join("changing.bin").exists(),
+        "nothing unverified lands"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

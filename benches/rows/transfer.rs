@@ -4,9 +4,14 @@
 //!   `wormhole-william` and `magic-wormhole` (Debian packages) with their
 //!   own mailbox server and transit relay (`pip install
 //!   magic-wormhole-mailbox-server magic-wormhole-transit-relay`). The
-//!   wormholes run in a network namespace of their own with only
-//!   loopback: their built-in public relays are unreachable from it, so
-//!   nothing leaves the machine.
+//!   wormholes run in a network namespace of their own with only loopback
+//!   and a veth pair inside it (wormhole-william offers no loopback
+//!   address as a direct hint), whose `/etc/hosts` (`ip netns exec`'s
+//!   `/etc/netns/NAME/hosts`) points the public transit and mailbox names
+//!   at 127.0.0.1: wormhole-william has no option for its transit relay
+//!   and stops when the name does not resolve. Nothing leaves the
+//!   machine. Each run uses a nameplate of its own (a mailbox holds a
+//!   nameplate until both sides are done with it).
 //! - resume: a 1 GiB receive killed at half and run again; what the
 //!   sender sends the second time.
 //!
@@ -130,9 +135,9 @@ fn tinynode_run(file: &Path, out: &Path, round: usize) -> Option<(f64, f64)> {
         .ok()?;
     let lines = stderr_lines(&mut receiver)?;
     let done = wait_event(&lines, "done");
-    let ok = receiver.wait().ok()?.success();
+    let ok = wait_limited(&mut receiver);
     let wall = start.elapsed().as_secs_f64();
-    let _ = sender.wait();
+    wait_limited(&mut sender);
     stop(&mut serve);
     let _ = std::fs::remove_file(out.join(file.file_name()?));
     let ms = number(&done?, "ms")?;
@@ -150,11 +155,37 @@ impl Namespace {
             .args(["netns", "add", &name])
             .status()
             .ok()?;
-        let up = Command::new("ip")
-            .args(["-n", &name, "link", "set", "lo", "up"])
-            .status()
-            .ok()?;
-        (made.success() && up.success()).then_some(Self(name))
+        if !made.success() {
+            return None;
+        }
+        let namespace = Self(name);
+        let ip = |args: &str| {
+            Command::new("ip")
+                .arg("-n")
+                .arg(&namespace.0)
+                .args(args.split_whitespace())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let ready = ip("link set lo up")
+            && ip("link add v0 type veth peer name v1")
+            && ip("addr add 10.99.0.1/24 dev v0")
+            && ip("addr add 10.99.0.2/24 dev v1")
+            && ip("link set v0 up")
+            && ip("link set v1 up");
+        let etc = namespace.etc();
+        let hosts = std::fs::create_dir_all(&etc).is_ok()
+            && std::fs::write(
+                etc.join("hosts"),
+                "127.0.0.1 localhost\n127.0.0.1 transit.magic-wormhole.io relay.magic-wormhole.io\n",
+            )
+            .is_ok();
+        (ready && hosts).then_some(namespace)
+    }
+
+    /// Files `ip netns exec` mounts over `/etc` for this namespace.
+    fn etc(&self) -> PathBuf {
+        Path::new("/etc/netns").join(&self.0)
     }
 
     fn command(&self, program: &str) -> Command {
@@ -167,6 +198,23 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_dir_all(self.etc());
+    }
+}
+
+/// Waits for `child` for at most `LIMIT` (killed after): whether it
+/// exited with 0.
+fn wait_limited(child: &mut Child) -> bool {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                stop(child);
+                return false;
+            }
+        }
     }
 }
 
@@ -258,9 +306,9 @@ fn wormhole_run(
     if let Some(mut stdin) = receiver.stdin.take() {
         let _ = stdin.write_all(b"y\n");
     }
-    let ok = receiver.wait().ok()?.success();
+    let ok = wait_limited(&mut receiver);
     let wall = start.elapsed().as_secs_f64();
-    let _ = sender.wait();
+    wait_limited(&mut sender);
     let name = file.file_name()?;
     let got = std::fs::metadata(out.join(name)).map_or(0, |m| m.len());
     let _ = std::fs::remove_file(out.join(name));
@@ -288,7 +336,7 @@ fn resume_run(file: &Path, out: &Path) -> Option<u64> {
     stop(&mut first);
     let mut second = receive().ok()?;
     let confirmed = wait_event(&sender_lines, "receiver_done");
-    let ok = second.wait().ok()?.success();
+    let ok = wait_limited(&mut second);
     let _ = sender.wait();
     stop(&mut serve);
     let _ = std::fs::remove_file(out.join(file.file_name()?));
@@ -330,7 +378,7 @@ pub fn transfer() -> Vec<Row> {
         }
         pipe.extend(pipe_rate(GIB));
         if let (Some(ns), Ok(_)) = (&namespace, &servers) {
-            let code = format!("7-bench-{round}");
+            let code = format!("{}-bench-{round}", 11 + round);
             let mut send: Vec<&str> = vec!["send"];
             send.extend(relay);
             send.extend(["--code", &code]);
@@ -345,6 +393,7 @@ pub fn transfer() -> Vec<Row> {
                 &file,
                 &out,
             ));
+            let code = format!("{}-bench-{round}", 21 + round);
             let mut send: Vec<&str> = relay.to_vec();
             send.extend(helper);
             send.extend(["send", "--code", &code]);

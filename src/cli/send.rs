@@ -20,7 +20,7 @@ use tinynode::transfer::disk::{self, read_full};
 use tinynode::transfer::wire::{
     AbortCode, DEFAULT_CHUNK, EntryKind, Frame, FrameReader, Offer, Range, chunk_count,
 };
-use tinynode::{Event, Identity, Node, StreamId, StreamKind, WriteError};
+use tinynode::{Event, Identity, Node, NodeId, StreamId, StreamKind, WriteError};
 
 use super::args::SendOptions;
 use super::json::JsonLine;
@@ -122,6 +122,7 @@ pub fn send(options: SendOptions, identity: Identity) -> i32 {
         next_progress: None,
         status,
         inbox: Vec::new(),
+        paths: BTreeMap::new(),
     };
     let result = driver.run(&mut node, &mut handler);
     handler.status.clear_progress();
@@ -208,11 +209,25 @@ struct Sender {
     next_progress: Option<Instant>,
     status: Status,
     inbox: Vec<Event>,
+    /// How each member is reached: "direct, IPv4", "relayed, IPv6".
+    paths: BTreeMap<NodeId, String>,
 }
 
 impl Sender {
     fn handle(&mut self, node: &mut Node, event: Event) {
         let now = Instant::now();
+        if let Event::Connected {
+            peer, addr, relay, ..
+        }
+        | Event::PathChanged { peer, addr, relay } = &event
+        {
+            let words = format!(
+                "{}, {}",
+                if *relay { "relayed" } else { "direct" },
+                if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+            );
+            self.paths.insert(*peer, words);
+        }
         match event {
             Event::StreamIncoming { stream, header } if header.kind == StreamKind::FILES => {
                 let peer = stream.peer();
@@ -427,12 +442,24 @@ impl Sender {
             .iter()
             .filter(|(_, s)| !s.done)
             .map(|(stream, s)| {
-                let rate = s.sent as f64 / s.started.elapsed().as_secs_f64().max(0.001) / 1e6;
+                let rate = s.sent as f64 / s.started.elapsed().as_secs_f64().max(0.001);
+                let percent = if s.asked == 0 {
+                    100.0
+                } else {
+                    s.sent as f64 * 100.0 / s.asked as f64
+                };
+                let left = if rate > 0.0 {
+                    format!("{:.0} s left", s.asked.saturating_sub(s.sent) as f64 / rate)
+                } else {
+                    "waiting".into()
+                };
+                let path = self.paths.get(&stream.peer()).map_or("", String::as_str);
                 format!(
-                    "{} {}/{} {rate:.1} MB/s",
+                    "{} {} of {} ({percent:.0} %), {:.1} MB/s, {left}, {path}",
                     stream.peer().short(),
                     megabytes(s.sent),
-                    megabytes(s.asked)
+                    megabytes(s.asked),
+                    rate / 1e6
                 )
             })
             .collect();
@@ -453,7 +480,9 @@ impl Handler for &mut Sender {
     fn on_event(&mut self, event: &Event) -> Flow {
         if matches!(
             event,
-            Event::StreamIncoming { .. }
+            Event::Connected { .. }
+                | Event::PathChanged { .. }
+                | Event::StreamIncoming { .. }
                 | Event::StreamData { .. }
                 | Event::StreamWritable { .. }
                 | Event::StreamReset { .. }
