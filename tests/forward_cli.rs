@@ -13,14 +13,15 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Running, field, require_tool, start_serve, tinynode, wait_for};
+use common::{
+    Running, field, new_identity, require_tool, start_serve, test_bytes, tinynode, wait_for,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// Longest a forwarded client waits for bytes: generous, for a debug
@@ -87,19 +88,6 @@ fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, accepted)
 }
 
-/// Deterministic bytes for connection `seed`.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// Sends `data` through `addr`, half-closes, and reads the whole reply.
 fn echo_through(addr: SocketAddr, data: &[u8]) -> std::io::Result<Vec<u8>> {
     echo_on(TcpStream::connect(addr)?, data)
@@ -138,7 +126,7 @@ fn a_hundred_connections_each_echo_a_mebibyte_byte_exact() {
     let clients: Vec<_> = (0..100u64)
         .map(|n| {
             thread::spawn(move || {
-                let data = bytes(n, 1 << 20);
+                let data = test_bytes(n, 1 << 20);
                 let reply = echo_through(listen, &data).expect("the echo");
                 assert!(reply == data, "connection {n}: {} bytes back", reply.len());
             })
@@ -155,7 +143,7 @@ fn an_http_server_is_reached_through_connect_with_curl() {
     let python = require_tool("python3", "python3");
     let dir = std::env::temp_dir().join(format!("tinynode-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let body = bytes(7, 3 << 20);
+    let body = test_bytes(7, 3 << 20);
     std::fs::write(dir.join("file.bin"), &body).unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -223,31 +211,12 @@ fn a_refused_service_resets_the_client_connection() {
     );
 }
 
-/// A fresh key file and the key `tinynode id` prints for it.
-fn identity(dir: &std::path::Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let output = tinynode()
-        .args(["id", "--identity"])
-        .arg(&path)
-        .output()
-        .expect("run tinynode id");
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
-    let key = text.lines().next().expect("a key line").to_owned();
-    assert_eq!(key.len(), 64, "{text}");
-    assert!(
-        text.contains(&format!("short form: {}", &key[..8])),
-        "{text}"
-    );
-    (path, key)
-}
-
 #[test]
 fn a_member_not_on_the_allow_list_reaches_nothing_and_one_on_it_does() {
     let dir = std::env::temp_dir().join(format!("tinynode-allow-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (allowed_path, allowed_key) = identity(&dir, "allowed.key");
-    let (stranger_path, stranger_key) = identity(&dir, "stranger.key");
+    let (allowed_path, allowed_key) = new_identity(&dir, "allowed.key");
+    let (stranger_path, stranger_key) = new_identity(&dir, "stranger.key");
     let allow_file = dir.join("allow");
     std::fs::write(&allow_file, format!("# the laptop\n{allowed_key}\n")).unwrap();
     let (_serve, serve) = start_serve();
@@ -288,7 +257,7 @@ fn a_member_not_on_the_allow_list_reaches_nothing_and_one_on_it_does() {
     );
     let allowed_identity = allowed_path.to_str().unwrap();
     let (_allowed, allowed_listen) = connect(&code, serve, &["--identity", allowed_identity]);
-    let data = bytes(3, 100_000);
+    let data = test_bytes(3, 100_000);
     assert!(echo_through(allowed_listen, &data).unwrap() == data);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -310,7 +279,7 @@ fn connections_accepted_before_the_exposing_member_starts_wait_for_it() {
         .zip(100u64..)
         .map(|(client, seed)| {
             thread::spawn(move || {
-                let data = bytes(seed, 200_000);
+                let data = test_bytes(seed, 200_000);
                 echo_on(client, &data).map(|reply| reply == data)
             })
         })
@@ -340,7 +309,7 @@ fn a_client_refused_by_one_member_reaches_the_exposing_one_with_every_early_byte
     wait_for(&connect_a, "connected", LIMIT, &mut seen);
     // The client's first bytes are in the kernel before `connect` sees
     // the client, so they are read (and sent to the bystander) at once.
-    let data = bytes(7, 300_000);
+    let data = test_bytes(7, 300_000);
     let signal = |name: &str| {
         let pid = connect_a.child.id().to_string();
         assert!(

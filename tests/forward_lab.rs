@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use common::natlab::{Lab, SERVE_ADDR};
 use common::netns::lab_or_skip;
-use common::{Running, field, require_tool, tinynode, wait_for};
+use common::{Running, field, new_identity, require_tool, wait_for};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -57,6 +57,29 @@ fn forward(lab: &Lab, code: &str, target: &str, listen: &str) -> (Running, Runni
     (expose, connect, path)
 }
 
+/// Python's `http.server` in namespace `a` on 127.0.0.1:8000, serving
+/// `dir`, once it listens.
+fn http_server(lab: &Lab, python: &Path, dir: &Path) -> Running {
+    let http = lab.spawn_program(
+        "a",
+        &[],
+        python.to_str().unwrap(),
+        &[
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            dir.to_str().unwrap(),
+            "8000",
+        ],
+    );
+    let ready = http.next_line(LIMIT);
+    assert!(ready.contains("Serving HTTP"), "{ready}");
+    http
+}
+
 /// Runs `program args` inside the lab's namespace `ns`; its output.
 fn run_in(lab: &Lab, ns: &str, program: &Path, args: &[&str]) -> std::process::Output {
     Command::new("ip")
@@ -78,24 +101,7 @@ fn curl_reaches_an_http_server_behind_two_nats_directly_and_through_a_relay() {
     std::fs::create_dir_all(&dir).unwrap();
     let body: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     std::fs::write(dir.join("file.bin"), &body).unwrap();
-    let dir_arg = dir.to_str().unwrap();
-    let http = lab.spawn_program(
-        "a",
-        &[],
-        python.to_str().unwrap(),
-        &[
-            "-u",
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            dir_arg,
-            "8000",
-        ],
-    );
-    let ready = http.next_line(LIMIT);
-    assert!(ready.contains("Serving HTTP"), "{ready}");
+    let _http = http_server(&lab, &python, &dir);
     let _serve = lab.serve_relay(&[], &[]);
     for (round, symmetric) in [(0, false), (1, true)] {
         lab.nat("nat1", symmetric);
@@ -301,20 +307,6 @@ fn wait_about(running: &Running, event: &str, peer: &str) -> String {
     }
 }
 
-/// A fresh identity at `dir/name` and its key (`tinynode id`).
-fn identity(dir: &Path, name: &str) -> (String, String) {
-    let path = dir.join(name);
-    let output = tinynode()
-        .args(["id", "--identity"])
-        .arg(&path)
-        .output()
-        .expect("run tinynode id");
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
-    let key = text.lines().next().expect("a key line").to_owned();
-    (path.to_str().unwrap().to_owned(), key)
-}
-
 #[test]
 fn an_allow_listed_expose_that_moves_and_restarts_is_reached_again_and_by_nobody_else() {
     let curl = require_tool("curl", "curl");
@@ -326,26 +318,11 @@ fn an_allow_listed_expose_that_moves_and_restarts_is_reached_again_and_by_nobody
     std::fs::create_dir_all(&dir).unwrap();
     let body: Vec<u8> = (0..300_000u32).map(|i| (i * 13 + i / 97) as u8).collect();
     std::fs::write(dir.join("file.bin"), &body).unwrap();
-    let (expose_identity, pi) = identity(&dir, "pi.key");
-    let (laptop_identity, laptop_key) = identity(&dir, "laptop.key");
-    let (stranger_identity, stranger_key) = identity(&dir, "stranger.key");
-    let http = lab.spawn_program(
-        "a",
-        &[],
-        python.to_str().unwrap(),
-        &[
-            "-u",
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            dir.to_str().unwrap(),
-            "8000",
-        ],
-    );
-    let ready = http.next_line(LIMIT);
-    assert!(ready.contains("Serving HTTP"), "{ready}");
+    let path = |(path, key): (std::path::PathBuf, String)| (path.to_str().unwrap().to_owned(), key);
+    let (expose_identity, pi) = path(new_identity(&dir, "pi.key"));
+    let (laptop_identity, laptop_key) = path(new_identity(&dir, "laptop.key"));
+    let (stranger_identity, stranger_key) = path(new_identity(&dir, "stranger.key"));
+    let _http = http_server(&lab, &python, &dir);
     let _serve = lab.serve_relay(&[], &[]);
     let code = "forward lab moving expose";
     // Bound to the wildcard, as a service on a laptop or a Pi is.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, field, start_serve, tinynode};
+use common::{Running, field, start_serve, test_bytes, tinynode};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -82,19 +82,6 @@ fn code(name: &str) -> String {
     format!("xfer-{name}-{}-able-acid-acorn-actor", std::process::id())
 }
 
-/// Deterministic bytes.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// Every entry under `dir`: relative path, and for files their bytes'
 /// SHA-256 and whether the owner may execute them.
 fn listing(dir: &Path) -> Vec<(String, Option<(String, bool)>)> {
@@ -131,7 +118,7 @@ fn tree(root: &Path) -> PathBuf {
     std::fs::create_dir_all(tree.join("sub/deeper")).unwrap();
     std::fs::write(tree.join("empty file"), b"").unwrap();
     std::fs::write(tree.join("ünïcödé ✓.txt"), "grüße\n").unwrap();
-    std::fs::write(tree.join("sub/deeper/data.bin"), bytes(1, 3_000_001)).unwrap();
+    std::fs::write(tree.join("sub/deeper/data.bin"), test_bytes(1, 3_000_001)).unwrap();
     std::fs::write(tree.join("sub/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
     let mut mode = std::fs::metadata(tree.join("sub/run.sh"))
         .unwrap()
@@ -184,7 +171,7 @@ fn a_receiver_killed_halfway_fetches_only_the_rest_when_run_again() {
     const CHUNK: u64 = 1 << 20;
     let root = scratch("resume");
     let file = root.join("big.bin");
-    std::fs::write(&file, bytes(2, SIZE)).unwrap();
+    std::fs::write(&file, test_bytes(2, SIZE)).unwrap();
     let out = root.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let (_serve, serve) = start_serve();
@@ -221,7 +208,7 @@ fn a_receiver_killed_halfway_fetches_only_the_rest_when_run_again() {
     assert!(sent_again <= SIZE as u64 / 2 + CHUNK, "{sent_again}");
     assert!(second.wait(LIMIT).success());
     assert!(sender.wait(LIMIT).success());
-    assert!(std::fs::read(out.join("big.bin")).unwrap() == bytes(2, SIZE));
+    assert!(std::fs::read(out.join("big.bin")).unwrap() == test_bytes(2, SIZE));
     assert!(!part.exists());
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -292,7 +279,7 @@ fn a_full_disk_stops_the_transfer_with_a_clear_error_and_keeps_what_was_verified
     let small = root.join("small.txt");
     std::fs::write(&small, b"fits").unwrap();
     let big = root.join("big.bin");
-    std::fs::write(&big, bytes(3, 12 << 20)).unwrap();
+    std::fs::write(&big, test_bytes(3, 12 << 20)).unwrap();
     let out = root.join("tmpfs");
     std::fs::create_dir_all(&out).unwrap();
     let (_serve, serve) = start_serve();
@@ -329,7 +316,7 @@ fn a_full_disk_stops_the_transfer_with_a_clear_error_and_keeps_what_was_verified
 fn standard_input_goes_to_the_receivers_standard_output() {
     let root = scratch("stdio");
     let input = root.join("input.bin");
-    let data = bytes(4, 5_000_003);
+    let data = test_bytes(4, 5_000_003);
     std::fs::write(&input, &data).unwrap();
     let (_serve, serve) = start_serve();
     let code = code("stdio");
@@ -361,7 +348,7 @@ fn standard_input_goes_to_the_receivers_standard_output() {
 fn a_chunk_that_fails_its_hash_is_fetched_again_and_reported_when_it_fails_twice() {
     let root = scratch("corrupt");
     let file = root.join("changing.bin");
-    std::fs::write(&file, bytes(5, 3 << 20)).unwrap();
+    std::fs::write(&file, test_bytes(5, 3 << 20)).unwrap();
     let out = root.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let (_serve, serve) = start_serve();

@@ -333,3 +333,36 @@ pub fn verify_unit(text: &str, file_name: &str) {
     assert!(output.status.success(), "systemd-analyze verify: {said}");
     assert_eq!(said.trim(), "", "systemd-analyze verify has remarks");
 }
+
+/// `len` deterministic bytes that do not compress, from `seed`.
+pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A fresh key file at `dir/name` and the key `tinynode id` prints for
+/// it (checked: 64 hex digits, and the short form after them).
+pub fn new_identity(dir: &std::path::Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let output = tinynode()
+        .args(["id", "--identity"])
+        .arg(&path)
+        .output()
+        .expect("run tinynode id");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let key = text.lines().next().expect("a key line").to_owned();
+    assert_eq!(key.len(), 64, "{text}");
+    assert!(
+        text.contains(&format!("short form: {}", &key[..8])),
+        "{text}"
+    );
+    (path, key)
+}
