@@ -109,12 +109,14 @@ impl Node {
             self.stats.beacons += 1;
             return;
         }
-        // A member we do not know, or know but are not connected to (it
-        // restarted, or its address changed): greet it now rather than at
-        // our next beacon.
+        // A member we do not know, or one we are not connected to whose
+        // record is newer than ours of it (it restarted, or moved): greet
+        // it now rather than at our next beacon.
         let known_ms = joined.membership.peer(&node_id).map(|p| p.record_ms);
         let fresh = known_ms.is_some_and(|ms| record.timestamp_ms > ms);
-        let new = known_ms.is_none() || !joined.connections.is_connected(&node_id);
+        // A replay of a record we have is not greeted (each greeting is a
+        // datagram a replayer could aim at someone else).
+        let new = known_ms.is_none() || (fresh && !joined.connections.is_connected(&node_id));
         if !self.take_opened(now, record, Via::Lan, SignalPath::Direct(source), false) {
             return self.drop_datagram(source, DropReason::BeaconUnverified);
         }
