@@ -17,6 +17,7 @@ pub mod receive;
 pub mod send;
 mod status;
 mod stdio;
+mod stdout_sink;
 mod udp;
 
 use std::net::SocketAddr;

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use ring::digest::{Context, SHA256};
 use tinynode::driver::{Flow, Handler};
 use tinynode::transfer::disk::{self, PartFile, PlanError, Step};
 use tinynode::transfer::wire::{
@@ -25,14 +24,11 @@ use super::args::ReceiveOptions;
 use super::json::JsonLine;
 use super::printer::Printer;
 use super::status::{Status, megabytes};
-use super::stdio::Output;
+use super::stdout_sink::StdoutSink;
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
 /// Entries of an offer listed by name before the user is asked.
 const LISTED: usize = 10;
-/// Bytes queued for stdout past which `--stdout` stops handing the
-/// sender's bytes back as consumed (so a slow reader slows the sender).
-const STDOUT_QUEUE: usize = 2 << 20;
 
 /// `tinynode receive`: exit 0 once every offered file is in place and
 /// verified; 1 with the reason otherwise.
@@ -99,23 +95,6 @@ pub fn receive(options: ReceiveOptions, identity: Identity) -> i32 {
         }
         _ => finish(&printer, result),
     }
-}
-
-/// `--stdout`: the one file, written out chunk by chunk in order.
-struct StdoutSink {
-    output: Output,
-    entry: u32,
-    path: String,
-    chunks: Vec<Hash>,
-    sha256: Hash,
-    next: u32,
-    context: Context,
-    /// Bytes queued for stdout and not written yet.
-    queued: usize,
-    /// Stream bytes not yet handed back as consumed.
-    held: usize,
-    /// Every chunk is out and the whole file checked.
-    complete: bool,
 }
 
 /// A file being fetched.
@@ -208,7 +187,7 @@ impl Receiver {
                 self.reader.push(&bytes);
                 self.read_frames(node, stream);
                 match self.stdout.as_mut() {
-                    Some(sink) => sink.held += bytes.len(),
+                    Some(sink) => sink.hold(bytes.len()),
                     None => {
                         let _ = node.stream_consumed(Instant::now(), stream, bytes.len());
                     }
@@ -438,18 +417,12 @@ impl Receiver {
         };
         let count = chunk_count(*size, offer.chunk_size) as u32;
         self.to_fetch = *size;
-        self.stdout = Some(StdoutSink {
-            output: Output::spawn(std::sync::Arc::clone(&self.waker)),
-            entry: 0,
-            path: entry.path.clone(),
-            chunks: chunks.clone(),
-            sha256: *sha256,
-            next: 0,
-            context: Context::new(&SHA256),
-            queued: 0,
-            held: 0,
-            complete: false,
-        });
+        self.stdout = Some(StdoutSink::new(
+            std::sync::Arc::clone(&self.waker),
+            entry.path.clone(),
+            chunks.clone(),
+            *sha256,
+        ));
         self.started = Instant::now();
         self.next_progress = Some(self.started + self.status.progress_every());
         self.send_frame(
@@ -468,50 +441,42 @@ impl Receiver {
         let Some(sink) = self.stdout.as_mut() else {
             return;
         };
-        if file != sink.entry || index != sink.next {
-            return self.fail(node, AbortCode::Protocol, "a chunk out of order");
+        let len = data.len() as u64;
+        let taken = if file == 0 {
+            sink.take(index, data)
+        } else {
+            Err((
+                AbortCode::Protocol,
+                "a chunk of a file not asked for".into(),
+            ))
+        };
+        match taken {
+            Ok(()) => {
+                self.fetched += len;
+                self.stdout_progress(node);
+            }
+            Err((code, why)) => self.fail(node, code, &why),
         }
-        if sink.chunks.get(index as usize) != Some(&disk::digest(&data)) {
-            let why = format!("{}: chunk {index} failed its hash", sink.path);
-            return self.fail(node, AbortCode::Corrupt, &why);
-        }
-        sink.context.update(&data);
-        sink.next += 1;
-        sink.queued += data.len();
-        self.fetched += data.len() as u64;
-        sink.output.write(data);
-        self.stdout_progress(node);
     }
 
-    /// `--stdout`: hands back what stdout took, and once every chunk is
-    /// out checks the whole and ends stdout; `Done` once it is flushed.
+    /// `--stdout`: hands back what stdout took; `Done` once every byte
+    /// is checked, written and flushed.
     fn stdout_progress(&mut self, node: &mut Node) {
         let Some(sink) = self.stdout.as_mut() else {
             return;
         };
-        sink.queued = sink.queued.saturating_sub(sink.output.take_written());
-        if let Some(error) = sink.output.error() {
-            let why = format!("writing stdout: {error}");
-            return self.fail(node, AbortCode::Disk, &why);
-        }
-        if sink.queued <= STDOUT_QUEUE
-            && sink.held > 0
-            && let Some(stream) = self.sender
-        {
-            let _ = node.stream_consumed(Instant::now(), stream, sink.held);
-            sink.held = 0;
-        }
-        if !sink.complete && sink.next as usize == sink.chunks.len() {
-            let whole = std::mem::replace(&mut sink.context, Context::new(&SHA256)).finish();
-            if whole.as_ref() != sink.sha256 {
-                let why = format!("{}: the whole does not match its SHA-256", sink.path);
-                return self.fail(node, AbortCode::Corrupt, &why);
+        match sink.progress() {
+            Ok(consumed) => {
+                if consumed > 0
+                    && let Some(stream) = self.sender
+                {
+                    let _ = node.stream_consumed(Instant::now(), stream, consumed);
+                }
+                if sink.is_done() {
+                    self.check_all_done(node);
+                }
             }
-            sink.complete = true;
-            sink.output.finish();
-        }
-        if sink.complete && sink.output.is_done() {
-            self.check_all_done(node);
+            Err((code, why)) => self.fail(node, code, &why),
         }
     }
 
@@ -587,11 +552,7 @@ impl Receiver {
         if self.done_sent || self.outcome.is_some() || !self.files.is_empty() {
             return;
         }
-        if self
-            .stdout
-            .as_ref()
-            .is_some_and(|s| !(s.complete && s.output.is_done()))
-        {
+        if self.stdout.as_ref().is_some_and(|s| !s.is_done()) {
             return;
         }
         let Some(offer) = &self.offer else {
