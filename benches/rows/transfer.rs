@@ -150,7 +150,11 @@ struct Namespace(String);
 impl Namespace {
     fn new() -> Option<Self> {
         let name = format!("tinynode-wormhole-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        // A namespace left by an earlier run of this process id.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
         let made = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
