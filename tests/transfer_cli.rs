@@ -9,7 +9,8 @@
 //! transfer with a clear error, keeping what was verified; `send -` to
 //! `receive --stdout` carries standard input byte-exact; a chunk that
 //! fails its hash is fetched again once and the transfer fails when it
-//! fails twice.
+//! fails twice; and `--once` leaves after the first receiver while
+//! another is still under way.
 
 mod common;
 
@@ -370,5 +371,35 @@ fn a_chunk_that_fails_its_hash_is_fetched_again_and_reported_when_it_fails_twice
         !out.join("changing.bin").exists(),
         "nothing unverified lands"
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn with_once_send_leaves_after_the_first_receiver_while_another_is_still_under_way() {
+    let root = scratch("once");
+    let file = root.join("data.bin");
+    std::fs::write(&file, test_bytes(6, 32 << 20)).unwrap();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let (_serve, serve) = start_serve();
+    let code = code("once");
+    let mut cmd = meeting("send", serve);
+    cmd.args(["--code", &code, "--once"]).arg(&file);
+    let mut sender = Running::spawn(cmd);
+    // A receiver writing to a pipe nobody reads: stuck after 64 KiB.
+    let mut stuck = receive_command(serve, &code, &root, &["--stdout"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_event(&sender, "receiver");
+    let mut quick = Running::spawn(receive_command(serve, &code, &out, &[]));
+    assert!(quick.wait(LIMIT).success());
+    let done = wait_event(&sender, "done");
+    assert_eq!(number(&done, "receivers"), 1, "{done}");
+    assert!(sender.wait(LIMIT).success(), "--once: gone after the first");
+    assert!(std::fs::read(out.join("data.bin")).unwrap() == test_bytes(6, 32 << 20));
+    let _ = stuck.kill();
+    let _ = stuck.wait();
     let _ = std::fs::remove_dir_all(&root);
 }
