@@ -91,6 +91,12 @@ enum Charge {
 }
 
 impl Dht {
+    /// Our sockets are now known as `locals` (the host moved to another
+    /// network): datagrams leave from them.
+    pub fn set_locals(&mut self, locals: LocalAddrs) {
+        self.locals = locals;
+    }
+
     /// A DHT node with ID `local` on sockets at `locals` that bootstraps
     /// from `bootstrap` at once.
     pub fn new(

@@ -302,6 +302,12 @@ impl Mainline {
     /// (private, unique-local, loopback, link-local) and the other
     /// family's change nothing. The routing table is rebuilt around the
     /// new ID from the nodes it held.
+    /// Our socket of this family is now known as `local` (the host moved
+    /// to another network): datagrams leave from it.
+    pub fn set_local(&mut self, local: SocketAddr) {
+        self.local = local;
+    }
+
     pub fn public_ip(&mut self, now: Instant, ip: IpAddr) {
         let exempt = match ip {
             IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),

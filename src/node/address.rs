@@ -219,6 +219,12 @@ impl Node {
             self.locals.all()
         );
         self.locals = LocalAddrs::new(addrs.clone());
+        self.dht.set_locals(self.locals.clone());
+        for &local in self.locals.all() {
+            if let Some(mainline) = self.mainline.for_addr_mut(local) {
+                mainline.set_local(local);
+            }
+        }
         self.public = PublicAddrs::new(&self.locals);
         let needed = self.public.best_class().may_need_relay();
         if let Some(joined) = self.joined.as_mut() {

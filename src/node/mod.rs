@@ -626,6 +626,48 @@ mod tests {
         (transmits, events, outputs.deadline())
     }
 
+    #[test]
+    fn a_new_local_address_is_reported_used_as_the_source_and_forgets_the_public_one() {
+        let now = Instant::now();
+        let clock = WallClock {
+            at: now,
+            unix_ms: 1_800_000_000_000,
+        };
+        let mut config =
+            NodeConfig::new(addr("10.0.0.1:4000"), Identity::from_seed([3; 32]), clock);
+        config.bootstrap = vec![addr("192.0.2.9:3478")];
+        let mut node = Node::new(now, config, [3; 32]);
+        node.set_public(addr("198.51.100.7:4000"));
+        drain(&mut node);
+        // The same addresses again: nothing happens.
+        node.set_local_addrs(now, vec![addr("10.0.0.1:4000")]);
+        let (_, events, _) = drain(&mut node);
+        assert!(events.is_empty(), "{events:?}");
+        node.set_local_addrs(now, vec![addr("10.0.0.2:4000")]);
+        let (_, events, _) = drain(&mut node);
+        assert_eq!(
+            events,
+            [Event::LocalAddresses {
+                addrs: vec![addr("10.0.0.2:4000")]
+            }]
+        );
+        assert_eq!(node.local_addrs(), [addr("10.0.0.2:4000")]);
+        assert_eq!(
+            node.public_addr(),
+            None,
+            "the old network's public address is gone"
+        );
+        // The DHT's next datagrams leave from the new address.
+        let later = now + Duration::from_secs(600);
+        node.handle_input(later, Input::Timeout);
+        let (transmits, _, _) = drain(&mut node);
+        assert!(!transmits.is_empty());
+        assert!(
+            transmits.iter().all(|t| t.source == addr("10.0.0.2:4000")),
+            "{transmits:?}"
+        );
+    }
+
     fn receive(node: &mut Node, now: Instant, source: SocketAddr, data: &[u8]) {
         let destination = node.local_addr();
         node.handle_input(
