@@ -951,6 +951,47 @@ mod tests {
     }
 
     #[test]
+    fn send_takes_paths_a_code_and_once_and_receive_its_options() {
+        let Command::Send(options) =
+            parse_line("send a.txt dir --code some-code --once --no-lan --allow-file keys")
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            options.paths,
+            [PathBuf::from("a.txt"), PathBuf::from("dir")]
+        );
+        assert_eq!(options.meeting.code.as_deref(), Some("some-code"));
+        assert!(options.once && options.meeting.no_lan);
+        assert_eq!(options.allow.files, [PathBuf::from("keys")]);
+        assert!(matches!(
+            parse_line("send").map(|c| c.command),
+            Err(UsageError::MissingOption(_))
+        ));
+        assert!(matches!(
+            parse_line("send - other").map(|c| c.command),
+            Err(UsageError::BadValue { option: "-", .. })
+        ));
+        let Command::Receive(options) =
+            parse_line("receive the-code --out d --overwrite -y --stdout --json")
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(options.meeting.code.as_deref(), Some("the-code"));
+        assert_eq!(options.out, PathBuf::from("d"));
+        assert!(options.overwrite && options.yes && options.stdout && options.meeting.json);
+        let Command::Receive(defaults) = parse_line("receive c").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(defaults.out, PathBuf::from("."));
+        assert!(!defaults.overwrite && !defaults.yes && !defaults.stdout);
+    }
+
+    #[test]
     fn stun_with_every_option() {
         let cli = parse_line(
             "-v stun 127.0.0.1:3479 [::1] stun.example --bind 0.0.0.0:5000 --timeout 1.5 --json",
