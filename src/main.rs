@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         Command::Doctor(options) => {
             with_identity(None, |identity| cli::doctor::run(options, identity))
         }
-        Command::Code => match fresh_code() {
+        Command::Code => match cli::send::fresh_code() {
             Some(code) => {
                 outln!("{code}");
                 0
@@ -107,13 +107,6 @@ fn random_code() -> Option<String> {
     let mut bytes = [0u8; 6];
     ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).ok()?;
     Some(format!("demo-{}", tinynode::wire::hex(&bytes)))
-}
-
-/// A fresh meeting code of 70 bits, for `tinynode code`.
-fn fresh_code() -> Option<String> {
-    let mut bytes = [0u8; tinynode::code::RANDOM_BYTES];
-    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).ok()?;
-    Some(tinynode::code::generate(&bytes))
 }
 
 /// Loads or creates the key at `path`, or makes a fresh one, then runs `run`.

@@ -23,7 +23,7 @@ use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind
 use super::args::ReceiveOptions;
 use super::json::JsonLine;
 use super::printer::Printer;
-use super::status::{Status, megabytes};
+use super::status::{Status, megabytes, path_words};
 use super::stdout_sink::StdoutSink;
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
@@ -642,11 +642,7 @@ impl Receiver {
             return String::new();
         };
         match self.paths.iter().find(|(p, _, _)| *p == peer) {
-            Some((_, addr, relay)) => format!(
-                "{}, {}",
-                if *relay { "relayed" } else { "direct" },
-                if addr.is_ipv4() { "IPv4" } else { "IPv6" }
-            ),
+            Some((_, addr, relay)) => path_words(*addr, *relay),
             None => String::new(),
         }
     }

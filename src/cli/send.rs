@@ -25,7 +25,7 @@ use tinynode::{Event, Identity, Node, NodeId, StreamId, StreamKind, WriteError};
 use super::args::SendOptions;
 use super::json::JsonLine;
 use super::printer::Printer;
-use super::status::{Status, megabytes};
+use super::status::{Status, megabytes, path_words};
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
 /// `tinynode send`: exit 0 once every receiver that started has
@@ -172,8 +172,9 @@ impl Drop for Spool {
     }
 }
 
-/// A code of `tinynode code`'s kind (70 bits), from the OS's randomness.
-fn fresh_code() -> Option<String> {
+/// A fresh meeting code of 70 bits from the OS's randomness, as
+/// `tinynode code` prints and `send` makes up.
+pub fn fresh_code() -> Option<String> {
     let mut random = [0u8; tinynode::code::RANDOM_BYTES];
     SystemRandom::new().fill(&mut random).ok()?;
     Some(tinynode::code::generate(&random))
@@ -221,12 +222,7 @@ impl Sender {
         }
         | Event::PathChanged { peer, addr, relay } = &event
         {
-            let words = format!(
-                "{}, {}",
-                if *relay { "relayed" } else { "direct" },
-                if addr.is_ipv4() { "IPv4" } else { "IPv6" }
-            );
-            self.paths.insert(*peer, words);
+            self.paths.insert(*peer, path_words(*addr, *relay));
         }
         match event {
             Event::StreamIncoming { stream, header } if header.kind == StreamKind::FILES => {

@@ -88,6 +88,15 @@ fn errln_raw(text: &str) {
     super::logger::to_stderr(text);
 }
 
+/// How a member is reached, in words: "direct, IPv4", "relayed, IPv6".
+pub fn path_words(addr: std::net::SocketAddr, relay: bool) -> String {
+    format!(
+        "{}, {}",
+        if relay { "relayed" } else { "direct" },
+        if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+    )
+}
+
 /// `bytes` in MB with one decimal, or in bytes when small.
 pub fn megabytes(bytes: u64) -> String {
     if bytes < 100_000 {

@@ -368,11 +368,17 @@ pub fn part_path(target: &Path) -> PathBuf {
 }
 
 fn whole_hash(path: &Path) -> Result<Hash, PlanError> {
-    let mut file = File::open(path).map_err(|e| PlanError::Disk(at(path)(e)))?;
+    File::open(path)
+        .and_then(|mut file| hash_rest(&mut file))
+        .map_err(|e| PlanError::Disk(at(path)(e)))
+}
+
+/// SHA-256 of `file` from where it stands to its end.
+fn hash_rest(file: &mut File) -> io::Result<Hash> {
     let mut context = Context::new(&SHA256);
     let mut buffer = vec![0u8; 1 << 20];
     loop {
-        let read = read_full(&mut file, &mut buffer).map_err(|e| PlanError::Disk(at(path)(e)))?;
+        let read = read_full(file, &mut buffer)?;
         context.update(&buffer[..read]);
         if read < buffer.len() {
             return Ok(finish(context));
@@ -485,16 +491,7 @@ impl PartFile {
             Some(context) => finish(context),
             None => {
                 self.file.seek(SeekFrom::Start(0)).map_err(at(&part))?;
-                let mut context = Context::new(&SHA256);
-                let mut buffer = vec![0u8; 1 << 20];
-                loop {
-                    let read = read_full(&mut self.file, &mut buffer).map_err(at(&part))?;
-                    context.update(&buffer[..read]);
-                    if read < buffer.len() {
-                        break;
-                    }
-                }
-                finish(context)
+                hash_rest(&mut self.file).map_err(at(&part))?
             }
         };
         if whole != *sha256 {
