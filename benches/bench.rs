@@ -1056,7 +1056,7 @@ fn relay() -> Vec<Row> {
     }
     let (d_ms, r_ms) = (median(direct.0), median(relayed.0));
     let (d_rate, r_rate) = (median(direct.1), median(relayed.1));
-    let quota = tinynode::wire::relay::SERVE_RELAY.pair_rate as f64 / 1e6;
+    let quota = tinynode::RelayLimits::OPEN.pair_rate as f64 / 1e6;
     vec![
         Row {
             figure: figures[0].into(),

@@ -2,23 +2,14 @@
 //! SHA-256 of the public key, which places the node in the 256-bit Kademlia
 //! key space and lets anyone check that a signed record's key owns its ID.
 //!
-//! A key file holds the PKCS#8 v2 document ring generates (DER, binary). It is
-//! created atomically with owner-only permissions (0600) and never
-//! overwritten: the key is written to a temporary file beside it (created
-//! exclusively), synced, then hard-linked into place, so a crash or a full
-//! disk leaves either no key file or a whole one, never a partial one that
-//! every later start would refuse. A key file that the group or others can
-//! read or write is refused, as OpenSSH refuses such private keys: someone
-//! else may have read or planted it.
+//! Pure: an identity is built from bytes (a 32-byte seed, or a PKCS#8
+//! document) and written back as bytes. Keeping it in a file, and making a
+//! fresh one from the OS random generator, is the driver's job
+//! (`driver/key_file.rs`), so the core builds on any target.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
 
 use ring::digest::{SHA256, digest};
-use ring::rand::SecureRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
 use crate::id::NodeId;
@@ -28,94 +19,72 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
+/// The PKCS#8 v2 (RFC 5958) DER document of an Ed25519 key, as ring
+/// generates it: this prefix, the 32-byte seed, [`PKCS8_MIDDLE`], the
+/// 32-byte public key (83 bytes in all).
+const PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// Between the seed and the public key: the implicit `[1]` public key, a
+/// bit string of 33 bytes (no unused bits).
+const PKCS8_MIDDLE: [u8; 3] = [0x81, 0x21, 0x00];
+
 /// A node's signing key and the ID derived from it.
 pub struct Identity {
     key_pair: Ed25519KeyPair,
     node_id: NodeId,
+    /// The key as a PKCS#8 v2 document, for [`Identity::to_pkcs8`].
+    pkcs8: Vec<u8>,
 }
 
-/// Why an identity could not be loaded or created.
-#[derive(Debug)]
-pub enum IdentityError {
-    /// Reading or writing the key file failed.
-    Io(PathBuf, io::Error),
-    /// The file is not an Ed25519 PKCS#8 key.
-    InvalidKey(PathBuf),
-    /// The random generator failed.
-    Random,
-    /// The key file can be read or written by others than its owner (its
-    /// mode).
-    Exposed(PathBuf, u32),
-}
+/// Bytes that are not an Ed25519 PKCS#8 key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidKey;
 
-impl fmt::Display for IdentityError {
+impl fmt::Display for InvalidKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io(path, error) => write!(f, "identity file {}: {error}", path.display()),
-            Self::InvalidKey(path) => write!(
-                f,
-                "identity file {} is not an Ed25519 PKCS#8 key",
-                path.display()
-            ),
-            Self::Random => f.write_str("the random generator failed while creating a key"),
-            Self::Exposed(path, mode) => write!(
-                f,
-                "identity file {} has mode {:03o}: a private key must be readable by its \
-                 owner alone (chmod 600)",
-                path.display(),
-                mode & 0o777
-            ),
-        }
+        f.write_str("not an Ed25519 PKCS#8 key")
     }
 }
 
-impl std::error::Error for IdentityError {}
+impl std::error::Error for InvalidKey {}
 
 impl Identity {
-    /// A fresh key from `rng`.
-    pub fn generate(rng: &dyn SecureRandom) -> Result<Self, IdentityError> {
-        let document = Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| IdentityError::Random)?;
-        Ed25519KeyPair::from_pkcs8(document.as_ref())
-            .map(Self::from_key_pair)
-            .map_err(|_| IdentityError::Random)
-    }
-
-    /// A key determined by `seed`, for tests and simulations.
+    /// The key whose secret seed is `seed` (any 32 bytes are one). With
+    /// 32 random bytes this makes a fresh identity; with fixed bytes, a
+    /// reproducible one for tests and simulations.
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self::from_key_pair(
-            Ed25519KeyPair::from_seed_unchecked(&seed).expect("any 32 bytes are an Ed25519 seed"),
-        )
+        let key_pair =
+            Ed25519KeyPair::from_seed_unchecked(&seed).expect("any 32 bytes are an Ed25519 seed");
+        let mut pkcs8 = Vec::with_capacity(83);
+        pkcs8.extend_from_slice(&PKCS8_PREFIX);
+        pkcs8.extend_from_slice(&seed);
+        pkcs8.extend_from_slice(&PKCS8_MIDDLE);
+        pkcs8.extend_from_slice(key_pair.public_key().as_ref());
+        Self::from_parts(key_pair, pkcs8)
     }
 
-    /// Loads the key at `path`, or creates it there (mode 0600) if the file
-    /// does not exist (see the module note).
-    pub fn load_or_create(path: &Path, rng: &dyn SecureRandom) -> Result<Self, IdentityError> {
-        let io_error = |error| IdentityError::Io(path.to_owned(), error);
-        match read_private(path) {
-            Ok(bytes) => Ed25519KeyPair::from_pkcs8(&bytes)
-                .map(Self::from_key_pair)
-                .map_err(|_| IdentityError::InvalidKey(path.to_owned())),
-            Err(IdentityError::Io(_, error)) if error.kind() == io::ErrorKind::NotFound => {
-                let document =
-                    Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| IdentityError::Random)?;
-                match create_atomically(path, document.as_ref()) {
-                    Ok(()) => Ed25519KeyPair::from_pkcs8(document.as_ref())
-                        .map(Self::from_key_pair)
-                        .map_err(|_| IdentityError::Random),
-                    // Another process created it first: use theirs.
-                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path, rng)
-                    }
-                    Err(error) => Err(io_error(error)),
-                }
-            }
-            Err(error) => Err(error),
-        }
+    /// The key in `document`, an Ed25519 PKCS#8 v2 document (what
+    /// [`Identity::to_pkcs8`] and OpenSSL's `genpkey -algorithm ed25519`
+    /// with a public key write); its public key must match its seed.
+    pub fn from_pkcs8(document: &[u8]) -> Result<Self, InvalidKey> {
+        let key_pair = Ed25519KeyPair::from_pkcs8(document).map_err(|_| InvalidKey)?;
+        Ok(Self::from_parts(key_pair, document.to_vec()))
     }
 
-    fn from_key_pair(key_pair: Ed25519KeyPair) -> Self {
+    /// The key as a PKCS#8 v2 document (DER), which
+    /// [`Identity::from_pkcs8`] reads back as the same identity.
+    pub fn to_pkcs8(&self) -> Vec<u8> {
+        self.pkcs8.clone()
+    }
+
+    fn from_parts(key_pair: Ed25519KeyPair, pkcs8: Vec<u8>) -> Self {
         let node_id = node_id_of(key_pair.public_key().as_ref());
-        Self { key_pair, node_id }
+        Self {
+            key_pair,
+            node_id,
+            pkcs8,
+        }
     }
 
     /// SHA-256 of the public key.
@@ -138,51 +107,6 @@ impl Identity {
     }
 }
 
-/// Most bytes read from a key file (a PKCS#8 Ed25519 document is 83–85).
-const MAX_KEY_FILE: u64 = 4096;
-
-/// The bytes of the private file at `path`, readable and writable by its
-/// owner alone, read to at most [`MAX_KEY_FILE`] bytes.
-fn read_private(path: &Path) -> Result<Vec<u8>, IdentityError> {
-    let io_error = |error| IdentityError::Io(path.to_owned(), error);
-    let file = fs::File::open(path).map_err(io_error)?;
-    let meta = file.metadata().map_err(io_error)?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(IdentityError::Exposed(path.to_owned(), meta.mode()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    Ok(bytes)
-}
-
-/// Creates `path` holding `bytes` (mode 0600) all at once, never replacing
-/// an existing file (`AlreadyExists` then): a temporary file beside it,
-/// created exclusively, written and synced, hard-linked to `path`, the
-/// directory synced; the temporary name is removed in every case.
-fn create_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().ok_or(io::ErrorKind::InvalidInput)?;
-    let mut temporary_name = std::ffi::OsString::from(".");
-    temporary_name.push(name);
-    temporary_name.push(format!(".{}.tmp", std::process::id()));
-    let temporary = path.with_file_name(temporary_name);
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| fs::hard_link(&temporary, path));
-    let _ = fs::remove_file(&temporary);
-    written?;
-    if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Durability of the new name; a failure here loses nothing written.
-        let _ = fs::File::open(directory).and_then(|d| d.sync_all());
-    }
-    Ok(())
-}
-
 /// The node ID that belongs to `public_key`.
 pub fn node_id_of(public_key: &[u8]) -> NodeId {
     let mut id = [0u8; 32];
@@ -200,45 +124,35 @@ pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("tinynode-identity-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    #[test]
+    fn a_seeded_key_round_trips_through_pkcs8() {
+        let seeded = Identity::from_seed([7; 32]);
+        let document = seeded.to_pkcs8();
+        assert_eq!(document.len(), 83);
+        // ring checks that the document's public key matches its seed.
+        let loaded = Identity::from_pkcs8(&document).unwrap();
+        assert_eq!(loaded.node_id(), seeded.node_id());
+        assert_eq!(loaded.to_pkcs8(), document);
     }
 
     #[test]
-    fn a_key_file_is_created_whole_owner_only_and_then_reused() {
-        let dir = scratch("create");
-        let path = dir.join("key");
+    fn a_ring_generated_document_loads_and_is_kept_as_is() {
         let rng = ring::rand::SystemRandom::new();
-        let first = Identity::load_or_create(&path, &rng).unwrap();
-        let mode = fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let again = Identity::load_or_create(&path, &rng).unwrap();
-        assert_eq!(first.node_id(), again.node_id());
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["key"], "no temporary file left");
-        let _ = fs::remove_dir_all(&dir);
+        let document = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let identity = Identity::from_pkcs8(document.as_ref()).unwrap();
+        assert_eq!(identity.to_pkcs8(), document.as_ref());
+        // Our template is ring's: the seed sits between the same bytes.
+        assert_eq!(document.as_ref()[..16], PKCS8_PREFIX);
+        assert_eq!(document.as_ref()[48..51], PKCS8_MIDDLE);
     }
 
     #[test]
-    fn a_key_file_others_can_read_is_refused() {
-        let dir = scratch("exposed");
-        let path = dir.join("key");
-        let rng = ring::rand::SystemRandom::new();
-        Identity::load_or_create(&path, &rng).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let refused = Identity::load_or_create(&path, &rng);
-        assert!(matches!(refused, Err(IdentityError::Exposed(..))));
-        assert!(refused.err().unwrap().to_string().contains("chmod 600"));
-        let _ = fs::remove_dir_all(&dir);
+    fn bytes_that_are_not_a_key_are_refused() {
+        assert_eq!(Identity::from_pkcs8(b"not a key").err(), Some(InvalidKey));
+        let mut document = Identity::from_seed([1; 32]).to_pkcs8();
+        document[82] ^= 1; // a public key that does not match the seed
+        assert_eq!(Identity::from_pkcs8(&document).err(), Some(InvalidKey));
     }
 
     #[test]

@@ -151,32 +151,33 @@ pub mod driver;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 
-pub use addr::{Family, canonical, source_key};
+pub use addr::Family;
 pub use api::{
-    AddressSource, Command, ConnectionReason, Event, Input, LostReason, NatClass, NodeConfig,
-    Output, ReachResult, RelayLimits, RelayRefusal, RelayRole, ResetCode, StreamHeader, StreamId,
-    StreamKind, Via, WallClock, WriteError,
+    AddressSource, Command, ConnectionReason, Event, FailureReason, Input, LostReason, NatClass,
+    NodeConfig, Output, ReachResult, RelayLimits, RelayRefusal, RelayRole, ResetCode,
+    RetransmitConfig, ServerFailure, StreamHeader, StreamId, StreamKind, Via, WallClock,
+    WriteError,
 };
 pub use id::NodeId;
-pub use identity::{Identity, IdentityError};
+pub use identity::{Identity, InvalidKey};
 pub use meeting::Meeting;
 pub use membership::{KnownPeer, PeerStatus, SignalPath};
 pub use node::{Drain, DropReason, Node, Sizes, Stats};
-pub use rtc::{MAX_MESSAGE_LEN, OUTBOX_LIMIT, OUTBOX_PAUSE};
-pub use stun::client::{FailureReason, RetransmitConfig, ServerFailure};
+pub use rtc::MAX_MESSAGE_LEN;
 pub use transmit::Transmit;
 
 /// The wire formats, for tools and tests that speak tinynode's protocols
-/// byte for byte (`protocol-spec.md`): the shared codec, the first-byte
-/// demultiplexer, STUN, DHT frames, sealed records and signals.
+/// byte for byte (`protocol-spec.md`): codecs, the lengths and limits that
+/// decide whether bytes are well formed, and the labels of the key
+/// derivations. How the node *behaves* (timers, rates, caps) is policy,
+/// not format, and is not here.
 pub mod wire {
     pub use crate::codec::{Blob, BoundedList, CodecError, WireAddr};
     pub use crate::demux::{DHT_FRAME_TAG, Protocol, classify};
     pub use crate::hex::hex;
-    pub use crate::limits::{AMPLIFICATION_FACTOR, MAX_DATAGRAM_LEN};
+    pub use crate::limits::MAX_DATAGRAM_LEN;
     pub use crate::meeting::normalize as normalize_meeting_code;
     pub use crate::meeting::{PBKDF2_ITERATIONS, PBKDF2_SALT};
-    pub use crate::ratelimit::{BURST as RATE_BURST, RATE_PER_SECOND};
 
     /// STUN messages (RFC 5389) and the Binding server's answers.
     pub mod stun {
@@ -188,24 +189,24 @@ pub mod wire {
         pub use crate::stun::server::answer;
     }
 
-    /// tinynode DHT frames and the limits a storing node applies.
+    /// tinynode DHT frames (spec §3) and signed announces.
     pub mod dht {
-        pub use crate::dht::RECORD_BYTES_PER_REPLY;
+        pub use crate::codec::{Blob, BoundedList, WireAddr};
         pub use crate::dht::announce::{ANNOUNCE_LABEL, signed_announce, signing_input};
-        pub use crate::dht::budget::{REMOTE_TRIGGERED_RATE, SIGNATURE_CHECKS};
         pub use crate::dht::rpc::{
-            FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, MAX_PENDING, REACH_ME_REQUEST_LEN,
-            REMOTE_TRIGGERED_ROOM,
+            FIND_NODE_REQUEST_LEN, GET_PEERS_REQUEST_LEN, REACH_ME_REQUEST_LEN,
         };
-        pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL};
-        pub use crate::dht::wire::*;
+        pub use crate::dht::wire::{
+            Contact, ErrorCode, FrameError, K, MAX_PADDING, MAX_RECORD_LEN, MAX_RECORDS_PER_REPLY,
+            MAX_SIGNAL_LEN, Message, Request, Response, TOKEN_LEN, TxId, WIRE_VERSION,
+            decode_frame, encode_frame,
+        };
     }
 
     /// Stream frames (`protocol-spec.md` §6.7).
     pub mod stream {
         pub use crate::stream::{
-            Frame, FrameError, MAX_DATA, MAX_NAME, MAX_REASON, SEND_QUEUE, STREAM_VERSION,
-            STREAM_WINDOW,
+            Frame, FrameError, MAX_DATA, MAX_NAME, MAX_REASON, STREAM_VERSION, STREAM_WINDOW,
         };
     }
 
@@ -218,34 +219,34 @@ pub mod wire {
     /// the infohash windows.
     pub mod mainline {
         pub use crate::mainline::bencode::{self, DecodeError, MAX_DEPTH, MAX_ITEMS, Value};
-        pub use crate::mainline::engine::{PACING, QUERY_TIMEOUT};
-        pub use crate::mainline::krpc::*;
+        pub use crate::mainline::krpc::{
+            CompactNode, ID_LEN, Id, KrpcError, MAX_NODES, MAX_TOKEN_LEN, MAX_VALUES, Message,
+            Query, Response, TXID_LEN, compact, compact_addr, decode, encode_error, encode_query,
+            encode_response,
+        };
         pub use crate::meeting::{INFOHASH_LABEL, MAINLINE_INFO};
-        pub use crate::sources::mainline::{
-            HELLO_SCHEDULE, MAX_CANDIDATES, MAX_NEW_CANDIDATES, WINDOW, window_at,
+        pub use crate::sources::mainline::{WINDOW, window_at};
+    }
+
+    /// Link reports and the loss meter's reading of DTLS record numbers
+    /// (spec §6.6).
+    pub mod link {
+        pub use crate::rtc::copies::copies_for;
+        pub use crate::rtc::link::{
+            BLOCK, LINK_LABEL, LINK_STREAM, LinkReport, SentBlocks, record_number,
         };
     }
 
     /// Relay frames, pairing tokens' inputs and synthetic relayed addresses.
-    /// Link reports and the loss meter's reading of DTLS record numbers
-    /// (spec §6.6).
-    pub mod link {
-        pub use crate::rtc::copies::{COPY_SHARE_PERCENT, UNMEASURED_COPIES, copies_for};
-        pub use crate::rtc::link::{
-            BLOCK, LINK_LABEL, LINK_STREAM, LinkReport, MAX_COPIES, SentBlocks, record_number,
-        };
-        pub use crate::rtc::window::{MAX_WINDOW, MIN_WINDOW};
-    }
-
     pub mod relay {
+        pub use crate::api::RelayRefusal;
         pub use crate::meeting::{RELAY_INFO, RELAY_TOKEN_LABEL};
-        pub use crate::node::PROBE_TIMEOUT;
-        pub use crate::relay::cookie::{COOKIE_LABEL, COOKIE_ROTATION, cookie};
-        pub use crate::relay::server::{
-            MAX_OPEN_RELAY_PAIRS, MEMBER_RELAY, RelayConfig, SERVE_RELAY, UNLIMITED_RATE,
-            UNPAIRED_GRACE,
+        pub use crate::relay::cookie::{COOKIE_LABEL, cookie};
+        pub use crate::relay::wire::{
+            BIND_LEN, BOUND_LEN, Bind, CHALLENGE_LEN, COOKIE_BIND_LEN, COOKIE_LEN, Cookie,
+            DATA_HEADER_LEN, Frame, FrameError, MAX_PAYLOAD, REFUSED_LEN, RELAY_TAG, RELEASE_LEN,
+            Token, data_frame,
         };
-        pub use crate::relay::wire::*;
         pub use crate::relay::{
             RELAY_INFOHASH_LABEL, SYNTHETIC_LABEL, is_synthetic, relay_infohash, synthetic_addr,
         };
@@ -253,14 +254,19 @@ pub mod wire {
 
     /// Hellos: sealed records sent straight to an address.
     pub mod hello {
-        pub use crate::hello::*;
+        pub use crate::hello::{
+            HELLO_LEN, HELLO_TAG, Hello, HelloError, HelloKind, HelloNonce, MAC_LEN,
+            MAX_HELLO_RECORD, NONCE_LEN, decode, encode, verify,
+        };
     }
 
     /// LAN beacons: sealed records multicast on the local link.
     pub mod beacon {
-        pub use crate::beacon::*;
+        pub use crate::beacon::{
+            BEACON_TAG, Beacon, BeaconError, LAN_GROUP, LAN_GROUP_V6, MAX_BEACON_RECORD,
+            MEETING_TAG_LEN, decode, encode, group_for,
+        };
         pub use crate::meeting::{LAN_INFO, LAN_TAG_LABEL, LAN_WINDOW};
-        pub use crate::sources::lan::{ANSWER_INTERVAL, BEACON_BACKOFF, MAX_ANSWERED};
     }
 
     /// Sealed signals (offers, answers, closes).
@@ -269,4 +275,29 @@ pub mod wire {
             Envelope, MAX_RELAYS, RelayHint, SessionParams, Signal, SignalKind, open, seal,
         };
     }
+}
+
+/// Policy: the timers, rates and caps the node applies, which tests and
+/// benchmarks check behaviour against. Not part of the API: any release
+/// may change them (quinn-proto keeps such items out of its face the same
+/// way).
+#[doc(hidden)]
+pub mod tuning {
+    pub use crate::dht::RECORD_BYTES_PER_REPLY;
+    pub use crate::dht::budget::{REMOTE_TRIGGERED_RATE, SIGNATURE_CHECKS};
+    pub use crate::dht::rpc::{MAX_PENDING, REMOTE_TRIGGERED_ROOM};
+    pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL as DHT_RECORD_TTL};
+    pub use crate::limits::AMPLIFICATION_FACTOR;
+    pub use crate::mainline::engine::{PACING, QUERY_TIMEOUT};
+    pub use crate::node::PROBE_TIMEOUT;
+    pub use crate::ratelimit::{BURST as RATE_BURST, RATE_PER_SECOND};
+    pub use crate::relay::cookie::COOKIE_ROTATION;
+    pub use crate::relay::server::UNPAIRED_GRACE;
+    pub use crate::rtc::copies::{COPY_SHARE_PERCENT, UNMEASURED_COPIES};
+    pub use crate::rtc::link::MAX_COPIES;
+    pub use crate::rtc::window::{MAX_WINDOW, MIN_WINDOW};
+    pub use crate::rtc::{OUTBOX_LIMIT, OUTBOX_PAUSE};
+    pub use crate::sources::lan::{ANSWER_INTERVAL, BEACON_BACKOFF, MAX_ANSWERED};
+    pub use crate::sources::mainline::{HELLO_SCHEDULE, MAX_CANDIDATES, MAX_NEW_CANDIDATES};
+    pub use crate::stream::SEND_QUEUE;
 }

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use cli::args::{self, Command, EXIT_USAGE};
 use cli::logger::{errln, outln};
 use ring::rand::SystemRandom;
-use tinynode::{Identity, IdentityError};
+use tinynode::Identity;
+use tinynode::driver::{KeyFileError, generate_identity, load_or_create_identity};
 
 fn main() -> ExitCode {
     let parsed = args::parse(std::env::args().skip(1));
@@ -111,10 +112,9 @@ fn random_code() -> Option<String> {
 
 /// Loads or creates the key at `path`, or makes a fresh one, then runs `run`.
 fn with_identity(path: Option<&Path>, run: impl FnOnce(Identity) -> i32) -> i32 {
-    let rng = SystemRandom::new();
-    let identity: Result<Identity, IdentityError> = match path {
-        Some(path) => Identity::load_or_create(path, &rng),
-        None => Identity::generate(&rng),
+    let identity: Result<Identity, KeyFileError> = match path {
+        Some(path) => load_or_create_identity(path),
+        None => generate_identity(),
     };
     match identity {
         Ok(identity) => run(identity),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{start_serve, stun_probe, wait_for_stun};
 use tinynode::NodeId;
 use tinynode::wire::dht::{Blob, Message, Request, Response, decode_frame, encode_frame};
-use tinynode::wire::relay::{Bind, Frame, RefuseReason, data_frame};
+use tinynode::wire::relay::{Bind, Frame, RelayRefusal, data_frame};
 
 /// Peak resident memory a serve node may reach under the burst.
 const RSS_BOUND_KB: u64 = 32 * 1024;
@@ -263,7 +263,7 @@ fn a_relay_under_abuse_refuses_drops_and_counts_and_keeps_its_pair() {
         matches!(
             third,
             Some(Frame::Refused {
-                reason: RefuseReason::TokenTaken,
+                reason: RelayRefusal::TokenTaken,
                 ..
             })
         ),
@@ -273,7 +273,7 @@ fn a_relay_under_abuse_refuses_drops_and_counts_and_keeps_its_pair() {
     for (i, attacker) in attackers.iter().enumerate().skip(1) {
         std::thread::sleep(Duration::from_millis(50)); // within the rate limit
         if let Some(Frame::Refused {
-            reason: RefuseReason::TooManyFromSource,
+            reason: RelayRefusal::TooManyFromSource,
             ..
         }) = bind(attacker, relay, [i as u8 + 10; 16])
         {

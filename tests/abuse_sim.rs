@@ -11,10 +11,11 @@ use sim::Sim;
 use tinynode::Identity;
 use tinynode::Meeting;
 use tinynode::NodeId;
+use tinynode::tuning::MAX_PER_TOPIC;
+use tinynode::wire::dht::signed_announce;
 use tinynode::wire::dht::{
     Blob, BoundedList, Contact, Message, Request, Response, WireAddr, decode_frame, encode_frame,
 };
-use tinynode::wire::dht::{MAX_PER_TOPIC, signed_announce};
 use tinynode::wire::record;
 use tinynode::wire::signal::{self, Envelope, SignalKind};
 use tinynode::wire::stun::{Class, MessageEncoder, Method, TransactionId};

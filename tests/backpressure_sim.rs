@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sim::Sim;
 use tinynode::Meeting;
-use tinynode::OUTBOX_LIMIT;
+use tinynode::tuning::OUTBOX_LIMIT;
 use tinynode::{Command, Event};
 
 /// Messages in a burst: 1 MB, several times what the outbox and str0m's

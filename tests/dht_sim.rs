@@ -8,8 +8,8 @@ use std::time::Duration;
 use sim::Sim;
 use tinynode::Meeting;
 use tinynode::NodeId;
+use tinynode::tuning::DHT_RECORD_TTL as RECORD_TTL;
 use tinynode::wire::dht::K;
-use tinynode::wire::dht::RECORD_TTL;
 use tinynode::{Command, Event, LostReason};
 
 /// `count` public hosts that all bootstrap from host 0, added 10 ms apart.

@@ -119,7 +119,7 @@ fn a_spoofed_ping_flood_leaves_the_routing_table_and_the_meeting_intact() {
         sizes.routing
     );
     assert!(
-        sizes.pending_requests <= tinynode::wire::dht::REMOTE_TRIGGERED_ROOM + 16,
+        sizes.pending_requests <= tinynode::tuning::REMOTE_TRIGGERED_ROOM + 16,
         "{} requests in flight",
         sizes.pending_requests
     );

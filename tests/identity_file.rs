@@ -4,26 +4,24 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use ring::rand::SystemRandom;
-use tinynode::{Identity, IdentityError};
+use tinynode::driver::{KeyFileError, load_or_create_identity};
 
 #[test]
 fn key_file_is_created_private_and_reloaded() {
     let dir = std::env::temp_dir().join(format!("tinynode-identity-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let path = dir.join("key");
-    let rng = SystemRandom::new();
-    let created = Identity::load_or_create(&path, &rng).unwrap();
+    let created = load_or_create_identity(&path).unwrap();
     assert_eq!(
         fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let loaded = Identity::load_or_create(&path, &rng).unwrap();
+    let loaded = load_or_create_identity(&path).unwrap();
     assert_eq!(created.node_id(), loaded.node_id());
     fs::write(&path, b"not a key").unwrap();
     assert!(matches!(
-        Identity::load_or_create(&path, &rng),
-        Err(IdentityError::InvalidKey(_))
+        load_or_create_identity(&path),
+        Err(KeyFileError::InvalidKey(_))
     ));
     fs::remove_dir_all(&dir).unwrap();
 }

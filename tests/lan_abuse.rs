@@ -94,7 +94,7 @@ fn hostile_beacons_are_counted_and_cost_no_answers() {
     }
     assert_eq!(
         node.stats().dropped(DropReason::RateLimited),
-        300 - tinynode::wire::RATE_BURST
+        300 - tinynode::tuning::RATE_BURST
     );
 
     // A genuine beacon: one hello to its source (and the offer that

@@ -169,10 +169,62 @@ fn modules_form_layers_without_cycles() {
     }
     assert!(checked > 40, "read only {checked} files");
     assert_eq!(find_cycle(&top), None, "a cycle between top-level modules");
+    // The public vocabulary is a leaf: the engines import its reason and
+    // config types, never the reverse.
+    let engines = [
+        "dht",
+        "mainline",
+        "node",
+        "relay",
+        "rtc",
+        "sources",
+        "stun",
+        "membership",
+    ];
+    let api = &top["api"];
+    assert!(
+        engines.iter().all(|engine| !api.contains(*engine)),
+        "api imports an engine: {api:?}"
+    );
     for (dir, graph) in &inner {
         if IMPL_SPLIT.contains(&dir.as_str()) {
             continue;
         }
         assert_eq!(find_cycle(graph), None, "a cycle inside {dir}/");
     }
+}
+
+/// Files of the library that may use OS-specific APIs: the driver (behind
+/// the `driver` feature, as is `transfer/disk.rs`, see `transfer/mod.rs`).
+const PLATFORM_FILES: &[&str] = &["driver/", "transfer/disk.rs"];
+
+#[test]
+fn the_sans_io_core_uses_no_os_specific_api() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let transfer = std::fs::read_to_string(src.join("transfer/mod.rs")).expect("read");
+    assert!(
+        transfer.contains("#[cfg(feature = \"driver\")]\npub mod disk;"),
+        "transfer/disk.rs is built with the driver only"
+    );
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut checked = 0;
+    for path in &files {
+        let relative = path
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .into_owned();
+        let binary = relative.starts_with("cli/") || relative == "main.rs";
+        if binary || PLATFORM_FILES.iter().any(|p| relative.starts_with(p)) {
+            continue;
+        }
+        checked += 1;
+        let code = code(&std::fs::read_to_string(path).expect("read"));
+        assert!(
+            !code.contains("std::os::") && !code.contains("libc::"),
+            "{relative} uses an OS-specific API outside the driver"
+        );
+    }
+    assert!(checked > 40, "read only {checked} files");
 }

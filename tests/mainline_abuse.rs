@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use tinynode::tuning::{HELLO_SCHEDULE, MAX_NEW_CANDIDATES};
 use tinynode::wire::hello::HELLO_LEN;
-use tinynode::wire::mainline::{
-    self, HELLO_SCHEDULE, MAX_NEW_CANDIDATES, MAX_VALUES, Response, Value, encode_response,
-};
+use tinynode::wire::mainline::{self, MAX_VALUES, Response, Value, encode_response};
 use tinynode::wire::relay::BIND_LEN;
 use tinynode::{
     Command, DropReason, Identity, Input, Meeting, Node, NodeConfig, Output, Transmit, WallClock,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sim::Sim;
 use tinynode::fuzzing::bind_with_cookie;
-use tinynode::wire::relay::{Bind, CHALLENGE_LEN, Frame, RefuseReason, data_frame};
+use tinynode::wire::relay::{Bind, CHALLENGE_LEN, Frame, RelayRefusal, data_frame};
 use tinynode::{
     DropReason, Identity, Input, Node, NodeConfig, NodeId, Output, RelayRole, WallClock,
 };
@@ -138,7 +138,7 @@ fn one_slash_24_cannot_hold_the_relays_pairs_and_others_still_bind() {
                 matches!(
                     Frame::decode(d),
                     Ok(Frame::Refused {
-                        reason: RefuseReason::TooManyFromSource,
+                        reason: RelayRefusal::TooManyFromSource,
                         ..
                     })
                 )
@@ -221,7 +221,7 @@ fn a_refusal_names_the_cookie_of_the_bind_it_refuses() {
     let answer = bind_with_cookie(&mut node, now, addr("203.0.113.9:1"), local, bind([1; 16]));
     match answer {
         Some(Frame::Refused {
-            reason: RefuseReason::NotARelay,
+            reason: RelayRefusal::NotARelay,
             cookie,
             ..
         }) => assert_ne!(cookie, [0; 16]),
@@ -259,7 +259,7 @@ fn a_probe_left_unanswered_is_given_up() {
         .expect("a probe bind");
     // Another probe after the timeout gives the first up: its late
     // challenge is then unsolicited.
-    let later = now + tinynode::wire::relay::PROBE_TIMEOUT;
+    let later = now + tinynode::tuning::PROBE_TIMEOUT;
     node.handle_input(
         later,
         Input::Command(tinynode::Command::ProbeRelays(vec![addr(

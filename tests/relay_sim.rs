@@ -9,7 +9,7 @@ mod sim;
 use std::time::Duration;
 
 use sim::Sim;
-use tinynode::wire::relay::{Bind, Frame, RefuseReason};
+use tinynode::wire::relay::{Bind, Frame, RelayRefusal};
 use tinynode::{Command, ConnectionReason, Event, Meeting, NodeId, RelayRole};
 
 /// Whether each `Connected` event of `member` was relayed, in order.
@@ -242,7 +242,7 @@ fn a_member_relay_binds_only_tokens_of_its_own_meeting() {
         answers.iter().any(|f| matches!(
             f,
             Frame::Refused {
-                reason: RefuseReason::BadToken,
+                reason: RelayRefusal::BadToken,
                 ..
             }
         )),
@@ -270,7 +270,7 @@ fn a_member_relay_binds_only_tokens_of_its_own_meeting() {
         matches!(
             answers[..],
             [Frame::Refused {
-                reason: RefuseReason::NotARelay,
+                reason: RelayRefusal::NotARelay,
                 ..
             }]
         ),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tinynode::driver::resolve::{HostPort, HostPortError};
+use tinynode::driver::{HostPort, HostPortError};
 
 use super::lex::{Arg, Args};
 
@@ -495,7 +495,7 @@ fn parse_serve(args: &mut Args) -> Result<Command, UsageError> {
                     value
                         .parse()
                         .ok()
-                        .filter(|n| (1..=tinynode::wire::relay::MAX_OPEN_RELAY_PAIRS).contains(n))
+                        .filter(|n| (1..=tinynode::RelayLimits::MAX_OPEN_PAIRS).contains(n))
                         .ok_or(UsageError::BadValue {
                             option: "--relay-pairs",
                             value,
@@ -693,7 +693,7 @@ fn parse_receive(args: &mut Args) -> Result<Command, UsageError> {
 fn parse_rate(args: &mut Args, option: &'static str) -> Result<u64, UsageError> {
     let value = args.value(option)?;
     if value == "unlimited" {
-        return Ok(tinynode::wire::relay::UNLIMITED_RATE);
+        return Ok(tinynode::RelayLimits::UNLIMITED_RATE);
     }
     let (digits, unit) = match value.char_indices().last() {
         Some((at, 'k' | 'K')) => (&value[..at], 1 << 10),
@@ -705,7 +705,7 @@ fn parse_rate(args: &mut Args, option: &'static str) -> Result<u64, UsageError> 
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(unit))
-        .filter(|rate| (1024..=tinynode::wire::relay::UNLIMITED_RATE).contains(rate))
+        .filter(|rate| (1024..=tinynode::RelayLimits::UNLIMITED_RATE).contains(rate))
         .ok_or(UsageError::BadValue { option, value })
 }
 
@@ -1041,7 +1041,7 @@ mod tests {
         assert_eq!(options.relay_rate, Some(10 << 20));
         assert_eq!(
             options.relay_total,
-            Some(tinynode::wire::relay::UNLIMITED_RATE)
+            Some(tinynode::RelayLimits::UNLIMITED_RATE)
         );
         assert_eq!(options.relay_pairs, Some(2));
         let Command::Serve(options) = parse_line("serve --relay --relay-rate=512k")

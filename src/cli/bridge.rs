@@ -23,7 +23,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -313,15 +312,6 @@ impl Bridge {
     /// Makes the connection's close a reset (RST), so the client sees the
     /// failure; the caller drops the bridge.
     pub fn reset_tcp(&self) {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        let _ = tinynode::driver::socket::setsockopt(
-            self.tcp.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &linger,
-        );
+        let _ = tinynode::driver::reset_on_close(&self.tcp);
     }
 }

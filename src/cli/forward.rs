@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
-use tinynode::driver::resolve::resolve_all;
+use tinynode::driver::resolve_all;
 use tinynode::driver::{Flow, HANDLER_TOKENS, HANDLER_TOKENS_END, Handler};
 use tinynode::{Event, Identity, Node, NodeId, ResetCode, StreamHeader, StreamId, StreamKind};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use tinynode::Command as NodeCommand;
 use tinynode::driver::CommandSender;
-use tinynode::driver::resolve::{HostPort, resolve_all};
+use tinynode::driver::{HostPort, resolve_all};
 
 use super::args::MAINLINE_PORT;
 

@@ -24,9 +24,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use log::{debug, warn};
-use tinynode::driver::resolve::{HostPort, resolve_all};
-use tinynode::driver::signals::Signals;
 use tinynode::driver::{Driver, Flow, Handler, StartError, Stop, concrete_local_addr};
+use tinynode::driver::{HostPort, Signals, resolve_all};
 use tinynode::{
     AddressSource, Command as NodeCommand, Event, Identity, Input, Meeting, Node, NodeConfig,
     RelayRole, ServerFailure, WallClock,
@@ -87,7 +86,7 @@ fn usable_binds(binds: &Binds) -> Vec<SocketAddr> {
     if binds.is_default() {
         addrs.retain(|addr| {
             addr.is_ipv4()
-                || match tinynode::driver::socket::bind(SocketAddr::new(addr.ip(), 0)) {
+                || match tinynode::driver::bind_udp(SocketAddr::new(addr.ip(), 0)) {
                     Ok(_) => true,
                     Err(error) => {
                         debug!("no IPv6 socket on this host ({error}); IPv4 only");
@@ -215,7 +214,7 @@ pub fn serve(options: ServeOptions, identity: Identity) -> i32 {
             RelayRole::Off
         },
     };
-    let mut limits = tinynode::wire::relay::SERVE_RELAY;
+    let mut limits = tinynode::RelayLimits::OPEN;
     if let Some(rate) = options.relay_rate {
         limits.pair_rate = rate;
         limits.pair_burst = rate.saturating_mul(2);

@@ -20,13 +20,19 @@
 //! and its tokens; each helper with a job of its own has its own file
 //! (`lan.rs`, `resolve.rs`, `send_queue.rs`, `signals.rs`, `stdin.rs`).
 
-pub mod lan;
-pub mod netwatch;
-pub mod resolve;
-pub mod send_queue;
-pub mod signals;
-pub mod socket;
-pub mod stdin;
+mod key_file;
+mod lan;
+mod netwatch;
+mod resolve;
+mod send_queue;
+mod signals;
+mod socket;
+mod stdin;
+
+pub use key_file::{KeyFileError, generate_identity, load_or_create_identity};
+pub use resolve::{HostPort, HostPortError, ResolveError, resolve_all};
+pub use signals::Signals;
+pub use socket::{bind as bind_udp, reset_on_close};
 
 use std::io;
 use std::net::SocketAddr;
@@ -45,21 +51,20 @@ use crate::node::Node;
 use crate::transmit::Transmit;
 use netwatch::NetWatch;
 use send_queue::{Flushed, SEND_QUEUE_CAPACITY, SendQueue};
-use signals::Signals;
 use stdin::{StdinLines, Taken};
 
 /// Most batches of standard input (each one read of up to 64 KiB) taken
 /// between two looks at the sockets.
-pub const STDIN_READS_PER_WAKEUP: usize = 4;
+const STDIN_READS_PER_WAKEUP: usize = 4;
 /// Most receive errors in a row on one socket before the loop leaves it
 /// until its next readiness event (a socket that only errors must not spin).
-pub const MAX_RECEIVE_ERRORS: usize = 64;
+const MAX_RECEIVE_ERRORS: usize = 64;
 /// Datagrams read from one socket per wakeup before the loop runs due
 /// timers and standard input; the rest is read at the next turn, which
 /// comes at once. A flood the node cannot keep up with then delays its
 /// timers (ICE consent, retransmissions, DHT timeouts) by one batch, never
 /// indefinitely.
-pub const MAX_DATAGRAMS_PER_WAKEUP: usize = 256;
+const MAX_DATAGRAMS_PER_WAKEUP: usize = 256;
 
 const SIGNALS: Token = Token(0);
 /// The loop's one waker (mio allows one per poll): standard input's reader
@@ -209,7 +214,6 @@ pub struct Driver {
     /// pauses while the node is not ready to send).
     stdin_pending: bool,
     queue: SendQueue,
-    wakeups: u64,
     waker: Arc<Waker>,
     /// Commands from other threads ([`CommandSender`]).
     inbox: Option<mpsc::Receiver<Command>>,
@@ -309,7 +313,6 @@ impl Driver {
             stdin,
             stdin_pending: false,
             queue: SendQueue::new(SEND_QUEUE_CAPACITY),
-            wakeups: 0,
             waker,
             inbox: None,
             beacons: Vec::new(),
@@ -394,11 +397,6 @@ impl Driver {
         node.handle_input(Instant::now(), input);
     }
 
-    /// How many times `poll` returned so far.
-    pub fn wakeups(&self) -> u64 {
-        self.wakeups
-    }
-
     /// Runs the loop until a signal arrives or `handler` asks to exit.
     pub fn run(&mut self, node: &mut Node, mut handler: impl Handler) -> io::Result<Stop> {
         let mut events = Events::with_capacity(16);
@@ -430,7 +428,6 @@ impl Driver {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
             }
-            self.wakeups += 1;
             for event in events.iter() {
                 match event.token() {
                     SIGNALS => {
@@ -602,7 +599,7 @@ impl Driver {
                 Ok((len, source)) => {
                     let data = buf.get(..len).unwrap_or_default();
                     let input = Input::Receive {
-                        source: crate::canonical(source),
+                        source: crate::addr::canonical(source),
                         destination,
                         data,
                     };
@@ -717,7 +714,7 @@ fn socket_for<'a>(sockets: &'a [Socket], transmit: &Transmit) -> Option<&'a Sock
 /// window (`rtc::window::MAX_WINDOW`), so a whole window arriving while the
 /// loop is busy fits. Without privileges the kernel caps it at
 /// `net.core.rmem_max` / `wmem_max`.
-pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
 /// Asks for [`SOCKET_BUFFER`]-byte receive and send buffers (beyond the
 /// kernel's cap where the process may, as root), and says in the debug
@@ -726,6 +723,7 @@ pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// some 90 full-size datagrams) overflows when a peer's window arrives
 /// while the loop is busy, and each overflow costs the sender a
 /// retransmission. Failure only costs that, so it is logged, not returned.
+#[doc(hidden)]
 pub fn enlarge_buffers(socket: &impl AsRawFd) {
     let fd = socket.as_raw_fd();
     let size = libc::c_int::try_from(SOCKET_BUFFER).unwrap_or(libc::c_int::MAX);

@@ -65,16 +65,19 @@ impl SendQueue {
     }
 
     /// True when nothing waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Datagrams dropped because the queue was full.
+    #[cfg(test)]
     pub fn overflowed(&self) -> u64 {
         self.overflowed
     }
 
     /// Datagrams dropped because sending failed with an error other than `WouldBlock`.
+    #[cfg(test)]
     pub fn failed(&self) -> u64 {
         self.failed
     }

@@ -9,10 +9,10 @@
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV6, UdpSocket};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 /// `setsockopt(2)` with a value of the option's type.
-pub fn setsockopt<T>(
+pub(crate) fn setsockopt<T>(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -36,6 +36,22 @@ pub fn setsockopt<T>(
     }
 }
 
+/// Makes closing `socket` (a TCP stream) a reset (RST) instead of an
+/// orderly FIN: `SO_LINGER` with a zero timeout, so the far end sees the
+/// failure (port forwarding uses it when the other side of a bridge fails).
+pub fn reset_on_close(socket: &impl AsRawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    setsockopt(
+        socket.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &linger,
+    )
+}
+
 /// A non-blocking UDP socket bound at `addr`, IPv6-only when `addr` is
 /// IPv6.
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -57,7 +73,7 @@ fn bind_v6_only(addr: SocketAddrV6) -> io::Result<UdpSocket> {
 /// A fresh, unbound UDP socket of `domain` (close-on-exec, non-blocking
 /// if asked), owned, with its descriptor for the options to set before
 /// it binds.
-pub fn new_udp(domain: libc::c_int, nonblocking: bool) -> io::Result<(UdpSocket, RawFd)> {
+pub(crate) fn new_udp(domain: libc::c_int, nonblocking: bool) -> io::Result<(UdpSocket, RawFd)> {
     let flags = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
     // SAFETY: a plain socket(2) call; the descriptor is owned below.
     let fd = unsafe { libc::socket(domain, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | flags, 0) };
@@ -69,7 +85,7 @@ pub fn new_udp(domain: libc::c_int, nonblocking: bool) -> io::Result<(UdpSocket,
 }
 
 /// Binds `fd` (an AF_INET6 socket) at `addr`, scope ID included.
-pub fn bind_fd_v6(fd: libc::c_int, addr: SocketAddrV6) -> io::Result<()> {
+pub(crate) fn bind_fd_v6(fd: libc::c_int, addr: SocketAddrV6) -> io::Result<()> {
     let address = libc::sockaddr_in6 {
         sin6_family: libc::AF_INET6 as libc::sa_family_t,
         sin6_port: addr.port().to_be(),

@@ -56,7 +56,7 @@ use crate::limits::MAX_DATAGRAM_LEN;
 use crate::mainline::engine::Mainline;
 use crate::membership::{KnownPeer, PeerStatus};
 use crate::ratelimit::RateLimiter;
-use crate::relay::server::{MEMBER_RELAY, RelayTable};
+use crate::relay::server::RelayTable;
 use crate::rng::Rng;
 use crate::sources::relays::{RelayDirectory, Role as DirectoryRole};
 use crate::stun::client::StunClient;
@@ -163,12 +163,15 @@ impl Node {
             }
         }
         let relay_table = match config.relay {
-            RelayRole::Members => Some(RelayTable::new(MEMBER_RELAY, rng.fork())),
+            RelayRole::Members => Some(RelayTable::new(
+                crate::api::RelayLimits::MEMBERS,
+                rng.fork(),
+            )),
             RelayRole::Open => {
                 let mut limits = config.open_relay_limits;
                 limits.max_pairs = limits
                     .max_pairs
-                    .min(crate::relay::server::MAX_OPEN_RELAY_PAIRS);
+                    .min(crate::api::RelayLimits::MAX_OPEN_PAIRS);
                 Some(RelayTable::new(limits, rng.fork()))
             }
             _ => None,

@@ -20,11 +20,12 @@ use log::debug;
 use super::Node;
 use super::stats::DropReason;
 use crate::addr::{Family, canonical, usable_from};
+use crate::api::RelayRefusal;
 use crate::api::{Event, RelayRole};
 use crate::id::NodeId;
 use crate::relay::client::RelayAnswer;
 use crate::relay::server::{ForwardDrop, RelayTable};
-use crate::relay::wire::{Bind, Frame, RefuseReason, Token, data_frame};
+use crate::relay::wire::{Bind, Frame, Token, data_frame};
 use crate::sources::relays::RelayDirectory;
 
 /// Who asked for a relay probe.
@@ -165,7 +166,7 @@ impl Node {
             }
         };
         let answer = match (self.config.relay, self.relay_table.as_mut()) {
-            (RelayRole::Off, _) | (_, None) => Err(RefuseReason::NotARelay),
+            (RelayRole::Off, _) | (_, None) => Err(RelayRefusal::NotARelay),
             (RelayRole::Members, Some(table)) => {
                 let genuine = self.joined.as_ref().is_some_and(|j| {
                     j.membership
@@ -177,7 +178,7 @@ impl Node {
                 if genuine {
                     table.bind(now, source, bind.token)
                 } else {
-                    Err(RefuseReason::BadToken)
+                    Err(RelayRefusal::BadToken)
                 }
             }
             (_, Some(table)) => table.bind(now, source, bind.token),

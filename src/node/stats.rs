@@ -162,6 +162,7 @@ impl DropReason {
 
 /// Counters of what the node received, answered and dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Datagrams offered to the node.
     pub received: u64,
@@ -284,6 +285,7 @@ impl fmt::Display for Stats {
 /// How much state a node holds, by kind; each is bounded (see
 /// [`Sizes::LIMITS`] and `protocol-spec.md` §7.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sizes {
     /// Routing-table entries.
     pub routing: usize,
@@ -328,7 +330,7 @@ impl Sizes {
         rate_limited_sources: crate::ratelimit::MAX_SOURCES,
         mainline_routing: crate::id::ID_BITS * crate::dht::wire::K,
         mainline_pending: crate::mainline::engine::MAX_PENDING,
-        relay_bindings: 2 * crate::relay::server::MAX_OPEN_RELAY_PAIRS,
+        relay_bindings: 2 * crate::api::RelayLimits::MAX_OPEN_PAIRS,
         contacted_ips: super::contacted::MAX_CONTACTED,
         hello_nonces: super::hello::MAX_SENT_NONCES,
         send_window: crate::rtc::window::TOTAL_WINDOW,

@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::synthetic_addr;
-use super::wire::{Bind, Cookie, Frame, RefuseReason, data_frame};
+use super::wire::{Bind, Cookie, Frame, data_frame};
+use crate::api::RelayRefusal;
 use crate::backoff::Backoff;
 use crate::id::NodeId;
 
@@ -39,7 +40,7 @@ pub enum RelayAnswer {
         /// The cookie of the bind refused.
         cookie: Cookie,
         /// Why.
-        reason: RefuseReason,
+        reason: RelayRefusal,
     },
 }
 
@@ -57,7 +58,7 @@ pub enum BindState {
         channel: u32,
     },
     /// The relay said no.
-    Refused(RefuseReason),
+    Refused(RelayRefusal),
     /// The relay never answered.
     Silent,
     /// We released it (a direct path carries the traffic).
@@ -197,7 +198,7 @@ impl RelayPath {
 
     /// The relay refused the bind that carried `cookie`; true if that
     /// ended the path (it echoes our cookie and we were still binding).
-    pub fn on_refused(&mut self, cookie: Cookie, reason: RefuseReason) -> bool {
+    pub fn on_refused(&mut self, cookie: Cookie, reason: RelayRefusal) -> bool {
         let ours = self.bind.cookie == Some(cookie);
         if ours && matches!(self.state, BindState::Binding { .. }) {
             self.state = BindState::Refused(reason);
@@ -317,17 +318,17 @@ mod tests {
         let mut path = path(start);
         path.handle_timeout(start);
         assert!(
-            !path.on_refused([0; 16], RefuseReason::NotARelay),
+            !path.on_refused([0; 16], RelayRefusal::NotARelay),
             "a refusal before any cookie is a forgery"
         );
         path.on_challenge([3; 16]);
         assert!(
-            !path.on_refused([9; 16], RefuseReason::NotARelay),
+            !path.on_refused([9; 16], RelayRefusal::NotARelay),
             "another cookie"
         );
         assert!(matches!(path.state(), BindState::Binding { .. }));
-        assert!(path.on_refused([3; 16], RefuseReason::NotARelay));
-        assert_eq!(path.state(), BindState::Refused(RefuseReason::NotARelay));
+        assert!(path.on_refused([3; 16], RelayRefusal::NotARelay));
+        assert_eq!(path.state(), BindState::Refused(RelayRefusal::NotARelay));
         assert_eq!(path.poll_timeout(), None);
         assert_eq!(path.on_bound(start, 1, 600), None);
         assert_eq!(path.channel(), None, "a late bound does not revive it");

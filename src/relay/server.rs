@@ -17,75 +17,10 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::wire::{RefuseReason, Token};
+use super::wire::Token;
+use crate::api::{RelayLimits, RelayRefusal};
 use crate::ratelimit::{Limits, RateLimiter};
 use crate::rng::Rng;
-
-/// A relay's numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RelayConfig {
-    /// Most tokens (pairs, bound on one side or both).
-    pub max_pairs: usize,
-    /// Most bindings from one source IP (an IPv4 address, an IPv6 /64).
-    pub max_per_ip: usize,
-    /// Most bindings from one prefix (an IPv4 /24, an IPv6 /48).
-    pub max_per_prefix: usize,
-    /// New bindings one source may create a minute...
-    pub binds_per_minute: u64,
-    /// ...and at most this many at once.
-    pub binds_burst: u64,
-    /// Bytes a second one pair may send through, both ways together.
-    pub pair_rate: u64,
-    /// Bytes one pair may save up.
-    pub pair_burst: u64,
-    /// Bytes a second the whole relay forwards.
-    pub total_rate: u64,
-    /// Bytes the whole relay may save up.
-    pub total_burst: u64,
-    /// A binding ends this long after its last bind unless bound again.
-    pub lifetime: Duration,
-    /// A binding that forwarded nothing for this long ends.
-    pub idle: Duration,
-}
-
-/// Limits of a member relaying for its own meeting (§12.5).
-pub const MEMBER_RELAY: RelayConfig = RelayConfig {
-    max_pairs: 16,
-    max_per_ip: 8,
-    max_per_prefix: 16,
-    binds_per_minute: 30,
-    binds_burst: 16,
-    pair_rate: 256 * 1024,
-    pair_burst: 512 * 1024,
-    total_rate: 1024 * 1024,
-    total_burst: 2 * 1024 * 1024,
-    lifetime: Duration::from_secs(600),
-    idle: Duration::from_secs(30),
-};
-
-/// Limits of a `serve --relay` node (§12.5).
-pub const SERVE_RELAY: RelayConfig = RelayConfig {
-    max_pairs: 64,
-    max_per_ip: 8,
-    max_per_prefix: 16,
-    binds_per_minute: 30,
-    binds_burst: 16,
-    pair_rate: 256 * 1024,
-    pair_burst: 512 * 1024,
-    total_rate: 2 * 1024 * 1024,
-    total_burst: 4 * 1024 * 1024,
-    lifetime: Duration::from_secs(600),
-    idle: Duration::from_secs(30),
-};
-
-/// Most pairs an open relay may be configured to hold
-/// ([`NodeConfig::open_relay_limits`](crate::NodeConfig)): the node's
-/// state stays bounded whatever the operator asks.
-pub const MAX_OPEN_RELAY_PAIRS: usize = 1024;
-
-/// A rate that never limits (`serve --relay-rate unlimited`): a terabyte
-/// a second, far beyond any link, and far from overflowing the buckets.
-pub const UNLIMITED_RATE: u64 = 1 << 40;
 
 /// An unpaired binding younger than this is never evicted to make room:
 /// its partner's bind is usually a round trip behind.
@@ -123,7 +58,7 @@ struct Binding {
 
 /// Every binding of one relay.
 pub struct RelayTable {
-    config: RelayConfig,
+    config: RelayLimits,
     rng: Rng,
     bindings: BTreeMap<u32, Binding>,
     /// The (at most two) channels bound under each token.
@@ -136,7 +71,7 @@ pub struct RelayTable {
 
 impl RelayTable {
     /// An empty table with these limits; channel numbers come from `rng`.
-    pub fn new(config: RelayConfig, rng: Rng) -> Self {
+    pub fn new(config: RelayLimits, rng: Rng) -> Self {
         let limits = |rate, burst, max_sources| Limits {
             rate_per_second: rate,
             burst,
@@ -174,7 +109,7 @@ impl RelayTable {
         now: Instant,
         source: SocketAddr,
         token: Token,
-    ) -> Result<Bound, RefuseReason> {
+    ) -> Result<Bound, RelayRefusal> {
         self.sweep(now);
         let channels = self.by_token.get(&token).cloned().unwrap_or_default();
         if let Some(&channel) = channels.iter().find(|c| self.addr_of(**c) == Some(source)) {
@@ -184,21 +119,21 @@ impl RelayTable {
             return Ok(self.bound(channel));
         }
         if channels.len() >= 2 {
-            return Err(RefuseReason::TokenTaken);
+            return Err(RelayRefusal::TokenTaken);
         }
         if self.bindings_from(source.ip(), source_key) >= self.config.max_per_ip
             || self.bindings_from(source.ip(), prefix_key) >= self.config.max_per_prefix
         {
-            return Err(RefuseReason::TooManyFromSource);
+            return Err(RelayRefusal::TooManyFromSource);
         }
         if channels.is_empty()
             && self.by_token.len() >= self.config.max_pairs
             && !self.evict_unpaired(now)
         {
-            return Err(RefuseReason::Full);
+            return Err(RelayRefusal::Full);
         }
         if !self.new_bindings.allow(now, source_key(source.ip()), 60) {
-            return Err(RefuseReason::TooFast);
+            return Err(RelayRefusal::TooFast);
         }
         let channel = self.fresh_channel();
         self.bindings.insert(
@@ -362,7 +297,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn table(config: RelayConfig) -> RelayTable {
+    fn table(config: RelayLimits) -> RelayTable {
         RelayTable::new(config, Rng::from_seed([3; 32]))
     }
 
@@ -372,7 +307,7 @@ mod tests {
     #[test]
     fn two_binders_of_one_token_are_paired_and_forwarded_to_each_other() {
         let now = Instant::now();
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
         assert_eq!(
             relay.forward(now, addr(A), a.channel, 100),
@@ -393,7 +328,7 @@ mod tests {
     #[test]
     fn a_channel_is_only_usable_from_the_address_that_bound_it() {
         let now = Instant::now();
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
         relay.bind(now, addr(B), [1; 16]).unwrap();
         let spoofer = addr("192.0.2.66:4000");
@@ -410,13 +345,13 @@ mod tests {
     #[test]
     fn binding_again_refreshes_and_a_third_address_is_refused() {
         let now = Instant::now();
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
         assert_eq!(relay.bind(now, addr(A), [1; 16]), Ok(a));
         relay.bind(now, addr(B), [1; 16]).unwrap();
         assert_eq!(
             relay.bind(now, addr("192.0.2.66:1"), [1; 16]),
-            Err(RefuseReason::TokenTaken)
+            Err(RelayRefusal::TokenTaken)
         );
         assert_eq!(relay.len(), 2);
     }
@@ -424,10 +359,10 @@ mod tests {
     #[test]
     fn pairs_and_bindings_per_ip_are_bounded() {
         let now = Instant::now();
-        let config = RelayConfig {
+        let config = RelayLimits {
             max_pairs: 3,
             max_per_ip: 2,
-            ..SERVE_RELAY
+            ..RelayLimits::OPEN
         };
         let mut relay = table(config);
         for i in 0..2u8 {
@@ -441,12 +376,12 @@ mod tests {
         }
         assert_eq!(
             relay.bind(now, addr("192.0.2.1:2000"), [9; 16]),
-            Err(RefuseReason::TooManyFromSource)
+            Err(RelayRefusal::TooManyFromSource)
         );
         relay.bind(now, addr("192.0.2.2:1"), [2; 16]).unwrap();
         assert_eq!(
             relay.bind(now, addr("192.0.2.3:1"), [3; 16]),
-            Err(RefuseReason::Full),
+            Err(RelayRefusal::Full),
             "every unpaired binding is within its grace"
         );
         // The other side of an existing pair still fits.
@@ -456,9 +391,9 @@ mod tests {
     #[test]
     fn a_full_table_evicts_the_oldest_unpaired_binding_past_its_grace() {
         let now = Instant::now();
-        let config = RelayConfig {
+        let config = RelayLimits {
             max_pairs: 2,
-            ..SERVE_RELAY
+            ..RelayLimits::OPEN
         };
         let mut relay = table(config);
         relay.bind(now, addr(A), [1; 16]).unwrap();
@@ -485,14 +420,14 @@ mod tests {
         assert!(relay.forward(much_later, addr(A), a.channel, 1).is_ok());
         assert_eq!(
             relay.bind(much_later, addr("192.0.2.11:1"), [4; 16]),
-            Err(RefuseReason::Full)
+            Err(RelayRefusal::Full)
         );
     }
 
     #[test]
     fn one_slash_24_or_slash_48_holds_at_most_its_prefix_quota() {
         let now = Instant::now();
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let mut held = 0;
         // Distinct addresses of one /24, each within its own per-IP quota,
         // each pairing with itself from a second port.
@@ -504,7 +439,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(held, SERVE_RELAY.max_per_prefix);
+        assert_eq!(held, RelayLimits::OPEN.max_per_prefix);
         let mut held = 0;
         for net in 0..100u16 {
             let source = addr(&format!("[2001:db8:7:{net:x}::1]:1"));
@@ -512,17 +447,17 @@ mod tests {
                 held += 1;
             }
         }
-        assert_eq!(held, SERVE_RELAY.max_per_prefix, "one /48, many /64s");
+        assert_eq!(held, RelayLimits::OPEN.max_per_prefix, "one /48, many /64s");
     }
 
     #[test]
     fn new_bindings_from_one_source_are_rate_limited() {
         let now = Instant::now();
-        let config = RelayConfig {
+        let config = RelayLimits {
             max_per_ip: 1000,
             max_per_prefix: 1000,
             lifetime: Duration::from_secs(1),
-            ..SERVE_RELAY
+            ..RelayLimits::OPEN
         };
         let mut relay = table(config);
         let made = (0..100u8)
@@ -539,7 +474,7 @@ mod tests {
         assert_eq!(made as u64, config.binds_burst);
         assert_eq!(
             relay.bind(now, addr("192.0.2.1:9"), [200; 16]),
-            Err(RefuseReason::TooFast)
+            Err(RelayRefusal::TooFast)
         );
         let later = now + Duration::from_secs(60 / config.binds_per_minute);
         assert!(relay.bind(later, addr("192.0.2.1:9"), [200; 16]).is_ok());
@@ -548,18 +483,18 @@ mod tests {
     #[test]
     fn a_partner_past_its_lifetime_is_not_forwarded_to() {
         let now = Instant::now();
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
         relay.bind(now, addr(B), [1; 16]).unwrap();
         // A refreshes; B does not.
-        let late = now + SERVE_RELAY.lifetime - Duration::from_secs(1);
+        let late = now + RelayLimits::OPEN.lifetime - Duration::from_secs(1);
         let mut at = now;
         while at < late {
             at += Duration::from_secs(20);
             assert!(relay.forward(at.min(late), addr(A), a.channel, 1).is_ok());
         }
         relay.bind(late, addr(A), [1; 16]).unwrap();
-        let after = now + SERVE_RELAY.lifetime;
+        let after = now + RelayLimits::OPEN.lifetime;
         assert_eq!(
             relay.forward(after, addr(A), a.channel, 1),
             Err(ForwardDrop::Unpaired),
@@ -571,9 +506,9 @@ mod tests {
     #[test]
     fn an_ipv6_slash_64_is_one_source() {
         let now = Instant::now();
-        let config = RelayConfig {
+        let config = RelayLimits {
             max_per_ip: 2,
-            ..SERVE_RELAY
+            ..RelayLimits::OPEN
         };
         let mut relay = table(config);
         relay
@@ -584,7 +519,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             relay.bind(now, addr("[2001:db8:0:1:ffff::3]:1"), [3; 16]),
-            Err(RefuseReason::TooManyFromSource),
+            Err(RelayRefusal::TooManyFromSource),
             "a third address of the same /64"
         );
         assert!(
@@ -598,10 +533,10 @@ mod tests {
     #[test]
     fn a_pair_over_its_rate_is_dropped_not_queued_and_others_are_unaffected() {
         let now = Instant::now();
-        let config = RelayConfig {
+        let config = RelayLimits {
             pair_rate: 10_000,
             pair_burst: 10_000,
-            ..SERVE_RELAY
+            ..RelayLimits::OPEN
         };
         let mut relay = table(config);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
@@ -625,12 +560,12 @@ mod tests {
     #[test]
     fn an_unlimited_relay_forwards_a_burst_of_a_gigabyte_without_a_drop() {
         let now = Instant::now();
-        let config = RelayConfig {
-            pair_rate: UNLIMITED_RATE,
-            pair_burst: 2 * UNLIMITED_RATE,
-            total_rate: UNLIMITED_RATE,
-            total_burst: 2 * UNLIMITED_RATE,
-            ..SERVE_RELAY
+        let config = RelayLimits {
+            pair_rate: RelayLimits::UNLIMITED_RATE,
+            pair_burst: 2 * RelayLimits::UNLIMITED_RATE,
+            total_rate: RelayLimits::UNLIMITED_RATE,
+            total_burst: 2 * RelayLimits::UNLIMITED_RATE,
+            ..RelayLimits::OPEN
         };
         let mut relay = table(config);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
@@ -640,7 +575,7 @@ mod tests {
             .count();
         assert_eq!(sent, 1_000_000);
         // The default drops most of it.
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
         relay.bind(now, addr(B), [1; 16]).unwrap();
         let sent = (0..1_000_000)
@@ -652,7 +587,7 @@ mod tests {
     #[test]
     fn bindings_end_when_idle_past_their_lifetime_or_released() {
         let now = Instant::now();
-        let mut relay = table(SERVE_RELAY);
+        let mut relay = table(RelayLimits::OPEN);
         let a = relay.bind(now, addr(A), [1; 16]).unwrap();
         relay.bind(now, addr(B), [1; 16]).unwrap();
         // Traffic keeps it alive past the idle timeout...
@@ -662,18 +597,18 @@ mod tests {
             assert!(relay.forward(at, addr(A), a.channel, 10).is_ok());
         }
         // ...until its lifetime ends without a fresh bind.
-        let end = now + SERVE_RELAY.lifetime;
+        let end = now + RelayLimits::OPEN.lifetime;
         assert_eq!(
             relay.forward(end, addr(A), a.channel, 10),
             Err(ForwardDrop::UnknownChannel)
         );
         // Idle bindings go at the next bind.
         relay
-            .bind(end + SERVE_RELAY.idle, addr(A), [5; 16])
+            .bind(end + RelayLimits::OPEN.idle, addr(A), [5; 16])
             .unwrap();
         assert_eq!(relay.len(), 1);
         let c = relay
-            .bind(end + SERVE_RELAY.idle, addr(B), [5; 16])
+            .bind(end + RelayLimits::OPEN.idle, addr(B), [5; 16])
             .unwrap();
         assert!(
             !relay.release(addr(A), [5; 16], c.channel),

@@ -19,6 +19,7 @@
 
 use std::fmt;
 
+use crate::api::RelayRefusal;
 use crate::id::NodeId;
 
 /// First byte of every relay frame: in 4–15, the range RFC 7983 leaves
@@ -63,30 +64,7 @@ pub type Token = [u8; 16];
 /// The relay's proof that a binder receives at its address (§12.2).
 pub type Cookie = [u8; COOKIE_LEN];
 
-/// Why a relay refused a binding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefuseReason {
-    /// This node does not relay (no `--relay`, `--no-relay`, or not a member).
-    NotARelay,
-    /// A member relay could not verify the token for its meeting.
-    BadToken,
-    /// The relay holds as many pairs as it will.
-    Full,
-    /// The source IP holds as many bindings as it may.
-    TooManyFromSource,
-    /// Both sides of this token are bound already, from other addresses.
-    TokenTaken,
-    /// The source may not bind here: one of the relay's own addresses, or
-    /// not a global address while the relay's socket is.
-    Forbidden,
-    /// The source (IPv4 address or IPv6 /64) asked for new bindings too
-    /// fast.
-    TooFast,
-    /// A reason this version does not know.
-    Unknown(u8),
-}
-
-impl RefuseReason {
+impl RelayRefusal {
     fn code(self) -> u8 {
         match self {
             Self::NotARelay => 0,
@@ -110,21 +88,6 @@ impl RefuseReason {
             5 => Self::Forbidden,
             6 => Self::TooFast,
             other => Self::Unknown(other),
-        }
-    }
-}
-
-impl fmt::Display for RefuseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotARelay => f.write_str("not a relay"),
-            Self::BadToken => f.write_str("token not of this meeting"),
-            Self::Full => f.write_str("relay full"),
-            Self::TooManyFromSource => f.write_str("too many bindings from this IP"),
-            Self::TokenTaken => f.write_str("token bound by others"),
-            Self::Forbidden => f.write_str("source address not allowed"),
-            Self::TooFast => f.write_str("new bindings too fast from this source"),
-            Self::Unknown(code) => write!(f, "reason {code}"),
         }
     }
 }
@@ -175,7 +138,7 @@ pub enum Frame<'a> {
         /// The bind's cookie: proof that the refusal answers our bind.
         cookie: Cookie,
         /// Why.
-        reason: RefuseReason,
+        reason: RelayRefusal,
     },
     /// The relay's answer to a bind without a valid cookie: bind again
     /// with this one.
@@ -281,7 +244,7 @@ impl<'a> Frame<'a> {
             }
             KIND_REFUSED => {
                 exact(REFUSED_LEN)?;
-                let reason = RefuseReason::from_code(*bytes.get(34).ok_or(FrameError::BadLength)?);
+                let reason = RelayRefusal::from_code(*bytes.get(34).ok_or(FrameError::BadLength)?);
                 Ok(Self::Refused {
                     token: token()?,
                     cookie: array::<COOKIE_LEN>(bytes, 18).ok_or(FrameError::BadLength)?,
@@ -401,7 +364,7 @@ mod tests {
             Frame::Refused {
                 token: [7; 16],
                 cookie: [8; 16],
-                reason: RefuseReason::Full,
+                reason: RelayRefusal::Full,
             },
             Frame::Release {
                 token: [7; 16],
@@ -506,7 +469,7 @@ mod tests {
         let bytes = Frame::Refused {
             token: [0; 16],
             cookie: [1; 16],
-            reason: RefuseReason::Unknown(200),
+            reason: RelayRefusal::Unknown(200),
         }
         .encode();
         assert_eq!(
@@ -514,7 +477,7 @@ mod tests {
             Ok(Frame::Refused {
                 token: [0; 16],
                 cookie: [1; 16],
-                reason: RefuseReason::Unknown(200)
+                reason: RelayRefusal::Unknown(200)
             })
         );
     }

@@ -54,8 +54,8 @@ use super::relayed::{RelayPaths, Routed};
 use super::streams::{Streams, TableEvent};
 use super::window::{MAX_WINDOW, SendWindow};
 use crate::api::ConnectionReason;
+use crate::api::RelayRefusal;
 use crate::relay::client::{RelayAnswer, RelayPath};
-use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, SessionParams};
 use crate::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
 use crate::transmit::{LocalAddrs, Transmit};
@@ -363,7 +363,7 @@ impl Conn {
         relay: SocketAddr,
         token: [u8; 16],
         answer: RelayAnswer,
-    ) -> Option<RefuseReason> {
+    ) -> Option<RelayRefusal> {
         let transmit = match answer {
             RelayAnswer::Bound {
                 channel,

@@ -55,13 +55,13 @@ use conn::{Conn, ConnEvent};
 use index::ConnIndex;
 pub use outbox::OUTBOX_LIMIT;
 
+use crate::api::RelayRefusal;
 use crate::api::{ConnectionReason, Event, StreamId, Via};
 use crate::backoff::Backoff;
 use crate::id::NodeId;
 use crate::meeting::Meeting;
 use crate::nat::NatClass;
 use crate::relay::client::{RelayAnswer, RelayPath};
-use crate::relay::wire::RefuseReason;
 use crate::signal::{RelayHint, Signal, SignalKind};
 use crate::stream::{StreamHeader, StreamKind, WriteError};
 use crate::transmit::{LocalAddrs, Transmit};
@@ -245,7 +245,7 @@ impl Connections {
             .and_then(|conn| conn.on_relay_answer(now, relay, token, answer));
         // Only a refusal that echoes our cookie (from the relay's address,
         // which proved itself by challenging us) excludes it for good.
-        if refused == Some(RefuseReason::NotARelay) {
+        if refused == Some(RelayRefusal::NotARelay) {
             self.relays.refused(relay);
         }
         self.collect(now, peer);

@@ -15,10 +15,11 @@ use std::time::Instant;
 use log::debug;
 use str0m::{Candidate, Rtc};
 
+use crate::api::RelayRefusal;
 use crate::codec::BoundedList;
 use crate::relay::client::{BindState, RelayPath};
 use crate::relay::is_synthetic;
-use crate::relay::wire::{Cookie, RefuseReason};
+use crate::relay::wire::Cookie;
 use crate::signal::{MAX_RELAYS, RelayHint};
 use crate::transmit::{LocalAddrs, Transmit};
 
@@ -158,7 +159,7 @@ impl RelayPaths {
         relay: SocketAddr,
         token: [u8; 16],
         cookie: Cookie,
-        reason: RefuseReason,
+        reason: RelayRefusal,
     ) -> bool {
         let Some(path) = self.find_mut(relay, token) else {
             return false;

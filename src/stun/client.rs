@@ -17,123 +17,16 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 
 use super::attribute::Attribute;
 use super::message::{Class, FingerprintStatus, Message, MessageEncoder, Method, TransactionId};
-use crate::backoff::Backoff;
+use crate::api::{FailureReason, RetransmitConfig, ServerFailure};
 use crate::hex::hex;
 use crate::rng::Rng;
 use crate::transmit::Transmit;
-
-/// Retransmission numbers (RFC 5389 §7.2.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetransmitConfig {
-    /// RTO: the wait before the first retransmission; it doubles each time.
-    pub initial_rto: Duration,
-    /// Rc: how many requests are sent at most, the first included.
-    pub max_sends: u32,
-    /// Rm: after the last request, wait this many initial RTOs for an answer.
-    pub final_wait_rtos: u32,
-    /// Give up on a server after this long, even if the schedule has more.
-    pub per_server_limit: Option<Duration>,
-}
-
-impl Default for RetransmitConfig {
-    /// The RFC 5389 recommendation: RTO 500 ms, Rc 7, Rm 16, no cap.
-    fn default() -> Self {
-        Self {
-            initial_rto: Duration::from_millis(500),
-            max_sends: 7,
-            final_wait_rtos: 16,
-            per_server_limit: None,
-        }
-    }
-}
-
-impl RetransmitConfig {
-    /// Time from the first request to the moment of sending request number
-    /// `index` (0-based), when `index < max_sends`.
-    fn send_offset(&self, index: u32) -> Duration {
-        // The gaps double from the RTO (RFC 5389 §7.2.1): RTO × (2^index − 1)
-        // in all.
-        let gaps = Backoff::new(self.initial_rto, Duration::MAX);
-        (0..index.min(64)).fold(Duration::ZERO, |sum, gap| {
-            sum.saturating_add(gaps.delay(gap))
-        })
-    }
-
-    /// Time from the first request until the transaction is given up.
-    pub fn transaction_timeout(&self) -> Duration {
-        let last_send = self.send_offset(self.max_sends.saturating_sub(1));
-        let full = last_send.saturating_add(self.initial_rto.saturating_mul(self.final_wait_rtos));
-        match self.per_server_limit {
-            Some(limit) => full.min(limit),
-            None => full,
-        }
-    }
-}
-
-/// Why one server did not give an address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FailureReason {
-    /// No matching response arrived.
-    NoResponse {
-        /// Requests sent.
-        sends: u32,
-        /// Time waited from the first request.
-        waited: Duration,
-    },
-    /// The server answered with an error response.
-    ErrorResponse {
-        /// ERROR-CODE, or 0 if the response had none.
-        code: u16,
-        /// Its reason phrase.
-        reason: String,
-    },
-    /// A success response without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS.
-    NoAddressInResponse,
-    /// The server is IPv4 and the socket IPv6, or the reverse.
-    AddressFamilyMismatch {
-        /// The socket's local address.
-        local: SocketAddr,
-    },
-}
-
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoResponse { sends, waited } => write!(
-                f,
-                "no response to {sends} request{} in {:.1} s",
-                if *sends == 1 { "" } else { "s" },
-                waited.as_secs_f64()
-            ),
-            Self::ErrorResponse { code, reason } => write!(f, "error response {code} {reason}"),
-            Self::NoAddressInResponse => f.write_str("response carried no mapped address"),
-            Self::AddressFamilyMismatch { local } => {
-                write!(f, "address family differs from the socket's ({local})")
-            }
-        }
-    }
-}
-
-/// One server that was tried and failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerFailure {
-    /// The server's address.
-    pub server: SocketAddr,
-    /// What went wrong.
-    pub reason: FailureReason,
-}
-
-impl fmt::Display for ServerFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.server, self.reason)
-    }
-}
 
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,6 +317,7 @@ fn error_response_reason(response: &Message<'_>) -> FailureReason {
 mod tests {
     use super::*;
     use crate::stun::attribute::ErrorCode;
+    use std::time::Duration;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

@@ -7,37 +7,30 @@
 //! quinn-proto's endpoint and connections share only `shared.rs`. Every
 //! public enum is `#[non_exhaustive]`, so new events, commands and reasons
 //! are additions, not breaking changes.
+//!
+//! The module is a leaf: the reason and configuration types the engines
+//! report and obey are defined here (`config.rs`, `reasons.rs`), and the
+//! engines import them, never the reverse.
 
-use crate::addr::Family;
+mod config;
+mod reasons;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::addr::Family;
+
 use crate::id::NodeId;
-use crate::identity::Identity;
 use crate::meeting::Meeting;
 pub use crate::nat::NatClass;
 pub use crate::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
-use crate::stun::client::{RetransmitConfig, ServerFailure};
 pub use crate::transmit::Transmit;
-
-/// A reading of the wall clock paired with the monotonic instant it was
-/// taken at, so the node can compute Unix time from `now` without a clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WallClock {
-    /// The monotonic instant of the reading.
-    pub at: Instant,
-    /// Milliseconds since the Unix epoch at that instant.
-    pub unix_ms: u64,
-}
-
-impl WallClock {
-    /// Unix time in milliseconds at `now`.
-    pub fn unix_ms(&self, now: Instant) -> u64 {
-        let since = now.saturating_duration_since(self.at).as_millis() as u64;
-        self.unix_ms.saturating_add(since)
-    }
-}
+pub use config::{NodeConfig, RelayLimits, RelayRole, RetransmitConfig, WallClock};
+pub use reasons::{
+    AddressSource, ConnectionReason, FailureReason, LostReason, ReachResult, RelayRefusal,
+    ServerFailure, Via,
+};
 
 /// One byte stream: the member at the other end, the connection it
 /// rides and its number there. A stream never outlives its connection, so
@@ -76,95 +69,6 @@ impl StreamId {
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.peer.short(), self.number)
-    }
-}
-
-/// What a node needs to know at start.
-#[non_exhaustive]
-pub struct NodeConfig {
-    /// The concrete addresses of the node's sockets (one per address
-    /// family; never a wildcard, since str0m must know its host candidates).
-    /// Datagrams arrive on one of them ([`Input::Receive::destination`]) and
-    /// leave from one of them ([`Transmit::source`]).
-    pub local_addrs: Vec<SocketAddr>,
-    /// The node's key and ID.
-    pub identity: Identity,
-    /// The wall clock at start.
-    pub clock: WallClock,
-    /// DHT nodes to bootstrap from.
-    pub bootstrap: Vec<SocketAddr>,
-    /// The Mainline DHT: `None` leaves it off; `Some(addrs)` turns it on,
-    /// bootstrapping from `addrs` (which may be empty and come later, with
-    /// [`Command::MainlineBootstrap`], once host names are resolved).
-    /// Needs an IPv4 socket.
-    pub mainline_bootstrap: Option<Vec<SocketAddr>>,
-    /// Multicast LAN beacons from the IPv4 socket while in a meeting (the
-    /// driver's listener delivers others' beacons).
-    pub lan: bool,
-    /// STUN retransmission numbers for address discovery.
-    pub retransmit: RetransmitConfig,
-    /// SOFTWARE value in STUN answers.
-    pub software: String,
-    /// Whether this node relays for others, and for whom.
-    pub relay: RelayRole,
-    /// The limits of an open relay ([`RelayRole::Open`], `serve --relay`):
-    /// the defaults suit a relay that strangers find in the Mainline
-    /// directory; an operator's own relay may allow far more.
-    pub open_relay_limits: RelayLimits,
-}
-
-/// The numbers a relay keeps to: pairs, bindings per source, bytes a
-/// second per pair and in all (`protocol-spec.md` §12.5).
-pub use crate::relay::server::RelayConfig as RelayLimits;
-
-/// Why a node would not relay for us (`protocol-spec.md` §12.2).
-pub use crate::relay::wire::RefuseReason as RelayRefusal;
-
-/// What a reachability probe (`protocol-spec.md` §5.8) found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReachResult {
-    /// A third node's datagram got in unasked, from this address, which
-    /// we had never sent to: unsolicited datagrams reach us.
-    Reached(SocketAddr),
-    /// It got in, but from an address we had sent to, whose mapping our
-    /// own datagram may have opened: nothing learned.
-    Inconclusive(SocketAddr),
-    /// The node asked no third node (it knows none, is too old, or did
-    /// not answer).
-    NotForwarded,
-}
-
-/// Whom a node relays for (`protocol-spec.md` §12).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RelayRole {
-    /// Nobody (`join --no-relay`, and `serve` without `--relay`).
-    Off,
-    /// Members of its own meeting, whose tokens it can verify (`join`).
-    Members,
-    /// Anyone who pairs two bindings with one token, blindly
-    /// (`serve --relay`).
-    Open,
-}
-
-impl NodeConfig {
-    /// A node with one socket at `local_addr`, `identity`, no bootstrap
-    /// nodes, Mainline and LAN beacons off, RFC 5389 retransmission defaults and `tinynode VERSION` as
-    /// SOFTWARE.
-    pub fn new(local_addr: SocketAddr, identity: Identity, clock: WallClock) -> Self {
-        Self {
-            local_addrs: vec![local_addr],
-            identity,
-            clock,
-            bootstrap: Vec::new(),
-            mainline_bootstrap: None,
-            lan: false,
-            retransmit: RetransmitConfig::default(),
-            software: concat!("tinynode ", env!("CARGO_PKG_VERSION")).to_owned(),
-            relay: RelayRole::Members,
-            open_relay_limits: crate::relay::server::SERVE_RELAY,
-        }
     }
 }
 
@@ -272,148 +176,6 @@ pub enum Output {
     Event(Event),
     /// Nothing more for now: wake the node at this instant, or on input only.
     Wait(Option<Instant>),
-}
-
-/// Who told us our public address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AddressSource {
-    /// A STUN server's Binding response.
-    Stun {
-        /// The server.
-        server: SocketAddr,
-    },
-    /// A DHT peer's response.
-    Dht {
-        /// The peer.
-        by: SocketAddr,
-    },
-    /// A Mainline node's answer (BEP 42 `ip`).
-    Mainline {
-        /// The node.
-        by: SocketAddr,
-    },
-}
-
-impl AddressSource {
-    /// The name used in logs and JSON (`"via":"stun"`, `"via":"dht"`,
-    /// `"via":"mainline"`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Stun { .. } => "stun",
-            Self::Dht { .. } => "dht",
-            Self::Mainline { .. } => "mainline",
-        }
-    }
-
-    /// Who reported the address.
-    pub fn reporter(&self) -> SocketAddr {
-        match self {
-            Self::Stun { server } => *server,
-            Self::Dht { by } | Self::Mainline { by } => *by,
-        }
-    }
-}
-
-/// Where a member was found: the member source whose record revealed it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Via {
-    /// tinynode's own DHT: a `Peers` reply, a push or a stored announce.
-    Dht,
-    /// The Mainline DHT: an address it listed answered a hello.
-    Mainline,
-    /// The local network: a beacon, or a hello answering ours.
-    Lan,
-    /// No source had found it: it reached us first, with an offer (a
-    /// connection's `via` only).
-    Offer,
-}
-
-impl Via {
-    /// The name used in logs and JSON (`"via":"dht"`, `"via":"mainline"`,
-    /// `"via":"lan"`, `"via":"offer"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Dht => "dht",
-            Self::Mainline => "mainline",
-            Self::Lan => "lan",
-            Self::Offer => "offer",
-        }
-    }
-}
-
-impl fmt::Display for Via {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Why a member is no longer a member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LostReason {
-    /// Its newest record expired and no fresher one arrived.
-    RecordExpired,
-}
-
-impl fmt::Display for LostReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::RecordExpired => "record expired",
-        })
-    }
-}
-
-/// Why a connection attempt failed or an open connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectionReason {
-    /// The offer got no answer before the connect timeout.
-    NoAnswer,
-    /// Answered, but ICE or DTLS did not complete before the connect timeout.
-    NotEstablished,
-    /// Not established, and the attempt needed a relay (a NAT that maps
-    /// by destination, or an earlier failure) but no relay bound it.
-    NoRelay,
-    /// Not established, and no address pair could have worked: one side
-    /// offered no candidate (IPv6 link-local addresses are never offered)
-    /// and no relay bound it.
-    NoAddress,
-    /// The data channel closed.
-    ChannelClosed,
-    /// ICE consent checks stopped getting answers.
-    IceLost,
-    /// The peer said it is leaving.
-    PeerLeft,
-    /// Our address changed (another network): the connection's path used
-    /// the old one, so it is made again.
-    AddressChanged,
-    /// The peer offered a new connection in place of this one (it
-    /// restarted, or its address changed).
-    Replaced,
-    /// str0m reported an error (logged at debug level).
-    WebRtcError,
-}
-
-impl fmt::Display for ConnectionReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NoAnswer => "no answer to the offer",
-            Self::NotEstablished => "no data channel: ICE or DTLS did not complete",
-            Self::NoRelay => "needs a relay, none available",
-            Self::NoAddress => {
-                "no address to connect on: one side has only IPv6 link-local addresses, which \
-                 tinynode does not use; give the hosts an IPv4 or a global IPv6 address"
-            }
-            Self::ChannelClosed => "data channel closed",
-            Self::IceLost => "ICE connection lost",
-            Self::PeerLeft => "peer left",
-            Self::AddressChanged => "our address changed; connecting again",
-            Self::Replaced => "the peer started a new connection",
-            Self::WebRtcError => "WebRTC error",
-        })
-    }
 }
 
 /// Something that happened, for the user.
