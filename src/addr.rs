@@ -27,12 +27,12 @@ impl Family {
     /// Both families, IPv4 first.
     pub const ALL: [Family; 2] = [Family::V4, Family::V6];
 
-    /// The family of `addr`, after [`canonical`].
+    /// The family of `addr`, a v4-mapped IPv6 address counting as IPv4.
     pub fn of(addr: SocketAddr) -> Self {
         Self::of_ip(addr.ip())
     }
 
-    /// The family of `ip`, after [`canonical_ip`].
+    /// The family of `ip`, a v4-mapped IPv6 address counting as IPv4.
     pub fn of_ip(ip: IpAddr) -> Self {
         match canonical_ip(ip) {
             IpAddr::V4(_) => Self::V4,

@@ -182,7 +182,7 @@ impl Meeting {
 
     /// The authentication code of a hello's `bytes` (all but the code
     /// itself, `protocol-spec.md` §9.6): the first 16 bytes of
-    /// HMAC-SHA256(hello key, [`HELLO_MAC_LABEL`] || bytes). Only members
+    /// HMAC-SHA256(hello key, `HELLO_MAC_LABEL` || bytes). Only members
     /// can make it, so the address a hello names and the nonces it carries
     /// cannot be changed by someone who captured it.
     pub fn hello_mac(&self, bytes: &[u8]) -> [u8; 16] {

@@ -30,7 +30,7 @@ pub const MAX_NAME: usize = 255;
 /// Most bytes of a reset's reason.
 pub const MAX_REASON: usize = 255;
 /// Data bytes a stream takes from its application before they have gone
-/// into str0m: past this, [`Stream::write`] says [`WriteError::Blocked`].
+/// into str0m: past this, a stream's `write` says [`WriteError::Blocked`].
 pub const SEND_QUEUE: usize = 256 * 1024;
 
 const OPEN: u8 = 1;
@@ -264,14 +264,14 @@ fn cut(text: &str, max: usize) -> &str {
 #[non_exhaustive]
 pub enum WriteError {
     /// No room now: the peer has not granted more, or what was taken has
-    /// not gone out yet. A [`StreamEvent::Writable`] follows when there is.
+    /// not gone out yet. An [`Event::StreamWritable`](crate::Event::StreamWritable) follows when there is.
     Blocked,
     /// No such stream, or its connection is gone.
     NotConnected,
     /// This half was finished, or the stream was reset.
     Closed,
-    /// More bytes than one message may carry ([`Command::SendTo`]
-    /// (crate::Command::SendTo) only).
+    /// More bytes than one message may carry ([`Command::SendTo`](crate::Command::SendTo)
+    /// and [`Node::send_to`](crate::Node::send_to) only).
     TooLong,
     /// The member is not on the allow-list
     /// ([`Node::set_stream_peers`](crate::Node::set_stream_peers)).

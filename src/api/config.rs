@@ -31,8 +31,8 @@ impl WallClock {
 pub struct NodeConfig {
     /// The concrete addresses of the node's sockets (one per address
     /// family; never a wildcard, since str0m must know its host candidates).
-    /// Datagrams arrive on one of them ([`Input::Receive::destination`]) and
-    /// leave from one of them ([`Transmit::source`]).
+    /// Datagrams arrive on one of them ([`Input::Receive`](crate::Input::Receive)'s `destination`) and
+    /// leave from one of them ([`Transmit::source`](crate::Transmit::source)).
     pub local_addrs: Vec<SocketAddr>,
     /// The node's key and ID.
     pub identity: Identity,
@@ -42,7 +42,7 @@ pub struct NodeConfig {
     pub bootstrap: Vec<SocketAddr>,
     /// The Mainline DHT: `None` leaves it off; `Some(addrs)` turns it on,
     /// bootstrapping from `addrs` (which may be empty and come later, with
-    /// [`Command::MainlineBootstrap`], once host names are resolved).
+    /// [`Command::MainlineBootstrap`](crate::Command::MainlineBootstrap), once host names are resolved).
     /// Needs an IPv4 socket.
     pub mainline_bootstrap: Option<Vec<SocketAddr>>,
     /// Multicast LAN beacons from the IPv4 socket while in a meeting (the

@@ -10,7 +10,7 @@
 //! no deadline sleeps without a timeout: there is no polling loop. Reads
 //! are drained until `WouldBlock` (mio is edge-triggered), an unexpected
 //! receive error is logged and reading goes on; writes that would block
-//! wait in a bounded [`SendQueue`]. With LAN beacons on, a receive-only
+//! wait in a bounded queue (`send_queue.rs`). With LAN beacons on, a receive-only
 //! listener on the beacon group joins the poll (`lan.rs`). A wildcard-bound
 //! socket's concrete address is looked at again whenever the host's
 //! addresses or routes change (`netwatch.rs`), and the node told.

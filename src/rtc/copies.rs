@@ -37,7 +37,7 @@ pub const SMALL_DATAGRAM: usize = 300;
 
 /// Copies of each datagram for a link that loses `loss_permille` of them:
 /// the fewest (1 to [`MAX_COPIES`]) for which losing every copy, `p^n`,
-/// stays at or under [`RESIDUAL_PPM`]; a link that loses nothing
+/// stays at or under `RESIDUAL_PPM`; a link that loses nothing
 /// measurable (0 ‰) gets one.
 pub fn copies_for(loss_permille: u16) -> u8 {
     let p = u64::from(loss_permille.min(1000));

@@ -101,7 +101,7 @@ impl LinkReport {
 
     /// Reads a report; `None` for anything but a well-formed version-2
     /// report (loss ≤ 1000 or none, 1 to 3 copies, a declaration of at
-    /// most [`MAX_DECLARED_BLOCKS`] with at most three datagrams per
+    /// most `MAX_DECLARED_BLOCKS` with at most three datagrams per
     /// record, all zero when it declares nothing).
     pub fn decode(data: &[u8]) -> Option<LinkReport> {
         let data: &[u8; REPORT_LEN] = data.try_into().ok()?;
