@@ -184,10 +184,16 @@ fn two_subscribers_of_one_cgn_talk_through_a_public_member() {
             ],
             false,
         );
-        observer.next_line(Duration::from_secs(10));
+        // Known to the first serve node by its `bootstrapped` line (see
+        // nat_lab's doctor test).
+        common::wait_for(
+            &observer,
+            "bootstrapped",
+            Duration::from_secs(10),
+            &mut Vec::new(),
+        );
         observers.push(observer);
     }
-    std::thread::sleep(Duration::from_millis(500));
     let mut doctor = lab.spawn(
         "a",
         &[

@@ -103,11 +103,14 @@ fn members_on_one_bridge_meet_by_beacon_alone() {
         }
     }
 
-    // Beacons have backed off to 30 s; a newcomer's own beacon (and the
-    // hellos that answer it) still make it known at once.
+    // Beacons have backed off to 30 s: this wait is the scenario (time
+    // must pass for the backoff), not a synchronisation. A newcomer's own
+    // beacon (and the hellos that answer it) still make it known at once.
     std::thread::sleep(Duration::from_secs(30));
-    let started = Instant::now();
     let late = join(&lab, "h5", "lan meeting a");
+    // From the newcomer's `started` line: its process start-up is not
+    // part of what is measured.
+    let started = Instant::now();
     let deadline = started + Duration::from_secs(10);
     let mut found_after = None;
     while found_after.is_none() && Instant::now() < deadline {
@@ -123,8 +126,11 @@ fn members_on_one_bridge_meet_by_beacon_alone() {
     }
     let found_after = found_after.expect("the late member was found");
     println!("a member that started 30 s later was found after {found_after:?}");
+    // The others' next periodic beacon is up to 30 s away: found within
+    // 2 s, the newcomer's own beacon did it (a periodic one falls in that
+    // window less than 7 % of the time).
     assert!(
-        found_after < Duration::from_secs(1),
+        found_after < Duration::from_secs(2),
         "found after {found_after:?}"
     );
     let b_lines: Vec<String> = b.0.stdout.try_iter().collect();
@@ -164,17 +170,16 @@ fn members_where_multicast_is_dropped_log_it_and_keep_running() {
         let logged = member.wait_stderr("beacon to 239.255.70.77", Duration::from_secs(10));
         println!("logged: {logged}");
     }
-    std::thread::sleep(Duration::from_secs(3));
+    // Still running after the failed send: each answers SIGTERM with a
+    // clean leave (exit 0), not an error exit or a crash.
     for (member, id) in &mut members {
         assert!(
             member.child.try_wait().expect("try_wait").is_none(),
             "{id} kept running"
         );
-        let lines: Vec<String> = member.stdout.try_iter().collect();
-        assert!(
-            lines.iter().all(|l| field(l, "event") != Some("connected")),
-            "no path, no connection: {lines:?}"
-        );
+        member.signal(libc::SIGTERM);
+        let status = member.wait(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "{id} left cleanly");
     }
 }
 

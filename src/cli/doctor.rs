@@ -349,7 +349,7 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     if finish(&printer, result) != 0 {
         return EXIT_NO_UDP;
     }
-    report(&printer, &node, &doctor.findings)
+    report(&printer, &node, &doctor.findings, doctor.elapsed())
 }
 
 impl Handler for &mut Doctor {
@@ -477,7 +477,7 @@ fn family_words(family: &FamilyFindings) -> FamilyWords {
     }
 }
 
-fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
+fn report(printer: &Printer, node: &Node, findings: &Findings, took: Duration) -> i32 {
     let primary = Family::of(node.local_addr());
     let (verdict, code) = verdict(findings, primary);
     let ms = |d: Duration| d.as_millis();
@@ -566,6 +566,7 @@ fn report(printer: &Printer, node: &Node, findings: &Findings) -> i32 {
             line.str("relays", &relays)
                 .str("verdict", &verdict)
                 .display("exit", code)
+                .display("took_ms", took.as_millis())
         },
     );
     code

@@ -162,7 +162,14 @@ impl Printer {
                 ),
                 "no tinynode DHT node answered; still trying in the background",
             ),
-            Event::Bootstrapped { .. } => self.source_up(false, "reached the tinynode DHT"),
+            Event::Bootstrapped { nodes } => {
+                if self.json {
+                    self.line(String::new, || {
+                        JsonLine::event("bootstrapped").display("nodes", nodes)
+                    });
+                }
+                self.source_up(false, "reached the tinynode DHT");
+            }
             Event::PeerDiscovered { peer, addr, via } => self.line(
                 || format!("peer {} discovered at {addr} (via {via})", peer.short()),
                 || {

@@ -34,6 +34,9 @@ impl Node {
         let Some(joined) = self.joined.as_mut() else {
             return;
         };
+        let links = joined.connections.take_link_counts();
+        self.stats.loss_reports += links.loss_reports;
+        self.stats.extra_copies += links.extra_copies;
         let mut outgoing = Vec::new();
         while let Some(signal) = joined.connections.poll_signal() {
             outgoing.push(signal);

@@ -207,6 +207,12 @@ pub struct Stats {
     /// socket of (an address from a peer of the other family), dropped
     /// unsent. Not received datagrams: outside `received`.
     pub unsendable: u64,
+    /// Link reports in which a peer said it lost some of our datagrams
+    /// (spec §6.6).
+    pub loss_reports: u64,
+    /// Copies of data datagrams sent beyond the first to make up for the
+    /// loss peers reported (spec §6.6).
+    pub extra_copies: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -250,7 +256,7 @@ impl fmt::Display for Stats {
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
              mainline_messages={} hellos={} beacons={} relay_forwarded={} relay_requests={} \
              relay_refused={} relay_challenges={} relay_answers={} relayed_datagrams={} \
-             unsendable={} dropped={}",
+             unsendable={} loss_reports={} extra_copies={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -270,6 +276,8 @@ impl fmt::Display for Stats {
             self.relay_answers,
             self.relayed_datagrams,
             self.unsendable,
+            self.loss_reports,
+            self.extra_copies,
             self.dropped_total()
         )?;
         for reason in DropReason::ALL {

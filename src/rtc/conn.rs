@@ -142,6 +142,12 @@ pub enum ConnEvent {
     ResendOffer,
     /// A stream opened or changed (`streams.rs`).
     Stream(TableEvent),
+    /// The peer reported losing some of our datagrams (a link report
+    /// with a loss above zero).
+    LossReported,
+    /// This many copies of data datagrams went out beyond the first, on
+    /// the open channel (loss-adaptive redundancy, spec §6.6).
+    ExtraCopies(u64),
 }
 
 /// Why a connection could not start.
@@ -606,6 +612,9 @@ impl Conn {
         self.copies.set_congested(congested);
         if let Some(loss) = report.loss {
             self.copies.on_loss(loss);
+            if loss > 0 {
+                self.out.push_back(ConnEvent::LossReported);
+            }
             debug!(
                 "webrtc: peer lost {}.{} % of our datagrams: sending each {} time(s) at most \
                  (round trip {:?}, smallest {:?}{}, window {} KiB)",
@@ -942,6 +951,7 @@ impl Conn {
         let last_dtls = burst
             .iter()
             .rposition(|t| matches!(classify(&t.payload), Protocol::Dtls));
+        let mut extra_copies = 0;
         for (i, transmit) in burst.into_iter().enumerate() {
             let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
             if dtls && !self.dtls_started {
@@ -954,10 +964,12 @@ impl Conn {
                 self.copies.copies(transmit.payload.len(), Kind::Handshake)
             } else if dtls {
                 let last = Some(i) == last_dtls;
-                self.copies.copies(
+                let copies = self.copies.copies(
                     transmit.payload.len(),
                     kind_of(transmit.payload.len(), last),
-                )
+                );
+                extra_copies += u64::from(copies.saturating_sub(1));
+                copies
             } else {
                 // An ICE consent check: a lost one is retried within 250 ms.
                 1
@@ -973,6 +985,9 @@ impl Conn {
                 self.out.push_back(event(transmit.clone()));
             }
             self.out.push_back(event(transmit));
+        }
+        if extra_copies > 0 {
+            self.out.push_back(ConnEvent::ExtraCopies(extra_copies));
         }
     }
 

@@ -121,6 +121,18 @@ pub struct Connections {
     stream_peers: Option<Vec<NodeId>>,
     /// Each connection keeps a stream channel open ahead of need.
     stream_spares: bool,
+    /// What the links did since [`take_link_counts`](Self::take_link_counts).
+    link_counts: LinkCounts,
+}
+
+/// What the connections' links did: loss the peers reported and the
+/// copies sent to make up for it (spec §6.6), for [`crate::Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounts {
+    /// Link reports from peers with a loss above zero.
+    pub loss_reports: u64,
+    /// Copies of data datagrams sent beyond the first on open channels.
+    pub extra_copies: u64,
 }
 
 /// A member, as the registry needs it.
@@ -168,6 +180,7 @@ impl Connections {
             relays: relay_choice::RelayChoice::default(),
             accepted_kinds: Vec::new(),
             stream_spares: false,
+            link_counts: LinkCounts::default(),
             stream_peers: None,
         }
     }
@@ -736,6 +749,11 @@ impl Connections {
         self.events.pop_front()
     }
 
+    /// What the links did since the last call (and resets it).
+    pub fn take_link_counts(&mut self) -> LinkCounts {
+        std::mem::take(&mut self.link_counts)
+    }
+
     /// The next signal to send.
     pub fn poll_signal(&mut self) -> Option<OutgoingSignal> {
         self.signals.pop_front()
@@ -884,6 +902,8 @@ impl Connections {
                     self.events
                         .push_back(Event::PathChanged { peer, addr, relay });
                 }
+                ConnEvent::LossReported => self.link_counts.loss_reports += 1,
+                ConnEvent::ExtraCopies(count) => self.link_counts.extra_copies += count,
                 ConnEvent::Text(text) => self.events.push_back(Event::Message { peer, text }),
                 ConnEvent::Bytes(bytes) => self.events.push_back(Event::Data { peer, bytes }),
                 ConnEvent::Ended(reason) => self.end(now, peer, reason),
