@@ -8,7 +8,8 @@
 //!
 //! `.ci/run` builds the binaries and installs `qemu-user-static` and
 //! `file`; the test registers qemu with `binfmt_misc` itself (as root).
-//! Missing binaries or tools fail the test, unless
+//! Missing binaries, binaries older than the sources, or missing tools
+//! fail the test, unless
 //! `TINYNODE_SKIP_CROSS=1` says to skip it knowingly.
 
 mod common;
@@ -27,13 +28,44 @@ fn static_binary(target: &str) -> Option<PathBuf> {
         .join("target")
         .join(target)
         .join("release/tinynode");
-    if path.is_file() {
-        return Some(path);
+    if !path.is_file() {
+        return skip_or_fail(&format!(
+            "{} is missing: run scripts/build-static.sh",
+            path.display()
+        ));
     }
-    skip_or_fail(&format!(
-        "{} is missing: run scripts/build-static.sh",
-        path.display()
-    ))
+    // A binary older than the sources tests old code: refuse it.
+    let built = modified(&path);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    rust_files(&root.join("src"), &mut sources);
+    if let Some(newer) = sources.iter().find(|source| modified(source) > built) {
+        return skip_or_fail(&format!(
+            "{} is older than {}: run scripts/build-static.sh",
+            path.display(),
+            newer.display()
+        ));
+    }
+    Some(path)
+}
+
+/// When `path` was last written.
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 fn skip_or_fail<T>(reason: &str) -> Option<T> {

@@ -24,7 +24,10 @@
 //! | `members.rs` | the joined meeting: membership and its changes |
 //! | `signaling.rs` | sealing, sending and opening signals; signal paths |
 //! | `rtc.rs` | datagrams and events of the WebRTC connections |
+//! | `streams.rs` | the stream API: open, write, finish, reset, consume |
+//! | `relay.rs` | relay frames: relaying for others, our own bindings |
 //! | `address.rs` | our public address as others report it |
+//! | `contacted.rs` | the IPs we sent to, for reachability verdicts |
 //! | `stats.rs` | counters and state sizes |
 
 mod address;

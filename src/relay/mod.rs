@@ -20,6 +20,13 @@
 //! | `server.rs` | the relaying side: bindings, pairing, quotas |
 //! | `client.rs` | one connection's binding at one relay |
 //! | `cookie.rs` | the stateless return-routability check of binds |
+//!
+//! The rest of relaying lives where its layer puts it: a connection's
+//! relayed candidates and bindings in `rtc/relayed.rs`, which relays an
+//! attempt proposes in `rtc/relay_choice.rs`, relay frames arriving at the
+//! node in `node/relay.rs`, and the Mainline DHT as a directory of open
+//! relays in `sources/relays.rs`. The limits are
+//! [`RelayLimits`](crate::RelayLimits) (`api/config.rs`).
 
 pub mod client;
 pub mod cookie;

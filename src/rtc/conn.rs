@@ -6,15 +6,10 @@
 //! answerer: new(controlled) → start(offer, server) → local_params ─answer─▶ Connecting → Open
 //! ```
 //!
-//! A connection not open [`CONNECT_TIMEOUT`] after it was created ends with
-//! [`ConnectionReason::NoAnswer`] or [`ConnectionReason::NotEstablished`]
-//! (str0m has no ICE "failed" state); an attempt still hearing from its
-//! peer is making progress on a lossy path, so every datagram from the
-//! peer moves the deadline to [`PROGRESS_GRACE`] later, up to
-//! [`CONNECT_LIMIT`] after creation. While the offerer waits for the
-//! answer it asks again along the signal paths at
-//! [`OFFER_RESENDS`] (a lost offer or answer costs a second, not the
-//! attempt). Every input is followed by a drain of
+//! The attempt's phase, deadline and offer resends are their own small
+//! machine (`attempt.rs`); an attempt past its deadline ends with
+//! [`ConnectionReason::NoAnswer`], `NotEstablished`, `NoRelay` or
+//! `NoAddress` (str0m has no ICE "failed" state). Every input is followed by a drain of
 //! str0m's output into [`ConnEvent`]s, str0m's rule "poll after each
 //! mutation", written once here. Beside the chat channel each connection
 //! has the link channel: its reports measure loss and the round trip
@@ -42,6 +37,7 @@ use str0m::{
     Candidate, Event as RtcEvent, IceConnectionState, Input as RtcInput, Output as RtcOutput, Rtc,
 };
 
+use super::attempt::{Attempt, Phase};
 use super::copies::{CopyPolicy, Kind, kind_of};
 use super::flows::{Flows, is_flow};
 use super::link::{
@@ -60,22 +56,6 @@ use crate::signal::{RelayHint, SessionParams};
 use crate::stream::{ResetCode, StreamHeader, StreamKind, WriteError};
 use crate::transmit::{LocalAddrs, Transmit};
 
-/// Time from creating a connection (the offer) to an open data channel
-/// before the attempt fails, unless the peer is heard from.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// An attempt that hears from its peer keeps at least this long to finish.
-pub const PROGRESS_GRACE: Duration = Duration::from_secs(5);
-/// The longest any attempt takes, progress or not.
-pub const CONNECT_LIMIT: Duration = Duration::from_secs(30);
-/// When, after the offer, the offerer sends it again while no answer has
-/// come (each a new signal of the same session; the answerer answers a
-/// repeated offer with its answer again).
-pub const OFFER_RESENDS: [Duration; 4] = [
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(7),
-];
 /// STUN retransmissions before ICE declares a pair dead. With str0m's
 /// schedule (250 ms doubling, capped at [`ICE_KEEPALIVE`]) a silent peer is
 /// noticed 12 to 16 s after it went quiet, instead of str0m's default 30 s.
@@ -98,17 +78,6 @@ pub const MAX_UNPOLLED: usize = 16;
 pub const CONGESTION_MARGIN: Duration = Duration::from_millis(10);
 /// Longest message sent or accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
-
-/// Where a connection is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Offered; waiting for the answer.
-    AwaitingAnswer,
-    /// Both sides' parameters applied: ICE, DTLS and SCTP under way.
-    Connecting,
-    /// The data channel is open.
-    Open,
-}
 
 /// What a connection reports after an input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,7 +146,7 @@ pub struct Conn {
     remote_candidates: usize,
     ufrag: String,
     session: u64,
-    phase: Phase,
+    attempt: Attempt,
     channel: ChannelId,
     /// The link channel: loss reports both ways (`link.rs`).
     link: ChannelId,
@@ -217,10 +186,6 @@ pub struct Conn {
     figured: bool,
     /// How many times each datagram to the peer goes out.
     copies: CopyPolicy,
-    created: Instant,
-    deadline: Instant,
-    /// Offer resends done ([`OFFER_RESENDS`]).
-    resends: usize,
     wake: Option<Instant>,
     remote: Option<SocketAddr>,
     /// The open channel's path: (remote address, through a relay).
@@ -293,7 +258,7 @@ impl Conn {
             remote_candidates: 0,
             ufrag,
             session,
-            phase: Phase::AwaitingAnswer,
+            attempt: Attempt::new(now),
             channel,
             link,
             streams: Streams::default(),
@@ -313,9 +278,6 @@ impl Conn {
             next_report: None,
             figured: false,
             copies: CopyPolicy::default(),
-            created: now,
-            deadline: now + CONNECT_TIMEOUT,
-            resends: 0,
             wake: Some(now),
             remote: None,
             path: None,
@@ -351,7 +313,7 @@ impl Conn {
     /// this peer can relay for others (§12.3).
     pub fn direct_addr(&self) -> Option<SocketAddr> {
         match self.path {
-            Some((addr, false)) if self.phase == Phase::Open => Some(addr),
+            Some((addr, false)) if self.attempt.is_open() => Some(addr),
             _ => None,
         }
     }
@@ -422,7 +384,7 @@ impl Conn {
 
     /// Where it is.
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.attempt.phase()
     }
 
     /// Sets this connection's share of the node's total window.
@@ -452,7 +414,7 @@ impl Conn {
             .start_dtls(client)
             .map_err(|_| StartError::Dtls)?;
         self.rtc.direct_api().start_sctp(client);
-        self.phase = Phase::Connecting;
+        self.attempt.start();
         self.drain();
         Ok(())
     }
@@ -468,10 +430,7 @@ impl Conn {
         data: &[u8],
     ) {
         self.remote = Some(source);
-        if self.phase != Phase::Open {
-            let limit = self.created + CONNECT_LIMIT;
-            self.deadline = self.deadline.max(now + PROGRESS_GRACE).min(limit);
-        }
+        self.attempt.heard_from_peer(now);
         let dtls = self.meter.observe(data);
         let number = record_number(data);
         if let Some((sent, seen)) = self.handshake_sent
@@ -508,8 +467,8 @@ impl Conn {
 
     /// Advances timers; ends the attempt when it is past its deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.phase != Phase::Open && now >= self.deadline {
-            let reason = match self.phase {
+        if self.attempt.expired(now) {
+            let reason = match self.attempt.phase() {
                 Phase::AwaitingAnswer => ConnectionReason::NoAnswer,
                 _ if (self.candidates.is_empty() || self.remote_candidates == 0)
                     && !self.relays.ever_bound() =>
@@ -522,10 +481,7 @@ impl Conn {
             self.out.push_back(ConnEvent::Ended(reason));
             return;
         }
-        if let Some(at) = self.next_resend()
-            && now >= at
-        {
-            self.resends += 1;
+        if self.attempt.take_resend(now) {
             self.out.push_back(ConnEvent::ResendOffer);
         }
         for bind in self.relays.handle_timeout(now, &self.locals) {
@@ -547,7 +503,7 @@ impl Conn {
     /// peer sets the next report time, so an idle connection has no timer.
     fn report(&mut self, now: Instant) {
         self.next_report = None;
-        if self.phase != Phase::Open {
+        if !self.attempt.is_open() {
             return;
         }
         let loss = self.meter.take_report();
@@ -580,7 +536,7 @@ impl Conn {
     /// This connection's clock for report stamps: milliseconds since it
     /// was created (wrapping).
     fn clock_ms(&self, now: Instant) -> u32 {
-        (now.duration_since(self.created).as_millis() & u128::from(u32::MAX)) as u32
+        (now.duration_since(self.attempt.created()).as_millis() & u128::from(u32::MAX)) as u32
     }
 
     /// The peer's link report: its declaration feeds our loss count, its
@@ -636,21 +592,12 @@ impl Conn {
         self.copies.wanted()
     }
 
-    /// When the offer is due again: while awaiting the answer, at the
-    /// next of [`OFFER_RESENDS`].
-    fn next_resend(&self) -> Option<Instant> {
-        let offset = OFFER_RESENDS.get(self.resends)?;
-        (self.phase == Phase::AwaitingAnswer).then_some(self.created + *offset)
-    }
-
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let deadline = (self.phase != Phase::Open).then_some(self.deadline);
         [
             self.wake,
-            deadline,
+            self.attempt.poll_timeout(),
             self.relays.poll_timeout(),
-            self.next_resend(),
             self.next_report,
         ]
         .into_iter()
@@ -676,7 +623,7 @@ impl Conn {
     /// datagram last came on it (for spotting a peer that restarted).
     pub fn direct_path(&self) -> Option<(SocketAddr, Instant)> {
         match self.path {
-            Some((addr, false)) if self.phase == Phase::Open => Some((addr, self.last_input)),
+            Some((addr, false)) if self.attempt.is_open() => Some((addr, self.last_input)),
             _ => None,
         }
     }
@@ -685,7 +632,7 @@ impl Conn {
     /// now if the connection is open.
     pub fn set_stream_spare(&mut self, keep: bool) {
         self.streams.set_keep_spare(keep);
-        if self.phase == Phase::Open {
+        if self.attempt.is_open() {
             self.streams.ensure_spare(&mut self.rtc);
         }
     }
@@ -698,7 +645,7 @@ impl Conn {
 
     /// Opens a stream for `header` on the open connection: its number.
     pub fn open_stream(&mut self, header: StreamHeader) -> Result<u32, WriteError> {
-        if self.phase != Phase::Open {
+        if !self.attempt.is_open() {
             return Err(WriteError::NotConnected);
         }
         let number = if header.kind == StreamKind::UDP {
@@ -831,7 +778,7 @@ impl Conn {
     /// releases the relays once a direct path carries the traffic.
     fn note_path(&mut self, transmit: &Transmit) {
         let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
-        let Some(current) = self.path.filter(|_| dtls && self.phase == Phase::Open) else {
+        let Some(current) = self.path.filter(|_| dtls && self.attempt.is_open()) else {
             return;
         };
         let now_on = self.path_of(transmit.destination);
@@ -859,7 +806,7 @@ impl Conn {
 
     /// Writes queued messages into str0m while the send window has room.
     fn flush_outbox(&mut self) -> usize {
-        if self.phase != Phase::Open || self.outbox.is_empty() {
+        if !self.attempt.is_open() || self.outbox.is_empty() {
             return 0;
         }
         let limit = self.window_limit();
@@ -912,7 +859,7 @@ impl Conn {
     /// After input: measures progress, fills the send window, polls.
     fn after_input(&mut self, now: Instant) {
         // Acknowledgements free send-buffer room and measure the path.
-        if self.phase == Phase::Open
+        if self.attempt.is_open()
             && let Some(mut channel) = self.rtc.channel(self.channel)
         {
             let delivered = self
@@ -921,7 +868,7 @@ impl Conn {
             self.window.on_progress(now, delivered, self.rtt.min());
         }
         self.flush_outbox();
-        if self.phase == Phase::Open {
+        if self.attempt.is_open() {
             let room = self.stream_room();
             self.streams.flush(&mut self.rtc, room);
             self.flows.flush(&mut self.rtc);
@@ -936,7 +883,7 @@ impl Conn {
         self.poll_rtc(&mut burst);
         // What arrived may have made stream frames (a grant, an accept, a
         // reset, room freed by acknowledgements): hand them over now.
-        if self.phase == Phase::Open && self.streams.has_frames() {
+        if self.attempt.is_open() && self.streams.has_frames() {
             let room = self.stream_room();
             self.streams.flush(&mut self.rtc, room);
             self.poll_rtc(&mut burst);
@@ -960,7 +907,7 @@ impl Conn {
             }
             self.copies
                 .set_relayed(self.path_of(transmit.destination).1);
-            let copies = if self.phase != Phase::Open {
+            let copies = if !self.attempt.is_open() {
                 self.copies.copies(transmit.payload.len(), Kind::Handshake)
             } else if dtls {
                 let last = Some(i) == last_dtls;
@@ -1037,7 +984,7 @@ impl Conn {
                         self.streams.on_channel_close(id);
                     }
                     RtcEvent::ChannelOpen(..) => {
-                        self.phase = Phase::Open;
+                        self.attempt.open();
                         self.streams.ensure_spare(&mut self.rtc);
                         let remote = self.remote.unwrap_or(self.locals.primary());
                         let (addr, relay) = self.path_of(remote);
@@ -1066,7 +1013,7 @@ impl Conn {
                         .out
                         .push_back(ConnEvent::Ended(ConnectionReason::ChannelClosed)),
                     RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected)
-                        if self.phase == Phase::Open =>
+                        if self.attempt.is_open() =>
                     {
                         self.out
                             .push_back(ConnEvent::Ended(ConnectionReason::IceLost))
@@ -1088,6 +1035,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtc::attempt::{CONNECT_TIMEOUT, OFFER_RESENDS};
 
     /// Two connections wired back to back, clock jumping to the next
     /// deadline, as quinn-proto's tests pair endpoints.
@@ -1235,7 +1183,7 @@ mod tests {
         let received: Vec<&ConnEvent> = pair
             .heard
             .iter()
-            .filter(|(who, e)| *who == 'b' && !matches!(e, ConnEvent::Opened { .. }))
+            .filter(|(who, e)| *who == 'b' && matches!(e, ConnEvent::Text(_) | ConnEvent::Bytes(_)))
             .map(|(_, e)| e)
             .collect();
         assert_eq!(
@@ -1377,6 +1325,17 @@ mod tests {
             .collect();
         let sent: Vec<String> = (0..100).map(|i| format!("line {i:04}")).collect();
         assert_eq!(texts, sent, "complete and in order");
+        // What the node counts (Stats::loss_reports, extra_copies).
+        assert!(pair.heard.contains(&('a', ConnEvent::LossReported)));
+        let copies_after_open: u64 = pair
+            .heard
+            .iter()
+            .filter_map(|(who, e)| match e {
+                ConnEvent::ExtraCopies(n) if *who == 'a' => Some(*n),
+                _ => None,
+            })
+            .sum();
+        assert!(copies_after_open > 0, "{copies_after_open} copies");
     }
 
     fn pipe() -> StreamHeader {

@@ -28,7 +28,8 @@
 //! it: relay choice in `relay_choice.rs`, a connection's relay paths in
 //! `relayed.rs`, the index in `index.rs`, one connection in `conn.rs`.
 
-pub(crate) mod conn;
+mod attempt;
+pub mod conn;
 pub mod copies;
 mod flows;
 mod index;
@@ -49,8 +50,8 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use str0m::crypto::CryptoProvider;
 
+use attempt::Phase;
 pub use conn::MAX_MESSAGE_LEN;
-use conn::Phase;
 use conn::{Conn, ConnEvent};
 use index::ConnIndex;
 pub use outbox::OUTBOX_LIMIT;
