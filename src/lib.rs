@@ -132,6 +132,7 @@ mod membership;
 mod nat;
 mod node;
 mod ratelimit;
+mod reach;
 mod record;
 mod relay;
 mod rng;

@@ -35,7 +35,7 @@ use super::store::Store;
 use super::token::Tokens;
 use super::verified::VerifiedAddresses;
 use super::wire::{
-    Blob, ErrorCode, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr,
+    Blob, ErrorCode, K, Message, Request, Response, TOKEN_LEN, TxId, WireAddr, decode_frame,
     unknown_request_variant,
 };
 use crate::addr::usable_from;
@@ -58,6 +58,18 @@ struct LookupState {
     lookup: Lookup,
     kind: LookupKind,
     tokens: Vec<(Peer, [u8; TOKEN_LEN])>,
+}
+
+/// What the node using the engine decides about a datagram: the rules
+/// that depend on its state, not the DHT's.
+#[derive(Clone, Copy)]
+pub struct DatagramPolicy<'a> {
+    /// Whether a push from this address is taken (the node announced to
+    /// it).
+    pub accept_push: &'a dyn Fn(SocketAddr) -> bool,
+    /// Whether a response with this transaction from this address is a
+    /// third node's reachability probe (§5.8) rather than an answer.
+    pub is_probe: &'a dyn Fn(&TxId, SocketAddr) -> bool,
 }
 
 /// The Kademlia node.
@@ -153,9 +165,47 @@ impl Dht {
         self.lookups.len()
     }
 
+    /// A datagram that starts with the DHT tag, from `source`: decoded
+    /// here, a request of a newer kind answered `Unsupported`, then acted
+    /// on under the caller's `policy` (which pushes to take, which
+    /// responses are reachability probes).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        policy: DatagramPolicy<'_>,
+    ) -> Result<(), DhtDrop> {
+        let message = match decode_frame(datagram) {
+            Ok(message) => message,
+            Err(_) if self.answer_unsupported(source, datagram) => {
+                debug!("dht: {source} sent a request of a newer kind; answered Unsupported");
+                return Ok(());
+            }
+            Err(error) => {
+                debug!("dht: from {source}: {error}");
+                return Err(DhtDrop::Malformed);
+            }
+        };
+        match &message {
+            Message::Response { txid, .. } if (policy.is_probe)(txid, source) => {
+                self.events.push_back(DhtEvent::ProbeArrived {
+                    txid: *txid,
+                    from: source,
+                });
+                Ok(())
+            }
+            Message::Push { .. } if !(policy.accept_push)(source) => {
+                debug!("dht: push from {source}, which we did not announce to; dropped");
+                Err(DhtDrop::UnsolicitedPush)
+            }
+            _ => self.handle_message(now, source, datagram.len(), message),
+        }
+    }
+
     /// Acts on a decoded DHT message from `source` that arrived in a
     /// datagram of `datagram_len` bytes.
-    pub fn handle_message(
+    fn handle_message(
         &mut self,
         now: Instant,
         source: SocketAddr,
@@ -258,7 +308,7 @@ impl Dht {
     /// Answers a request frame of a variant this version does not know
     /// ([`unknown_request_variant`]) with `Error(Unsupported)`, within the
     /// amplification budget of an unproven source; true if it was one.
-    pub fn answer_unsupported(&mut self, source: SocketAddr, datagram: &[u8]) -> bool {
+    fn answer_unsupported(&mut self, source: SocketAddr, datagram: &[u8]) -> bool {
         let Some(txid) = unknown_request_variant(datagram) else {
             return false;
         };

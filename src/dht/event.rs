@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::routing::Peer;
-use super::wire::TOKEN_LEN;
+use super::wire::{TOKEN_LEN, TxId};
 use crate::id::NodeId;
 
 /// Identifies one lookup started by the node.
@@ -24,6 +24,14 @@ pub enum LookupKind {
 /// Something the engine reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DhtEvent {
+    /// A response that the caller's policy calls a third node's
+    /// reachability probe (`protocol-spec.md` §5.8) arrived from `from`.
+    ProbeArrived {
+        /// The transaction it carries (one of our `ReachMe`s).
+        txid: TxId,
+        /// Where it came from.
+        from: SocketAddr,
+    },
     /// `by` saw our request come from `addr`.
     Observed {
         /// Our address as seen by `by`.
@@ -114,6 +122,10 @@ pub enum DhtEvent {
 /// Why a DHT datagram was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DhtDrop {
+    /// Not a DHT frame of any version we read.
+    Malformed,
+    /// A push from a node we did not announce to.
+    UnsolicitedPush,
     /// A response for no request in flight.
     UnknownTransaction,
     /// A response from an address the request did not go to.

@@ -11,59 +11,31 @@ use log::debug;
 use super::Node;
 use super::stats::DropReason;
 use crate::api::{AddressSource, Event, ReachResult, Via};
-use crate::dht::engine::{DhtDrop, DhtEvent};
-use crate::dht::wire::{Message, decode_frame};
+use crate::dht::engine::{DatagramPolicy, DhtDrop, DhtEvent};
+use crate::dht::wire::TxId;
 use crate::id::NodeId;
 use crate::membership::{Found, SignalPath};
 use crate::sources::dht::Action;
 
 impl Node {
-    /// A datagram that starts with the DHT tag (already rate-limited).
+    /// A datagram that starts with the DHT tag (already rate-limited):
+    /// the engine decodes and acts on it under the node's rules (pushes
+    /// only from nodes we announced to; our reachability probes).
     pub(super) fn on_dht_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        let message = match decode_frame(data) {
-            Ok(message) => message,
-            Err(_) if self.dht.answer_unsupported(source, data) => {
-                debug!("dht: {source} sent a request of a newer kind; answered Unsupported");
-                self.stats.dht_messages += 1;
-                return;
-            }
-            Err(error) => {
-                debug!("dht: from {source}: {error}");
-                return self.drop_datagram(source, DropReason::DhtMalformed);
-            }
-        };
-        if let Message::Response { txid, .. } = &message
-            && let Some(&via) = self.reach_probes.get(txid)
-            && source != via
-        {
-            // A third node's probe for our ReachMe: it got in unasked,
-            // which proves something only if we never sent to it. (Two
-            // third nodes probe; after an inconclusive one the other may
-            // still prove it.)
-            self.stats.dht_messages += 1;
-            let result = if self.contacted.maybe_sent_to(source.ip()) {
-                ReachResult::Inconclusive(source)
-            } else {
-                self.reach_probes.remove(txid);
-                ReachResult::Reached(source)
-            };
-            debug!("dht: probe from {source} for {via}: {result:?}");
-            self.on_reach_result(result);
-            self.events.push_back(Event::ReachProbed { via, result });
-            return;
-        }
-        if let Message::Push { .. } = message {
-            let solicited = self
-                .joined
+        let joined = &self.joined;
+        let reach = &self.reach;
+        let accept_push = |from| {
+            joined
                 .as_ref()
-                .is_some_and(|j| j.dht_source.announced_to(source));
-            if !solicited {
-                debug!("dht: push from {source}, which we did not announce to; dropped");
-                return self.drop_datagram(source, DropReason::DhtUnsolicitedPush);
-            }
-        }
+                .is_some_and(|j| j.dht_source.announced_to(from))
+        };
+        let is_probe = |txid: &TxId, from| reach.is_probe(txid, from);
+        let policy = DatagramPolicy {
+            accept_push: &accept_push,
+            is_probe: &is_probe,
+        };
         let was_alone = self.dht.routing_len() == 0;
-        match self.dht.handle_message(now, source, data.len(), message) {
+        match self.dht.handle_datagram(now, source, data, policy) {
             Ok(()) => {
                 self.stats.dht_messages += 1;
                 // The first node known: look the topic up now rather than
@@ -75,6 +47,10 @@ impl Node {
                     }
                     self.dht_source_timeout(now);
                 }
+            }
+            Err(DhtDrop::Malformed) => self.drop_datagram(source, DropReason::DhtMalformed),
+            Err(DhtDrop::UnsolicitedPush) => {
+                self.drop_datagram(source, DropReason::DhtUnsolicitedPush)
             }
             Err(DhtDrop::UnknownTransaction) => {
                 self.drop_datagram(source, DropReason::DhtUnknownTransaction)
@@ -160,9 +136,20 @@ impl Node {
                     };
                     self.on_signal(now, path, &payload);
                 }
+                DhtEvent::ProbeArrived { txid, from } => {
+                    let was_reachable = self.reach.is_reachable();
+                    if let Some((via, result)) = self.reach.on_probe(&txid, from) {
+                        debug!("dht: probe from {from} for {via}: {result:?}");
+                        if !was_reachable && self.reach.is_reachable() {
+                            debug!("reachable unsolicited: our record says so from now on");
+                            self.addresses_changed();
+                        }
+                        self.events.push_back(Event::ReachProbed { via, result });
+                    }
+                }
                 DhtEvent::ReachAnswered { via, forwarded } => {
                     if !forwarded {
-                        self.reach_probes.retain(|_, v| *v != via);
+                        self.reach.not_forwarded(via);
                         self.events.push_back(Event::ReachProbed {
                             via,
                             result: ReachResult::NotForwarded,
@@ -182,25 +169,12 @@ impl Node {
     /// whether unsolicited datagrams reach us (a member that can relay for
     /// members it has no channel to, §12.1).
     fn probe_own_reach(&mut self, now: Instant) {
-        if self.reach_asked {
+        if !self.reach.ask_once() {
             return;
         }
-        self.reach_asked = true;
         for via in self.config.bootstrap.iter().take(2).copied() {
             let txid = self.dht.reach_me(now, via);
-            self.reach_probes.insert(txid, via);
-        }
-    }
-
-    /// What a probe found about us: reachable unsolicited, once a probe
-    /// from an address we never sent to got in.
-    fn on_reach_result(&mut self, result: ReachResult) {
-        if let ReachResult::Reached(_) = result
-            && !self.reachable
-        {
-            debug!("reachable unsolicited: our record says so from now on");
-            self.reachable = true;
-            self.addresses_changed();
+            self.reach.asked(txid, via);
         }
     }
 

@@ -222,7 +222,7 @@ impl Node {
                 &addrs,
                 NetworkFacts {
                     nat: self.public.best_class(),
-                    reachable: self.reachable,
+                    reachable: self.reach.is_reachable(),
                 },
                 self.config.clock.unix_ms(now),
                 self.rng.bytes(),

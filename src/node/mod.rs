@@ -27,11 +27,9 @@
 //! | `streams.rs` | the stream API: open, write, finish, reset, consume |
 //! | `relay.rs` | relay frames: relaying for others, our own bindings |
 //! | `address.rs` | our public address as others report it |
-//! | `contacted.rs` | the IPs we sent to, for reachability verdicts |
 //! | `stats.rs` | counters and state sizes |
 
 mod address;
-mod contacted;
 mod dht;
 mod hello;
 mod lan;
@@ -59,6 +57,7 @@ use crate::limits::MAX_DATAGRAM_LEN;
 use crate::mainline::engine::Mainline;
 use crate::membership::{KnownPeer, PeerStatus};
 use crate::ratelimit::RateLimiter;
+use crate::reach::Reach;
 use crate::relay::server::RelayTable;
 use crate::rng::Rng;
 use crate::sources::relays::{RelayDirectory, Role as DirectoryRole};
@@ -107,15 +106,9 @@ pub struct Node {
     /// a relay node announces itself there, a member whose meeting names
     /// no serve node looks there.
     relay_directory: Option<RelayDirectory>,
-    /// The IPs we have sent to (a probe from one proves nothing).
-    contacted: contacted::Contacted,
-    /// True once a probe showed unsolicited datagrams reach us.
-    reachable: bool,
-    /// True once we asked for a probe of our own reach.
-    reach_asked: bool,
-    /// Our reachability probes waiting: `ReachMe` transaction → the node
-    /// asked.
-    reach_probes: std::collections::BTreeMap<crate::dht::wire::TxId, SocketAddr>,
+    /// Whether unsolicited datagrams reach us: probes, contacted IPs,
+    /// verdict (`reach.rs`).
+    reach: Reach,
     /// Our relay probes waiting for answers, by relay and token.
     relay_probes: std::collections::BTreeMap<(SocketAddr, [u8; 16]), relay::Probe>,
     /// The cookie secrets binds are challenged with (§12.2), relay or not.
@@ -195,10 +188,7 @@ impl Node {
             relay_table,
             relay_directory,
             relay_probes: std::collections::BTreeMap::new(),
-            reach_probes: std::collections::BTreeMap::new(),
-            contacted: contacted::Contacted::default(),
-            reachable: false,
-            reach_asked: false,
+            reach: Reach::default(),
             stun_clients: {
                 let mut clients = PerFamily::default();
                 for family in Family::ALL {
@@ -311,7 +301,7 @@ impl Node {
             mainline_routing: self.mainline.iter().map(|(_, m)| m.routing_len()).sum(),
             mainline_pending: self.mainline.iter().map(|(_, m)| m.pending_len()).sum(),
             relay_bindings: self.relay_bindings(),
-            contacted_ips: self.contacted.len(),
+            contacted_ips: self.reach.contacted_len(),
             hello_nonces: self.hello_nonces.len(),
             send_window: self
                 .joined
@@ -413,7 +403,7 @@ impl Node {
                 self.stats.unsendable += 1;
                 continue;
             }
-            self.contacted.sent_to(transmit.destination.ip());
+            self.reach.sent_to(transmit.destination.ip());
             return Output::Transmit(transmit);
         }
         if let Some(event) = self.events.pop_front() {
@@ -483,7 +473,7 @@ impl Node {
             Command::ProbeReach(nodes) => {
                 for via in nodes {
                     let txid = self.dht.reach_me(now, via);
-                    self.reach_probes.insert(txid, via);
+                    self.reach.asked(txid, via);
                 }
             }
             Command::Bootstrap(addrs) => self.dht.set_bootstrap(now, addrs),

@@ -339,7 +339,7 @@ impl Sizes {
         mainline_routing: crate::id::ID_BITS * crate::dht::wire::K,
         mainline_pending: crate::mainline::engine::MAX_PENDING,
         relay_bindings: 2 * crate::api::RelayLimits::MAX_OPEN_PAIRS,
-        contacted_ips: super::contacted::MAX_CONTACTED,
+        contacted_ips: crate::reach::MAX_CONTACTED,
         hello_nonces: super::hello::MAX_SENT_NONCES,
         send_window: crate::rtc::window::TOTAL_WINDOW,
     };
