@@ -290,9 +290,9 @@ pub mod tuning {
     pub use crate::dht::store::{MAX_PER_TOPIC, RECORD_TTL as DHT_RECORD_TTL};
     pub use crate::limits::AMPLIFICATION_FACTOR;
     pub use crate::mainline::engine::{PACING, QUERY_TIMEOUT};
-    pub use crate::node::PROBE_TIMEOUT;
     pub use crate::ratelimit::{BURST as RATE_BURST, RATE_PER_SECOND};
     pub use crate::relay::cookie::COOKIE_ROTATION;
+    pub use crate::relay::probes::PROBE_TIMEOUT;
     pub use crate::relay::server::UNPAIRED_GRACE;
     pub use crate::rtc::copies::{COPY_SHARE_PERCENT, UNMEASURED_COPIES};
     pub use crate::rtc::link::MAX_COPIES;

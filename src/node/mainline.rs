@@ -9,12 +9,12 @@ use std::time::Instant;
 use log::debug;
 
 use super::Node;
-use super::relay::ProbeBy;
 use super::stats::DropReason;
 use crate::addr::Family;
 use crate::api::{AddressSource, Event};
 use crate::hello::HelloKind;
 use crate::mainline::engine::{MainlineDrop, MainlineEvent};
+use crate::relay::probes::ProbeBy;
 use crate::relay::relay_infohash;
 use crate::sources::mainline::Action;
 use crate::sources::relays::Done;

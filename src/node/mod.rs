@@ -58,14 +58,14 @@ use crate::mainline::engine::Mainline;
 use crate::membership::{KnownPeer, PeerStatus};
 use crate::ratelimit::RateLimiter;
 use crate::reach::Reach;
-use crate::relay::server::RelayTable;
+use crate::relay::probes::{ProbeBy, RelayProbes};
+use crate::relay::service::RelayService;
 use crate::rng::Rng;
 use crate::sources::relays::{RelayDirectory, Role as DirectoryRole};
 use crate::stun::client::StunClient;
 use crate::transmit::{LocalAddrs, Transmit};
 use address::PublicAddrs;
 use members::Joined;
-pub use relay::PROBE_TIMEOUT;
 use route::Route;
 use signaling::Signaling;
 pub use stats::{DropReason, Sizes, Stats};
@@ -101,7 +101,8 @@ pub struct Node {
     hello_replies: RateLimiter<SocketAddr>,
     /// The nonces of the hellos we sent, for their echoes (§9.6).
     hello_nonces: hello::SentNonces,
-    relay_table: Option<RelayTable>,
+    /// Relaying for others: role, table, cookies (`relay/service.rs`).
+    relay: RelayService,
     /// The Mainline DHT as a directory of relays, when Mainline is on:
     /// a relay node announces itself there, a member whose meeting names
     /// no serve node looks there.
@@ -110,9 +111,7 @@ pub struct Node {
     /// verdict (`reach.rs`).
     reach: Reach,
     /// Our relay probes waiting for answers, by relay and token.
-    relay_probes: std::collections::BTreeMap<(SocketAddr, [u8; 16]), relay::Probe>,
-    /// The cookie secrets binds are challenged with (§12.2), relay or not.
-    relay_cookies: crate::relay::cookie::CookieJar,
+    relay_probes: RelayProbes,
     public: PublicAddrs,
     user_lookups: Vec<LookupId>,
     transmits: VecDeque<Transmit>,
@@ -158,20 +157,7 @@ impl Node {
                 client.want_other_family(dual_stack);
             }
         }
-        let relay_table = match config.relay {
-            RelayRole::Members => Some(RelayTable::new(
-                crate::api::RelayLimits::MEMBERS,
-                rng.fork(),
-            )),
-            RelayRole::Open => {
-                let mut limits = config.open_relay_limits;
-                limits.max_pairs = limits
-                    .max_pairs
-                    .min(crate::api::RelayLimits::MAX_OPEN_PAIRS);
-                Some(RelayTable::new(limits, rng.fork()))
-            }
-            _ => None,
-        };
+        let relay = RelayService::new(config.relay, config.open_relay_limits, &mut rng);
         let mainline_on = mainline.iter().next().is_some();
         let relay_directory = match (config.relay, mainline_on) {
             (RelayRole::Open, true) => Some(RelayDirectory::new(
@@ -185,9 +171,9 @@ impl Node {
             _ => None,
         };
         Self {
-            relay_table,
+            relay,
             relay_directory,
-            relay_probes: std::collections::BTreeMap::new(),
+            relay_probes: RelayProbes::default(),
             reach: Reach::default(),
             stun_clients: {
                 let mut clients = PerFamily::default();
@@ -198,7 +184,6 @@ impl Node {
                 }
                 clients
             },
-            relay_cookies: crate::relay::cookie::CookieJar::new(rng.fork()),
             dht,
             mainline,
             signaling: Signaling::new(config.clock.unix_ms(now)),
@@ -469,7 +454,7 @@ impl Node {
                     }
                 }
             }
-            Command::ProbeRelays(relays) => self.probe_relays(now, relays, relay::ProbeBy::User),
+            Command::ProbeRelays(relays) => self.probe_relays(now, relays, ProbeBy::User),
             Command::ProbeReach(nodes) => {
                 for via in nodes {
                     let txid = self.dht.reach_me(now, via);

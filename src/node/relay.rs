@@ -6,11 +6,9 @@
 //! A data frame is ours when one of our connections bound that channel at
 //! that source; otherwise it is for our relay table, if we relay.
 //!
-//! Every node, relay or not, answers a bind without a valid cookie with a
-//! challenge and keeps nothing (§12.2); only a bind that echoes the cookie
-//! reaches the role checks and the table, and only it is ever refused, so
-//! a refusal (which may exclude a relay for good) always answers a bind
-//! from an address that proved it receives there.
+//! The relaying side's state and rules are `relay::service`'s, our probes
+//! `relay::probes`'; this file routes frames between them, the
+//! connections and the relay directory.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -20,38 +18,13 @@ use log::debug;
 use super::Node;
 use super::stats::DropReason;
 use crate::addr::{Family, canonical, usable_from};
-use crate::api::RelayRefusal;
-use crate::api::{Event, RelayRole};
-use crate::id::NodeId;
+use crate::api::Event;
 use crate::relay::client::RelayAnswer;
-use crate::relay::server::{ForwardDrop, RelayTable};
+use crate::relay::probes::{ProbeBy, ProbeStep};
+use crate::relay::server::ForwardDrop;
+use crate::relay::service::BindOutcome;
 use crate::relay::wire::{Bind, Frame, Token, data_frame};
 use crate::sources::relays::RelayDirectory;
-
-/// Who asked for a relay probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ProbeBy {
-    /// [`Command::ProbeRelays`](crate::api::Command::ProbeRelays).
-    User,
-    /// The Mainline relay directory listed the address: nobody vouches for
-    /// it, so it is used only once it binds.
-    Directory,
-}
-
-/// One of our relay probes waiting for its answer.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Probe {
-    /// Who asked.
-    pub(super) by: ProbeBy,
-    /// The bind, with the relay's cookie once it challenged us.
-    pub(super) bind: Bind,
-    /// When the first bind went out.
-    pub(super) sent_at: Instant,
-}
-
-/// A relay probe unanswered this long is given up (a directory address
-/// then counts as no relay).
-pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Node {
     /// A datagram that starts with the relay tag, from `source` to our
@@ -75,9 +48,7 @@ impl Node {
             Frame::Bind(bind) => self.on_bind(now, source, destination, &bind),
             Frame::Release { token, channel } => {
                 self.stats.relay_requests += 1;
-                if let Some(table) = self.relay_table.as_mut()
-                    && table.release(source, token, channel)
-                {
+                if self.relay.release(source, token, channel) {
                     debug!("relay: released {source}'s channel {channel}");
                 }
             }
@@ -121,10 +92,7 @@ impl Node {
             self.unsettled = Some(now);
             return;
         }
-        let Some(table) = self.relay_table.as_mut() else {
-            return self.drop_datagram(source, DropReason::RelayUnknownChannel);
-        };
-        match table.forward(now, source, channel, payload.len()) {
+        match self.relay.forward(now, source, channel, payload.len()) {
             Ok((to, their_channel)) => {
                 self.stats.relay_forwarded += 1;
                 // From our socket of the other side's family: a pair may
@@ -153,56 +121,25 @@ impl Node {
             debug!("relay: bind from {source} dropped (our own or a non-public address)");
             return self.drop_datagram(source, DropReason::RelayForbidden);
         }
-        let cookie = match bind.cookie {
-            Some(cookie) if self.relay_cookies.check(now, source, &bind.token, &cookie) => cookie,
-            _ => {
-                self.stats.relay_challenges += 1;
-                let cookie = self.relay_cookies.issue(now, source, &bind.token);
-                let frame = Frame::Challenge {
-                    token: bind.token,
-                    cookie,
-                };
-                return self.answer_bind(source, destination, frame);
-            }
-        };
-        let answer = match (self.config.relay, self.relay_table.as_mut()) {
-            (RelayRole::Off, _) | (_, None) => Err(RelayRefusal::NotARelay),
-            (RelayRole::Members, Some(table)) => {
-                let genuine = self.joined.as_ref().is_some_and(|j| {
-                    j.membership
+        let joined = &self.joined;
+        let genuine = |bind: &Bind| {
+            joined.as_ref().is_some_and(|j| {
+                bind.low < bind.high
+                    && j.membership
                         .meeting()
                         .relay_token(bind.session, &bind.low, &bind.high)
                         == bind.token
-                        && bind.low < bind.high
-                });
-                if genuine {
-                    table.bind(now, source, bind.token)
-                } else {
-                    Err(RelayRefusal::BadToken)
-                }
-            }
-            (_, Some(table)) => table.bind(now, source, bind.token),
+            })
         };
-        let frame = match answer {
-            Ok(bound) => {
-                debug!("relay: bound {source} on channel {}", bound.channel);
-                Frame::Bound {
-                    token: bind.token,
-                    channel: bound.channel,
-                    lifetime_s: bound.lifetime_s,
-                    rate_kib: bound.rate_kib,
-                }
-            }
-            Err(reason) => {
+        let (frame, outcome) = self.relay.on_bind(now, source, bind, genuine);
+        match outcome {
+            BindOutcome::Challenged => self.stats.relay_challenges += 1,
+            BindOutcome::Bound(channel) => debug!("relay: bound {source} on channel {channel}"),
+            BindOutcome::Refused(reason) => {
                 debug!("relay: refused {source}: {reason}");
                 self.stats.relay_refused += 1;
-                Frame::Refused {
-                    token: bind.token,
-                    cookie,
-                    reason,
-                }
             }
-        };
+        }
         self.answer_bind(source, destination, frame);
     }
 
@@ -249,54 +186,50 @@ impl Node {
             .is_some_and(|j| j.connections.on_relay_answer(now, source, token, answer));
         if taken {
             self.stats.relay_answers += 1;
-        } else if let Some(probe) = self.relay_probes.get_mut(&(source, token)) {
-            self.stats.relay_answers += 1;
-            let result = match answer {
-                RelayAnswer::Challenge(cookie) => {
-                    // One bind with each fresh cookie; a repeated challenge
-                    // changes nothing.
-                    if probe.bind.cookie != Some(cookie) {
-                        probe.bind.cookie = Some(cookie);
-                        let frame = Frame::Bind(probe.bind).encode();
-                        self.transmits
-                            .push_back(self.locals.transmit(source, frame));
-                    }
-                    return;
+            return;
+        }
+        let Some(step) = self.relay_probes.on_answer(source, token, answer, rate_kib) else {
+            return self.drop_datagram(source, DropReason::RelayUnsolicited);
+        };
+        self.stats.relay_answers += 1;
+        let (by, result) = match step {
+            ProbeStep::Again(frame) => {
+                if let Some(frame) = frame {
+                    self.transmits
+                        .push_back(self.locals.transmit(source, frame));
                 }
-                RelayAnswer::Refused { cookie, reason } if probe.bind.cookie == Some(cookie) => {
-                    Err(reason)
-                }
-                RelayAnswer::Refused { .. } => {
-                    debug!("relay: a refusal from {source} without our cookie ignored");
-                    return self.drop_datagram(source, DropReason::RelayUnsolicited);
-                }
-                RelayAnswer::Bound { channel, .. } => {
-                    self.transmits.push_back(
-                        self.locals
-                            .transmit(source, Frame::Release { token, channel }.encode()),
-                    );
-                    Ok(rate_kib)
-                }
-            };
-            let by = probe.by;
-            self.relay_probes.remove(&(source, token));
-            if by == ProbeBy::Directory
-                && let Some(directory) = self.relay_directory.as_mut()
-            {
-                directory.probed(now, source, result.is_ok());
+                return;
             }
-            match by {
-                ProbeBy::User => self.events.push_back(Event::RelayProbed {
-                    relay: source,
-                    result,
-                }),
-                ProbeBy::Directory if result.is_ok() => self.use_directory_relay(now, source),
-                ProbeBy::Directory => {
-                    debug!("relay: {source}, listed in the directory, does not relay")
-                }
+            ProbeStep::Unsolicited => {
+                debug!("relay: a refusal from {source} without our cookie ignored");
+                return self.drop_datagram(source, DropReason::RelayUnsolicited);
             }
-        } else {
-            self.drop_datagram(source, DropReason::RelayUnsolicited);
+            ProbeStep::Done {
+                by,
+                result,
+                release,
+            } => {
+                if let Some(frame) = release {
+                    self.transmits
+                        .push_back(self.locals.transmit(source, frame));
+                }
+                (by, result)
+            }
+        };
+        if by == ProbeBy::Directory
+            && let Some(directory) = self.relay_directory.as_mut()
+        {
+            directory.probed(now, source, result.is_ok());
+        }
+        match by {
+            ProbeBy::User => self.events.push_back(Event::RelayProbed {
+                relay: source,
+                result,
+            }),
+            ProbeBy::Directory if result.is_ok() => self.use_directory_relay(now, source),
+            ProbeBy::Directory => {
+                debug!("relay: {source}, listed in the directory, does not relay")
+            }
         }
     }
 
@@ -326,49 +259,22 @@ impl Node {
     /// relay for us (`by` the user: [`Event::RelayProbed`]; by the relay
     /// directory: used if it binds); a bound probe is released at once.
     pub(super) fn probe_relays(&mut self, now: Instant, relays: Vec<SocketAddr>, by: ProbeBy) {
-        // Probes never answered are given up here, not on a timer of their
-        // own: they cost nothing while they wait.
-        let silent: Vec<(SocketAddr, [u8; 16])> = self
-            .relay_probes
-            .iter()
-            .filter(|(_, p)| now >= p.sent_at + PROBE_TIMEOUT)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in silent {
-            if let Some(probe) = self.relay_probes.remove(&key)
-                && probe.by == ProbeBy::Directory
+        for (relay, by) in self.relay_probes.expire(now) {
+            if by == ProbeBy::Directory
                 && let Some(directory) = self.relay_directory.as_mut()
             {
-                directory.probed(now, key.0, false);
+                directory.probed(now, relay, false);
             }
         }
         for relay in relays {
-            let token = self.rng.bytes();
-            // Random IDs: a probe tells the relay nothing about who we are.
-            let (one, other) = (NodeId(self.rng.bytes()), NodeId(self.rng.bytes()));
-            let bind = Bind {
-                token,
-                session: u64::from_be_bytes(self.rng.bytes()),
-                low: one.min(other),
-                high: one.max(other),
-                cookie: None,
-            };
             debug!("relay: probing {relay}");
-            self.relay_probes.insert(
-                (relay, token),
-                Probe {
-                    by,
-                    bind,
-                    sent_at: now,
-                },
-            );
-            self.transmits
-                .push_back(self.locals.transmit(relay, Frame::Bind(bind).encode()));
+            let frame = self.relay_probes.start(now, relay, by, &mut self.rng);
+            self.transmits.push_back(self.locals.transmit(relay, frame));
         }
     }
 
     /// Bindings held as a relay.
     pub(super) fn relay_bindings(&self) -> usize {
-        self.relay_table.as_ref().map_or(0, RelayTable::len)
+        self.relay.bindings()
     }
 }

@@ -20,6 +20,8 @@
 //! | `server.rs` | the relaying side: bindings, pairing, quotas |
 //! | `client.rs` | one connection's binding at one relay |
 //! | `cookie.rs` | the stateless return-routability check of binds |
+//! | `service.rs` | a node's relaying side: role, table and cookies |
+//! | `probes.rs` | our probes of whether an address relays for us |
 //!
 //! The rest of relaying lives where its layer puts it: a connection's
 //! relayed candidates and bindings in `rtc/relayed.rs`, which relays an
@@ -30,7 +32,9 @@
 
 pub mod client;
 pub mod cookie;
+pub mod probes;
 pub mod server;
+pub mod service;
 pub mod wire;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};

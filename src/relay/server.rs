@@ -101,6 +101,12 @@ impl RelayTable {
         self.bindings.len()
     }
 
+    /// The most pairs this table holds.
+    #[cfg(test)]
+    pub fn max_pairs(&self) -> usize {
+        self.config.max_pairs
+    }
+
     /// Binds `source` under `token`, or refreshes its binding. The caller
     /// has checked the source's cookie, and the token where it can (a
     /// member relay).
