@@ -27,7 +27,7 @@ impl Node {
         let accept_push = |from| {
             joined
                 .as_ref()
-                .is_some_and(|j| j.dht_source.announced_to(from))
+                .is_some_and(|j| j.sources.dht.announced_to(from))
         };
         let is_probe = |txid: &TxId, from| reach.is_probe(txid, from);
         let policy = DatagramPolicy {
@@ -43,7 +43,7 @@ impl Node {
                 // it was given, reachable or not).
                 if was_alone && self.dht.routing_len() > 0 {
                     if let Some(joined) = self.joined.as_mut() {
-                        joined.dht_source.lookup_now(now);
+                        joined.sources.dht.lookup_now(now);
                     }
                     self.dht_source_timeout(now);
                 }
@@ -78,7 +78,7 @@ impl Node {
                     self.events.push_back(Event::Bootstrapped { nodes });
                     self.probe_own_reach(now);
                     if let Some(joined) = self.joined.as_mut() {
-                        joined.dht_source.lookup_now(now);
+                        joined.sources.dht.lookup_now(now);
                         self.dht_source_timeout(now);
                     }
                 }
@@ -102,8 +102,8 @@ impl Node {
                     let action = self
                         .joined
                         .as_mut()
-                        .filter(|j| j.dht_source.owns_lookup(id))
-                        .and_then(|j| j.dht_source.lookup_done(now, tokens));
+                        .filter(|j| j.sources.dht.owns_lookup(id))
+                        .and_then(|j| j.sources.dht.lookup_done(now, tokens));
                     self.apply_dht_action(now, action);
                 }
                 DhtEvent::Records {
@@ -183,7 +183,7 @@ impl Node {
         let action = self
             .joined
             .as_mut()
-            .and_then(|j| j.dht_source.handle_timeout(now));
+            .and_then(|j| j.sources.dht.handle_timeout(now));
         self.apply_dht_action(now, action);
     }
 
@@ -193,7 +193,7 @@ impl Node {
             Some(Action::LookUp(topic)) => {
                 let id = self.dht.get_peers(now, topic);
                 if let Some(joined) = self.joined.as_mut() {
-                    joined.dht_source.lookup_started(id);
+                    joined.sources.dht.lookup_started(id);
                 }
             }
             Some(Action::Announce(storers)) => {

@@ -174,7 +174,11 @@ impl Node {
                 .restart_if_stale(now, peer, source, fresh);
         }
         self.stats.hellos += 1;
-        if let Some(source_state) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
+        if let Some(source_state) = self
+            .joined
+            .as_mut()
+            .and_then(|j| j.sources.mainline.as_mut())
+        {
             source_state.verified(source);
         }
         let answer = match hello.kind {

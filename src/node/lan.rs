@@ -34,7 +34,7 @@ impl Node {
         let due = self
             .joined
             .as_mut()
-            .and_then(|j| j.lan.as_mut())
+            .and_then(|j| j.sources.lan.as_mut())
             .is_some_and(|lan| lan.beacon_due(now));
         if !due {
             return;
@@ -89,6 +89,7 @@ impl Node {
         let meeting = joined.membership.meeting();
         let window = lan_window(unix_ms);
         let ours = joined
+            .sources
             .lan
             .as_mut()
             .is_some_and(|lan| lan.tag_matches(window, &heard.tag, |w| meeting.lan_tag(w)));
@@ -129,7 +130,7 @@ impl Node {
             && self
                 .joined
                 .as_mut()
-                .and_then(|j| j.lan.as_mut())
+                .and_then(|j| j.sources.lan.as_mut())
                 .is_some_and(|lan| lan.heard(now, source));
         if answer {
             debug!(

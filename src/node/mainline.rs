@@ -77,7 +77,11 @@ impl Node {
                 MainlineEvent::Bootstrapped { nodes } => {
                     self.events.push_back(Event::MainlineBootstrapped { nodes });
                     self.relay_directory_timeout(now);
-                    if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut()) {
+                    if let Some(source) = self
+                        .joined
+                        .as_mut()
+                        .and_then(|j| j.sources.mainline.as_mut())
+                    {
                         source.lookup_now(now);
                     }
                     self.mainline_source_timeout(now);
@@ -97,7 +101,7 @@ impl Node {
                     let due = self
                         .joined
                         .as_mut()
-                        .and_then(|j| j.mainline.as_mut())
+                        .and_then(|j| j.sources.mainline.as_mut())
                         .map(|s| s.on_values(now, id, by, &peers, &ours))
                         .unwrap_or_default();
                     self.send_hellos(now, &due, HelloKind::Hello);
@@ -130,7 +134,7 @@ impl Node {
                     let action = self
                         .joined
                         .as_mut()
-                        .and_then(|j| j.mainline.as_mut())
+                        .and_then(|j| j.sources.mainline.as_mut())
                         .filter(|s| s.owns_lookup(id))
                         .and_then(|s| s.lookup_done(now, unix_ms, id, storers));
                     if let Some(action) = action {
@@ -175,7 +179,7 @@ impl Node {
         let actions = self
             .joined
             .as_mut()
-            .and_then(|j| j.mainline.as_mut())
+            .and_then(|j| j.sources.mainline.as_mut())
             .map(|s| s.handle_timeout(now, unix_ms, ready))
             .unwrap_or_default();
         for action in actions {
@@ -192,7 +196,10 @@ impl Node {
                     }
                     for &(window, info_hash) in &windows {
                         let id = mainline.get_peers(now, info_hash);
-                        if let Some(source) = self.joined.as_mut().and_then(|j| j.mainline.as_mut())
+                        if let Some(source) = self
+                            .joined
+                            .as_mut()
+                            .and_then(|j| j.sources.mainline.as_mut())
                         {
                             source.lookup_started(id, family, window);
                         }

@@ -17,20 +17,14 @@ use crate::meeting::Meeting;
 use crate::membership::{Change, Found, Membership, SignalPath};
 use crate::record::{self, NetworkFacts, PeerRecord};
 use crate::rtc::{Connections, Member};
-use crate::sources::dht::DhtSource;
-use crate::sources::lan::LanSource;
-use crate::sources::mainline::MainlineSource;
+use crate::sources::Sources;
 
 /// Everything that exists only while the node is in a meeting.
 pub(super) struct Joined {
     /// Who is in it.
     pub(super) membership: Membership,
-    /// The DHT as a member source.
-    pub(super) dht_source: DhtSource,
-    /// The Mainline DHT as a member source, when Mainline is on.
-    pub(super) mainline: Option<MainlineSource>,
-    /// The local network as a member source, when LAN beacons are on.
-    pub(super) lan: Option<LanSource>,
+    /// The member sources.
+    pub(super) sources: Sources,
     /// A connection per member.
     pub(super) connections: Connections,
 }
@@ -41,11 +35,7 @@ impl Joined {
     pub(super) fn poll_timeout(&self, mainline_ready: bool) -> Option<Instant> {
         [
             self.membership.poll_timeout(),
-            self.dht_source.poll_timeout(),
-            self.mainline
-                .as_ref()
-                .and_then(|m| m.poll_timeout(mainline_ready)),
-            self.lan.as_ref().and_then(LanSource::poll_timeout),
+            self.sources.poll_timeout(mainline_ready),
             self.connections.poll_timeout(),
         ]
         .into_iter()
@@ -82,11 +72,11 @@ impl Node {
         info!("joining meeting with topic {}", meeting.topic());
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let first_session = u64::from_be_bytes(self.rng.bytes());
-        let mainline = self.mainline.iter().next().is_some().then(|| {
+        let infohash = self.mainline.iter().next().is_some().then(|| {
             let keyed = meeting.clone();
-            MainlineSource::new(now, Box::new(move |window| keyed.infohash(window)))
+            Box::new(move |window| keyed.infohash(window)) as Box<dyn Fn(u64) -> _>
         });
-        let lan = self.config.lan.then(|| LanSource::new(now));
+        let sources = Sources::new(now, meeting.topic(), infohash, self.config.lan);
         let mut connections = Connections::new(
             crypto,
             meeting.clone(),
@@ -100,12 +90,15 @@ impl Node {
         connections.set_stream_spares(self.stream_spares);
         connections.set_relay_needed(self.public.best_class().may_need_relay());
         self.joined = Some(Joined {
-            dht_source: DhtSource::new(now, meeting.topic()),
-            mainline,
-            lan,
+            sources,
             membership: Membership::new(meeting, self.node_id()),
             connections,
         });
+        self.sources_timeout(now);
+    }
+
+    /// Runs every member source's schedule.
+    pub(super) fn sources_timeout(&mut self, now: Instant) {
         self.dht_source_timeout(now);
         self.mainline_source_timeout(now);
         self.lan_source_timeout(now);
@@ -118,9 +111,7 @@ impl Node {
         };
         let changes = joined.membership.handle_timeout(now);
         self.apply_changes(now, changes);
-        self.dht_source_timeout(now);
-        self.mainline_source_timeout(now);
-        self.lan_source_timeout(now);
+        self.sources_timeout(now);
         let public = self.public.advertised();
         let dht = &self.dht;
         if let Some(joined) = self.joined.as_mut() {
@@ -257,13 +248,7 @@ impl Node {
     /// Our addresses changed: the sources re-announce.
     pub(super) fn addresses_changed(&mut self) {
         if let Some(joined) = self.joined.as_mut() {
-            joined.dht_source.addresses_changed();
-            if let Some(source) = joined.mainline.as_mut() {
-                source.addresses_changed();
-            }
-            if let Some(lan) = joined.lan.as_mut() {
-                lan.addresses_changed();
-            }
+            joined.sources.addresses_changed();
         }
     }
 }
