@@ -494,12 +494,12 @@ impl Node {
         }
         // The beacon listener hears the group: beacons are all that is
         // spoken there, and nothing can be answered from a group address.
-        if destination.ip().is_multicast()
-            && crate::demux::classify(data) != crate::demux::Protocol::Beacon
+        let datagram = route::Datagram::new(data);
+        if destination.ip().is_multicast() && datagram.protocol() != crate::demux::Protocol::Beacon
         {
             return self.drop_datagram(source, DropReason::UnknownProtocol);
         }
-        let cost = route::cost(data, source, &self.known());
+        let cost = datagram.cost(source, &self.known());
         // An IPv6 source is limited by its /64 (`protocol-spec.md` §7.2).
         // A second tier by /24 or /48: a host or customer with many
         // addresses gets a wider but still bounded share.
@@ -511,8 +511,7 @@ impl Node {
         {
             return self.drop_datagram(source, DropReason::RateLimited);
         }
-        let route = route::route(data, source, &self.known());
-        match route {
+        match datagram.route(source, &self.known()) {
             Route::StunResponse(response) => self.on_stun_response(now, source, &response),
             Route::BindingRequest(request) => self.answer_binding(source, destination, &request),
             Route::MalformedRequest(header) => {

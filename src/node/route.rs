@@ -1,15 +1,19 @@
-//! One datagram, one decision: [`route`] says what a received datagram is
-//! and who handles it, and [`cost`] what it costs the sender's rate limit
-//! before anything is parsed.
+//! One datagram, one decision: a [`Datagram`] is classified once by its
+//! first byte (`demux`, RFC 7983); [`Datagram::cost`] says what it costs
+//! the sender's rate limit before anything is parsed, and
+//! [`Datagram::route`] what it is and who handles it.
 //!
 //! Both are pure functions of the bytes, the source and what the node
 //! knows ([`Known`]: our STUN transactions and the connections' index by
 //! address and by ICE username fragment), so they are unit-tested on byte
-//! arrays below. The first byte picks the protocol (`demux`, RFC 7983);
-//! [`cost`] then reads only fixed offsets (the STUN class bits, the DHT
-//! message and request variants), so the one rate-limit point runs before
-//! any decoding (`protocol-spec.md` §7.2). A STUN datagram is decoded once,
-//! here, and the decoded view goes to its handler:
+//! arrays below. [`Datagram::cost`] reads only fixed offsets (the STUN
+//! class bits, the DHT message and request variants), so the one
+//! rate-limit point runs before any decoding (`protocol-spec.md` §7.2).
+//! STUN is decided from its header first: a response is decoded only when
+//! it answers one of our transactions, a request's USERNAME is found
+//! without decoding the rest (an ICE check goes to str0m, which decodes it
+//! anyway), and only a Binding request is decoded whole here; the decoded
+//! view goes to its handler:
 //!
 //! | datagram | route |
 //! |---|---|
@@ -31,9 +35,7 @@ use std::net::SocketAddr;
 use super::stats::DropReason;
 use crate::demux::{self, Protocol};
 use crate::id::NodeId;
-use crate::limits::MAX_DATAGRAM_LEN;
-use crate::stun::attribute::Attribute;
-use crate::stun::message::{Class, Header, Message, TransactionId};
+use crate::stun::message::{Class, Header, Message, TransactionId, find_username};
 
 /// What the node knows that routing depends on.
 pub trait Known {
@@ -74,22 +76,67 @@ pub enum Route<'a> {
     Drop(DropReason),
 }
 
-/// Rate-limit tokens the datagram costs its source, read from fixed
-/// offsets only: requests that cost work or bytes cost 1 (a DHT `Signal`,
-/// which makes us send to a third party, 2); responses, STUN from an
-/// address a connection uses and KRPC from a Mainline node we queried are
-/// free.
-pub fn cost(data: &[u8], source: SocketAddr, known: &impl Known) -> u64 {
-    match demux::classify(data) {
-        Protocol::Stun => match stun_class(data) {
-            Some(Class::Request | Class::Indication) if known.peer_at(source).is_none() => 1,
+/// A received datagram and its protocol, read once from the first byte.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram<'a> {
+    data: &'a [u8],
+    protocol: Protocol,
+}
+
+impl<'a> Datagram<'a> {
+    /// Classifies `data` (the caller has dropped oversized datagrams).
+    pub fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            protocol: demux::classify(data),
+        }
+    }
+
+    /// The protocol its first byte names.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Rate-limit tokens the datagram costs its source, read from fixed
+    /// offsets only: requests that cost work or bytes cost 1 (a DHT
+    /// `Signal`, which makes us send to a third party, 2); responses, STUN
+    /// from an address a connection uses and KRPC from a Mainline node we
+    /// queried are free.
+    pub fn cost(&self, source: SocketAddr, known: &impl Known) -> u64 {
+        let data = self.data;
+        match self.protocol {
+            Protocol::Stun => match stun_class(data) {
+                Some(Class::Request | Class::Indication) if known.peer_at(source).is_none() => 1,
+                _ => 0,
+            },
+            Protocol::Dht => dht_cost(data),
+            Protocol::Mainline => u64::from(!known.mainline_awaits(source)),
+            Protocol::Hello | Protocol::Beacon => 1,
+            Protocol::Relay => relay_cost(data),
             _ => 0,
-        },
-        Protocol::Dht => dht_cost(data),
-        Protocol::Mainline => u64::from(!known.mainline_awaits(source)),
-        Protocol::Hello | Protocol::Beacon => 1,
-        Protocol::Relay => relay_cost(data),
-        _ => 0,
+        }
+    }
+
+    /// Where the datagram goes.
+    pub fn route(&self, source: SocketAddr, known: &impl Known) -> Route<'a> {
+        match self.protocol {
+            Protocol::Stun => route_stun(self.data, source, known),
+            Protocol::Dht => Route::Dht,
+            Protocol::Mainline => Route::Mainline,
+            Protocol::Hello => Route::Hello,
+            Protocol::Beacon => Route::Beacon,
+            Protocol::Relay => Route::Relay,
+            Protocol::Dtls => match known.peer_at(source) {
+                Some(peer) => Route::Dtls(peer),
+                None => Route::Drop(DropReason::WebrtcUnmatched),
+            },
+            Protocol::Zrtp
+            | Protocol::TurnChannel
+            | Protocol::Quic
+            | Protocol::Rtp
+            | Protocol::Unassigned
+            | Protocol::Empty => Route::Drop(DropReason::UnknownProtocol),
+        }
     }
 }
 
@@ -157,63 +204,35 @@ fn stun_class(data: &[u8]) -> Option<Class> {
 }
 
 /// Decides what `data` from `source` is.
-pub fn route<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Route<'a> {
-    if data.len() > MAX_DATAGRAM_LEN {
-        return Route::Drop(DropReason::Oversized);
-    }
-    match demux::classify(data) {
-        Protocol::Stun => route_stun(data, source, known),
-        Protocol::Dht => Route::Dht,
-        Protocol::Mainline => Route::Mainline,
-        Protocol::Hello => Route::Hello,
-        Protocol::Beacon => Route::Beacon,
-        Protocol::Relay => Route::Relay,
-        Protocol::Dtls => match known.peer_at(source) {
-            Some(peer) => Route::Dtls(peer),
-            None => Route::Drop(DropReason::WebrtcUnmatched),
-        },
-        Protocol::Zrtp
-        | Protocol::TurnChannel
-        | Protocol::Quic
-        | Protocol::Rtp
-        | Protocol::Unassigned
-        | Protocol::Empty => Route::Drop(DropReason::UnknownProtocol),
-    }
-}
-
 fn route_stun<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Route<'a> {
     let Ok(header) = Header::parse(data) else {
         return Route::Drop(DropReason::StunMalformed);
     };
-    let message = match Message::decode(data) {
-        Ok(message) => message,
-        Err(_) if header.class == Class::Request => return Route::MalformedRequest(header),
-        Err(_) => return Route::Drop(DropReason::StunMalformed),
-    };
-    match message.class() {
+    match header.class {
         Class::SuccessResponse | Class::ErrorResponse => {
-            if known.our_stun_transaction(&message.transaction_id()) {
-                Route::StunResponse(message)
+            if known.our_stun_transaction(&header.transaction_id) {
+                match Message::decode(data) {
+                    Ok(message) => Route::StunResponse(message),
+                    Err(_) => Route::Drop(DropReason::StunMalformed),
+                }
             } else if let Some(peer) = known.peer_at(source) {
                 Route::Ice(peer)
             } else {
                 Route::Drop(DropReason::StunUnknownTransaction)
             }
         }
-        Class::Request => {
-            let username = message.attributes().find_map(|a| match a {
-                Attribute::Username(name) => Some(name),
-                _ => None,
-            });
-            match username {
-                None => Route::BindingRequest(message),
-                // RFC 8445 §7.2.2: USERNAME is "receiver's ufrag:sender's ufrag".
-                Some(name) => match known.peer_with_ufrag(name.split(':').next().unwrap_or("")) {
-                    Some(peer) => Route::Ice(peer),
-                    None => Route::Drop(DropReason::WebrtcUnmatched),
-                },
-            }
-        }
+        Class::Request => match find_username(&header, data) {
+            // RFC 8445 §7.2.2: USERNAME is "receiver's ufrag:sender's ufrag".
+            Ok(Some(name)) => match known.peer_with_ufrag(name.split(':').next().unwrap_or("")) {
+                Some(peer) => Route::Ice(peer),
+                None => Route::Drop(DropReason::WebrtcUnmatched),
+            },
+            Ok(None) => match Message::decode(data) {
+                Ok(message) => Route::BindingRequest(message),
+                Err(_) => Route::MalformedRequest(header),
+            },
+            Err(_) => Route::MalformedRequest(header),
+        },
         Class::Indication => Route::Drop(DropReason::StunIgnored),
     }
 }
@@ -222,6 +241,7 @@ fn route_stun<'a>(data: &'a [u8], source: SocketAddr, known: &impl Known) -> Rou
 mod tests {
     use super::*;
     use crate::dht::wire::{Blob, Message as DhtMessage, Request, encode_frame};
+    use crate::stun::attribute::Attribute;
     use crate::stun::message::{MessageEncoder, Method};
 
     struct Fake {
@@ -276,6 +296,14 @@ mod tests {
         })
     }
 
+    fn route<'a>(data: &'a [u8], source: SocketAddr, known: &Fake) -> Route<'a> {
+        Datagram::new(data).route(source, known)
+    }
+
+    fn cost(data: &[u8], source: SocketAddr, known: &Fake) -> u64 {
+        Datagram::new(data).cost(source, known)
+    }
+
     #[test]
     fn stun_goes_to_the_client_a_connection_or_the_server() {
         let known = fake();
@@ -326,12 +354,20 @@ mod tests {
             route(&bad_request, stranger(), &known),
             Route::MalformedRequest(h) if h.class == Class::Request
         ));
-        let mut bad_response = stun(Class::SuccessResponse, 6, None);
+        // A response is decoded only when it answers our transaction.
+        let mut bad_response = stun(Class::SuccessResponse, 1, None);
         bad_response[3] = 4;
         bad_response.extend_from_slice(&[0x80, 0x22, 0x00, 0x09]);
         assert!(matches!(
             route(&bad_response, stranger(), &known),
             Route::Drop(DropReason::StunMalformed)
+        ));
+        let mut unknown_response = stun(Class::SuccessResponse, 6, None);
+        unknown_response[3] = 4;
+        unknown_response.extend_from_slice(&[0x80, 0x22, 0x00, 0x09]);
+        assert!(matches!(
+            route(&unknown_response, stranger(), &known),
+            Route::Drop(DropReason::StunUnknownTransaction)
         ));
         assert!(matches!(
             route(&[0x00, 0x01], stranger(), &known),
@@ -362,11 +398,6 @@ mod tests {
                 "{data:?}"
             );
         }
-        let oversized = vec![0x0a; MAX_DATAGRAM_LEN + 1];
-        assert!(matches!(
-            route(&oversized, stranger(), &known),
-            Route::Drop(DropReason::Oversized)
-        ));
         assert!(matches!(
             route(&request(Request::Ping), stranger(), &known),
             Route::Dht
