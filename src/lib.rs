@@ -103,13 +103,13 @@
 //! |---|---|
 //! | driver (feature `driver`), fuzz helpers (feature `fuzzing`) | `driver/`, `fuzzing` |
 //! | the node: routing and glue | `node/` |
-//! | connections, membership, member sources (`dht`, `mainline`) | `rtc/`, `membership`, `sources/` |
-//! | the public vocabulary | `api` (`Input`, `Output`, `Command`, `Event`, reasons) |
+//! | connections, membership, member sources (`dht`, `mainline`), reachability | `rtc/`, `membership`, `sources/`, `reach` |
 //! | the Mainline client (reuses `dht/`'s lookup and table) | `mainline/` |
-//! | protocol engines and codecs | `stun/`, `dht/`, `relay/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal`, `transfer/` (its `disk` with the driver) |
+//! | protocol engines and codecs | `stun/`, `dht/`, `relay/`, `demux`, `hello`, `beacon`, `ratelimit`, `record`, `signal`, `transfer/` (its `disk` with the driver), `code` |
+//! | the public vocabulary: the events, reasons and config the engines report and obey | `api/` |
 //! | signed-then-sealed payloads | `sealed` |
 //! | keys and meetings | `identity`, `meeting` |
-//! | leaves: no crate imports but `hex` | `addr`, `codec`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat` |
+//! | leaves: no crate imports but `hex` | `addr`, `codec`, `ct`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat`, `stream`, `throttle` |
 
 #![deny(unsafe_code)]
 
@@ -119,6 +119,7 @@ mod backoff;
 mod beacon;
 pub mod code;
 mod codec;
+mod ct;
 mod demux;
 mod dht;
 mod hello;

@@ -169,6 +169,26 @@ fn modules_form_layers_without_cycles() {
     }
     assert!(checked > 40, "read only {checked} files");
     assert_eq!(find_cycle(&top), None, "a cycle between top-level modules");
+    // The table in lib.rs is the truth: every import goes to the same row
+    // or a lower one, and every module is in the table.
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+    let rows = layer_rows(&lib);
+    for (module, targets) in &top {
+        let row = rows.get(module.as_str());
+        assert!(row.is_some(), "{module} is not in lib.rs's layer table");
+        // `crate::Event` and the like are root re-exports, not modules.
+        for target in targets.iter().filter(|t| t.starts_with(char::is_lowercase)) {
+            let target_row = rows.get(target.as_str());
+            assert!(
+                target_row.is_some(),
+                "{target} is not in lib.rs's layer table"
+            );
+            assert!(
+                target_row >= row,
+                "{module} (row {row:?}) imports {target} (row {target_row:?}), a layer above it"
+            );
+        }
+    }
     // The public vocabulary is a leaf: the engines import its reason and
     // config types, never the reverse.
     let engines = [
@@ -227,4 +247,24 @@ fn the_sans_io_core_uses_no_os_specific_api() {
         );
     }
     assert!(checked > 40, "read only {checked} files");
+}
+
+/// Each module of `lib.rs`'s layer table and its row, top (0) to bottom.
+fn layer_rows(lib: &str) -> BTreeMap<&str, usize> {
+    let start = lib
+        .find("//! | layer | modules |")
+        .expect("the layer table");
+    let mut rows = BTreeMap::new();
+    for (row, line) in lib[start..]
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with("//! |"))
+        .enumerate()
+    {
+        let modules = line.rsplit('|').nth(1).expect("a modules column");
+        for name in modules.split('`').skip(1).step_by(2) {
+            rows.insert(name.trim_end_matches('/'), row);
+        }
+    }
+    rows
 }

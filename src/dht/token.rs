@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ring::hmac;
 
 use super::wire::TOKEN_LEN;
+use crate::ct::constant_time_eq;
 
 /// How often the token secret changes.
 pub const TOKEN_ROTATION: Duration = Duration::from_secs(5 * 60);
@@ -73,10 +74,6 @@ fn token(key: &hmac::Key, addr: SocketAddr) -> [u8; TOKEN_LEN] {
     let mut out = [0u8; TOKEN_LEN];
     out.copy_from_slice(&context.sign().as_ref()[..TOKEN_LEN]);
     out
-}
-
-fn constant_time_eq(a: &[u8; TOKEN_LEN], b: &[u8; TOKEN_LEN]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use ring::hmac;
 use super::attribute::{self, Attribute, AttributeError, INTEGRITY_LEN};
 use super::fingerprint::fingerprint;
 pub use super::ids::{MAGIC_COOKIE, TransactionId};
+use crate::ct::constant_time_eq;
 
 /// Length of the message header.
 pub const HEADER_LEN: usize = 20;
@@ -409,10 +410,6 @@ impl<'a> Message<'a> {
             _ => IntegrityStatus::Invalid,
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// One attribute's framing: where it starts, its type and its unpadded value.
