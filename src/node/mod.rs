@@ -527,7 +527,8 @@ impl Node {
             Route::Relay => self.on_relay_frame(now, source, destination, data),
             Route::Drop(reason) => self.drop_datagram(source, reason),
         }
-        self.process_connections(now);
+        // The connections' output is taken with every engine's by
+        // `handle_input`'s `process_events`.
     }
 
     fn drop_datagram(&mut self, source: SocketAddr, reason: DropReason) {

@@ -7,7 +7,6 @@ use std::time::Instant;
 use log::debug;
 
 use super::Node;
-use crate::api::{ConnectionReason, Event};
 use crate::id::NodeId;
 
 impl Node {
@@ -41,16 +40,12 @@ impl Node {
         while let Some(signal) = joined.connections.poll_signal() {
             outgoing.push(signal);
         }
-        let mut unanswered = Vec::new();
         while let Some(event) = joined.connections.poll_event() {
-            if let Event::ConnectFailed {
-                peer,
-                reason: ConnectionReason::NoAnswer,
-            } = event
-            {
-                unanswered.push(peer);
-            }
             self.events.push_back(event);
+        }
+        let mut unanswered = Vec::new();
+        while let Some(peer) = joined.connections.poll_unanswered() {
+            unanswered.push(peer);
         }
         for peer in unanswered {
             self.offer_unanswered(&peer);

@@ -124,6 +124,9 @@ pub struct Connections {
     stream_spares: bool,
     /// What the links did since [`take_link_counts`](Self::take_link_counts).
     link_counts: LinkCounts,
+    /// Peers whose offer got no answer, for the signaling to try another
+    /// path ([`poll_unanswered`](Self::poll_unanswered)).
+    unanswered: VecDeque<NodeId>,
 }
 
 /// What the connections' links did: loss the peers reported and the
@@ -182,6 +185,7 @@ impl Connections {
             accepted_kinds: Vec::new(),
             stream_spares: false,
             link_counts: LinkCounts::default(),
+            unanswered: VecDeque::new(),
             stream_peers: None,
         }
     }
@@ -750,6 +754,12 @@ impl Connections {
         self.events.pop_front()
     }
 
+    /// The next peer whose offer got no answer (its offer's signal path
+    /// may be the reason; the node's signaling tries another).
+    pub fn poll_unanswered(&mut self) -> Option<NodeId> {
+        self.unanswered.pop_front()
+    }
+
     /// What the links did since the last call (and resets it).
     pub fn take_link_counts(&mut self) -> LinkCounts {
         std::mem::take(&mut self.link_counts)
@@ -936,6 +946,9 @@ impl Connections {
         } else {
             info!("webrtc: connecting to {} failed: {reason}", peer.short());
             self.events.push_back(Event::ConnectFailed { peer, reason });
+            if reason == ConnectionReason::NoAnswer {
+                self.unanswered.push_back(peer);
+            }
         }
         if let Some(conn) = self.conns.get_mut(&peer) {
             let session = conn.session();
