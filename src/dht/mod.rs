@@ -10,6 +10,7 @@ pub mod budget;
 pub mod engine;
 mod event;
 pub mod lookup;
+pub mod requests;
 pub mod routing;
 pub mod rpc;
 mod server;

@@ -15,12 +15,12 @@
 //! their size covers a full answer to an address the responder has not yet
 //! seen answer (`protocol-spec.md` §5.3).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::event::{DhtDrop, LookupId};
 use super::lookup::REQUEST_TIMEOUT;
+use super::requests::{Requests, Unmatched};
 use super::wire::{Blob, Message, Request, TxId, encode_frame};
 use crate::id::NodeId;
 
@@ -79,21 +79,10 @@ pub(super) enum Purpose {
 }
 
 /// A request in flight.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Pending {
-    /// Where it went.
-    pub(super) to: SocketAddr,
-    /// The node we expect to answer, if we know it.
-    pub(super) id: Option<NodeId>,
-    /// What it is for.
-    pub(super) purpose: Purpose,
-    /// When it fails unanswered.
-    pub(super) deadline: Instant,
-}
+pub(super) type Pending = super::requests::Pending<Purpose>;
 
-/// A request in flight and what resending it takes.
-struct InFlight {
-    pending: Pending,
+/// What resending a request in flight takes.
+struct Resend {
     frame: Vec<u8>,
     resends_left: u8,
     resend_at: Instant,
@@ -102,7 +91,7 @@ struct InFlight {
 /// The requests in flight, by transaction ID.
 #[derive(Default)]
 pub(super) struct Rpc {
-    pending: BTreeMap<TxId, InFlight>,
+    pending: Requests<TxId, Purpose, Resend>,
 }
 
 impl Rpc {
@@ -113,14 +102,12 @@ impl Rpc {
 
     /// True if a request to `addr` is in flight.
     pub(super) fn awaits(&self, addr: SocketAddr) -> bool {
-        self.pending.values().any(|f| f.pending.to == addr)
+        self.pending.awaits(addr)
     }
 
     /// True if a request of lookup `id` is in flight.
     pub(super) fn lookup_in_flight(&self, id: LookupId) -> bool {
-        self.pending
-            .values()
-            .any(|f| f.pending.purpose == Purpose::Lookup(id))
+        self.pending.any(|purpose| *purpose == Purpose::Lookup(id))
     }
 
     /// The frame for `body` from `sender` under `txid`, remembered as in
@@ -141,11 +128,11 @@ impl Rpc {
         let frame = padded_frame(txid, sender, body);
         self.pending.insert(
             txid,
-            InFlight {
-                pending: Pending {
-                    deadline: now + REQUEST_TIMEOUT,
-                    ..pending
-                },
+            Pending {
+                deadline: now + REQUEST_TIMEOUT,
+                ..pending
+            },
+            Resend {
                 frame: frame.clone(),
                 resends_left: resends,
                 resend_at: now + RESEND_INTERVAL,
@@ -157,11 +144,11 @@ impl Rpc {
     /// Requests due to be sent again at `now`: where to, and the bytes.
     pub(super) fn take_resends(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut due = Vec::new();
-        for flight in self.pending.values_mut() {
-            if flight.resends_left > 0 && now >= flight.resend_at {
-                flight.resends_left -= 1;
-                flight.resend_at += RESEND_INTERVAL;
-                due.push((flight.pending.to, flight.frame.clone()));
+        for (pending, resend) in self.pending.iter_mut() {
+            if resend.resends_left > 0 && now >= resend.resend_at {
+                resend.resends_left -= 1;
+                resend.resend_at += RESEND_INTERVAL;
+                due.push((pending.to, resend.frame.clone()));
             }
         }
         due
@@ -174,40 +161,29 @@ impl Rpc {
         txid: &TxId,
         source: SocketAddr,
     ) -> Result<Pending, DhtDrop> {
-        let flight = self.pending.get(txid).ok_or(DhtDrop::UnknownTransaction)?;
-        if flight.pending.to != source {
-            return Err(DhtDrop::WrongSource);
-        }
         self.pending
-            .remove(txid)
-            .map(|f| f.pending)
-            .ok_or(DhtDrop::UnknownTransaction)
+            .take_answered(txid, source)
+            .map_err(|unmatched| match unmatched {
+                Unmatched::UnknownTransaction => DhtDrop::UnknownTransaction,
+                Unmatched::WrongSource => DhtDrop::WrongSource,
+            })
     }
 
     /// Requests past their deadline at `now`, taken out of flight in
     /// transaction-ID order.
     pub(super) fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
-        let expired: Vec<TxId> = self
-            .pending
-            .iter()
-            .filter(|(_, f)| now >= f.pending.deadline)
-            .map(|(txid, _)| *txid)
-            .collect();
-        expired
-            .iter()
-            .filter_map(|txid| self.pending.remove(txid).map(|f| f.pending))
-            .collect()
+        self.pending.take_expired(now)
     }
 
     /// The earliest deadline or resend in flight.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.pending
-            .values()
-            .map(|f| {
-                if f.resends_left > 0 {
-                    f.resend_at.min(f.pending.deadline)
+            .iter()
+            .map(|(pending, resend)| {
+                if resend.resends_left > 0 {
+                    resend.resend_at.min(pending.deadline)
                 } else {
-                    f.pending.deadline
+                    pending.deadline
                 }
             })
             .min()

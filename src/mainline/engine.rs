@@ -39,6 +39,7 @@ use super::krpc::{self, CompactNode, ID_LEN, Id, Message, Query, Response, TXID_
 use crate::addr::Family;
 use crate::dht::bootstrap::Bootstrap;
 use crate::dht::lookup::Lookup;
+use crate::dht::requests::{Requests, Unmatched};
 use crate::dht::routing::{Offer, Peer, RoutingTable};
 use crate::dht::wire::K;
 use crate::id::NodeId;
@@ -141,14 +142,9 @@ enum Purpose {
     Probe,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    to: SocketAddr,
-    /// The node we expect to answer (lookup candidates, probes).
-    id: Option<NodeId>,
-    purpose: Purpose,
-    deadline: Instant,
-}
+/// A query in flight (`id`: the node we expect to answer, for lookup
+/// candidates and probes).
+type Pending = crate::dht::requests::Pending<Purpose>;
 
 struct LookupState {
     lookup: Lookup,
@@ -172,7 +168,7 @@ pub struct Mainline {
     /// earlier queries no longer count against the attempt.
     generation: u32,
     bootstrapped: bool,
-    pending: BTreeMap<[u8; TXID_LEN], Pending>,
+    pending: Requests<[u8; TXID_LEN], Purpose>,
     lookups: BTreeMap<LookupId, LookupState>,
     next_lookup: LookupId,
     pacing: RateLimiter<IpAddr>,
@@ -224,7 +220,7 @@ impl Mainline {
             bootstrap_addrs: bootstrap,
             generation: 0,
             bootstrapped: false,
-            pending: BTreeMap::new(),
+            pending: Requests::default(),
             lookups: BTreeMap::new(),
             next_lookup: match family {
                 Family::V4 => 0,
@@ -293,7 +289,7 @@ impl Mainline {
     /// True if a query to `addr` is in flight (its answers cost the
     /// sender no rate-limit tokens).
     pub fn awaits(&self, addr: SocketAddr) -> bool {
-        self.pending.values().any(|p| p.to == addr)
+        self.pending.awaits(addr)
     }
 
     /// Our public address of this client's family has IP `ip` (the vote
@@ -388,17 +384,13 @@ impl Mainline {
         let txid: [u8; TXID_LEN] = txid
             .try_into()
             .map_err(|_| MainlineDrop::UnknownTransaction)?;
-        let pending = self
-            .pending
-            .get(&txid)
-            .ok_or(MainlineDrop::UnknownTransaction)?;
-        if pending.to != source {
-            return Err(MainlineDrop::WrongSource);
-        }
-        let pending = self
-            .pending
-            .remove(&txid)
-            .ok_or(MainlineDrop::UnknownTransaction)?;
+        let pending =
+            self.pending
+                .take_answered(&txid, source)
+                .map_err(|unmatched| match unmatched {
+                    Unmatched::UnknownTransaction => MainlineDrop::UnknownTransaction,
+                    Unmatched::WrongSource => MainlineDrop::WrongSource,
+                })?;
         match answer {
             Ok(body) => self.on_response(now, source, pending, body),
             Err(code) => {
@@ -412,16 +404,8 @@ impl Mainline {
 
     /// Expires queries and sends what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<[u8; TXID_LEN]> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now >= p.deadline)
-            .map(|(txid, _)| *txid)
-            .collect();
-        for txid in expired {
-            if let Some(pending) = self.pending.remove(&txid) {
-                self.on_unanswered(now, pending, true);
-            }
+        for pending in self.pending.take_expired(now) {
+            self.on_unanswered(now, pending, true);
         }
         if let Some(addrs) = self.bootstrap.due(now) {
             debug!(
@@ -452,7 +436,7 @@ impl Mainline {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pending = self.pending.values().map(|p| p.deadline).min();
+        let pending = self.pending.next_deadline();
         let stragglers = self
             .lookups
             .values()
@@ -561,10 +545,10 @@ impl Mainline {
             return self.on_unanswered(now, pending, false);
         }
         let txid: [u8; TXID_LEN] = self.rng.bytes();
-        if self.pending.contains_key(&txid) {
+        if self.pending.contains(&txid) {
             return self.on_unanswered(now, pending, false);
         }
-        self.pending.insert(txid, pending);
+        self.pending.insert(txid, pending, ());
         self.transmits.push_back(Transmit {
             source: self.local,
             destination: to,
