@@ -16,7 +16,7 @@
 //! signals to every stored address.
 
 use crate::addr::source_key;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,9 @@ pub struct Store {
     topics: BTreeMap<NodeId, BTreeMap<Key, Stored>>,
     per_ip: BTreeMap<IpAddr, usize>,
     total: usize,
+    /// Every record by when it expires, so the next expiry and the
+    /// expired records are found without scanning them all.
+    expiries: BTreeSet<(Instant, NodeId, Key)>,
 }
 
 impl Store {
@@ -96,6 +99,9 @@ impl Store {
             .get_mut(&topic)
             .and_then(|t| t.get_mut(&(announcer, source)))
         {
+            let key = (announcer, source);
+            self.expiries.remove(&(existing.expires_at, topic, key));
+            self.expiries.insert((stored.expires_at, topic, key));
             *existing = stored;
             return Ok(Put::Refreshed);
         }
@@ -131,6 +137,8 @@ impl Store {
         {
             return Err(Refused::Full);
         }
+        self.expiries
+            .insert((stored.expires_at, topic, (announcer, source)));
         self.topics
             .entry(topic)
             .or_default()
@@ -179,6 +187,7 @@ impl Store {
             return;
         };
         if let Some(stored) = records.remove(key) {
+            self.expiries.remove(&(stored.expires_at, *topic, *key));
             self.total -= 1;
             if let Some(count) = self.per_ip.get_mut(&source_key(stored.source.ip())) {
                 *count -= 1;
@@ -199,30 +208,16 @@ impl Store {
 
     /// The earliest expiry, for the node's next deadline.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.topics
-            .values()
-            .flat_map(|r| r.values().map(|s| s.expires_at))
-            .min()
+        self.expiries.first().map(|(at, _, _)| *at)
     }
 
     /// Removes expired records.
     pub fn expire(&mut self, now: Instant) {
-        let per_ip = &mut self.per_ip;
-        let total = &mut self.total;
-        self.topics.retain(|_, records| {
-            records.retain(|_, stored| {
-                let live = stored.expires_at > now;
-                if !live {
-                    *total -= 1;
-                    if let Some(count) = per_ip.get_mut(&source_key(stored.source.ip())) {
-                        *count -= 1;
-                    }
-                }
-                live
-            });
-            !records.is_empty()
-        });
-        per_ip.retain(|_, count| *count > 0);
+        while let Some(&(at, topic, key)) = self.expiries.first()
+            && at <= now
+        {
+            self.remove(&topic, &key);
+        }
     }
 }
 
@@ -262,6 +257,26 @@ mod tests {
             store.put(now + RECORD_TTL, id(1), id(2), addr(9, 1), vec![3]),
             Ok(Put::New)
         );
+    }
+
+    #[test]
+    fn the_expiry_index_follows_refreshes_and_expires_only_what_is_due() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(60);
+        let mut store = Store::default();
+        store.put(t0, id(1), id(2), addr(1, 1), vec![1]).unwrap();
+        store.put(t0, id(1), id(3), addr(2, 1), vec![2]).unwrap();
+        store.put(later, id(4), id(5), addr(3, 1), vec![3]).unwrap();
+        assert_eq!(store.next_expiry(), Some(t0 + RECORD_TTL));
+        // Refreshing the two early ones moves their expiry.
+        store.put(later, id(1), id(2), addr(1, 1), vec![4]).unwrap();
+        store.put(later, id(1), id(3), addr(2, 1), vec![5]).unwrap();
+        assert_eq!(store.next_expiry(), Some(later + RECORD_TTL));
+        store.expire(t0 + RECORD_TTL);
+        assert_eq!(store.len(), 3, "nothing was due");
+        store.expire(later + RECORD_TTL);
+        assert_eq!((store.len(), store.next_expiry()), (0, None));
+        assert!(store.per_ip.is_empty() && store.topics.is_empty());
     }
 
     #[test]
