@@ -5,8 +5,9 @@ mod cli;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cli::args::{self, Command, EXIT_USAGE};
+use cli::args;
 use cli::logger::{errln, outln};
+use cli::options::{Command, EXIT_USAGE};
 use ring::rand::SystemRandom;
 use tinynode::Identity;
 use tinynode::driver::{KeyFileError, generate_identity, load_or_create_identity};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tinynode::NodeId;
 
-use super::args::AllowOptions;
+use super::options::AllowOptions;
 
 /// The members `options` allows, or `None` when it names none (everyone
 /// is allowed). A file lists one key per line; blank lines and text after

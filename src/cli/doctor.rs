@@ -27,8 +27,8 @@ use tinynode::{
     RelayRefusal, RelayRole, RetransmitConfig,
 };
 
-use super::args::DoctorOptions;
 use super::json::JsonLine;
+use super::options::DoctorOptions;
 use super::printer::Printer;
 use super::{Sources, finish, mainline, resolve_for, start_configured, usable_binds};
 

@@ -23,9 +23,9 @@ use tinynode::driver::resolve_all;
 use tinynode::driver::{Flow, HANDLER_TOKENS, HANDLER_TOKENS_END, Handler};
 use tinynode::{Event, Identity, Node, NodeId, ResetCode, StreamHeader, StreamId, StreamKind};
 
-use super::args::{AllowOptions, ConnectOptions, ExposeOptions, Service};
 use super::bridge::{Bridge, Pumped, Waiting};
 use super::json::JsonLine;
+use super::options::{AllowOptions, ConnectOptions, ExposeOptions, Service};
 use super::printer::{PrintEvents, Printer};
 use super::udp::{ClientFlows, ServiceFlows};
 use super::{EXIT_FAILURE, Entered, RESOLVE_LIMIT, allow, enter, finish};
@@ -168,7 +168,7 @@ pub fn connect(options: ConnectOptions, identity: Identity) -> i32 {
 
 /// Enters the meeting and applies the allow-list.
 fn start(
-    meeting: &super::args::JoinOptions,
+    meeting: &super::options::JoinOptions,
     allow_options: &AllowOptions,
     identity: Identity,
     printer: &Printer,

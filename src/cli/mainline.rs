@@ -18,7 +18,7 @@ use tinynode::Command as NodeCommand;
 use tinynode::driver::CommandSender;
 use tinynode::driver::{HostPort, resolve_all};
 
-use super::args::MAINLINE_PORT;
+use super::options::MAINLINE_PORT;
 
 /// The public Mainline bootstrap routers that the project's Mainline
 /// study found still answering (`protocol-spec.md` §9.1), asked after the

@@ -11,6 +11,7 @@ mod json;
 mod lex;
 pub mod logger;
 mod mainline;
+pub mod options;
 pub mod pipe;
 mod printer;
 pub mod receive;
@@ -31,9 +32,9 @@ use tinynode::{
     RelayRole, ServerFailure, WallClock,
 };
 
-use args::{Binds, JoinOptions, ServeOptions, StunOptions};
 use json::JsonLine;
 use logger::errln;
+use options::{Binds, JoinOptions, ServeOptions, StunOptions};
 use printer::{PrintEvents, Printer};
 
 /// Exit code when the command ran but failed.
@@ -289,13 +290,13 @@ fn enter(
         .or_else(|| std::env::var("MEETING_CODE").ok())
     else {
         printer.error("no meeting code: give one (tinynode join CODE) or set MEETING_CODE");
-        return Err(args::EXIT_USAGE);
+        return Err(options::EXIT_USAGE);
     };
     let meeting = match Meeting::derive(&code) {
         Ok(meeting) => meeting,
         Err(error) => {
             printer.error(&error.to_string());
-            return Err(args::EXIT_USAGE);
+            return Err(options::EXIT_USAGE);
         }
     };
     let mut bootstrap_names = options.bootstrap.clone();
@@ -421,7 +422,7 @@ fn bootstrap_from_env(printer: &Printer) -> Vec<HostPort> {
     list.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
-        .filter_map(|item| match HostPort::parse(item, args::STUN_PORT) {
+        .filter_map(|item| match HostPort::parse(item, options::STUN_PORT) {
             Ok(name) => Some(name),
             Err(error) => {
                 printer.error(&format!("TINYNODE_BOOTSTRAP: {error}"));

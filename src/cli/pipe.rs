@@ -17,8 +17,8 @@ use std::time::Instant;
 use tinynode::driver::{Flow, Handler};
 use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind, WriteError};
 
-use super::args::PipeOptions;
 use super::json::JsonLine;
+use super::options::PipeOptions;
 use super::printer::Printer;
 use super::status::{Status, megabytes};
 use super::stdio::{Input, Output};

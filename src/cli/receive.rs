@@ -20,8 +20,8 @@ use tinynode::transfer::wire::{
 };
 use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind};
 
-use super::args::ReceiveOptions;
 use super::json::JsonLine;
+use super::options::ReceiveOptions;
 use super::printer::Printer;
 use super::status::{Status, megabytes, path_words};
 use super::stdout_sink::StdoutSink;

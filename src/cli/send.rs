@@ -22,8 +22,8 @@ use tinynode::transfer::wire::{
 };
 use tinynode::{Event, Identity, Node, NodeId, StreamId, StreamKind, WriteError};
 
-use super::args::SendOptions;
 use super::json::JsonLine;
+use super::options::SendOptions;
 use super::printer::Printer;
 use super::status::{Status, megabytes, path_words};
 use super::{EXIT_FAILURE, Entered, enter, finish};
