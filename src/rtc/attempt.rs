@@ -71,11 +71,6 @@ impl Attempt {
         self.phase == Phase::Open
     }
 
-    /// When the attempt was created.
-    pub fn created(&self) -> Instant {
-        self.created
-    }
-
     /// Both sides' parameters are applied.
     pub fn start(&mut self) {
         self.phase = Phase::Connecting;

@@ -38,12 +38,9 @@ use str0m::{
 };
 
 use super::attempt::{Attempt, Phase};
-use super::copies::{CopyPolicy, Kind, kind_of};
 use super::flows::{Flows, is_flow};
-use super::link::{
-    FIRST_REPORT_AFTER, LINK_LABEL, LINK_STREAM, LinkReport, LossMeter, REPORT_INTERVAL, RttMeter,
-    SentLedger, record_number, rtt_sample,
-};
+use super::link::{LINK_LABEL, LINK_STREAM, LinkReport};
+use super::link_state::LinkState;
 use super::outbox::Outbox;
 use super::params::{ParamsError, apply_remote, local_params};
 use super::relayed::{RelayPaths, Routed};
@@ -73,9 +70,6 @@ pub const CHANNEL_STREAM: u16 = 0;
 pub const CHANNEL_LABEL: &str = "tinynode";
 /// Most datagrams fed to str0m between two polls (dimpl queues 30 records).
 pub const MAX_UNPOLLED: usize = 16;
-/// A round trip this much above 1.5 × the smallest recent one looks like
-/// a queue at a bottleneck: loss is then taken for congestion (no copies).
-pub const CONGESTION_MARGIN: Duration = Duration::from_millis(10);
 /// Longest message sent or accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 
@@ -154,14 +148,6 @@ pub struct Conn {
     flows: Flows,
     /// Byte streams, a channel each (`streams.rs`).
     streams: Streams,
-    /// Counts the peer's DTLS records, for our reports.
-    meter: LossMeter,
-    /// Counts our own DTLS records, for the declarations in our reports.
-    ledger: SentLedger,
-    /// The round trip, from the echoes in the peer's reports.
-    rtt: RttMeter,
-    /// The peer's last report stamp and when it arrived, to echo.
-    peer_stamp: Option<(u32, Instant)>,
     /// How much str0m may hold for sending.
     window: SendWindow,
     /// This connection's share of the node's total window.
@@ -172,20 +158,8 @@ pub struct Conn {
     last_input: Instant,
     /// Datagrams fed to str0m since it was last polled.
     unpolled: usize,
-    /// When our first DTLS datagram left and the peer's highest record
-    /// number then, until a higher one arrives: the handshake's round
-    /// trip, the first sample.
-    handshake_sent: Option<(Instant, Option<u64>)>,
-    /// The peer's highest DTLS record number so far.
-    highest_received: Option<u64>,
-    /// A DTLS datagram of ours has left.
-    dtls_started: bool,
-    /// When our next loss report is due; `None` while nothing is counted.
-    next_report: Option<Instant>,
-    /// We have given the peer a loss figure.
-    figured: bool,
-    /// How many times each datagram to the peer goes out.
-    copies: CopyPolicy,
+    /// Loss and round trip measured, reports, copies (`link_state.rs`).
+    link_state: LinkState,
     wake: Option<Instant>,
     remote: Option<SocketAddr>,
     /// The open channel's path: (remote address, through a relay).
@@ -263,21 +237,12 @@ impl Conn {
             link,
             streams: Streams::default(),
             flows: Flows::default(),
-            meter: LossMeter::default(),
-            ledger: SentLedger::default(),
-            rtt: RttMeter::default(),
-            peer_stamp: None,
             window: SendWindow::default(),
             window_share: MAX_WINDOW,
             written: 0,
             last_input: now,
             unpolled: 0,
-            handshake_sent: None,
-            highest_received: None,
-            dtls_started: false,
-            next_report: None,
-            figured: false,
-            copies: CopyPolicy::default(),
+            link_state: LinkState::new(now),
             wake: Some(now),
             remote: None,
             path: None,
@@ -431,28 +396,7 @@ impl Conn {
     ) {
         self.remote = Some(source);
         self.attempt.heard_from_peer(now);
-        let dtls = self.meter.observe(data);
-        let number = record_number(data);
-        if let Some((sent, seen)) = self.handshake_sent
-            && number > seen
-        {
-            // The first new DTLS record after our first one (not a copy of
-            // one we had): about a round trip.
-            self.handshake_sent = None;
-            self.rtt.sample(now, now.duration_since(sent));
-            self.copies.set_long_path(self.rtt.min());
-        }
-        self.highest_received = self.highest_received.max(number);
-        if dtls && self.next_report.is_none() {
-            // Reports come quickly until both sides have a loss figure:
-            // until then priority datagrams go twice.
-            let wait = if self.figured && self.copies.measured() {
-                REPORT_INTERVAL
-            } else {
-                FIRST_REPORT_AFTER
-            };
-            self.next_report = Some(now + wait);
-        }
+        self.link_state.on_datagram(now, data);
         match Receive::new(NetProtocol::Udp, source, destination, data) {
             Ok(receive) => {
                 self.last_input = now;
@@ -487,42 +431,16 @@ impl Conn {
         for bind in self.relays.handle_timeout(now, &self.locals) {
             self.out.push_back(ConnEvent::RelayTransmit(bind));
         }
-        if self.next_report.is_some_and(|at| now >= at) {
-            self.report(now);
-        }
+        self.report(now);
         if self.wake.is_some_and(|w| now >= w) {
             self.feed(now, RtcInput::Timeout(now));
         }
     }
 
-    /// Sends the peer a link report (once the channel is open) when it has
-    /// a loss figure or a declaration: the share of its datagrams that
-    /// arrived, if enough were compared; our copy count; the blocks of our
-    /// records completed since the last report; and a stamp and echo for
-    /// the round trip. The next datagram from the
-    /// peer sets the next report time, so an idle connection has no timer.
+    /// Sends the peer a link report when one is due (`link_state.rs`).
     fn report(&mut self, now: Instant) {
-        self.next_report = None;
-        if !self.attempt.is_open() {
+        let Some(report) = self.link_state.take_report(now, self.attempt.is_open()) else {
             return;
-        }
-        let loss = self.meter.take_report();
-        let sent = self.ledger.take();
-        // Nothing to say: no report, so reports (which are datagrams the
-        // peer counts) do not keep an idle connection awake.
-        if loss.is_none() && sent.is_none() {
-            return;
-        }
-        self.figured |= loss.is_some();
-        let report = LinkReport {
-            loss,
-            copies: self.copies.wanted(),
-            sent,
-            stamp: self.clock_ms(now),
-            echo: self.peer_stamp.map(|(stamp, _)| stamp),
-            held: self.peer_stamp.map_or(0, |(_, at)| {
-                u32::try_from(now.duration_since(at).as_millis()).unwrap_or(u32::MAX)
-            }),
         };
         let sent = self
             .rtc
@@ -533,63 +451,37 @@ impl Conn {
         }
     }
 
-    /// This connection's clock for report stamps: milliseconds since it
-    /// was created (wrapping).
-    fn clock_ms(&self, now: Instant) -> u32 {
-        (now.duration_since(self.attempt.created()).as_millis() & u128::from(u32::MAX)) as u32
-    }
-
-    /// The peer's link report: its declaration feeds our loss count, its
-    /// loss figure sets our copies, its echo gives a round trip.
+    /// The peer's link report: it sets our copies (`link_state.rs`).
     fn on_report(&mut self, now: Instant, data: &[u8]) {
         let Some(report) = LinkReport::decode(data) else {
             debug!("webrtc: unreadable link report ({} bytes)", data.len());
             return;
         };
-        if let Some(sent) = report.sent {
-            self.meter.declared(sent);
-            // The first figure goes out as soon as there is one: until
-            // then the peer copies its priority datagrams.
-            if !self.figured && self.next_report.is_some() {
-                self.next_report = Some(now);
-            }
+        let dropped = self.outbox.dropped > 0;
+        let Some(news) = self.link_state.on_report(now, &report, dropped) else {
+            return;
+        };
+        if news.loss > 0 {
+            self.out.push_back(ConnEvent::LossReported);
         }
-        self.peer_stamp = Some((report.stamp, now));
-        if let Some(rtt) = report
-            .echo
-            .and_then(|echo| rtt_sample(self.clock_ms(now), echo, report.held))
-        {
-            self.rtt.sample(now, rtt);
-            self.copies.set_long_path(self.rtt.min());
-        }
-        let congested = self.outbox.dropped > 0
-            || matches!((self.rtt.latest(), self.rtt.min()), (Some(latest), Some(min))
-                if latest > min * 3 / 2 + CONGESTION_MARGIN);
-        self.copies.set_congested(congested);
-        if let Some(loss) = report.loss {
-            self.copies.on_loss(loss);
-            if loss > 0 {
-                self.out.push_back(ConnEvent::LossReported);
-            }
-            debug!(
-                "webrtc: peer lost {}.{} % of our datagrams: sending each {} time(s) at most \
-                 (round trip {:?}, smallest {:?}{}, window {} KiB)",
-                loss / 10,
-                loss % 10,
-                self.copies.wanted(),
-                self.rtt.latest(),
-                self.rtt.min(),
-                if congested { ", congested" } else { "" },
-                self.window.limit() / 1024
-            );
-        }
+        debug!(
+            "webrtc: peer lost {}.{} % of our datagrams: sending each {} time(s) at most \
+             (round trip {:?}, smallest {:?}{}, window {} KiB)",
+            news.loss / 10,
+            news.loss % 10,
+            news.copies,
+            self.link_state.rtt_latest(),
+            self.link_state.rtt_min(),
+            if news.congested { ", congested" } else { "" },
+            self.window.limit() / 1024
+        );
     }
 
     /// How many times datagrams to the peer may go out now (tests only;
     /// the debug log reports changes).
     #[cfg(test)]
     pub fn copies(&self) -> u8 {
-        self.copies.wanted()
+        self.link_state.wanted()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
@@ -598,7 +490,7 @@ impl Conn {
             self.wake,
             self.attempt.poll_timeout(),
             self.relays.poll_timeout(),
-            self.next_report,
+            self.link_state.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -865,7 +757,8 @@ impl Conn {
             let delivered = self
                 .written
                 .saturating_sub(channel.buffered_amount() as u64);
-            self.window.on_progress(now, delivered, self.rtt.min());
+            self.window
+                .on_progress(now, delivered, self.link_state.rtt_min());
         }
         self.flush_outbox();
         if self.attempt.is_open() {
@@ -901,27 +794,20 @@ impl Conn {
         let mut extra_copies = 0;
         for (i, transmit) in burst.into_iter().enumerate() {
             let dtls = matches!(classify(&transmit.payload), Protocol::Dtls);
-            if dtls && !self.dtls_started {
-                self.dtls_started = true;
-                self.handshake_sent = Some((self.last_input, self.highest_received));
-            }
-            self.copies
-                .set_relayed(self.path_of(transmit.destination).1);
-            let copies = if !self.attempt.is_open() {
-                self.copies.copies(transmit.payload.len(), Kind::Handshake)
-            } else if dtls {
-                let last = Some(i) == last_dtls;
-                let copies = self.copies.copies(
-                    transmit.payload.len(),
-                    kind_of(transmit.payload.len(), last),
-                );
+            let open = self.attempt.is_open();
+            let relayed = self.path_of(transmit.destination).1;
+            let last = Some(i) == last_dtls;
+            let copies = self.link_state.copies_of(
+                &transmit.payload,
+                dtls,
+                last,
+                relayed,
+                open,
+                self.last_input,
+            );
+            if open && dtls {
                 extra_copies += u64::from(copies.saturating_sub(1));
-                copies
-            } else {
-                // An ICE consent check: a lost one is retried within 250 ms.
-                1
-            };
-            self.ledger.note(&transmit.payload, copies);
+            }
             let (event, transmit): (fn(Transmit) -> ConnEvent, _) =
                 match self.relays.route(transmit, &self.locals) {
                     Routed::Direct(t) => (ConnEvent::Transmit, t),
@@ -1036,6 +922,7 @@ impl Conn {
 mod tests {
     use super::*;
     use crate::rtc::attempt::{CONNECT_TIMEOUT, OFFER_RESENDS};
+    use crate::rtc::link::{FIRST_REPORT_AFTER, REPORT_INTERVAL, record_number};
 
     /// Two connections wired back to back, clock jumping to the next
     /// deadline, as quinn-proto's tests pair endpoints.

@@ -34,6 +34,7 @@ pub mod copies;
 mod flows;
 mod index;
 pub mod link;
+mod link_state;
 mod outbox;
 mod params;
 mod relay_choice;
