@@ -12,6 +12,12 @@
 //! while no such member is connected wait, at most [`WAIT_LIMIT`] each and
 //! [`MAX_WAITING`] in all. The TCP sockets are on the driver's one mio
 //! loop (the handler's own tokens).
+//!
+//! About 800 lines, kept as one file: both commands share the one handler
+//! shape (a member table, waiting clients, bridges keyed by stream) and
+//! differ only in which side opens; each part with a job of its own has
+//! its own file (`bridge.rs` one TCP connection, `udp.rs` UDP flows,
+//! `allow.rs` the allow-list).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

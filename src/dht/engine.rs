@@ -6,7 +6,7 @@
 //! runs lookups for the node and refreshes stale buckets. Every response it
 //! sends tells the requester the address its request came from.
 //!
-//! About 590 lines, kept as one file: it is the one place where requests,
+//! About 790 lines, kept as one file: it is the one place where requests,
 //! answers, lookups and the bootstrap meet (each of those has its own file
 //! and tests), and splitting the glue would scatter one event flow.
 //!

@@ -15,10 +15,11 @@
 //! socket's concrete address is looked at again whenever the host's
 //! addresses or routes change (`netwatch.rs`), and the node told.
 //!
-//! About 735 lines before its tests, kept as one file: the loop, its
+//! About 845 lines before its tests, kept as one file: the loop, its
 //! sockets, the waker and the flushing of queued sends share one `Poll`
 //! and its tokens; each helper with a job of its own has its own file
-//! (`lan.rs`, `resolve.rs`, `send_queue.rs`, `signals.rs`, `stdin.rs`).
+//! (`key_file.rs`, `lan.rs`, `netwatch.rs`, `resolve.rs`, `send_queue.rs`,
+//! `signals.rs`, `socket.rs`, `stdin.rs`).
 
 mod key_file;
 mod lan;

@@ -23,7 +23,7 @@
 //! ([`MainlineEvent::OtherFamilyNodes`]): the public routers are mostly
 //! IPv4, and that is how the IPv6 client finds its first nodes.
 //!
-//! About 590 lines before its tests, kept as one file: bootstrap, lookups
+//! About 680 lines before its tests, kept as one file: bootstrap, lookups
 //! and announces share the table of queries in flight, the per-IP pacing
 //! and the routing table, and every answer updates all three. BEP 42 IDs
 //! live in `bep42.rs`.

@@ -18,9 +18,13 @@
 //! spec §6.6). Sans-IO like the rest of the core; the
 //! registry (`rtc/mod.rs`) owns the connections and their index.
 //!
-//! About 890 lines before its tests, kept as one file: the phase machine,
-//! the path the open channel takes and the translation of str0m's output
-//! are one state machine around one `Rtc`.
+//! About 920 lines before its tests, kept as one file: what is left is the
+//! one state machine around one `Rtc` (feeding it, the path the open
+//! channel takes, and the translation of its output into datagrams and
+//! events), which every other part goes through. The parts with a state of
+//! their own have their own files and tests: the attempt (`attempt.rs`),
+//! the link measurement (`link_state.rs`), streams, flows, the outbox and
+//! the relayed candidates.
 
 use crate::addr::shareable;
 use crate::demux::{Protocol, classify};

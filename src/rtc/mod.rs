@@ -21,7 +21,7 @@
 //! str0m draws its own randomness for ICE credentials and DTLS keys; that is
 //! the one source of randomness in the core not derived from the node seed.
 //!
-//! About 785 lines, kept as one file: the registry's maps
+//! About 990 lines, kept as one file: the registry's maps
 //! (connections, their index, retries, members) change together on every
 //! offer, answer, datagram, relay frame and end, and the layering keeps
 //! sibling files from reaching back into it. The pure parts live beside
