@@ -991,3 +991,257 @@ impl Connections {
         self.share_windows();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: NodeId = NodeId([1; 32]);
+    const B: NodeId = NodeId([2; 32]);
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 4000))
+    }
+
+    fn member() -> Member {
+        Member {
+            via: Via::Dht,
+            nat: NatClass::Unknown,
+            reachable_at: None,
+        }
+    }
+
+    /// Two registries back to back (A offers: its ID is lower), signals
+    /// carried at once, datagrams delivered to the registry at their
+    /// destination; the clock jumps to the next deadline.
+    struct Net {
+        now: Instant,
+        a: Connections,
+        b: Connections,
+        /// Offers and answers carried, and what A heard.
+        carried: Vec<(NodeId, SignalKind)>,
+        a_events: Vec<(Instant, Event)>,
+        /// Carry signals (off: they are lost).
+        signals_on: bool,
+    }
+
+    impl Net {
+        fn new() -> Self {
+            let now = Instant::now();
+            let crypto = Arc::new(str0m::crypto::from_feature_flags());
+            let meeting = Meeting::derive("registry tests").unwrap();
+            let registry = |id, at| {
+                Connections::new(
+                    Arc::clone(&crypto),
+                    meeting.clone(),
+                    id,
+                    LocalAddrs::new(vec![addr(at)]),
+                    1,
+                )
+            };
+            Self {
+                now,
+                a: registry(A, 1),
+                b: registry(B, 2),
+                carried: Vec::new(),
+                a_events: Vec::new(),
+                signals_on: true,
+            }
+        }
+
+        fn signal(from: NodeId, out: OutgoingSignal, seq: u64) -> Signal {
+            Signal {
+                from,
+                seq,
+                session: out.session,
+                timestamp_ms: 0,
+                kind: out.kind,
+            }
+        }
+
+        /// Carries everything pending, then advances the clock to the next
+        /// deadline (at most 1 s on).
+        fn step(&mut self) {
+            let now = self.now;
+            let mut seq = 0;
+            while let Some(out) = self.a.poll_signal() {
+                seq += 1;
+                self.carried.push((A, out.kind.clone()));
+                if self.signals_on {
+                    self.b
+                        .on_signal(now, Self::signal(A, out, seq), Via::Dht, &[]);
+                }
+            }
+            while let Some(out) = self.b.poll_signal() {
+                seq += 1;
+                self.carried.push((B, out.kind.clone()));
+                if self.signals_on {
+                    self.a
+                        .on_signal(now, Self::signal(B, out, seq), Via::Dht, &[]);
+                }
+            }
+            while let Some(t) = self.a.poll_transmit() {
+                self.b.receive(now, A, t.source, t.destination, &t.payload);
+            }
+            while let Some(t) = self.b.poll_transmit() {
+                self.a.receive(now, B, t.source, t.destination, &t.payload);
+            }
+            self.a.settle(now);
+            self.b.settle(now);
+            while let Some(event) = self.a.poll_event() {
+                self.a_events.push((now, event));
+            }
+            while self.b.poll_event().is_some() {}
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now + Duration::from_secs(1))
+                .clamp(now + Duration::from_millis(1), now + Duration::from_secs(1));
+            self.now = next;
+            self.a.handle_timeout(next, &[]);
+            self.b.handle_timeout(next, &[]);
+        }
+
+        fn offers(&self) -> usize {
+            self.carried
+                .iter()
+                .filter(|(from, k)| *from == A && matches!(k, SignalKind::Offer(_)))
+                .count()
+        }
+    }
+
+    #[test]
+    fn the_lower_id_offers_and_both_connect() {
+        let mut net = Net::new();
+        net.a.add_member(net.now, B, member(), &[]);
+        net.b.add_member(net.now, A, member(), &[]);
+        for _ in 0..300 {
+            if net.a.is_connected(&B) && net.b.is_connected(&A) {
+                break;
+            }
+            net.step();
+        }
+        assert!(net.a.is_connected(&B) && net.b.is_connected(&A));
+        assert_eq!(net.offers(), 1, "only A offers, once");
+        assert!(
+            net.a_events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Connected { peer, .. } if *peer == B))
+        );
+    }
+
+    #[test]
+    fn a_repeated_offer_is_answered_again_and_a_stale_answer_ignored() {
+        let mut net = Net::new();
+        net.signals_on = false;
+        net.a.add_member(net.now, B, member(), &[]);
+        // The offer is lost; A sends it again on its schedule.
+        while net.offers() < 2 {
+            net.step();
+        }
+        net.signals_on = true;
+        let Some((_, SignalKind::Offer(params))) = net
+            .carried
+            .iter()
+            .find(|(f, k)| *f == A && matches!(k, SignalKind::Offer(_)))
+        else {
+            panic!("an offer")
+        };
+        let params = params.clone();
+        let session = net.a.conns[&B].session();
+        let offer = |seq| Signal {
+            from: A,
+            seq,
+            session,
+            timestamp_ms: 0,
+            kind: SignalKind::Offer(params.clone()),
+        };
+        net.b.on_signal(net.now, offer(1), Via::Dht, &[]);
+        net.b.on_signal(net.now, offer(2), Via::Dht, &[]);
+        let answers: Vec<OutgoingSignal> = std::iter::from_fn(|| net.b.poll_signal()).collect();
+        assert_eq!(answers.len(), 2, "each offer is answered");
+        assert!(answers.iter().all(|a| a.session == session));
+        // An answer of another session is stale: A still awaits its own.
+        let stale = Signal {
+            from: B,
+            seq: 3,
+            session: session + 1,
+            timestamp_ms: 0,
+            kind: answers[0].kind.clone(),
+        };
+        net.a.on_signal(net.now, stale, Via::Dht, &[]);
+        assert_eq!(net.a.conns[&B].phase(), Phase::AwaitingAnswer);
+    }
+
+    #[test]
+    fn an_unanswered_offer_fails_is_reported_and_retried_with_backoff() {
+        let mut net = Net::new();
+        net.signals_on = false;
+        let start = net.now;
+        net.a.add_member(net.now, B, member(), &[]);
+        let failed_at = loop {
+            net.step();
+            if let Some((at, event)) = net
+                .a_events
+                .iter()
+                .find(|(_, e)| matches!(e, Event::ConnectFailed { .. }))
+            {
+                let reason = ConnectionReason::NoAnswer;
+                assert_eq!(*event, Event::ConnectFailed { peer: B, reason });
+                break *at;
+            }
+        };
+        assert_eq!(
+            net.a.poll_unanswered(),
+            Some(B),
+            "the signaling hears of it"
+        );
+        assert!(failed_at - start >= attempt::CONNECT_TIMEOUT);
+        // The retry comes RETRY_BACKOFF's first delay later, with a new
+        // session.
+        let first = net.a.conns.get(&B).map(Conn::session);
+        assert_eq!(first, None, "the failed attempt is gone");
+        while !net.a.conns.contains_key(&B) {
+            net.step();
+        }
+        assert!(net.now - failed_at >= RETRY_BACKOFF.delay(0));
+    }
+
+    #[test]
+    fn offers_past_the_connection_cap_are_refused() {
+        let mut net = Net::new();
+        let params = {
+            net.a.add_member(net.now, B, member(), &[]);
+            let out = net.a.poll_signal().expect("an offer");
+            let SignalKind::Offer(params) = out.kind else {
+                panic!("an offer")
+            };
+            params
+        };
+        // B (a higher ID than every offerer below) already holds the cap.
+        let mut b = Connections::new(
+            Arc::new(str0m::crypto::from_feature_flags()),
+            Meeting::derive("registry tests").unwrap(),
+            NodeId([0xff; 32]),
+            LocalAddrs::new(vec![addr(9)]),
+            1,
+        );
+        for i in 0..=MAX_CONNECTIONS as u8 {
+            let offer = Signal {
+                from: NodeId([i; 32]),
+                seq: 1,
+                session: 1,
+                timestamp_ms: 0,
+                kind: SignalKind::Offer(params.clone()),
+            };
+            b.on_signal(net.now, offer, Via::Dht, &[]);
+        }
+        assert_eq!(b.len(), MAX_CONNECTIONS);
+        let answers = std::iter::from_fn(|| b.poll_signal()).count();
+        assert_eq!(
+            answers, MAX_CONNECTIONS,
+            "the one past the cap gets no answer"
+        );
+    }
+}
