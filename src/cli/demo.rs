@@ -165,17 +165,29 @@ fn demo(nodes: usize, code: &str) -> Result<(), String> {
             .and_then(|()| stdin.flush())
             .map_err(|e| format!("cannot write to member {}: {e}", index + 1))?;
     }
-    let mut delivered = 0;
-    while delivered < pairs {
+    // Counted by (receiver, sender) pair, each checked against what that
+    // sender wrote: a duplicate or a stranger's line cannot stand in for a
+    // lost one.
+    let mut received: HashSet<(usize, usize)> = HashSet::new();
+    while received.len() < pairs {
         let (member, line) = next_line(&lines, deadline, "every message to arrive")?;
-        if json_field(&line, "event") == Some("message") {
-            delivered += 1;
-            outln!(
-                "member {member} received {:?}",
-                json_field(&line, "text").unwrap_or_default()
-            );
+        if json_field(&line, "event") != Some("message") {
+            continue;
+        }
+        let text = json_field(&line, "text").unwrap_or_default();
+        let sender = json_field(&line, "peer").and_then(|peer| names.get(peer).copied());
+        match sender {
+            Some(sender) if text == format!("hello from member {sender}") => {
+                if !received.insert((member, sender)) {
+                    outln!("member {member} received {text:?} again");
+                    continue;
+                }
+                outln!("member {member} received {text:?}");
+            }
+            _ => outln!("member {member} received {text:?} from an unexpected sender"),
         }
     }
+    let delivered = received.len();
     outln!();
     outln!("summary");
     outln!("  members                 {nodes}");
