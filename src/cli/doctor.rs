@@ -571,3 +571,97 @@ fn report(printer: &Printer, node: &Node, findings: &Findings, took: Duration) -
     );
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Findings where the DHT answered and each of `families` was
+    /// classified as given; `relay` says whether a bootstrap node relays.
+    fn findings(families: &[(Family, NatClass)], relay: bool) -> Findings {
+        let relay_addr: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+        Findings {
+            dht_answered: Some(Duration::from_millis(5)),
+            families: families
+                .iter()
+                .map(|(family, class)| {
+                    let found = FamilyFindings {
+                        nat: Some((*class, 3)),
+                        ..FamilyFindings::default()
+                    };
+                    (*family, found)
+                })
+                .collect(),
+            relays: vec![(
+                relay_addr,
+                if relay {
+                    Ok(256)
+                } else {
+                    Err(RelayRefusal::NotARelay)
+                },
+            )],
+            ..Findings::default()
+        }
+    }
+
+    #[test]
+    fn the_verdict_and_exit_code_follow_the_mapping() {
+        let hard = NatClass::EndpointDependent { sequential: false };
+        let v4 = Family::V4;
+        for (families, relay, starts, code) in [
+            (vec![(v4, NatClass::Open)], false, "no NAT", 0),
+            (
+                vec![(v4, NatClass::EndpointIndependent)],
+                false,
+                "easy NAT",
+                0,
+            ),
+            (vec![(v4, hard)], true, "hard NAT", EXIT_RELAY_NEEDED),
+            (
+                vec![(v4, NatClass::MultipleIps)],
+                false,
+                "hard NAT",
+                EXIT_RELAY_NEEDED,
+            ),
+            (
+                vec![(v4, NatClass::Unknown)],
+                false,
+                "unknown",
+                EXIT_UNKNOWN,
+            ),
+            (vec![], false, "unknown", EXIT_UNKNOWN),
+        ] {
+            let (text, exit) = verdict(&findings(&families, relay), v4);
+            assert!(text.starts_with(starts), "{families:?}: {text}");
+            assert_eq!(exit, code, "{families:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_hard_nat_says_whether_a_relay_is_there_and_names_an_easier_family() {
+        let hard = NatClass::EndpointDependent { sequential: true };
+        let (with, _) = verdict(&findings(&[(Family::V4, hard)], true), Family::V4);
+        assert!(with.ends_with("one is available"), "{with}");
+        let (without, _) = verdict(&findings(&[(Family::V4, hard)], false), Family::V4);
+        assert!(
+            without.contains("none of the bootstrap nodes relays"),
+            "{without}"
+        );
+        let both = [(Family::V4, hard), (Family::V6, NatClass::Open)];
+        let (text, code) = verdict(&findings(&both, true), Family::V4);
+        assert!(
+            text.ends_with("peers that have it connect directly"),
+            "{text}"
+        );
+        assert!(text.contains(&Family::V6.to_string()), "{text}");
+        assert_eq!(code, EXIT_RELAY_NEEDED, "the first socket's family decides");
+    }
+
+    #[test]
+    fn nothing_answering_means_udp_may_be_blocked() {
+        let (text, code) = verdict(&Findings::default(), Family::V4);
+        assert!(text.starts_with("no bootstrap source answered"), "{text}");
+        assert_eq!(code, EXIT_NO_UDP);
+    }
+}
