@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use str0m::channel::{ChannelConfig, ChannelId, Reliability};
 use str0m::crypto::CryptoProvider;
+use str0m::crypto::dtls::DtlsCert;
 use str0m::net::{Protocol as NetProtocol, Receive};
 use str0m::{
     Candidate, Event as RtcEvent, IceConnectionState, Input as RtcInput, Output as RtcOutput, Rtc,
@@ -135,6 +136,27 @@ impl std::fmt::Display for StartError {
     }
 }
 
+/// The DTLS side every connection of a registry shares: str0m's crypto
+/// provider and one certificate, made once rather than per attempt (its
+/// fingerprint travels in our signed signals, so reusing it across
+/// sessions reveals nothing the signals do not; browsers do the same).
+pub struct Crypto {
+    provider: Arc<CryptoProvider>,
+    cert: Option<DtlsCert>,
+}
+
+impl Crypto {
+    /// `provider` and a fresh certificate from it (str0m makes one per
+    /// connection should that fail).
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        let cert = provider.dtls_provider.generate_certificate();
+        if cert.is_none() {
+            warn!("webrtc: no DTLS certificate; each connection makes its own");
+        }
+        Self { provider, cert }
+    }
+}
+
 /// One connection.
 pub struct Conn {
     rtc: Rtc,
@@ -184,7 +206,7 @@ impl Conn {
     /// offerer controls ICE.
     pub fn new(
         now: Instant,
-        crypto: &Arc<CryptoProvider>,
+        crypto: &Crypto,
         locals: &LocalAddrs,
         public: &[SocketAddr],
         session: u64,
@@ -194,9 +216,12 @@ impl Conn {
         // receive budget matches it (a message as large is refused by
         // the reader at MAX_MESSAGE_LEN; the budget only bounds memory).
         let mut config = Rtc::builder()
-            .set_crypto_provider(Arc::clone(crypto))
+            .set_crypto_provider(Arc::clone(&crypto.provider))
             .set_sctp_max_buffered_amount(MAX_WINDOW)
             .set_sctp_max_message_size(u32::try_from(MAX_WINDOW).unwrap_or(u32::MAX));
+        if let Some(cert) = &crypto.cert {
+            config = config.set_dtls_cert(cert.clone());
+        }
         config.set_max_stun_retransmits(ICE_MAX_RETRANSMITS);
         config.set_max_stun_rto(ICE_KEEPALIVE);
         let mut rtc = config.build(now);
@@ -947,7 +972,7 @@ mod tests {
     impl Pair {
         fn new() -> Self {
             let now = Instant::now();
-            let crypto = Arc::new(str0m::crypto::from_feature_flags());
+            let crypto = Crypto::new(Arc::new(str0m::crypto::from_feature_flags()));
             let a_addr: SocketAddr = "10.0.0.1:4000".parse().unwrap();
             let b_addr: SocketAddr = "10.0.0.2:4000".parse().unwrap();
             let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![a_addr]), &[], 1, true);
@@ -1089,7 +1114,7 @@ mod tests {
     #[test]
     fn an_unanswered_offer_is_resent_then_ends_at_its_deadline() {
         let now = Instant::now();
-        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let crypto = Crypto::new(Arc::new(str0m::crypto::from_feature_flags()));
         let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
         let mut conn = Conn::new(now, &crypto, &locals, &[], 7, true);
         let _offer = conn.local_params();
@@ -1476,7 +1501,7 @@ mod tests {
     #[test]
     fn a_member_with_only_link_local_addresses_fails_saying_why() {
         let now = Instant::now();
-        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let crypto = Crypto::new(Arc::new(str0m::crypto::from_feature_flags()));
         let normal: SocketAddr = "10.0.0.1:4000".parse().unwrap();
         let link_local: SocketAddr = "[fe80::1%2]:4000".parse().unwrap();
         let mut a = Conn::new(now, &crypto, &LocalAddrs::new(vec![normal]), &[], 1, true);
@@ -1503,5 +1528,20 @@ mod tests {
             });
             assert_eq!(ended, Some(ConnectionReason::NoAddress));
         }
+    }
+
+    #[test]
+    fn the_connections_of_one_registry_share_one_certificate() {
+        let now = Instant::now();
+        let crypto = Crypto::new(Arc::new(str0m::crypto::from_feature_flags()));
+        let locals = LocalAddrs::new(vec!["10.0.0.1:4000".parse().unwrap()]);
+        let mut first = Conn::new(now, &crypto, &locals, &[], 1, true);
+        let mut second = Conn::new(now, &crypto, &locals, &[], 2, true);
+        let (a, b) = (first.local_params(), second.local_params());
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.ice_ufrag, b.ice_ufrag, "ICE credentials stay per attempt");
+        let other = Crypto::new(Arc::new(str0m::crypto::from_feature_flags()));
+        let mut third = Conn::new(now, &other, &locals, &[], 3, true);
+        assert_ne!(third.local_params().fingerprint, a.fingerprint);
     }
 }

@@ -53,7 +53,7 @@ use str0m::crypto::CryptoProvider;
 
 use attempt::Phase;
 pub use conn::MAX_MESSAGE_LEN;
-use conn::{Conn, ConnEvent};
+use conn::{Conn, ConnEvent, Crypto};
 use index::ConnIndex;
 pub use outbox::OUTBOX_LIMIT;
 
@@ -101,7 +101,7 @@ struct Retry {
 
 /// All WebRTC connections of a node.
 pub struct Connections {
-    crypto: Arc<CryptoProvider>,
+    crypto: Crypto,
     meeting: Meeting,
     local: NodeId,
     locals: LocalAddrs,
@@ -169,7 +169,7 @@ impl Connections {
         first_session: u64,
     ) -> Self {
         Self {
-            crypto,
+            crypto: Crypto::new(crypto),
             meeting,
             local,
             locals,
