@@ -115,7 +115,14 @@ fn three_members_connect_chat_and_notice_a_departure() {
         assert_eq!(sender.as_deref(), Some(ids[0].as_str()));
     }
 
-    // The outsider, in another meeting, connected to nobody and heard nothing.
+    // The outsider, in another meeting, was in the same DHT all along (it
+    // reached the serve node the members meet through), yet connected to
+    // nobody and heard nothing.
+    outsider.wait_until("the DHT bootstrapped", |lines| {
+        lines
+            .iter()
+            .any(|l| field(l, "event") == Some("bootstrapped"))
+    });
     while let Ok(line) = outsider.process.stdout.try_recv() {
         outsider.lines.push(line);
     }

@@ -124,7 +124,10 @@ pub fn check_link(data: &[u8]) {
         assert_eq!(report.encode().as_slice(), data, "report round trip");
     }
     if record_number(data).is_some() {
-        assert!((20..=25).contains(&data[0]) && data[1] == 0xFE, "DTLS only");
+        assert!(
+            crate::rtc::link::DTLS_CONTENT_TYPES.contains(&data[0]) && data[1] == 0xFE,
+            "DTLS only"
+        );
     }
     let mut meter = LossMeter::default();
     let mut rest = data;

@@ -144,13 +144,19 @@ impl LinkReport {
     }
 }
 
+/// The content types of DTLS 1.x records with a plaintext header
+/// (ChangeCipherSpec 20 to Heartbeat 24, and tls12_cid 25): a narrower
+/// fact than `demux`'s DTLS class (20 to 63, RFC 7983), which also takes
+/// DTLS 1.3's encrypted headers, whose numbers cannot be read.
+pub const DTLS_CONTENT_TYPES: std::ops::RangeInclusive<u8> = 20..=25;
+
 /// The DTLS 1.2 record number of the first record in a datagram, as one
 /// number (epoch in the top 16 bits, sequence number below); `None` when
 /// it does not start with a DTLS 1.x record header (content types 20 to
 /// 25, version major 0xFE).
 pub fn record_number(datagram: &[u8]) -> Option<u64> {
     let header = datagram.get(..11)?;
-    if !(20..=25).contains(&header[0]) || header[1] != 0xFE {
+    if !DTLS_CONTENT_TYPES.contains(&header[0]) || header[1] != 0xFE {
         return None;
     }
     let mut number = [0u8; 8];
