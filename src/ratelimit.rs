@@ -14,6 +14,8 @@
 //! milli-tokens, so a check costs a map lookup and a few multiplications.
 
 use std::collections::BTreeMap;
+
+use crate::addr::{prefix_key, source_key};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -135,6 +137,39 @@ impl<K: Ord + Copy> RateLimiter<K> {
     }
 }
 
+/// The one rate-limit point for inbound datagrams (`protocol-spec.md`
+/// §7.2): a source is limited by its IP (an IPv6 source by its /64), and a
+/// second tier by /24 or /48, so a host or customer with many addresses
+/// gets a wider but still bounded share.
+pub struct InboundLimiter {
+    per_source: RateLimiter,
+    per_prefix: RateLimiter,
+}
+
+impl Default for InboundLimiter {
+    fn default() -> Self {
+        Self {
+            per_source: RateLimiter::new(INBOUND),
+            per_prefix: RateLimiter::new(INBOUND_PER_PREFIX),
+        }
+    }
+}
+
+impl InboundLimiter {
+    /// Takes `cost` tokens from `ip`'s source and prefix buckets; false
+    /// (the datagram is dropped) when either is short.
+    pub fn allow(&mut self, now: Instant, ip: IpAddr, cost: u64) -> bool {
+        cost == 0
+            || (self.per_source.allow(now, source_key(ip), cost)
+                && self.per_prefix.allow(now, prefix_key(ip), cost))
+    }
+
+    /// Sources tracked.
+    pub fn sources(&self) -> usize {
+        self.per_source.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +199,31 @@ mod tests {
             limiter.allow(now + Duration::from_micros(u64::from(n)), ip(n), 1);
         }
         assert!(limiter.len() <= MAX_SOURCES);
+    }
+
+    #[test]
+    fn inbound_datagrams_are_limited_by_source_and_then_by_prefix() {
+        let now = Instant::now();
+        let mut limiter = InboundLimiter::default();
+        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
+        assert!(
+            limiter.allow(now, ip(1), 0) && limiter.sources() == 0,
+            "free"
+        );
+        assert!(limiter.allow(now, ip(1), BURST));
+        assert!(
+            !limiter.allow(now, ip(1), 1),
+            "the source's bucket is empty"
+        );
+        // Three more sources of the /24 use up its four sources' worth.
+        for last in 2..=4 {
+            assert!(limiter.allow(now, ip(last), BURST));
+        }
+        assert!(
+            !limiter.allow(now, ip(5), 1),
+            "the prefix's bucket is empty"
+        );
+        assert!(limiter.allow(now, IpAddr::from([198, 51, 100, 1]), 1));
+        assert_eq!(limiter.sources(), 6, "each source asked is tracked");
     }
 }

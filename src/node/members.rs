@@ -85,9 +85,7 @@ impl Node {
             first_session,
         );
         connections.set_relay_servers(self.config.bootstrap.clone());
-        connections.set_accepted_kinds(&self.stream_kinds);
-        connections.set_stream_peers(self.stream_peers.as_deref());
-        connections.set_stream_spares(self.stream_spares);
+        self.stream_policy.apply(&mut connections);
         connections.set_relay_needed(self.public.best_class().may_need_relay());
         self.joined = Some(Joined {
             sources,

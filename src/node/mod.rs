@@ -49,14 +49,14 @@ use std::time::Instant;
 
 use log::debug;
 
-use crate::addr::{Family, PerFamily, prefix_key, source_key};
+use crate::addr::{Family, PerFamily};
 use crate::api::{Command, Event, Input, NatClass, NodeConfig, Output, RelayRole};
 use crate::dht::engine::{Dht, LookupId};
 use crate::id::NodeId;
 use crate::limits::MAX_DATAGRAM_LEN;
 use crate::mainline::engine::Mainline;
 use crate::membership::{KnownPeer, PeerStatus};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{InboundLimiter, RateLimiter};
 use crate::reach::Reach;
 use crate::relay::probes::{ProbeBy, RelayProbes};
 use crate::relay::service::RelayService;
@@ -83,21 +83,16 @@ pub struct Node {
     mainline: PerFamily<Mainline>,
     joined: Option<Joined>,
     signaling: Signaling,
-    limiter: RateLimiter,
+    limiter: InboundLimiter,
     /// WebRTC datagrams were fed to connections at this time and their
     /// str0m instances not polled yet (see [`Node::handle_input`]).
     unsettled: Option<Instant>,
-    /// Stream kinds taken from members ([`Node::set_stream_kinds`]).
-    stream_kinds: Vec<crate::api::StreamKind>,
-    /// Members streams are taken from and opened to
-    /// ([`Node::set_stream_peers`]); `None` for all.
-    stream_peers: Option<Vec<NodeId>>,
-    /// Connections keep a stream channel ready ([`Node::set_stream_spares`]).
-    stream_spares: bool,
+    /// What the application asked of streams (`streams.rs`), applied to
+    /// each meeting's connections.
+    stream_policy: streams::StreamPolicy,
     /// The STUN servers of the last discovery, asked again when our
     /// addresses change.
     stun_servers: Vec<SocketAddr>,
-    prefix_limiter: RateLimiter,
     hello_replies: RateLimiter<SocketAddr>,
     /// The nonces of the hellos we sent, for their echoes (§9.6).
     hello_nonces: hello::SentNonces,
@@ -192,13 +187,10 @@ impl Node {
             rng,
             config,
             joined: None,
-            limiter: RateLimiter::default(),
+            limiter: InboundLimiter::default(),
             unsettled: None,
-            stream_kinds: Vec::new(),
-            stream_peers: None,
-            stream_spares: false,
+            stream_policy: streams::StreamPolicy::default(),
             stun_servers: Vec::new(),
-            prefix_limiter: RateLimiter::new(crate::ratelimit::INBOUND_PER_PREFIX),
             hello_replies: RateLimiter::new(hello::HELLO_REPLIES),
             hello_nonces: hello::SentNonces::default(),
             user_lookups: Vec::new(),
@@ -282,7 +274,7 @@ impl Node {
             peers: self.joined.as_ref().map_or(0, |j| j.membership.len()),
             signaling: self.signaling.len(),
             connections: self.joined.as_ref().map_or(0, |j| j.connections.len()),
-            rate_limited_sources: self.limiter.len(),
+            rate_limited_sources: self.limiter.sources(),
             mainline_routing: self.mainline.iter().map(|(_, m)| m.routing_len()).sum(),
             mainline_pending: self.mainline.iter().map(|(_, m)| m.pending_len()).sum(),
             relay_bindings: self.relay_bindings(),
@@ -500,15 +492,7 @@ impl Node {
             return self.drop_datagram(source, DropReason::UnknownProtocol);
         }
         let cost = datagram.cost(source, &self.known());
-        // An IPv6 source is limited by its /64 (`protocol-spec.md` §7.2).
-        // A second tier by /24 or /48: a host or customer with many
-        // addresses gets a wider but still bounded share.
-        if cost > 0
-            && (!self.limiter.allow(now, source_key(source.ip()), cost)
-                || !self
-                    .prefix_limiter
-                    .allow(now, prefix_key(source.ip()), cost))
-        {
+        if !self.limiter.allow(now, source.ip(), cost) {
             return self.drop_datagram(source, DropReason::RateLimited);
         }
         match datagram.route(source, &self.known()) {

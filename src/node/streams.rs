@@ -8,11 +8,33 @@ use crate::api::{StreamHeader, StreamId, StreamKind, WriteError};
 use crate::id::NodeId;
 use crate::rtc::Connections;
 
+/// What the application asked of streams: kept on the node and applied
+/// to the connections of each meeting it joins.
+#[derive(Debug, Default)]
+pub(super) struct StreamPolicy {
+    /// Stream kinds taken from members ([`Node::set_stream_kinds`]).
+    kinds: Vec<StreamKind>,
+    /// The members whose streams are taken and to whom streams are opened
+    /// ([`Node::set_stream_peers`]); `None` for all.
+    peers: Option<Vec<NodeId>>,
+    /// Connections keep a stream channel ready ([`Node::set_stream_spares`]).
+    spares: bool,
+}
+
+impl StreamPolicy {
+    /// Gives `connections` (a new meeting's) the policy.
+    pub(super) fn apply(&self, connections: &mut Connections) {
+        connections.set_accepted_kinds(&self.kinds);
+        connections.set_stream_peers(self.peers.as_deref());
+        connections.set_stream_spares(self.spares);
+    }
+}
+
 impl Node {
     /// Takes streams of `kinds` from members from now on; a stream of any
     /// other kind is reset as refused. Nothing is taken by default.
     pub fn set_stream_kinds(&mut self, kinds: &[StreamKind]) {
-        self.stream_kinds = kinds.to_vec();
+        self.stream_policy.kinds = kinds.to_vec();
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.set_accepted_kinds(kinds);
         }
@@ -25,7 +47,7 @@ impl Node {
     /// [`open_stream`](Self::open_stream) to them is
     /// [`WriteError::NotAllowed`]. Chat messages are not affected.
     pub fn set_stream_peers(&mut self, peers: Option<&[NodeId]>) {
-        self.stream_peers = peers.map(<[NodeId]>::to_vec);
+        self.stream_policy.peers = peers.map(<[NodeId]>::to_vec);
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.set_stream_peers(peers);
         }
@@ -38,7 +60,7 @@ impl Node {
     /// nodes that open streams on demand (`connect`); off by default,
     /// since each connection then holds one more channel.
     pub fn set_stream_spares(&mut self, keep: bool) {
-        self.stream_spares = keep;
+        self.stream_policy.spares = keep;
         if let Some(joined) = self.joined.as_mut() {
             joined.connections.set_stream_spares(keep);
         }
