@@ -112,6 +112,7 @@
 //! | leaves: no crate imports but `hex` | `addr`, `codec`, `ct`, `id`, `transmit`, `limits`, `backoff`, `rng`, `hex`, `nat`, `stream`, `throttle` |
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod addr;
 mod api;
