@@ -32,6 +32,7 @@ pub const SEQUENTIAL_STEP: u16 = 16;
 
 /// The mapping behaviour of our NAT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NatClass {
     /// Not enough reports from different responder IPs yet.
     Unknown,

@@ -155,6 +155,7 @@ pub enum Frame<'a> {
 
 /// Why a frame could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameError {
     /// Empty, cut short, or longer than its type allows.
     Malformed,

@@ -164,6 +164,7 @@ impl fmt::Display for ConnectionReason {
 
 /// Why one server did not give an address.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureReason {
     /// No matching response arrived.
     NoResponse {

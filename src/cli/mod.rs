@@ -566,8 +566,9 @@ fn started(printer: &Printer, node: &Node, meeting: Option<(&Meeting, Looking<'_
 
 fn finish(printer: &Printer, result: std::io::Result<Stop>) -> i32 {
     match result {
-        Ok(Stop::Signal) => 0,
         Ok(Stop::Exit(code)) => code,
+        // A signal (or a way to stop this build does not know): a clean end.
+        Ok(_) => 0,
         Err(error) => {
             printer.error(&format!("event loop failed: {error}"));
             EXIT_FAILURE

@@ -305,6 +305,8 @@ impl Receiver {
                     PlanError::Unsafe { .. } => AbortCode::BadOffer,
                     PlanError::Conflicts(_) => AbortCode::Declined,
                     PlanError::Disk(_) => AbortCode::Disk,
+                    // A reason this build does not know: the offer's fault.
+                    _ => AbortCode::BadOffer,
                 };
                 return self.fail(node, code, &error.to_string());
             }

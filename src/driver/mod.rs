@@ -153,6 +153,7 @@ impl<F: FnMut(&Event) -> Flow> Handler for F {
 
 /// Why [`Driver::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stop {
     /// SIGINT or SIGTERM arrived.
     Signal,
@@ -162,6 +163,7 @@ pub enum Stop {
 
 /// Why the driver could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// Binding a UDP socket failed.
     Bind(SocketAddr, io::Error),

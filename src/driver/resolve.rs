@@ -93,6 +93,7 @@ impl fmt::Display for HostPort {
 
 /// Why a name gave no address.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// The resolver answered with an error.
     Failed(String),

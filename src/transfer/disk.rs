@@ -208,6 +208,7 @@ fn finish(context: Context) -> Hash {
 
 /// Why the receiver does not take an offer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum PlanError {
     /// A path that could leave the directory: never taken, whoever sent it.
     Unsafe {

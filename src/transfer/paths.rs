@@ -11,6 +11,7 @@ pub const MAX_COMPONENT: usize = 255;
 
 /// Why a path is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PathError {
     /// Empty, or an empty component (`a//b`, a trailing `/`).
     Empty,

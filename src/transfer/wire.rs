@@ -53,6 +53,7 @@ pub struct Entry {
 
 /// A file (its size and hashes) or a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EntryKind {
     /// A directory: created, even when empty.
     Directory,
@@ -102,6 +103,7 @@ pub struct Range {
 
 /// Why a side gives up the transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AbortCode {
     /// The receiver's user said no, or files are in the way.
     Declined,
@@ -165,6 +167,7 @@ pub enum Frame {
 
 /// Why bytes are not a frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The frame's length is over [`MAX_FRAME`] (or zero).
     Length(usize),
