@@ -302,5 +302,5 @@ pub mod tuning {
     pub use crate::rtc::{OUTBOX_LIMIT, OUTBOX_PAUSE};
     pub use crate::sources::lan::{ANSWER_INTERVAL, BEACON_BACKOFF, MAX_ANSWERED};
     pub use crate::sources::mainline::{HELLO_SCHEDULE, MAX_CANDIDATES, MAX_NEW_CANDIDATES};
-    pub use crate::stream::SEND_QUEUE;
+    pub use crate::stream::{SEND_QUEUE, STREAM_LINGER};
 }

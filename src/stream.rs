@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::Duration;
 
 /// Version byte of the `Open` frame.
 pub const STREAM_VERSION: u8 = 1;
@@ -32,6 +33,11 @@ pub const MAX_REASON: usize = 255;
 /// Data bytes a stream takes from its application before they have gone
 /// into str0m: past this, a stream's `write` says [`WriteError::Blocked`].
 pub const SEND_QUEUE: usize = 256 * 1024;
+/// How long a stream that finished with the peer's `Fin` last waits for
+/// the peer to close the channel before closing it itself
+/// ([`Stream::peer_closes`]): enough for one lost acknowledgement to be
+/// retransmitted (SCTP's smallest retransmission timeout is 1 s).
+pub const STREAM_LINGER: Duration = Duration::from_secs(3);
 
 const OPEN: u8 = 1;
 const DATA: u8 = 2;
@@ -341,6 +347,12 @@ pub struct Stream {
     accepted: bool,
     blocked: bool,
     ended: bool,
+    /// Everything we sent, `Fin` included, was acknowledged before the
+    /// peer's `Fin` arrived.
+    acked_before_their_fin: bool,
+    /// The stream closed cleanly with the peer's `Fin` last: the peer may
+    /// not yet know we have all it sent, so it closes the channel first.
+    peer_closes: bool,
     events: VecDeque<StreamEvent>,
 }
 
@@ -379,6 +391,8 @@ impl Stream {
             accepted: false,
             blocked: false,
             ended: false,
+            acked_before_their_fin: false,
+            peer_closes: false,
             events: VecDeque::new(),
         }
     }
@@ -525,19 +539,30 @@ impl Stream {
         }
     }
 
-    /// Whether the stream is done once str0m holds nothing more of it:
-    /// both halves finished, every frame handed over. Reported once as
-    /// [`StreamEvent::Closed`] by [`Stream::on_drained`].
+    /// str0m holds nothing more of the stream: every frame we handed it
+    /// was acknowledged. With both halves finished the stream is done,
+    /// reported once as [`StreamEvent::Closed`].
     pub fn on_drained(&mut self) {
-        if !self.ended
-            && self.fin_queued
-            && self.fin_received
-            && self.frames.is_empty()
-            && self.control.is_empty()
-        {
-            self.ended = true;
-            self.events.push_back(StreamEvent::Closed);
+        if self.ended || !self.fin_queued || !self.frames.is_empty() || !self.control.is_empty() {
+            return;
         }
+        if !self.fin_received {
+            self.acked_before_their_fin = true;
+            return;
+        }
+        self.ended = true;
+        self.peer_closes = self.acked_before_their_fin;
+        self.events.push_back(StreamEvent::Closed);
+    }
+
+    /// True if the stream closed cleanly with the peer's `Fin` as the
+    /// last step: our acknowledgement of it may still be on its way, so
+    /// the channel stays open (answering the peer's retransmissions)
+    /// until the peer closes it, for at most [`STREAM_LINGER`] (spec
+    /// §6.7). The side whose own bytes were acknowledged last closes at
+    /// once, so normally one side does.
+    pub fn peer_closes(&self) -> bool {
+        self.peer_closes
     }
 
     fn violate(&mut self, what: &str) {
@@ -735,6 +760,39 @@ mod tests {
                 StreamEvent::Closed
             ]
         );
+    }
+
+    #[test]
+    fn the_side_whose_half_was_acknowledged_before_the_peers_fin_leaves_the_close_to_the_peer() {
+        let (mut a, mut b) = pair();
+        // b finishes first, and its half is acknowledged at once.
+        b.finish().unwrap();
+        carry(&mut b, &mut a);
+        b.on_drained();
+        assert!(!b.is_ended());
+        a.write(b"abc").unwrap();
+        a.finish().unwrap();
+        carry(&mut a, &mut b);
+        // a's Fin completes b: b's acknowledgement of it may be in flight.
+        b.on_drained();
+        assert!(b.is_ended() && b.peer_closes());
+        // a completes when its bytes are acknowledged, and closes.
+        a.on_drained();
+        assert!(a.is_ended() && !a.peer_closes());
+    }
+
+    #[test]
+    fn when_the_fins_cross_both_sides_close() {
+        let (mut a, mut b) = pair();
+        carry(&mut a, &mut b);
+        a.finish().unwrap();
+        b.finish().unwrap();
+        carry(&mut a, &mut b);
+        carry(&mut b, &mut a);
+        a.on_drained();
+        b.on_drained();
+        assert!(a.is_ended() && b.is_ended());
+        assert!(!a.peer_closes() && !b.peer_closes());
     }
 
     #[test]

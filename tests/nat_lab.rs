@@ -678,8 +678,12 @@ fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
 }
 
 /// `tinynode pipe` between two members behind NATs: lines from a's stdin
-/// come out of b's stdout, complete and in order, and both exit 0.
-fn pipe_through(lab: &Lab, code: &str, lines: usize) -> (String, String) {
+/// come out of b's stdout, complete and in order, and both exit 0. The
+/// first line goes before the path is known; the rest once a reports the
+/// path `want` (`pipe_connected`, or a `path_changed` after it: a relay
+/// can win the first ICE check while the NATs' pinholes open). Returns
+/// the address of that path and every path a reported.
+fn pipe_through(lab: &Lab, code: &str, lines: usize, want: &str) -> (String, Vec<String>) {
     let pipe = |ns: &str, ip: &str| {
         let bind = format!("{ip}:0");
         let args = [
@@ -699,25 +703,61 @@ fn pipe_through(lab: &Lab, code: &str, lines: usize) -> (String, String) {
     let mut b = pipe("b", "10.2.0.2");
     drop(b.child.stdin.take());
     let mut stdin = a.child.stdin.take().expect("stdin");
+    writeln!(stdin, "line 0 through the NATs").expect("write");
+    assert_eq!(
+        b.next_line(Duration::from_secs(60)),
+        "line 0 through the NATs"
+    );
+    let mut paths = Vec::new();
+    let on_path = path_reported(&a, want, &mut paths, Duration::from_secs(30));
     let writer = std::thread::spawn(move || {
-        for i in 0..lines {
+        for i in 1..lines {
             writeln!(stdin, "line {i} through the NATs").expect("write");
         }
     });
-    for i in 0..lines {
+    for i in 1..lines {
         let line = b.next_line(Duration::from_secs(60));
         assert_eq!(line, format!("line {i} through the NATs"));
     }
     writer.join().expect("writer");
-    let a_path = a.wait_stderr("pipe_connected", Duration::from_secs(10));
     let b_done = b.wait_stderr("pipe_done", Duration::from_secs(60));
     let status = a.wait(Duration::from_secs(60));
-    assert_eq!(status.code(), Some(0), "a exits 0");
+    let a_log: Vec<String> = a.stderr.try_iter().collect();
+    assert_eq!(status.code(), Some(0), "a exits 0: {a_log:#?}");
     assert_eq!(b.wait(Duration::from_secs(30)).code(), Some(0), "{b_done}");
+    paths.extend(a_log.iter().filter_map(|line| path_of(line)));
     (
-        field(&a_path, "path").unwrap_or_default().to_owned(),
-        field(&a_path, "addr").unwrap_or_default().to_owned(),
+        field(&on_path, "addr").unwrap_or_default().to_owned(),
+        paths,
     )
+}
+
+/// The path a JSON status line reports (`pipe_connected`, `path_changed`).
+fn path_of(line: &str) -> Option<String> {
+    matches!(
+        field(line, "event"),
+        Some("pipe_connected" | "path_changed")
+    )
+    .then(|| field(line, "path").unwrap_or("none").to_owned())
+}
+
+/// Waits for `member` to report the path `want`, recording each path it
+/// reports in `paths`; returns the line that reported `want`.
+fn path_reported(member: &Running, want: &str, paths: &mut Vec<String>, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = member
+            .stderr
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {want} path within {limit:?}; saw {paths:?}"));
+        if let Some(path) = path_of(&line) {
+            paths.push(path.clone());
+            if path == want {
+                return line;
+            }
+        }
+    }
 }
 
 #[test]
@@ -726,13 +766,17 @@ fn pipe_crosses_two_nats_directly_and_symmetric_ones_through_a_relay() {
         return;
     };
     let _serve = serve_relay(&lab, &[]);
-    let (path, addr) = pipe_through(&lab, "pipe behind nats", 20_000);
-    assert_eq!(path, "direct");
+    let (addr, paths) = pipe_through(&lab, "pipe behind nats", 20_000, "direct");
     assert!(addr.starts_with("198.18.0.1"), "{addr}");
+    assert_eq!(
+        paths.last().map(String::as_str),
+        Some("direct"),
+        "{paths:?}"
+    );
 
     lab.nat("nat1", true);
     lab.nat("nat2", true);
-    let (path, addr) = pipe_through(&lab, "pipe behind symmetric nats", 20_000);
-    assert_eq!(path, "relay", "symmetric on both sides needs the relay");
+    let (addr, paths) = pipe_through(&lab, "pipe behind symmetric nats", 20_000, "relay");
+    assert_eq!(paths, ["relay"], "symmetric on both sides needs the relay");
     assert_eq!(addr, SERVE_ADDR);
 }

@@ -199,9 +199,9 @@ Options:
   --allow KEY        only this member (`tinynode id` prints its key; repeatable)
   --allow-file PATH  only the members whose keys the file lists, one per line
   --json             status as JSON lines on stderr: pipe_waiting,
-                     pipe_found, pipe_connected (peer, addr, path direct
-                     or relay), pipe_progress (every 5 s), pipe_done,
-                     error
+                     pipe_found, pipe_connected (peer, addr, family,
+                     path direct or relay), path_changed (the same
+                     fields), pipe_progress (every 5 s), pipe_done, error
   and join's --bootstrap, --mainline-bootstrap, --no-mainline, --no-lan,
   --no-relay, --stun, --bind, --identity
 ";

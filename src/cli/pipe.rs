@@ -19,7 +19,7 @@ use tinynode::{Event, Identity, Node, NodeId, StreamHeader, StreamId, StreamKind
 
 use super::json::JsonLine;
 use super::options::PipeOptions;
-use super::printer::Printer;
+use super::printer::{Printer, with_path};
 use super::status::{Status, megabytes};
 use super::stdio::{Input, Output};
 use super::{EXIT_FAILURE, Entered, enter, finish};
@@ -182,6 +182,25 @@ impl Pipe {
                 self.output.finish();
             }
             Event::StreamClosed { stream } if Some(stream) == self.partner => self.closed = true,
+            Event::PathChanged { peer, addr, relay }
+                if self.partner.is_some_and(|partner| partner.peer() == peer) =>
+            {
+                let how = if relay {
+                    format!("through the relay at {addr}")
+                } else {
+                    format!("direct at {addr}")
+                };
+                self.status.emit(
+                    with_path(
+                        JsonLine::event("path_changed")
+                            .display("peer", peer)
+                            .display("addr", addr),
+                        addr,
+                        relay,
+                    ),
+                    &format!("the pipe now flows {how}"),
+                );
+            }
             Event::StreamReset {
                 stream,
                 code,
@@ -210,10 +229,13 @@ impl Pipe {
         let path = self.paths.iter().find(|(p, _, _)| *p == peer);
         let (line, how) = match path {
             Some((_, addr, relay)) => (
-                JsonLine::event("pipe_connected")
-                    .display("peer", peer)
-                    .display("addr", addr)
-                    .str("path", if *relay { "relay" } else { "direct" }),
+                with_path(
+                    JsonLine::event("pipe_connected")
+                        .display("peer", peer)
+                        .display("addr", addr),
+                    *addr,
+                    *relay,
+                ),
                 if *relay {
                     format!(" through the relay at {addr}")
                 } else {

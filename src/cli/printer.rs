@@ -390,11 +390,11 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     escaped.into()
 }
 
-/// `line` with the fields `connected` and `path_changed` give a path:
-/// `"path":"direct"`, or `"path":"relay"` and the relay's address.
-/// The path fields of `connected` and `path_changed`: `path`, the
-/// `family` of the addresses the traffic flows between, and the `relay`.
-fn with_path(line: JsonLine, addr: std::net::SocketAddr, relay: bool) -> JsonLine {
+/// `line` with the path fields of `connected`, `path_changed` and
+/// `pipe_connected`: the `family` of the addresses the traffic flows
+/// between, and `"path":"direct"`, or `"path":"relay"` with the relay's
+/// address as `relay`.
+pub(super) fn with_path(line: JsonLine, addr: std::net::SocketAddr, relay: bool) -> JsonLine {
     let line = line.str("family", tinynode::Family::of(addr).name());
     if relay {
         line.str("path", "relay").display("relay", addr)

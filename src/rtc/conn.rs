@@ -461,6 +461,10 @@ impl Conn {
             self.out.push_back(ConnEvent::RelayTransmit(bind));
         }
         self.report(now);
+        if self.streams.poll_timeout().is_some_and(|at| now >= at) {
+            self.streams.handle_timeout(now, &mut self.rtc);
+            self.drain();
+        }
         if self.wake.is_some_and(|w| now >= w) {
             self.feed(now, RtcInput::Timeout(now));
         }
@@ -520,6 +524,7 @@ impl Conn {
             self.attempt.poll_timeout(),
             self.relays.poll_timeout(),
             self.link_state.poll_timeout(),
+            self.streams.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -637,7 +642,7 @@ impl Conn {
 
     fn flush_streams(&mut self) {
         let room = self.stream_room();
-        self.streams.flush(&mut self.rtc, room);
+        self.streams.flush(&mut self.rtc, room, self.last_input);
         self.flows.flush(&mut self.rtc);
         self.drain();
     }
@@ -792,7 +797,7 @@ impl Conn {
         self.flush_outbox();
         if self.attempt.is_open() {
             let room = self.stream_room();
-            self.streams.flush(&mut self.rtc, room);
+            self.streams.flush(&mut self.rtc, room, self.last_input);
             self.flows.flush(&mut self.rtc);
         }
         self.drain();
@@ -807,7 +812,7 @@ impl Conn {
         // reset, room freed by acknowledgements): hand them over now.
         if self.attempt.is_open() && self.streams.has_frames() {
             let room = self.stream_room();
-            self.streams.flush(&mut self.rtc, room);
+            self.streams.flush(&mut self.rtc, room, self.last_input);
             self.poll_rtc(&mut burst);
         }
         self.send_burst(burst);

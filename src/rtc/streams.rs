@@ -13,6 +13,7 @@
 //! round trip later.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use log::debug;
 use str0m::Rtc;
@@ -21,7 +22,9 @@ use crate::api::{Event, StreamId};
 use crate::id::NodeId;
 use str0m::channel::{ChannelConfig, ChannelId};
 
-use crate::stream::{Frame, ResetCode, Stream, StreamEvent, StreamHeader, StreamKind, WriteError};
+use crate::stream::{
+    Frame, ResetCode, STREAM_LINGER, Stream, StreamEvent, StreamHeader, StreamKind, WriteError,
+};
 
 /// Label of every stream's data channel.
 pub const STREAM_LABEL: &str = "tinynode-stream";
@@ -77,6 +80,9 @@ struct Entry {
     /// str0m may still hold bytes we gave it for this channel: looked up
     /// (str0m finds a channel by a linear search) only while true.
     in_str0m: bool,
+    /// The stream ended with the peer's `Fin` last, and waits until then
+    /// for the peer to close the channel ([`Stream::peer_closes`]).
+    linger_until: Option<Instant>,
 }
 
 impl Entry {
@@ -92,6 +98,7 @@ impl Entry {
             close_seen: false,
             held: None,
             in_str0m: false,
+            linger_until: None,
         }
     }
 }
@@ -291,6 +298,7 @@ impl Streams {
             }
         }
         self.collect();
+        self.forget_finished();
     }
 
     /// The connection ended: every stream is reset.
@@ -322,15 +330,37 @@ impl Streams {
     }
 
     /// True if some open stream has a frame waiting, or an ended one a
-    /// channel to close.
+    /// channel to close (not one waiting for the peer to close it).
     pub fn has_frames(&self) -> bool {
         self.entries.iter().any(|e| {
             e.open
                 && !e.closed
-                && e.stream
-                    .as_ref()
-                    .is_some_and(|s| s.peek_frame().is_some() || s.is_ended())
+                && e.stream.as_ref().is_some_and(|s| {
+                    s.peek_frame().is_some() || (s.is_ended() && e.linger_until.is_none())
+                })
         })
+    }
+
+    /// When the first stream waiting for the peer to close its channel
+    /// stops waiting.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.entries
+            .iter()
+            .filter(|e| !e.closed)
+            .filter_map(|e| e.linger_until)
+            .min()
+    }
+
+    /// Closes the channels whose peer did not close them within
+    /// [`STREAM_LINGER`] of their stream's end.
+    pub fn handle_timeout(&mut self, now: Instant, rtc: &mut Rtc) {
+        for entry in &mut self.entries {
+            if !entry.closed && entry.linger_until.is_some_and(|at| now >= at) {
+                debug!("stream: the peer left the channel open; closing it");
+                entry.closed = true;
+                rtc.direct_api().close_data_channel(entry.channel);
+            }
+        }
     }
 
     /// Hands frames to str0m while the stream channels together hold less
@@ -339,8 +369,9 @@ impl Streams {
     /// stream, or a hundred streams would put a hundred windows in flight
     /// and make every SCTP poll walk them all); each flush starts at the
     /// next stream, so they take turns. Closes the channels of ended
-    /// streams once str0m has sent everything.
-    pub fn flush(&mut self, rtc: &mut Rtc, limit: usize) {
+    /// streams once str0m has sent everything, except those that leave
+    /// that to the peer ([`Stream::peer_closes`]): they wait from `now`.
+    pub fn flush(&mut self, rtc: &mut Rtc, limit: usize, now: Instant) {
         let mut held: usize = 0;
         for entry in self.entries.iter_mut().filter(|e| e.in_str0m) {
             let buffered = rtc
@@ -388,11 +419,20 @@ impl Streams {
                 stream.on_drained();
             }
             if drained && stream.is_ended() {
-                entry.closed = true;
-                rtc.direct_api().close_data_channel(entry.channel);
+                if stream.peer_closes() {
+                    entry.linger_until.get_or_insert(now + STREAM_LINGER);
+                } else {
+                    entry.closed = true;
+                    rtc.direct_api().close_data_channel(entry.channel);
+                }
             }
         }
         self.collect();
+        self.forget_finished();
+    }
+
+    /// Drops the entries whose channel closed and whose end was reported.
+    fn forget_finished(&mut self) {
         self.entries.retain(|e| {
             !(e.close_seen && e.held.is_none() && e.stream.as_ref().is_none_or(Stream::is_ended))
         });
