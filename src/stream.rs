@@ -35,7 +35,7 @@ pub const MAX_REASON: usize = 255;
 pub const SEND_QUEUE: usize = 256 * 1024;
 /// How long a stream that finished with the peer's `Fin` last waits for
 /// the peer to close the channel before closing it itself
-/// ([`Stream::peer_closes`]): enough for one lost acknowledgement to be
+/// (`Stream::peer_closes`): enough for one lost acknowledgement to be
 /// retransmitted (SCTP's smallest retransmission timeout is 1 s).
 pub const STREAM_LINGER: Duration = Duration::from_secs(3);
 

@@ -7,7 +7,7 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::{start_serve, stun_probe, wait_for_stun};
+use common::{counter, start_serve, stun_probe, wait_for_stun};
 use tinynode::NodeId;
 use tinynode::wire::dht::{Blob, Message, Request, Response, decode_frame, encode_frame};
 use tinynode::wire::relay::{Bind, Frame, RelayRefusal, data_frame};
@@ -139,22 +139,9 @@ fn serve_survives_a_burst_of_hostile_datagrams() {
     serve.signal(libc::SIGTERM);
     assert_eq!(serve.wait(Duration::from_secs(10)).code(), Some(0));
     let stats = serve.wait_stderr("node stats:", Duration::from_secs(5));
-    let dropped: u64 = stats
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("dropped="))
-        .and_then(|n| n.parse().ok())
-        .expect("a dropped= counter");
+    let dropped = counter(&stats, "dropped");
     println!("{stats}");
     assert!(dropped > 1000, "drops counted: {stats}");
-}
-
-/// The value of `name=` in a stats line.
-fn counter(stats: &str, name: &str) -> u64 {
-    stats
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Binds `token` from `socket` as a client does (a first bind, then the

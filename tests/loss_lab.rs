@@ -14,6 +14,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::counter;
 use common::losslab::{LINES, LossLab};
 use common::netns::lab_or_skip;
 
@@ -38,17 +39,13 @@ fn at_five_percent_loss_each_way_the_mesh_forms_and_every_line_arrives_in_order(
     let sender = &lab.members[0].0;
     sender.signal(libc::SIGTERM);
     let stats = sender.wait_stderr("node stats:", Duration::from_secs(10));
-    let counter = |name: &str| -> u64 {
-        let value = stats
-            .split_whitespace()
-            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {stats}"));
-        value.parse().expect("a number")
-    };
     println!("the sender's link counters: {stats}");
     assert!(
-        counter("loss_reports") > 0,
+        counter(&stats, "loss_reports") > 0,
         "its peers reported loss: {stats}"
     );
-    assert!(counter("extra_copies") > 0, "it sent copies: {stats}");
+    assert!(
+        counter(&stats, "extra_copies") > 0,
+        "it sent copies: {stats}"
+    );
 }

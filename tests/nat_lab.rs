@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::natlab::{Lab, NatMode, SERVE_ADDR};
 use common::netns::lab_or_skip;
-use common::{Running, field, wait_for};
+use common::{Running, counter, field, wait_for};
 
 /// Nodes of the lab's Mainline testnet, at 198.18.0.20.. port 6881.
 const LAB_TESTNET_NODES: usize = 8;
@@ -325,7 +325,13 @@ fn members_behind_nats_connect_or_fail_cleanly() {
     );
     relay.next_line(Duration::from_secs(10));
     // It announces itself in the testnet's relay directory (§12.6).
-    relay.wait_stderr("announcing to", Duration::from_secs(10));
+    let listed = wait_for(
+        &relay,
+        "relay_listed",
+        Duration::from_secs(10),
+        &mut Vec::new(),
+    );
+    assert_ne!(field(&listed, "nodes"), Some("0"), "{listed}");
 
     // Members of a meeting that names no serve node (Mainline only), one
     // behind the symmetric router: no hello gets through, but both find
@@ -623,7 +629,7 @@ fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
     let Some(lab) = lab_or_skip(Lab::build("up"), "TINYNODE_SKIP_NAT_LAB") else {
         return;
     };
-    let serve = serve_relay(&lab, &["-v"]);
+    let mut serve = serve_relay(&lab, &["-v"]);
     lab.nat_mode("nat1", NatMode::PortRestricted);
     lab.nat_mode("nat2", NatMode::PortRestricted);
     let block = "FORWARD -i wan -s 198.18.0.11 -j DROP";
@@ -658,7 +664,6 @@ fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
         field(&changed, "addr").is_some_and(|addr| addr.starts_with("198.18.0.12:")),
         "{changed}"
     );
-    serve.wait_stderr("relay: released", Duration::from_secs(10));
     let _input = writer.join().expect("writer");
     let mut next = 1;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -675,6 +680,12 @@ fn a_relayed_session_moves_to_a_direct_path_when_one_opens() {
             next += 1;
         }
     }
+    // The direct path took over, so the relay binding was released: the
+    // relay's counters (logged when it stops) say so.
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(Duration::from_secs(10)).code(), Some(0));
+    let stats = serve.wait_stderr("node stats:", Duration::from_secs(5));
+    assert!(counter(&stats, "relay_released") >= 1, "{stats}");
 }
 
 /// `tinynode pipe` between two members behind NATs: lines from a's stdin

@@ -40,7 +40,9 @@ fn a_member_whose_output_is_closed_leaves_with_a_close() {
     assert_eq!(field(&started, "event"), Some("started"), "{started}");
 
     // B's stdout and stderr go to one pipe whose reader stops after B's
-    // first `connected` line, as `join … 2>&1 | grep -m1 connected` does.
+    // first `connected` line, as `join … 2>&1 | grep -m1 connected` does;
+    // then the reader's shell closes the pipe too and says so, so that
+    // nothing B writes afterwards can land in a pipe still open.
     let binary = env!("CARGO_BIN_EXE_tinynode");
     let b_args = member_args(&code, &serve).join(" ");
     let mut b = Command::new("bash");
@@ -48,13 +50,17 @@ fn a_member_whose_output_is_closed_leaves_with_a_close() {
         "-o",
         "pipefail",
         "-c",
-        &format!("{binary} {b_args} --no-stdin 2>&1 | grep -m1 '\"connected\"'"),
+        &format!(
+            "{binary} {b_args} --no-stdin 2>&1 | \
+             {{ grep -m1 '\"connected\"'; exec 0<&-; echo reader-gone; }}"
+        ),
     ]);
     let mut b = Running::spawn(b);
     let mut seen = Vec::new();
     wait_for(&a, "connected", Duration::from_secs(30), &mut seen);
     let b_line = b.next_line(Duration::from_secs(30));
     assert_eq!(field(&b_line, "event"), Some("connected"), "{b_line}");
+    assert_eq!(b.next_line(Duration::from_secs(30)), "reader-gone");
 
     // A's next message makes B print into the closed pipe: B leaves.
     let stdin = a.child.stdin.as_ref().expect("stdin");

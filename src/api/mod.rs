@@ -228,6 +228,13 @@ pub enum Event {
         /// Nodes in its routing table.
         nodes: usize,
     },
+    /// This node, relaying (`serve --relay`), announced itself in the
+    /// Mainline relay directory (§12.6), to `nodes` nodes; again on each
+    /// refresh.
+    RelayListed {
+        /// Mainline nodes the announcement went to.
+        nodes: usize,
+    },
     /// No Mainline bootstrap node answered; another attempt follows.
     MainlineBootstrapFailed {
         /// Attempts so far.

@@ -367,7 +367,10 @@ Options:
                      Mainline DHT node to announce the relay through,
                      repeatable (default: the public routers)
   --no-mainline      do not announce the relay in the Mainline DHT
-  --json             print events as one JSON object per line on stdout
+  --json             print events as one JSON object per line on stdout:
+                     started, public_address, bootstrapped,
+                     mainline_bootstrapped, relay_listed (nodes: the relay
+                     announced itself in the Mainline directory), error
   -h, --help         this help
 
 Logs go to stderr (the journal, under systemd); DEBUG=true or -v logs every

@@ -246,6 +246,10 @@ impl Printer {
                 }
                 self.source_up(true, "reached the Mainline DHT");
             }
+            Event::RelayListed { nodes } => self.line(
+                || format!("listed as a relay in the Mainline directory ({nodes} nodes)"),
+                || JsonLine::event("relay_listed").display("nodes", nodes),
+            ),
             Event::MainlineBootstrapFailed { attempt, retry_in } => self.source_down(
                 true,
                 &format!(

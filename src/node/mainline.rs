@@ -118,6 +118,9 @@ impl Node {
                             if let Some(mainline) = self.mainline.get_mut(family) {
                                 debug!("relay: announcing to {} Mainline nodes", announce.len());
                                 mainline.announce(now, relay_infohash(), &announce);
+                                self.events.push_back(Event::RelayListed {
+                                    nodes: announce.len(),
+                                });
                             }
                         }
                         Some(Done::Probe(found)) if !found.is_empty() => {

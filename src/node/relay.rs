@@ -49,6 +49,7 @@ impl Node {
             Frame::Release { token, channel } => {
                 self.stats.relay_requests += 1;
                 if self.relay.release(source, token, channel) {
+                    self.stats.relay_released += 1;
                     debug!("relay: released {source}'s channel {channel}");
                 }
             }

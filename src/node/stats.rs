@@ -199,6 +199,9 @@ pub struct Stats {
     /// Binds without a valid cookie this node answered with a challenge,
     /// as a relay (also in `relay_requests`).
     pub relay_challenges: u64,
+    /// Releases that freed one of this node's channels, as a relay (also
+    /// in `relay_requests`): a client whose direct path opened let go.
+    pub relay_released: u64,
     /// Relays' answers to our own binds.
     pub relay_answers: u64,
     /// Relay data frames handed to our connections.
@@ -255,8 +258,8 @@ impl fmt::Display for Stats {
             "received={} stun_answers={} stun_error_answers={} stun_responses={} dht_messages={} \
              webrtc_datagrams={} records_rejected={} signals_rejected={} signals_duplicate={} \
              mainline_messages={} hellos={} beacons={} relay_forwarded={} relay_requests={} \
-             relay_refused={} relay_challenges={} relay_answers={} relayed_datagrams={} \
-             unsendable={} loss_reports={} extra_copies={} dropped={}",
+             relay_refused={} relay_challenges={} relay_released={} relay_answers={} \
+             relayed_datagrams={} unsendable={} loss_reports={} extra_copies={} dropped={}",
             self.received,
             self.stun_answers,
             self.stun_error_answers,
@@ -273,6 +276,7 @@ impl fmt::Display for Stats {
             self.relay_requests,
             self.relay_refused,
             self.relay_challenges,
+            self.relay_released,
             self.relay_answers,
             self.relayed_datagrams,
             self.unsendable,

@@ -287,6 +287,16 @@ pub fn wait_for(member: &Running, event: &str, limit: Duration, seen: &mut Vec<S
 }
 
 /// The value of `"key":"..."` in a one-line JSON object printed by tinynode.
+/// The value of `name=` in a `node stats:` line (spec §8), 0 when the
+/// line leaves it out (a drop reason that never happened).
+pub fn counter(stats: &str, name: &str) -> u64 {
+    stats
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
     let end = line[start..].find('"')? + start;
