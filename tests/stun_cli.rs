@@ -116,9 +116,18 @@ fn stun_names_every_failed_server_and_exits_non_zero() {
 #[test]
 fn independent_client_gets_the_right_answer_from_serve() {
     let stunclient = require_tool("turnutils_stunclient", "coturn");
-    let (serve, addr) = start_serve();
+    let (_serve, addr) = start_serve();
+    // From 127.0.0.2, so that the address the answer names is not simply
+    // the server's own (`tinynode_stun_against_tinynode_serve` checks the
+    // port, from a socket whose port it knows).
     let output = Command::new(stunclient)
-        .args(["-p", &addr.port().to_string(), "127.0.0.1"])
+        .args([
+            "-L",
+            "127.0.0.2",
+            "-p",
+            &addr.port().to_string(),
+            "127.0.0.1",
+        ])
         .output()
         .expect("run turnutils_stunclient");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -129,8 +138,9 @@ fn independent_client_gets_the_right_answer_from_serve() {
         .unwrap_or_else(|| panic!("no reflexive address in {stdout:?}"))
         .trim()
         .to_owned();
-    // The address the client was told is the one the server saw it send from.
-    serve.wait_stderr(&format!("Binding success to {reflexive} "), WAIT);
+    let (ip, port) = reflexive.rsplit_once(':').expect("IP:PORT");
+    assert_eq!(ip, "127.0.0.2", "the address the client sent from");
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{reflexive}");
 }
 
 #[test]
