@@ -81,13 +81,14 @@ fn assert_found_via_mainline(members: &[(Running, String)], lines: &HashMap<Stri
 
 #[test]
 fn two_members_meet_and_chat_through_the_mainline_dht_alone() {
+    let started_ms = unix_ms_now();
     let testnet = Testnet::start(TESTNET_NODES);
     let mainline = testnet.addr(3).to_string();
     let joined = vec![
         join_mainline("mainline pair", &mainline),
         join_mainline("mainline pair", &mainline),
     ];
-    let mut locals: Vec<String> = joined.iter().map(|(_, _, l)| l.clone()).collect();
+    let locals: Vec<String> = joined.iter().map(|(_, _, l)| l.clone()).collect();
     let members = processes(joined);
     let (connected, lines) = watch(&members, Duration::from_secs(20), |c| {
         members
@@ -119,40 +120,56 @@ fn two_members_meet_and_chat_through_the_mainline_dht_alone() {
     }
 
     // The independent nodes store the members' own socket addresses
-    // (implied_port from the one socket) under this hour's infohash.
+    // (implied_port from the one socket) under an hour's infohash: the
+    // current hour's, and near an hour's start or end the adjacent one's
+    // too (§9.5: lookups and announces cover the boundary). In this small
+    // testnet both hours' storers are the same eight nodes, so near a
+    // boundary one hour's announces can spend the nodes' pace (2 queries a
+    // second) and the other's reach fewer of them: each member stored on
+    // most of the nodes, under some hour, and nothing but members' own
+    // addresses stored, is what the test asks.
     let meeting = Meeting::derive("mainline pair").unwrap();
-    let unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let info_hash = meeting.infohash(window_at(unix_ms));
-    locals.sort();
+    let windows = || window_at(started_ms) - 1..=window_at(unix_ms_now()) + 1;
+    let stored = |window: u64, node: usize| -> Vec<String> {
+        testnet
+            .stored_on(node, meeting.infohash(window))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    // On how many nodes `local` is stored, under its best-covered hour.
+    let holding = |local: &String| {
+        windows()
+            .map(|w| {
+                (0..TESTNET_NODES)
+                    .filter(|&i| stored(w, i).contains(local))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    };
     // A lookup that met an unanswering node (a member the first testnet
     // node lists, as it ignores `ro`) announces a second later.
-    let holding = |locals: &[String]| {
-        (0..TESTNET_NODES)
-            .filter(|&i| {
-                let mut stored: Vec<String> = testnet
-                    .stored_on(i, info_hash)
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                stored.sort();
-                stored == locals
-            })
-            .count()
-    };
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut holding_both = holding(&locals);
-    while holding_both < TESTNET_NODES - 1 && Instant::now() < deadline {
+    let least = || locals.iter().map(holding).min().unwrap_or(0);
+    while least() < TESTNET_NODES - 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
-        holding_both = holding(&locals);
     }
+    let least = least();
     assert!(
-        holding_both >= TESTNET_NODES - 1,
-        "each member's own socket address is stored on the closest nodes \
-         ({holding_both} hold both)"
+        least > TESTNET_NODES / 2,
+        "each member's own socket address is stored on most of the closest \
+         nodes (the least-stored one on {least})"
     );
+    for window in windows() {
+        for node in 0..TESTNET_NODES {
+            let here = stored(window, node);
+            assert!(
+                here.iter().all(|addr| locals.contains(addr)),
+                "only members' own addresses: {here:?} against {locals:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -260,4 +277,12 @@ fn unreachable_mainline_is_reported_and_retried_while_the_dht_still_works() {
         "{errors:?}"
     );
     assert!(what(&errors[1]).contains("(attempt 2)"), "{errors:?}");
+}
+
+/// The wall clock in Unix milliseconds: the Mainline hour windows follow it.
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
 }

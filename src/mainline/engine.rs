@@ -346,17 +346,27 @@ impl Mainline {
     }
 
     /// Sends `announce_peer` (implied port, local port `port`) to each
-    /// storing node with its token.
-    pub fn announce(&mut self, now: Instant, info_hash: Id, storers: &[(SocketAddr, Vec<u8>)]) {
+    /// storing node with its token: how many went out (the others met
+    /// their node's pace or the pending cap).
+    pub fn announce(
+        &mut self,
+        now: Instant,
+        info_hash: Id,
+        storers: &[(SocketAddr, Vec<u8>)],
+    ) -> usize {
         let port = self.local.port();
+        let mut sent = 0;
         for (addr, token) in storers {
             let query = Query::AnnouncePeer {
                 info_hash,
                 port,
                 token,
             };
-            self.query(now, *addr, None, Purpose::Announce, &query);
+            if self.query(now, *addr, None, Purpose::Announce, &query) {
+                sent += 1;
+            }
         }
+        sent
     }
 
     /// Acts on a datagram from `source` that starts with `d`.
@@ -522,7 +532,7 @@ impl Mainline {
     }
 
     /// Sends `query` to `to` unless its pace or the pending cap says no;
-    /// a query not sent fails at once (a lookup moves on).
+    /// a query not sent fails at once (a lookup moves on). True if sent.
     fn query(
         &mut self,
         now: Instant,
@@ -530,7 +540,7 @@ impl Mainline {
         id: Option<NodeId>,
         purpose: Purpose,
         query: &Query<'_>,
-    ) {
+    ) -> bool {
         let pending = Pending {
             to,
             id,
@@ -542,11 +552,13 @@ impl Mainline {
                 "mainline: {} to {to} not sent (pace or cap)",
                 query.method()
             );
-            return self.on_unanswered(now, pending, false);
+            self.on_unanswered(now, pending, false);
+            return false;
         }
         let txid: [u8; TXID_LEN] = self.rng.bytes();
         if self.pending.contains(&txid) {
-            return self.on_unanswered(now, pending, false);
+            self.on_unanswered(now, pending, false);
+            return false;
         }
         self.pending.insert(txid, pending, ());
         self.transmits.push_back(Transmit {
@@ -554,6 +566,7 @@ impl Mainline {
             destination: to,
             payload: krpc::encode_query(txid, &self.id, query),
         });
+        true
     }
 
     fn on_response(&mut self, now: Instant, source: SocketAddr, pending: Pending, body: Response) {
@@ -1001,7 +1014,8 @@ mod tests {
                 )
             })
             .collect();
-        a.announce(now, [1; 20], &many);
+        assert_eq!(a.announce(now, [1; 20], &many) as u64, PACING.burst);
+        assert_eq!(a.announce(now, [2; 20], &many), 0, "none of a second");
         // The bootstrap query is due too but not yet sent.
         let sent = std::iter::from_fn(|| a.poll_transmit()).count();
         assert_eq!(sent as u64, PACING.burst);

@@ -213,8 +213,18 @@ impl Node {
             }
             Action::Announce(info_hash, storers) => {
                 let family = storers.first().map(|(addr, _)| Family::of(*addr));
-                if let Some(mainline) = family.and_then(|f| self.mainline.get_mut(f)) {
-                    mainline.announce(now, info_hash, &storers);
+                let Some((family, mainline)) =
+                    family.and_then(|f| Some((f, self.mainline.get_mut(f)?)))
+                else {
+                    return;
+                };
+                if mainline.announce(now, info_hash, &storers) == 0
+                    && let Some(source) = self
+                        .joined
+                        .as_mut()
+                        .and_then(|j| j.sources.mainline.as_mut())
+                {
+                    source.announce_unsent(family, info_hash);
                 }
             }
             Action::Hello(to) => self.send_hellos(now, &to, HelloKind::Hello),

@@ -251,6 +251,23 @@ impl MainlineSource {
         Some(Action::Announce((self.infohash)(window), storers))
     }
 
+    /// None of the announce under `info_hash` to `family`'s nodes went
+    /// out (each met its node's pace, as when two windows' storers are the
+    /// same nodes): it is due again after the next lookup, not only after
+    /// [`REANNOUNCE`].
+    pub fn announce_unsent(&mut self, family: Family, info_hash: Id) {
+        let infohash = &self.infohash;
+        self.announced.retain(|(f, window), _| {
+            let unsent = *f == family && infohash(*window) == info_hash;
+            if unsent {
+                debug!(
+                    "mainline: announce of window {window} not sent; again after the next lookup"
+                );
+            }
+            !unsent
+        });
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next run; a due
     /// lookup counts only when `ready` (else the bootstrap wakes us).
     pub fn poll_timeout(&self, ready: bool) -> Option<Instant> {
@@ -350,6 +367,27 @@ mod tests {
         s.addresses_changed();
         s.lookup_started(4, Family::V4, 10);
         assert!(s.lookup_done(later, unix, 4, storers).is_some());
+    }
+
+    #[test]
+    fn an_announce_none_of_which_went_out_is_due_after_the_next_lookup() {
+        let now = Instant::now();
+        let unix = 10 * HOUR_MS + HOUR_MS / 2;
+        let mut s = source(now);
+        let storers = vec![(addr("192.0.2.1:6881"), b"t".to_vec())];
+        s.lookup_started(1, Family::V4, 10);
+        assert!(s.lookup_done(now, unix, 1, storers.clone()).is_some());
+        // Another family's, or another window's, failure changes nothing.
+        s.announce_unsent(Family::V6, [10; 20]);
+        s.announce_unsent(Family::V4, [11; 20]);
+        s.lookup_started(2, Family::V4, 10);
+        assert_eq!(s.lookup_done(now, unix, 2, storers.clone()), None);
+        s.announce_unsent(Family::V4, [10; 20]);
+        s.lookup_started(3, Family::V4, 10);
+        assert_eq!(
+            s.lookup_done(now, unix, 3, storers.clone()),
+            Some(Action::Announce([10; 20], storers))
+        );
     }
 
     #[test]
