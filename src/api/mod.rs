@@ -232,7 +232,8 @@ pub enum Event {
     /// Mainline relay directory (§12.6), to `nodes` nodes; again on each
     /// refresh.
     RelayListed {
-        /// Mainline nodes the announcement went to.
+        /// Mainline nodes the announcement went to (those whose pace
+        /// let it out).
         nodes: usize,
     },
     /// No Mainline bootstrap node answered; another attempt follows.

@@ -115,6 +115,15 @@ struct Pipe {
     write_failed: Option<WriteError>,
 }
 
+/// How the pipe reaches its partner, in words.
+fn path_words(addr: std::net::SocketAddr, relay: bool) -> String {
+    if relay {
+        format!("through the relay at {addr}")
+    } else {
+        format!("direct at {addr}")
+    }
+}
+
 impl Pipe {
     fn wanted(&self, peer: NodeId) -> bool {
         self.peer
@@ -185,11 +194,6 @@ impl Pipe {
             Event::PathChanged { peer, addr, relay }
                 if self.partner.is_some_and(|partner| partner.peer() == peer) =>
             {
-                let how = if relay {
-                    format!("through the relay at {addr}")
-                } else {
-                    format!("direct at {addr}")
-                };
                 self.status.emit(
                     with_path(
                         JsonLine::event("path_changed")
@@ -198,7 +202,7 @@ impl Pipe {
                         addr,
                         relay,
                     ),
-                    &format!("the pipe now flows {how}"),
+                    &format!("the pipe now flows {}", path_words(addr, relay)),
                 );
             }
             Event::StreamReset {
@@ -236,11 +240,7 @@ impl Pipe {
                     *addr,
                     *relay,
                 ),
-                if *relay {
-                    format!(" through the relay at {addr}")
-                } else {
-                    format!(" direct at {addr}")
-                },
+                format!(" {}", path_words(*addr, *relay)),
             ),
             None => (
                 JsonLine::event("pipe_connected").display("peer", peer),

@@ -117,10 +117,10 @@ impl Node {
                         Some(Done::AnnounceTo(announce)) if !announce.is_empty() => {
                             if let Some(mainline) = self.mainline.get_mut(family) {
                                 debug!("relay: announcing to {} Mainline nodes", announce.len());
-                                mainline.announce(now, relay_infohash(), &announce);
-                                self.events.push_back(Event::RelayListed {
-                                    nodes: announce.len(),
-                                });
+                                let sent = mainline.announce(now, relay_infohash(), &announce);
+                                if sent > 0 {
+                                    self.events.push_back(Event::RelayListed { nodes: sent });
+                                }
                             }
                         }
                         Some(Done::Probe(found)) if !found.is_empty() => {
@@ -212,10 +212,10 @@ impl Node {
                 self.process_mainline_events(now);
             }
             Action::Announce(info_hash, storers) => {
-                let family = storers.first().map(|(addr, _)| Family::of(*addr));
-                let Some((family, mainline)) =
-                    family.and_then(|f| Some((f, self.mainline.get_mut(f)?)))
-                else {
+                let Some(family) = storers.first().map(|(addr, _)| Family::of(*addr)) else {
+                    return;
+                };
+                let Some(mainline) = self.mainline.get_mut(family) else {
                     return;
                 };
                 if mainline.announce(now, info_hash, &storers) == 0
