@@ -4,7 +4,8 @@
 //! hashes; a receiver killed (`kill -9`) at about half of a 256 MiB file
 //! and run again fetches only the rest (the sender's count of bytes sent
 //! the second time); a file in the way stops `receive` before any write
-//! unless `--overwrite`; two receivers at once both get everything; and a
+//! unless `--overwrite`; two receivers at once both get everything, and
+//! with `--receivers 3` the sender stays for a third that comes later; a
 //! full disk (a small tmpfs in a mount namespace of its own) stops the
 //! transfer with a clear error, keeping what was verified; `send -` to
 //! `receive --stdout` carries standard input byte-exact; a chunk that
@@ -242,24 +243,32 @@ fn a_file_in_the_way_stops_receive_unless_overwrite() {
 
 #[test]
 fn two_receivers_at_once_both_get_everything() {
+    // `--receivers 3`: two receivers at once, and a third started only
+    // once both are done, which finds the sender still there. (Without
+    // it, `send` leaves once every receiver that *started* has
+    // confirmed, and a receiver whose lookup had not yet found the
+    // sender was left waiting: the flaky CI run this test once was.)
     let root = scratch("two");
     let tree = tree(&root);
     let (_serve, serve) = start_serve();
     let code = code("two");
-    let mut sender = send(serve, &code, &[&tree]);
-    let outs = [root.join("out1"), root.join("out2")];
-    let mut receivers: Vec<Running> = outs
-        .iter()
-        .map(|out| {
-            std::fs::create_dir_all(out).unwrap();
-            Running::spawn(receive_command(serve, &code, out, &[]))
-        })
-        .collect();
-    for receiver in &mut receivers {
-        assert!(receiver.wait(LIMIT).success());
+    let mut cmd = meeting("send", serve);
+    cmd.args(["--code", &code, "--receivers", "3"]).arg(&tree);
+    let mut sender = Running::spawn(cmd);
+    let outs = [root.join("out1"), root.join("out2"), root.join("out3")];
+    let receiver = |out: &PathBuf| {
+        std::fs::create_dir_all(out).unwrap();
+        Running::spawn(receive_command(serve, &code, out, &[]))
+    };
+    let mut at_once: Vec<Running> = outs[..2].iter().map(receiver).collect();
+    for running in &mut at_once {
+        assert!(running.wait(LIMIT).success());
     }
-    let status = sender.wait(LIMIT);
-    assert!(status.success());
+    let mut late = receiver(&outs[2]);
+    assert!(late.wait(LIMIT).success(), "the sender waits for the third");
+    let done = wait_event(&sender, "done");
+    assert_eq!(number(&done, "receivers"), 3, "{done}");
+    assert!(sender.wait(LIMIT).success());
     for out in &outs {
         assert_eq!(listing(&tree), listing(&out.join("tree")));
     }

@@ -344,7 +344,7 @@ fn parse_send(args: &mut Args) -> Result<Command, UsageError> {
     let mut options = SendOptions {
         meeting: meeting_defaults(),
         paths: Vec::new(),
-        once: false,
+        receivers: None,
         allow: AllowOptions::default(),
     };
     while let Some(arg) = args.next()? {
@@ -361,7 +361,19 @@ fn parse_send(args: &mut Args) -> Result<Command, UsageError> {
         match option.as_str() {
             "-h" | "--help" => return Ok(Command::Help(SEND_HELP)),
             "--code" => options.meeting.code = Some(args.value("--code")?),
-            "--once" => options.once = true,
+            "--once" => set_receivers(&mut options.receivers, "--once", 1)?,
+            "--receivers" => {
+                let value = args.value("--receivers")?;
+                let count = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_RECEIVERS).contains(n))
+                    .ok_or(UsageError::BadValue {
+                        option: "--receivers",
+                        value,
+                    })?;
+                set_receivers(&mut options.receivers, "--receivers", count)?;
+            }
             _ => return Err(UsageError::UnknownOption(option)),
         }
     }
@@ -375,6 +387,26 @@ fn parse_send(args: &mut Args) -> Result<Command, UsageError> {
         });
     }
     Ok(Command::Send(options))
+}
+
+/// The most receivers `send --receivers` waits for.
+const MAX_RECEIVERS: u32 = 10_000;
+
+/// `--once` and `--receivers N` both say when `send` leaves: one of them,
+/// once.
+fn set_receivers(
+    receivers: &mut Option<u32>,
+    option: &'static str,
+    count: u32,
+) -> Result<(), UsageError> {
+    if receivers.is_some() {
+        return Err(UsageError::BadValue {
+            option,
+            value: "--once and --receivers say the same thing: give one, once".into(),
+        });
+    }
+    *receivers = Some(count);
+    Ok(())
 }
 
 fn parse_receive(args: &mut Args) -> Result<Command, UsageError> {
@@ -680,7 +712,8 @@ mod tests {
             [PathBuf::from("a.txt"), PathBuf::from("dir")]
         );
         assert_eq!(options.meeting.code.as_deref(), Some("some-code"));
-        assert!(options.once && options.meeting.no_lan);
+        assert_eq!(options.receivers, Some(1), "--once is --receivers 1");
+        assert!(options.meeting.no_lan);
         assert_eq!(options.allow.files, [PathBuf::from("keys")]);
         assert!(matches!(
             parse_line("send").map(|c| c.command),
@@ -689,6 +722,32 @@ mod tests {
         assert!(matches!(
             parse_line("send - other").map(|c| c.command),
             Err(UsageError::BadValue { option: "-", .. })
+        ));
+        let receivers = |line: &str| match parse_line(line).map(|c| c.command) {
+            Ok(Command::Send(options)) => Ok(options.receivers),
+            Ok(_) => panic!("{line}"),
+            Err(error) => Err(error),
+        };
+        assert_eq!(receivers("send f"), Ok(None));
+        assert_eq!(receivers("send f --receivers 3"), Ok(Some(3)));
+        for bad in ["0", "-1", "x", "10001"] {
+            assert!(
+                matches!(
+                    receivers(&format!("send f --receivers {bad}")),
+                    Err(UsageError::BadValue {
+                        option: "--receivers",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            receivers("send f --once --receivers 2"),
+            Err(UsageError::BadValue {
+                option: "--receivers",
+                ..
+            })
         ));
         let Command::Receive(options) =
             parse_line("receive the-code --out d --overwrite -y --stdout --json")

@@ -108,8 +108,8 @@ made and forgotten, so give the --identity PATH the node runs with.
 
 /// `tinynode send --help`.
 pub const SEND_HELP: &str = "\
-Usage: tinynode send PATH... | - [--code CODE] [--once] [--allow KEY]...
-                     [--allow-file PATH]... [join's options]
+Usage: tinynode send PATH... | - [--code CODE] [--once | --receivers N]
+                     [--allow KEY]... [--allow-file PATH]... [join's options]
 
 Offers files and directory trees (empty files and directories, Unicode
 names and the executable bit kept) to whoever runs `tinynode receive`
@@ -123,12 +123,15 @@ end first, into a temporary file, so that it can be hashed and resumed);
 `receive --stdout` writes it out.
 
 Several receivers may use the code at once, each at its own pace; `send`
-exits 0 once every receiver that started has confirmed (with --once,
-after the first).
+exits 0 once every receiver that started has confirmed. A receiver that
+has not connected by then finds nobody: when you know how many will come,
+say so with --receivers N, and `send` waits for all N.
 
 Options:
   --code CODE        use this code (else MEETING_CODE, else a fresh one)
-  --once             exit after the first receiver confirmed
+  --once             exit after the first receiver confirmed (--receivers 1)
+  --receivers N      exit once N receivers confirmed (1 to 10000), even if
+                     others are under way
   --allow KEY        only this member may receive (repeatable)
   --allow-file PATH  only the members whose keys the file lists
   --json             JSON lines on stderr: code, offer, receiver,

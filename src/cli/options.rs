@@ -168,8 +168,10 @@ pub struct SendOptions {
     pub meeting: JoinOptions,
     /// Files and directories to offer.
     pub paths: Vec<PathBuf>,
-    /// Exit after the first receiver confirmed.
-    pub once: bool,
+    /// Exit once this many receivers confirmed (`--receivers N`;
+    /// `--once` is 1), whoever else is still under way; `None`: once
+    /// every receiver that started has confirmed.
+    pub receivers: Option<u32>,
     /// Who may receive.
     pub allow: AllowOptions,
 }

@@ -29,7 +29,7 @@ use super::status::{Status, megabytes, path_words};
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
 /// `tinynode send`: exit 0 once every receiver that started has
-/// confirmed (after the first with `--once`); 1 with the reason when the
+/// confirmed (once N have with `--receivers N`, the first with `--once`); 1 with the reason when the
 /// paths cannot be read or the node cannot start.
 pub fn send(options: SendOptions, identity: Identity) -> i32 {
     let mut status = Status::new("send", options.meeting.json);
@@ -118,7 +118,7 @@ pub fn send(options: SendOptions, identity: Identity) -> i32 {
         sources,
         sessions: BTreeMap::new(),
         confirmed: 0,
-        once: options.once,
+        receivers: options.receivers,
         next_progress: None,
         status,
         inbox: Vec::new(),
@@ -206,7 +206,9 @@ struct Sender {
     sources: BTreeMap<usize, PathBuf>,
     sessions: BTreeMap<StreamId, Session>,
     confirmed: usize,
-    once: bool,
+    /// Leave once this many confirmed; `None`: once every receiver
+    /// that started has.
+    receivers: Option<u32>,
     next_progress: Option<Instant>,
     status: Status,
     inbox: Vec<Event>,
@@ -504,7 +506,11 @@ impl Handler for &mut Sender {
             self.next_progress = Some(now + self.status.progress_every());
         }
         let under_way = self.sessions.values().any(|s| !s.done);
-        if self.confirmed > 0 && (self.once || !under_way) {
+        let enough = match self.receivers {
+            Some(wanted) => self.confirmed >= wanted as usize,
+            None => self.confirmed > 0 && !under_way,
+        };
+        if enough {
             self.status.clear_progress();
             self.status.emit(
                 JsonLine::event("done").number("receivers", self.confirmed as u64),
