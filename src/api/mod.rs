@@ -281,9 +281,11 @@ pub enum Event {
         /// True when the traffic goes through the relay at `addr`.
         relay: bool,
     },
-    /// What became of a [`Command::ProbeReach`] to `via` (a probe that
-    /// was forwarded but never arrived gives no event: the caller decides
-    /// how long to wait).
+    /// What became of a [`Command::ProbeReach`] to `via`: first
+    /// [`ReachResult::Forwarded`] or [`ReachResult::NotForwarded`], and a
+    /// probe that arrives, before or after that (a probe that was
+    /// forwarded but never arrived gives no event: the caller decides how
+    /// long to wait after `Forwarded`).
     ReachProbed {
         /// The DHT node asked.
         via: SocketAddr,

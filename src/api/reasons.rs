@@ -18,6 +18,11 @@ pub enum ReachResult {
     /// The node asked no third node (it knows none, is too old, or did
     /// not answer).
     NotForwarded,
+    /// The node asked a third node to probe us (it answered `Pong`): the
+    /// probe follows within a round trip or two if our NAT lets it in,
+    /// and nothing follows if it does not. Not a finding yet: the caller
+    /// times its wait from here (spec §5.8: 1.5 s).
+    Forwarded,
 }
 
 /// Who told us our public address.

@@ -13,7 +13,7 @@
 //! need a relay, 2 when no bootstrap source answered (no UDP, or nothing to
 //! ask).
 //!
-//! About 560 lines, kept as one file: the findings, the handler that
+//! About 620 lines, kept as one file: the findings, the handler that
 //! gathers them per family and the report that words them change
 //! together whenever the diagnosis learns something new.
 
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tinynode::driver::{CommandSender, Flow, Handler};
+use tinynode::driver::{CommandSender, Flow, Handler, HostPort};
 use tinynode::{
     AddressSource, Command as NodeCommand, Event, Family, Identity, NatClass, Node, ReachResult,
     RelayRefusal, RelayRole, RetransmitConfig,
@@ -36,7 +36,8 @@ use super::{Sources, finish, mainline, resolve_for, start_configured, usable_bin
 pub const DOCTOR_LIMIT: Duration = Duration::from_secs(10);
 /// How long to wait for more observers once a source has answered.
 const SETTLE: Duration = Duration::from_secs(2);
-/// How long a forwarded reachability probe may take to arrive.
+/// How long a reachability probe may take to arrive once a bootstrap node
+/// said it forwarded it (spec §5.8).
 const REACH_WAIT: Duration = Duration::from_millis(1500);
 /// Exit status when no bootstrap source answered.
 pub const EXIT_NO_UDP: i32 = 2;
@@ -71,11 +72,45 @@ struct FamilyFindings {
     public: Option<(SocketAddr, String)>,
     nat: Option<(NatClass, usize)>,
     filtering: Option<Filtering>,
-    /// A reachability probe was asked of a node of this family.
-    probed: bool,
+    /// Bootstrap nodes of this family asked for a reachability probe.
+    asked: usize,
+    /// Of those, how many forwarded nothing.
+    not_forwarded: usize,
+    /// When the first of them said it forwarded the probe: the wait for
+    /// it runs from here, not from our start, so that a slow bootstrap
+    /// node does not make an open NAT look closed.
+    forwarded_at: Option<Instant>,
 }
 
 impl FamilyFindings {
+    /// Still waiting for the reachability probe's verdict.
+    fn probing(&self) -> bool {
+        self.asked > 0 && self.filtering.is_none()
+    }
+
+    /// What the probe event `result` says of this family's filtering.
+    fn on_reach(&mut self, result: ReachResult) {
+        match result {
+            ReachResult::Forwarded => {
+                self.forwarded_at.get_or_insert_with(Instant::now);
+            }
+            ReachResult::NotForwarded => {
+                self.not_forwarded += 1;
+                if self.not_forwarded >= self.asked && self.forwarded_at.is_none() {
+                    self.filtering.get_or_insert(Filtering::NotTested);
+                }
+            }
+            // One probe reached us: that settles it.
+            ReachResult::Reached(from) => self.filtering = Some(Filtering::Open(from)),
+            ReachResult::Inconclusive(from)
+                if !matches!(self.filtering, Some(Filtering::Open(_))) =>
+            {
+                self.filtering = Some(Filtering::Inconclusive(from));
+            }
+            _ => {}
+        }
+    }
+
     /// The mapping class: the observers' verdict, or open when an
     /// observer saw the socket's own address (no translation on the way,
     /// however few observers).
@@ -109,7 +144,12 @@ struct Doctor {
     /// The DHT bootstrap, held back until the reachability probe is over:
     /// a probe from a node we have already sent to would get in anyway.
     bootstrap: Vec<SocketAddr>,
-    bootstrap_sent: Option<Instant>,
+    /// The Mainline bootstrap (addresses, and router names to resolve),
+    /// held back with it: a Mainline node can share a third node's
+    /// socket, and a lookup that reaches it first spoils the probe.
+    mainline: Option<(Vec<SocketAddr>, Vec<HostPort>)>,
+    /// When both DHTs were asked to join.
+    joined_at: Option<Instant>,
     commands: CommandSender,
     probed: Vec<SocketAddr>,
     findings: Findings,
@@ -136,60 +176,55 @@ impl Doctor {
             });
         let no_public = f.families.values().all(|family| family.public.is_none());
         let hairpin_done = f.hairpin.is_some() || (no_public && self.settled_at.is_some());
-        let filtering_done = f
-            .families
-            .values()
-            .all(|family| !family.probed || family.filtering.is_some());
+        let filtering_done = !f.families.values().any(FamilyFindings::probing);
         dht_done && mainline_done && relays_done && nat_done && hairpin_done && filtering_done
     }
 
-    /// The reachability probe is over: join the DHT now.
-    fn start_bootstrap(&mut self) {
-        if self.bootstrap_sent.is_none() && !self.bootstrap.is_empty() {
-            self.bootstrap_sent = Some(Instant::now());
+    /// The reachability probe is over (or there is none): join both
+    /// DHTs now.
+    fn join_dhts(&mut self) {
+        if self.joined_at.is_some() {
+            return;
+        }
+        self.joined_at = Some(Instant::now());
+        if !self.bootstrap.is_empty() {
             self.commands
                 .send(NodeCommand::Bootstrap(self.bootstrap.clone()));
         }
+        if let Some((addrs, names)) = self.mainline.take() {
+            if !addrs.is_empty() {
+                self.commands.send(NodeCommand::MainlineBootstrap(addrs));
+            }
+            mainline::resolve_in_background(names, self.commands.clone());
+        }
     }
 
-    /// Time since the DHT bootstrap began.
-    fn since_bootstrap(&self) -> Duration {
-        self.bootstrap_sent
-            .map_or(Duration::ZERO, |at| at.elapsed())
+    /// Time since both DHTs were asked to join.
+    fn since_joined(&self) -> Duration {
+        self.joined_at.map_or(Duration::ZERO, |at| at.elapsed())
     }
 }
 
 impl Handler for Doctor {
     fn on_event(&mut self, event: &Event) -> Flow {
-        let at = self.elapsed();
-        let since_bootstrap = self.since_bootstrap();
+        let since_joined = self.since_joined();
         let f = &mut self.findings;
         match event {
             Event::ReachProbed { via, result } => {
-                let found = match result {
-                    ReachResult::Reached(from) => Filtering::Open(*from),
-                    ReachResult::Inconclusive(from) => Filtering::Inconclusive(*from),
-                    _ => Filtering::NotTested,
-                };
-                let family = f.families.entry(Family::of(*via)).or_default();
-                // One probe reached us: that settles it.
-                if !matches!(family.filtering, Some(Filtering::Open(_))) {
-                    family.filtering = Some(found);
+                if let Some(family) = f.families.get_mut(&Family::of(*via)) {
+                    family.on_reach(*result);
                 }
-                if f.families
-                    .values()
-                    .all(|family| !family.probed || family.filtering.is_some())
-                {
-                    self.start_bootstrap();
+                if !f.families.values().any(FamilyFindings::probing) {
+                    self.join_dhts();
                 }
             }
             Event::Bootstrapped { .. } => {
-                f.dht_answered.get_or_insert(since_bootstrap);
+                f.dht_answered.get_or_insert(since_joined);
                 self.commands.send(NodeCommand::SampleNat);
             }
             Event::BootstrapFailed { .. } => f.dht_failed = true,
             Event::MainlineBootstrapped { nodes } => {
-                f.mainline_answered.get_or_insert((at, *nodes));
+                f.mainline_answered.get_or_insert((since_joined, *nodes));
                 self.commands.send(NodeCommand::SampleNat);
             }
             Event::MainlineBootstrapFailed { .. } => f.mainline_failed = true,
@@ -204,7 +239,7 @@ impl Handler for Doctor {
                 }
                 // The first DHT answer carries the first report.
                 if matches!(via, AddressSource::Dht { .. }) {
-                    f.dht_answered.get_or_insert(since_bootstrap);
+                    f.dht_answered.get_or_insert(since_joined);
                 }
             }
             Event::PublicAddressFailed { .. } if f.hairpin_sent => f.hairpin = Some(false),
@@ -224,23 +259,26 @@ impl Handler for Doctor {
     fn wake_at(&self) -> Option<Instant> {
         let limit = self.started + DOCTOR_LIMIT;
         let settle = self.settled_at.map_or(limit, |at| (at + SETTLE).min(limit));
-        let waiting = self
+        let reach = self
             .findings
             .families
             .values()
-            .any(|family| family.probed && family.filtering.is_none());
-        let reach = waiting.then_some(self.started + REACH_WAIT);
+            .filter(|family| family.probing())
+            .filter_map(|family| family.forwarded_at)
+            .map(|at| at + REACH_WAIT)
+            .min();
         [Some(settle), reach].into_iter().flatten().min()
     }
 
     fn on_wake(&mut self, node: &mut Node) -> Flow {
-        if self.elapsed() >= REACH_WAIT {
-            for family in self.findings.families.values_mut() {
-                if family.probed && family.filtering.is_none() {
-                    family.filtering = Some(Filtering::Closed);
-                }
+        let now = Instant::now();
+        for family in self.findings.families.values_mut() {
+            if family.probing() && family.forwarded_at.is_some_and(|at| now >= at + REACH_WAIT) {
+                family.filtering = Some(Filtering::Closed);
             }
-            self.start_bootstrap();
+        }
+        if !self.findings.families.values().any(FamilyFindings::probing) {
+            self.join_dhts();
         }
         let f = &self.findings;
         if self.settled_at.is_none()
@@ -297,7 +335,8 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     }
     let sources = Sources {
         bootstrap: Vec::new(),
-        mainline: plan.initial,
+        // On, with nothing to ask yet: see `Doctor::mainline`.
+        mainline: plan.initial.as_ref().map(|_| Vec::new()),
         lan: false,
         relay: RelayRole::Off,
     };
@@ -314,7 +353,6 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     else {
         return EXIT_NO_UDP;
     };
-    mainline::resolve_in_background(plan.names, driver.command_sender());
     for command in [
         NodeCommand::ProbeReach(bootstrap.clone()),
         NodeCommand::ProbeRelays(bootstrap.clone()),
@@ -325,9 +363,10 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     for &local in node.local_addrs() {
         let family = FamilyFindings {
             local: Some(local),
-            probed: bootstrap
+            asked: bootstrap
                 .iter()
-                .any(|b| Family::of(*b) == Family::of(local)),
+                .filter(|b| Family::of(**b) == Family::of(local))
+                .count(),
             ..FamilyFindings::default()
         };
         families.insert(Family::of(local), family);
@@ -335,7 +374,8 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
     let mut doctor = Doctor {
         started: Instant::now(),
         bootstrap: bootstrap.clone(),
-        bootstrap_sent: None,
+        mainline: plan.initial.map(|addrs| (addrs, plan.names)),
+        joined_at: None,
         commands: driver.command_sender(),
         probed: bootstrap,
         findings: Findings {
@@ -345,6 +385,14 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
         },
         settled_at: None,
     };
+    if !doctor
+        .findings
+        .families
+        .values()
+        .any(FamilyFindings::probing)
+    {
+        doctor.join_dhts();
+    }
     let result = driver.run(&mut node, &mut doctor);
     if finish(&printer, result) != 0 {
         return EXIT_NO_UDP;
@@ -663,5 +711,37 @@ mod tests {
         let (text, code) = verdict(&Findings::default(), Family::V4);
         assert!(text.starts_with("no bootstrap source answered"), "{text}");
         assert_eq!(code, EXIT_NO_UDP);
+    }
+
+    #[test]
+    fn the_filtering_verdict_waits_for_every_asked_node_and_an_arrived_probe_wins() {
+        let a: SocketAddr = "198.51.100.2:3478".parse().unwrap();
+        let b: SocketAddr = "198.51.100.3:3478".parse().unwrap();
+        // Two nodes asked; one forwarded nothing: still waiting.
+        let mut two = FamilyFindings {
+            asked: 2,
+            ..FamilyFindings::default()
+        };
+        two.on_reach(ReachResult::NotForwarded);
+        assert!(two.probing() && two.forwarded_at.is_none());
+        // The other forwarded: the wait runs from now.
+        two.on_reach(ReachResult::Forwarded);
+        assert!(two.probing() && two.forwarded_at.is_some());
+        // A probe from an address we had sent to, then a real one.
+        two.on_reach(ReachResult::Inconclusive(a));
+        assert!(matches!(two.filtering, Some(Filtering::Inconclusive(from)) if from == a));
+        two.on_reach(ReachResult::Reached(b));
+        two.on_reach(ReachResult::Inconclusive(a));
+        assert!(matches!(two.filtering, Some(Filtering::Open(from)) if from == b));
+        // One node asked, and it forwarded nothing: not tested.
+        let mut one = FamilyFindings {
+            asked: 1,
+            ..FamilyFindings::default()
+        };
+        one.on_reach(ReachResult::NotForwarded);
+        assert!(!one.probing());
+        assert!(matches!(one.filtering, Some(Filtering::NotTested)));
+        // None asked: nothing to wait for.
+        assert!(!FamilyFindings::default().probing());
     }
 }

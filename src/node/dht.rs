@@ -148,13 +148,13 @@ impl Node {
                     }
                 }
                 DhtEvent::ReachAnswered { via, forwarded } => {
-                    if !forwarded {
+                    let result = if forwarded {
+                        ReachResult::Forwarded
+                    } else {
                         self.reach.not_forwarded(via);
-                        self.events.push_back(Event::ReachProbed {
-                            via,
-                            result: ReachResult::NotForwarded,
-                        });
-                    }
+                        ReachResult::NotForwarded
+                    };
+                    self.events.push_back(Event::ReachProbed { via, result });
                 }
                 DhtEvent::SignalFailed { to, via, reason } => {
                     debug!("signal to {} via {via} failed: {reason}", to.short());

@@ -17,7 +17,7 @@ use crate::mainline::engine::{MainlineDrop, MainlineEvent};
 use crate::relay::probes::ProbeBy;
 use crate::relay::relay_infohash;
 use crate::sources::mainline::Action;
-use crate::sources::relays::Done;
+use crate::sources::relays::{ANNOUNCE_RETRY, Done};
 
 /// Most bootstrap addresses one family's client takes from the other
 /// family's answers (`want`).
@@ -114,13 +114,22 @@ impl Node {
                         .as_mut()
                         .map(|d| d.lookup_done(now, storers))
                     {
-                        Some(Done::AnnounceTo(announce)) if !announce.is_empty() => {
-                            if let Some(mainline) = self.mainline.get_mut(family) {
-                                debug!("relay: announcing to {} Mainline nodes", announce.len());
-                                let sent = mainline.announce(now, relay_infohash(), &announce);
-                                if sent > 0 {
-                                    self.events.push_back(Event::RelayListed { nodes: sent });
+                        Some(Done::AnnounceTo(announce)) => {
+                            debug!("relay: announcing to {} Mainline nodes", announce.len());
+                            let sent = match self.mainline.get_mut(family) {
+                                Some(mainline) if !announce.is_empty() => {
+                                    mainline.announce(now, relay_infohash(), &announce)
                                 }
+                                _ => 0,
+                            };
+                            if sent > 0 {
+                                self.events.push_back(Event::RelayListed { nodes: sent });
+                            } else if let Some(directory) = self.relay_directory.as_mut() {
+                                debug!(
+                                    "relay: the directory announce reached no node; looking again in {:?}",
+                                    ANNOUNCE_RETRY
+                                );
+                                directory.announce_unsent(now);
                             }
                         }
                         Some(Done::Probe(found)) if !found.is_empty() => {

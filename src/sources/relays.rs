@@ -27,6 +27,10 @@ use crate::rng::Rng;
 /// How often a relay node announces itself (Mainline peers expire after
 /// about 30 minutes on common implementations).
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How soon a relay node tries again when its announce reached nobody
+/// (no storing node gave a token, or the pace of every one was spent):
+/// soon, but not in a loop.
+pub const ANNOUNCE_RETRY: Duration = Duration::from_secs(60);
 /// How often a member looks for relays.
 pub const LOOK_EVERY: Duration = Duration::from_secs(30 * 60);
 /// Listed addresses probed per lookup.
@@ -188,6 +192,16 @@ impl RelayDirectory {
         }
     }
 
+    /// The announce that [`lookup_done`](Self::lookup_done) asked for
+    /// reached nobody: a relay node looks again after [`ANNOUNCE_RETRY`],
+    /// not [`ANNOUNCE_EVERY`], so that a relay that started before its
+    /// network was up is listed within minutes.
+    pub fn announce_unsent(&mut self, now: Instant) {
+        if self.role == Role::Announce && self.lookup.is_none() {
+            self.next = self.next.min(now + ANNOUNCE_RETRY);
+        }
+    }
+
     /// When the next lookup is due, while none runs and one is wanted
     /// (see [`due`](Self::due)).
     pub fn poll_timeout(&self, joined: bool) -> Option<Instant> {
@@ -223,6 +237,27 @@ mod tests {
             Done::AnnounceTo(storers)
         );
         assert_eq!(directory.poll_timeout(false), Some(now + ANNOUNCE_EVERY));
+    }
+
+    #[test]
+    fn a_relay_whose_announce_reached_nobody_looks_again_within_a_minute() {
+        let now = Instant::now();
+        let mut directory = directory(now, Role::Announce);
+        directory.lookup_started(1);
+        assert_eq!(
+            directory.lookup_done(now, Vec::new()),
+            Done::AnnounceTo(Vec::new())
+        );
+        directory.announce_unsent(now);
+        assert_eq!(directory.poll_timeout(false), Some(now + ANNOUNCE_RETRY));
+        assert!(!directory.due(now + ANNOUNCE_RETRY / 2, true, false));
+        assert!(directory.due(now + ANNOUNCE_RETRY, true, false));
+        // A member's schedule is its own: nothing to retry.
+        let mut member = self::directory(now, Role::Look);
+        member.lookup_started(2);
+        let _ = member.lookup_done(now, Vec::new());
+        member.announce_unsent(now);
+        assert_eq!(member.poll_timeout(true), Some(now + LOOK_EVERY));
     }
 
     #[test]
