@@ -6,7 +6,8 @@
 //!   h1 10.9.0.11   h2 .12   h3 .13   h4 .14   h5 .15     bridge br0 in "lan"
 //! ```
 //!
-//! Three members of meeting A connect to each other (`"via":"lan"`) and
+//! Three members of meeting A connect to each other (found by beacon, or
+//! through the DHT they then form among themselves: [`LAN_VIAS`]) and
 //! exchange a message while a member of meeting B on the same bridge meets
 //! nobody; a member of A that starts 30 s later is found within a second;
 //! where the network drops multicast, members log the failed beacon and
@@ -26,6 +27,26 @@ use common::netns::{Netns, bridge_lab, bridge_lab_v6, lab_or_skip};
 use common::{Running, field, watch_connections};
 
 const HOSTS: [&str; 5] = ["h1", "h2", "h3", "h4", "h5"];
+
+/// How LAN-only members may say they found each other. Beacons come
+/// first: with no bootstrap node and no Mainline, nobody knows anybody
+/// until one arrives. Once members have met, they are each other's
+/// tinynode DHT nodes (a signal is a DHT request), so a third member may
+/// reach one through the others' DHT (a pushed record, `dht`) or with
+/// its offer (`offer`) before its own beacon gets there; that is the
+/// merged membership working. [`first_meeting_was_by_beacon`] keeps the
+/// test failing when beacons do not work.
+const LAN_VIAS: [&str; 3] = ["lan", "dht", "offer"];
+
+/// Asserts some `connected` line says `"via":"lan"`: without beacons
+/// nobody could have met anyone here.
+fn first_meeting_was_by_beacon(lines: &std::collections::HashMap<String, Vec<String>>) {
+    let by_beacon = lines
+        .values()
+        .flatten()
+        .any(|l| field(l, "event") == Some("connected") && field(l, "via") == Some("lan"));
+    assert!(by_beacon, "no connection came from a beacon: {lines:?}");
+}
 
 /// Builds the bridge and its hosts; `tag` keeps the tests' labs apart.
 fn build(tag: &str) -> Result<Netns, String> {
@@ -70,7 +91,7 @@ fn members_on_one_bridge_meet_by_beacon_alone() {
     let b = join(&lab, "h4", "lan meeting b");
     let meeting = [&a1, &a2, &a3];
     let all = [&a1, &a2, &a3, &b];
-    let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &["lan"], |c| {
+    let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &LAN_VIAS, |c| {
         meeting
             .iter()
             .all(|(_, id)| c.get(id).is_some_and(|s| s.len() == 2))
@@ -83,6 +104,7 @@ fn members_on_one_bridge_meet_by_beacon_alone() {
             lines.get(id)
         );
     }
+    first_meeting_was_by_beacon(&lines);
     assert!(!connected.contains_key(&b.1), "meeting B connected");
     assert!(
         !connected.values().any(|peers| peers.contains(&b.1)),
@@ -200,7 +222,7 @@ fn members_on_an_ipv6_only_bridge_meet_by_beacon_alone() {
         .map(|(host, bind)| join_bound(&lab, host, bind, "six on the lan"))
         .collect();
     let all: Vec<&(Running, String)> = members.iter().collect();
-    let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &["lan"], |c| {
+    let (connected, lines) = watch_connections(&all, Duration::from_secs(15), &LAN_VIAS, |c| {
         all.iter()
             .all(|(_, id)| c.get(id).is_some_and(|s| s.len() == 2))
     });
@@ -219,6 +241,7 @@ fn members_on_an_ipv6_only_bridge_meet_by_beacon_alone() {
             .all(|l| field(l, "family") == Some("ipv6"));
         assert!(over_ipv6, "{:?}", lines.get(id));
     }
+    first_meeting_was_by_beacon(&lines);
     for line in lines.values().flatten() {
         if field(line, "event") == Some("connected") {
             println!("{line}");
