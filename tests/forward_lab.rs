@@ -283,7 +283,17 @@ fn echoes_datagrams_and_a_refusal_cross_two_nats_directly_and_through_a_relay() 
             let mut all = vec!["-u", script];
             all.extend(args);
             let output = run_in(&lab, "b", Path::new(python), &all);
-            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            let said = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            if said.is_empty() {
+                // A crash says nothing on stdout: keep its reason.
+                format!(
+                    "nothing on stdout ({}): {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )
+            } else {
+                said
+            }
         };
         let path = if symmetric { "relay" } else { "direct" };
         assert_eq!(

@@ -107,10 +107,13 @@ def udp(port, count):
 
 
 def refused(port):
-    client = socket.create_connection(("127.0.0.1", port), timeout=60)
     try:
-        # The reset may come before our bytes leave (the member can refuse
-        # as soon as the stream opens): then sendall sees it.
+        # The member accepts, then resets once the exposing side refuses.
+        # The reset may come before our bytes leave (then sendall sees it)
+        # or, on a busy host, before connect has even reported success
+        # (then connect sees it). Nothing listening would be
+        # ConnectionRefusedError: a failure.
+        client = socket.create_connection(("127.0.0.1", port), timeout=60)
         client.sendall(b"hello")
         data = client.recv(16)
         print("refused FAILED: got", repr(data))
