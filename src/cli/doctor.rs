@@ -64,6 +64,14 @@ struct Findings {
     mainline_on: bool,
 }
 
+impl Findings {
+    /// True once no family waits for its reachability probe: the DHTs
+    /// may be joined.
+    fn probe_over(&self) -> bool {
+        !self.families.values().any(FamilyFindings::probing)
+    }
+}
+
 /// What was found of one address family.
 #[derive(Debug, Default)]
 struct FamilyFindings {
@@ -176,7 +184,7 @@ impl Doctor {
             });
         let no_public = f.families.values().all(|family| family.public.is_none());
         let hairpin_done = f.hairpin.is_some() || (no_public && self.settled_at.is_some());
-        let filtering_done = !f.families.values().any(FamilyFindings::probing);
+        let filtering_done = f.probe_over();
         dht_done && mainline_done && relays_done && nat_done && hairpin_done && filtering_done
     }
 
@@ -214,7 +222,7 @@ impl Handler for Doctor {
                 if let Some(family) = f.families.get_mut(&Family::of(*via)) {
                     family.on_reach(*result);
                 }
-                if !f.families.values().any(FamilyFindings::probing) {
+                if f.probe_over() {
                     self.join_dhts();
                 }
             }
@@ -277,7 +285,7 @@ impl Handler for Doctor {
                 family.filtering = Some(Filtering::Closed);
             }
         }
-        if !self.findings.families.values().any(FamilyFindings::probing) {
+        if self.findings.probe_over() {
             self.join_dhts();
         }
         let f = &self.findings;
@@ -385,12 +393,7 @@ pub fn run(options: DoctorOptions, identity: Identity) -> i32 {
         },
         settled_at: None,
     };
-    if !doctor
-        .findings
-        .families
-        .values()
-        .any(FamilyFindings::probing)
-    {
+    if doctor.findings.probe_over() {
         doctor.join_dhts();
     }
     let result = driver.run(&mut node, &mut doctor);

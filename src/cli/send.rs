@@ -29,8 +29,9 @@ use super::status::{Status, megabytes, path_words};
 use super::{EXIT_FAILURE, Entered, enter, finish};
 
 /// `tinynode send`: exit 0 once every receiver that started has
-/// confirmed (once N have with `--receivers N`, the first with `--once`); 1 with the reason when the
-/// paths cannot be read or the node cannot start.
+/// confirmed (once N have with `--receivers N`, the first with
+/// `--once`); 1 with the reason when the paths cannot be read or the node
+/// cannot start.
 pub fn send(options: SendOptions, identity: Identity) -> i32 {
     let mut status = Status::new("send", options.meeting.json);
     let printer = Printer::new(false);
